@@ -1,0 +1,19 @@
+.PHONY: help up test gen lint typecheck
+
+help:  ## Show the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+up:  ## Install and run the whole system (tokens, proxy, façade, emulator when no Gumloop key)
+	scripts/up
+
+test:  ## Install what the tests need and run every test suite
+	scripts/test
+
+gen:  ## Regenerate the gRPC stubs from protos/
+	scripts/genproto
+
+lint:  ## ruff check and format check
+	.venv/bin/ruff check src services tests && .venv/bin/ruff format --check src services tests
+
+typecheck:  ## mypy strict
+	.venv/bin/mypy

@@ -1,0 +1,1 @@
+"""The gumloop_proxy service."""

@@ -1,0 +1,47 @@
+"""Settings of the Gumloop proxy (environment prefix GMCP_PROXY_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from gumloop_mcp.runtime import ServiceSettings
+
+
+class ProxySettings(ServiceSettings):
+    """Configuration, loaded once in main() and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="GMCP_PROXY_", frozen=True, extra="ignore")
+
+    grpc_port: int = 50052
+    # Where integrated accounts (with encrypted credentials) live.
+    store: Literal["sqlite", "redis"] = "sqlite"
+    data_dir: Path = Path(".gumloop-mcp")
+    sqlite_path: Path | None = None  # default: <data_dir>/proxy.sqlite3
+    redis_url: SecretStr | None = None
+    redis_key_prefix: str = "gmcp:proxy:"
+    # Fernet key (urlsafe base64, 32 bytes) encrypting credentials at rest.
+    # Unset: generated once into <data_dir>/proxy.key (0600). Every replica must share it.
+    encryption_key: SecretStr | None = None
+    # Defaults for accounts created without explicit base URLs.
+    default_api_base_url: str = "https://api.gumloop.com/api/v1"
+    default_stream_base_url: str = "https://ws.gumloop.com/api/v1"
+    # Upstream HTTP (Gumloop's SDK uses 90 s for REST and 3600 s for streams).
+    connect_timeout_s: float = 10.0
+    request_timeout_s: float = 90.0
+    stream_timeout_s: float = 3600.0
+    max_connections: int = 200
+    default_account_concurrency: int = 8
+    # Artifact downloads from signed URLs.
+    artifact_max_bytes: int = 25 * 1024 * 1024
+    artifact_download_timeout_s: float = 30.0
+    max_image_bytes: int = 4 * 1024 * 1024
+    markdown_default_limit: int = 20_000
+    markdown_max_limit: int = 100_000
+    idempotency_ttl_s: float = 86_400.0
+    # Download hosts that signed URLs may point at, besides the account's own hosts.
+    # Empty: any https host, and http only on the account's own hosts.
+    artifact_download_hosts: list[str] = []

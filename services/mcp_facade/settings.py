@@ -1,0 +1,45 @@
+"""Settings of the MCP façade (environment prefix GMCP_FACADE_)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from gumloop_mcp.runtime import ServiceSettings
+
+
+class FacadeSettings(ServiceSettings):
+    """Configuration, loaded once in main() and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="GMCP_FACADE_", frozen=True, extra="ignore")
+
+    # Public MCP endpoint (/mcp/{token}) and the separate admin port (management REST, metrics).
+    port: int = 8080
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8081
+    # Base of the URLs handed out when minting, e.g. "https://mcp.example.com".
+    # Unset: http://<host>:<port>.
+    public_base_url: str | None = None
+    tokens_target: str = "127.0.0.1:50051"
+    proxy_target: str = "127.0.0.1:50052"
+    # Origin allow-list (exact origins); a request without Origin is allowed.
+    allowed_origins: list[str] = []
+    # Host allow-list; empty allows any Host except when bound to loopback, where only loopback names pass.
+    allowed_hosts: list[str] = []
+    token_cache_ttl_s: float = 30.0
+    token_cache_size: int = 10_000
+    # Per-token budget protecting the Gumloop quota from a runaway model.
+    calls_per_minute: int = 120
+    max_body_bytes: int = 1024 * 1024
+    # Deadline of each gRPC call made for one MCP request.
+    request_deadline_s: float = 60.0
+    # Upper bound of a tool's server-side wait (Claude times out at 300 s).
+    max_wait_seconds: float = 120.0
+    max_result_chars: int = 100_000
+    tool_exposure: Literal["all", "discovery"] = "all"
+    # HMAC key signing self-contained session ids, so any replica can serve any session.
+    # Unset: random per process (sessions then need a single replica). Every replica must share it.
+    session_secret: SecretStr | None = None
+    session_ttl_s: float = 24 * 3600.0

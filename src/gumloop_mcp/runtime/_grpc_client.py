@@ -1,0 +1,62 @@
+"""gRPC client wiring: channels with round-robin and keepalive, rich error details."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+import grpc
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+__all__ = ["create_channel", "error_details", "field_violations", "with_details"]
+
+# Headless Services resolve to every pod; round_robin spreads calls over them,
+# and keepalive notices dead pods quickly.
+_SERVICE_CONFIG: Final = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+CHANNEL_OPTIONS: Final[Sequence[tuple[str, Any]]] = (
+    ("grpc.service_config", _SERVICE_CONFIG),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+    ("grpc.max_send_message_length", 32 * 1024 * 1024),
+    ("grpc.enable_retries", 1),
+)
+
+
+def create_channel(target: str) -> grpc.aio.Channel:
+    """An insecure channel to `target` ("host:port" or "dns:///svc:port") with round-robin."""
+    if "://" not in target and not target.startswith(("dns:", "unix:", "ipv4:", "ipv6:")):
+        target = f"dns:///{target}"
+    return grpc.aio.insecure_channel(target, options=list(CHANNEL_OPTIONS))
+
+
+def with_details(code: grpc.StatusCode, message: str, *details: Message) -> grpc.Status:
+    """A grpc.Status carrying google.rpc.Status details, for `context.abort_with_status`."""
+    from google.rpc import status_pb2
+
+    status = status_pb2.Status(code=code.value[0], message=message)
+    for detail in details:
+        status.details.add().Pack(detail)
+    return rpc_status.to_status(status)
+
+
+def error_details(error: grpc.aio.AioRpcError | grpc.RpcError) -> list[Any]:
+    """The google.rpc.Status detail payloads of an error, each as its own Any."""
+    status = rpc_status.from_call(error)
+    return list(status.details) if status is not None else []
+
+
+def field_violations(error: grpc.aio.AioRpcError | grpc.RpcError) -> list[tuple[str, str]]:
+    """(field, description) pairs from a google.rpc.BadRequest detail, if any."""
+    out: list[tuple[str, str]] = []
+    for detail in error_details(error):
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            out.extend((v.field, v.description) for v in bad.field_violations)
+    return out
