@@ -1,0 +1,92 @@
+"""Prints the benchmark results as plain-text tables."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+
+def _table(out: TextIO, title: str, header: list[str], rows: list[list[Any]]) -> None:
+    widths = [max(len(str(x)) for x in [h, *(r[i] for r in rows)]) for i, h in enumerate(header)]
+    out.write(f"\n{title}\n")
+    out.write("  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)) + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in rows:
+        out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + "\n")
+
+
+def print_report(results: dict[str, Any], out: TextIO) -> None:
+    m = results["machine"]
+    out.write(
+        f"gumloop-mcp benchmarks, {m['date']}, {m['cores']} cores, Python {m['python']}, {m['platform']}\n"
+    )
+    c = results["loadgen_ceiling"]
+    out.write(f"load generator ceiling: {c['throughput_rps']} req/s at concurrency {c['concurrency']}\n")
+    o = results["overhead"]
+    _table(
+        out,
+        "1. Overhead of one light read (list teams), concurrency 1",
+        ["path", "p50 ms", "p90 ms", "p99 ms", "p50 x direct", "p99 x direct"],
+        [
+            [name, o[name]["p50_ms"], o[name]["p90_ms"], o[name]["p99_ms"],
+             o[name].get("p50_ratio_to_direct", 1.0), o[name].get("p99_ratio_to_direct", 1.0)]
+            for name in ("direct_emulator", "gumloop_mcp", "fastmcp_peer")
+        ],
+    )  # fmt: skip
+    out.write(f"   gumloop-mcp p50 / FastMCP p50 = {o['gumloop_mcp']['p50_ratio_to_peer']}\n")
+    rows = []
+    for row in results["throughput"]:
+        for name in ("stateless", "session", "fastmcp_peer"):
+            r = row[name]
+            ratio = row.get(f"{name}_ratio_to_peer", 1.0)
+            rows.append(
+                [
+                    row["concurrency"],
+                    name,
+                    r["throughput_rps"],
+                    ratio,
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r["error_rate"],
+                ]
+            )
+    _table(
+        out,
+        "2-3. Throughput (tools/call per second)",
+        ["conc", "path", "req/s", "x peer", "p50 ms", "p99 ms", "errors"],
+        rows,
+    )
+    t = results["token_resolution"]
+    _table(
+        out,
+        "4. Token resolution through the façade (server/discover)",
+        ["cold p50 ms", "warm p50 ms", "cold/warm", "revocation -> last accepted, max ms (2 replicas)"],
+        [[t["cold_p50_ms"], t["warm_p50_ms"], t["cold_to_warm_ratio"], t["revocation_max_ms"]]],
+    )
+    cc = results["context_cost"]
+    _table(
+        out,
+        "5. Context cost of tools/list",
+        ["scope", "tools", "bytes", "~tokens", "largest tool", "its bytes"],
+        [
+            [k, v["tools"], v["bytes"], v["est_tokens"], v["largest_tool"], v["largest_tool_bytes"]]
+            for k, v in cc.items()
+        ],
+    )
+    idle = results["memory_idle_mib"]
+    loaded = results["memory_loaded"]
+    names = sorted(set(idle) | set(loaded["with_streams_mib"]))
+    _table(
+        out,
+        f"6. Resident memory (MiB): idle, {loaded['count']} sessions, {loaded['count']} open SSE streams",
+        ["process", "idle", "sessions", "streams"],
+        [
+            [
+                n,
+                idle.get(n, "-"),
+                loaded["with_sessions_mib"].get(n, "-"),
+                loaded["with_streams_mib"].get(n, "-"),
+            ]
+            for n in names
+        ],
+    )
+    out.write(f"   streams opened: {loaded['streams_opened']}, errors: {loaded['stream_errors']}\n")
