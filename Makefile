@@ -1,4 +1,4 @@
-.PHONY: help up test gen lint typecheck
+.PHONY: help up test bench gen lint typecheck
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -8,6 +8,9 @@ up:  ## Install and run the whole system (tokens, proxy, façade, emulator when 
 
 test:  ## Install what the tests need and run every test suite
 	scripts/test
+
+bench:  ## Run the benchmarks against the bundled emulator (table + bench/results/latest.json)
+	scripts/bench
 
 gen:  ## Regenerate the gRPC stubs from protos/
 	scripts/genproto
