@@ -32,3 +32,5 @@ class TokenSettings(ServiceSettings):
     min_expiry_lead_s: float = 60.0
     last_used_resolution_s: float = 60.0
     max_rotation_grace_s: float = 86_400.0
+    # How long the proxy's operation catalog is reused for scope validation.
+    catalog_cache_s: float = 30.0

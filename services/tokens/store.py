@@ -1,0 +1,161 @@
+"""The storage interface shared by the SQLite and Redis backends, and the records it holds.
+
+Times are seconds since the epoch as floats, read from an injected clock so that expiry can be
+tested with a controllable one. Stores keep only keyed hashes of tokens (`token_hash`), never raw
+tokens. Every backend:
+
+- never returns a record, token or API token whose expiry lies at or before `clock()`, even
+  before its sweep deleted it;
+- deletes expired records at their due time (`sweep()`, driven by `expiry.ExpiryScheduler`) and
+  reports each deletion as a revocation event;
+- reports deletions, updates, rotations and API token revocations to its `RevocationHub`, directly
+  (SQLite) or through Redis pub/sub so that every replica's watchers hear them;
+- raises `errors.StoreUnavailable` when the backing store cannot be reached.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "ApiTokenRecord",
+    "Clock",
+    "Cursor",
+    "Resolution",
+    "RevocationEvent",
+    "RevocationKind",
+    "ServerRecord",
+    "TokenStore",
+    "new_id",
+]
+
+#: Returns the current time in seconds since the epoch.
+Clock = Callable[[], float]
+
+#: Position in a newest-first listing: (create_time, id) of the last item returned.
+Cursor = tuple[float, str]
+
+_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# 22 base62 characters (131 bits): ids are not secrets, but must never collide.
+_ID_LEN = 22
+
+
+def new_id(prefix: str) -> str:
+    """A new random identifier such as "mcp_3kT…" or "apit_9Qx…"."""
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LEN))
+
+
+class RevocationKind(enum.IntEnum):
+    """Why cached resolutions must be dropped; values match tokens.v1.RevocationKind."""
+
+    UNSPECIFIED = 0
+    DELETED = 1
+    EXPIRED = 2
+    UPDATED = 3
+    ROTATED = 4
+    API_TOKEN_REVOKED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationEvent:
+    """One revocation, as fanned out to WatchRevocations subscribers."""
+
+    kind: RevocationKind
+    mcp_server_id: str = ""
+    api_token_id: str = ""
+    event_time: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRecord:
+    """An MCP server record (without any token material beyond the visible prefix)."""
+
+    id: str
+    name: str
+    account_id: str
+    methods: tuple[str, ...]
+    tags: tuple[str, ...]
+    expire_time: float | None
+    require_api_token_auth: bool
+    create_time: float
+    update_time: float
+    last_used_time: float | None
+    token_prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A token resolved to its record, and when that token stops resolving."""
+
+    record: ServerRecord
+    token_expire_time: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTokenRecord:
+    """An API token's record; `purposes` hold tokens.v1.ApiTokenPurpose values."""
+
+    id: str
+    name: str
+    purposes: tuple[int, ...]
+    account_id: str
+    expire_time: float | None
+    create_time: float
+    last_used_time: float | None
+    token_prefix: str
+
+
+class TokenStore(Protocol):
+    """What the servicer needs from a backend. See the module docstring for the guarantees."""
+
+    async def start(self) -> None:
+        """Open connections, create schemas, start the expiry scheduler (and Redis listener)."""
+
+    async def close(self) -> None:
+        """Stop background tasks and close connections."""
+
+    async def sweep(self) -> int:
+        """Delete everything due by `clock()`, emit EXPIRED events; returns how many records went."""
+
+    async def create_server(self, record: ServerRecord, token_hash: str) -> None:
+        """Store a new record whose current token hashes to `token_hash`."""
+
+    async def get_server(self, server_id: str) -> ServerRecord | None:
+        """The live record, or None when unknown or expired."""
+
+    async def list_servers(
+        self, account_id: str, limit: int, after: Cursor | None
+    ) -> tuple[list[ServerRecord], Cursor | None]:
+        """Up to `limit` live records of an account, newest first, and the cursor of the next page."""
+
+    async def update_server(self, record: ServerRecord) -> ServerRecord | None:
+        """Replace a live record's mutable fields (name, scope, expiry, second factor); emits UPDATED."""
+
+    async def delete_server(self, server_id: str) -> bool:
+        """Delete a record and all its token hashes; emits DELETED. False when it did not exist."""
+
+    async def rotate_server_token(
+        self, server_id: str, new_hash: str, new_prefix: str, old_token_until: float
+    ) -> ServerRecord | None:
+        """Make `new_hash` current; the old hash resolves until `old_token_until`. Emits ROTATED."""
+
+    async def resolve(self, token_hash: str, touch_after_s: float) -> Resolution | None:
+        """The record a live token belongs to; refreshes last-used when older than `touch_after_s`."""
+
+    async def create_api_token(self, record: ApiTokenRecord, token_hash: str) -> None:
+        """Store a new API token record."""
+
+    async def list_api_tokens(
+        self, account_id: str, limit: int, after: Cursor | None
+    ) -> tuple[list[ApiTokenRecord], Cursor | None]:
+        """Live API tokens (bound to `account_id` when non-empty), newest first, paginated."""
+
+    async def delete_api_token(self, token_id: str) -> bool:
+        """Hard-delete an API token; emits API_TOKEN_REVOKED. False when it did not exist."""
+
+    async def verify_api_token(self, token_hash: str, touch_after_s: float) -> ApiTokenRecord | None:
+        """The live API token with this hash; refreshes last-used when older than `touch_after_s`."""

@@ -1,0 +1,549 @@
+"""The Redis backend, for several replicas: key TTLs do the hard delete, pub/sub carries revocations.
+
+Layout (every key starts with the configured prefix P):
+
+    P srv:<id>            hash    the MCP server record (+ current token hash); PEXPIREAT at expiry
+    P srvtoks:<id>        set     every token hash of the record (current and in grace)
+    P tok:<hash>          string  {"s": server id, "u": grace end or null}; PEXPIREAT at the earlier end
+    P acct:<account>      zset    record ids by create_time (newest-first listing)
+    P api:<id>            hash    an API token record (+ its hash); PEXPIREAT at expiry
+    P apitok:<hash>       string  API token id
+    P apis / apiacct:<a>  zset    API token ids by create_time (all / per account)
+    P exp                 zset    due items by due time, swept by every replica (ZREM decides who reports)
+    P revocations         channel JSON revocation events, relayed by every replica to its own watchers
+
+Redis deletes expired keys by itself even with no replica running; the sweep cleans the indices and
+reports EXPIRED exactly once (the replica whose ZREM removed the entry). Reads also compare expiry with
+the injected clock, so nothing expired is ever returned. Mutations of existing records run in
+WATCH/MULTI transactions so that a record deleted concurrently is never resurrected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, Final, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .errors import StoreUnavailable
+from .expiry import ExpiryScheduler
+from .revocations import RevocationHub
+from .store import ApiTokenRecord, Clock, Cursor, Resolution, RevocationEvent, RevocationKind, ServerRecord
+
+__all__ = ["RedisTokenStore"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Other replicas schedule expiries this one never hears about; sweeping this often keeps EXPIRED
+# events within the one-second budget.
+_POLL_INTERVAL_S: Final = 0.5
+_SWEEP_BATCH: Final = 500
+_RECONNECT_DELAY_S: Final = 0.5
+# Sets a field only when the hash still exists, so touching last-used never resurrects a deleted record.
+_TOUCH_LUA: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def _f(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _opt(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _server_from(data: dict[str, str]) -> ServerRecord:
+    return ServerRecord(
+        id=data["id"],
+        name=data["name"],
+        account_id=data["account_id"],
+        methods=tuple(json.loads(data["methods"])),
+        tags=tuple(json.loads(data["tags"])),
+        expire_time=_opt(data.get("expire_time")),
+        require_api_token_auth=data["require_api_token_auth"] == "1",
+        create_time=float(data["create_time"]),
+        update_time=float(data["update_time"]),
+        last_used_time=_opt(data.get("last_used_time")),
+        token_prefix=data["token_prefix"],
+    )
+
+
+def _server_fields(record: ServerRecord) -> dict[Any, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "account_id": record.account_id,
+        "methods": json.dumps(list(record.methods)),
+        "tags": json.dumps(list(record.tags)),
+        "expire_time": _f(record.expire_time),
+        "require_api_token_auth": "1" if record.require_api_token_auth else "0",
+        "create_time": repr(record.create_time),
+        "update_time": repr(record.update_time),
+        "last_used_time": _f(record.last_used_time),
+        "token_prefix": record.token_prefix,
+    }
+
+
+def _api_from(data: dict[str, str]) -> ApiTokenRecord:
+    return ApiTokenRecord(
+        id=data["id"],
+        name=data["name"],
+        purposes=tuple(json.loads(data["purposes"])),
+        account_id=data["account_id"],
+        expire_time=_opt(data.get("expire_time")),
+        create_time=float(data["create_time"]),
+        last_used_time=_opt(data.get("last_used_time")),
+        token_prefix=data["token_prefix"],
+    )
+
+
+class RedisTokenStore:
+    """TokenStore on Redis (see store.TokenStore for the contract and the module docstring for keys)."""
+
+    def __init__(self, url: str, prefix: str, hub: RevocationHub, clock: Clock) -> None:
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0
+        )
+        self._p = prefix
+        self._hub = hub
+        # Not live until the pub/sub subscription is confirmed: a watch opened earlier could miss events.
+        hub.set_live(False)
+        self._clock = clock
+        self._channel = f"{prefix}revocations"
+        self._touch = self._redis.register_script(_TOUCH_LUA)
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self.expiry = ExpiryScheduler(clock, self.sweep, poll_interval_s=_POLL_INTERVAL_S)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    async def _guard(self, operation: Awaitable[Any]) -> Any:
+        """Await a redis-py call, turning connection failures into StoreUnavailable."""
+        try:
+            return await operation
+        except RedisError as exc:
+            logger.error("redis store failed: %s", exc)
+            raise StoreUnavailable(f"token store (Redis) unavailable: {exc}") from exc
+
+    def _k(self, *parts: str) -> str:
+        return self._p + ":".join(parts)
+
+    async def _publish(self, kind: RevocationKind, *, server_id: str = "", api_token_id: str = "") -> None:
+        # Every replica (this one included) relays the channel to its own watchers.
+        event = {"k": int(kind), "s": server_id, "a": api_token_id, "t": self._clock()}
+        await self._guard(self._redis.publish(self._channel, json.dumps(event)))
+
+    async def start(self) -> None:
+        """Subscribe to the revocation channel and start the sweeper; waits briefly for Redis."""
+        self._listener = asyncio.create_task(self._listen(), name="tokens-redis-revocations")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), 5.0)
+        if not self._subscribed.is_set():
+            logger.warning("redis not reachable yet; calls fail with UNAVAILABLE until it is")
+        self.expiry.start()
+
+    async def close(self) -> None:
+        """Stop the sweeper and the listener, close the connection pool."""
+        await self.expiry.stop()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._redis.aclose()
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                self._hub.set_live(True)
+                self._subscribed.set()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        self._relay(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                logger.warning("revocation feed from redis lost (%s); reconnecting", exc)
+                self._hub.set_live(False)
+                await asyncio.sleep(_RECONNECT_DELAY_S)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _relay(self, data: str) -> None:
+        try:
+            raw = json.loads(data)
+            event = RevocationEvent(RevocationKind(raw["k"]), raw["s"], raw["a"], float(raw["t"]))
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignoring a malformed revocation message")
+            return
+        self._hub.publish(event)
+
+    # -- expiry -----------------------------------------------------------------------------------
+
+    async def sweep(self) -> int:
+        """Remove due items; the replica whose ZREM succeeds cleans up and reports."""
+        now = self._clock()
+        exp = self._k("exp")
+        due: list[str] = await self._guard(
+            self._redis.zrangebyscore(exp, "-inf", now, start=0, num=_SWEEP_BATCH)
+        )
+        count = 0
+        for member in due:
+            if not await self._guard(self._redis.zrem(exp, member)):
+                continue  # another replica took it
+            kind, item_id, owner = json.loads(member)
+            if kind == "srv":
+                await self._drop_server(item_id, owner)
+                await self._publish(RevocationKind.EXPIRED, server_id=item_id)
+                count += 1
+            elif kind == "tok":
+                await self._guard(self._redis.delete(self._k("tok", item_id)))
+                await self._guard(self._redis.srem(self._k("srvtoks", owner), item_id))
+            elif kind == "api":
+                await self._drop_api(item_id, owner)
+                await self._publish(RevocationKind.API_TOKEN_REVOKED, api_token_id=item_id)
+                count += 1
+        if count:
+            logger.info("expired %d records", count)
+        return count
+
+    def _exp_member(self, kind: str, item_id: str, owner: str) -> str:
+        return json.dumps([kind, item_id, owner])
+
+    async def _drop_server(self, server_id: str, account_id: str) -> bool:
+        """Delete a record's keys and index entries; True when the record key still existed."""
+        hashes: set[str] = await self._guard(self._redis.smembers(self._k("srvtoks", server_id)))
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(self._k("srv", server_id))
+        pipe.delete(self._k("srvtoks", server_id))
+        for token_hash in hashes:
+            pipe.delete(self._k("tok", token_hash))
+            pipe.zrem(self._k("exp"), self._exp_member("tok", token_hash, server_id))
+        pipe.zrem(self._k("acct", account_id), server_id)
+        pipe.zrem(self._k("exp"), self._exp_member("srv", server_id, account_id))
+        results: list[Any] = await self._guard(pipe.execute())
+        return bool(results[0])
+
+    async def _drop_api(self, token_id: str, account_id: str) -> bool:
+        """Delete an API token's keys and index entries; True when its record key still existed."""
+        token_hash = await self._guard(self._redis.hget(self._k("api", token_id), "token_hash"))
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(self._k("api", token_id))
+        if token_hash:
+            pipe.delete(self._k("apitok", token_hash))
+        pipe.zrem(self._k("apis"), token_id)
+        pipe.zrem(self._k("apiacct", account_id), token_id)
+        pipe.zrem(self._k("exp"), self._exp_member("api", token_id, account_id))
+        results: list[Any] = await self._guard(pipe.execute())
+        return bool(results[0])
+
+    # -- MCP servers ------------------------------------------------------------------------------
+
+    async def create_server(self, record: ServerRecord, token_hash: str) -> None:
+        """Write the record, its token key and its indices in one MULTI."""
+        srv, tok, toks = self._k("srv", record.id), self._k("tok", token_hash), self._k("srvtoks", record.id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(srv, mapping={**_server_fields(record), "token_hash": token_hash})
+        pipe.set(tok, json.dumps({"s": record.id, "u": None}))
+        pipe.sadd(toks, token_hash)
+        pipe.zadd(self._k("acct", record.account_id), {record.id: record.create_time})
+        if record.expire_time is not None:
+            for key in (srv, tok, toks):
+                pipe.pexpireat(key, _ms(record.expire_time))
+            pipe.zadd(
+                self._k("exp"), {self._exp_member("srv", record.id, record.account_id): record.expire_time}
+            )
+        await self._guard(pipe.execute())
+        if record.expire_time is not None:
+            self.expiry.schedule(record.expire_time)
+
+    async def _load_server(self, server_id: str, now: float) -> ServerRecord | None:
+        data: dict[str, str] = await self._guard(self._redis.hgetall(self._k("srv", server_id)))
+        if not data:
+            return None
+        record = _server_from(data)
+        return record if record.expire_time is None or record.expire_time > now else None
+
+    async def get_server(self, server_id: str) -> ServerRecord | None:
+        """The live record with this id."""
+        return await self._load_server(server_id, self._clock())
+
+    async def _page(
+        self, index: str, limit: int, after: Cursor | None, load: Callable[[str], Awaitable[T | None]]
+    ) -> tuple[list[T], Cursor | None]:
+        # Ties in score come back in reverse lexicographic order, matching "create_time, id" descending.
+        out: list[tuple[T, float, str]] = []
+        offset = 0
+        top: Any = after[0] if after is not None else "+inf"
+        while len(out) <= limit:
+            chunk: list[tuple[str, float]] = await self._guard(
+                self._redis.zrevrangebyscore(index, top, "-inf", start=offset, num=limit + 1, withscores=True)
+            )
+            if not chunk:
+                break
+            offset += len(chunk)
+            for member, score in chunk:
+                if after is not None and score == after[0] and member >= after[1]:
+                    continue
+                item = await load(member)
+                if item is not None:
+                    out.append((item, score, member))
+                if len(out) > limit:
+                    break
+        page = out[:limit]
+        cursor = (page[-1][1], page[-1][2]) if len(out) > limit else None
+        return [item for item, _, _ in page], cursor
+
+    async def list_servers(
+        self, account_id: str, limit: int, after: Cursor | None
+    ) -> tuple[list[ServerRecord], Cursor | None]:
+        """A newest-first page of an account's live records."""
+        now = self._clock()
+        return await self._page(
+            self._k("acct", account_id), limit, after, lambda sid: self._load_server(sid, now)
+        )
+
+    async def _watched(self, key: str, body: Callable[[Any], Awaitable[bool]]) -> bool:
+        """Run `body(pipe)` under WATCH `key`, retrying when another client changed it meanwhile."""
+
+        async def attempt() -> bool:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(key)
+                        return await body(pipe)
+                    except aioredis.WatchError:
+                        continue
+
+        done: bool = await self._guard(attempt())
+        return done
+
+    async def _token_untils(self, pipe: Any, server_id: str) -> dict[str, float | None]:
+        hashes: set[str] = await pipe.smembers(self._k("srvtoks", server_id))
+        untils: dict[str, float | None] = {}
+        for token_hash in hashes:
+            raw = await pipe.get(self._k("tok", token_hash))
+            if raw:
+                untils[token_hash] = json.loads(raw)["u"]
+        return untils
+
+    async def update_server(self, record: ServerRecord) -> ServerRecord | None:
+        """Rewrite the mutable fields and re-date every key and index to the new expiry."""
+        now = self._clock()
+        srv = self._k("srv", record.id)
+
+        async def body(pipe: Any) -> bool:
+            data = await pipe.hgetall(srv)
+            if not data or (_opt(data.get("expire_time")) or float("inf")) <= now:
+                await pipe.unwatch()
+                return False
+            untils = await self._token_untils(pipe, record.id)
+            pipe.multi()
+            pipe.hset(
+                srv,
+                mapping={
+                    "name": record.name,
+                    "methods": json.dumps(list(record.methods)),
+                    "tags": json.dumps(list(record.tags)),
+                    "expire_time": _f(record.expire_time),
+                    "require_api_token_auth": "1" if record.require_api_token_auth else "0",
+                    "update_time": repr(record.update_time),
+                },
+            )
+            member = self._exp_member("srv", record.id, data["account_id"])
+            self._date_keys(pipe, record.id, record.expire_time, untils)
+            if record.expire_time is None:
+                pipe.zrem(self._k("exp"), member)
+            else:
+                pipe.zadd(self._k("exp"), {member: record.expire_time})
+            await pipe.execute()
+            return True
+
+        if not await self._watched(srv, body):
+            return None
+        if record.expire_time is not None:
+            self.expiry.schedule(record.expire_time)
+        await self._publish(RevocationKind.UPDATED, server_id=record.id)
+        return await self.get_server(record.id)
+
+    def _date_keys(
+        self, pipe: Any, server_id: str, expire: float | None, untils: dict[str, float | None]
+    ) -> None:
+        """Queue TTLs for the record and its tokens: the record's expiry, or a grace end when earlier."""
+        for key in (self._k("srv", server_id), self._k("srvtoks", server_id)):
+            if expire is None:
+                pipe.persist(key)
+            else:
+                pipe.pexpireat(key, _ms(expire))
+        for token_hash, until in untils.items():
+            ends = [t for t in (until, expire) if t is not None]
+            if ends:
+                pipe.pexpireat(self._k("tok", token_hash), _ms(min(ends)))
+            else:
+                pipe.persist(self._k("tok", token_hash))
+
+    async def delete_server(self, server_id: str) -> bool:
+        """Delete the record, its tokens and index entries; report DELETED."""
+        record = await self.get_server(server_id)
+        # Of two concurrent deletes only the one whose DEL removed the key reports it.
+        if record is None or not await self._drop_server(server_id, record.account_id):
+            return False
+        await self._publish(RevocationKind.DELETED, server_id=server_id)
+        return True
+
+    async def rotate_server_token(
+        self, server_id: str, new_hash: str, new_prefix: str, old_token_until: float
+    ) -> ServerRecord | None:
+        """Swap the current hash; keep the old one until `old_token_until` (or drop it now)."""
+        now = self._clock()
+        srv = self._k("srv", server_id)
+
+        async def body(pipe: Any) -> bool:
+            data = await pipe.hgetall(srv)
+            expire = _opt(data.get("expire_time")) if data else None
+            if not data or (expire is not None and expire <= now):
+                await pipe.unwatch()
+                return False
+            old_hash = data["token_hash"]
+            untils = await self._token_untils(pipe, server_id)
+            pipe.multi()
+            pipe.hset(
+                srv, mapping={"token_hash": new_hash, "token_prefix": new_prefix, "update_time": repr(now)}
+            )
+            if old_token_until <= now:
+                pipe.delete(self._k("tok", old_hash))
+                pipe.srem(self._k("srvtoks", server_id), old_hash)
+                untils.pop(old_hash, None)
+            else:
+                pipe.set(
+                    self._k("tok", old_hash), json.dumps({"s": server_id, "u": old_token_until}), keepttl=True
+                )
+                untils[old_hash] = old_token_until
+                pipe.zadd(self._k("exp"), {self._exp_member("tok", old_hash, server_id): old_token_until})
+            pipe.set(self._k("tok", new_hash), json.dumps({"s": server_id, "u": None}))
+            pipe.sadd(self._k("srvtoks", server_id), new_hash)
+            untils[new_hash] = None
+            self._date_keys(pipe, server_id, expire, untils)
+            await pipe.execute()
+            return True
+
+        if not await self._watched(srv, body):
+            return None
+        if old_token_until > now:
+            self.expiry.schedule(old_token_until)
+        await self._publish(RevocationKind.ROTATED, server_id=server_id)
+        return await self.get_server(server_id)
+
+    async def resolve(self, token_hash: str, touch_after_s: float) -> Resolution | None:
+        """GET the token key, then the record; both must be live by the clock."""
+        now = self._clock()
+        raw = await self._guard(self._redis.get(self._k("tok", token_hash)))
+        if not raw:
+            return None
+        entry = json.loads(raw)
+        until: float | None = entry["u"]
+        if until is not None and until <= now:
+            return None
+        record = await self._load_server(entry["s"], now)
+        if record is None:
+            return None
+        if record.last_used_time is None or now - record.last_used_time >= touch_after_s:
+            await self._guard(
+                self._touch(keys=[self._k("srv", record.id)], args=["last_used_time", repr(now)])
+            )
+            record = replace(record, last_used_time=now)
+        ends = [t for t in (until, record.expire_time) if t is not None]
+        return Resolution(record, min(ends) if ends else None)
+
+    # -- API tokens -------------------------------------------------------------------------------
+
+    async def create_api_token(self, record: ApiTokenRecord, token_hash: str) -> None:
+        """Write the API token, its hash key and its indices in one MULTI."""
+        api, apitok = self._k("api", record.id), self._k("apitok", token_hash)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(
+            api,
+            mapping={
+                "id": record.id,
+                "name": record.name,
+                "purposes": json.dumps(list(record.purposes)),
+                "account_id": record.account_id,
+                "expire_time": _f(record.expire_time),
+                "create_time": repr(record.create_time),
+                "last_used_time": _f(record.last_used_time),
+                "token_prefix": record.token_prefix,
+                "token_hash": token_hash,
+            },
+        )
+        pipe.set(apitok, record.id)
+        pipe.zadd(self._k("apis"), {record.id: record.create_time})
+        if record.account_id:
+            pipe.zadd(self._k("apiacct", record.account_id), {record.id: record.create_time})
+        if record.expire_time is not None:
+            pipe.pexpireat(api, _ms(record.expire_time))
+            pipe.pexpireat(apitok, _ms(record.expire_time))
+            pipe.zadd(
+                self._k("exp"), {self._exp_member("api", record.id, record.account_id): record.expire_time}
+            )
+        await self._guard(pipe.execute())
+        if record.expire_time is not None:
+            self.expiry.schedule(record.expire_time)
+
+    async def _load_api(self, token_id: str, now: float) -> ApiTokenRecord | None:
+        data: dict[str, str] = await self._guard(self._redis.hgetall(self._k("api", token_id)))
+        if not data:
+            return None
+        record = _api_from(data)
+        return record if record.expire_time is None or record.expire_time > now else None
+
+    async def list_api_tokens(
+        self, account_id: str, limit: int, after: Cursor | None
+    ) -> tuple[list[ApiTokenRecord], Cursor | None]:
+        """A newest-first page of live API tokens."""
+        now = self._clock()
+        index = self._k("apiacct", account_id) if account_id else self._k("apis")
+        return await self._page(index, limit, after, lambda tid: self._load_api(tid, now))
+
+    async def delete_api_token(self, token_id: str) -> bool:
+        """Hard-delete an API token; report API_TOKEN_REVOKED."""
+        record = await self._load_api(token_id, self._clock())
+        if record is None or not await self._drop_api(token_id, record.account_id):
+            return False
+        await self._publish(RevocationKind.API_TOKEN_REVOKED, api_token_id=token_id)
+        return True
+
+    async def verify_api_token(self, token_hash: str, touch_after_s: float) -> ApiTokenRecord | None:
+        """The live API token with this hash."""
+        now = self._clock()
+        token_id = await self._guard(self._redis.get(self._k("apitok", token_hash)))
+        if not token_id:
+            return None
+        record = await self._load_api(token_id, now)
+        if record is None:
+            return None
+        if record.last_used_time is None or now - record.last_used_time >= touch_after_s:
+            await self._guard(
+                self._touch(keys=[self._k("api", record.id)], args=["last_used_time", repr(now)])
+            )
+            record = replace(record, last_used_time=now)
+        return record

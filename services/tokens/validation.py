@@ -1,0 +1,175 @@
+"""Input rules for the token service: names, expiries, scopes, page sizes and page tokens.
+
+Each check returns field violations (`errors.Violation`) instead of raising, so one request reports
+every bad field at once. Field paths follow the request messages, e.g. "mcp_server.config.methods[2]".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from typing import Final
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from gumloop_mcp.scope import OperationRef, matching_operations, unknown_methods, unknown_tags
+
+from .errors import InvalidArgument, Violation
+from .store import Cursor
+
+__all__ = [
+    "MAX_NAME_CHARS",
+    "check_expiry",
+    "check_grace",
+    "check_name",
+    "check_page_size",
+    "check_scope_shape",
+    "check_scope_against_catalog",
+    "decode_page_token",
+    "encode_page_token",
+    "normalize_list",
+]
+
+MAX_NAME_CHARS: Final = 128
+MAX_ID_CHARS: Final = 128
+MAX_SCOPE_ENTRIES: Final = 200
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_PAGE_SIZE: Final = 100
+# Timestamp's own valid range: 0001-01-01 to 9999-12-31.
+_MIN_SECONDS: Final = -62_135_596_800
+_MAX_SECONDS: Final = 253_402_300_799
+
+
+def check_name(field: str, name: str) -> list[Violation]:
+    """A name is 1-128 characters, not blank, without control characters."""
+    if not name.strip():
+        return [(field, "is required and must not be blank")]
+    if len(name) > MAX_NAME_CHARS:
+        return [(field, f"must be at most {MAX_NAME_CHARS} characters (got {len(name)})")]
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return [(field, "must not contain control characters")]
+    return []
+
+
+def check_id(field: str, value: str) -> list[Violation]:
+    """An identifier (record id, account id) is required and at most 128 characters."""
+    if not value.strip():
+        return [(field, "is required")]
+    if len(value) > MAX_ID_CHARS:
+        return [(field, f"must be at most {MAX_ID_CHARS} characters")]
+    return []
+
+
+def check_expiry(
+    field: str, timestamp: timestamp_pb2.Timestamp | None, now: float, min_lead_s: float
+) -> tuple[float | None, list[Violation]]:
+    """The expiry as epoch seconds (None: never), or why it is unacceptable."""
+    if timestamp is None:
+        return None, []
+    if not (_MIN_SECONDS <= timestamp.seconds <= _MAX_SECONDS) or not (0 <= timestamp.nanos < 1_000_000_000):
+        return None, [(field, "is malformed (seconds or nanos out of range)")]
+    value = timestamp.seconds + timestamp.nanos / 1e9
+    if value <= now:
+        return None, [(field, "lies in the past")]
+    if value < now + min_lead_s:
+        return None, [(field, f"must lie at least {min_lead_s:g} s ahead")]
+    return value, []
+
+
+def check_grace(
+    field: str, duration: duration_pb2.Duration | None, max_s: float
+) -> tuple[float, list[Violation]]:
+    """A rotation grace period in seconds (0 when unset), within 0..max_s."""
+    if duration is None:
+        return 0.0, []
+    if not (-1_000_000_000 < duration.nanos < 1_000_000_000) or (duration.seconds * duration.nanos < 0):
+        return 0.0, [(field, "is malformed")]
+    value = duration.seconds + duration.nanos / 1e9
+    if value < 0:
+        return 0.0, [(field, "must not be negative")]
+    if value > max_s:
+        return 0.0, [(field, f"must be at most {max_s:g} s")]
+    return value, []
+
+
+def normalize_list(values: Sequence[str]) -> list[str]:
+    """Entries stripped, blanks kept (so they can be reported), duplicates dropped, order kept."""
+    out: list[str] = []
+    for value in values:
+        stripped = value.strip()
+        if stripped not in out or not stripped:
+            out.append(stripped)
+    return out
+
+
+def check_scope_shape(field: str, methods: Sequence[str], tags: Sequence[str]) -> list[Violation]:
+    """Scope entries must be non-blank, short, and not too many."""
+    violations: list[Violation] = []
+    for part, values in (("methods", methods), ("tags", tags)):
+        if len(values) > MAX_SCOPE_ENTRIES:
+            violations.append((f"{field}.{part}", f"must have at most {MAX_SCOPE_ENTRIES} entries"))
+            continue
+        for index, value in enumerate(values):
+            if not value:
+                violations.append((f"{field}.{part}[{index}]", "must not be blank"))
+            elif len(value) > MAX_NAME_CHARS:
+                violations.append(
+                    (f"{field}.{part}[{index}]", f"must be at most {MAX_NAME_CHARS} characters")
+                )
+    return violations
+
+
+def check_scope_against_catalog(
+    field: str, methods: Sequence[str], tags: Sequence[str], operations: Sequence[OperationRef]
+) -> list[Violation]:
+    """Unknown method names and tags, or a scope that admits no operation at all."""
+    bad_methods = set(unknown_methods(methods, operations))
+    bad_tags = set(unknown_tags(tags, operations))
+    violations: list[Violation] = [
+        (
+            f"{field}.methods[{index}]",
+            f"unknown method {name!r}: use a group (read, write, custom) or an operation name",
+        )
+        for index, name in enumerate(methods)
+        if name in bad_methods
+    ]
+    violations += [
+        (f"{field}.tags[{index}]", f"no operation carries the tag {tag!r}")
+        for index, tag in enumerate(tags)
+        if tag in bad_tags
+    ]
+    if not violations and not matching_operations(operations, methods, tags):
+        violations.append((field, "this scope matches no operation in the catalog; widen methods or tags"))
+    return violations
+
+
+def check_page_size(field: str, page_size: int) -> tuple[int, list[Violation]]:
+    """0 means the default (50); above 100 is capped; negative is refused."""
+    if page_size < 0:
+        return DEFAULT_PAGE_SIZE, [(field, "must not be negative")]
+    if page_size == 0:
+        return DEFAULT_PAGE_SIZE, []
+    return min(page_size, MAX_PAGE_SIZE), []
+
+
+def encode_page_token(kind: str, scope: str, cursor: Cursor | None) -> str:
+    """An opaque token for the page after `cursor`, bound to the listing it came from."""
+    if cursor is None:
+        return ""
+    raw = json.dumps({"k": kind, "s": scope, "t": cursor[0], "i": cursor[1]}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_page_token(field: str, kind: str, scope: str, token: str) -> Cursor | None:
+    """The cursor inside a page token; InvalidArgument when it is foreign or damaged."""
+    if not token:
+        return None
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if raw["k"] != kind or raw["s"] != scope:
+            raise InvalidArgument([(field, "belongs to a different listing; start again without it")])
+        return float(raw["t"]), str(raw["i"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidArgument([(field, "is not a page token returned by this listing")]) from exc
