@@ -46,6 +46,8 @@ T = TypeVar("T")
 # events within the one-second budget.
 _POLL_INTERVAL_S: Final = 0.5
 _SWEEP_BATCH: Final = 500
+# How long start() waits for Redis before serving anyway (calls then fail with UNAVAILABLE until it is up).
+_START_WAIT_S: Final = 2.0
 _RECONNECT_DELAY_S: Final = 0.5
 # Sets a field only when the hash still exists, so touching last-used never resurrects a deleted record.
 _TOUCH_LUA: Final = """
@@ -154,7 +156,7 @@ class RedisTokenStore:
         """Subscribe to the revocation channel and start the sweeper; waits briefly for Redis."""
         self._listener = asyncio.create_task(self._listen(), name="tokens-redis-revocations")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), 5.0)
+            await asyncio.wait_for(self._subscribed.wait(), _START_WAIT_S)
         if not self._subscribed.is_set():
             logger.warning("redis not reachable yet; calls fail with UNAVAILABLE until it is")
         self.expiry.start()

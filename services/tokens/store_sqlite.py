@@ -153,6 +153,8 @@ class SqliteTokenStore:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows (token hashes included) are overwritten, not left in free pages.
+            conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(_SCHEMA)
             conn.isolation_level = "DEFERRED"

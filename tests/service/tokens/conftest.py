@@ -6,6 +6,7 @@ same contract suite runs against both.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
+import redis.asyncio
 from google.protobuf import timestamp_pb2
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as proxy_pb2
@@ -151,3 +153,47 @@ async def make_tokens(
     for tokens in started:
         await tokens.channel.close()
         await tokens.service.stop(0)
+
+
+async def storage_dump(tokens: Tokens) -> bytes:
+    """Every byte the store holds: the SQLite files (with WAL), or every Redis key and value."""
+    settings = tokens.settings
+    if settings.store == "sqlite":
+        path = settings.sqlite_path or Path(settings.data_dir) / "tokens.sqlite3"
+        files = [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+        return b"".join(f.read_bytes() for f in files if f.exists())
+    assert settings.redis_url is not None
+    client = redis.asyncio.Redis.from_url(settings.redis_url.get_secret_value())
+    parts: list[bytes] = []
+    try:
+        async for key in client.scan_iter(match="*"):
+            parts.append(key)
+            kind = (await client.type(key)).decode()
+            if kind == "string":
+                parts.append(await client.get(key) or b"")
+            elif kind == "hash":
+                for field, value in (await client.hgetall(key)).items():
+                    parts += [field, value]
+            elif kind == "set":
+                parts += list(await client.smembers(key))
+            elif kind == "zset":
+                parts += list(await client.zrange(key, 0, -1))
+            else:
+                raise AssertionError(f"unexpected redis type {kind} at {key!r}")
+    finally:
+        await client.aclose()
+    return b"\n".join(parts)
+
+
+async def record_in_storage(tokens: Tokens, server_id: str) -> bool:
+    """Whether any row, key or value of the store still mentions the record."""
+    settings = tokens.settings
+    if settings.store == "sqlite":
+        path = settings.sqlite_path or Path(settings.data_dir) / "tokens.sqlite3"
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute("SELECT count(*) FROM servers WHERE id = ?", (server_id,)).fetchone()[0]
+            rows += conn.execute(
+                "SELECT count(*) FROM server_tokens WHERE server_id = ?", (server_id,)
+            ).fetchone()[0]
+        return bool(rows)
+    return server_id.encode() in await storage_dump(tokens)
