@@ -1,0 +1,27 @@
+"""`python -m services.mcp_facade`: run the MCP façade until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from gumloop_mcp.runtime import configure
+
+from .server import serve
+from .settings import FacadeSettings
+
+
+def _ready(http_port: int, admin_port: int) -> None:
+    ports = {"http": http_port, "admin": admin_port}
+    print(json.dumps({"event": "serving", "service": "facade", "ports": ports}), flush=True)
+
+
+def main() -> None:
+    """Load settings, configure logging, serve."""
+    settings = FacadeSettings()
+    configure(settings.log_level, json_format=settings.log_json)
+    asyncio.run(serve(settings, on_ready=_ready))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""One access-log line per HTTP request, with the URL token redacted.
+
+Logged: HTTP method, redacted path (`/mcp/<redacted>/...`), status, duration, the
+JSON-RPC method and tool name (set by the handlers in `request[...]`), and a short
+session-id prefix. Never the query string (legacy SSE session ids), headers or bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from .metrics import FacadeMetrics
+
+__all__ = ["RPC_METHOD", "SESSION", "TOOL", "access_log_middleware", "redact_path"]
+
+logger = logging.getLogger("services.mcp_facade.access")
+
+RPC_METHOD: Final = web.RequestKey("gmcp_rpc_method", str)
+TOOL: Final = web.RequestKey("gmcp_tool", str)
+SESSION: Final = web.RequestKey("gmcp_session", str)
+
+_MCP_PATH: Final = re.compile(r"^/mcp/[^/]+")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def redact_path(path: str) -> str:
+    """`/mcp/<anything>/rest` -> `/mcp/<redacted>/rest`; other paths unchanged."""
+    return _MCP_PATH.sub("/mcp/<redacted>", path)
+
+
+def access_log_middleware(metrics: FacadeMetrics | None) -> Middleware:
+    """An aiohttp middleware logging each request (and counting it in `metrics`)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            rpc_method = str(request.get(RPC_METHOD, "-"))
+            logger.info(
+                "%s %s %d %.1fms rpc=%s tool=%s session=%s",
+                request.method,
+                redact_path(request.path),
+                status,
+                elapsed_ms,
+                rpc_method,
+                request.get(TOOL, "-"),
+                request.get(SESSION, "-"),
+            )
+            if metrics is not None and request.path.startswith("/mcp/"):
+                metrics.requests.labels(rpc_method, str(status)).inc()
+
+    return middleware

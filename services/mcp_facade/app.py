@@ -1,0 +1,179 @@
+"""The public aiohttp application: `/mcp/{token}` (both transports), /healthz, /readyz.
+
+Every MCP request passes, in order: Host/Origin checks (421/403), token resolution
+(404 with one generic body for unknown, malformed, expired and revoked tokens; 503
+when the token service is down), the optional API-token second factor (401 with
+`WWW-Authenticate`), and the body ceiling (413). Only then is JSON-RPC parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Final
+
+from aiohttp import web
+
+from .accesslog import access_log_middleware
+from .auth import BackendUnavailable, NotFound, Resolved, TokenResolver, Unauthorized
+from .contracts import Toolbox
+from .health import Health
+from .jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, JsonRpcError, error_response
+from .legacy_sse import LegacySse
+from .metrics import FacadeMetrics
+from .protocol import Protocol
+from .security import HostPolicy
+from .sessions import SessionCodec
+from .settings import FacadeSettings
+from .streamable_http import StreamableHttp
+
+__all__ = ["FACADE_KEY", "FacadeApp", "create_public_app"]
+
+logger = logging.getLogger(__name__)
+
+FACADE_KEY: Final = web.AppKey("facade", object)
+WWW_AUTHENTICATE: Final = 'Bearer realm="gumloop-mcp"'
+
+
+def _error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> web.HTTPException:
+    error = error_response(None, JsonRpcError(code, message))
+    exc = web.HTTPException(
+        text=web.json_response(error).text, content_type="application/json", headers=headers or {}
+    )
+    exc.set_status(status)
+    return exc
+
+
+class FacadeApp:
+    """Shared state of the public app: auth, protocol, open streams, shutdown flag."""
+
+    def __init__(
+        self,
+        settings: FacadeSettings,
+        toolbox: Toolbox,
+        resolver: TokenResolver,
+        codec: SessionCodec,
+        *,
+        metrics: FacadeMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.resolver = resolver
+        self.metrics = metrics
+        self.protocol = Protocol(settings, toolbox, codec, metrics=metrics)
+        self.policy = HostPolicy(settings.allowed_origins, settings.allowed_hosts, settings.host)
+        self.streamable = StreamableHttp(self)
+        self.legacy = LegacySse(self)
+        self.closing = asyncio.Event()
+        self._streams: set[web.StreamResponse] = set()
+
+    async def authorize(self, request: web.Request) -> Resolved:
+        """Host/Origin, token and second factor checks; raises an HTTP error response."""
+        if not self.policy.host_ok(request.headers.get("Host")):
+            raise _error(421, INVALID_REQUEST, "Misdirected Request: Host not allowed")
+        if not self.policy.origin_ok(request.headers.get("Origin")):
+            raise _error(403, INVALID_REQUEST, "Forbidden: Origin not allowed")
+        if self.closing.is_set():
+            raise _error(503, INTERNAL_ERROR, "Server shutting down; retry", {"Retry-After": "1"})
+        try:
+            resolved = await self.resolver.resolve(request.match_info["token"])
+            if resolved.require_api_token:
+                await self.resolver.verify_api_token(request.headers.get("Authorization"), resolved.scope)
+        except NotFound:
+            raise _error(404, INVALID_REQUEST, "Not Found") from None
+        except Unauthorized:
+            raise _error(
+                401,
+                INVALID_REQUEST,
+                "Unauthorized: this MCP server requires an API token (Authorization: Bearer <token>)",
+                {"WWW-Authenticate": WWW_AUTHENTICATE},
+            ) from None
+        except BackendUnavailable:
+            raise _error(
+                503,
+                INTERNAL_ERROR,
+                "Service Unavailable: the token service is unreachable; retry shortly",
+                {"Retry-After": "5"},
+            ) from None
+        return resolved
+
+    async def read_body(self, request: web.Request) -> bytes:
+        """The request body, or 413 beyond `max_body_bytes`."""
+        limit = self.settings.max_body_bytes
+        too_large = _error(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
+        if request.content_length is not None and request.content_length > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def sse_response(self) -> web.StreamResponse:
+        """A prepared-to-be SSE response with anti-buffering headers."""
+        return web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache, no-transform",
+                "X-Accel-Buffering": "no",
+                "Connection": "keep-alive",
+            }
+        )
+
+    def stream_opened(self, response: web.StreamResponse) -> None:
+        """Track an open SSE stream."""
+        self._streams.add(response)
+        if self.metrics is not None:
+            self.metrics.active_sse.inc()
+
+    def stream_closed(self, response: web.StreamResponse) -> None:
+        """Forget a closed SSE stream."""
+        if response in self._streams:
+            self._streams.discard(response)
+            if self.metrics is not None:
+                self.metrics.active_sse.dec()
+
+    async def shutdown(self, grace_s: float) -> None:
+        """Refuse new requests, end streams, give in-flight calls `grace_s`, then cancel them."""
+        self.closing.set()
+        await self.legacy.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while self.protocol.inflight and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await self.protocol.close()
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    return web.json_response({"error": "not_found"}, status=404)
+
+
+def create_public_app(
+    settings: FacadeSettings,
+    toolbox: Toolbox,
+    resolver: TokenResolver,
+    codec: SessionCodec,
+    health: Health,
+    *,
+    metrics: FacadeMetrics | None = None,
+) -> tuple[web.Application, FacadeApp]:
+    """The public aiohttp application and its state."""
+    # The body ceiling is enforced in read_body (413 with a JSON-RPC error); aiohttp's own
+    # limit only guards against handlers that would read without one.
+    app = web.Application(
+        middlewares=[access_log_middleware(metrics)], client_max_size=settings.max_body_bytes + 1
+    )
+    facade = FacadeApp(settings, toolbox, resolver, codec, metrics=metrics)
+    app[FACADE_KEY] = facade
+    route: Any = app.router
+    route.add_post("/mcp/{token}", facade.streamable.post)
+    route.add_get("/mcp/{token}", facade.streamable.get)
+    route.add_delete("/mcp/{token}", facade.streamable.delete)
+    route.add_get("/mcp/{token}/sse", facade.legacy.stream)
+    route.add_post("/mcp/{token}/messages", facade.legacy.post)
+    health.add_routes(app)
+    # OAuth discovery probes get plain 404s (mcp.md §8): this server is authless or uses API tokens.
+    route.add_get("/.well-known/{rest:.*}", _not_found)
+    return app, facade

@@ -1,0 +1,214 @@
+"""Who is calling: URL token -> server scope, and the optional API-token second factor.
+
+Resolutions are cached for `token_cache_ttl_s` (keyed by a hash of the token, never
+the token itself) and dropped as soon as the token service's WatchRevocations stream
+reports the record changed. The watch reconnects with backoff; on every (re)connect
+the cache is cleared, since events may have been missed while it was down.
+
+Failures: `NotFound` (unknown, malformed, expired, revoked: indistinguishable on
+purpose), `Unauthorized` (second factor missing or wrong), `BackendUnavailable`
+(token service down or too slow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final
+
+import grpc
+
+from gumloop_mcp.runtime import TokenKind, is_well_formed
+from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
+from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
+
+from .contracts import ServerScope
+
+__all__ = ["BackendUnavailable", "NotFound", "Resolved", "TokenResolver", "Unauthorized"]
+
+logger = logging.getLogger(__name__)
+
+# Verified API tokens are trusted this long (revocation events drop them sooner).
+_API_TOKEN_TTL_S: Final = 30.0
+_BACKOFF_MAX_S: Final = 10.0
+
+
+class NotFound(Exception):
+    """The URL token does not resolve."""
+
+
+class Unauthorized(Exception):
+    """The record requires an API token and the request has none or a bad one."""
+
+
+class BackendUnavailable(Exception):
+    """The token service could not answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A resolved URL token."""
+
+    scope: ServerScope
+    require_api_token: bool
+    # Wall-clock end of this token's validity (0 = none).
+    token_expires_at: float
+
+
+def _key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class TokenResolver:
+    """Cached ResolveToken / VerifyApiToken with revocation-driven invalidation."""
+
+    def __init__(self, stub: TokenServiceStub, *, ttl_s: float, max_size: int, deadline_s: float) -> None:
+        self._stub = stub
+        self._ttl_s = ttl_s
+        self._max_size = max_size
+        self._deadline_s = deadline_s
+        self._cache: OrderedDict[str, tuple[float, Resolved]] = OrderedDict()
+        self._api_cache: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._watch_task: asyncio.Task[None] | None = None
+        # Set each time the watch (re)connects, for tests and readiness.
+        self.watch_live = asyncio.Event()
+
+    async def resolve(self, token: str) -> Resolved:
+        """The scope of a URL token, or NotFound / BackendUnavailable."""
+        if not is_well_formed(token, TokenKind.MCP_URL):
+            raise NotFound
+        key = _key(token)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            resolved = cached[1]
+            if resolved.token_expires_at and resolved.token_expires_at <= time.time():
+                self._cache.pop(key, None)
+                raise NotFound
+            return resolved
+        try:
+            reply = await self._stub.ResolveToken(
+                pb.ResolveTokenRequest(token=token), timeout=self._deadline_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                raise NotFound from None
+            logger.warning("token service ResolveToken failed: %s", exc.code().name)
+            raise BackendUnavailable from None
+        record = reply.mcp_server
+        expires = 0.0
+        if reply.HasField("token_expire_time"):
+            expires = reply.token_expire_time.ToDatetime().timestamp()
+        elif record.HasField("expire_time"):
+            expires = record.expire_time.ToDatetime().timestamp()
+        resolved = Resolved(
+            scope=ServerScope(
+                server_id=record.id,
+                account_id=record.account_id,
+                name=record.name,
+                methods=tuple(record.config.methods),
+                tags=tuple(record.config.tags),
+            ),
+            require_api_token=record.require_api_token_auth,
+            token_expires_at=expires,
+        )
+        self._cache[key] = (now + self._ttl_s, resolved)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._max_size:
+            self._cache.popitem(last=False)
+        return resolved
+
+    async def verify_api_token(self, authorization: str | None, scope: ServerScope) -> None:
+        """Check `Authorization: Bearer <api token>` for an MCP client of `scope`'s account."""
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthorized
+        token = authorization[7:].strip()
+        if not is_well_formed(token, TokenKind.API):
+            raise Unauthorized
+        key = (_key(token), scope.account_id)
+        now = time.monotonic()
+        cached = self._api_cache.get(key)
+        if cached is not None and cached[0] > now:
+            return
+        request = pb.VerifyApiTokenRequest(
+            token=token, purpose=pb.API_TOKEN_PURPOSE_MCP_CLIENT, account_id=scope.account_id
+        )
+        try:
+            reply = await self._stub.VerifyApiToken(request, timeout=self._deadline_s)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (
+                grpc.StatusCode.NOT_FOUND,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.PERMISSION_DENIED,
+                grpc.StatusCode.UNAUTHENTICATED,
+            ):
+                raise Unauthorized from None
+            logger.warning("token service VerifyApiToken failed: %s", exc.code().name)
+            raise BackendUnavailable from None
+        self._api_cache[key] = (now + min(self._ttl_s, _API_TOKEN_TTL_S), reply.api_token.id)
+        while len(self._api_cache) > self._max_size:
+            self._api_cache.popitem(last=False)
+
+    def drop_server(self, server_id: str) -> None:
+        """Forget every cached resolution of a record."""
+        for key in [k for k, (_, r) in self._cache.items() if r.scope.server_id == server_id]:
+            del self._cache[key]
+
+    def drop_api_token(self, api_token_id: str) -> None:
+        """Forget a verified API token (all of them when the id is empty)."""
+        for key in [k for k, (_, tid) in self._api_cache.items() if not api_token_id or tid == api_token_id]:
+            del self._api_cache[key]
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._cache.clear()
+        self._api_cache.clear()
+
+    def start(self) -> None:
+        """Start the background revocation watch."""
+        if self._watch_task is None:
+            self._watch_task = asyncio.create_task(self._watch(), name="revocation-watch")
+
+    async def stop(self) -> None:
+        """Stop the revocation watch."""
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
+
+    async def _watch(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                call = self._stub.WatchRevocations(pb.WatchRevocationsRequest())
+                async for event in call:
+                    backoff = 0.2
+                    self._apply(event)
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                logger.warning("revocation watch broken (%s); reconnecting", exc.code().name)
+            except Exception:
+                logger.exception("revocation watch failed; reconnecting")
+            self.watch_live.clear()
+            # Events may be lost while disconnected: serve nothing stale.
+            self.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _BACKOFF_MAX_S)
+
+    def _apply(self, event: pb.WatchRevocationsResponse) -> None:
+        if event.kind == pb.REVOCATION_KIND_UNSPECIFIED:
+            # The first message: the watch is live; anything cached before may be stale.
+            self.clear()
+            self.watch_live.set()
+            logger.info("revocation watch live")
+        elif event.kind == pb.REVOCATION_KIND_API_TOKEN_REVOKED:
+            self.drop_api_token(event.api_token_id)
+        else:
+            self.drop_server(event.mcp_server_id)

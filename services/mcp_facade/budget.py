@@ -1,0 +1,58 @@
+"""Per-server call budget: a token bucket of `calls_per_minute` keyed by server id.
+
+In process memory: with N replicas a server gets up to N times the budget. That is
+acceptable for its purpose (stopping a runaway model from draining the Gumloop
+quota), and keeps the hot path free of a network round trip.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from typing import Any, Final
+
+__all__ = ["CallBudget", "budget_exceeded_result"]
+
+_MAX_KEYS: Final = 100_000
+
+
+class CallBudget:
+    """Token buckets refilled continuously at `per_minute / 60` per second, capacity `per_minute`."""
+
+    def __init__(self, per_minute: int, *, clock: Any = time.monotonic) -> None:
+        self._capacity = float(max(per_minute, 0))
+        self._rate = self._capacity / 60.0
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: str) -> float:
+        """Consume one call; returns 0 when allowed, else the seconds until one is available."""
+        if self._capacity <= 0:
+            return 0.0  # a budget of 0 disables the limit
+        now = self._clock()
+        tokens, last = self._buckets.get(key, (self._capacity, now))
+        tokens = min(self._capacity, tokens + (now - last) * self._rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            self._buckets.move_to_end(key)
+            while len(self._buckets) > _MAX_KEYS:
+                self._buckets.popitem(last=False)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        wait: float = (1.0 - tokens) / self._rate
+        return wait
+
+
+def budget_exceeded_result(retry_after_s: float, per_minute: int) -> dict[str, Any]:
+    """The tool result for a call over budget: an error the model can act on."""
+    seconds = max(1, math.ceil(retry_after_s))
+    text = (
+        f"Call budget exceeded: this MCP server allows {per_minute} tool calls per minute. "
+        f"Retry in {seconds} seconds."
+    )
+    return {
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": {"error": "call_budget_exceeded", "retry_after_seconds": seconds},
+        "isError": True,
+    }

@@ -1,0 +1,47 @@
+"""Prometheus metrics of the façade, served on the admin port only.
+
+Each server instance owns its registry, so several façades (tests, replicas in one
+process) never collide on metric registration.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+__all__ = ["FacadeMetrics"]
+
+
+class FacadeMetrics:
+    """Requests by JSON-RPC method and HTTP status, tool-call latency, active SSE streams."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "gmcp_facade_requests",
+            "MCP HTTP requests by JSON-RPC method and HTTP status.",
+            ["method", "status"],
+            registry=self.registry,
+        )
+        self.tool_calls = Histogram(
+            "gmcp_facade_tool_call_seconds",
+            "Latency of tools/call, by outcome (ok, tool_error, unknown_tool, cancelled, budget).",
+            ["outcome"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
+        self.active_sse = Gauge(
+            "gmcp_facade_active_sse_streams", "Open SSE streams (all kinds).", registry=self.registry
+        )
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """GET /metrics in the Prometheus text format."""
+        body = generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,321 @@
+"""MCP method handling, independent of the HTTP transport that carried the message.
+
+A transport builds an `Exchange` (scope, negotiated or per-request version, the
+client's capabilities, and a sink for notifications on the response stream, if
+any) and calls `Protocol.request()` or `Protocol.notification()`.
+
+Capabilities: tools only (plus logging in the session era, and tasks for
+2025-11-25 clients that declare them). Resources, prompts and completions are not
+advertised, so their methods get -32601 like any other unknown method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .budget import CallBudget, budget_exceeded_result
+from .contracts import CallContext, ServerScope, Toolbox, UnknownToolError
+from .jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
+from .metrics import FacadeMetrics
+from .sessions import LOG_LEVELS, Session, SessionCodec
+from .settings import FacadeSettings
+from .tasks import TaskStore
+
+__all__ = [
+    "LATEST_SESSION_VERSION",
+    "LEGACY_SSE_VERSIONS",
+    "MODERN_VERSIONS",
+    "SESSION_VERSIONS",
+    "Exchange",
+    "Protocol",
+    "RequestCancelled",
+]
+
+logger = logging.getLogger(__name__)
+
+MODERN_VERSIONS: Final = ("2026-07-28",)
+SESSION_VERSIONS: Final = ("2025-11-25", "2025-06-18", "2025-03-26")
+LEGACY_SSE_VERSIONS: Final = (*SESSION_VERSIONS, "2024-11-05")
+LATEST_SESSION_VERSION: Final = "2025-11-25"
+
+META_VERSION: Final = "io.modelcontextprotocol/protocolVersion"
+META_CAPABILITIES: Final = "io.modelcontextprotocol/clientCapabilities"
+META_CLIENT_INFO: Final = "io.modelcontextprotocol/clientInfo"
+META_LOG_LEVEL: Final = "io.modelcontextprotocol/logLevel"
+META_SERVER_INFO: Final = "io.modelcontextprotocol/serverInfo"
+
+SERVER_INFO: Final = {"name": "gumloop-mcp", "title": "Gumloop", "version": "0.1.0"}
+INSTRUCTIONS: Final = (
+    "Tools for one Gumloop workspace, limited to this URL's scope. List tools take `limit` and `cursor` "
+    "and return `next_cursor`. Tools that start runs or sessions return at once; the matching get tool "
+    "accepts `wait_seconds` to wait for completion."
+)
+# How long a client may reuse tools/list and server/discover results (2026-07-28 ttlMs).
+LIST_TTL_MS: Final = 60_000
+# Extra time a tool gets beyond the request deadline before the façade gives up on it.
+_DEADLINE_SLACK_S: Final = 1.0
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class RequestCancelled(Exception):
+    """The client cancelled the request; no response is due."""
+
+
+@dataclass(slots=True)
+class Exchange:
+    """Everything the protocol needs to know about one incoming message's context."""
+
+    scope: ServerScope
+    version: str
+    modern: bool
+    # Cancellation scope: session nonce, legacy SSE connection id, or server id (modern).
+    conn_key: str
+    client_capabilities: dict[str, Any] = field(default_factory=dict)
+    session: Session | None = None
+    # Sink for notifications related to the request (SSE response stream); None drops them.
+    send: Send | None = None
+    # Logging level for notifications/message; None sends none.
+    log_level: str | None = None
+
+
+def tools_etag(tools: list[dict[str, Any]]) -> str:
+    """A strong ETag of a tools list."""
+    digest = hashlib.sha256(json.dumps(tools, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+class Protocol:
+    """Dispatches MCP requests and notifications to the toolbox and the utilities."""
+
+    def __init__(
+        self,
+        settings: FacadeSettings,
+        toolbox: Toolbox,
+        codec: SessionCodec,
+        *,
+        metrics: FacadeMetrics | None = None,
+    ) -> None:
+        self._settings = settings
+        self._toolbox = toolbox
+        self.codec = codec
+        self._metrics = metrics
+        self.budget = CallBudget(settings.calls_per_minute)
+        self.tasks = TaskStore()
+        self._inflight: dict[tuple[str, str], tuple[asyncio.Task[dict[str, Any]], CallContext]] = {}
+
+    # -- lifecycle results ---------------------------------------------------------------
+
+    def capabilities(self, version: str, client_capabilities: dict[str, Any]) -> dict[str, Any]:
+        """Server capabilities for a negotiated version."""
+        caps: dict[str, Any] = {"tools": {"listChanged": False}}
+        if version not in MODERN_VERSIONS:
+            caps["logging"] = {}
+        if version == "2025-11-25":
+            caps["tasks"] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+        return caps
+
+    def negotiate(self, requested: Any, supported: tuple[str, ...]) -> str:
+        """Echo a supported requested version, else offer the latest session version."""
+        return requested if isinstance(requested, str) and requested in supported else LATEST_SESSION_VERSION
+
+    def initialize_result(self, version: str, client_capabilities: dict[str, Any]) -> dict[str, Any]:
+        """The InitializeResult."""
+        return {
+            "protocolVersion": version,
+            "capabilities": self.capabilities(version, client_capabilities),
+            "serverInfo": SERVER_INFO,
+            "instructions": INSTRUCTIONS,
+        }
+
+    def discover_result(self) -> dict[str, Any]:
+        """The server/discover result (2026-07-28), also naming the session versions."""
+        return {
+            "resultType": "complete",
+            "supportedVersions": [*MODERN_VERSIONS, *SESSION_VERSIONS],
+            "capabilities": self.capabilities(MODERN_VERSIONS[0], {}),
+            "instructions": INSTRUCTIONS,
+            "ttlMs": LIST_TTL_MS,
+            "cacheScope": "private",
+            "_meta": {META_SERVER_INFO: SERVER_INFO},
+        }
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    async def request(self, msg: Message, ex: Exchange) -> dict[str, Any]:
+        """The result of a request, or JsonRpcError / RequestCancelled."""
+        result = await self._dispatch(msg, ex)
+        if ex.modern:
+            result.setdefault("resultType", "complete")
+        return result
+
+    async def _dispatch(self, msg: Message, ex: Exchange) -> dict[str, Any]:
+        method, params = msg.method, msg.params
+        if method == "ping":
+            return {}
+        if method == "server/discover":
+            return self.discover_result()
+        if method == "tools/list":
+            cursor = params.get("cursor")
+            if cursor not in (None, ""):
+                raise JsonRpcError(
+                    INVALID_PARAMS, "Invalid cursor: tools/list returns every tool in one page"
+                )
+            tools = await self._toolbox.list_tools(ex.scope)
+            result: dict[str, Any] = {"tools": tools}
+            if ex.modern:
+                result.update(ttlMs=LIST_TTL_MS, cacheScope="private")
+            return result
+        if method == "tools/call":
+            return await self._call_tool(msg, ex)
+        if method == "logging/setLevel" and not ex.modern:
+            level = params.get("level")
+            if level not in LOG_LEVELS:
+                raise JsonRpcError(INVALID_PARAMS, f"Invalid level; use one of: {', '.join(LOG_LEVELS)}")
+            if ex.session is not None:
+                self.codec.set_level(ex.session, str(level))
+            return {}
+        if method.startswith("tasks/") and self._tasks_enabled(ex):
+            return await self._task_method(method, params, ex)
+        raise JsonRpcError(
+            METHOD_NOT_FOUND, f"Method not found: {method}", http_status=404 if ex.modern else None
+        )
+
+    def notification(self, msg: Message, ex: Exchange) -> None:
+        """Handle a notification (cancellation; the rest are acknowledged and ignored)."""
+        if msg.method == "notifications/cancelled":
+            request_id = msg.params.get("requestId")
+            entry = self._inflight.get((ex.conn_key, str(request_id)))
+            if entry is not None:
+                task, ctx = entry
+                ctx.cancelled.set()
+                task.cancel()
+                logger.info("request cancelled by the client")
+
+    def _tasks_enabled(self, ex: Exchange) -> bool:
+        return ex.version == "2025-11-25" and bool(ex.client_capabilities.get("tasks") is not None)
+
+    # -- tools/call ----------------------------------------------------------------------
+
+    async def _call_tool(self, msg: Message, ex: Exchange) -> dict[str, Any]:
+        params = msg.params
+        name = params.get("name")
+        arguments = params.get("arguments") or {}
+        if not isinstance(name, str) or not name:
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: `name` must be a non-empty string")
+        if not isinstance(arguments, dict):
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: `arguments` must be an object")
+        started = time.perf_counter()
+        retry_after = self.budget.take(ex.scope.server_id)
+        if retry_after > 0:
+            self._observe("budget", started)
+            return budget_exceeded_result(retry_after, self._settings.calls_per_minute)
+        loop = asyncio.get_running_loop()
+        ctx = CallContext(deadline=loop.time() + self._settings.request_deadline_s, request_id=str(msg.id))
+        task_param = params.get("task")
+        if isinstance(task_param, dict) and self._tasks_enabled(ex):
+            record = self.tasks.start(
+                ex.scope.server_id,
+                task_param.get("ttl"),
+                ctx,
+                lambda: self._run_tool(ex, name, arguments, ctx),
+            )
+            return {"task": record.to_wire()}
+        self._wire_sinks(msg, ex, ctx)
+        call = asyncio.create_task(self._run_tool(ex, name, arguments, ctx))
+        key = (ex.conn_key, str(msg.id))
+        self._inflight[key] = (call, ctx)
+        try:
+            result = await call
+        except asyncio.CancelledError:
+            if ctx.cancelled.is_set():
+                self._observe("cancelled", started)
+                raise RequestCancelled from None
+            call.cancel()
+            raise
+        except UnknownToolError as exc:
+            self._observe("unknown_tool", started)
+            raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {exc.name}") from None
+        finally:
+            self._inflight.pop(key, None)
+        self._observe("tool_error" if result.get("isError") else "ok", started)
+        return result
+
+    async def _run_tool(
+        self, ex: Exchange, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any]:
+        timeout = self._settings.request_deadline_s + _DEADLINE_SLACK_S
+        try:
+            return await asyncio.wait_for(self._toolbox.call_tool(ex.scope, name, arguments, ctx), timeout)
+        except TimeoutError:
+            limit = self._settings.request_deadline_s
+            text = f"The call did not finish within {limit:.0f} seconds; try again later."
+            return {"content": [{"type": "text", "text": text}], "isError": True}
+
+    def _wire_sinks(self, msg: Message, ex: Exchange, ctx: CallContext) -> None:
+        send = ex.send
+        if send is None:
+            return
+        token = msg.meta.get("progressToken")
+        if isinstance(token, (str, int)) and not isinstance(token, bool):
+            last = [float("-inf")]
+
+            async def progress(value: float, total: float | None = None, message: str | None = None) -> None:
+                if value <= last[0]:
+                    return  # progress must increase
+                last[0] = value
+                note: dict[str, Any] = {"progressToken": token, "progress": value}
+                if total is not None:
+                    note["total"] = total
+                if message:
+                    note["message"] = message
+                await send({"jsonrpc": "2.0", "method": "notifications/progress", "params": note})
+
+            ctx.progress = progress
+        threshold = ex.log_level
+        if threshold in LOG_LEVELS:
+            floor = LOG_LEVELS.index(threshold)
+
+            async def log(level: str, data: Any) -> None:
+                if level in LOG_LEVELS and LOG_LEVELS.index(level) >= floor:
+                    note = {"level": level, "logger": "gumloop", "data": data}
+                    await send({"jsonrpc": "2.0", "method": "notifications/message", "params": note})
+
+            ctx.log = log
+
+    def _observe(self, outcome: str, started: float) -> None:
+        if self._metrics is not None:
+            self._metrics.tool_calls.labels(outcome).observe(time.perf_counter() - started)
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    async def _task_method(self, method: str, params: dict[str, Any], ex: Exchange) -> dict[str, Any]:
+        server_id = ex.scope.server_id
+        if method == "tasks/get":
+            return self.tasks.get(server_id, params.get("taskId")).to_wire()
+        if method == "tasks/result":
+            return await self.tasks.result(server_id, params.get("taskId"))
+        if method == "tasks/list":
+            return {"tasks": [t.to_wire() for t in self.tasks.list(server_id)]}
+        if method == "tasks/cancel":
+            return (await self.tasks.cancel(server_id, params.get("taskId"))).to_wire()
+        raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    async def close(self) -> None:
+        """Cancel in-flight calls and tasks (after the shutdown grace)."""
+        for task, ctx in list(self._inflight.values()):
+            ctx.cancelled.set()
+            task.cancel()
+        await self.tasks.close()
+
+    @property
+    def inflight(self) -> int:
+        """How many tools/call requests are running."""
+        return len(self._inflight)

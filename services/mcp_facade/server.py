@@ -1,0 +1,173 @@
+"""The façade's process: public MCP app, admin app, backends, and graceful shutdown.
+
+`create_server()` starts both HTTP servers (port 0 picks a free one) and returns a
+`FacadeServer`; `serve()` runs until SIGTERM/SIGINT or `stop`, then shuts down:
+readiness flips, new MCP requests get 503, SSE streams are closed, in-flight calls
+get `shutdown_grace_s`, and the backends are closed last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import secrets
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .app import FacadeApp, create_public_app
+from .auth import TokenResolver
+from .backends import Backends, connect_backends
+from .contracts import Toolbox
+from .health import Health
+from .metrics import FacadeMetrics
+from .sessions import SessionCodec
+from .settings import FacadeSettings
+
+__all__ = ["FacadeServer", "create_server", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class FacadeServer:
+    """A running façade: both runners, their bound ports, and what tests may poke at."""
+
+    public_runner: web.AppRunner
+    admin_runner: web.AppRunner
+    public_port: int
+    admin_port: int
+    facade: FacadeApp
+    resolver: TokenResolver
+    backends: Backends | None
+    health: Health
+    owns_backends: bool
+
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Graceful shutdown (see module docstring)."""
+        self.health.shutting_down = True
+        await self.facade.shutdown(grace_s)
+        await self.resolver.stop()
+        await self.public_runner.cleanup()
+        await self.admin_runner.cleanup()
+        if self.backends is not None and self.owns_backends:
+            await self.backends.close()
+
+
+def _session_secret(settings: FacadeSettings) -> bytes:
+    if settings.session_secret is not None and settings.session_secret.get_secret_value():
+        return settings.session_secret.get_secret_value().encode()
+    logger.warning(
+        "session_secret is not set: using a random per-process key; sessions will not survive a restart "
+        "and every replica must share GMCP_FACADE_SESSION_SECRET to serve each other's sessions"
+    )
+    return secrets.token_bytes(32)
+
+
+def _default_toolbox(settings: FacadeSettings, backends: Backends) -> Toolbox:
+    # The tool layer, imported late so that the protocol layer stands (and is tested) alone.
+    module = importlib.import_module(".toolbox", __package__)
+    toolbox: Toolbox = module.GumloopToolbox(backends.proxy, settings)
+    return toolbox
+
+
+def _admin_app(
+    settings: FacadeSettings, backends: Backends | None, health: Health, metrics: FacadeMetrics
+) -> web.Application:
+    app: web.Application | None = None
+    if backends is not None:
+        try:
+            module = importlib.import_module(".management", __package__)
+        except ImportError:
+            logger.warning("management API unavailable; the admin port serves health and metrics only")
+        else:
+            app = module.create_admin_app(settings, backends)
+    if app is None:
+        app = web.Application()
+    paths = {getattr(r, "canonical", "") for r in app.router.resources()}
+    if "/healthz" not in paths:
+        app.router.add_get("/healthz", health.healthz)
+    if "/readyz" not in paths:
+        app.router.add_get("/readyz", health.readyz)
+    if "/metrics" not in paths:
+        app.router.add_get("/metrics", metrics.handle)
+    return app
+
+
+async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    port_bound: int = runner.addresses[0][1]
+    return runner, port_bound
+
+
+async def create_server(
+    settings: FacadeSettings, *, backends: Backends | None = None, toolbox: Toolbox | None = None
+) -> FacadeServer:
+    """Start the public and admin HTTP servers and the revocation watch.
+
+    Without `backends`, channels to `tokens_target` / `proxy_target` are opened (and
+    closed on `close()`). Without `toolbox`, the catalog-backed `GumloopToolbox` is used.
+    """
+    owns = backends is None
+    if backends is None:
+        backends = await connect_backends(settings)
+    if toolbox is None:
+        toolbox = _default_toolbox(settings, backends)
+    metrics = FacadeMetrics()
+    health = Health(backends)
+    resolver = TokenResolver(
+        backends.tokens,
+        ttl_s=settings.token_cache_ttl_s,
+        max_size=settings.token_cache_size,
+        deadline_s=min(settings.request_deadline_s, 10.0),
+    )
+    resolver.start()
+    codec = SessionCodec(_session_secret(settings), settings.session_ttl_s)
+    public_app, facade = create_public_app(settings, toolbox, resolver, codec, health, metrics=metrics)
+    public_runner, public_port = await _start(public_app, settings.host, settings.port)
+    admin_runner, admin_port = await _start(
+        _admin_app(settings, backends, health, metrics), settings.admin_host, settings.admin_port
+    )
+    logger.info(
+        "façade serving MCP on %s:%d, admin on %s:%d",
+        settings.host,
+        public_port,
+        settings.admin_host,
+        admin_port,
+    )
+    return FacadeServer(
+        public_runner, admin_runner, public_port, admin_port, facade, resolver, backends, health, owns
+    )
+
+
+async def serve(
+    settings: FacadeSettings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[..., Any] | None = None,
+    backends: Backends | None = None,
+    toolbox: Toolbox | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT or `stop`; `on_ready(http_port, admin_port)` once listening."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(sig, stop.set)
+    server = await create_server(settings, backends=backends, toolbox=toolbox)
+    try:
+        if on_ready is not None:
+            on_ready(server.public_port, server.admin_port)
+        await stop.wait()
+    finally:
+        logger.info("shutting down, grace %.1fs", settings.shutdown_grace_s)
+        await server.close(settings.shutdown_grace_s)
+        logger.info("stopped")

@@ -1,0 +1,163 @@
+"""Self-contained, signed MCP session ids: any replica can serve any session.
+
+A session id is `s1.<base64url(json claims)>.<base64url(HMAC-SHA256(secret, payload))>`.
+The claims carry what the session-based revisions negotiate once and need on
+every later request: the protocol version, client capabilities and info, the MCP
+server record the session was opened for, issue time and expiry. No replica stores
+anything to serve a session, so no sticky routing is needed; every replica must
+share `session_secret`.
+
+Two things are per process, best effort, and documented as such:
+- DELETE marks the session's nonce as ended in this process (a later request with
+  it is 404 here; another replica still accepts it until expiry: harmless, as the
+  session only carries negotiated parameters and every request is re-authorised).
+- logging/setLevel is remembered per process (keyed by nonce); a replica that did
+  not see it sends no log notifications (and so answers such requests as plain JSON).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = ["LOG_LEVELS", "Session", "SessionCodec", "SessionError"]
+
+_PREFIX: Final = "s1"
+# Bound the per-process records so a flood of sessions cannot grow memory without limit.
+_MAX_RECORDS: Final = 50_000
+
+LOG_LEVELS: Final = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
+class SessionError(Exception):
+    """The session id is malformed, forged, expired, ended or for another server."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The claims of a session id."""
+
+    nonce: str
+    server_id: str
+    protocol_version: str
+    issued_at: float
+    expires_at: float
+    client_capabilities: dict[str, Any] = field(default_factory=dict)
+    client_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def short(self) -> str:
+        """A loggable prefix of the nonce (not the signature, not the whole id)."""
+        return self.nonce[:8]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SessionCodec:
+    """Issues and verifies session ids; keeps the per-process ended/level records."""
+
+    def __init__(self, secret: bytes, ttl_s: float) -> None:
+        self._secret = secret
+        self._ttl_s = ttl_s
+        self._ended: OrderedDict[str, float] = OrderedDict()
+        self._levels: OrderedDict[str, str] = OrderedDict()
+
+    def issue(
+        self,
+        server_id: str,
+        protocol_version: str,
+        client_capabilities: dict[str, Any],
+        client_info: dict[str, Any],
+        *,
+        now: float | None = None,
+    ) -> tuple[str, Session]:
+        """A new signed session id and its claims."""
+        issued = time.time() if now is None else now
+        session = Session(
+            nonce=secrets.token_urlsafe(12),
+            server_id=server_id,
+            protocol_version=protocol_version,
+            issued_at=issued,
+            expires_at=issued + self._ttl_s,
+            client_capabilities=client_capabilities,
+            client_info=client_info,
+        )
+        claims = {
+            "n": session.nonce,
+            "s": server_id,
+            "v": protocol_version,
+            "iat": int(issued),
+            "exp": int(session.expires_at),
+            "cc": client_capabilities,
+            "ci": client_info,
+        }
+        payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+        return f"{_PREFIX}.{payload}.{self._sign(payload)}", session
+
+    def verify(self, session_id: str, server_id: str, *, now: float | None = None) -> Session:
+        """The claims of a valid, unexpired, unended session id of `server_id`, or SessionError."""
+        parts = session_id.split(".")
+        if len(parts) != 3 or parts[0] != _PREFIX:
+            raise SessionError("malformed session id")
+        _, payload, signature = parts
+        if not hmac.compare_digest(signature, self._sign(payload)):
+            raise SessionError("bad session signature")
+        try:
+            claims = json.loads(_unb64(payload))
+            session = Session(
+                nonce=str(claims["n"]),
+                server_id=str(claims["s"]),
+                protocol_version=str(claims["v"]),
+                issued_at=float(claims["iat"]),
+                expires_at=float(claims["exp"]),
+                client_capabilities=dict(claims.get("cc") or {}),
+                client_info=dict(claims.get("ci") or {}),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SessionError("malformed session claims") from exc
+        current = time.time() if now is None else now
+        if session.expires_at <= current:
+            raise SessionError("session expired")
+        if not hmac.compare_digest(session.server_id, server_id):
+            raise SessionError("session belongs to another server")
+        if session.nonce in self._ended:
+            raise SessionError("session ended")
+        return session
+
+    def end(self, session: Session) -> None:
+        """Mark a session ended in this process (DELETE)."""
+        self._remember(self._ended, session.nonce, session.expires_at)
+        self._levels.pop(session.nonce, None)
+
+    def set_level(self, session: Session, level: str) -> None:
+        """Remember the session's logging level in this process."""
+        self._remember(self._levels, session.nonce, level)
+
+    def level(self, session: Session | None) -> str | None:
+        """The session's logging level if set here (None: send no log notifications)."""
+        if session is None:
+            return None
+        return self._levels.get(session.nonce)
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())
+
+    @staticmethod
+    def _remember(record: OrderedDict[str, Any], key: str, value: Any) -> None:
+        record[key] = value
+        record.move_to_end(key)
+        while len(record) > _MAX_RECORDS:
+            record.popitem(last=False)

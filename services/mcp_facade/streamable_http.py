@@ -1,0 +1,362 @@
+"""Streamable HTTP on `/mcp/{token}`: the stateless 2026-07-28 revision and the session revisions.
+
+How a POST is routed:
+- `initialize` opens a session (2025-11-25 / 2025-06-18 / 2025-03-26): the version is
+  negotiated and a signed, self-contained `Mcp-Session-Id` is returned.
+- a request whose `params._meta` names a protocol version (or `server/discover`) is
+  served statelessly (2026-07-28): `Mcp-Method` / `Mcp-Name` must match the body.
+- anything else needs a valid `Mcp-Session-Id` (400 when missing, 404 when unknown,
+  forged, expired or ended); a 2025-03-26 session may send a JSON array (batch).
+
+Answers are JSON unless the request is a tools/call that can stream (progress token
+or logging level) and the client accepts `text/event-stream`. Lax `Accept` handling:
+`*/*`, `application/json` alone or nothing at all are all fine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohttp import web
+
+from .accesslog import RPC_METHOD, SESSION, TOOL
+from .auth import Resolved
+from .jsonrpc import (
+    HEADER_MISMATCH,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    UNSUPPORTED_VERSION,
+    JsonRpcError,
+    Message,
+    as_object,
+    error_response,
+    parse_body,
+    parse_message,
+    result_response,
+)
+from .protocol import (
+    META_CAPABILITIES,
+    META_LOG_LEVEL,
+    META_VERSION,
+    MODERN_VERSIONS,
+    SESSION_VERSIONS,
+    Exchange,
+    RequestCancelled,
+    tools_etag,
+)
+from .sessions import Session, SessionError
+
+if TYPE_CHECKING:
+    from .app import FacadeApp
+
+__all__ = ["StreamableHttp"]
+
+logger = logging.getLogger(__name__)
+
+SESSION_HEADER: Final = "Mcp-Session-Id"
+VERSION_HEADER: Final = "MCP-Protocol-Version"
+_KEEPALIVE_S: Final = 15.0
+# Cancel code for a request the client cancelled but whose HTTP exchange is still open.
+_CANCELLED: Final = -32800
+
+
+def _decode_header(value: str) -> str:
+    """Header values may be base64-wrapped as `=?base64?...?=` (2026-07-28)."""
+    if value.startswith("=?base64?") and value.endswith("?="):
+        try:
+            return base64.b64decode(value[9:-2]).decode()
+        except ValueError:
+            return value
+    return value
+
+
+def _accepts_sse(request: web.Request) -> bool:
+    return "text/event-stream" in request.headers.get("Accept", "")
+
+
+def _rpc_error(error: JsonRpcError, msg_id: Any = None, status: int | None = None) -> web.Response:
+    return web.json_response(error_response(msg_id, error), status=status or error.http_status or 400)
+
+
+class StreamableHttp:
+    """POST / GET / DELETE handlers of the MCP endpoint; `app` supplies auth and the protocol."""
+
+    def __init__(self, app: FacadeApp) -> None:
+        self._app = app
+
+    # -- POST ------------------------------------------------------------------------------
+
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        """POST /mcp/{token}."""
+        resolved = await self._app.authorize(request)
+        body = await self._app.read_body(request)
+        try:
+            payload = parse_body(body)
+        except JsonRpcError as exc:
+            return _rpc_error(exc)
+        session = self._session(request, resolved)
+        if isinstance(payload, list):
+            return await self._batch(request, resolved, session, payload)
+        try:
+            msg = parse_message(payload)
+        except JsonRpcError as exc:
+            return _rpc_error(exc, payload.get("id") if isinstance(payload, dict) else None)
+        request[RPC_METHOD] = msg.method or msg.kind
+        if msg.method == "tools/call":
+            request[TOOL] = str(msg.params.get("name", ""))[:64]
+        try:
+            if msg.method == "initialize" and msg.kind == "request":
+                return self._initialize(msg, resolved)
+            if isinstance(session, SessionError):
+                raise JsonRpcError(
+                    INVALID_REQUEST, "Session not found; initialize a new session", http_status=404
+                )
+            modern = session is None and (META_VERSION in msg.meta or msg.method == "server/discover")
+            if modern:
+                ex = self._modern_exchange(request, msg, resolved)
+            elif session is None:
+                if msg.kind != "request":
+                    return web.Response(status=202)
+                raise JsonRpcError(
+                    INVALID_REQUEST,
+                    "Bad Request: missing Mcp-Session-Id; send initialize first, "
+                    "or use protocol version 2026-07-28 with params._meta",
+                    http_status=400,
+                )
+            else:
+                ex = self._session_exchange(resolved, session)
+        except JsonRpcError as exc:
+            return _rpc_error(exc, msg.id)
+        if msg.kind == "notification":
+            self._app.protocol.notification(msg, ex)
+            return web.Response(status=202)
+        if msg.kind == "response":
+            return web.Response(status=202)
+        if msg.method == "tools/call" and _accepts_sse(request) and self._wants_stream(msg, ex):
+            return await self._answer_sse(request, msg, ex)
+        return await self._answer_json(request, msg, ex)
+
+    def _session(self, request: web.Request, resolved: Resolved) -> Session | SessionError | None:
+        session_id = request.headers.get(SESSION_HEADER)
+        if not session_id:
+            return None
+        try:
+            session = self._app.protocol.codec.verify(session_id, resolved.scope.server_id)
+        except SessionError as exc:
+            return exc
+        request[SESSION] = session.short
+        return session
+
+    def _initialize(self, msg: Message, resolved: Resolved) -> web.Response:
+        protocol = self._app.protocol
+        params = msg.params
+        version = protocol.negotiate(params.get("protocolVersion"), SESSION_VERSIONS)
+        caps = as_object(params.get("capabilities"))
+        info = as_object(params.get("clientInfo"))
+        session_id, _ = protocol.codec.issue(resolved.scope.server_id, version, caps, info)
+        body = result_response(msg.id, protocol.initialize_result(version, caps))
+        return web.json_response(body, headers={SESSION_HEADER: session_id})
+
+    def _check_version_header(self, request: web.Request, allowed: tuple[str, ...]) -> None:
+        header = request.headers.get(VERSION_HEADER)
+        if header is not None and header not in allowed:
+            raise JsonRpcError(
+                INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header!r}", http_status=400
+            )
+
+    def _session_exchange(self, resolved: Resolved, session: Session) -> Exchange:
+        return Exchange(
+            scope=resolved.scope,
+            version=session.protocol_version,
+            modern=False,
+            conn_key=session.nonce,
+            client_capabilities=session.client_capabilities,
+            session=session,
+            log_level=self._app.protocol.codec.level(session),
+        )
+
+    def _modern_exchange(self, request: web.Request, msg: Message, resolved: Resolved) -> Exchange:
+        requested = msg.meta.get(META_VERSION) or request.headers.get(VERSION_HEADER) or MODERN_VERSIONS[0]
+        if requested not in MODERN_VERSIONS:
+            raise JsonRpcError(
+                UNSUPPORTED_VERSION,
+                f"Unsupported protocol version {requested!r}",
+                {"supported": [*MODERN_VERSIONS, *SESSION_VERSIONS], "requested": requested},
+                http_status=400,
+            )
+        header_version = request.headers.get(VERSION_HEADER)
+        if header_version is not None and header_version != requested:
+            raise JsonRpcError(
+                HEADER_MISMATCH, "MCP-Protocol-Version header differs from _meta", http_status=400
+            )
+        method_header = request.headers.get("Mcp-Method")
+        if method_header is not None and _decode_header(method_header) != msg.method:
+            raise JsonRpcError(
+                HEADER_MISMATCH, "Mcp-Method header differs from the body's method", http_status=400
+            )
+        name_header = request.headers.get("Mcp-Name")
+        if (
+            msg.method == "tools/call"
+            and name_header is not None
+            and _decode_header(name_header) != msg.params.get("name")
+        ):
+            raise JsonRpcError(
+                HEADER_MISMATCH, "Mcp-Name header differs from the body's name", http_status=400
+            )
+        caps = msg.meta.get(META_CAPABILITIES)
+        level = msg.meta.get(META_LOG_LEVEL)
+        return Exchange(
+            scope=resolved.scope,
+            version=str(requested),
+            modern=True,
+            conn_key=f"modern:{resolved.scope.server_id}",
+            client_capabilities=caps if isinstance(caps, dict) else {},
+            log_level=level if isinstance(level, str) else None,
+        )
+
+    @staticmethod
+    def _wants_stream(msg: Message, ex: Exchange) -> bool:
+        return "progressToken" in msg.meta or (ex.log_level is not None and ex.session is not None)
+
+    async def _answer_json(self, request: web.Request, msg: Message, ex: Exchange) -> web.Response:
+        if not ex.modern and ex.session is not None:
+            try:
+                self._check_version_header(request, SESSION_VERSIONS)
+            except JsonRpcError as exc:
+                return _rpc_error(exc, msg.id)
+        try:
+            result = await self._app.protocol.request(msg, ex)
+        except RequestCancelled:
+            return _rpc_error(JsonRpcError(_CANCELLED, "Request cancelled"), msg.id, status=200)
+        except JsonRpcError as exc:
+            return _rpc_error(exc, msg.id, status=exc.http_status or 200)
+        except Exception:
+            logger.exception("request failed")
+            return _rpc_error(JsonRpcError(INTERNAL_ERROR, "Internal error"), msg.id, status=500)
+        headers: dict[str, str] = {}
+        if msg.method == "tools/list":
+            etag = tools_etag(result["tools"])
+            headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
+            if request.headers.get("If-None-Match") == etag:
+                return web.Response(status=304, headers=headers)
+        return web.json_response(result_response(msg.id, result), headers=headers)
+
+    async def _answer_sse(self, request: web.Request, msg: Message, ex: Exchange) -> web.StreamResponse:
+        response = self._app.sse_response()
+        await response.prepare(request)
+        self._app.stream_opened(response)
+        lock = asyncio.Lock()
+
+        async def send(item: dict[str, Any]) -> None:
+            async with lock:
+                await response.write(f"event: message\ndata: {json.dumps(item)}\n\n".encode())
+
+        ex.send = send
+        try:
+            try:
+                reply = result_response(msg.id, await self._app.protocol.request(msg, ex))
+            except RequestCancelled:
+                return response
+            except JsonRpcError as exc:
+                reply = error_response(msg.id, exc)
+            except (ConnectionResetError, asyncio.CancelledError):
+                raise
+            except Exception:
+                logger.exception("request failed")
+                reply = error_response(msg.id, JsonRpcError(INTERNAL_ERROR, "Internal error"))
+            await send(reply)
+        except (ConnectionResetError, asyncio.CancelledError):
+            logger.info("client closed the response stream")
+        finally:
+            self._app.stream_closed(response)
+        return response
+
+    async def _batch(
+        self,
+        request: web.Request,
+        resolved: Resolved,
+        session: Session | SessionError | None,
+        items: list[Any],
+    ) -> web.Response:
+        request[RPC_METHOD] = "batch"
+        if not isinstance(session, Session) or session.protocol_version != "2025-03-26":
+            error = JsonRpcError(
+                INVALID_REQUEST, "Invalid Request: batches are only allowed in 2025-03-26 sessions"
+            )
+            return _rpc_error(error, status=400)
+        if not items:
+            return _rpc_error(JsonRpcError(INVALID_REQUEST, "Invalid Request: empty batch"), status=400)
+        ex = self._session_exchange(resolved, session)
+        replies: list[dict[str, Any]] = []
+        for item in items:
+            try:
+                msg = parse_message(item)
+            except JsonRpcError as exc:
+                replies.append(error_response(item.get("id") if isinstance(item, dict) else None, exc))
+                continue
+            if msg.kind == "notification":
+                self._app.protocol.notification(msg, ex)
+            elif msg.kind == "request":
+                try:
+                    replies.append(result_response(msg.id, await self._app.protocol.request(msg, ex)))
+                except RequestCancelled:
+                    continue
+                except JsonRpcError as exc:
+                    replies.append(error_response(msg.id, exc))
+        if not replies:
+            return web.Response(status=202)
+        return web.json_response(replies)
+
+    # -- GET / DELETE --------------------------------------------------------------------------
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        """GET /mcp/{token}: the server->client stream of a session (405 for stateless clients)."""
+        resolved = await self._app.authorize(request)
+        request[RPC_METHOD] = "GET"
+        session = self._session(request, resolved)
+        if session is None:
+            if request.headers.get(VERSION_HEADER) in MODERN_VERSIONS or not _accepts_sse(request):
+                return web.Response(status=405, headers={"Allow": "POST"})
+            return _rpc_error(
+                JsonRpcError(INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id"), status=400
+            )
+        if isinstance(session, SessionError):
+            return _rpc_error(JsonRpcError(INVALID_REQUEST, "Session not found"), status=404)
+        response = self._app.sse_response()
+        await response.prepare(request)
+        self._app.stream_opened(response)
+        try:
+            # Nothing is pushed outside a request today (no list_changed); keep the stream
+            # open with comments until the session expires, the client leaves or we shut down.
+            while not self._app.closing.is_set():
+                remaining = session.expires_at - time.time()
+                if remaining <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._app.closing.wait(), min(_KEEPALIVE_S, remaining))
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._app.stream_closed(response)
+        return response
+
+    async def delete(self, request: web.Request) -> web.Response:
+        """DELETE /mcp/{token}: end the session."""
+        resolved = await self._app.authorize(request)
+        request[RPC_METHOD] = "DELETE"
+        session = self._session(request, resolved)
+        if session is None:
+            return _rpc_error(
+                JsonRpcError(INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id"), status=400
+            )
+        if isinstance(session, SessionError):
+            return _rpc_error(JsonRpcError(INVALID_REQUEST, "Session not found"), status=404)
+        self._app.protocol.codec.end(session)
+        return web.Response(status=200)
