@@ -1,0 +1,204 @@
+"""Infrastructure for the façade's protocol-layer service tests.
+
+A fake TokenService (grpc.aio on 127.0.0.1:0) and a fake Toolbox stand in for the
+token service and the tool layer, so these tests exercise only the protocol layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import httpx2
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
+from gumloop_mcp.runtime import TokenKind, generate_token
+from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
+from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
+from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
+from services.mcp_facade.backends import Backends
+from services.mcp_facade.contracts import CallContext, ServerScope, UnknownToolError
+from services.mcp_facade.server import FacadeServer, create_server
+from services.mcp_facade.settings import FacadeSettings
+
+
+class FakeTokens(pb_grpc.TokenServiceServicer):
+    """Resolves tokens from a dict, verifies API tokens from a dict, streams revocations."""
+
+    def __init__(self) -> None:
+        self.servers: dict[str, pb.McpServer] = {}
+        self.api_tokens: dict[str, pb.ApiToken] = {}
+        self.resolve_calls = 0
+        self.down = False
+        self.watchers: list[asyncio.Queue[pb.WatchRevocationsResponse]] = []
+
+    def add_server(self, server_id: str = "mcp_1", *, require_api_token: bool = False) -> str:
+        token = generate_token(TokenKind.MCP_URL)
+        self.servers[token] = pb.McpServer(
+            id=server_id,
+            name=f"server {server_id}",
+            account_id="acct_1",
+            config=pb.McpServerConfig(methods=["read"]),
+            require_api_token_auth=require_api_token,
+        )
+        return token
+
+    def add_api_token(self, token_id: str = "apit_1") -> str:
+        token = generate_token(TokenKind.API)
+        self.api_tokens[token] = pb.ApiToken(id=token_id, name="client")
+        return token
+
+    async def revoke(self, server_id: str) -> None:
+        for token in [t for t, s in self.servers.items() if s.id == server_id]:
+            del self.servers[token]
+        for queue in self.watchers:
+            await queue.put(
+                pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_DELETED, mcp_server_id=server_id)
+            )
+
+    async def ResolveToken(self, request: Any, context: Any) -> pb.ResolveTokenResponse:
+        self.resolve_calls += 1
+        if self.down:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "store down")
+        server = self.servers.get(request.token)
+        if server is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "token does not resolve")
+        return pb.ResolveTokenResponse(mcp_server=server)
+
+    async def VerifyApiToken(self, request: Any, context: Any) -> pb.VerifyApiTokenResponse:
+        token = self.api_tokens.get(request.token)
+        if token is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such API token")
+        return pb.VerifyApiTokenResponse(api_token=token)
+
+    async def WatchRevocations(
+        self, request: Any, context: Any
+    ) -> AsyncIterator[pb.WatchRevocationsResponse]:
+        queue: asyncio.Queue[pb.WatchRevocationsResponse] = asyncio.Queue()
+        self.watchers.append(queue)
+        try:
+            yield pb.WatchRevocationsResponse()
+            while True:
+                yield await queue.get()
+        finally:
+            self.watchers.remove(queue)
+
+
+@dataclass
+class FakeToolbox:
+    """Tools: `echo` (instant), `slow` (progress then waits until cancelled or released), `fail`."""
+
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    deadlines: list[float] = field(default_factory=list)
+
+    async def list_tools(self, scope: ServerScope) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "title": name.title(),
+                "description": f"The {name} tool.",
+                "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}},
+                "annotations": {"title": name.title(), "readOnlyHint": True, "destructiveHint": False},
+            }
+            for name in ("echo", "slow")
+        ]
+
+    async def call_tool(
+        self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any]:
+        self.calls.append((name, arguments))
+        self.deadlines.append(ctx.deadline - asyncio.get_running_loop().time())
+        if name == "echo":
+            text = f"{scope.server_id}:{arguments.get('text', '')}"
+            return {"content": [{"type": "text", "text": text}], "structuredContent": {"echo": text}}
+        if name == "slow":
+            self.started.set()
+            await ctx.progress(1, 3, "step one")
+            await ctx.log("info", {"msg": "working"})
+            await ctx.progress(2, 3, "step two")
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+            return {"content": [{"type": "text", "text": "slow done"}]}
+        raise UnknownToolError(name)
+
+
+@asynccontextmanager
+async def sdk_session(url: str, headers: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
+    """An official-SDK ClientSession over streamable HTTP (not yet initialized)."""
+    async with (
+        httpx2.AsyncClient(headers=headers or {}, timeout=httpx2.Timeout(30)) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        yield session
+
+
+@dataclass
+class Stack:
+    """A running façade with its fakes."""
+
+    server: FacadeServer
+    tokens: FakeTokens
+    toolbox: FakeToolbox
+    token: str
+    settings: FacadeSettings
+    make: Callable[..., Awaitable[FacadeServer]]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.public_port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/mcp/{self.token}"
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[Stack]:
+    """Fake token service + fake toolbox + a real façade on free loopback ports."""
+    tokens = FakeTokens()
+    grpc_server = grpc.aio.server()
+    pb_grpc.add_TokenServiceServicer_to_server(tokens, grpc_server)
+    port = grpc_server.add_insecure_port("127.0.0.1:0")
+    await grpc_server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    backends = Backends(TokenServiceStub(channel), ProxyServiceStub(channel), {"tokens": channel})
+    toolbox = FakeToolbox()
+    servers: list[FacadeServer] = []
+
+    async def make(**overrides: Any) -> FacadeServer:
+        values: dict[str, Any] = {
+            "port": 0,
+            "admin_port": 0,
+            "session_secret": "test-secret-shared-by-replicas",
+            "request_deadline_s": 30.0,
+        }
+        values.update(overrides)
+        server = await create_server(FacadeSettings(**values), backends=backends, toolbox=toolbox)
+        servers.append(server)
+        await asyncio.wait_for(server.resolver.watch_live.wait(), 5)
+        return server
+
+    server = await make()
+    token = tokens.add_server()
+    try:
+        yield Stack(server, tokens, toolbox, token, FacadeSettings(), make)
+    finally:
+        toolbox.release.set()
+        for item in servers:
+            await item.close()
+        await channel.close()
+        await grpc_server.stop(None)
