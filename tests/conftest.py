@@ -23,7 +23,7 @@ _REPO = Path(__file__).resolve().parent.parent
 _START_TIMEOUT_S = 10.0
 
 
-def _find_redis_server() -> str | None:
+def find_redis_server() -> str | None:
     """Locate redis-server: $REDIS_SERVER, PATH, the Debian location, then repo-local caches."""
     explicit = os.environ.get("REDIS_SERVER")
     if explicit and os.access(explicit, os.X_OK):
@@ -58,32 +58,39 @@ def _ping(port: int) -> bool:
         return False
 
 
-def _start_redis(binary: str, workdir: str) -> tuple[subprocess.Popen[bytes], int]:
-    """Start redis-server on a free port; retry a few times in case another process grabs the port."""
+def start_redis(binary: str, workdir: str, port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """Start redis-server (on `port`, or a free one with retries in case another process grabs it).
+
+    Tests that need to kill and restart their own Redis use this directly; stop it with `stop_redis()`.
+    """
     last_error = ""
-    for _attempt in range(5):
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                workdir,
-                "--protected-mode",
-                "yes",
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+    fixed = port
+    for _attempt in range(1 if fixed is not None else 5):
+        port = fixed if fixed is not None else _free_port()
+        log_path = Path(workdir) / f"redis-{port}.log"
+        # A file, not a pipe: a long session's warnings must never fill a pipe nobody reads.
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    binary,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    workdir,
+                    "--protected-mode",
+                    "yes",
+                    "--loglevel",
+                    "warning",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -91,32 +98,34 @@ def _start_redis(binary: str, workdir: str) -> tuple[subprocess.Popen[bytes], in
             if _ping(port):
                 return proc, port
             time.sleep(0.02)
-        if proc.poll() is None:
-            proc.kill()
-        _, err = proc.communicate(timeout=5)
-        last_error = err.decode(errors="replace").strip()
+        stop_redis(proc)
+        last_error = log_path.read_text(errors="replace").strip()
     raise RuntimeError(f"redis-server did not start: {last_error or 'no answer to PING'}")
+
+
+def stop_redis(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a redis-server started by `start_redis` and wait for it (kill if it lingers)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """URL of a real redis-server started for this test session (no persistence)."""
-    binary = _find_redis_server()
+    binary = find_redis_server()
     if binary is None:
         pytest.skip("redis-server not found (run scripts/ensure-redis or set REDIS_SERVER)")
     with tempfile.TemporaryDirectory(prefix="gmcp-redis-") as workdir:
-        proc, port = _start_redis(binary, workdir)
+        proc, port = start_redis(binary, workdir)
         try:
             yield f"redis://127.0.0.1:{port}/0"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-            if proc.stderr is not None:
-                proc.stderr.close()
+            stop_redis(proc)
 
 
 @pytest.fixture

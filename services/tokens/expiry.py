@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from .errors import Unavailable
 from .store import Clock
 
 __all__ = ["ExpiryScheduler"]
@@ -95,6 +96,10 @@ class ExpiryScheduler:
     async def _sweep_safely(self, due: float) -> None:
         try:
             await self._sweep()
+        except Unavailable as exc:
+            logger.warning("expiry sweep failed (%s); retrying in %.1fs", exc, _RETRY_AFTER_S)
+            heapq.heappush(self._heap, due)
+            await asyncio.sleep(_RETRY_AFTER_S)
         except Exception:
             logger.exception("expiry sweep failed; retrying in %.1fs", _RETRY_AFTER_S)
             # Keep the due time so the retry happens even without polling.

@@ -19,7 +19,10 @@ import enum
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .expiry import ExpiryScheduler
 
 __all__ = [
     "ApiTokenRecord",
@@ -111,6 +114,9 @@ class ApiTokenRecord:
 
 class TokenStore(Protocol):
     """What the servicer needs from a backend. See the module docstring for the guarantees."""
+
+    #: Deletes due records; tests driving a controllable clock call `expiry.wake()` after moving it.
+    expiry: ExpiryScheduler
 
     async def start(self) -> None:
         """Open connections, create schemas, start the expiry scheduler (and Redis listener)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from services.tokens.server import create_server
 from services.tokens.settings import TokenSettings
+from tests.conftest import find_redis_server, start_redis, stop_redis
 from tests.service.tokens.conftest import KNOWN_ACCOUNT, PEPPER, FakeProxy, MakeTokens
 
 
@@ -83,3 +85,72 @@ async def test_health_reports_serving_for_the_token_service(make_tokens: MakeTok
     for name in ("", "gumloop_mcp.tokens.v1.TokenService"):
         answer = await health.Check(health_pb2.HealthCheckRequest(service=name))
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_redis_outage_cuts_watches_and_recovers_when_redis_returns(
+    fake_proxy: tuple[FakeProxy, str], tmp_path: Path
+) -> None:
+    """Killing Redis ends open watches and fails calls with UNAVAILABLE; once it is back, both work again."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("redis-server not found (run scripts/ensure-redis)")
+    proc, port = start_redis(binary, str(tmp_path))
+    settings = TokenSettings(
+        grpc_port=0,
+        store="redis",
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        pepper=PEPPER,
+        proxy_target=fake_proxy[1],
+        data_dir=tmp_path,
+    )
+    service = await create_server(settings)
+    await service.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            stub = pb_grpc.TokenServiceStub(channel)
+            created = await stub.CreateMcpServer(pb.CreateMcpServerRequest(mcp_server=SPEC))
+            watch = stub.WatchRevocations(pb.WatchRevocationsRequest())
+            await asyncio.wait_for(watch.read(), 5)
+            stop_redis(proc)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await asyncio.wait_for(watch.read(), 5)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.ResolveToken(pb.ResolveTokenRequest(token=created.token))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            proc, _ = start_redis(binary, str(tmp_path), port)
+            # Data is gone (no persistence), but the service serves again without a restart.
+            again = await asyncio.wait_for(_retry_create(stub), 10)
+            assert again.mcp_server.id
+            watch = await asyncio.wait_for(_retry_watch(stub), 10)
+            await stub.DeleteMcpServer(pb.DeleteMcpServerRequest(id=again.mcp_server.id))
+            event = await asyncio.wait_for(watch.read(), 5)
+            assert (event.kind, event.mcp_server_id) == (pb.REVOCATION_KIND_DELETED, again.mcp_server.id)
+            watch.cancel()
+    finally:
+        await service.stop(0)
+        stop_redis(proc)
+
+
+async def _retry_create(stub: pb_grpc.TokenServiceStub) -> pb.CreateMcpServerResponse:
+    """Create until the store answers again (the Redis pool reconnects on the next call)."""
+    while True:
+        try:
+            return await stub.CreateMcpServer(pb.CreateMcpServerRequest(mcp_server=SPEC))
+        except grpc.aio.AioRpcError as err:
+            assert err.code() == grpc.StatusCode.UNAVAILABLE
+            await asyncio.sleep(0.1)
+
+
+async def _retry_watch(stub: pb_grpc.TokenServiceStub) -> grpc.aio.UnaryStreamCall:
+    """Open a watch until the feed is live again (until then it is refused with UNAVAILABLE)."""
+    while True:
+        watch = stub.WatchRevocations(pb.WatchRevocationsRequest())
+        try:
+            first = await watch.read()
+        except grpc.aio.AioRpcError as err:
+            assert err.code() == grpc.StatusCode.UNAVAILABLE
+            await asyncio.sleep(0.1)
+            continue
+        assert first.kind == pb.REVOCATION_KIND_UNSPECIFIED
+        return watch

@@ -25,7 +25,7 @@ def spec(expire: float) -> pb.McpServer:
 
 async def watch(stub: object) -> grpc.aio.UnaryStreamCall:
     """Open a revocation stream and wait until it is live (its first, UNSPECIFIED message)."""
-    call = stub.WatchRevocations(pb.WatchRevocationsRequest())  # type: ignore[attr-defined]
+    call = stub.WatchRevocations(pb.WatchRevocationsRequest())
     first = await asyncio.wait_for(call.read(), 5)
     assert first.kind == K.REVOCATION_KIND_UNSPECIFIED
     return call
@@ -60,10 +60,10 @@ async def test_sweep_at_the_due_time_deletes_and_reports_expiry(make_tokens: Mak
     watcher = await watch(tokens.stub)
     created = await tokens.stub.CreateMcpServer(pb.CreateMcpServerRequest(mcp_server=spec(clock() + 90)))
     clock.advance(89)
-    tokens.service.store.expiry.wake()  # type: ignore[attr-defined]
+    tokens.service.store.expiry.wake()
     assert await tokens.stub.GetMcpServer(pb.GetMcpServerRequest(id=created.mcp_server.id))
     clock.advance(1)
-    tokens.service.store.expiry.wake()  # type: ignore[attr-defined]
+    tokens.service.store.expiry.wake()
     event = await asyncio.wait_for(watcher.read(), 5)
     assert (event.kind, event.mcp_server_id) == (K.REVOCATION_KIND_EXPIRED, created.mcp_server.id)
     assert not await record_in_storage(tokens, created.mcp_server.id)
@@ -109,7 +109,7 @@ async def test_expired_api_token_is_deleted_and_reported(make_tokens: MakeTokens
             )
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    tokens.service.store.expiry.wake()  # type: ignore[attr-defined]
+    tokens.service.store.expiry.wake()
     event = await asyncio.wait_for(watcher.read(), 5)
     assert (event.kind, event.api_token_id) == (K.REVOCATION_KIND_API_TOKEN_REVOKED, created.api_token.id)
     assert list((await tokens.stub.ListApiTokens(pb.ListApiTokensRequest())).api_tokens) == []
