@@ -131,18 +131,22 @@ async def serve(
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    trapped: list[signal.Signals] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+            trapped.append(sig)
     tokens = await create_server(settings)
-    await tokens.start()
-    logger.info("token service serving on %s:%d (store: %s)", settings.host, tokens.port, settings.store)
-    if on_ready is not None:
-        on_ready({"grpc": tokens.port})
     try:
+        await tokens.start()
+        logger.info("token service serving on %s:%d (store: %s)", settings.host, tokens.port, settings.store)
+        if on_ready is not None:
+            on_ready({"grpc": tokens.port})
         await stop.wait()
     finally:
         started = time.monotonic()
         logger.info("shutting down, grace %.1fs", settings.shutdown_grace_s)
         await tokens.stop(settings.shutdown_grace_s)
+        for sig in trapped:
+            loop.remove_signal_handler(sig)
         logger.info("stopped after %.2fs", time.monotonic() - started)
