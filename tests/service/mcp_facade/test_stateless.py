@@ -1,0 +1,118 @@
+"""The stateless 2026-07-28 revision: server/discover, _meta, Mcp-Method/Mcp-Name, caching."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import aiohttp
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from .conftest import Stack
+
+META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+}
+
+
+def _request(method: str, params: dict[str, Any] | None = None, msg_id: int = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": {**(params or {}), "_meta": META}}
+
+
+async def _post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    base = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2026-07-28"}
+    if isinstance(body, dict) and "method" in body:
+        base["Mcp-Method"] = body["method"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json=body, headers={**base, **(headers or {})}) as resp,
+    ):
+        parsed = await resp.json() if resp.content_type == "application/json" else None
+        return resp.status, parsed, resp.headers
+
+
+async def test_server_discover_lists_modern_and_session_versions(stack: Stack) -> None:
+    """server/discover has resultType, supportedVersions, capabilities, serverInfo and caching hints."""
+    status, reply, _ = await _post(stack.url, _request("server/discover"))
+    assert status == 200
+    result = reply["result"]
+    assert result["resultType"] == "complete"
+    assert result["supportedVersions"][0] == "2026-07-28"
+    assert "2025-11-25" in result["supportedVersions"]
+    assert result["capabilities"]["tools"] == {"listChanged": False}
+    assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "gumloop-mcp"
+    assert result["cacheScope"] == "private"
+    assert result["ttlMs"] > 0
+
+
+async def test_tools_list_is_cacheable_with_etag(stack: Stack) -> None:
+    """tools/list carries ttlMs/cacheScope, an ETag and Cache-Control; If-None-Match gets 304."""
+    status, reply, headers = await _post(stack.url, _request("tools/list"))
+    assert status == 200
+    assert reply["result"]["resultType"] == "complete"
+    assert reply["result"]["cacheScope"] == "private"
+    assert [t["name"] for t in reply["result"]["tools"]] == ["echo", "slow"]
+    etag = headers["ETag"]
+    assert headers["Cache-Control"].startswith("private")
+    status, _, again = await _post(stack.url, _request("tools/list"), {"If-None-Match": etag})
+    assert status == 304
+    assert again["ETag"] == etag
+
+
+async def test_tools_call_checks_mcp_name_header(stack: Stack) -> None:
+    """A matching (even base64-wrapped) Mcp-Name is served; a mismatching one gets 400 / -32020."""
+    call = _request("tools/call", {"name": "echo", "arguments": {"text": "x"}})
+    wrapped = "=?base64?" + base64.b64encode(b"echo").decode() + "?="
+    status, reply, _ = await _post(stack.url, call, {"Mcp-Name": wrapped})
+    assert status == 200
+    assert reply["result"]["structuredContent"] == {"echo": "mcp_1:x"}
+    assert reply["result"]["resultType"] == "complete"
+    status, reply, _ = await _post(stack.url, call, {"Mcp-Name": "slow"})
+    assert status == 400
+    assert reply["error"]["code"] == -32020
+    status, reply, _ = await _post(stack.url, call, {"Mcp-Method": "tools/list"})
+    assert status == 400
+    assert reply["error"]["code"] == -32020
+
+
+async def test_unsupported_modern_version_is_32022_with_supported_list(stack: Stack) -> None:
+    """A _meta protocol version we do not speak gets 400 / -32022 naming the supported ones."""
+    body = _request("tools/list")
+    body["params"]["_meta"] = {**META, "io.modelcontextprotocol/protocolVersion": "2099-01-01"}
+    status, reply, _ = await _post(stack.url, body, {"MCP-Protocol-Version": "2099-01-01"})
+    assert status == 400
+    assert reply["error"]["code"] == -32022
+    assert reply["error"]["data"]["requested"] == "2099-01-01"
+    assert "2026-07-28" in reply["error"]["data"]["supported"]
+
+
+async def test_unknown_method_is_404_32601_in_modern_era(stack: Stack) -> None:
+    """On the stateless revision an unknown method is HTTP 404 with -32601."""
+    status, reply, _ = await _post(stack.url, _request("prompts/list"))
+    assert status == 404
+    assert reply["error"]["code"] == -32601
+
+
+async def test_get_without_session_is_405_for_modern_clients(stack: Stack) -> None:
+    """GET on the endpoint is 405 for a stateless client."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(stack.url, headers={"MCP-Protocol-Version": "2026-07-28"}) as resp,
+    ):
+        assert resp.status == 405
+
+
+async def test_sdk_client_auto_mode_speaks_the_modern_revision(stack: Stack) -> None:
+    """The SDK's high-level Client probes server/discover, adopts 2026-07-28 and calls tools."""
+    async with (
+        httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http,
+        Client(streamable_http_client(stack.url, http_client=http), mode="auto") as client,
+    ):
+        tools = await client.list_tools()
+        assert [t.name for t in tools.tools] == ["echo", "slow"]
+        result = await client.call_tool("echo", {"text": "modern"})
+        assert result.structured_content == {"echo": "mcp_1:modern"}
