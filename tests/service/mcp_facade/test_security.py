@@ -1,0 +1,83 @@
+"""Origin/Host validation, the body ceiling, health and metrics endpoints."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from .conftest import Stack
+
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
+
+
+async def test_bad_origin_is_403_and_missing_or_allowed_origin_passes(stack: Stack) -> None:
+    """A foreign Origin is refused with 403; no Origin or an allow-listed one is served."""
+    server = await stack.make(allowed_origins=["https://claude.ai"])
+    url = f"http://127.0.0.1:{server.public_port}/mcp/{stack.token}"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=INIT, headers={"Origin": "https://evil.example"}) as resp:
+            assert resp.status == 403
+            assert (await resp.json())["error"]["code"] == -32600
+        async with http.post(url, json=INIT, headers={"Origin": "https://claude.ai"}) as resp:
+            assert resp.status == 200
+        async with http.post(url, json=INIT) as resp:
+            assert resp.status == 200
+
+
+async def test_foreign_host_on_loopback_is_rejected(stack: Stack) -> None:
+    """Bound to loopback with no allow-list, a DNS-rebinding Host or Origin gets a 4xx."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(stack.url, json=INIT, headers={"Host": "evil.example"}) as resp:
+            assert resp.status == 421
+        async with http.post(stack.url, json=INIT, headers={"Origin": "http://evil.example"}) as resp:
+            assert resp.status == 403
+        async with http.post(stack.url, json=INIT, headers={"Origin": "http://localhost:3000"}) as resp:
+            assert resp.status == 200
+
+
+async def test_allowed_hosts_list_is_enforced(stack: Stack) -> None:
+    """With allowed_hosts set, only those Host values pass."""
+    server = await stack.make(allowed_hosts=["mcp.example.com"])
+    url = f"http://127.0.0.1:{server.public_port}/mcp/{stack.token}"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=INIT) as resp:
+            assert resp.status == 421
+        async with http.post(url, json=INIT, headers={"Host": "mcp.example.com"}) as resp:
+            assert resp.status == 200
+
+
+async def test_oversized_body_is_413_with_jsonrpc_error(stack: Stack) -> None:
+    """A body above max_body_bytes is refused with 413 and a JSON-RPC error, declared or streamed."""
+    server = await stack.make(max_body_bytes=1000)
+    url = f"http://127.0.0.1:{server.public_port}/mcp/{stack.token}"
+    big = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"' + b"x" * 2000 + b'"}}'
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield big  # no Content-Length: chunked upload
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=big, headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 413
+            assert (await resp.json())["error"]["code"] == -32600
+        async with http.post(url, data=chunks(), headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 413
+
+
+async def test_health_on_both_ports_and_metrics_on_admin_only(stack: Stack) -> None:
+    """/healthz and /readyz answer on both ports; /metrics only on the admin port."""
+    public = f"http://127.0.0.1:{stack.server.public_port}"
+    admin = f"http://127.0.0.1:{stack.server.admin_port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(stack.url, json=INIT) as resp:
+            assert resp.status == 200
+        for base in (public, admin):
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+            async with http.get(f"{base}/readyz") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["backends"] == {"tokens": True}
+        async with http.get(f"{public}/metrics") as resp:
+            assert resp.status == 404
+        async with http.get(f"{admin}/metrics") as resp:
+            text = await resp.text()
+            assert 'gmcp_facade_requests_total{method="initialize",status="200"}' in text
+            assert "gmcp_facade_active_sse_streams" in text
