@@ -306,3 +306,13 @@ async def test_api_token_listing_pages(make_tokens: MakeTokens) -> None:
             break
     assert sizes == [2, 2, 1]
     assert sorted(seen) == [f"t{i}" for i in range(5)]
+
+
+async def test_catalog_is_fetched_once_for_many_creates(
+    make_tokens: MakeTokens, fake_proxy: tuple[object, str]
+) -> None:
+    """Scope validation reuses the proxy's catalog within catalog_cache_s instead of asking every time."""
+    tokens = await make_tokens(catalog_cache_s=60)
+    for i in range(3):
+        await tokens.stub.CreateMcpServer(pb.CreateMcpServerRequest(mcp_server=server_spec(f"c{i}")))
+    assert fake_proxy[0].list_operations_calls == 1  # type: ignore[attr-defined]
