@@ -20,8 +20,6 @@ WATCH/MULTI transactions so that a record deleted concurrently is never resurrec
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -33,8 +31,18 @@ from redis.exceptions import RedisError
 
 from .errors import StoreUnavailable
 from .expiry import ExpiryScheduler
+from .redis_codec import (
+    api_from_hash,
+    api_to_hash,
+    decode_time,
+    encode_time,
+    millis,
+    server_from_hash,
+    server_to_hash,
+)
+from .redis_feed import RevocationFeed
 from .revocations import RevocationHub
-from .store import ApiTokenRecord, Clock, Cursor, Resolution, RevocationEvent, RevocationKind, ServerRecord
+from .store import ApiTokenRecord, Clock, Cursor, Resolution, RevocationKind, ServerRecord
 
 __all__ = ["RedisTokenStore"]
 
@@ -46,9 +54,6 @@ T = TypeVar("T")
 # events within the one-second budget.
 _POLL_INTERVAL_S: Final = 0.5
 _SWEEP_BATCH: Final = 500
-# How long start() waits for Redis before serving anyway (calls then fail with UNAVAILABLE until it is up).
-_START_WAIT_S: Final = 2.0
-_RECONNECT_DELAY_S: Final = 0.5
 # Sets a field only when the hash still exists, so touching last-used never resurrects a deleted record.
 _TOUCH_LUA: Final = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -59,63 +64,6 @@ return 0
 """
 
 
-def _f(value: float | None) -> str:
-    return "" if value is None else repr(value)
-
-
-def _opt(value: str | None) -> float | None:
-    return float(value) if value else None
-
-
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
-def _server_from(data: dict[str, str]) -> ServerRecord:
-    return ServerRecord(
-        id=data["id"],
-        name=data["name"],
-        account_id=data["account_id"],
-        methods=tuple(json.loads(data["methods"])),
-        tags=tuple(json.loads(data["tags"])),
-        expire_time=_opt(data.get("expire_time")),
-        require_api_token_auth=data["require_api_token_auth"] == "1",
-        create_time=float(data["create_time"]),
-        update_time=float(data["update_time"]),
-        last_used_time=_opt(data.get("last_used_time")),
-        token_prefix=data["token_prefix"],
-    )
-
-
-def _server_fields(record: ServerRecord) -> dict[Any, Any]:
-    return {
-        "id": record.id,
-        "name": record.name,
-        "account_id": record.account_id,
-        "methods": json.dumps(list(record.methods)),
-        "tags": json.dumps(list(record.tags)),
-        "expire_time": _f(record.expire_time),
-        "require_api_token_auth": "1" if record.require_api_token_auth else "0",
-        "create_time": repr(record.create_time),
-        "update_time": repr(record.update_time),
-        "last_used_time": _f(record.last_used_time),
-        "token_prefix": record.token_prefix,
-    }
-
-
-def _api_from(data: dict[str, str]) -> ApiTokenRecord:
-    return ApiTokenRecord(
-        id=data["id"],
-        name=data["name"],
-        purposes=tuple(json.loads(data["purposes"])),
-        account_id=data["account_id"],
-        expire_time=_opt(data.get("expire_time")),
-        create_time=float(data["create_time"]),
-        last_used_time=_opt(data.get("last_used_time")),
-        token_prefix=data["token_prefix"],
-    )
-
-
 class RedisTokenStore:
     """TokenStore on Redis (see store.TokenStore for the contract and the module docstring for keys)."""
 
@@ -124,14 +72,9 @@ class RedisTokenStore:
             url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0
         )
         self._p = prefix
-        self._hub = hub
-        # Not live until the pub/sub subscription is confirmed: a watch opened earlier could miss events.
-        hub.set_live(False)
         self._clock = clock
-        self._channel = f"{prefix}revocations"
+        self._feed = RevocationFeed(self._redis, f"{prefix}revocations", hub, clock)
         self._touch = self._redis.register_script(_TOUCH_LUA)
-        self._listener: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
         self.expiry = ExpiryScheduler(clock, self.sweep, poll_interval_s=_POLL_INTERVAL_S)
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -148,57 +91,18 @@ class RedisTokenStore:
         return self._p + ":".join(parts)
 
     async def _publish(self, kind: RevocationKind, *, server_id: str = "", api_token_id: str = "") -> None:
-        # Every replica (this one included) relays the channel to its own watchers.
-        event = {"k": int(kind), "s": server_id, "a": api_token_id, "t": self._clock()}
-        await self._guard(self._redis.publish(self._channel, json.dumps(event)))
+        await self._guard(self._feed.publish(kind, server_id=server_id, api_token_id=api_token_id))
 
     async def start(self) -> None:
         """Subscribe to the revocation channel and start the sweeper; waits briefly for Redis."""
-        self._listener = asyncio.create_task(self._listen(), name="tokens-redis-revocations")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), _START_WAIT_S)
-        if not self._subscribed.is_set():
-            logger.warning("redis not reachable yet; calls fail with UNAVAILABLE until it is")
+        await self._feed.start()
         self.expiry.start()
 
     async def close(self) -> None:
         """Stop the sweeper and the listener, close the connection pool."""
         await self.expiry.stop()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await self._feed.close()
         await self._redis.aclose()
-
-    async def _listen(self) -> None:
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self._channel)
-                self._hub.set_live(True)
-                self._subscribed.set()
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message.get("type") == "message":
-                        self._relay(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                logger.warning("revocation feed from redis lost (%s); reconnecting", exc)
-                self._hub.set_live(False)
-                await asyncio.sleep(_RECONNECT_DELAY_S)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    def _relay(self, data: str) -> None:
-        try:
-            raw = json.loads(data)
-            event = RevocationEvent(RevocationKind(raw["k"]), raw["s"], raw["a"], float(raw["t"]))
-        except (ValueError, KeyError, TypeError):
-            logger.warning("ignoring a malformed revocation message")
-            return
-        self._hub.publish(event)
 
     # -- expiry -----------------------------------------------------------------------------------
 
@@ -265,13 +169,13 @@ class RedisTokenStore:
         """Write the record, its token key and its indices in one MULTI."""
         srv, tok, toks = self._k("srv", record.id), self._k("tok", token_hash), self._k("srvtoks", record.id)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(srv, mapping={**_server_fields(record), "token_hash": token_hash})
+        pipe.hset(srv, mapping={**server_to_hash(record), "token_hash": token_hash})
         pipe.set(tok, json.dumps({"s": record.id, "u": None}))
         pipe.sadd(toks, token_hash)
         pipe.zadd(self._k("acct", record.account_id), {record.id: record.create_time})
         if record.expire_time is not None:
             for key in (srv, tok, toks):
-                pipe.pexpireat(key, _ms(record.expire_time))
+                pipe.pexpireat(key, millis(record.expire_time))
             pipe.zadd(
                 self._k("exp"), {self._exp_member("srv", record.id, record.account_id): record.expire_time}
             )
@@ -283,7 +187,7 @@ class RedisTokenStore:
         data: dict[str, str] = await self._guard(self._redis.hgetall(self._k("srv", server_id)))
         if not data:
             return None
-        record = _server_from(data)
+        record = server_from_hash(data)
         return record if record.expire_time is None or record.expire_time > now else None
 
     async def get_server(self, server_id: str) -> ServerRecord | None:
@@ -356,7 +260,7 @@ class RedisTokenStore:
 
         async def body(pipe: Any) -> bool:
             data = await pipe.hgetall(srv)
-            if not data or (_opt(data.get("expire_time")) or float("inf")) <= now:
+            if not data or (decode_time(data.get("expire_time")) or float("inf")) <= now:
                 await pipe.unwatch()
                 return False
             untils = await self._token_untils(pipe, record.id)
@@ -367,7 +271,7 @@ class RedisTokenStore:
                     "name": record.name,
                     "methods": json.dumps(list(record.methods)),
                     "tags": json.dumps(list(record.tags)),
-                    "expire_time": _f(record.expire_time),
+                    "expire_time": encode_time(record.expire_time),
                     "require_api_token_auth": "1" if record.require_api_token_auth else "0",
                     "update_time": repr(record.update_time),
                 },
@@ -396,11 +300,11 @@ class RedisTokenStore:
             if expire is None:
                 pipe.persist(key)
             else:
-                pipe.pexpireat(key, _ms(expire))
+                pipe.pexpireat(key, millis(expire))
         for token_hash, until in untils.items():
             ends = [t for t in (until, expire) if t is not None]
             if ends:
-                pipe.pexpireat(self._k("tok", token_hash), _ms(min(ends)))
+                pipe.pexpireat(self._k("tok", token_hash), millis(min(ends)))
             else:
                 pipe.persist(self._k("tok", token_hash))
 
@@ -422,7 +326,7 @@ class RedisTokenStore:
 
         async def body(pipe: Any) -> bool:
             data = await pipe.hgetall(srv)
-            expire = _opt(data.get("expire_time")) if data else None
+            expire = decode_time(data.get("expire_time")) if data else None
             if not data or (expire is not None and expire <= now):
                 await pipe.unwatch()
                 return False
@@ -483,27 +387,14 @@ class RedisTokenStore:
         """Write the API token, its hash key and its indices in one MULTI."""
         api, apitok = self._k("api", record.id), self._k("apitok", token_hash)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(
-            api,
-            mapping={
-                "id": record.id,
-                "name": record.name,
-                "purposes": json.dumps(list(record.purposes)),
-                "account_id": record.account_id,
-                "expire_time": _f(record.expire_time),
-                "create_time": repr(record.create_time),
-                "last_used_time": _f(record.last_used_time),
-                "token_prefix": record.token_prefix,
-                "token_hash": token_hash,
-            },
-        )
+        pipe.hset(api, mapping={**api_to_hash(record), "token_hash": token_hash})
         pipe.set(apitok, record.id)
         pipe.zadd(self._k("apis"), {record.id: record.create_time})
         if record.account_id:
             pipe.zadd(self._k("apiacct", record.account_id), {record.id: record.create_time})
         if record.expire_time is not None:
-            pipe.pexpireat(api, _ms(record.expire_time))
-            pipe.pexpireat(apitok, _ms(record.expire_time))
+            pipe.pexpireat(api, millis(record.expire_time))
+            pipe.pexpireat(apitok, millis(record.expire_time))
             pipe.zadd(
                 self._k("exp"), {self._exp_member("api", record.id, record.account_id): record.expire_time}
             )
@@ -515,7 +406,7 @@ class RedisTokenStore:
         data: dict[str, str] = await self._guard(self._redis.hgetall(self._k("api", token_id)))
         if not data:
             return None
-        record = _api_from(data)
+        record = api_from_hash(data)
         return record if record.expire_time is None or record.expire_time > now else None
 
     async def list_api_tokens(

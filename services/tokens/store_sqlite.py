@@ -15,11 +15,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from .errors import StoreUnavailable
 from .expiry import ExpiryScheduler
 from .revocations import RevocationHub
+from .sqlite_schema import API_COLUMNS, LIVE, SCHEMA, SERVER_COLUMNS, api_from_row, server_from_row
 from .store import (
     ApiTokenRecord,
     Clock,
@@ -35,80 +36,6 @@ __all__ = ["SqliteTokenStore"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS servers (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    methods TEXT NOT NULL,
-    tags TEXT NOT NULL,
-    expire_time REAL,
-    require_api_token_auth INTEGER NOT NULL,
-    create_time REAL NOT NULL,
-    update_time REAL NOT NULL,
-    last_used_time REAL,
-    token_prefix TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS servers_by_account ON servers (account_id, create_time DESC, id DESC);
-CREATE INDEX IF NOT EXISTS servers_by_expiry ON servers (expire_time) WHERE expire_time IS NOT NULL;
--- until IS NULL: the current token; otherwise an old token living out its rotation grace.
-CREATE TABLE IF NOT EXISTS server_tokens (
-    token_hash TEXT PRIMARY KEY,
-    server_id TEXT NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
-    until REAL
-);
-CREATE INDEX IF NOT EXISTS server_tokens_by_server ON server_tokens (server_id);
-CREATE TABLE IF NOT EXISTS api_tokens (
-    id TEXT PRIMARY KEY,
-    token_hash TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    purposes TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    expire_time REAL,
-    create_time REAL NOT NULL,
-    last_used_time REAL,
-    token_prefix TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS api_tokens_by_account ON api_tokens (account_id, create_time DESC, id DESC);
-"""
-
-_SERVER_COLUMNS: Final = (
-    "id, name, account_id, methods, tags, expire_time, require_api_token_auth, "
-    "create_time, update_time, last_used_time, token_prefix"
-)
-_API_COLUMNS: Final = "id, name, purposes, account_id, expire_time, create_time, last_used_time, token_prefix"
-# A live row: no expiry, or an expiry still ahead of the clock.
-_LIVE: Final = "(expire_time IS NULL OR expire_time > ?)"
-
-
-def _server(row: sqlite3.Row) -> ServerRecord:
-    return ServerRecord(
-        id=row["id"],
-        name=row["name"],
-        account_id=row["account_id"],
-        methods=tuple(json.loads(row["methods"])),
-        tags=tuple(json.loads(row["tags"])),
-        expire_time=row["expire_time"],
-        require_api_token_auth=bool(row["require_api_token_auth"]),
-        create_time=row["create_time"],
-        update_time=row["update_time"],
-        last_used_time=row["last_used_time"],
-        token_prefix=row["token_prefix"],
-    )
-
-
-def _api(row: sqlite3.Row) -> ApiTokenRecord:
-    return ApiTokenRecord(
-        id=row["id"],
-        name=row["name"],
-        purposes=tuple(json.loads(row["purposes"])),
-        account_id=row["account_id"],
-        expire_time=row["expire_time"],
-        create_time=row["create_time"],
-        last_used_time=row["last_used_time"],
-        token_prefix=row["token_prefix"],
-    )
 
 
 class SqliteTokenStore:
@@ -156,7 +83,7 @@ class SqliteTokenStore:
             # Deleted rows (token hashes included) are overwritten, not left in free pages.
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(_SCHEMA)
+            conn.executescript(SCHEMA)
             conn.isolation_level = "DEFERRED"
             self._conn = conn
             rows = conn.execute(
@@ -220,7 +147,7 @@ class SqliteTokenStore:
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT INTO servers ({_SERVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.name,
@@ -250,9 +177,9 @@ class SqliteTokenStore:
 
         def select(conn: sqlite3.Connection) -> ServerRecord | None:
             row = conn.execute(
-                f"SELECT {_SERVER_COLUMNS} FROM servers WHERE id = ? AND {_LIVE}", (server_id, now)
+                f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = ? AND {LIVE}", (server_id, now)
             ).fetchone()
-            return _server(row) if row else None
+            return server_from_row(row) if row else None
 
         return await self._run(select)
 
@@ -263,14 +190,14 @@ class SqliteTokenStore:
         now = self._clock()
 
         def select(conn: sqlite3.Connection) -> list[ServerRecord]:
-            sql = f"SELECT {_SERVER_COLUMNS} FROM servers WHERE account_id = ? AND {_LIVE}"
+            sql = f"SELECT {SERVER_COLUMNS} FROM servers WHERE account_id = ? AND {LIVE}"
             args: list[Any] = [account_id, now]
             if after is not None:
                 sql += " AND (create_time < ? OR (create_time = ? AND id < ?))"
                 args += [after[0], after[0], after[1]]
             sql += " ORDER BY create_time DESC, id DESC LIMIT ?"
             args.append(limit + 1)
-            return [_server(row) for row in conn.execute(sql, args)]
+            return [server_from_row(row) for row in conn.execute(sql, args)]
 
         rows = await self._run(select)
         page = rows[:limit]
@@ -284,7 +211,7 @@ class SqliteTokenStore:
         def update(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 f"UPDATE servers SET name = ?, methods = ?, tags = ?, expire_time = ?, "
-                f"require_api_token_auth = ?, update_time = ? WHERE id = ? AND {_LIVE}",
+                f"require_api_token_auth = ?, update_time = ? WHERE id = ? AND {LIVE}",
                 (
                     record.name,
                     json.dumps(list(record.methods)),
@@ -316,7 +243,7 @@ class SqliteTokenStore:
 
         def delete(conn: sqlite3.Connection) -> bool:
             row = conn.execute(
-                f"DELETE FROM servers WHERE id = ? AND {_LIVE} RETURNING id", (server_id, now)
+                f"DELETE FROM servers WHERE id = ? AND {LIVE} RETURNING id", (server_id, now)
             ).fetchall()
             return bool(row)
 
@@ -333,7 +260,7 @@ class SqliteTokenStore:
 
         def rotate(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
-                f"UPDATE servers SET token_prefix = ?, update_time = ? WHERE id = ? AND {_LIVE}",
+                f"UPDATE servers SET token_prefix = ?, update_time = ? WHERE id = ? AND {LIVE}",
                 (new_prefix, now, server_id, now),
             )
             if not cur.rowcount:
@@ -364,7 +291,7 @@ class SqliteTokenStore:
 
         def lookup(conn: sqlite3.Connection) -> Resolution | None:
             row = conn.execute(
-                f"SELECT t.until AS until, {', '.join('s.' + c.strip() for c in _SERVER_COLUMNS.split(','))} "
+                f"SELECT t.until AS until, {', '.join('s.' + c.strip() for c in SERVER_COLUMNS.split(','))} "
                 "FROM server_tokens t JOIN servers s ON s.id = t.server_id "
                 "WHERE t.token_hash = ? AND (t.until IS NULL OR t.until > ?) "
                 "AND (s.expire_time IS NULL OR s.expire_time > ?)",
@@ -372,7 +299,7 @@ class SqliteTokenStore:
             ).fetchone()
             if row is None:
                 return None
-            record = _server(row)
+            record = server_from_row(row)
             if record.last_used_time is None or now - record.last_used_time >= touch_after_s:
                 conn.execute("UPDATE servers SET last_used_time = ? WHERE id = ?", (now, record.id))
                 record = replace(record, last_used_time=now)
@@ -389,7 +316,7 @@ class SqliteTokenStore:
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT INTO api_tokens (token_hash, {_API_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO api_tokens (token_hash, {API_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     token_hash,
                     record.id,
@@ -414,7 +341,7 @@ class SqliteTokenStore:
         now = self._clock()
 
         def select(conn: sqlite3.Connection) -> list[ApiTokenRecord]:
-            sql = f"SELECT {_API_COLUMNS} FROM api_tokens WHERE {_LIVE}"
+            sql = f"SELECT {API_COLUMNS} FROM api_tokens WHERE {LIVE}"
             args: list[Any] = [now]
             if account_id:
                 sql += " AND account_id = ?"
@@ -424,7 +351,7 @@ class SqliteTokenStore:
                 args += [after[0], after[0], after[1]]
             sql += " ORDER BY create_time DESC, id DESC LIMIT ?"
             args.append(limit + 1)
-            return [_api(row) for row in conn.execute(sql, args)]
+            return [api_from_row(row) for row in conn.execute(sql, args)]
 
         rows = await self._run(select)
         page = rows[:limit]
@@ -437,7 +364,7 @@ class SqliteTokenStore:
 
         def delete(conn: sqlite3.Connection) -> bool:
             row = conn.execute(
-                f"DELETE FROM api_tokens WHERE id = ? AND {_LIVE} RETURNING id", (token_id, now)
+                f"DELETE FROM api_tokens WHERE id = ? AND {LIVE} RETURNING id", (token_id, now)
             ).fetchall()
             return bool(row)
 
@@ -452,11 +379,11 @@ class SqliteTokenStore:
 
         def lookup(conn: sqlite3.Connection) -> ApiTokenRecord | None:
             row = conn.execute(
-                f"SELECT {_API_COLUMNS} FROM api_tokens WHERE token_hash = ? AND {_LIVE}", (token_hash, now)
+                f"SELECT {API_COLUMNS} FROM api_tokens WHERE token_hash = ? AND {LIVE}", (token_hash, now)
             ).fetchone()
             if row is None:
                 return None
-            record = _api(row)
+            record = api_from_row(row)
             if record.last_used_time is None or now - record.last_used_time >= touch_after_s:
                 conn.execute("UPDATE api_tokens SET last_used_time = ? WHERE id = ?", (now, record.id))
                 record = replace(record, last_used_time=now)
