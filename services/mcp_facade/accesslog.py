@@ -27,6 +27,30 @@ TOOL: Final = web.RequestKey("gmcp_tool", str)
 SESSION: Final = web.RequestKey("gmcp_session", str)
 
 _MCP_PATH: Final = re.compile(r"^/mcp/[^/]+")
+# JSON-RPC method names come from the client: only known ones become metric labels,
+# and only tame ones reach the log line.
+_KNOWN_METHODS: Final = frozenset(
+    {
+        "initialize",
+        "ping",
+        "server/discover",
+        "tools/list",
+        "tools/call",
+        "logging/setLevel",
+        "tasks/get",
+        "tasks/result",
+        "tasks/list",
+        "tasks/cancel",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "batch",
+        "response",
+        "GET",
+        "DELETE",
+        "-",
+    }
+)
+_TAME: Final = re.compile(r"^[A-Za-z0-9_./-]{1,64}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,6 +77,11 @@ def access_log_middleware(metrics: FacadeMetrics | None) -> Middleware:
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             rpc_method = str(request.get(RPC_METHOD, "-"))
+            if not _TAME.match(rpc_method):
+                rpc_method = "invalid"
+            tool = str(request.get(TOOL, "-"))
+            if not _TAME.match(tool):
+                tool = "invalid"
             logger.info(
                 "%s %s %d %.1fms rpc=%s tool=%s session=%s",
                 request.method,
@@ -60,10 +89,11 @@ def access_log_middleware(metrics: FacadeMetrics | None) -> Middleware:
                 status,
                 elapsed_ms,
                 rpc_method,
-                request.get(TOOL, "-"),
+                tool,
                 request.get(SESSION, "-"),
             )
             if metrics is not None and request.path.startswith("/mcp/"):
-                metrics.requests.labels(rpc_method, str(status)).inc()
+                label = rpc_method if rpc_method in _KNOWN_METHODS else "other"
+                metrics.requests.labels(label, str(status)).inc()
 
     return middleware

@@ -137,12 +137,12 @@ class FacadeApp:
 
     async def shutdown(self, grace_s: float) -> None:
         """Refuse new requests, end streams, give in-flight calls `grace_s`, then cancel them."""
-        self.closing.set()
-        await self.legacy.close()
+        self.closing.set()  # new requests get 503; idle GET streams end
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
         while self.protocol.inflight and loop.time() < deadline:
             await asyncio.sleep(0.05)
+        await self.legacy.close()
         await self.protocol.close()
 
 

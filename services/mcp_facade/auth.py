@@ -75,6 +75,8 @@ class TokenResolver:
         self._cache: OrderedDict[str, tuple[float, Resolved]] = OrderedDict()
         self._api_cache: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
         self._watch_task: asyncio.Task[None] | None = None
+        # Bumped by every invalidation, so a resolution that raced one is not cached.
+        self._generation = 0
         # Set each time the watch (re)connects, for tests and readiness.
         self.watch_live = asyncio.Event()
 
@@ -91,6 +93,7 @@ class TokenResolver:
                 self._cache.pop(key, None)
                 raise NotFound
             return resolved
+        generation = self._generation
         try:
             reply = await self._stub.ResolveToken(
                 pb.ResolveTokenRequest(token=token), timeout=self._deadline_s
@@ -117,6 +120,8 @@ class TokenResolver:
             require_api_token=record.require_api_token_auth,
             token_expires_at=expires,
         )
+        if generation != self._generation:
+            return resolved  # answered before a revocation we have since seen: use once, do not cache
         self._cache[key] = (now + self._ttl_s, resolved)
         self._cache.move_to_end(key)
         while len(self._cache) > self._max_size:
@@ -156,6 +161,7 @@ class TokenResolver:
 
     def drop_server(self, server_id: str) -> None:
         """Forget every cached resolution of a record."""
+        self._generation += 1
         for key in [k for k, (_, r) in self._cache.items() if r.scope.server_id == server_id]:
             del self._cache[key]
 
@@ -166,6 +172,7 @@ class TokenResolver:
 
     def clear(self) -> None:
         """Forget everything."""
+        self._generation += 1
         self._cache.clear()
         self._api_cache.clear()
 

@@ -50,7 +50,7 @@ async def test_task_runs_in_background_and_yields_its_result(stack: Stack) -> No
         assert done["result"]["status"] == "completed"
 
 
-async def test_task_cancel_cancels_the_toolbox_call(stack: Stack) -> None:
+async def test_task_cancel_cancels_the_running_call(stack: Stack) -> None:
     """tasks/cancel cancels the running call; unknown task ids are -32602."""
     async with aiohttp.ClientSession() as http:
         rpc = Rpc(http, stack.url)
