@@ -15,7 +15,14 @@ from typing import Any, Final, TypeVar
 
 import grpc
 
-from gumloop_mcp.runtime import TokenKind, generate_token, hash_token, is_well_formed, token_prefix
+from gumloop_mcp.runtime import (
+    TokenKind,
+    generate_token,
+    hash_token,
+    is_well_formed,
+    token_prefix,
+    tokens_equal,
+)
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 
@@ -254,10 +261,10 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         """The hot path: checksum first (no store lookup for typos), then the keyed-hash lookup."""
         if not is_well_formed(request.token, TokenKind.MCP_URL):
             raise NotFound(_NO_SUCH_TOKEN)
-        resolution = await self._store.resolve(
-            hash_token(request.token, self._pepper), self._settings.last_used_resolution_s
-        )
-        if resolution is None:
+        presented = hash_token(request.token, self._pepper)
+        resolution = await self._store.resolve(presented, self._settings.last_used_resolution_s)
+        # The lookup is by hash; the final equality check is constant-time all the same.
+        if resolution is None or not tokens_equal(resolution.stored_hash, presented):
             raise NotFound(_NO_SUCH_TOKEN)
         response = pb.ResolveTokenResponse(mcp_server=server_message(resolution.record))
         if resolution.token_expire_time is not None:
@@ -351,11 +358,11 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             raise InvalidArgument([("purpose", "name the purpose to verify (MCP_CLIENT or MANAGEMENT)")])
         if not is_well_formed(request.token, TokenKind.API):
             raise NotFound(_NO_SUCH_TOKEN)
-        record = await self._store.verify_api_token(
-            hash_token(request.token, self._pepper), self._settings.last_used_resolution_s
-        )
-        if record is None:
+        presented = hash_token(request.token, self._pepper)
+        match = await self._store.verify_api_token(presented, self._settings.last_used_resolution_s)
+        if match is None or not tokens_equal(match[1], presented):
             raise NotFound(_NO_SUCH_TOKEN)
+        record = match[0]
         if request.purpose not in record.purposes:
             raise PermissionDenied(
                 f"API token {record.id} does not grant {pb.ApiTokenPurpose.Name(request.purpose)}"

@@ -96,6 +96,8 @@ class Resolution:
 
     record: ServerRecord
     token_expire_time: float | None
+    #: The hash as stored, for the caller's constant-time comparison with the presented token's hash.
+    stored_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,5 +165,7 @@ class TokenStore(Protocol):
     async def delete_api_token(self, token_id: str) -> bool:
         """Hard-delete an API token; emits API_TOKEN_REVOKED. False when it did not exist."""
 
-    async def verify_api_token(self, token_hash: str, touch_after_s: float) -> ApiTokenRecord | None:
-        """The live API token with this hash; refreshes last-used when older than `touch_after_s`."""
+    async def verify_api_token(
+        self, token_hash: str, touch_after_s: float
+    ) -> tuple[ApiTokenRecord, str] | None:
+        """The live API token with this hash and the hash as stored; refreshes last-used when stale."""

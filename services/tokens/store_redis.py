@@ -4,7 +4,7 @@ Layout (every key starts with the configured prefix P):
 
     P srv:<id>            hash    the MCP server record (+ current token hash); PEXPIREAT at expiry
     P srvtoks:<id>        set     every token hash of the record (current and in grace)
-    P tok:<hash>          string  {"s": server id, "u": grace end or null}; PEXPIREAT at the earlier end
+    P tok:<hash>          string  {"s": server id, "u": grace end or null, "h": hash}; PEXPIREAT at the end
     P acct:<account>      zset    record ids by create_time (newest-first listing)
     P api:<id>            hash    an API token record (+ its hash); PEXPIREAT at expiry
     P apitok:<hash>       string  API token id
@@ -170,7 +170,7 @@ class RedisTokenStore:
         srv, tok, toks = self._k("srv", record.id), self._k("tok", token_hash), self._k("srvtoks", record.id)
         pipe = self._redis.pipeline(transaction=True)
         pipe.hset(srv, mapping={**server_to_hash(record), "token_hash": token_hash})
-        pipe.set(tok, json.dumps({"s": record.id, "u": None}))
+        pipe.set(tok, json.dumps({"s": record.id, "u": None, "h": token_hash}))
         pipe.sadd(toks, token_hash)
         pipe.zadd(self._k("acct", record.account_id), {record.id: record.create_time})
         if record.expire_time is not None:
@@ -342,11 +342,13 @@ class RedisTokenStore:
                 untils.pop(old_hash, None)
             else:
                 pipe.set(
-                    self._k("tok", old_hash), json.dumps({"s": server_id, "u": old_token_until}), keepttl=True
+                    self._k("tok", old_hash),
+                    json.dumps({"s": server_id, "u": old_token_until, "h": old_hash}),
+                    keepttl=True,
                 )
                 untils[old_hash] = old_token_until
                 pipe.zadd(self._k("exp"), {self._exp_member("tok", old_hash, server_id): old_token_until})
-            pipe.set(self._k("tok", new_hash), json.dumps({"s": server_id, "u": None}))
+            pipe.set(self._k("tok", new_hash), json.dumps({"s": server_id, "u": None, "h": new_hash}))
             pipe.sadd(self._k("srvtoks", server_id), new_hash)
             untils[new_hash] = None
             self._date_keys(pipe, server_id, expire, untils)
@@ -379,7 +381,7 @@ class RedisTokenStore:
             )
             record = replace(record, last_used_time=now)
         ends = [t for t in (until, record.expire_time) if t is not None]
-        return Resolution(record, min(ends) if ends else None)
+        return Resolution(record, min(ends) if ends else None, str(entry.get("h", "")))
 
     # -- API tokens -------------------------------------------------------------------------------
 
@@ -425,18 +427,23 @@ class RedisTokenStore:
         await self._publish(RevocationKind.API_TOKEN_REVOKED, api_token_id=token_id)
         return True
 
-    async def verify_api_token(self, token_hash: str, touch_after_s: float) -> ApiTokenRecord | None:
-        """The live API token with this hash."""
+    async def verify_api_token(
+        self, token_hash: str, touch_after_s: float
+    ) -> tuple[ApiTokenRecord, str] | None:
+        """The live API token with this hash, and the hash as stored in its record."""
         now = self._clock()
         token_id = await self._guard(self._redis.get(self._k("apitok", token_hash)))
         if not token_id:
             return None
-        record = await self._load_api(token_id, now)
-        if record is None:
+        data: dict[str, str] = await self._guard(self._redis.hgetall(self._k("api", token_id)))
+        if not data:
+            return None
+        record = api_from_hash(data)
+        if record.expire_time is not None and record.expire_time <= now:
             return None
         if record.last_used_time is None or now - record.last_used_time >= touch_after_s:
             await self._guard(
                 self._touch(keys=[self._k("api", record.id)], args=["last_used_time", repr(now)])
             )
             record = replace(record, last_used_time=now)
-        return record
+        return record, data.get("token_hash", "")

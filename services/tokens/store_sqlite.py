@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from .errors import StoreUnavailable
 from .expiry import ExpiryScheduler
@@ -36,6 +36,9 @@ __all__ = ["SqliteTokenStore"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# The server columns as selected through the "s" alias of a join.
+_QUALIFIED_SERVER_COLUMNS: Final = ", ".join("s." + c.strip() for c in SERVER_COLUMNS.split(","))
 
 
 class SqliteTokenStore:
@@ -291,7 +294,7 @@ class SqliteTokenStore:
 
         def lookup(conn: sqlite3.Connection) -> Resolution | None:
             row = conn.execute(
-                f"SELECT t.until AS until, {', '.join('s.' + c.strip() for c in SERVER_COLUMNS.split(','))} "
+                f"SELECT t.until AS until, t.token_hash AS stored_hash, {_QUALIFIED_SERVER_COLUMNS} "
                 "FROM server_tokens t JOIN servers s ON s.id = t.server_id "
                 "WHERE t.token_hash = ? AND (t.until IS NULL OR t.until > ?) "
                 "AND (s.expire_time IS NULL OR s.expire_time > ?)",
@@ -305,7 +308,7 @@ class SqliteTokenStore:
                 record = replace(record, last_used_time=now)
             until = row["until"]
             ends = [t for t in (until, record.expire_time) if t is not None]
-            return Resolution(record, min(ends) if ends else None)
+            return Resolution(record, min(ends) if ends else None, row["stored_hash"])
 
         return await self._run(lookup)
 
@@ -373,13 +376,16 @@ class SqliteTokenStore:
             self._emit(RevocationKind.API_TOKEN_REVOKED, api_token_id=token_id)
         return deleted
 
-    async def verify_api_token(self, token_hash: str, touch_after_s: float) -> ApiTokenRecord | None:
-        """The live API token with this hash."""
+    async def verify_api_token(
+        self, token_hash: str, touch_after_s: float
+    ) -> tuple[ApiTokenRecord, str] | None:
+        """The live API token with this hash, and the hash as stored."""
         now = self._clock()
 
-        def lookup(conn: sqlite3.Connection) -> ApiTokenRecord | None:
+        def lookup(conn: sqlite3.Connection) -> tuple[ApiTokenRecord, str] | None:
             row = conn.execute(
-                f"SELECT {API_COLUMNS} FROM api_tokens WHERE token_hash = ? AND {LIVE}", (token_hash, now)
+                f"SELECT token_hash, {API_COLUMNS} FROM api_tokens WHERE token_hash = ? AND {LIVE}",
+                (token_hash, now),
             ).fetchone()
             if row is None:
                 return None
@@ -387,6 +393,6 @@ class SqliteTokenStore:
             if record.last_used_time is None or now - record.last_used_time >= touch_after_s:
                 conn.execute("UPDATE api_tokens SET last_used_time = ? WHERE id = ?", (now, record.id))
                 record = replace(record, last_used_time=now)
-            return record
+            return record, str(row["token_hash"])
 
         return await self._run(lookup)
