@@ -83,7 +83,9 @@ def _admin_app(
     if backends is not None:
         try:
             module = importlib.import_module(".management", __package__)
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.management":
+                raise  # the module exists but is broken: fail loudly
             logger.warning("management API unavailable; the admin port serves health and metrics only")
         else:
             app = module.create_admin_app(settings, backends)

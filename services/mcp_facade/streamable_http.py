@@ -112,11 +112,12 @@ class StreamableHttp:
         try:
             if msg.method == "initialize" and msg.kind == "request":
                 return self._initialize(msg, resolved)
-            if isinstance(session, SessionError):
+            # The stateless revision ignores Mcp-Session-Id: its _meta decides.
+            modern = META_VERSION in msg.meta or (session is None and msg.method == "server/discover")
+            if not modern and isinstance(session, SessionError):
                 raise JsonRpcError(
                     INVALID_REQUEST, "Session not found; initialize a new session", http_status=404
                 )
-            modern = session is None and (META_VERSION in msg.meta or msg.method == "server/discover")
             if modern:
                 ex = self._modern_exchange(request, msg, resolved)
             elif session is None:
@@ -129,6 +130,7 @@ class StreamableHttp:
                     http_status=400,
                 )
             else:
+                assert isinstance(session, Session)
                 ex = self._session_exchange(resolved, session)
         except JsonRpcError as exc:
             return _rpc_error(exc, msg.id)

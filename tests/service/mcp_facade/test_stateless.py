@@ -116,3 +116,10 @@ async def test_sdk_client_auto_mode_speaks_the_modern_revision(stack: Stack) -> 
         assert [t.name for t in tools.tools] == ["echo", "slow"]
         result = await client.call_tool("echo", {"text": "modern"})
         assert result.structured_content == {"echo": "mcp_1:modern"}
+
+
+async def test_modern_requests_ignore_a_stale_session_header(stack: Stack) -> None:
+    """A 2026-07-28 request is served statelessly even if it carries an unknown Mcp-Session-Id."""
+    status, reply, _ = await _post(stack.url, _request("tools/list"), {"Mcp-Session-Id": "s1.stale.id"})
+    assert status == 200
+    assert len(reply["result"]["tools"]) == 2

@@ -114,3 +114,27 @@ async def test_request_deadline_reaches_the_call_context(stack: Stack) -> None:
         await session.initialize()
         await session.call_tool("echo", {"text": "t"})
     assert 29.0 < stack.toolbox.deadlines[-1] <= 30.0
+
+
+async def test_graceful_shutdown_lets_in_flight_calls_finish_and_refuses_new_ones(stack: Stack) -> None:
+    """During shutdown new requests get 503 while a running call completes within the grace period."""
+    session_id = await _session(stack)
+    headers = {"Accept": "application/json", "Mcp-Session-Id": session_id}
+    async with aiohttp.ClientSession() as http:
+
+        async def call() -> Any:
+            async with http.post(stack.url, json=_call(11, "slow"), headers=headers) as resp:
+                return await resp.json()
+
+        pending = asyncio.create_task(call())
+        await asyncio.wait_for(stack.toolbox.started.wait(), 5)
+        closing = asyncio.create_task(stack.server.close(5.0))
+        while not stack.server.facade.closing.is_set():
+            await asyncio.sleep(0.01)
+        async with http.post(stack.url, json=_call(12, "echo"), headers=headers) as resp:
+            assert resp.status == 503
+        stack.toolbox.release.set()
+        reply = await asyncio.wait_for(pending, 5)
+        await asyncio.wait_for(closing, 5)
+    assert reply["result"]["content"][0]["text"] == "slow done"
+    assert not stack.toolbox.cancelled.is_set()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import grpc
 import pytest
 
 from gumloop_mcp.runtime import TokenKind, generate_token
@@ -51,3 +53,38 @@ async def test_revocation_events_drop_cached_records() -> None:
     assert resolver.watch_live.is_set()
     await resolver.resolve(token)
     assert stub.calls == 3
+
+
+class FlakyWatch:
+    """WatchRevocations fails once with UNAVAILABLE, then streams the live marker and waits."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def WatchRevocations(self, request: Any) -> Any:
+        self.attempts += 1
+        attempt = self.attempts
+
+        async def stream() -> Any:
+            if attempt == 1:
+                raise grpc.aio.AioRpcError(
+                    grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata()
+                )
+            yield pb.WatchRevocationsResponse()
+            await asyncio.Event().wait()
+
+        return stream()
+
+
+async def test_watch_reconnects_after_a_failure_and_clears_the_cache() -> None:
+    """A broken watch is retried with backoff; the reconnect marks it live and drops cached records."""
+    stub = FlakyWatch()
+    resolver = TokenResolver(stub, ttl_s=30, max_size=10, deadline_s=1)  # type: ignore[arg-type]
+    resolver._cache["k"] = (1e18, None)  # type: ignore[assignment]
+    resolver.start()
+    try:
+        await asyncio.wait_for(resolver.watch_live.wait(), 5)
+    finally:
+        await resolver.stop()
+    assert stub.attempts == 2
+    assert "k" not in resolver._cache
