@@ -317,16 +317,19 @@ class StreamableHttp:
     # -- GET / DELETE --------------------------------------------------------------------------
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        """GET /mcp/{token}: the server->client stream of a session (405 for stateless clients)."""
+        """GET /mcp/{token}: a session's server->client stream.
+
+        Without a session id, an SSE-accepting client that names no modern version is
+        an HTTP+SSE (2024-11-05) client pointed at the bare URL: it gets the legacy
+        stream and its `endpoint` event. Stateless clients get 405.
+        """
         resolved = await self._app.authorize(request)
         request[RPC_METHOD] = "GET"
         session = self._session(request, resolved)
         if session is None:
             if request.headers.get(VERSION_HEADER) in MODERN_VERSIONS or not _accepts_sse(request):
                 return web.Response(status=405, headers={"Allow": "POST"})
-            return _rpc_error(
-                JsonRpcError(INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id"), status=400
-            )
+            return await self._app.legacy.stream(request)
         if isinstance(session, SessionError):
             return _rpc_error(JsonRpcError(INVALID_REQUEST, "Session not found"), status=404)
         response = self._app.sse_response()

@@ -28,6 +28,17 @@ async def test_sse_client_round_trip(stack: Stack) -> None:
         assert raised.value.error.code == -32602
 
 
+async def test_sse_client_pointed_at_the_bare_url_works(stack: Stack) -> None:
+    """An HTTP+SSE client given /mcp/{token} itself (no /sse) gets the legacy stream too."""
+    async with (
+        sse_client(stack.url) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        result = await session.call_tool("echo", {"text": "bare"})
+        assert result.structured_content == {"echo": "mcp_1:bare"}
+
+
 async def test_messages_for_unknown_sse_session_are_404(stack: Stack) -> None:
     """A POST naming no open stream gets 404; the stream's first event names the POST URL."""
     async with aiohttp.ClientSession() as http:

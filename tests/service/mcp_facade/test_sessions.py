@@ -89,12 +89,13 @@ async def test_delete_ends_the_session(stack: Stack) -> None:
 
 
 async def test_get_opens_a_server_to_client_stream_for_a_session(stack: Stack) -> None:
-    """GET with a session id opens an SSE stream (closed on shutdown); without one it is 400."""
+    """GET with a session id opens an SSE stream (closed on shutdown); without one, a legacy stream."""
     session_id = await _initialize(stack.url)
     sse = {"Accept": "text/event-stream"}
     async with aiohttp.ClientSession() as http:
         async with http.get(stack.url, headers=sse) as resp:
-            assert resp.status == 400
+            assert resp.status == 200
+            assert (await resp.content.readuntil(b"\n\n")).startswith(b"event: endpoint\n")
         async with http.get(stack.url, headers={**sse, "Mcp-Session-Id": session_id}) as resp:
             assert resp.status == 200
             assert resp.headers["Content-Type"].startswith("text/event-stream")
