@@ -146,6 +146,36 @@ class FacadeApp:
         await self.protocol.close()
 
 
+_CORS_HEADERS: Final = {
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, "
+        "Mcp-Name, Last-Event-ID, If-None-Match"
+    ),
+    "Access-Control-Expose-Headers": "Mcp-Session-Id, MCP-Protocol-Version, ETag, WWW-Authenticate",
+    "Access-Control-Max-Age": "600",
+    "Vary": "Origin",
+}
+
+
+def _cors_hook(policy: HostPolicy) -> Any:
+    """Adds CORS headers to answers for allow-listed browser origins (e.g. a web inspector)."""
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        origin = policy.cors_origin(request.headers.get("Origin"))
+        if origin is not None and request.path.startswith("/mcp/"):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            for name, value in _CORS_HEADERS.items():
+                response.headers.setdefault(name, value)
+
+    return on_prepare
+
+
+async def _preflight(request: web.Request) -> web.Response:
+    """OPTIONS: 204; the CORS headers come from the prepare hook when the Origin is allowed."""
+    return web.Response(status=204)
+
+
 async def _not_found(request: web.Request) -> web.Response:
     return web.json_response({"error": "not_found"}, status=404)
 
@@ -173,6 +203,9 @@ def create_public_app(
     route.add_delete("/mcp/{token}", facade.streamable.delete)
     route.add_get("/mcp/{token}/sse", facade.legacy.stream)
     route.add_post("/mcp/{token}/messages", facade.legacy.post)
+    route.add_route("OPTIONS", "/mcp/{token}", _preflight)
+    route.add_route("OPTIONS", "/mcp/{token}/messages", _preflight)
+    app.on_response_prepare.append(_cors_hook(facade.policy))
     health.add_routes(app)
     # OAuth discovery probes get plain 404s (mcp.md §8): this server is authless or uses API tokens.
     route.add_get("/.well-known/{rest:.*}", _not_found)

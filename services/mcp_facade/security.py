@@ -52,6 +52,12 @@ class HostPolicy:
             return is_loopback_host(_hostname(urlsplit(normalized).netloc))
         return False
 
+    def cors_origin(self, origin: str | None) -> str | None:
+        """The Origin to echo in CORS headers: only explicitly allow-listed ones (browser clients)."""
+        if origin is None or origin.rstrip("/").lower() not in self._origins:
+            return None
+        return origin
+
     def host_ok(self, host: str | None) -> bool:
         """Whether the Host header is acceptable."""
         if not host:

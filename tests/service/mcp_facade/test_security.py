@@ -21,6 +21,22 @@ async def test_bad_origin_is_403_and_missing_or_allowed_origin_passes(stack: Sta
             assert resp.status == 200
         async with http.post(url, json=INIT) as resp:
             assert resp.status == 200
+            assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_allowed_browser_origin_gets_cors_headers(stack: Stack) -> None:
+    """An allow-listed Origin gets a CORS preflight answer and Mcp-Session-Id exposed; others do not."""
+    server = await stack.make(allowed_origins=["https://inspector.example"])
+    url = f"http://127.0.0.1:{server.public_port}/mcp/{stack.token}"
+    origin = {"Origin": "https://inspector.example"}
+    async with aiohttp.ClientSession() as http:
+        async with http.options(url, headers=origin) as resp:
+            assert resp.status == 204
+            assert resp.headers["Access-Control-Allow-Origin"] == "https://inspector.example"
+            assert "Mcp-Session-Id" in resp.headers["Access-Control-Allow-Headers"]
+        async with http.post(url, json=INIT, headers=origin) as resp:
+            assert resp.status == 200
+            assert "Mcp-Session-Id" in resp.headers["Access-Control-Expose-Headers"]
 
 
 async def test_foreign_host_on_loopback_is_rejected(stack: Stack) -> None:
