@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS server_tokens (
     until REAL
 );
 CREATE INDEX IF NOT EXISTS server_tokens_by_server ON server_tokens (server_id);
+CREATE INDEX IF NOT EXISTS server_tokens_by_until ON server_tokens (until) WHERE until IS NOT NULL;
 CREATE TABLE IF NOT EXISTS api_tokens (
     id TEXT PRIMARY KEY,
     token_hash TEXT NOT NULL UNIQUE,
@@ -45,6 +46,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     token_prefix TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS api_tokens_by_account ON api_tokens (account_id, create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS api_tokens_by_created ON api_tokens (create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS api_tokens_by_expiry ON api_tokens (expire_time) WHERE expire_time IS NOT NULL;
 """
 
 SERVER_COLUMNS: Final = (
