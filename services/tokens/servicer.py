@@ -129,8 +129,8 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             id=new_id("mcp_"),
             name=given.name.strip(),
             account_id=given.account_id,
-            methods=tuple(methods),
-            tags=tuple(tags),
+            methods=v.unique(methods),
+            tags=v.unique(tags),
             expire_time=expire,
             require_api_token_auth=given.require_api_token_auth,
             create_time=now,
@@ -207,7 +207,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
                 v.normalize_list(given.config.tags) if whole or "config.tags" in paths else list(current.tags)
             )
             violations += v.check_scope_shape("mcp_server.config", methods, tags)
-            changes["methods"], changes["tags"] = tuple(methods), tuple(tags)
+            changes["methods"], changes["tags"] = v.unique(methods), v.unique(tags)
         _raise_if(violations)
         if scope_changed:
             await self._check_scope("mcp_server.config", list(changes["methods"]), list(changes["tags"]))

@@ -30,6 +30,7 @@ __all__ = [
     "decode_page_token",
     "encode_page_token",
     "normalize_list",
+    "unique",
 ]
 
 MAX_NAME_CHARS: Final = 128
@@ -95,13 +96,13 @@ def check_grace(
 
 
 def normalize_list(values: Sequence[str]) -> list[str]:
-    """Entries stripped, blanks kept (so they can be reported), duplicates dropped, order kept."""
-    out: list[str] = []
-    for value in values:
-        stripped = value.strip()
-        if stripped not in out or not stripped:
-            out.append(stripped)
-    return out
+    """Entries stripped of surrounding whitespace; positions kept so violations name the request's index."""
+    return [value.strip() for value in values]
+
+
+def unique(values: Sequence[str]) -> tuple[str, ...]:
+    """Entries without repeats, first occurrence first: what gets stored once validation passed."""
+    return tuple(dict.fromkeys(values))
 
 
 def check_scope_shape(field: str, methods: Sequence[str], tags: Sequence[str]) -> list[Violation]:

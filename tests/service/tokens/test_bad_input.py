@@ -52,8 +52,8 @@ CREATE_CASES = {
         ["mcp_server.expire_time"],
     ),
     "unknown method": (
-        server(config=pb.McpServerConfig(methods=["read", "frobnicate", "list_agents"])),
-        ["mcp_server.config.methods[1]"],
+        server(config=pb.McpServerConfig(methods=["read", "read", "frobnicate", "list_agents"])),
+        ["mcp_server.config.methods[2]"],
     ),
     "blank method": (server(config=pb.McpServerConfig(methods=[""])), ["mcp_server.config.methods[0]"]),
     "unknown tag": (

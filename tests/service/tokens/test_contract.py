@@ -316,3 +316,17 @@ async def test_catalog_is_fetched_once_for_many_creates(
     for i in range(3):
         await tokens.stub.CreateMcpServer(pb.CreateMcpServerRequest(mcp_server=server_spec(f"c{i}")))
     assert fake_proxy[0].list_operations_calls == 1  # type: ignore[attr-defined]
+
+
+async def test_scope_entries_are_trimmed_and_stored_once(make_tokens: MakeTokens) -> None:
+    """Repeated or padded methods and tags are stored once, trimmed, in first-seen order."""
+    tokens = await make_tokens()
+    spec = pb.McpServer(
+        name="  padded  ",
+        account_id=KNOWN_ACCOUNT,
+        config=pb.McpServerConfig(methods=[" read", "get_agent", "read "], tags=["agents", " agents"]),
+    )
+    created = await tokens.stub.CreateMcpServer(pb.CreateMcpServerRequest(mcp_server=spec))
+    assert created.mcp_server.name == "padded"
+    assert list(created.mcp_server.config.methods) == ["read", "get_agent"]
+    assert list(created.mcp_server.config.tags) == ["agents"]

@@ -54,8 +54,9 @@ def test_scope_is_checked_against_the_catalog() -> None:
 
 
 def test_scope_lists_are_stripped_and_deduplicated() -> None:
-    """Whitespace is trimmed and repeats dropped, order kept; blanks are kept to be reported."""
-    assert v.normalize_list([" read", "read", "get_agent ", ""]) == ["read", "get_agent", ""]
+    """Whitespace is trimmed in place (indices stay those of the request); repeats go before storing."""
+    assert v.normalize_list([" read", "read", "get_agent ", ""]) == ["read", "read", "get_agent", ""]
+    assert v.unique(["read", "read", "get_agent"]) == ("read", "get_agent")
     assert [f for f, _ in v.check_scope_shape("c", ["read", ""], ["x" * 129])] == [
         "c.methods[1]",
         "c.tags[0]",
