@@ -61,6 +61,8 @@ class SqliteTokenStore:
             with self._conn:  # one transaction per call: commit, or roll back on error
                 return fn(self._conn)
 
+        if self._conn is None:  # closed (or never opened): the executor may be gone too
+            raise StoreUnavailable("token store (SQLite) is closed")
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except sqlite3.Error as exc:

@@ -10,6 +10,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gumloop_mcp.runtime import TokenKind, generate_token
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from services.tokens.server import create_server
@@ -48,7 +49,7 @@ async def test_unreachable_proxy_gives_unavailable_but_resolution_keeps_working(
 async def test_refused_redis_gives_unavailable_with_a_clear_message(
     fake_proxy: tuple[FakeProxy, str], tmp_path: Path
 ) -> None:
-    """With Redis refusing connections every call and every watch answers UNAVAILABLE naming the store."""
+    """With Redis refused, calls and watches answer UNAVAILABLE naming the store; typos still NOT_FOUND."""
     settings = TokenSettings(
         grpc_port=0,
         store="redis",
@@ -75,6 +76,15 @@ async def test_refused_redis_gives_unavailable_with_a_clear_message(
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await watch.read()
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        # A well-formed token needs the store; a mistyped one is refused by its checksum alone.
+        well_formed = generate_token(TokenKind.MCP_URL)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.ResolveToken(pb.ResolveTokenRequest(token=well_formed))
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        typo = well_formed[:-1] + ("x" if well_formed[-1] != "x" else "y")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.ResolveToken(pb.ResolveTokenRequest(token=typo))
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
     await service.stop(0)
 
 
