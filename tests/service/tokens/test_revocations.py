@@ -60,9 +60,14 @@ async def test_two_watchers_both_hear_update_rotate_delete_and_api_revoke(make_t
         (K.REVOCATION_KIND_DELETED, server_id, ""),
         (K.REVOCATION_KIND_API_TOKEN_REVOKED, "", api.api_token.id),
     ]
+    assert tokens.service.hub.subscriber_count == 2
     for watcher in watchers:
         assert [await next_event(watcher) for _ in expected] == expected
         watcher.cancel()
+    # Cancelled watches must not leave subscriptions behind.
+    async with asyncio.timeout(2):
+        while tokens.service.hub.subscriber_count:
+            await asyncio.sleep(0.01)
 
 
 async def test_replicas_sharing_redis_notify_each_others_watchers(
