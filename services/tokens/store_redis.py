@@ -137,18 +137,26 @@ class RedisTokenStore:
         return json.dumps([kind, item_id, owner])
 
     async def _drop_server(self, server_id: str, account_id: str) -> bool:
-        """Delete a record's keys and index entries; True when the record key still existed."""
-        hashes: set[str] = await self._guard(self._redis.smembers(self._k("srvtoks", server_id)))
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(self._k("srv", server_id))
-        pipe.delete(self._k("srvtoks", server_id))
-        for token_hash in hashes:
-            pipe.delete(self._k("tok", token_hash))
-            pipe.zrem(self._k("exp"), self._exp_member("tok", token_hash, server_id))
-        pipe.zrem(self._k("acct", account_id), server_id)
-        pipe.zrem(self._k("exp"), self._exp_member("srv", server_id, account_id))
-        results: list[Any] = await self._guard(pipe.execute())
-        return bool(results[0])
+        """Delete a record's keys and index entries; True when the record key still existed.
+
+        Runs under WATCH of the record so a rotation landing in between cannot leave its new token key behind.
+        """
+        srv = self._k("srv", server_id)
+
+        async def body(pipe: Any) -> bool:
+            hashes: set[str] = await pipe.smembers(self._k("srvtoks", server_id))
+            pipe.multi()
+            pipe.delete(srv)
+            pipe.delete(self._k("srvtoks", server_id))
+            for token_hash in hashes:
+                pipe.delete(self._k("tok", token_hash))
+                pipe.zrem(self._k("exp"), self._exp_member("tok", token_hash, server_id))
+            pipe.zrem(self._k("acct", account_id), server_id)
+            pipe.zrem(self._k("exp"), self._exp_member("srv", server_id, account_id))
+            results: list[Any] = await pipe.execute()
+            return bool(results[0])
+
+        return await self._watched(srv, body)
 
     async def _drop_api(self, token_id: str, account_id: str) -> bool:
         """Delete an API token's keys and index entries; True when its record key still existed."""
