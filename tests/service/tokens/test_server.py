@@ -13,9 +13,11 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.tokens.server import serve
+from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
+from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
+from services.tokens.server import create_server, serve
 from services.tokens.settings import TokenSettings
-from tests.service.tokens.conftest import PEPPER, FakeProxy
+from tests.service.tokens.conftest import KNOWN_ACCOUNT, PEPPER, FakeProxy
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -67,3 +69,19 @@ def test_module_prints_one_serving_line_and_exits_on_sigterm(tmp_path: Path) -> 
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=5)
+
+
+async def test_an_injected_proxy_channel_is_used_and_left_open(
+    fake_proxy: tuple[FakeProxy, str], tmp_path: Path
+) -> None:
+    """create_server(proxy_channel=...) talks to the proxy through that channel and does not close it."""
+    settings = TokenSettings(grpc_port=0, pepper=PEPPER, data_dir=tmp_path, proxy_target="127.0.0.1:1")
+    spec = pb.McpServer(name="via channel", account_id=KNOWN_ACCOUNT)
+    async with grpc.aio.insecure_channel(fake_proxy[1]) as proxy_channel:
+        service = await create_server(settings, proxy_channel=proxy_channel)
+        async with service, grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            stub = pb_grpc.TokenServiceStub(channel)
+            created = await stub.CreateMcpServer(pb.CreateMcpServerRequest(mcp_server=spec))
+        assert created.mcp_server.name == "via channel"
+        assert fake_proxy[0].list_operations_calls == 1
+        assert proxy_channel.get_state() != grpc.ChannelConnectivity.SHUTDOWN
