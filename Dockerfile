@@ -1,0 +1,65 @@
+# syntax=docker/dockerfile:1
+# One image for every gumloop-mcp process: ENTRYPOINT is the `gumloop-mcp` console script and the
+# command picks the process (tokens, proxy, facade, emulator, up). See deploy/README.md for why.
+#
+# With network:  docker build -t gumloop-mcp .                       (FROM python:3.12-slim, PyPI)
+# Offline (CI):  scripts/build-image   (a debootstrapped base, a wheelhouse made on the host, --no-index)
+#
+# Works with the legacy builder and BuildKit alike (no RUN --mount), because the CI machines have
+# only the classic builder.
+
+ARG BASE_IMAGE=python:3.12-slim
+
+# ---- 1. wheelhouse: every dependency and the project itself as wheels --------------------------
+FROM ${BASE_IMAGE} AS wheels
+# PIP_NO_INDEX=1 builds only from the seed wheelhouse (.cache/wheelhouse, made on the host).
+ARG PIP_NO_INDEX=0
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+RUN python3 -m venv /opt/build
+WORKDIR /src
+# Dependencies first, from pyproject.toml alone, so a source change does not rebuild them.
+COPY pyproject.toml README.md ./
+COPY .cache/wheelhous[e] /seed/
+RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
+ && /opt/build/bin/pip wheel --find-links /seed -w /wheels/deps -r /tmp/requirements.txt \
+ && /opt/build/bin/pip wheel --find-links /seed -w /wheels/build hatchling
+COPY src ./src
+COPY services ./services
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --find-links /wheels/build -w /wheels/project . 2>/dev/null \
+ || { /opt/build/bin/pip install --no-index --find-links /wheels/build hatchling \
+      && /opt/build/bin/pip wheel --no-deps --no-build-isolation -w /wheels/project . ; }
+
+# ---- 2. install from the wheelhouse, never from an index ----------------------------------------
+FROM ${BASE_IMAGE} AS install
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+RUN python3 -m venv /opt/venv
+COPY --from=wheels /wheels/deps /wheels/deps
+RUN /opt/venv/bin/pip install --no-index --find-links /wheels/deps /wheels/deps/*.whl
+COPY --from=wheels /wheels/project /wheels/project
+RUN /opt/venv/bin/pip install --no-index --no-deps /wheels/project/*.whl \
+ && /opt/venv/bin/pip uninstall -y -q pip \
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
+ && /opt/venv/bin/python -c 'import gumloop_mcp.runtime, services'
+
+# ---- 3. runtime: the venv, a non-root user, nothing else ----------------------------------------
+FROM ${BASE_IMAGE} AS runtime
+ARG UID=10001
+RUN (getent group ${UID} || groupadd --system --gid ${UID} gumloop) >/dev/null \
+ && useradd --system --uid ${UID} --gid ${UID} --no-create-home --home-dir /var/lib/gumloop-mcp \
+      --shell /usr/sbin/nologin gumloop \
+ && mkdir -p /var/lib/gumloop-mcp && chown ${UID}:${UID} /var/lib/gumloop-mcp && chmod 0700 /var/lib/gumloop-mcp
+COPY --from=install /opt/venv /opt/venv
+# Read-only root filesystem: no bytecode written at run time; state only under the data dir
+# (mount a volume there) and /tmp (mount an emptyDir / tmpfs there).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/var/lib/gumloop-mcp \
+    GMCP_TOKENS_DATA_DIR=/var/lib/gumloop-mcp \
+    GMCP_PROXY_DATA_DIR=/var/lib/gumloop-mcp
+VOLUME ["/var/lib/gumloop-mcp", "/tmp"]
+WORKDIR /var/lib/gumloop-mcp
+USER ${UID}:${UID}
+EXPOSE 8080 8081 50051 50052 8090
+ENTRYPOINT ["gumloop-mcp"]
+CMD ["--help"]
