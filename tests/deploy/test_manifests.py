@@ -1,0 +1,289 @@
+"""Every overlay renders, validates against pinned Kubernetes schemas, and keeps the deployment promises."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from gumloop_mcp.runtime import _grpc_client, _grpc_server
+
+from .netpol import NAMESPACE_LABELS, Policies, Pod
+
+KUBERNETES_VERSION = "1.33.0"
+OVERLAY_NAMES = ["dev", "prod"]
+OUR_SERVICES = {"tokens", "proxy", "facade", "emulator"}
+GRPC_PORTS = {"tokens": 50051, "proxy": 50052}
+SETTINGS = {
+    "GMCP_TOKENS_": ("services.tokens.settings", "TokenSettings"),
+    "GMCP_PROXY_": ("services.gumloop_proxy.settings", "ProxySettings"),
+    "GMCP_FACADE_": ("services.mcp_facade.settings", "FacadeSettings"),
+}
+PUBLIC_ADDRESS = "104.18.32.7"  # evaluated in memory only: no traffic is sent anywhere
+
+
+def _workloads(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] in {"Deployment", "StatefulSet"}]
+
+
+def _component(workload: dict[str, Any]) -> str:
+    return str(workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"])
+
+
+def _by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def _containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(workload["spec"]["template"]["spec"]["containers"])
+
+
+def _pods(objects: list[dict[str, Any]]) -> dict[str, Pod]:
+    pods = {
+        _component(w): Pod(
+            _component(w),
+            dict(w["spec"]["template"]["metadata"]["labels"]),
+            NAMESPACE_LABELS,
+            frozenset(p["containerPort"] for c in _containers(w) for p in c.get("ports", [])),
+        )
+        for w in _workloads(objects)
+    }
+    pods["ingress-nginx"] = Pod(
+        "ingress-nginx",
+        {"app.kubernetes.io/name": "ingress-nginx"},
+        {"kubernetes.io/metadata.name": "ingress-nginx"},
+        frozenset(),
+    )
+    pods["stranger"] = Pod("stranger", {"app": "other"}, NAMESPACE_LABELS, frozenset())
+    pods["kube-dns"] = Pod(
+        "kube-dns", {"k8s-app": "kube-dns"}, {"kubernetes.io/metadata.name": "kube-system"}, frozenset({53})
+    )
+    return pods
+
+
+@pytest.mark.parametrize("overlay", ["base", *OVERLAY_NAMES])
+def test_every_overlay_renders_with_kubectl_kustomize(rendered, overlay):
+    """`kubectl kustomize` renders the overlay into namespaced objects."""
+    kinds = {o["kind"] for o in rendered[overlay]}
+    assert {"Deployment", "Service", "ConfigMap", "NetworkPolicy", "Ingress"} <= kinds
+    assert all(o["metadata"].get("namespace") == "gumloop-mcp" for o in rendered[overlay] if o["kind"] != "Namespace")
+
+
+@pytest.mark.parametrize("overlay", ["base", *OVERLAY_NAMES])
+def test_every_rendered_object_validates_against_the_pinned_kubernetes_schemas(rendered, overlay):
+    """Each object is valid (strict: no unknown fields) for the pinned Kubernetes version."""
+    errors = []
+    for obj in rendered[overlay]:
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {err.message} at {list(err.path)}")
+    assert errors == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_every_container_has_startup_readiness_and_liveness_probes_of_the_right_kind(rendered, overlay):
+    """gRPC services use native grpc probes on their port; HTTP services use httpGet."""
+    for workload in _workloads(rendered[overlay]):
+        component = _component(workload)
+        for container in _containers(workload):
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert probe in container, f"{component}: no {probe}"
+            if component in GRPC_PORTS:
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    assert container[probe]["grpc"]["port"] == GRPC_PORTS[component]
+            if component == "facade":
+                assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+                assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_every_workload_is_locked_down(rendered, overlay):
+    """Non-root, read-only root, no privilege escalation, no capabilities, RuntimeDefault seccomp, no SA token."""
+    workloads = _workloads(rendered[overlay])
+    assert workloads
+    for workload in workloads:
+        component = _component(workload)
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False, component
+        assert pod["securityContext"]["runAsNonRoot"] is True, component
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, component
+        tmp_volumes = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+        for container in _containers(workload):
+            sc = container["securityContext"]
+            assert sc["runAsNonRoot"] is True
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"] == {"drop": ["ALL"]}
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+            if component in OUR_SERVICES:
+                assert sc["runAsUser"] == 10001
+                assert container["args"] == [component], "one image, one subcommand per service"
+            else:
+                assert sc["runAsUser"] != 0
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts.get("/tmp") in tmp_volumes, f"{component}: /tmp is not an emptyDir"
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][kind]), f"{component}: {kind}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_grpc_services_are_headless_and_clients_balance_per_call_with_recycled_connections(rendered, overlay):
+    """Headless Services, dns:/// FQDN targets on the right ports, round_robin + keepalive + max age."""
+    services = _by_kind(rendered[overlay], "Service")
+    (config,) = [c for c in _by_kind(rendered[overlay], "ConfigMap").values() if "GMCP_FACADE_PORT" in c["data"]]
+    for name, port in (("gumloop-tokens", 50051), ("gumloop-proxy", 50052)):
+        assert services[name]["spec"]["clusterIP"] == "None"
+        assert [p["port"] for p in services[name]["spec"]["ports"]] == [port]
+    target = f"dns:///gumloop-{{}}.gumloop-mcp.svc.cluster.local:{{}}"
+    assert config["data"]["GMCP_FACADE_TOKENS_TARGET"] == target.format("tokens", 50051)
+    assert config["data"]["GMCP_FACADE_PROXY_TARGET"] == target.format("proxy", 50052)
+    assert config["data"]["GMCP_TOKENS_PROXY_TARGET"] == target.format("proxy", 50052)
+    server = dict(_grpc_server.SERVER_OPTIONS)
+    assert 0 < server["grpc.max_connection_age_ms"] <= 10 * 60 * 1000
+    client = dict(_grpc_client.CHANNEL_OPTIONS)
+    assert "round_robin" in client["grpc.service_config"]
+    assert client["grpc.keepalive_time_ms"] > 0
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_only_the_public_port_is_behind_a_streaming_friendly_tls_ingress(rendered, overlay):
+    """Ingress: TLS, no buffering, hour-long timeouts, façade :8080 only; admin only on a ClusterIP Service."""
+    ingresses = list(_by_kind(rendered[overlay], "Ingress").values())
+    assert len(ingresses) == 1
+    ingress = ingresses[0]
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] == "3600"
+    hosts = {h for rule in ingress["spec"]["rules"] for h in [rule["host"]]}
+    assert hosts <= {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]}
+    backends = [p["backend"]["service"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
+    services = _by_kind(rendered[overlay], "Service")
+    for backend in backends:
+        service = services[backend["name"]]
+        ports = [p for p in service["spec"]["ports"] if p["name"] == backend["port"]["name"]]
+        assert [p["port"] for p in ports] == [8080]
+        assert all(p["port"] != 8081 for p in service["spec"]["ports"])
+    admin = services["gumloop-facade-admin"]
+    assert admin["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert [p["port"] for p in admin["spec"]["ports"]] == [8081]
+    assert all(b["name"] != "gumloop-facade-admin" for b in backends)
+
+
+def _expected_flows(overlay: str) -> set[tuple[str, str, int]]:
+    flows = {
+        ("ingress-nginx", "facade", 8080),
+        ("facade", "tokens", 50051),
+        ("facade", "proxy", 50052),
+        ("tokens", "proxy", 50052),
+    }
+    if overlay == "dev":
+        flows |= {("tokens", "redis", 6379), ("proxy", "redis", 6379), ("proxy", "emulator", 8090)}
+    return flows
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_network_policies_allow_exactly_the_designed_pod_to_pod_flows(rendered, overlay):
+    """Default deny; façade -> tokens/proxy, tokens -> proxy, Redis only from tokens and proxy."""
+    policies = Policies(rendered[overlay])
+    deny = [p for p in policies.items if p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")]
+    assert any(set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"} and "egress" not in p["spec"] for p in deny)
+    pods = _pods(rendered[overlay])
+    targets = [p for p in pods.values() if p.namespace_labels == NAMESPACE_LABELS and p.ports]
+    allowed = {
+        (src.name, dst.name, port)
+        for src in pods.values()
+        for dst in targets
+        for port in dst.ports
+        if src is not dst and policies.connects(src, dst, port)
+    }
+    # the management port is reachable only from pods labelled as management clients
+    allowed = {flow for flow in allowed if flow[2] != 8081}
+    assert allowed == _expected_flows(overlay)
+    client = Pod("admin-job", {"gumloop-mcp.io/management-client": "true"}, NAMESPACE_LABELS, frozenset())
+    assert policies.ingress_from_pod(pods["facade"], client, 8081)
+    assert not policies.ingress_from_pod(pods["facade"], pods["stranger"], 8081)
+    assert not policies.ingress_from_pod(pods["facade"], client, 8080)
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_only_the_proxy_reaches_the_internet_and_everyone_reaches_dns(rendered, overlay):
+    """Internet :443 only from the proxy (plus the external Redis ports in prod); DNS for all."""
+    policies = Policies(rendered[overlay])
+    pods = _pods(rendered[overlay])
+    ours = [p for p in pods.values() if p.namespace_labels == NAMESPACE_LABELS and p.name != "stranger"]
+    for pod in ours:
+        internet_ports = {port for port in (80, 443, 6379, 6380, 8080) if policies.egress_to_address(pod, PUBLIC_ADDRESS, port)}
+        expected: set[int] = {443} if pod.name == "proxy" else set()
+        if overlay == "prod" and pod.name in {"tokens", "proxy"}:
+            expected |= {6379, 6380}
+        assert internet_ports == expected, pod.name
+        assert not policies.egress_to_address(pod, "10.0.0.1", 443), f"{pod.name} reaches private addresses"
+        assert policies.egress_to_pod(pod, pods["kube-dns"], 53, "UDP"), f"{pod.name} has no DNS"
+        assert policies.egress_to_pod(pod, pods["kube-dns"], 53, "TCP"), f"{pod.name} has no DNS over TCP"
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_configuration_uses_the_variable_names_the_services_read(rendered, overlay):
+    """Every GMCP_* key in ConfigMaps and env is a field of that service's settings class."""
+    names: set[str] = set()
+    for config in _by_kind(rendered[overlay], "ConfigMap").values():
+        names |= set(config["data"])
+    for workload in _workloads(rendered[overlay]):
+        for container in _containers(workload):
+            names |= {e["name"] for e in container.get("env", [])}
+    checked = 0
+    for name in sorted(n for n in names if n.startswith("GMCP_")):
+        prefix = next((p for p in SETTINGS if name.startswith(p)), None)
+        if prefix is None:
+            continue
+        module, cls = SETTINGS[prefix]
+        fields = getattr(importlib.import_module(module), cls).model_fields
+        assert name.removeprefix(prefix).lower() in fields, f"{name} is read by no setting"
+        checked += 1
+    assert checked >= 15
+    for secret_ref in ("GMCP_TOKENS_PEPPER", "GMCP_PROXY_ENCRYPTION_KEY", "GMCP_FACADE_SESSION_SECRET"):
+        assert secret_ref in names
+
+
+def test_dev_runs_one_replica_each_with_a_persistent_aof_redis_and_the_emulator(rendered):
+    """dev: replicas 1, Redis StatefulSet with appendonly yes on a PVC, emulator Deployment, stores on Redis."""
+    objects = rendered["dev"]
+    assert all(w["spec"]["replicas"] == 1 for w in _workloads(objects))
+    redis = _by_kind(objects, "StatefulSet")["gumloop-redis"]
+    (container,) = _containers(redis)
+    args = container["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    data_dir = args[args.index("--dir") + 1]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    claims = {c["metadata"]["name"] for c in redis["spec"]["volumeClaimTemplates"]}
+    assert mounts[data_dir] in claims
+    assert "gumloop-emulator" in _by_kind(objects, "Deployment")
+    (config,) = [c for c in _by_kind(objects, "ConfigMap").values() if "GMCP_FACADE_PORT" in c["data"]]
+    assert config["data"]["GMCP_TOKENS_STORE"] == config["data"]["GMCP_PROXY_STORE"] == "redis"
+
+
+def test_prod_scales_out_with_autoscalers_disruption_budgets_and_external_redis(rendered):
+    """prod: >= 3 replicas, an HPA and a PDB per Deployment, no emulator or Redis pods, Redis URL from a Secret."""
+    objects = rendered["prod"]
+    deployments = _by_kind(objects, "Deployment")
+    assert set(deployments) == {"gumloop-tokens", "gumloop-proxy", "gumloop-facade"}
+    assert not _by_kind(objects, "StatefulSet")
+    assert not [o for o in objects if o["kind"] == "Secret"], "prod generates no secrets"
+    hpas = _by_kind(objects, "HorizontalPodAutoscaler")
+    pdbs = _by_kind(objects, "PodDisruptionBudget")
+    for name, deployment in deployments.items():
+        assert deployment["spec"]["replicas"] >= 3
+        hpa = hpas[name]
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert hpa["spec"]["minReplicas"] >= 2
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        selector = pdbs[name]["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= labels.items()
+        env = {e["name"]: e for c in _containers(deployment) for e in c.get("env", [])}
+        for var in ("GMCP_TOKENS_REDIS_URL", "GMCP_PROXY_REDIS_URL"):
+            if var in env:
+                assert env[var]["valueFrom"]["secretKeyRef"]["name"] == "gumloop-redis"
