@@ -65,7 +65,8 @@ class Policies:
         return [
             p
             for p in self.items
-            if direction in p["spec"].get("policyTypes", ["Ingress"]) and _matches(p["spec"]["podSelector"], pod.labels)
+            if direction in p["spec"].get("policyTypes", ["Ingress"])
+            and _matches(p["spec"]["podSelector"], pod.labels)
         ]
 
     def egress_to_pod(self, src: Pod, dst: Pod, port: int, protocol: str = "TCP") -> bool:
@@ -73,7 +74,8 @@ class Policies:
         if not policies:
             return True
         return any(
-            _port_ok(rule, port, protocol) and (not rule.get("to") or any(_peer_matches_pod(peer, dst) for peer in rule["to"]))
+            _port_ok(rule, port, protocol)
+            and (not rule.get("to") or any(_peer_matches_pod(peer, dst) for peer in rule["to"]))
             for p in policies
             for rule in p["spec"].get("egress") or []
         )
@@ -108,8 +110,10 @@ class Policies:
                     return True
                 for peer in peers:
                     block = peer.get("ipBlock")
-                    if block and ip in ipaddress.ip_network(block["cidr"]) and not any(
-                        ip in ipaddress.ip_network(e) for e in block.get("except", [])
+                    if (
+                        block
+                        and ip in ipaddress.ip_network(block["cidr"])
+                        and not any(ip in ipaddress.ip_network(e) for e in block.get("except", []))
                     ):
                         return True
         return False

@@ -10,7 +10,7 @@ import pytest
 
 from gumloop_mcp.runtime import _grpc_client, _grpc_server
 
-from .netpol import NAMESPACE_LABELS, Policies, Pod
+from .netpol import NAMESPACE_LABELS, Pod, Policies
 
 KUBERNETES_VERSION = "1.33.0"
 OVERLAY_NAMES = ["dev", "prod"]
@@ -68,7 +68,9 @@ def test_every_overlay_renders_with_kubectl_kustomize(rendered, overlay):
     """`kubectl kustomize` renders the overlay into namespaced objects."""
     kinds = {o["kind"] for o in rendered[overlay]}
     assert {"Deployment", "Service", "ConfigMap", "NetworkPolicy", "Ingress"} <= kinds
-    assert all(o["metadata"].get("namespace") == "gumloop-mcp" for o in rendered[overlay] if o["kind"] != "Namespace")
+    assert all(
+        o["metadata"].get("namespace") == "gumloop-mcp" for o in rendered[overlay] if o["kind"] != "Namespace"
+    )
 
 
 @pytest.mark.parametrize("overlay", ["base", *OVERLAY_NAMES])
@@ -101,7 +103,7 @@ def test_every_container_has_startup_readiness_and_liveness_probes_of_the_right_
 
 @pytest.mark.parametrize("overlay", OVERLAY_NAMES)
 def test_every_workload_is_locked_down(rendered, overlay):
-    """Non-root, read-only root, no privilege escalation, no capabilities, RuntimeDefault seccomp, no SA token."""
+    """Non-root, read-only root, no escalation, no capabilities, RuntimeDefault seccomp, no SA token."""
     workloads = _workloads(rendered[overlay])
     assert workloads
     for workload in workloads:
@@ -133,11 +135,13 @@ def test_every_workload_is_locked_down(rendered, overlay):
 def test_grpc_services_are_headless_and_clients_balance_per_call_with_recycled_connections(rendered, overlay):
     """Headless Services, dns:/// FQDN targets on the right ports, round_robin + keepalive + max age."""
     services = _by_kind(rendered[overlay], "Service")
-    (config,) = [c for c in _by_kind(rendered[overlay], "ConfigMap").values() if "GMCP_FACADE_PORT" in c["data"]]
+    (config,) = [
+        c for c in _by_kind(rendered[overlay], "ConfigMap").values() if "GMCP_FACADE_PORT" in c["data"]
+    ]
     for name, port in (("gumloop-tokens", 50051), ("gumloop-proxy", 50052)):
         assert services[name]["spec"]["clusterIP"] == "None"
         assert [p["port"] for p in services[name]["spec"]["ports"]] == [port]
-    target = f"dns:///gumloop-{{}}.gumloop-mcp.svc.cluster.local:{{}}"
+    target = "dns:///gumloop-{}.gumloop-mcp.svc.cluster.local:{}"
     assert config["data"]["GMCP_FACADE_TOKENS_TARGET"] == target.format("tokens", 50051)
     assert config["data"]["GMCP_FACADE_PROXY_TARGET"] == target.format("proxy", 50052)
     assert config["data"]["GMCP_TOKENS_PROXY_TARGET"] == target.format("proxy", 50052)
@@ -150,7 +154,7 @@ def test_grpc_services_are_headless_and_clients_balance_per_call_with_recycled_c
 
 @pytest.mark.parametrize("overlay", OVERLAY_NAMES)
 def test_only_the_public_port_is_behind_a_streaming_friendly_tls_ingress(rendered, overlay):
-    """Ingress: TLS, no buffering, hour-long timeouts, façade :8080 only; admin only on a ClusterIP Service."""
+    """Ingress: TLS, no buffering, hour-long timeouts, façade :8080 only; admin on a ClusterIP Service."""
     ingresses = list(_by_kind(rendered[overlay], "Ingress").values())
     assert len(ingresses) == 1
     ingress = ingresses[0]
@@ -190,7 +194,9 @@ def test_network_policies_allow_exactly_the_designed_pod_to_pod_flows(rendered, 
     """Default deny; façade -> tokens/proxy, tokens -> proxy, Redis only from tokens and proxy."""
     policies = Policies(rendered[overlay])
     deny = [p for p in policies.items if p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")]
-    assert any(set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"} and "egress" not in p["spec"] for p in deny)
+    assert any(
+        set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"} and "egress" not in p["spec"] for p in deny
+    )
     pods = _pods(rendered[overlay])
     targets = [p for p in pods.values() if p.namespace_labels == NAMESPACE_LABELS and p.ports]
     allowed = {
@@ -216,7 +222,11 @@ def test_only_the_proxy_reaches_the_internet_and_everyone_reaches_dns(rendered, 
     pods = _pods(rendered[overlay])
     ours = [p for p in pods.values() if p.namespace_labels == NAMESPACE_LABELS and p.name != "stranger"]
     for pod in ours:
-        internet_ports = {port for port in (80, 443, 6379, 6380, 8080) if policies.egress_to_address(pod, PUBLIC_ADDRESS, port)}
+        internet_ports = {
+            port
+            for port in (80, 443, 6379, 6380, 8080)
+            if policies.egress_to_address(pod, PUBLIC_ADDRESS, port)
+        }
         expected: set[int] = {443} if pod.name == "proxy" else set()
         if overlay == "prod" and pod.name in {"tokens", "proxy"}:
             expected |= {6379, 6380}
@@ -250,7 +260,7 @@ def test_configuration_uses_the_variable_names_the_services_read(rendered, overl
 
 
 def test_dev_runs_one_replica_each_with_a_persistent_aof_redis_and_the_emulator(rendered):
-    """dev: replicas 1, Redis StatefulSet with appendonly yes on a PVC, emulator Deployment, stores on Redis."""
+    """dev: one replica each, Redis StatefulSet with appendonly yes on a PVC, the emulator, Redis stores."""
     objects = rendered["dev"]
     assert all(w["spec"]["replicas"] == 1 for w in _workloads(objects))
     redis = _by_kind(objects, "StatefulSet")["gumloop-redis"]
@@ -267,7 +277,7 @@ def test_dev_runs_one_replica_each_with_a_persistent_aof_redis_and_the_emulator(
 
 
 def test_prod_scales_out_with_autoscalers_disruption_budgets_and_external_redis(rendered):
-    """prod: >= 3 replicas, an HPA and a PDB per Deployment, no emulator or Redis pods, Redis URL from a Secret."""
+    """prod: >= 3 replicas, an HPA and a PDB per Deployment, no emulator or Redis, Redis URL from a Secret."""
     objects = rendered["prod"]
     deployments = _by_kind(objects, "Deployment")
     assert set(deployments) == {"gumloop-tokens", "gumloop-proxy", "gumloop-facade"}
