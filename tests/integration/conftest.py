@@ -1,0 +1,322 @@
+"""The containerised stack for integration tests (testcontainers, per shared/containers.md).
+
+Session fixtures build the image once (scripts/build-image: cached layers, seconds when nothing
+changed), create a docker network of the test's own, and start Redis (AOF on), the Gumloop
+emulator, tokens, proxy and façade as containers configured with the same GMCP_* variables as
+the Kubernetes manifests (store=redis). Containers run as they do in the cluster: uid 10001, a
+read-only root filesystem, /tmp as tmpfs. Tests reach them only on loopback-published ports.
+
+Everything is skipped with a clear reason when no Docker engine answers (scripts/ensure-docker
+starts one), or when the image does not yet contain a process the suite needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = os.environ.get("GMCP_TEST_IMAGE", "gumloop-mcp:dev")
+REDIS_IMAGE = os.environ.get("GMCP_REDIS_IMAGE", "gumloop-mcp-redis:bookworm")
+EMULATOR_KEY = "it-emulator-key"
+EMULATOR_USER = "it-user"
+START_TIMEOUT_S = 60.0
+_SERVING = re.compile(r'^\{.*"event": "serving".*\}$', re.M)
+
+pytestmark = pytest.mark.integration
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here is an integration test, with a budget for container start-up."""
+    for item in items:
+        if "tests/integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.timeout(600))
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Any:
+    """A Docker client whose engine answers, else skip the suite."""
+    try:
+        import docker
+    except ImportError:  # pragma: no cover - dev extra
+        pytest.skip("the docker SDK is not installed (pip install -e '.[dev]')")
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as err:
+        pytest.skip(f"Docker engine unavailable ({type(err).__name__}); run scripts/ensure-docker")
+    return client
+
+
+@pytest.fixture(scope="session")
+def image(docker_client: Any) -> str:
+    """The project image, built (or found up to date in the layer cache) once per session."""
+    if os.environ.get("GMCP_TEST_IMAGE"):
+        return IMAGE
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "build-image")],
+        env={**os.environ, "IMAGE": IMAGE},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/build-image failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    print(f"image {IMAGE} ready in {time.monotonic() - started:.1f}s")
+    return IMAGE
+
+
+@pytest.fixture(scope="session")
+def image_modules(docker_client: Any, image: str) -> set[str]:
+    """Which of the stack's entry modules the image contains."""
+    wanted = [
+        "gumloop_mcp.cli",
+        "gumloop_mcp.emulator",
+        "services.tokens.__main__",
+        "services.gumloop_proxy.__main__",
+        "services.mcp_facade.__main__",
+    ]
+    script = (
+        "import importlib.util as u, json; "
+        f"print(json.dumps([m for m in {wanted!r} if u.find_spec(m.rsplit('.__main__', 1)[0]) "
+        "and u.find_spec(m)]))"
+    )
+    out = docker_client.containers.run(image, ["-c", script], entrypoint="python", remove=True, user="10001")
+    return set(json.loads(out.decode().strip().splitlines()[-1]))
+
+
+def require(modules: set[str], *names: str) -> None:
+    """Skip, naming what is missing, when the image lacks a process the test needs."""
+    missing = [n for n in names if n not in modules]
+    if missing:
+        pytest.skip(f"the image has no {', '.join(missing)} yet (rebuild after it lands)")
+
+
+def service_command(modules: set[str], service: str) -> tuple[str, list[str]]:
+    """(entrypoint, args) for a process: the `gumloop-mcp <service>` subcommand the manifests use."""
+    if "gumloop_mcp.cli" in modules:
+        return "gumloop-mcp", [service]
+    module = {
+        "tokens": "services.tokens",
+        "proxy": "services.gumloop_proxy",
+        "facade": "services.mcp_facade",
+        "emulator": "gumloop_mcp.emulator",
+    }[service]
+    return "python", ["-m", module]
+
+
+@dataclass
+class Stack:
+    """The running containers and how to reach them from the host."""
+
+    network: Any
+    containers: dict[str, Any] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        """http://localhost:<published port> for "facade", "admin" or "emulator"."""
+        return f"http://localhost:{self.ports[name]}"
+
+
+def _wait_serving(container: Any, name: str, since_line: int = 0, timeout: float = START_TIMEOUT_S) -> None:
+    """Wait until the process printed its one `{"event": "serving"}` line (after `since_line` lines)."""
+    deadline = time.monotonic() + timeout
+    wrapped = container.get_wrapped_container()
+    while time.monotonic() < deadline:
+        wrapped.reload()
+        stdout = wrapped.logs(stdout=True, stderr=False).decode(errors="replace")
+        if len(_SERVING.findall(stdout)) > since_line:
+            return
+        if wrapped.status in {"exited", "dead"}:
+            break
+        time.sleep(0.2)
+    logs = wrapped.logs(stdout=True, stderr=True).decode(errors="replace")[-4000:]
+    raise RuntimeError(f"{name} did not report serving within {timeout:.0f}s ({wrapped.status}):\n{logs}")
+
+
+def serving_count(container: Any) -> int:
+    """How many `serving` lines the container printed so far (restarts append)."""
+    stdout = container.get_wrapped_container().logs(stdout=True, stderr=False).decode(errors="replace")
+    return len(_SERVING.findall(stdout))
+
+
+def wait_serving_again(container: Any, name: str, before: int) -> None:
+    """After a restart: wait for a new `serving` line."""
+    _wait_serving(container, name, since_line=before)
+
+
+def _hardened(container: Any, entrypoint: str) -> Any:
+    """Run like the Kubernetes pod: uid 10001, read-only root, tmpfs /tmp and data dir."""
+    container.tmpfs["/tmp"] = "rw,size=64m,mode=1777"
+    container.tmpfs["/var/lib/gumloop-mcp"] = "rw,size=16m,uid=10001,gid=10001,mode=0700"
+    # with_kwargs replaces (not merges) earlier kwargs: everything in one call
+    return container.with_kwargs(
+        entrypoint=entrypoint,
+        user="10001:10001",
+        read_only=True,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+    )
+
+
+def _start(stack: Stack, name: str, container: Any, *ports: int) -> Any:
+    container = container.with_network(stack.network).with_network_aliases(name)
+    if ports:
+        container = container.with_exposed_ports(*ports)
+    container.with_name(f"gmcp-it-{name}-{uuid.uuid4().hex[:6]}")
+    container.start()
+    stack.containers[name] = container
+    return container
+
+
+# Same variable names and values as deploy/base/config.env, with the test network's names.
+def stack_env(service: str) -> dict[str, str]:
+    """The GMCP_* environment of one service container."""
+    common = {
+        "tokens": {
+            "GMCP_TOKENS_HOST": "0.0.0.0",
+            "GMCP_TOKENS_GRPC_PORT": "50051",
+            "GMCP_TOKENS_STORE": "redis",
+            "GMCP_TOKENS_REDIS_URL": "redis://redis:6379/0",
+            "GMCP_TOKENS_PEPPER": "it-pepper-0f3c9a1e5b7d2468ace013579bdf2468",
+            "GMCP_TOKENS_PROXY_TARGET": "dns:///proxy:50052",
+            "GMCP_TOKENS_SHUTDOWN_GRACE_S": "2",
+        },
+        "proxy": {
+            "GMCP_PROXY_HOST": "0.0.0.0",
+            "GMCP_PROXY_GRPC_PORT": "50052",
+            "GMCP_PROXY_STORE": "redis",
+            "GMCP_PROXY_REDIS_URL": "redis://redis:6379/0",
+            "GMCP_PROXY_ENCRYPTION_KEY": "aXQtb25seS1mZXJuZXQta2V5LTMyLWJ5dGVzLWxvbmc=",
+            "GMCP_PROXY_DEFAULT_API_BASE_URL": "http://emulator:8090/api/v1",
+            "GMCP_PROXY_DEFAULT_STREAM_BASE_URL": "http://emulator:8090/ws/api/v1",
+            "GMCP_PROXY_SHUTDOWN_GRACE_S": "2",
+        },
+        "facade": {
+            "GMCP_FACADE_HOST": "0.0.0.0",
+            "GMCP_FACADE_PORT": "8080",
+            "GMCP_FACADE_ADMIN_HOST": "0.0.0.0",
+            "GMCP_FACADE_ADMIN_PORT": "8081",
+            "GMCP_FACADE_TOKENS_TARGET": "dns:///tokens:50051",
+            "GMCP_FACADE_PROXY_TARGET": "dns:///proxy:50052",
+            "GMCP_FACADE_SESSION_SECRET": "it-session-secret-7e1d4c2b9a8f6e5d",
+            "GMCP_FACADE_REQUEST_DEADLINE_S": "15",
+            "GMCP_FACADE_SHUTDOWN_GRACE_S": "2",
+        },
+        "emulator": {
+            "GMCP_EMULATOR_HOST": "0.0.0.0",
+            "GMCP_EMULATOR_PORT": "8090",
+            "GMCP_EMULATOR_API_KEY": EMULATOR_KEY,
+            "GMCP_EMULATOR_USER_ID": EMULATOR_USER,
+            "GMCP_EMULATOR_TIME_SCALE": "0.1",
+            "GMCP_EMULATOR_PUBLIC_BASE_URL": "http://emulator:8090",
+        },
+    }
+    return common[service]
+
+
+def _container(image: str, modules: set[str], service: str) -> Any:
+    from testcontainers.core.container import DockerContainer
+
+    entrypoint, args = service_command(modules, service)
+    container = DockerContainer(image).with_command(args)
+    for key, value in stack_env(service).items():
+        container = container.with_env(key, value)
+    return _hardened(container, entrypoint)
+
+
+@pytest.fixture(scope="session")
+def network(docker_client: Any) -> Iterator[Any]:
+    """A docker network made by the test (containers talk only there)."""
+    from testcontainers.core.network import Network
+
+    net = Network()
+    net.create()
+    try:
+        yield net
+    finally:
+        net.remove()
+
+
+@pytest.fixture(scope="session")
+def base_stack(docker_client: Any, image: str, image_modules: set[str], network: Any) -> Iterator[Stack]:
+    """Redis (AOF) and the token service: what every integration test needs."""
+    from testcontainers.core.container import DockerContainer
+
+    require(image_modules, "services.tokens.__main__")
+    if not docker_client.images.list(name=REDIS_IMAGE):
+        pytest.skip(f"{REDIS_IMAGE} missing: run scripts/ensure-docker")
+    stack = Stack(network)
+    try:
+        # AOF in the container's own layer: it outlives a restart of the container, as a PVC does.
+        redis = DockerContainer(REDIS_IMAGE).with_command(
+            "redis-server --bind 0.0.0.0 --protected-mode no --appendonly yes --appendfsync always "
+            "--dir /var/lib/redis"
+        )
+        redis = redis.with_kwargs(user="redis")
+        _start(stack, "redis", redis)
+        _wait_redis(redis)
+        _start(stack, "tokens", _container(image, image_modules, "tokens"), 50051)
+        _wait_serving(stack.containers["tokens"], "tokens")
+        stack.ports["tokens"] = int(stack.containers["tokens"].get_exposed_port(50051))
+        yield stack
+    finally:
+        for container in reversed(list(stack.containers.values())):
+            try:
+                container.get_wrapped_container().remove(force=True, v=True)
+            except Exception:  # already gone
+                pass
+
+
+def _wait_redis(container: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code, out = container.exec(["redis-cli", "ping"])
+        if code == 0 and b"PONG" in out:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("redis did not answer PING")
+
+
+def wait_redis(container: Any) -> None:
+    """Wait until Redis answers PING again (after a restart)."""
+    _wait_redis(container)
+
+
+@pytest.fixture(scope="session")
+def full_stack(base_stack: Stack, image: str, image_modules: set[str]) -> Stack:
+    """The whole system: base_stack plus the emulator, the proxy and the façade."""
+    require(
+        image_modules,
+        "gumloop_mcp.cli",
+        "gumloop_mcp.emulator",
+        "services.gumloop_proxy.__main__",
+        "services.mcp_facade.__main__",
+    )
+    stack = base_stack
+    _start(stack, "emulator", _container(image, image_modules, "emulator"), 8090)
+    _wait_serving(stack.containers["emulator"], "emulator")
+    _start(stack, "proxy", _container(image, image_modules, "proxy"), 50052)
+    _wait_serving(stack.containers["proxy"], "proxy")
+    _start(stack, "facade", _container(image, image_modules, "facade"), 8080, 8081)
+    _wait_serving(stack.containers["facade"], "facade")
+    stack.ports["facade"] = int(stack.containers["facade"].get_exposed_port(8080))
+    stack.ports["admin"] = int(stack.containers["facade"].get_exposed_port(8081))
+    stack.ports["emulator"] = int(stack.containers["emulator"].get_exposed_port(8090))
+    return stack

@@ -1,0 +1,67 @@
+"""The image runs hardened, the token service serves gRPC health, and Redis restarts lose nothing."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
+from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
+
+from .conftest import Stack, wait_redis
+
+
+def test_service_containers_run_as_uid_10001_on_a_read_only_root_filesystem(base_stack: Stack):
+    """The token service container is uid 10001 and cannot write outside its volumes."""
+    tokens = base_stack.containers["tokens"]
+    code, out = tokens.exec(["id", "-u"])
+    assert (code, out.decode().strip()) == (0, "10001")
+    code, _ = tokens.exec(["touch", "/opt/venv/written"])
+    assert code != 0
+    code, _ = tokens.exec(["touch", "/tmp/written"])
+    assert code == 0
+
+
+def test_the_token_service_reports_serving_over_grpc_health(base_stack: Stack):
+    """grpc.health.v1 answers SERVING on the published port (what the kubelet's grpc probe asks)."""
+    with grpc.insecure_channel(f"localhost:{base_stack.ports['tokens']}") as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _verify(stub: pb_grpc.TokenServiceStub, token: str) -> pb.VerifyApiTokenResponse:
+    return stub.VerifyApiToken(
+        pb.VerifyApiTokenRequest(token=token, purpose=pb.API_TOKEN_PURPOSE_MANAGEMENT), timeout=5
+    )
+
+
+def test_an_api_token_still_verifies_after_redis_restarts(base_stack: Stack):
+    """Redis keeps its AOF across a restart, and the token service reconnects by itself."""
+    with grpc.insecure_channel(f"localhost:{base_stack.ports['tokens']}") as channel:
+        stub = pb_grpc.TokenServiceStub(channel)
+        created = stub.CreateApiToken(
+            pb.CreateApiTokenRequest(
+                api_token=pb.ApiToken(name="it-redis-restart", purposes=[pb.API_TOKEN_PURPOSE_MANAGEMENT])
+            ),
+            timeout=5,
+        )
+        assert _verify(stub, created.token).api_token.id == created.api_token.id
+
+        redis = base_stack.containers["redis"]
+        redis.get_wrapped_container().restart(timeout=10)
+        wait_redis(redis)
+
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                verified = _verify(stub, created.token)
+                break
+            except grpc.RpcError as err:
+                # only while the service's Redis connection is being re-established
+                assert err.code() == grpc.StatusCode.UNAVAILABLE, err
+                assert time.monotonic() < deadline, "the token service did not recover from the Redis restart"
+                time.sleep(0.2)
+        assert verified.api_token.id == created.api_token.id
+        assert verified.api_token.name == "it-redis-restart"
