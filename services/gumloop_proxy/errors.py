@@ -6,6 +6,7 @@ ProxyError
 ├── AlreadyExists             ALREADY_EXISTS (account id taken)
 ├── StoreUnavailable          UNAVAILABLE (account store down)
 ├── DownloadFailed            FAILED_PRECONDITION (signed link expired or refused) / UNAVAILABLE
+├── IdempotencyKeyReused      FAILED_PRECONDITION (same key, different operation or arguments)
 └── UpstreamError             by HTTP status: 400 INVALID_ARGUMENT, 401 UNAUTHENTICATED,
     │                         402 FAILED_PRECONDITION, 403 PERMISSION_DENIED, 404 NOT_FOUND,
     │                         409 ALREADY_EXISTS | FAILED_PRECONDITION, 413 INVALID_ARGUMENT,
@@ -24,6 +25,7 @@ from typing import Any
 __all__ = [
     "AlreadyExists",
     "DownloadFailed",
+    "IdempotencyKeyReused",
     "InvalidArguments",
     "NotFound",
     "ProxyError",
@@ -113,3 +115,7 @@ class UpstreamTimeout(UpstreamError):
 
 class UpstreamMalformed(UpstreamError):
     """Gumloop answered with a body that cannot be parsed as what its content type claims."""
+
+
+class IdempotencyKeyReused(ProxyError):
+    """An idempotency key was reused with another operation or other arguments (FAILED_PRECONDITION)."""

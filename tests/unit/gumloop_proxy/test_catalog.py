@@ -1,0 +1,208 @@
+"""The catalog data file and its loader."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+from services.gumloop_proxy.catalog import (
+    CATALOG_PATH,
+    CatalogError,
+    default_catalog,
+    load_catalog,
+    parse_catalog,
+)
+
+OPERATIONS_MD = Path("/tmp/team/OPERATIONS.md")
+
+
+def _document() -> dict[str, Any]:
+    return json.loads(CATALOG_PATH.read_text())
+
+
+def _broken(mutate: Any) -> str:
+    document = copy.deepcopy(_document())
+    mutate(document)
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(document, version="x")
+    return str(caught.value)
+
+
+def _op(document: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(o for o in document["operations"] if o["name"] == name)
+
+
+def test_the_shipped_catalog_loads_with_every_operation_and_a_stable_version() -> None:
+    """The shipped file validates; its version is a digest that does not change between loads."""
+    catalog = default_catalog()
+    assert len(catalog.operations) >= 58
+    assert catalog.version == default_catalog().version
+    assert re.fullmatch(r"[0-9a-f]{16}", catalog.version)
+
+
+def test_every_final_operation_name_is_in_the_catalog() -> None:
+    """The names agreed for the façade and the emulator are all present."""
+    expected = {
+        "start_pipeline", "get_pl_run", "kill_pipeline", "list_saved_items", "list_workbooks", "get_inputs",
+        "list_automation_runs", "upload_file", "upload_files", "download_file", "download_files",
+        "start_agent", "get_agent_status", "list_agents", "create_agent", "get_agent", "update_agent",
+        "update_agent_skills",
+        "list_agent_mcp_servers", "attach_agent_mcp_server", "detach_agent_mcp_server", "list_agent_versions",
+        "get_agent_version", "list_sessions", "create_session", "get_session", "stream_session",
+        "send_session_message", "cancel_session", "list_artifacts", "get_artifact", "list_skills",
+        "create_skill", "update_skill", "delete_skill", "get_skill_download", "list_mcp_servers",
+        "get_mcp_server",
+        "list_mcp_server_tools", "list_mcp_server_resources", "read_mcp_server_resource",
+        "list_mcp_server_prompts", "get_mcp_server_prompt", "call_mcp_tools", "create_chat_completion",
+        "list_models", "list_teams", "search_brain", "list_evaluations", "get_evaluation",
+        "get_evaluation_metrics", "get_evaluation_config", "update_evaluation_config", "list_audit_logs",
+        "create_data_export", "get_export_status", "manage_workspace_users", "manage_permission_group_users",
+    }  # fmt: skip
+    assert expected <= set(default_catalog().operations)
+
+
+def test_input_schemas_are_flat_objects_without_refs_or_account_fields() -> None:
+    """No $ref anywhere, unknown arguments refused, and user_id/project_id/team_id never asked for."""
+    for op in default_catalog().operations.values():
+        text = op.proto.input_schema_json
+        schema = json.loads(text)
+        assert "$ref" not in text and "$shared" not in text, op.name
+        assert schema["type"] == "object" and schema["additionalProperties"] is False
+        assert not {"user_id", "project_id", "team_id"} & set(schema["properties"]), op.name
+        assert sorted(p.name for p in op.proto.parameters) == sorted(schema["properties"]), op.name
+
+
+def test_parameters_keep_each_argument_placement() -> None:
+    """Path, query, body and multipart file placements survive into the published Parameter list."""
+    catalog = default_catalog()
+    get_artifact = {p.name: p for p in catalog.get("get_artifact").proto.parameters}  # type: ignore[union-attr]
+    assert (
+        get_artifact["artifact_id"].location == pb.PARAMETER_LOCATION_PATH
+        and get_artifact["artifact_id"].required
+    )
+    assert get_artifact["version_id"].location == pb.PARAMETER_LOCATION_QUERY
+    skill = catalog.get("create_skill").proto  # type: ignore[union-attr]
+    assert skill.parameters[0].location == pb.PARAMETER_LOCATION_MULTIPART_FILE
+    pipeline = catalog.get("start_pipeline").proto  # type: ignore[union-attr]
+    assert {p.location for p in pipeline.parameters} == {pb.PARAMETER_LOCATION_BODY}
+    assert pipeline.has_dynamic_inputs and pipeline.starts_async_work
+    assert pipeline.async_work.status_operation == "get_pl_run"
+    assert list(pipeline.async_work.terminal_states) == ["DONE", "FAILED", "TERMINATED"]
+
+
+def test_list_operations_declare_pagination_and_the_stream_host_is_used_for_chat() -> None:
+    """Every list has a paging style; cursor lists name their parameters; chat is on the streaming host."""
+    catalog = default_catalog()
+    for op in catalog.operations.values():
+        if op.kind == "list":
+            assert op.proto.pagination.style != pb.PAGINATION_STYLE_UNSPECIFIED, op.name
+    agents = catalog.get("list_agents").proto  # type: ignore[union-attr]
+    assert agents.pagination.style == pb.PAGINATION_STYLE_CURSOR
+    assert (agents.pagination.cursor_parameter, agents.pagination.next_cursor_field) == (
+        "cursor",
+        "next_cursor",
+    )
+    assert catalog.get("list_audit_logs").proto.pagination.style == pb.PAGINATION_STYLE_PAGE_NUMBER  # type: ignore[union-attr]
+    chat = catalog.get("create_chat_completion").proto  # type: ignore[union-attr]
+    assert chat.host == pb.HOST_STREAM and chat.streams
+
+
+def test_select_filters_by_kind_tag_and_name_in_name_order() -> None:
+    """ListOperations filters combine; results come ordered by name."""
+    catalog = default_catalog()
+    lists = catalog.select(kinds=[pb.OPERATION_KIND_LIST])
+    assert lists and all(o.kind == pb.OPERATION_KIND_LIST for o in lists)
+    assert [o.name for o in lists] == sorted(o.name for o in lists)
+    skills = catalog.select(tags=["skills"], kinds=[pb.OPERATION_KIND_DELETE])
+    assert [o.name for o in skills] == ["delete_skill"]
+    assert [o.name for o in catalog.select(names=["get_agent", "nope"])] == ["get_agent"]
+
+
+def test_a_broken_catalog_file_is_refused_at_load(tmp_path: Path) -> None:
+    """A file that is not JSON stops the loader with a clear error."""
+    broken = tmp_path / "catalog.json"
+    broken.write_text('{"operations": [')
+    with pytest.raises(CatalogError, match="not JSON"):
+        load_catalog(broken)
+
+
+def test_a_duplicate_operation_name_is_refused() -> None:
+    """Names are unique."""
+    message = _broken(
+        lambda d: d["operations"].append(copy.deepcopy(_op(d, "get_agent")) | {"resource": "x"})
+    )
+    assert "duplicate name 'get_agent'" in message
+
+
+def test_a_repeated_kind_and_resource_is_refused() -> None:
+    """(kind, resource) is unique among non-custom operations, since tool names derive from it."""
+
+    def mutate(d: dict[str, Any]) -> None:
+        _op(d, "get_session")["resource"] = "agent"
+
+    assert "already used by 'get_agent'" in _broken(mutate)
+
+
+def test_an_undeclared_path_parameter_is_refused() -> None:
+    """Every {placeholder} in the path must be a declared path parameter."""
+
+    def mutate(d: dict[str, Any]) -> None:
+        _op(d, "get_agent")["path"] = "/agents/{agent_id}/x/{other}"
+
+    assert "path parameter {other} is not declared" in _broken(mutate)
+
+
+def test_account_fields_cannot_be_arguments_and_refs_are_refused() -> None:
+    """user_id comes from the account; $ref would make the schema non-flat."""
+
+    def mutate(d: dict[str, Any]) -> None:
+        _op(d, "get_agent")["params"].append({"name": "user_id", "in": "query", "schema": {"type": "string"}})
+        _op(d, "list_agents")["params"][0]["schema"] = {"$ref": "#/x", "description": "d"}
+
+    message = _broken(mutate)
+    assert "'user_id' comes from the account" in message
+    assert "$ref is not allowed" in message
+
+
+def test_unknown_async_status_operation_and_bad_location_are_refused() -> None:
+    """Async work must point at a real status operation; locations come from a fixed set."""
+
+    def mutate(d: dict[str, Any]) -> None:
+        _op(d, "start_agent")["async_work"]["status_operation"] = "no_such_op"
+        _op(d, "get_agent")["params"][0]["in"] = "cookie"
+
+    message = _broken(mutate)
+    assert "status_operation 'no_such_op' is unknown" in message
+    assert "location 'cookie'" in message
+
+
+def test_a_list_without_pagination_and_an_invalid_schema_are_refused() -> None:
+    """Lists must say how they page; parameter schemas must be valid JSON Schema."""
+
+    def mutate(d: dict[str, Any]) -> None:
+        del _op(d, "list_teams")["pagination"]
+        _op(d, "get_pl_run")["params"][0]["schema"] = {"type": "strung", "description": "d"}
+
+    message = _broken(mutate)
+    assert "list operations need pagination" in message
+    assert "input schema invalid" in message
+
+
+@pytest.mark.skipif(not OPERATIONS_MD.exists(), reason="team operations table not present")
+def test_catalog_matches_the_operations_table() -> None:
+    """Every row of the team's operation table is in the catalog with the same kind and method."""
+    catalog = default_catalog()
+    for line in OPERATIONS_MD.read_text().splitlines():
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        if len(cells) < 4 or not re.fullmatch(r"[a-z_]+", cells[0]) or cells[0] == "name":
+            continue
+        op = catalog.get(cells[0])
+        assert op is not None, cells[0]
+        assert op.kind == cells[1], cells[0]
+        assert cells[3].split()[0] == op.method, cells[0]

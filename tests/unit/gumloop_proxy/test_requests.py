@@ -1,0 +1,150 @@
+"""Building upstream requests: placements, account fields and auth headers."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+import pytest
+from pydantic import SecretStr
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+from services.gumloop_proxy.arguments import parse_arguments, validate_arguments
+from services.gumloop_proxy.catalog import OperationSpec, default_catalog
+from services.gumloop_proxy.errors import InvalidArguments
+from services.gumloop_proxy.requests import build_request
+
+CATALOG = default_catalog()
+
+
+@dataclass
+class Cred:
+    kind: int
+    secret: SecretStr
+
+
+@dataclass
+class Account:
+    id: str = "acct_1"
+    user_id: str = "user_1"
+    team_id: str = ""
+    project_id: str = ""
+    api_base_url: str = "http://127.0.0.1:9/api/v1"
+    stream_base_url: str = "http://127.0.0.1:9/ws/api/v1/"
+    credential: Cred = field(default_factory=lambda: Cred(pb.CREDENTIAL_KIND_API_KEY, SecretStr("gl-key")))
+
+
+def _op(name: str) -> OperationSpec:
+    op = CATALOG.get(name)
+    assert op is not None
+    return op
+
+
+def test_path_parameters_are_url_encoded_into_the_template() -> None:
+    """Slashes and spaces in ids cannot escape their path segment."""
+    request = build_request(_op("get_agent"), {"agent_id": "a/b c"}, Account())
+    assert request.method == "GET"
+    assert request.url == "http://127.0.0.1:9/api/v1/agents/a%2Fb%20c"
+    assert request.json_body is None
+
+
+def test_query_parameters_use_true_false_and_omit_absent_ones() -> None:
+    """Booleans become true/false, integers decimal, unset arguments are not sent."""
+    request = build_request(
+        _op("list_agents"), {"has_triggers": False, "page_size": 5, "search": None}, Account()
+    )
+    assert request.params == [("has_triggers", "false"), ("page_size", "5")]
+
+
+def test_legacy_get_gets_user_id_in_the_query_and_post_in_the_body() -> None:
+    """Account-derived user_id/project_id: query for GET, JSON body for POST."""
+    account = Account(project_id="proj_1")
+    get = build_request(_op("get_pl_run"), {"run_id": "r1"}, account)
+    assert get.params == [("run_id", "r1"), ("user_id", "user_1"), ("project_id", "proj_1")]
+    post = build_request(_op("kill_pipeline"), {"run_id": "r1"}, account)
+    assert post.json_body == {"run_id": "r1", "user_id": "user_1", "project_id": "proj_1"}
+    assert post.params == []
+
+
+def test_team_id_goes_in_every_query_and_in_the_body_where_gumloop_wants_it() -> None:
+    """Like Gumloop's SDK: team_id in the query always, and in the body of e.g. POST /agents."""
+    account = Account(team_id="team_9")
+    create = build_request(_op("create_agent"), {"name": "n", "model_name": "m"}, account)
+    assert ("team_id", "team_9") in create.params
+    assert create.json_body == {"name": "n", "model_name": "m", "team_id": "team_9"}
+    get = build_request(_op("get_agent"), {"agent_id": "a"}, account)
+    assert get.params == [("team_id", "team_9")]
+
+
+def test_api_keys_send_x_auth_key_and_oauth_tokens_do_not() -> None:
+    """API key: bearer + x-auth-key user id; OAuth: bearer only."""
+    api = build_request(_op("list_teams"), {}, Account())
+    assert api.headers["authorization"] == "Bearer gl-key" and api.headers["x-auth-key"] == "user_1"
+    oauth = Account(credential=Cred(pb.CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN, SecretStr("tok")))
+    headers = build_request(_op("list_teams"), {}, oauth).headers
+    assert headers["authorization"] == "Bearer tok" and "x-auth-key" not in headers
+    assert "gl-key" not in repr(build_request(_op("list_teams"), {}, Account()))
+
+
+def test_multipart_files_are_decoded_from_base64_or_text() -> None:
+    """A skill upload becomes multipart file parts named `files`, no JSON body."""
+    files = [
+        {"filename": "SKILL.md", "content_text": "---\nname: x\n---\n"},
+        {
+            "filename": "data.bin",
+            "content_base64": base64.b64encode(b"\x00\x01").decode(),
+            "media_type": "x/y",
+        },
+    ]
+    request = build_request(_op("create_skill"), {"files": files}, Account(team_id="t"))
+    assert request.json_body is None
+    assert request.files == [
+        ("files", ("SKILL.md", b"---\nname: x\n---\n", "text/markdown")),
+        ("files", ("data.bin", b"\x00\x01", "x/y")),
+    ]
+    assert request.form == {"team_id": "t"}
+
+
+def test_bad_base64_and_missing_content_name_the_file() -> None:
+    """File arguments that cannot be decoded are invalid arguments naming the list index."""
+    with pytest.raises(InvalidArguments) as caught:
+        build_request(_op("create_skill"), {"files": [{"filename": "a", "content_base64": "***"}]}, Account())
+    assert caught.value.violations == [("files[0].content_base64", "is not valid base64")]
+    with pytest.raises(InvalidArguments) as caught:
+        build_request(_op("create_skill"), {"files": [{"filename": "a"}]}, Account())
+    assert caught.value.violations[0][0] == "files[0]"
+
+
+def test_a_whole_body_argument_is_sent_as_the_body_and_streams_use_the_stream_host() -> None:
+    """attach_agent_mcp_server sends its config as the body; stream_session adds stream=true."""
+    attach = build_request(
+        _op("attach_agent_mcp_server"),
+        {"agent_id": "a", "server_id": "s", "config": {"approval_mode": "auto"}},
+        Account(),
+    )
+    assert attach.method == "PUT" and attach.json_body == {"approval_mode": "auto"}
+    stream = build_request(_op("stream_session"), {"session_id": "s1"}, Account())
+    assert stream.url == "http://127.0.0.1:9/ws/api/v1/sessions/s1"
+    assert stream.params == [("stream", "true")]
+    assert stream.headers["accept"] == "text/event-stream"
+
+
+def test_arguments_report_bad_json_unknown_missing_and_wrong_types() -> None:
+    """Each problem is a field violation a caller can act on."""
+    with pytest.raises(InvalidArguments) as caught:
+        parse_arguments("{nope")
+    assert caught.value.violations[0][0] == "arguments_json"
+    with pytest.raises(InvalidArguments):
+        parse_arguments("[1]")
+    assert parse_arguments("  ") == {}
+    with pytest.raises(InvalidArguments) as caught:
+        validate_arguments(_op("list_agents").input_schema, {"page_size": "ten", "colour": 1})
+    fields = dict(caught.value.violations)
+    assert fields["colour"].startswith("is not a known argument; expected one of:")
+    assert fields["page_size"] == "must be of type integer, got string"
+    with pytest.raises(InvalidArguments) as caught:
+        validate_arguments(_op("get_agent").input_schema, {})
+    assert caught.value.violations == [("agent_id", "is required")]
+    with pytest.raises(InvalidArguments) as caught:
+        validate_arguments(_op("call_mcp_tools").input_schema, {"calls": [{"server_id": "s"}]})
+    assert caught.value.violations == [("calls[0].tool_name", "is required")]

@@ -1,0 +1,50 @@
+"""Server-sent events parsing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from services.gumloop_proxy.streaming import SSEEvent, SSEParser, iter_events
+
+
+def _parse(text: str) -> list[SSEEvent]:
+    parser = SSEParser()
+    out = []
+    for line in text.split("\n"):
+        event = parser.feed(line)
+        if event is not None:
+            out.append(event)
+    return out
+
+
+def test_events_with_names_ids_and_multi_line_data() -> None:
+    """event/id/data fields build one event per blank line; data lines join with newlines."""
+    events = _parse(
+        'event: message\nid: 7\ndata: {"a":\ndata: 1}\n\nevent: finish\ndata: {"final": true}\n\n'
+    )
+    assert events == [
+        SSEEvent(event="message", data='{"a":\n1}', id="7"),
+        SSEEvent(event="finish", data='{"final": true}', id="7"),
+    ]
+
+
+def test_default_event_name_comments_and_empty_events() -> None:
+    """No event field means "message"; comments and data-less events are skipped; one space is stripped."""
+    events = _parse(": keep-alive\n\nevent: ping\n\ndata:no-space\n\ndata:  two\n\n")
+    assert [(e.event, e.data) for e in events] == [("message", "no-space"), ("message", " two")]
+
+
+def test_openai_chunks_and_the_done_sentinel_are_relayed() -> None:
+    """Chat completion streams are data-only events ending with [DONE]."""
+    events = _parse('data: {"choices":[]}\n\ndata: [DONE]\n\n')
+    assert [e.data for e in events] == ['{"choices":[]}', "[DONE]"]
+
+
+async def test_iter_events_discards_an_unfinished_trailing_event() -> None:
+    """A stream cut in the middle of an event does not produce a half event; CRLF is handled."""
+
+    async def lines() -> AsyncIterator[str]:
+        for line in ["data: one\r", "", "data: cut"]:
+            yield line
+
+    assert [e.data async for e in iter_events(lines())] == ["one"]
