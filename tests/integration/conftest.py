@@ -12,6 +12,7 @@ starts one), or when the image does not yet contain a process the suite needs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -278,10 +279,8 @@ def base_stack(docker_client: Any, image: str, image_modules: set[str], network:
         yield stack
     finally:
         for container in reversed(list(stack.containers.values())):
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 container.get_wrapped_container().remove(force=True, v=True)
-            except Exception:  # already gone
-                pass
 
 
 def _wait_redis(container: Any, timeout: float = 30.0) -> None:
