@@ -1,0 +1,159 @@
+"""Normalizing upstream rate-limit headers into one shape, and rendering it for gRPC.
+
+Accepted inputs (header names case-insensitive): `X-RateLimit-Limit/Remaining/Reset` (reset as delta
+seconds or as epoch seconds), `RateLimit-Limit/Remaining/Reset`, the IETF httpapi draft structured
+fields `RateLimit: "default";r=0;t=30` and `RateLimit-Policy: "default";q=100;w=60`, and
+`Retry-After` as delta seconds or an HTTP-date.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+
+__all__ = ["RateLimitInfo", "parse_rate_limit"]
+
+# A reset value above this many seconds cannot be a delta (a year); it is an epoch timestamp.
+_EPOCH_THRESHOLD_S = 365 * 86_400
+_PARAM = re.compile(r'^\s*([a-z][a-z0-9_.*-]*)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;,\s]+))?\s*$', re.I)
+_POLICY_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """Rate-limit facts normalized to seconds and counts; None when upstream did not say."""
+
+    limit: int | None
+    remaining: int | None
+    reset_seconds: int | None
+    retry_after_seconds: int | None
+    policy: str | None
+
+    def _policy_name(self) -> str:
+        name = self.policy or "default"
+        return name if _POLICY_NAME.match(name) else "default"
+
+    def ratelimit_field(self) -> str:
+        """The IETF draft `RateLimit` field from the normalized values ("" when nothing to say)."""
+        params = []
+        if self.remaining is not None:
+            params.append(f"r={self.remaining}")
+        if self.reset_seconds is not None:
+            params.append(f"t={self.reset_seconds}")
+        if not params:
+            return ""
+        return ";".join([f'"{self._policy_name()}"', *params])
+
+    def ratelimit_policy_field(self) -> str:
+        """The IETF draft `RateLimit-Policy` field (needs the quota; "" without one)."""
+        if self.limit is None:
+            return ""
+        return f'"{self._policy_name()}";q={self.limit}'
+
+    def to_proto(self) -> pb.RateLimit:
+        """The gRPC message; unknown numbers are -1."""
+        return pb.RateLimit(
+            limit=-1 if self.limit is None else self.limit,
+            remaining=-1 if self.remaining is None else self.remaining,
+            reset_seconds=-1 if self.reset_seconds is None else self.reset_seconds,
+            retry_after_seconds=-1 if self.retry_after_seconds is None else self.retry_after_seconds,
+            ratelimit=self.ratelimit_field(),
+            ratelimit_policy=self.ratelimit_policy_field(),
+        )
+
+    def to_trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        """gRPC trailing metadata with only the known values; retry-after falls back to the reset."""
+        pairs: list[tuple[str, str]] = []
+        if self.limit is not None:
+            pairs.append(("ratelimit-limit", str(self.limit)))
+        if self.remaining is not None:
+            pairs.append(("ratelimit-remaining", str(self.remaining)))
+        if self.reset_seconds is not None:
+            pairs.append(("ratelimit-reset", str(self.reset_seconds)))
+        retry = self.retry_after_seconds if self.retry_after_seconds is not None else self.reset_seconds
+        if retry is not None:
+            pairs.append(("retry-after", str(retry)))
+        if field := self.ratelimit_field():
+            pairs.append(("ratelimit", field))
+        if policy := self.ratelimit_policy_field():
+            pairs.append(("ratelimit-policy", policy))
+        return tuple(pairs)
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip().split(",")[0].strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if number != number or number < 0:  # NaN or negative: meaningless
+        return None
+    return int(number)
+
+
+def _reset_delta(value: int | None, now: float) -> int | None:
+    if value is None:
+        return None
+    if value > _EPOCH_THRESHOLD_S:
+        return max(0, int(round(value - now)))
+    return value
+
+
+def _retry_after(value: str | None, now: float) -> int | None:
+    if value is None:
+        return None
+    seconds = _int(value)
+    if seconds is not None:
+        return seconds
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0, int(round(when.timestamp() - now)))
+
+
+def _structured(value: str) -> tuple[str | None, dict[str, str]]:
+    """First list member of a structured field: its (unquoted) name and its parameters."""
+    member = value.split(",")[0]
+    parts = member.split(";")
+    head = parts[0].strip()
+    name = head[1:-1] if len(head) >= 2 and head[0] == head[-1] == '"' else (head or None)
+    params: dict[str, str] = {}
+    for part in parts[1:]:
+        match = _PARAM.match(part)
+        if match:
+            params[match.group(1).lower()] = (match.group(2) or "").strip('"')
+    return name, params
+
+
+def parse_rate_limit(headers: Mapping[str, str], now: float) -> RateLimitInfo | None:
+    """Normalize whatever rate-limit headers upstream sent; None when it sent none we understand."""
+    h = {k.lower(): v for k, v in headers.items()}
+    limit = _int(h.get("ratelimit-limit")) if "ratelimit-limit" in h else _int(h.get("x-ratelimit-limit"))
+    remaining = _int(h.get("ratelimit-remaining", h.get("x-ratelimit-remaining")))
+    reset = _reset_delta(_int(h.get("ratelimit-reset", h.get("x-ratelimit-reset"))), now)
+    policy: str | None = None
+    if "ratelimit-policy" in h:
+        name, params = _structured(h["ratelimit-policy"])
+        policy = name or policy
+        if limit is None:
+            limit = _int(params.get("q"))
+    if "ratelimit" in h:
+        name, params = _structured(h["ratelimit"])
+        policy = policy or name
+        if remaining is None:
+            remaining = _int(params.get("r"))
+        if reset is None:
+            reset = _reset_delta(_int(params.get("t")), now)
+    retry_after = _retry_after(h.get("retry-after"), now)
+    if limit is None and remaining is None and reset is None and retry_after is None:
+        return None
+    return RateLimitInfo(limit, remaining, reset, retry_after, policy)

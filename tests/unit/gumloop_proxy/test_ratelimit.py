@@ -1,0 +1,86 @@
+"""Unit tests: rate-limit header normalization and its gRPC renderings."""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+
+from services.gumloop_proxy.ratelimit import RateLimitInfo, parse_rate_limit
+
+NOW = 1_800_000_000.0
+
+
+def test_no_rate_limit_headers_give_none():
+    """Answers without rate-limit headers have no rate-limit info."""
+    assert parse_rate_limit({"content-type": "application/json"}, NOW) is None
+    assert parse_rate_limit({"X-RateLimit-Limit": "garbage"}, NOW) is None
+
+
+def test_x_ratelimit_headers_with_delta_reset_are_read_case_insensitively():
+    """X-RateLimit-* with a small reset is a delta in seconds."""
+    info = parse_rate_limit(
+        {"X-RATELIMIT-LIMIT": "100", "x-ratelimit-remaining": "0", "X-RateLimit-Reset": "30"}, NOW
+    )
+    assert info == RateLimitInfo(100, 0, 30, None, None)
+
+
+def test_epoch_reset_becomes_seconds_from_now():
+    """A reset that is an epoch timestamp is turned into seconds from now."""
+    info = parse_rate_limit({"x-ratelimit-reset": str(int(NOW) + 42)}, NOW)
+    assert info is not None and info.reset_seconds == 42
+
+
+def test_past_epoch_reset_is_zero():
+    """An epoch reset in the past means the window reset already."""
+    info = parse_rate_limit({"ratelimit-reset": str(int(NOW) - 100)}, NOW)
+    assert info is not None and info.reset_seconds == 0
+
+
+def test_retry_after_as_seconds_and_as_http_date():
+    """Retry-After is read as delta seconds or as an HTTP-date."""
+    assert parse_rate_limit({"Retry-After": "17"}, NOW) == RateLimitInfo(None, None, None, 17, None)
+    info = parse_rate_limit({"Retry-After": formatdate(NOW + 120, usegmt=True)}, NOW)
+    assert info is not None and info.retry_after_seconds == 120
+    assert parse_rate_limit({"Retry-After": "next tuesday"}, NOW) is None
+
+
+def test_ietf_draft_structured_fields_are_parsed():
+    """The IETF draft RateLimit and RateLimit-Policy fields give remaining, reset, quota and policy."""
+    info = parse_rate_limit({"RateLimit": '"burst";r=3;t=12', "RateLimit-Policy": '"burst";q=100;w=60'}, NOW)
+    assert info == RateLimitInfo(100, 3, 12, None, "burst")
+
+
+def test_separate_fields_win_over_structured_ones_and_negative_values_are_ignored():
+    """RateLimit-Limit is preferred; nonsense negative values are dropped."""
+    info = parse_rate_limit(
+        {"RateLimit-Limit": "10", "RateLimit-Policy": '"p";q=99', "RateLimit-Remaining": "-1"}, NOW
+    )
+    assert info is not None and info.limit == 10 and info.remaining is None
+
+
+def test_proto_uses_minus_one_for_unknown_and_renders_ietf_fields():
+    """The proto carries -1 for unknown values and the IETF draft fields built from normalized values."""
+    message = RateLimitInfo(100, 0, 30, None, None).to_proto()
+    assert (message.limit, message.remaining, message.reset_seconds, message.retry_after_seconds) == (
+        100,
+        0,
+        30,
+        -1,
+    )
+    assert message.ratelimit == '"default";r=0;t=30'
+    assert message.ratelimit_policy == '"default";q=100'
+    empty = RateLimitInfo(None, None, None, 5, None).to_proto()
+    assert empty.limit == -1 and empty.ratelimit == "" and empty.ratelimit_policy == ""
+
+
+def test_trailing_metadata_has_only_known_values_and_retry_after_falls_back_to_reset():
+    """Trailing metadata lists known values; retry-after defaults to the reset."""
+    pairs = dict(RateLimitInfo(100, 0, 30, None, "default").to_trailing_metadata())
+    assert pairs == {
+        "ratelimit-limit": "100",
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": "30",
+        "retry-after": "30",
+        "ratelimit": '"default";r=0;t=30',
+        "ratelimit-policy": '"default";q=100',
+    }
+    assert RateLimitInfo(None, None, None, 9, None).to_trailing_metadata() == (("retry-after", "9"),)
