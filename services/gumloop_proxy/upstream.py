@@ -1,0 +1,269 @@
+"""The upstream HTTP client: one pooled httpx.AsyncClient per process, bounded per account.
+
+- Explicit timeouts (connect, read) and pool limits from settings; the caller's remaining
+  gRPC deadline caps every request's timeout, so a slow Gumloop never outlives the caller.
+- At most `max_concurrency` requests in flight per account (a semaphore keyed by account id).
+- Retries only where repeating cannot hurt: idempotent GETs, after a connection error or a
+  502/503, at most twice with jittered backoff. Never a 429, never a POST.
+- Every failure becomes an errors.UpstreamError subclass carrying Gumloop's error envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+
+from .errors import (
+    UpstreamError,
+    UpstreamMalformed,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from .ratelimit import parse_rate_limit
+from .requests import UpstreamRequest
+from .settings import ProxySettings
+
+__all__ = ["Upstream", "UpstreamResponse", "error_from_response", "useful_headers"]
+
+logger = logging.getLogger(__name__)
+# httpx logs every request URL at INFO; signed download URLs carry their signature in the query.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+RETRY_STATUSES: Final = frozenset({502, 503})
+MAX_RETRIES: Final = 2
+_USEFUL_HEADERS: Final = frozenset(
+    {
+        "content-type", "content-length", "content-disposition", "location", "retry-after",
+        "x-request-id", "request-id", "x-gumloop-request-id", "ratelimit", "ratelimit-policy",
+        "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "x-ratelimit-limit",
+        "x-ratelimit-remaining", "x-ratelimit-reset",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    """A successful (2xx/3xx) upstream answer, fully read."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def media_type(self) -> str:
+        """The content type without parameters, lower-cased."""
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def is_json(self) -> bool:
+        """True when the body claims to be JSON."""
+        media = self.media_type
+        return media == "application/json" or media.endswith("+json")
+
+
+def useful_headers(headers: httpx.Headers) -> dict[str, str]:
+    """Lower-cased headers worth passing on; never cookies or credentials."""
+    return {k.lower(): v for k, v in headers.items() if k.lower() in _USEFUL_HEADERS}
+
+
+class Upstream:
+    """Sends UpstreamRequests to Gumloop; one per process, closed at shutdown."""
+
+    def __init__(self, settings: ProxySettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._settings = settings
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections,
+                max_keepalive_connections=min(settings.max_connections, 50),
+                keepalive_expiry=30.0,
+            ),
+            follow_redirects=False,
+            transport=transport,
+        )
+        self._semaphores: dict[str, tuple[int, asyncio.Semaphore]] = {}
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The shared pooled client (artifact downloads use it too)."""
+        return self._client
+
+    async def close(self) -> None:
+        """Close pooled connections."""
+        await self._client.aclose()
+
+    def _semaphore(self, account_id: str, max_concurrency: int) -> asyncio.Semaphore:
+        limit = max_concurrency if max_concurrency > 0 else self._settings.default_account_concurrency
+        current = self._semaphores.get(account_id)
+        if current is None or current[0] != limit:
+            current = (limit, asyncio.Semaphore(limit))
+            self._semaphores[account_id] = current
+        return current[1]
+
+    def _timeout(self, time_remaining: float | None, stream: bool = False) -> httpx.Timeout:
+        total = self._settings.stream_timeout_s if stream else self._settings.request_timeout_s
+        if time_remaining is not None:
+            total = max(0.01, min(total, time_remaining))
+        return httpx.Timeout(total, connect=min(self._settings.connect_timeout_s, total))
+
+    async def send(
+        self,
+        request: UpstreamRequest,
+        *,
+        account_id: str,
+        max_concurrency: int,
+        operation: str,
+        deadline: float | None = None,
+        retry_safe: bool = False,
+    ) -> UpstreamResponse:
+        """Send `request` and read the whole answer; raise an UpstreamError for any failure.
+
+        `deadline` is a time.monotonic() instant after which the caller no longer listens.
+        """
+        attempt = 0
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise UpstreamTimeout(
+                    "the caller's deadline ran out before Gumloop answered", operation=operation
+                )
+            try:
+                async with self._semaphore(account_id, max_concurrency):
+                    response = await self._client.request(
+                        request.method,
+                        request.url,
+                        params=_query(request),
+                        json=request.json_body,
+                        data=request.form,
+                        files=request.files or None,
+                        headers=request.headers,
+                        timeout=self._timeout(remaining),
+                    )
+            except httpx.TimeoutException as exc:
+                raise UpstreamTimeout(
+                    f"Gumloop did not answer in time ({type(exc).__name__})", operation=operation
+                ) from exc
+            except httpx.TransportError as exc:
+                if retry_safe and attempt < MAX_RETRIES:
+                    attempt += 1
+                    await _backoff(attempt, deadline)
+                    continue
+                raise UpstreamUnavailable(
+                    f"connection to Gumloop failed ({type(exc).__name__}: {exc})", operation=operation
+                ) from exc
+            if response.status_code in RETRY_STATUSES and retry_safe and attempt < MAX_RETRIES:
+                attempt += 1
+                logger.info(
+                    "retrying %s after HTTP %d (attempt %d)", operation, response.status_code, attempt
+                )
+                await _backoff(attempt, deadline)
+                continue
+            if response.status_code >= 400:
+                raise error_from_response(response.status_code, response.headers, response.content, operation)
+            return UpstreamResponse(response.status_code, useful_headers(response.headers), response.content)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        request: UpstreamRequest,
+        *,
+        account_id: str,
+        max_concurrency: int,
+        operation: str,
+        deadline: float | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """Open a streaming request; yields the response once a 2xx status arrived.
+
+        Leaving the block (including by cancellation when the gRPC client goes away) closes
+        the upstream connection.
+        """
+        remaining = None if deadline is None else deadline - time.monotonic()
+        async with self._semaphore(account_id, max_concurrency):
+            try:
+                async with self._client.stream(
+                    request.method,
+                    request.url,
+                    params=_query(request),
+                    json=request.json_body,
+                    headers=request.headers,
+                    timeout=self._timeout(remaining, stream=True),
+                ) as response:
+                    if response.status_code >= 400:
+                        body = await response.aread()
+                        raise error_from_response(response.status_code, response.headers, body, operation)
+                    yield response
+            except httpx.TimeoutException as exc:
+                raise UpstreamTimeout(
+                    f"Gumloop stream timed out ({type(exc).__name__})", operation=operation
+                ) from exc
+            except httpx.TransportError as exc:
+                raise UpstreamUnavailable(
+                    f"Gumloop stream failed ({type(exc).__name__}: {exc})", operation=operation
+                ) from exc
+
+
+def _query(request: UpstreamRequest) -> httpx.QueryParams | None:
+    return httpx.QueryParams([(k, v) for k, v in request.params]) if request.params else None
+
+
+async def _backoff(attempt: int, deadline: float | None) -> None:
+    delay = min(2.0, 0.1 * (2**attempt)) * random.uniform(0.5, 1.5)
+    if deadline is not None:
+        delay = min(delay, max(0.0, deadline - time.monotonic()) / 2)
+    await asyncio.sleep(delay)
+
+
+def error_from_response(status: int, headers: httpx.Headers, body: bytes, operation: str) -> UpstreamError:
+    """The UpstreamError for an error answer, keeping Gumloop's envelope (new or legacy shape)."""
+    code = type_ = param = ""
+    details: dict[str, Any] = {}
+    message = ""
+    try:
+        parsed: Any = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        envelope = parsed.get("error")
+        if isinstance(envelope, dict):
+            code = str(envelope.get("code") or "")
+            message = str(envelope.get("message") or "")
+            type_ = str(envelope.get("type") or "")
+            param = str(envelope.get("param") or "")
+            raw_details = envelope.get("details")
+            details = raw_details if isinstance(raw_details, dict) else {}
+        elif isinstance(envelope, str):
+            code, message = envelope, envelope
+        elif isinstance(parsed.get("message"), str):
+            message = parsed["message"]
+        elif isinstance(parsed.get("detail"), str):
+            message = parsed["detail"]
+    elif body:
+        message = body[:500].decode("utf-8", "replace").strip()
+    message = message or f"Gumloop answered HTTP {status}"
+    kwargs: dict[str, Any] = {
+        "http_status": status, "code": code, "type": type_, "param": param, "details": details,
+        "operation": operation,
+    }  # fmt: skip
+    if status == 429:
+        kwargs["rate_limit"] = parse_rate_limit({k.lower(): v for k, v in headers.items()}, time.time())
+        return UpstreamRateLimited(message, **kwargs)
+    if status >= 500:
+        return UpstreamUnavailable(message, **kwargs)
+    return UpstreamError(message, **kwargs)
+
+
+def malformed(operation: str, status: int, why: str) -> UpstreamMalformed:
+    """The error for a 2xx answer whose body does not parse as its content type claims."""
+    return UpstreamMalformed(
+        f"upstream returned malformed body: {why}", http_status=status, operation=operation
+    )

@@ -1,0 +1,188 @@
+"""The upstream client: errors, retries only where safe, per-account concurrency, deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+
+from services.gumloop_proxy import errors
+from services.gumloop_proxy.requests import UpstreamRequest
+from services.gumloop_proxy.settings import ProxySettings
+from services.gumloop_proxy.upstream import Upstream
+
+SETTINGS = ProxySettings(request_timeout_s=5, connect_timeout_s=1, default_account_concurrency=2)
+
+
+def _upstream(handler: object) -> Upstream:
+    return Upstream(SETTINGS, transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
+
+
+def _get(url: str = "http://127.0.0.1:9/api/v1/agents") -> UpstreamRequest:
+    return UpstreamRequest(method="GET", url=url, headers={"authorization": "Bearer k"})
+
+
+async def _send(upstream: Upstream, request: UpstreamRequest, **kwargs: object) -> object:
+    options: dict[str, object] = {"account_id": "a", "max_concurrency": 0, "operation": "op", **kwargs}
+    return await upstream.send(request, **options)  # type: ignore[arg-type]
+
+
+async def test_a_json_answer_comes_back_with_only_useful_headers() -> None:
+    """Status, body and lower-cased headers; cookies never pass."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == "Bearer k"
+        return httpx.Response(
+            200,
+            json={"agents": []},
+            headers={"Set-Cookie": "s=1", "X-Request-Id": "r1", "RateLimit-Limit": "10"},
+        )
+
+    upstream = _upstream(handler)
+    response = await _send(upstream, _get())
+    await upstream.close()
+    assert response.status == 200 and json.loads(response.content) == {"agents": []}  # type: ignore[attr-defined]
+    assert response.headers == {  # type: ignore[attr-defined]
+        "content-type": "application/json",
+        "content-length": "13",
+        "x-request-id": "r1",
+        "ratelimit-limit": "10",
+    }
+
+
+async def test_idempotent_gets_are_retried_twice_after_503_then_succeed() -> None:
+    """Two 503s then a 200: the caller sees the 200."""
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503 if calls < 3 else 200, json={"ok": calls})
+
+    upstream = _upstream(handler)
+    response = await _send(upstream, _get(), retry_safe=True)
+    await upstream.close()
+    assert calls == 3 and response.status == 200  # type: ignore[attr-defined]
+
+
+async def test_posts_and_429s_are_never_retried() -> None:
+    """A POST 503 fails at once; a 429 fails at once even for a GET, with its rate limit parsed."""
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if request.method == "POST":
+            return httpx.Response(503, text="busy")
+        return httpx.Response(
+            429,
+            json={"error": {"code": "rate_limited", "message": "slow down", "type": "rate_limit_error"}},
+            headers={"Retry-After": "7", "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0"},
+        )
+
+    upstream = _upstream(handler)
+    with pytest.raises(errors.UpstreamUnavailable) as unavailable:
+        await _send(upstream, UpstreamRequest(method="POST", url="http://127.0.0.1:9/x", json_body={}))
+    assert unavailable.value.http_status == 503 and unavailable.value.message == "busy"
+    with pytest.raises(errors.UpstreamRateLimited) as limited:
+        await _send(upstream, _get(), retry_safe=True)
+    await upstream.close()
+    assert calls == 2
+    assert limited.value.code == "rate_limited" and limited.value.message == "slow down"
+    assert limited.value.rate_limit is not None
+    assert limited.value.rate_limit.to_proto().retry_after_seconds == 7
+
+
+async def test_error_envelopes_new_legacy_and_plain_text_are_kept() -> None:
+    """The new {error:{...}} envelope, the legacy {error: str} and text bodies all give a message."""
+    bodies = iter(
+        [
+            httpx.Response(
+                409, json={"error": {"code": "session_already_exists", "message": "m", "details": {"x": 1}}}
+            ),
+            httpx.Response(404, json={"error": "interaction_not_found"}),
+            httpx.Response(400, text="plain failure"),
+        ]
+    )
+    upstream = _upstream(lambda request: next(bodies))
+    found = []
+    for _ in range(3):
+        with pytest.raises(errors.UpstreamError) as caught:
+            await _send(upstream, _get())
+        found.append(
+            (caught.value.http_status, caught.value.code, caught.value.message, caught.value.details)
+        )
+    await upstream.close()
+    assert found == [
+        (409, "session_already_exists", "m", {"x": 1}),
+        (404, "interaction_not_found", "interaction_not_found", {}),
+        (400, "", "plain failure", {}),
+    ]
+
+
+async def test_connection_failures_and_timeouts_are_classified() -> None:
+    """A reset becomes UpstreamUnavailable, a read timeout UpstreamTimeout."""
+
+    def reset(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("peer closed connection", request=request)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    upstream = _upstream(reset)
+    with pytest.raises(errors.UpstreamUnavailable, match="RemoteProtocolError"):
+        await _send(upstream, _get(), retry_safe=True)
+    await upstream.close()
+    upstream = _upstream(slow)
+    with pytest.raises(errors.UpstreamTimeout):
+        await _send(upstream, _get())
+    await upstream.close()
+
+
+async def test_a_spent_deadline_fails_before_going_upstream() -> None:
+    """No request is sent once the caller's deadline has passed."""
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(200)
+
+    upstream = _upstream(handler)
+    with pytest.raises(errors.UpstreamTimeout, match="deadline"):
+        await _send(upstream, _get(), deadline=time.monotonic() - 1)
+    await upstream.close()
+    assert calls == 0
+
+
+async def test_requests_per_account_are_bounded_by_its_concurrency() -> None:
+    """With max_concurrency 2, a third request waits until one finishes; other accounts are not held up."""
+    slow_in_flight = 0
+    two_in = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal slow_in_flight
+        if request.url.path == "/slow":
+            slow_in_flight += 1
+            if slow_in_flight == 2:
+                two_in.set()
+            await release.wait()
+            slow_in_flight -= 1
+        return httpx.Response(200, json={})
+
+    upstream = _upstream(handler)
+    slow = [
+        asyncio.create_task(_send(upstream, _get("http://127.0.0.1:9/slow"), max_concurrency=2))
+        for _ in range(3)
+    ]
+    await asyncio.wait_for(two_in.wait(), 5)
+    other = await asyncio.wait_for(_send(upstream, _get("http://127.0.0.1:9/fast"), account_id="b"), 5)
+    assert other.status == 200  # type: ignore[attr-defined]
+    assert slow_in_flight == 2  # the third request of account a is still queued
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*slow), 5)
+    await upstream.close()
