@@ -1,0 +1,311 @@
+"""Decoding downloaded content by media type into Markdown, image bytes or metadata only.
+
+Text, JSON, CSV, Markdown, HTML, PDF, DOCX and XLSX become a window of Markdown (offset/limit, a
+truncation marker, total_chars, next_offset). Images under the cap come back as bytes. Anything
+else, and any document that cannot be parsed, comes back as metadata only; raw bytes are never
+passed off as text.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+
+__all__ = ["decode_content", "sniff_format"]
+
+logger = logging.getLogger(__name__)
+
+TRUNCATION_MARKER = "\n\n[… truncated: continue with offset={next_offset} of {total} characters]"
+_IMAGES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+_MEDIA_FORMATS = {
+    "text/plain": "text",
+    "application/json": "json",
+    "text/json": "json",
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "text/markdown": "markdown",
+    "text/x-markdown": "markdown",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "application/pdf": "pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    **{media: name for name, media in _IMAGES.items()},
+    "image/jpg": "jpeg",
+}
+_EXTENSIONS = {
+    "txt": "text", "log": "text", "json": "json", "csv": "csv", "md": "markdown", "markdown": "markdown",
+    "html": "html", "htm": "html", "pdf": "pdf", "docx": "docx", "xlsx": "xlsx", "png": "png",
+    "jpg": "jpeg", "jpeg": "jpeg", "gif": "gif", "webp": "webp",
+}  # fmt: skip
+_GENERIC = {
+    "",
+    "application/octet-stream",
+    "binary/octet-stream",
+    "application/x-download",
+    "application/zip",
+}
+_FORMAT_MEDIA = {
+    "text": "text/plain", "json": "application/json", "csv": "text/csv", "markdown": "text/markdown",
+    "html": "text/html", "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", **_IMAGES,
+}  # fmt: skip
+
+
+def _magic(data: bytes) -> str | None:
+    head = data[:16]
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if head.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith(b"PK\x03\x04"):
+        window = data[:4096]
+        if b"word/" in window:
+            return "docx"
+        if b"xl/" in window:
+            return "xlsx"
+        return None
+    return None
+
+
+def sniff_format(data: bytes, media_type: str, filename: str) -> str | None:
+    """The renderable format ("csv", "pdf", "png", ...) or None for an opaque binary."""
+    media = media_type.split(";")[0].strip().lower()
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    magic = _magic(data)
+    if media not in _GENERIC:
+        declared = _MEDIA_FORMATS.get(media)
+        if declared is None and media.startswith("text/"):
+            declared = _EXTENSIONS.get(extension, "text")
+        if declared is None and media.endswith("+json"):
+            declared = "json"
+        # Trust a binary signature over a declared text type (a PDF labelled text/plain).
+        if magic is not None and (declared is None or declared in {"text", "markdown"}):
+            return magic
+        if declared is not None:
+            return declared
+    if magic is not None:
+        return magic
+    by_extension = _EXTENSIONS.get(extension)
+    if by_extension is not None and by_extension not in {"pdf", "docx", "xlsx", *_IMAGES}:
+        return by_extension if _looks_like_text(data) else None
+    return by_extension
+
+
+def _looks_like_text(data: bytes) -> bool:
+    sample = data[:8192]
+    if b"\x00" in sample:
+        return False
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(sample) - 4  # a multi-byte character cut at the sample's end
+    return True
+
+
+def _text(data: bytes) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.decode("utf-8", errors="replace")
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", "<br>").replace("\n", "<br>")
+
+
+def markdown_table(rows: Iterable[Sequence[Any]]) -> str:
+    """A Markdown table, the first row as header; pipes escaped, ragged rows padded."""
+    materialized = [list(row) for row in rows]
+    if not materialized:
+        return "_(empty table)_"
+    width = max(len(row) for row in materialized) or 1
+    padded = [row + [""] * (width - len(row)) for row in materialized]
+    lines = ["| " + " | ".join(_cell(c) for c in padded[0]) + " |", "|" + " --- |" * width]
+    lines.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in padded[1:])
+    return "\n".join(lines)
+
+
+def _render_json(data: bytes) -> str:
+    parsed = json.loads(_text(data))
+    return "```json\n" + json.dumps(parsed, indent=2, ensure_ascii=False) + "\n```"
+
+
+def _render_csv(data: bytes) -> str:
+    text = _text(data)
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    return markdown_table(csv.reader(io.StringIO(text), dialect))
+
+
+def _render_html(data: bytes) -> str:
+    from bs4 import BeautifulSoup
+    from markdownify import MarkdownConverter
+
+    soup = BeautifulSoup(_text(data), "html.parser")
+    # Scripts, styles and templates are code, not content.
+    for element in soup(["script", "style", "noscript", "template", "head"]):
+        element.decompose()
+    rendered: str = MarkdownConverter(heading_style="ATX").convert_soup(soup)
+    return rendered.strip()
+
+
+def _render_pdf(data: bytes) -> str:
+    from pypdf import PdfReader
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        pages = [
+            f"## Page {i}\n\n{(page.extract_text() or '').strip()}" for i, page in enumerate(reader.pages, 1)
+        ]
+    if not pages:
+        raise ValueError("the PDF has no pages")
+    return "\n\n".join(pages)
+
+
+def _render_docx(data: bytes) -> str:
+    import docx
+
+    document = docx.Document(io.BytesIO(data))
+    blocks: list[str] = []
+    for paragraph in document.paragraphs:
+        text = paragraph.text.strip()
+        if not text:
+            continue
+        style = (paragraph.style.name or "").lower() if paragraph.style is not None else ""
+        if style.startswith("heading") and style[-1:].isdigit():
+            blocks.append("#" * min(6, int(style[-1])) + " " + text)
+        elif style == "title":
+            blocks.append("# " + text)
+        elif "list" in style:
+            blocks.append("- " + text)
+        else:
+            blocks.append(text)
+    blocks.extend(
+        markdown_table([c.text for c in row.cells] for row in table.rows) for table in document.tables
+    )
+    return "\n\n".join(blocks)
+
+
+def _render_xlsx(data: bytes) -> str:
+    import openpyxl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        sheets = []
+        for sheet in book.worksheets:
+            rows = [row for row in sheet.iter_rows(values_only=True) if any(c is not None for c in row)]
+            sheets.append(f"## Sheet: {sheet.title}\n\n{markdown_table(rows)}")
+    finally:
+        book.close()
+    return "\n\n".join(sheets)
+
+
+_RENDERERS: dict[str, Callable[[bytes], str]] = {
+    "text": _text,
+    "markdown": _text,
+    "json": _render_json,
+    "csv": _render_csv,
+    "html": _render_html,
+    "pdf": _render_pdf,
+    "docx": _render_docx,
+    "xlsx": _render_xlsx,
+}
+
+
+def _size_text(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size} bytes"
+
+
+def decode_content(
+    data: bytes,
+    *,
+    media_type: str,
+    filename: str,
+    offset: int = 0,
+    limit: int,
+    max_image_bytes: int,
+    total_size: int | None = None,
+    complete: bool = True,
+) -> pb.DecodedContent:
+    """Decode `data` (possibly cut short when not `complete`) into a DecodedContent."""
+    fmt = sniff_format(data, media_type, filename)
+    declared = media_type.split(";")[0].strip().lower()
+    media = declared if declared not in _GENERIC or fmt is None else _FORMAT_MEDIA.get(fmt, declared)
+    size = total_size if total_size is not None else len(data)
+    result = pb.DecodedContent(
+        filename=filename, media_type=media or "application/octet-stream", size_bytes=size
+    )
+    if complete:
+        result.sha256 = hashlib.sha256(data).hexdigest()
+
+    def metadata(reason: str) -> pb.DecodedContent:
+        result.metadata_only.CopyFrom(pb.MetadataOnly(reason=reason))
+        return result
+
+    if fmt is None:
+        return metadata(f"binary file ({result.media_type}) is not rendered")
+    if fmt in _IMAGES:
+        if size > max_image_bytes or not complete:
+            return metadata(f"image of {_size_text(size)} exceeds the {_size_text(max_image_bytes)} cap")
+        result.media_type = _IMAGES[fmt]
+        result.image.CopyFrom(pb.ImageContent(data=data, media_type=_IMAGES[fmt]))
+        return result
+    if not complete and fmt in {"pdf", "docx", "xlsx"}:
+        return metadata(
+            f"{fmt.upper()} of {_size_text(size)} is larger than the download limit and cannot be "
+            "rendered in part"
+        )
+    try:
+        text = _RENDERERS[fmt](data)
+    except Exception as exc:  # any parser failure on hostile or corrupt input is reported, never raised
+        logger.info("could not render %s as %s: %s", filename, fmt, type(exc).__name__)
+        return metadata(f"the {fmt.upper()} file could not be read ({type(exc).__name__}); it may be corrupt")
+    if not complete:
+        text += f"\n\n[… download stopped after {_size_text(len(data))} of {_size_text(size)}]"
+    return _window(result, text, fmt, offset, limit)
+
+
+def _window(result: pb.DecodedContent, text: str, fmt: str, offset: int, limit: int) -> pb.DecodedContent:
+    total = len(text)
+    start = min(max(0, offset), total)
+    end = min(total, start + max(1, limit))
+    window = text[start:end]
+    truncated = end < total
+    if truncated:
+        window += TRUNCATION_MARKER.format(next_offset=end, total=total)
+    result.markdown.CopyFrom(
+        pb.MarkdownContent(
+            text=window,
+            offset=start,
+            total_chars=total,
+            truncated=truncated,
+            next_offset=end if truncated else 0,
+            source_format=fmt,
+        )
+    )
+    return result

@@ -1,0 +1,123 @@
+"""Downloading artifacts from signed URLs with a byte ceiling and an overall timeout.
+
+A signed link is a credential: its query string is never logged or put into an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.message import Message
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from . import errors
+
+__all__ = ["DownloadResult", "check_download_host", "download_limited"]
+
+logger = logging.getLogger(__name__)
+_SAFE_NAME = re.compile(r"[\x00-\x1f/\\]")
+
+
+@dataclass
+class DownloadResult:
+    """What a download produced; `complete` is False when the byte ceiling cut it short."""
+
+    data: bytes
+    media_type: str
+    filename: str
+    total_size: int | None
+    complete: bool
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+
+
+def check_download_host(url: str, allowed_hosts: Iterable[str]) -> None:
+    """Refuse anything but http(s) URLs to one of `allowed_hosts` (exact, case-insensitive)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError as exc:
+        raise errors.InvalidArguments([("download_url", "is not a valid URL")]) from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise errors.InvalidArguments([("download_url", "must be an http(s) URL with a host")])
+    allowed = {h.strip().lower() for h in allowed_hosts if h.strip()}
+    if host not in allowed:
+        raise errors.DownloadFailed(f"refusing to download from host {host!r}: not an allowed download host")
+
+
+def _filename(response: httpx.Response, url: str) -> str:
+    disposition = response.headers.get("content-disposition", "")
+    name = ""
+    if disposition:
+        message = Message()
+        message["content-disposition"] = disposition
+        name = message.get_filename() or ""
+    if not name:
+        name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return _SAFE_NAME.sub("_", name).strip()
+
+
+async def _fetch(client: httpx.AsyncClient, url: str, max_bytes: int) -> DownloadResult:
+    shown = _redacted(url)
+    async with client.stream("GET", url) as response:
+        if response.status_code in (403, 404, 410):
+            raise errors.DownloadFailed(
+                f"the signed download link was refused (HTTP {response.status_code}); it has probably "
+                "expired: request the artifact again for a fresh link",
+                expired=True,
+            )
+        if response.status_code >= 400:
+            raise errors.DownloadFailed(f"download from {shown} failed with HTTP {response.status_code}")
+        length = response.headers.get("content-length")
+        total = int(length) if length and length.isdigit() else None
+        chunks: list[bytes] = []
+        size = 0
+        complete = True
+        async for chunk in response.aiter_bytes():
+            room = max_bytes - size
+            if len(chunk) > room:
+                chunks.append(chunk[:room])
+                size += room
+                complete = False
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if complete and total is not None and total > size:
+            complete = False  # upstream closed early
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        return DownloadResult(
+            data=b"".join(chunks),
+            media_type=media_type or "application/octet-stream",
+            filename=_filename(response, url),
+            total_size=total if total is not None else (size if complete else None),
+            complete=complete,
+        )
+
+
+async def download_limited(
+    client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout_s: float
+) -> DownloadResult:
+    """GET `url`, reading at most `max_bytes`, all within `timeout_s` seconds."""
+    shown = _redacted(url)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _fetch(client, url, max_bytes)
+    except TimeoutError as exc:
+        raise errors.UpstreamTimeout(
+            f"download from {shown} did not finish within {timeout_s:g} s", operation="download"
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise errors.UpstreamTimeout(
+            f"download from {shown} timed out ({type(exc).__name__})", operation="download"
+        ) from exc
+    except httpx.HTTPError as exc:
+        logger.info("download from %s failed: %s", shown, type(exc).__name__)
+        raise errors.DownloadFailed(f"download from {shown} failed: {type(exc).__name__}") from exc

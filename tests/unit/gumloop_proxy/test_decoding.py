@@ -1,0 +1,179 @@
+"""Unit tests: decoding content by media type into Markdown, images or metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+
+import docx
+import openpyxl
+import pytest
+from pypdf import PdfWriter
+
+from services.gumloop_proxy.decoding import decode_content
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _decode(data: bytes, media_type: str, filename: str = "f", **kwargs):
+    kwargs.setdefault("limit", 10_000)
+    kwargs.setdefault("max_image_bytes", 1000)
+    return decode_content(data, media_type=media_type, filename=filename, **kwargs)
+
+
+def _pdf() -> bytes:
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _docx() -> bytes:
+    document = docx.Document()
+    document.add_heading("Quarterly report", level=1)
+    document.add_paragraph("Revenue grew.")
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "k", "v"
+    table.cell(1, 0).text, table.cell(1, 1).text = "a|b", "2"
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def _xlsx() -> bytes:
+    book = openpyxl.Workbook()
+    first = book.active
+    first.title = "Sales"
+    first.append(["region", "amount"])
+    first.append(["EU", 12])
+    second = book.create_sheet("Costs")
+    second.append(["item", "cost"])
+    second.append(["rent", 5])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_plain_text_is_markdown_with_size_and_sha256():
+    """Text comes back as is, with size, sha256 and source format."""
+    result = _decode(b"hello", "text/plain", "a.txt")
+    assert result.WhichOneof("content") == "markdown"
+    assert result.markdown.text == "hello" and result.markdown.source_format == "text"
+    assert result.size_bytes == 5 and result.sha256 == hashlib.sha256(b"hello").hexdigest()
+
+
+def test_json_is_pretty_printed_in_a_fence():
+    """JSON is pretty printed inside a json code fence."""
+    result = _decode(b'{"a":[1,2]}', "application/json")
+    assert result.markdown.text == '```json\n{\n  "a": [\n    1,\n    2\n  ]\n}\n```'
+
+
+def test_csv_becomes_a_table_with_escaped_pipes():
+    """CSV renders as a Markdown table, pipes escaped."""
+    result = _decode(b"name,note\nann,a|b\nbob,ok\n", "text/csv")
+    assert result.markdown.text == "| name | note |\n| --- | --- |\n| ann | a\\|b |\n| bob | ok |"
+    assert result.markdown.source_format == "csv"
+
+
+def test_markdown_and_html():
+    """Markdown passes through; HTML is converted to Markdown without scripts."""
+    assert _decode(b"# T", "text/markdown").markdown.text == "# T"
+    html = _decode(b"<h1>Title</h1><p>Some <b>bold</b></p><script>alert(1)</script>", "text/html")
+    assert "# Title" in html.markdown.text and "**bold**" in html.markdown.text
+    assert "alert" not in html.markdown.text and html.markdown.source_format == "html"
+
+
+def test_pdf_renders_pages():
+    """A PDF renders page by page."""
+    result = _decode(_pdf(), "application/pdf", "r.pdf")
+    assert result.markdown.source_format == "pdf" and "## Page 1" in result.markdown.text
+
+
+def test_corrupt_pdf_is_metadata_only_with_a_reason():
+    """A corrupt PDF is reported, never raised."""
+    result = _decode(b"%PDF-1.7\nthis is not really a pdf", "application/pdf", "bad.pdf")
+    assert result.WhichOneof("content") == "metadata_only"
+    assert "PDF" in result.metadata_only.reason and result.sha256
+
+
+def test_docx_renders_headings_paragraphs_and_tables():
+    """DOCX headings, paragraphs and tables become Markdown."""
+    text = _decode(_docx(), "application/octet-stream", "r.docx").markdown.text
+    assert "# Quarterly report" in text and "Revenue grew." in text and "| a\\|b | 2 |" in text
+
+
+def test_xlsx_renders_each_sheet_as_a_table():
+    """Every XLSX sheet becomes its own Markdown table."""
+    result = _decode(_xlsx(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "b.xlsx")
+    text = result.markdown.text
+    assert "## Sheet: Sales" in text and "| EU | 12 |" in text
+    assert "## Sheet: Costs" in text and "| rent | 5 |" in text
+
+
+def test_paging_with_offset_limit_and_truncation_marker():
+    """Long text is windowed; next_offset continues exactly where the window ended."""
+    data = ("0123456789" * 10).encode()
+    first = _decode(data, "text/plain", limit=30)
+    assert first.markdown.truncated and first.markdown.next_offset == 30 and first.markdown.total_chars == 100
+    assert first.markdown.text.startswith("0123456789" * 3) and "offset=30" in first.markdown.text
+    last = _decode(data, "text/plain", offset=90, limit=30)
+    assert (
+        last.markdown.text == "0123456789" and not last.markdown.truncated and last.markdown.next_offset == 0
+    )
+    beyond = _decode(data, "text/plain", offset=500, limit=30)
+    assert beyond.markdown.text == "" and beyond.markdown.offset == 100
+
+
+@pytest.mark.parametrize(
+    ("data", "media"),
+    [
+        (PNG, "image/png"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 20, "image/jpeg"),
+        (b"GIF89a" + b"\x00" * 20, "image/gif"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
+    ],
+)
+def test_images_under_the_cap_come_back_as_bytes(data: bytes, media: str):
+    """Images under the cap are returned as bytes with their media type, sniffed when generic."""
+    result = _decode(data, "application/octet-stream", "pic")
+    assert result.WhichOneof("content") == "image"
+    assert result.image.data == data and result.image.media_type == media and result.media_type == media
+
+
+def test_image_over_the_cap_is_metadata_only():
+    """An image over the cap is described, not returned."""
+    result = _decode(PNG, "image/png", "p.png", max_image_bytes=10)
+    assert result.WhichOneof("content") == "metadata_only" and "exceeds" in result.metadata_only.reason
+
+
+def test_binaries_are_metadata_only_never_text():
+    """Zip archives and opaque binaries return metadata only."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.bin", b"\x00\x01")
+    for data, media, name in [
+        (buffer.getvalue(), "application/zip", "a.zip"),
+        (b"\x00\x01\x02\xff", "application/octet-stream", "blob"),
+        (b"\x00\x01\x02\xff", "application/octet-stream", "fake.txt"),
+    ]:
+        result = _decode(data, media, name)
+        assert result.WhichOneof("content") == "metadata_only", name
+        assert result.size_bytes == len(data) and result.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_generic_media_type_is_sniffed_from_extension_or_magic():
+    """A generic media type is refined from magic bytes or the file extension."""
+    pdf = _decode(_pdf(), "application/octet-stream", "noext")
+    assert pdf.media_type == "application/pdf" and pdf.markdown.source_format == "pdf"
+    csv_file = _decode(b"a,b\n1,2\n", "application/octet-stream", "t.csv")
+    assert csv_file.media_type == "text/csv" and csv_file.markdown.text.startswith("| a | b |")
+
+
+def test_incomplete_download_is_marked_and_partial_documents_are_not_parsed():
+    """A download cut short says so; a partial PDF is metadata only."""
+    text = _decode(b"abc", "text/plain", total_size=1000, complete=False)
+    assert "download stopped" in text.markdown.text and text.size_bytes == 1000 and text.sha256 == ""
+    pdf = _decode(_pdf()[:50], "application/pdf", total_size=5000, complete=False)
+    assert pdf.WhichOneof("content") == "metadata_only"
