@@ -1,0 +1,175 @@
+"""The operation catalog as the façade sees it: fetched from the proxy, cached, turned into tools.
+
+`ListOperations` is called once and the result cached for `ttl_s`; after that the next caller
+refreshes it (one refresh at a time). When the proxy cannot be reached, a stale catalog keeps
+serving; with none at all, `CatalogUnavailableError` says so plainly and the next call retries
+(after a short back-off, so a dead proxy is not hammered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import grpc
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+
+from .naming import kind_name, tool_names
+from .schemas import input_schema, list_output_schema, output_schema
+
+__all__ = ["CatalogCache", "CatalogUnavailableError", "Tool", "build_tools"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TTL_S: Final = 60.0
+_RETRY_AFTER_FAILURE_S: Final = 2.0
+_FETCH_TIMEOUT_S: Final = 10.0
+
+
+class CatalogUnavailableError(Exception):
+    """The proxy's operation catalog could not be fetched and no earlier copy exists."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One MCP tool and the operation behind it."""
+
+    name: str
+    operation: pb.Operation
+    kind: str
+    definition: dict[str, Any] = field(repr=False)
+    # The status tool follows async work: it takes wait_seconds.
+    waits: bool = False
+    # The AsyncWork describing the states of the work this status tool reads.
+    work: pb.AsyncWork | None = field(default=None, repr=False)
+
+
+def _description(op: pb.Operation, kind: str, waits: bool, name_of: dict[str, str]) -> str:
+    parts = [op.description.strip() or op.title or op.name.replace("_", " ")]
+    if kind == "list":
+        parts.append(
+            "Returns {items, next_cursor}; pass next_cursor back as cursor for the next page "
+            "(limit sets the page size)."
+        )
+    if op.starts_async_work and op.async_work.status_operation in name_of:
+        status = name_of[op.async_work.status_operation]
+        parts.append(
+            f"Returns at once with the id and state of the started work; call {status} with "
+            "wait_seconds to wait for it to finish."
+        )
+    if waits:
+        parts.append(
+            "Set wait_seconds to wait (server-side, with progress) until the work reaches a final state."
+        )
+    if op.name == "get_artifact":
+        parts.append(
+            "Returns the artifact's content: text as Markdown (page with offset/limit), images inline, "
+            "other files as metadata with a short-lived download link."
+        )
+    return " ".join(parts)
+
+
+def build_tools(operations: list[pb.Operation], max_wait_seconds: float) -> dict[str, Tool]:
+    """Tools for every operation, by tool name, in catalog order."""
+    names = tool_names(operations)
+    works: dict[str, pb.AsyncWork] = {}
+    for op in operations:
+        if op.starts_async_work and op.async_work.status_operation:
+            works.setdefault(op.async_work.status_operation, op.async_work)
+    tools: dict[str, Tool] = {}
+    for op in operations:
+        kind = kind_name(op)
+        work = works.get(op.name)
+        waits = work is not None
+        definition: dict[str, Any] = {
+            "name": names[op.name],
+            "title": op.title or op.name.replace("_", " ").capitalize(),
+            "description": _description(op, kind, waits, names),
+            "inputSchema": input_schema(op, kind=kind, waits=waits, max_wait_seconds=max_wait_seconds),
+            "annotations": {
+                "title": op.title or op.name.replace("_", " ").capitalize(),
+                "readOnlyHint": bool(op.read_only),
+                "destructiveHint": bool(op.destructive) and not op.read_only,
+                "idempotentHint": bool(op.idempotent or op.read_only),
+                "openWorldHint": True,
+            },
+        }
+        out = list_output_schema(op) if kind == "list" else None
+        if out is None and not op.streams and op.name != "get_artifact":
+            out = output_schema(op)
+        if out is not None:
+            definition["outputSchema"] = out
+        tools[names[op.name]] = Tool(names[op.name], op, kind, definition, waits, work)
+    return tools
+
+
+class CatalogCache:
+    """The proxy's catalog, fetched lazily and refreshed every `ttl_s` seconds."""
+
+    def __init__(
+        self,
+        proxy: Any,
+        max_wait_seconds: float,
+        *,
+        ttl_s: float = DEFAULT_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._proxy = proxy
+        self._max_wait = max_wait_seconds
+        self._ttl = ttl_s
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._tools: dict[str, Tool] | None = None
+        self._version = ""
+        self._fetched_at = float("-inf")
+        self._failed_at = float("-inf")
+
+    @property
+    def version(self) -> str:
+        """The catalog version last fetched ("" before the first fetch)."""
+        return self._version
+
+    def _fresh(self) -> bool:
+        return self._tools is not None and self._clock() - self._fetched_at < self._ttl
+
+    async def tools(self) -> dict[str, Tool]:
+        """All tools by name (unscoped).
+
+        Raises:
+            CatalogUnavailableError: the proxy cannot be reached and nothing is cached.
+        """
+        if self._fresh():
+            assert self._tools is not None
+            return self._tools
+        async with self._lock:
+            if self._fresh():
+                assert self._tools is not None
+                return self._tools
+            if self._tools is None and self._clock() - self._failed_at < _RETRY_AFTER_FAILURE_S:
+                raise CatalogUnavailableError("The Gumloop proxy is unavailable; try again in a few seconds.")
+            try:
+                response = await self._proxy.ListOperations(
+                    pb.ListOperationsRequest(), timeout=_FETCH_TIMEOUT_S
+                )
+            except grpc.RpcError as exc:
+                self._failed_at = self._clock()
+                code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
+                logger.warning("fetching the operation catalog failed: %s", code)
+                if self._tools is not None:
+                    self._fetched_at = self._clock() - self._ttl + _RETRY_AFTER_FAILURE_S
+                    return self._tools  # serve the stale catalog rather than nothing
+                raise CatalogUnavailableError(
+                    "The Gumloop proxy is unavailable, so no tools can be listed; try again in a few seconds."
+                ) from exc
+            ops = list(response.operations)
+            if response.catalog_version != self._version or self._tools is None:
+                self._tools = build_tools(ops, self._max_wait)
+                self._version = response.catalog_version
+                logger.info("operation catalog %s loaded: %d tools", self._version, len(self._tools))
+            self._fetched_at = self._clock()
+            return self._tools

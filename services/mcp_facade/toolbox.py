@@ -1,0 +1,366 @@
+"""The tool layer: Gumloop operations as MCP tools, run through the proxy.
+
+`GumloopToolbox` implements `contracts.Toolbox`. It lists the tools a scope admits (or the three
+discovery tools), validates arguments against the tool's schema before any RPC, and runs a call
+by its shape: list tools page (`pagination`), status tools may wait (`waits`), the artifact tool
+reads decoded content (`artifacts`), streaming operations are folded (`streams`), everything
+else is one InvokeOperation. Every RPC carries the time left until the call's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+import grpc
+from jsonschema import Draft202012Validator
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
+
+from .artifacts import content_result
+from .catalog import CatalogCache, CatalogUnavailableError, Tool
+from .contracts import CallContext, ServerScope, UnknownToolError
+from .discovery import META_TOOLS, search
+from .pagination import page_request, page_result
+from .results import json_result
+from .scope_filter import admits
+from .settings import FacadeSettings
+from .streams import StreamFold
+from .tool_errors import ToolFailure, error_result, failure_result, rpc_error_result
+from .waits import dotted, wait_for_work
+
+__all__ = ["GumloopToolbox"]
+
+logger = logging.getLogger(__name__)
+
+_MIN_RPC_TIMEOUT_S: Final = 0.5
+_META_NAMES: Final = frozenset(t["name"] for t in META_TOOLS)
+
+
+def _path(error: Any) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.message, str) and error.message.startswith("'"):
+        parts.append(error.message.split("'")[1])
+    elif error.validator == "additionalProperties":
+        extra = [p for p in (error.instance or {}) if p not in (error.schema.get("properties") or {})]
+        parts.extend(extra[:1])
+    return ".".join(parts) or "arguments"
+
+
+def validate(schema: dict[str, Any], arguments: Any, *, prefix: str = "") -> None:
+    """Raise ToolFailure naming every bad field of `arguments` under `schema`."""
+    errors = sorted(Draft202012Validator(schema).iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    fields = [(f"{prefix}{_path(e)}", e.message) for e in errors[:10]]
+    listed = "; ".join(f"{f}: {m}" for f, m in fields)
+    raise ToolFailure(f"Invalid arguments: {listed}. Fix these arguments and call again.", fields=fields)
+
+
+class GumloopToolbox:
+    """MCP tools generated from the proxy's operation catalog (implements contracts.Toolbox)."""
+
+    def __init__(
+        self,
+        proxy: ProxyServiceStub,
+        settings: FacadeSettings,
+        *,
+        clock: Callable[[], float] | None = None,
+        catalog_ttl_s: float = 60.0,
+    ) -> None:
+        self._proxy = proxy
+        self._settings = settings
+        self._loop_clock = clock
+        self._catalog = CatalogCache(proxy, settings.max_wait_seconds, ttl_s=catalog_ttl_s)
+
+    @property
+    def catalog_version(self) -> str:
+        """The version of the catalog the tools were built from ("" before the first fetch)."""
+        return self._catalog.version
+
+    def _now(self) -> float:
+        return self._loop_clock() if self._loop_clock is not None else asyncio.get_running_loop().time()
+
+    async def _scoped(self, scope: ServerScope) -> dict[str, Tool]:
+        tools = await self._catalog.tools()
+        return {name: tool for name, tool in tools.items() if admits(scope, tool.operation)}
+
+    async def list_tools(self, scope: ServerScope) -> list[dict[str, Any]]:
+        """The tools `scope` admits, in catalog order (or the discovery tools).
+
+        Raises:
+            CatalogUnavailableError: the proxy is unreachable and no catalog was fetched yet.
+        """
+        if self._settings.tool_exposure == "discovery":
+            return [json.loads(json.dumps(t)) for t in META_TOOLS]
+        return [json.loads(json.dumps(t.definition)) for t in (await self._scoped(scope)).values()]
+
+    async def tool_for(self, scope: ServerScope, name: str) -> dict[str, Any] | None:
+        """The definition of tool `name` if `scope` admits it, else None."""
+        if self._settings.tool_exposure == "discovery" and name in _META_NAMES:
+            return next(dict(t) for t in META_TOOLS if t["name"] == name)
+        try:
+            tool = (await self._scoped(scope)).get(name)
+        except CatalogUnavailableError:
+            return None
+        return json.loads(json.dumps(tool.definition)) if tool is not None else None
+
+    async def call_tool(
+        self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any]:
+        """Run tool `name` for `scope`; failures other than an unknown tool come back as isError results.
+
+        Raises:
+            UnknownToolError: the name is unknown or outside the scope.
+        """
+        if self._settings.tool_exposure == "discovery" and name in _META_NAMES:
+            return await self._call_meta(scope, name, arguments or {}, ctx)
+        try:
+            tools = await self._scoped(scope)
+        except CatalogUnavailableError as exc:
+            return error_result(str(exc))
+        tool = tools.get(name)
+        if tool is None:
+            raise UnknownToolError(name)
+        arguments = dict(arguments or {})
+        try:
+            validate(tool.definition["inputSchema"], arguments)
+            return await self._run(scope, tool, arguments, ctx)
+        except ToolFailure as failure:
+            return failure_result(failure)
+        except grpc.aio.AioRpcError as err:
+            logger.info("tool %s failed upstream: %s", name, err.code())
+            return rpc_error_result(err, tool=name, arguments=arguments)
+
+    async def _call_meta(
+        self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any]:
+        meta = next(t for t in META_TOOLS if t["name"] == name)
+        try:
+            validate(meta["inputSchema"], arguments)
+            tools = await self._scoped(scope)
+        except ToolFailure as failure:
+            return failure_result(failure)
+        except CatalogUnavailableError as exc:
+            return error_result(str(exc))
+        if name == "search_tools":
+            found = search(
+                (t.definition for t in tools.values()),
+                str(arguments.get("query", "")),
+                int(arguments.get("limit", 20)),
+            )
+            return json_result(
+                {"tools": found}, max_result_chars=self._settings.max_result_chars, structured=True
+            )
+        target = str(arguments["name"])
+        if name == "get_tool_schema":
+            if target not in tools:
+                return error_result(f"No tool named {target!r}; use search_tools to find one.")
+            return json_result(
+                tools[target].definition, max_result_chars=self._settings.max_result_chars, structured=True
+            )
+        if target not in tools:
+            return error_result(f"No tool named {target!r}; use search_tools to find one.")
+        inner = arguments.get("arguments") or {}
+        return await self.call_tool(scope, target, inner if isinstance(inner, dict) else {}, ctx)
+
+    # -- running one call -------------------------------------------------------------------------
+
+    def _timeout(self, ctx: CallContext) -> float:
+        remaining = ctx.deadline - self._now()
+        if remaining <= _MIN_RPC_TIMEOUT_S:
+            raise ToolFailure("The call ran out of time before reaching Gumloop; try again.")
+        return remaining
+
+    async def _invoke(
+        self, scope: ServerScope, operation: str, args: dict[str, Any], ctx: CallContext
+    ) -> Any:
+        """InvokeOperation; the decoded JSON body (or the response when the body is not JSON)."""
+        response = await self._proxy.InvokeOperation(
+            pb.InvokeOperationRequest(
+                account_id=scope.account_id, operation=operation, arguments_json=json.dumps(args)
+            ),
+            timeout=self._timeout(ctx),
+        )
+        if response.body_json:
+            try:
+                return json.loads(response.body_json)
+            except ValueError:
+                return response.body_json
+        if response.HasField("content"):
+            return response
+        return {}
+
+    async def _run(
+        self, scope: ServerScope, tool: Tool, args: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any]:
+        op = tool.operation
+        cap = self._settings.max_result_chars
+        if op.name == "get_artifact":
+            return await self._read_artifact(scope, tool, args, ctx)
+        if op.streams and (op.name != "create_chat_completion" or args.get("stream") is True):
+            return await self._stream(scope, tool, args, ctx)
+        if tool.kind == "list":
+            request = page_request(op, args)
+            body = await self._invoke(scope, op.name, request.upstream_arguments, ctx)
+            page, shrunk = page_result(op, request, body, cap)
+            note = ""
+            if shrunk:
+                note = (
+                    "The page was shortened to fit the size limit; pass next_cursor as cursor for the rest."
+                )
+            elif page["next_cursor"]:
+                note = "More items exist: pass next_cursor as cursor to get the next page."
+            return json_result(page, max_result_chars=cap, structured=True, note=note)
+        if tool.waits and tool.work is not None:
+            return await self._status(scope, tool, args, ctx)
+        if op.has_dynamic_inputs and isinstance(args.get("saved_item_id"), str):
+            await self._check_flow_inputs(scope, args, ctx)
+        body = await self._invoke(scope, op.name, args, ctx)
+        if isinstance(body, pb.InvokeOperationResponse):
+            return content_result(
+                body.content, max_result_chars=cap, next_call="ask for a narrower download (offset {offset})"
+            )
+        note = self._async_note(tool, body) if op.starts_async_work else ""
+        return json_result(
+            body, max_result_chars=cap, structured="outputSchema" in tool.definition, note=note
+        )
+
+    def _async_note(self, tool: Tool, body: Any) -> str:
+        work = tool.operation.async_work
+        work_id = dotted(body, work.id_field)
+        # The start answer often carries the state at the same path as the status answer.
+        state = dotted(body, work.state_field) or "started"
+        tools = self._catalog_tools_snapshot()
+        status = next((t.name for t in tools.values() if t.operation.name == work.status_operation), None)
+        if status is None or work_id is None:
+            return "The work was started and finishes later."
+        return (
+            f"Started ({work.id_field}={work_id!s}, state={state}). It finishes later: call {status} with "
+            f"{work.status_id_parameter}={work_id!s} and wait_seconds "
+            f"(up to {self._settings.max_wait_seconds:g}) to wait for the result."
+        )
+
+    def _catalog_tools_snapshot(self) -> dict[str, Tool]:
+        tools = self._catalog._tools  # noqa: SLF001 - same package; the tools were fetched for this call
+        return tools or {}
+
+    async def _status(
+        self, scope: ServerScope, tool: Tool, args: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any]:
+        assert tool.work is not None
+        work = tool.work
+        wait = float(args.pop("wait_seconds", 0) or 0)
+        cap = self._settings.max_result_chars
+        structured = "outputSchema" in tool.definition
+
+        async def poll() -> Any:
+            return await self._invoke(scope, tool.operation.name, args, ctx)
+
+        if wait <= 0:
+            return json_result(await poll(), max_result_chars=cap, structured=structured)
+        outcome = await wait_for_work(
+            poll, work, min(wait, self._settings.max_wait_seconds), ctx, clock=self._now
+        )
+        if outcome.reason == "terminal":
+            note = f"The work finished with state {outcome.state}."
+        else:
+            why = {"cancelled": "the call was cancelled", "deadline": "the call's time limit was near"}.get(
+                outcome.reason, "the wait was up"
+            )
+            note = (
+                f"Still running (state {outcome.state}) after waiting {outcome.waited_s:.0f}s; "
+                f"stopped because {why}. "
+                f"Call {tool.name} again with wait_seconds to keep waiting."
+            )
+        return json_result(outcome.body, max_result_chars=cap, structured=structured, note=note)
+
+    async def _check_flow_inputs(self, scope: ServerScope, args: dict[str, Any], ctx: CallContext) -> None:
+        inputs = args.get("pipeline_inputs")
+        response = await self._proxy.GetFlowInputSchema(
+            pb.GetFlowInputSchemaRequest(
+                account_id=scope.account_id, saved_item_id=str(args["saved_item_id"])
+            ),
+            timeout=self._timeout(ctx),
+        )
+        try:
+            schema = json.loads(response.schema_json) if response.schema_json else None
+        except ValueError:
+            schema = None
+        if not isinstance(schema, dict):
+            return
+        if isinstance(inputs, list):
+            as_object = {
+                str(i.get("input_name")): i.get("value")
+                for i in inputs
+                if isinstance(i, dict) and "input_name" in i
+            }
+        elif inputs is None:
+            as_object = {}
+        else:
+            as_object = inputs
+        validate(schema, as_object, prefix="pipeline_inputs.")
+
+    async def _read_artifact(
+        self, scope: ServerScope, tool: Tool, args: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any]:
+        cap = self._settings.max_result_chars
+        response = await self._proxy.ReadArtifact(
+            pb.ReadArtifactRequest(
+                account_id=scope.account_id,
+                artifact_id=str(args["artifact_id"]),
+                version_id=str(args.get("version_id") or ""),
+                offset=int(args.get("offset") or 0),
+                limit=min(int(args.get("limit") or 20_000), cap - 2_000),
+            ),
+            timeout=self._timeout(ctx),
+        )
+        return content_result(
+            response.content,
+            max_result_chars=cap,
+            next_call=f"call {tool.name} with artifact_id={args['artifact_id']!r} and offset={{offset}}",
+            extra={
+                "artifact_id": response.artifact_id or args["artifact_id"],
+                "version_id": response.version_id or None,
+            },
+        )
+
+    async def _stream(
+        self, scope: ServerScope, tool: Tool, args: dict[str, Any], ctx: CallContext
+    ) -> dict[str, Any]:
+        fold = StreamFold(ctx.progress)
+        call = self._proxy.StreamOperation(
+            pb.StreamOperationRequest(
+                account_id=scope.account_id, operation=tool.operation.name, arguments_json=json.dumps(args)
+            ),
+            timeout=self._timeout(ctx),
+        )
+        stopped = False
+        async for message in call:
+            part = message.WhichOneof("part")
+            if part == "start":
+                fold.http_status = message.start.http_status
+            elif part == "event":
+                await fold.event(message.event.event, message.event.data)
+            if ctx.cancelled.is_set() or self._now() > ctx.deadline - 2.0:
+                call.cancel()
+                stopped = True
+                break
+        cap = self._settings.max_result_chars
+        chat = tool.operation.name == "create_chat_completion"
+        body = fold.chat_result() if chat else fold.events_result()
+        note = (
+            "The stream was stopped early (cancelled or out of time); the result is partial."
+            if stopped
+            else ""
+        )
+        if chat:
+            text = body["content"] or "(no content)"
+            result = json_result(body, max_result_chars=cap, structured=False, note=note)
+            result["content"].insert(0, {"type": "text", "text": text[: cap // 3]})
+            return result
+        return json_result(body, max_result_chars=cap, structured=False, note=note)
