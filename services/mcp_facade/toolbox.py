@@ -221,14 +221,23 @@ class GumloopToolbox:
         if op.has_dynamic_inputs and isinstance(args.get("saved_item_id"), str):
             await self._check_flow_inputs(scope, args, ctx)
         body = await self._invoke(scope, op.name, args, ctx)
-        if isinstance(body, pb.InvokeOperationResponse):
-            return content_result(
-                body.content, max_result_chars=cap, next_call="ask for a narrower download (offset {offset})"
-            )
         note = self._async_note(tool, body) if op.starts_async_work else ""
-        return json_result(
-            body, max_result_chars=cap, structured="outputSchema" in tool.definition, note=note
-        )
+        return self._body_result(tool, body, note)
+
+    def _body_result(self, tool: Tool, body: Any, note: str = "") -> dict[str, Any]:
+        """JSON bodies as bounded JSON results; decoded non-JSON bodies (CSV, files) as content."""
+        cap = self._settings.max_result_chars
+        if isinstance(body, pb.InvokeOperationResponse):
+            result = content_result(
+                body.content,
+                max_result_chars=cap,
+                next_call="use the download link or a narrower request for the rest (from {offset})",
+            )
+            if note:
+                result["content"].append({"type": "text", "text": note})
+            return result
+        structured = "outputSchema" in tool.definition
+        return json_result(body, max_result_chars=cap, structured=structured, note=note)
 
     def _async_note(self, tool: Tool, body: Any) -> str:
         work = tool.operation.async_work
@@ -255,14 +264,12 @@ class GumloopToolbox:
         assert tool.work is not None
         work = tool.work
         wait = float(args.pop("wait_seconds", 0) or 0)
-        cap = self._settings.max_result_chars
-        structured = "outputSchema" in tool.definition
 
         async def poll() -> Any:
             return await self._invoke(scope, tool.operation.name, args, ctx)
 
         if wait <= 0:
-            return json_result(await poll(), max_result_chars=cap, structured=structured)
+            return self._body_result(tool, await poll())
         outcome = await wait_for_work(
             poll, work, min(wait, self._settings.max_wait_seconds), ctx, clock=self._now
         )
@@ -277,7 +284,7 @@ class GumloopToolbox:
                 f"stopped because {why}. "
                 f"Call {tool.name} again with wait_seconds to keep waiting."
             )
-        return json_result(outcome.body, max_result_chars=cap, structured=structured, note=note)
+        return self._body_result(tool, outcome.body, note)
 
     async def _check_flow_inputs(self, scope: ServerScope, args: dict[str, Any], ctx: CallContext) -> None:
         inputs = args.get("pipeline_inputs")
