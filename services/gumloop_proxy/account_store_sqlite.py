@@ -1,0 +1,131 @@
+"""The SQLite account store: one file (WAL), stdlib sqlite3 run in a worker thread.
+
+Secrets are stored only as Fernet tokens (crypto.py); every other field is plain so operators can
+inspect the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from .accounts import (
+    NewAccount,
+    StoredAccount,
+    decode_page_token,
+    encode_page_token,
+    generate_account_id,
+    sort_key,
+    stored_from_new,
+)
+from .crypto import CredentialCipher
+from .errors import AlreadyExists, NotFound, StoreUnavailable
+
+__all__ = ["SqliteAccountStore"]
+
+_T = TypeVar("_T")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    sort_key TEXT NOT NULL UNIQUE,
+    record TEXT NOT NULL,
+    secret_enc TEXT NOT NULL
+);
+"""
+
+
+class SqliteAccountStore:
+    """AccountStore on a local SQLite file."""
+
+    def __init__(self, path: Path, cipher: CredentialCipher) -> None:
+        self._cipher = cipher
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db: sqlite3.Connection | None = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None, timeout=10
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open the account database {path}: {exc}") from exc
+        self.path = path
+
+    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        def locked() -> _T:
+            with self._lock:
+                if self._db is None:
+                    raise StoreUnavailable("the account store is closed")
+                try:
+                    return work(self._db)
+                except sqlite3.IntegrityError:
+                    raise
+                except sqlite3.Error as exc:
+                    raise StoreUnavailable(f"the account database failed: {exc}") from exc
+
+        return await asyncio.to_thread(locked)
+
+    def _load(self, record: str, secret_enc: str) -> StoredAccount:
+        data = json.loads(record)
+        return StoredAccount.from_record(data, self._cipher.decrypt(str(data["id"]), secret_enc))
+
+    async def create(self, spec: NewAccount) -> StoredAccount:
+        """Insert the account; AlreadyExists when its id is taken."""
+        account = stored_from_new(spec, spec.id or generate_account_id())
+        secret_enc = self._cipher.encrypt(account.id, account.secret)
+        row = (account.id, sort_key(account), json.dumps(account.public_record()), secret_enc)
+        try:
+            await self._run(lambda db: db.execute("INSERT INTO accounts VALUES (?, ?, ?, ?)", row))
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists(f"account {account.id} exists already") from exc
+        return account
+
+    async def get(self, account_id: str) -> StoredAccount:
+        """The account; NotFound when there is none."""
+        found = await self._run(
+            lambda db: db.execute(
+                "SELECT record, secret_enc FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+        )
+        if found is None:
+            raise NotFound(f"no integrated account {account_id!r}")
+        return self._load(found[0], found[1])
+
+    async def list(self, page_size: int, page_token: str) -> tuple[list[StoredAccount], str]:
+        """A page ordered by creation time then id, and the next page's token."""
+        after = decode_page_token(page_token) if page_token else ""
+        size = max(1, page_size)
+        rows = await self._run(
+            lambda db: db.execute(
+                "SELECT sort_key, record, secret_enc FROM accounts WHERE sort_key > ? "
+                "ORDER BY sort_key LIMIT ?",
+                (after, size + 1),
+            ).fetchall()
+        )
+        page = rows[:size]
+        accounts = [self._load(record, secret_enc) for _, record, secret_enc in page]
+        token = encode_page_token(page[-1][0]) if len(rows) > size else ""
+        return accounts, token
+
+    async def delete(self, account_id: str) -> None:
+        """Remove the account; NotFound when there is none."""
+        cursor = await self._run(lambda db: db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)))
+        if cursor.rowcount == 0:
+            raise NotFound(f"no integrated account {account_id!r}")
+
+    async def close(self) -> None:
+        """Close the database (idempotent)."""
+
+        def shut() -> None:
+            with self._lock:
+                if self._db is not None:
+                    self._db.close()
+                    self._db = None
+
+        await asyncio.to_thread(shut)
