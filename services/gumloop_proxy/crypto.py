@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -74,7 +75,15 @@ def _key_file(data_dir: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_bytes().strip()
+        # Another replica may have created it a moment ago and still be writing it.
+        for _ in range(50):
+            key = path.read_bytes().strip()
+            if key:
+                return key
+            time.sleep(0.02)
+        raise ValueError(
+            f"the key file {path} is empty; delete it or set GMCP_PROXY_ENCRYPTION_KEY"
+        ) from None
     key = Fernet.generate_key()
     with os.fdopen(fd, "wb") as handle:
         handle.write(key + b"\n")

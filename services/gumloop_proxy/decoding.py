@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import warnings
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ __all__ = ["decode_content", "sniff_format"]
 
 logger = logging.getLogger(__name__)
 
+# DOCX and XLSX are zip archives: refuse to inflate more than this (a zip bomb fits in 25 MB).
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 TRUNCATION_MARKER = "\n\n[… truncated: continue with offset={next_offset} of {total} characters]"
 _IMAGES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 _MEDIA_FORMATS = {
@@ -181,8 +184,17 @@ def _render_pdf(data: bytes) -> str:
     return "\n\n".join(pages)
 
 
+def _check_unpacked_size(data: bytes) -> None:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ValueError(f"the archive would unpack to {unpacked} bytes")
+
+
 def _render_docx(data: bytes) -> str:
     import docx
+
+    _check_unpacked_size(data)
 
     document = docx.Document(io.BytesIO(data))
     blocks: list[str] = []
@@ -207,6 +219,8 @@ def _render_docx(data: bytes) -> str:
 
 def _render_xlsx(data: bytes) -> str:
     import openpyxl
+
+    _check_unpacked_size(data)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

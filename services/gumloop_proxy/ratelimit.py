@@ -143,7 +143,11 @@ def parse_rate_limit(headers: Mapping[str, str], now: float) -> RateLimitInfo | 
     policy: str | None = None
     if "ratelimit-policy" in h:
         name, params = _structured(h["ratelimit-policy"])
-        policy = name or policy
+        if name is not None and name.isdigit():
+            # The pre-2023 draft syntax `RateLimit-Policy: 100;w=60` leads with the quota itself.
+            params = {**params, "q": name}
+            name = None
+        policy = name
         if limit is None:
             limit = _int(params.get("q"))
     if "ratelimit" in h:

@@ -177,3 +177,21 @@ def test_incomplete_download_is_marked_and_partial_documents_are_not_parsed():
     assert "download stopped" in text.markdown.text and text.size_bytes == 1000 and text.sha256 == ""
     pdf = _decode(_pdf()[:50], "application/pdf", total_size=5000, complete=False)
     assert pdf.WhichOneof("content") == "metadata_only"
+
+
+def test_office_file_that_would_unpack_too_far_is_metadata_only(monkeypatch):
+    """A DOCX whose archive inflates past the cap is refused before parsing."""
+    from services.gumloop_proxy import decoding
+
+    monkeypatch.setattr(decoding, "MAX_UNPACKED_BYTES", 100)
+    result = _decode(
+        _docx(), "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "r.docx"
+    )
+    assert result.WhichOneof("content") == "metadata_only" and "corrupt" in result.metadata_only.reason
+
+
+def test_corrupt_docx_and_xlsx_are_metadata_only():
+    """Truncated office files are reported with a reason, never raised."""
+    for data, name in [(_docx()[:300], "a.docx"), (_xlsx()[:300], "b.xlsx")]:
+        result = _decode(data, "application/octet-stream", name)
+        assert result.WhichOneof("content") == "metadata_only", name

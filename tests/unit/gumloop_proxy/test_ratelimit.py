@@ -84,3 +84,12 @@ def test_trailing_metadata_has_only_known_values_and_retry_after_falls_back_to_r
         "ratelimit-policy": '"default";q=100',
     }
     assert RateLimitInfo(None, None, None, 9, None).to_trailing_metadata() == (("retry-after", "9"),)
+
+
+def test_older_draft_policy_syntax_and_comma_lists_are_understood():
+    """`RateLimit-Policy: 100;w=60` and `RateLimit-Limit: 10, 10;w=1` give the quota."""
+    assert parse_rate_limit({"RateLimit-Policy": "100;w=60"}, NOW) == RateLimitInfo(
+        100, None, None, None, None
+    )
+    info = parse_rate_limit({"RateLimit-Limit": "10, 10;w=1", "RateLimit-Remaining": "4"}, NOW)
+    assert info == RateLimitInfo(10, 4, None, None, None)
