@@ -134,6 +134,10 @@ class CatalogCache:
         """The catalog version last fetched ("" before the first fetch)."""
         return self._version
 
+    def cached(self) -> dict[str, Tool]:
+        """The tools last fetched, without fetching (empty before the first fetch)."""
+        return self._tools or {}
+
     def _fresh(self) -> bool:
         return self._tools is not None and self._clock() - self._fetched_at < self._ttl
 

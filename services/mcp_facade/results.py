@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-__all__ = ["TRUNCATION_MARKER", "budget", "dumps", "json_result", "shrink", "text_result"]
+from jsonschema import Draft202012Validator
+
+__all__ = ["TRUNCATION_MARKER", "budget", "conform", "dumps", "json_result", "shrink", "text_result"]
 
 TRUNCATION_MARKER: Final = "…[truncated]"
 _OVERHEAD: Final = 512
@@ -51,6 +53,41 @@ def _cut(value: Any, max_str: int, max_items: int) -> Any:
     return value
 
 
+_DROP: Final = object()
+
+
+def conform(value: Any, schema: dict[str, Any] | None) -> Any:
+    """`value` reduced until it validates against `schema` (members that do not fit are dropped).
+
+    Clients reject structuredContent that breaks the declared outputSchema, so an upstream answer
+    that drifted from its documented shape loses the offending members there (the text block still
+    carries everything). Returns {} when nothing fits.
+    """
+    if schema is None:
+        return value
+    kept = _conform(value, schema)
+    return {} if kept is _DROP else kept
+
+
+def _conform(value: Any, schema: Any) -> Any:
+    if not isinstance(schema, dict) or not list(Draft202012Validator(schema).iter_errors(value)):
+        return value
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        out = {}
+        for key, member in value.items():
+            kept = _conform(member, props[key]) if key in props else member
+            if kept is not _DROP:
+                out[key] = kept
+        if not list(Draft202012Validator(schema).iter_errors(out)):
+            return out
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        items = [i for i in (_conform(v, schema["items"]) for v in value) if i is not _DROP]
+        if not list(Draft202012Validator(schema).iter_errors(items)):
+            return items
+    return _DROP
+
+
 def text_result(text: str, *, max_result_chars: int, hint: str = "") -> dict[str, Any]:
     """A plain text result, truncated with a marker (and `hint` on how to get more) when too long."""
     limit = max_result_chars - _OVERHEAD
@@ -67,10 +104,12 @@ def json_result(
     structured: bool,
     note: str = "",
     hint: str = "Ask for less (e.g. a narrower filter) to see the rest.",
+    schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A result carrying `value` as compact JSON text and, when `structured`, as structuredContent.
 
     `note` is a sentence for the model, sent as a second text block (waiting advice, paging hints).
+    `schema` is the tool's outputSchema: structuredContent is made to conform to it.
     """
     limit = budget(max_result_chars) - len(note)
     bounded, was_cut = shrink(value, limit)
@@ -84,5 +123,7 @@ def json_result(
         content.append({"type": "text", "text": " ".join(notes)})
     result: dict[str, Any] = {"content": content}
     if structured and isinstance(bounded, dict):
-        result["structuredContent"] = bounded
+        result["structuredContent"] = conform(bounded, schema)
+    elif schema is not None:
+        result["structuredContent"] = conform({}, schema)
     return result

@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_LIST_LIMIT",
     "inline_refs",
     "input_schema",
+    "loosen",
     "list_output_schema",
     "list_page_size",
     "output_schema",
@@ -78,6 +79,58 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 
     result = walk(copy.deepcopy(schema), 0, ())
     return result if isinstance(result, dict) else {"type": "object"}
+
+
+# Constraints an upstream answer may break (or a cut to fit the size cap may break); output
+# schemas describe the shape for the model, they must never make a client reject a real answer.
+_LOOSE_DROP: Final = frozenset(
+    {
+        "required",
+        "minItems",
+        "maxItems",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "format",
+        "enum",
+        "const",
+        "minProperties",
+        "maxProperties",
+        "uniqueItems",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "dependentRequired",
+        "$schema",
+    }
+)
+
+
+def loosen(schema: Any) -> Any:
+    """An output schema without the constraints real answers may break; types and properties kept.
+
+    ``additionalProperties: false`` goes too, and every typed node also admits null.
+    """
+    if isinstance(schema, list):
+        return [loosen(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _LOOSE_DROP or (key == "additionalProperties" and value is False):
+            continue
+        if key in ("properties", "patternProperties", "$defs", "definitions") and isinstance(value, dict):
+            out[key] = {name: loosen(sub) for name, sub in value.items()}
+        else:
+            out[key] = loosen(value)
+    kind = out.get("type")
+    if isinstance(kind, str) and kind != "null":
+        out["type"] = [kind, "null"]
+    elif isinstance(kind, list) and "null" not in kind:
+        out["type"] = [*kind, "null"]
+    return out
 
 
 def list_page_size(operation: pb.Operation) -> int:
@@ -153,7 +206,9 @@ def output_schema(operation: pb.Operation) -> dict[str, Any] | None:
     schema = parse_schema(operation.output_schema_json)
     if schema is None or schema.get("type") != "object":
         return None
-    return inline_refs(schema)
+    loose: dict[str, Any] = loosen(inline_refs(schema))
+    loose["type"] = "object"  # MCP requires an object root
+    return loose
 
 
 def list_output_schema(operation: pb.Operation) -> dict[str, Any]:
@@ -164,7 +219,7 @@ def list_output_schema(operation: pb.Operation) -> dict[str, Any]:
     if upstream is not None and field:
         found = (upstream.get("properties") or {}).get(field)
         if isinstance(found, dict) and isinstance(found.get("items"), dict):
-            item = inline_refs({**found["items"], "$defs": upstream.get("$defs", {})})
+            item = loosen(inline_refs({**found["items"], "$defs": upstream.get("$defs", {})}))
     return {
         "type": "object",
         "properties": {

@@ -215,7 +215,8 @@ class GumloopToolbox:
                 )
             elif page["next_cursor"]:
                 note = "More items exist: pass next_cursor as cursor to get the next page."
-            return json_result(page, max_result_chars=cap, structured=True, note=note)
+            schema = tool.definition.get("outputSchema")
+            return json_result(page, max_result_chars=cap, structured=True, note=note, schema=schema)
         if tool.waits and tool.work is not None:
             return await self._status(scope, tool, args, ctx)
         if op.has_dynamic_inputs and isinstance(args.get("saved_item_id"), str):
@@ -237,14 +238,15 @@ class GumloopToolbox:
                 result["content"].append({"type": "text", "text": note})
             return result
         structured = "outputSchema" in tool.definition
-        return json_result(body, max_result_chars=cap, structured=structured, note=note)
+        schema = tool.definition.get("outputSchema")
+        return json_result(body, max_result_chars=cap, structured=structured, note=note, schema=schema)
 
     def _async_note(self, tool: Tool, body: Any) -> str:
         work = tool.operation.async_work
         work_id = dotted(body, work.id_field)
         # The start answer often carries the state at the same path as the status answer.
         state = dotted(body, work.state_field) or "started"
-        tools = self._catalog_tools_snapshot()
+        tools = self._catalog.cached()
         status = next((t.name for t in tools.values() if t.operation.name == work.status_operation), None)
         if status is None or work_id is None:
             return "The work was started and finishes later."
@@ -253,10 +255,6 @@ class GumloopToolbox:
             f"{work.status_id_parameter}={work_id!s} and wait_seconds "
             f"(up to {self._settings.max_wait_seconds:g}) to wait for the result."
         )
-
-    def _catalog_tools_snapshot(self) -> dict[str, Tool]:
-        tools = self._catalog._tools  # noqa: SLF001 - same package; the tools were fetched for this call
-        return tools or {}
 
     async def _status(
         self, scope: ServerScope, tool: Tool, args: dict[str, Any], ctx: CallContext

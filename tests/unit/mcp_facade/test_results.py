@@ -8,7 +8,7 @@ import pytest
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from services.mcp_facade.pagination import encode_cursor, page_request, page_result
-from services.mcp_facade.results import TRUNCATION_MARKER, json_result, shrink, text_result
+from services.mcp_facade.results import TRUNCATION_MARKER, conform, json_result, shrink, text_result
 from services.mcp_facade.tool_errors import ToolFailure
 
 
@@ -83,3 +83,17 @@ def test_cursor_paging_resumes_inside_a_shrunk_upstream_page() -> None:
     assert page["items"] == list(range(4, 14))
     follow = page_request(operation, {"cursor": page["next_cursor"]})
     assert follow.upstream_arguments["cursor"] == "up_2" and follow.offset == 0
+
+
+def test_structured_content_is_made_to_fit_the_output_schema() -> None:
+    """Members that break the declared outputSchema are dropped from structuredContent only."""
+    schema = {
+        "type": "object",
+        "properties": {"state": {"type": ["string", "null"]}, "n": {"type": "integer"}},
+    }
+    result = json_result(
+        {"state": 5, "n": 1, "extra": "x"}, max_result_chars=100_000, structured=True, schema=schema
+    )
+    assert result["structuredContent"] == {"n": 1, "extra": "x"}
+    assert json.loads(result["content"][0]["text"])["state"] == 5
+    assert conform([1], {"type": "object"}) == {}

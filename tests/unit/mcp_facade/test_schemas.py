@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
-from services.mcp_facade.schemas import inline_refs, input_schema, list_output_schema
+from services.mcp_facade.schemas import inline_refs, input_schema, list_output_schema, output_schema
 
 
 def test_refs_are_inlined_and_defs_dropped() -> None:
@@ -76,5 +76,27 @@ def test_list_output_schema_uses_the_upstream_item_shape() -> None:
         pagination=pb.Pagination(items_field="agents"),
     )
     schema = list_output_schema(operation)
-    assert schema["properties"]["items"]["items"] == {"type": "object", "title": "A"}
+    assert schema["properties"]["items"]["items"] == {"type": ["object", "null"], "title": "A"}
     assert schema["required"] == ["items", "next_cursor"]
+
+
+def test_output_schemas_are_loosened_so_real_answers_validate() -> None:
+    """required, additionalProperties false and value constraints go; types admit null."""
+    operation = pb.Operation(
+        output_schema_json=json.dumps(
+            {
+                "type": "object",
+                "required": ["state"],
+                "additionalProperties": False,
+                "properties": {
+                    "state": {"type": "string", "enum": ["A"]},
+                    "log": {"type": "array", "minItems": 1},
+                },
+            }
+        )
+    )
+    schema = output_schema(operation)
+    assert schema is not None
+    assert schema["type"] == "object" and "required" not in schema and "additionalProperties" not in schema
+    assert schema["properties"]["state"] == {"type": ["string", "null"]}
+    assert schema["properties"]["log"] == {"type": ["array", "null"]}

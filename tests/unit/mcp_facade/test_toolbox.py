@@ -514,3 +514,14 @@ async def test_discovery_mode_lists_three_meta_tools_that_respect_scope() -> Non
         scope, "call_tool", {"name": "create_a_gumloop_skill", "arguments": {}}, ctx()
     )
     assert refused["isError"] is True and not proxy.invoked("create_skill")
+
+
+async def test_every_schema_is_a_valid_json_schema_with_an_object_root() -> None:
+    """inputSchema and outputSchema of every tool pass Draft 2020-12 meta-validation."""
+    from jsonschema import Draft202012Validator
+
+    for tool in await make(FakeProxy()).list_tools(ALL):
+        Draft202012Validator.check_schema(tool["inputSchema"])
+        if "outputSchema" in tool:
+            Draft202012Validator.check_schema(tool["outputSchema"])
+            assert tool["outputSchema"]["type"] == "object"
