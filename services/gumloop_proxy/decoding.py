@@ -235,6 +235,7 @@ def _render_xlsx(data: bytes) -> str:
     return "\n\n".join(sheets)
 
 
+_TEXT_FORMATS = {"text", "markdown", "json", "csv", "html"}
 _RENDERERS: dict[str, Callable[[bytes], str]] = {
     "text": _text,
     "markdown": _text,
@@ -294,6 +295,17 @@ def decode_content(
             f"{fmt.upper()} of {_size_text(size)} is larger than the download limit and cannot be "
             "rendered in part"
         )
+    if fmt in _TEXT_FORMATS and not _looks_like_text(data):
+        return metadata(f"declared as {fmt} but the content is binary; it is not rendered")
+    if fmt == "json":
+        try:
+            text = _render_json(data)
+        except ValueError:
+            # Invalid JSON is still text worth reading (a log, a truncated export).
+            fmt, text = "text", _text(data)
+        if not complete:
+            text += f"\n\n[… download stopped after {_size_text(len(data))} of {_size_text(size)}]"
+        return _window(result, text, fmt, offset, limit)
     try:
         text = _RENDERERS[fmt](data)
     except Exception as exc:  # any parser failure on hostile or corrupt input is reported, never raised

@@ -74,6 +74,12 @@ async def _fetch(client: httpx.AsyncClient, url: str, max_bytes: int) -> Downloa
                 "expired: request the artifact again for a fresh link",
                 expired=True,
             )
+        if 300 <= response.status_code < 400:
+            # Signed links point straight at the object; a redirect could lead anywhere.
+            raise errors.DownloadFailed(
+                f"download from {shown} answered a redirect (HTTP {response.status_code}); "
+                "redirects are not followed"
+            )
         if response.status_code >= 400:
             raise errors.DownloadFailed(f"download from {shown} failed with HTTP {response.status_code}")
         length = response.headers.get("content-length")

@@ -195,3 +195,11 @@ def test_corrupt_docx_and_xlsx_are_metadata_only():
     for data, name in [(_docx()[:300], "a.docx"), (_xlsx()[:300], "b.xlsx")]:
         result = _decode(data, "application/octet-stream", name)
         assert result.WhichOneof("content") == "metadata_only", name
+
+
+def test_binary_declared_as_text_is_not_rendered_and_invalid_json_falls_back_to_text():
+    """Binary bytes labelled text are metadata only; text labelled JSON that is not JSON is shown as text."""
+    binary = _decode(b"\x00\x01\x02garbage\xff", "text/plain", "x.txt")
+    assert binary.WhichOneof("content") == "metadata_only"
+    broken = _decode(b'{"a": 1,', "application/json", "x.json")
+    assert broken.markdown.text == '{"a": 1,' and broken.markdown.source_format == "text"

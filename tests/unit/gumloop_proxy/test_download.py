@@ -122,3 +122,14 @@ def test_download_host_check():
         check_download_host("file:///etc/passwd", ["storage.example.test"])
     with pytest.raises(errors.InvalidArguments):
         check_download_host("ftp://storage.example.test/x", ["storage.example.test"])
+
+
+async def test_redirects_are_not_followed():
+    """A redirect from the signed link is a download failure, never followed."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"location": "http://169.254.169.254/"})
+
+    async with _client(handler) as client:
+        with pytest.raises(errors.DownloadFailed, match="redirect"):
+            await download_limited(client, URL, max_bytes=10, timeout_s=5)
