@@ -38,6 +38,7 @@ __all__ = ["GumloopToolbox"]
 logger = logging.getLogger(__name__)
 
 _MIN_RPC_TIMEOUT_S: Final = 0.5
+_STREAM_MARGIN_S: Final = 2.0
 _META_NAMES: Final = frozenset(t["name"] for t in META_TOOLS)
 
 
@@ -342,19 +343,29 @@ class GumloopToolbox:
             pb.StreamOperationRequest(
                 account_id=scope.account_id, operation=tool.operation.name, arguments_json=json.dumps(args)
             ),
-            timeout=self._timeout(ctx),
+            # End the relay a little before the caller's deadline so the partial result still gets back.
+            timeout=max(_MIN_RPC_TIMEOUT_S, self._timeout(ctx) - _STREAM_MARGIN_S),
         )
         stopped = False
-        async for message in call:
-            part = message.WhichOneof("part")
-            if part == "start":
-                fold.http_status = message.start.http_status
-            elif part == "event":
-                await fold.event(message.event.event, message.event.data)
-            if ctx.cancelled.is_set() or self._now() > ctx.deadline - 2.0:
-                call.cancel()
-                stopped = True
-                break
+        try:
+            async for message in call:
+                part = message.WhichOneof("part")
+                if part == "start":
+                    fold.http_status = message.start.http_status
+                elif part == "event":
+                    await fold.event(message.event.event, message.event.data)
+                if ctx.cancelled.is_set() or self._now() > ctx.deadline - _STREAM_MARGIN_S:
+                    call.cancel()
+                    stopped = True
+                    break
+        except grpc.aio.AioRpcError as err:
+            # Out of time mid-stream: what arrived is still worth returning; no events is a plain failure.
+            if fold.count == 0 or err.code() not in (
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.StatusCode.CANCELLED,
+            ):
+                raise
+            stopped = True
         cap = self._settings.max_result_chars
         chat = tool.operation.name == "create_chat_completion"
         body = fold.chat_result() if chat else fold.events_result()

@@ -46,6 +46,7 @@ class FakeProxy:
         self.flow_schema: dict[str, Any] | None = None
         self.artifact = pb.ReadArtifactResponse()
         self.events: list[pb.StreamOperationResponse] = []
+        self.stream_error: grpc.aio.AioRpcError | None = None
 
     async def ListOperations(self, request: Any, timeout: float | None = None) -> pb.ListOperationsResponse:  # noqa: N802
         self.requests.append(("ListOperations", request, timeout))
@@ -78,6 +79,7 @@ class FakeProxy:
     def StreamOperation(self, request: Any, timeout: float | None = None) -> Any:  # noqa: N802
         self.requests.append(("StreamOperation", request, timeout))
         events = list(self.events)
+        stream_error = self.stream_error
 
         class Call:
             def cancel(self) -> bool:
@@ -87,6 +89,8 @@ class FakeProxy:
                 async def gen() -> AsyncIterator[pb.StreamOperationResponse]:
                     for event in events:
                         yield event
+                    if stream_error is not None:
+                        raise stream_error
 
                 return gen()
 
@@ -525,3 +529,22 @@ async def test_every_schema_is_a_valid_json_schema_with_an_object_root() -> None
         if "outputSchema" in tool:
             Draft202012Validator.check_schema(tool["outputSchema"])
             assert tool["outputSchema"]["type"] == "object"
+
+
+async def test_a_session_stream_cut_by_the_deadline_returns_the_events_so_far() -> None:
+    """stream_session relays events; running out of time mid-stream gives a partial result."""
+    proxy = FakeProxy()
+    proxy.events = [
+        pb.StreamOperationResponse(
+            event=pb.StreamEvent(event="message", data=json.dumps({"type": "text", "data": "step 1"}))
+        )
+    ]
+    proxy.stream_error = rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline")
+    result = await make(proxy).call_tool(ALL, "gumloop_stream_session", {"session_id": "ses_1"}, ctx())
+    assert result.get("isError") is not True
+    body = json.loads(result["content"][0]["text"])
+    assert body["events"][0]["data"] == {"type": "text", "data": "step 1"} and body["ended"] is False
+    assert "partial" in text_of(result)
+    proxy.events = []
+    failed = await make(proxy).call_tool(ALL, "gumloop_stream_session", {"session_id": "ses_1"}, ctx())
+    assert failed["isError"] is True
