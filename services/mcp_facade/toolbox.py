@@ -31,7 +31,7 @@ from .scope_filter import admits
 from .settings import FacadeSettings
 from .streams import StreamFold
 from .tool_errors import ToolFailure, error_result, failure_result, rpc_error_result
-from .waits import dotted, wait_for_work
+from .waits import FIRST_INTERVAL_S, dotted, wait_for_work
 
 __all__ = ["GumloopToolbox"]
 
@@ -72,10 +72,12 @@ class GumloopToolbox:
         *,
         clock: Callable[[], float] | None = None,
         catalog_ttl_s: float = 60.0,
+        first_poll_interval_s: float = FIRST_INTERVAL_S,
     ) -> None:
         self._proxy = proxy
         self._settings = settings
         self._loop_clock = clock
+        self._first_poll = first_poll_interval_s
         self._catalog = CatalogCache(proxy, settings.max_wait_seconds, ttl_s=catalog_ttl_s)
 
     @property
@@ -270,7 +272,12 @@ class GumloopToolbox:
         if wait <= 0:
             return self._body_result(tool, await poll())
         outcome = await wait_for_work(
-            poll, work, min(wait, self._settings.max_wait_seconds), ctx, clock=self._now
+            poll,
+            work,
+            min(wait, self._settings.max_wait_seconds),
+            ctx,
+            clock=self._now,
+            first_interval=self._first_poll,
         )
         if outcome.reason == "terminal":
             note = f"The work finished with state {outcome.state}."

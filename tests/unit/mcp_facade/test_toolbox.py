@@ -321,17 +321,10 @@ async def test_wait_polls_until_terminal_with_increasing_progress() -> None:
 
     context = ctx()
     context.progress = sink
-    box = make(proxy)
-    import services.mcp_facade.waits as waits
-
-    waits_first = waits.FIRST_INTERVAL_S
-    waits.FIRST_INTERVAL_S = 0.01  # type: ignore[misc]
-    try:
-        result = await box.call_tool(
-            ALL, "get_single_gumloop_session_by_id", {"session_id": "ses_1", "wait_seconds": 30}, context
-        )
-    finally:
-        waits.FIRST_INTERVAL_S = waits_first  # type: ignore[misc]
+    box = GumloopToolbox(proxy, FacadeSettings(), first_poll_interval_s=0.01)  # type: ignore[arg-type]
+    result = await box.call_tool(
+        ALL, "get_single_gumloop_session_by_id", {"session_id": "ses_1", "wait_seconds": 30}, context
+    )
     assert result["structuredContent"]["session"]["state"] == "completed"
     assert "finished" in text_of(result)
     assert len(proxy.invoked("get_session")) == 3
