@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,13 +50,30 @@ class Tool:
     work: pb.AsyncWork | None = field(default=None, repr=False)
 
 
+def _own_words(text: str, op: pb.Operation, waits: bool, name_of: dict[str, str]) -> str:
+    """The catalog's description with operation names replaced by tool names.
+
+    Sentences telling the model to poll are dropped where the façade waits server-side instead.
+    """
+    if op.starts_async_work or waits:
+        sentences = re.split(r"(?<=\.)\s+", text)
+        text = " ".join(x for x in sentences if not x.lower().startswith(("poll ", "poll\t")))
+    names = sorted(name_of, key=len, reverse=True)
+    if not names:
+        return text
+    pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b")
+    return pattern.sub(lambda m: name_of[m.group(1)], text)
+
+
 def _description(op: pb.Operation, kind: str, waits: bool, name_of: dict[str, str]) -> str:
-    parts = [op.description.strip() or op.title or op.name.replace("_", " ")]
+    parts = [_own_words(op.description.strip(), op, waits, name_of) or op.title or op.name.replace("_", " ")]
     if kind == "list":
         parts.append(
             "Returns {items, next_cursor}; pass next_cursor back as cursor for the next page "
             "(limit sets the page size)."
         )
+        if not op.pagination.items_field:
+            parts.append("Each item of a grouped answer carries its group key as `group`.")
     if op.starts_async_work and op.async_work.status_operation in name_of:
         status = name_of[op.async_work.status_operation]
         parts.append(

@@ -541,3 +541,12 @@ async def test_a_session_stream_cut_by_the_deadline_returns_the_events_so_far() 
     proxy.events = []
     failed = await make(proxy).call_tool(ALL, "gumloop_stream_session", {"session_id": "ses_1"}, ctx())
     assert failed["isError"] is True
+
+
+async def test_descriptions_name_tools_not_operations_and_say_how_to_wait() -> None:
+    """Catalog operation names in descriptions become tool names; start tools point at the wait."""
+    tools = {t["name"]: t for t in await make(FakeProxy()).list_tools(ALL)}
+    start = tools["gumloop_start_pipeline"]["description"]
+    assert "get_pl_run" not in start and "get_single_gumloop_run_by_id with wait_seconds" in start
+    assert "next_cursor" in tools["list_all_gumloop_agents"]["description"]
+    assert "wait_seconds" in tools["get_single_gumloop_run_by_id"]["description"]
