@@ -31,7 +31,7 @@ from .scope_filter import admits
 from .settings import FacadeSettings
 from .streams import StreamFold
 from .tool_errors import ToolFailure, error_result, failure_result, rpc_error_result
-from .waits import FIRST_INTERVAL_S, dotted, wait_for_work
+from .waits import DEADLINE_MARGIN_S, FIRST_INTERVAL_S, dotted, wait_for_work
 
 __all__ = ["GumloopToolbox"]
 
@@ -78,7 +78,12 @@ class GumloopToolbox:
         self._settings = settings
         self._loop_clock = clock
         self._first_poll = first_poll_interval_s
-        self._catalog = CatalogCache(proxy, settings.max_wait_seconds, ttl_s=catalog_ttl_s)
+        # Every call ends at request_deadline_s, so a longer wait could never be honoured: advertise
+        # (and use) the wait that fits, keeping a margin for the answer to travel back.
+        self._max_wait = max(
+            1.0, min(settings.max_wait_seconds, settings.request_deadline_s - DEADLINE_MARGIN_S)
+        )
+        self._catalog = CatalogCache(proxy, self._max_wait, ttl_s=catalog_ttl_s)
 
     @property
     def catalog_version(self) -> str:
@@ -256,7 +261,7 @@ class GumloopToolbox:
         return (
             f"Started ({work.id_field}={work_id!s}, state={state}). It finishes later: call {status} with "
             f"{work.status_id_parameter}={work_id!s} and wait_seconds "
-            f"(up to {self._settings.max_wait_seconds:g}) to wait for the result."
+            f"(up to {self._max_wait:g}) to wait for the result."
         )
 
     async def _status(
@@ -274,7 +279,7 @@ class GumloopToolbox:
         outcome = await wait_for_work(
             poll,
             work,
-            min(wait, self._settings.max_wait_seconds),
+            min(wait, self._max_wait),
             ctx,
             clock=self._now,
             first_interval=self._first_poll,

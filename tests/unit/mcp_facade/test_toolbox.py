@@ -550,3 +550,14 @@ async def test_descriptions_name_tools_not_operations_and_say_how_to_wait() -> N
     assert "get_pl_run" not in start and "get_single_gumloop_run_by_id with wait_seconds" in start
     assert "next_cursor" in tools["list_all_gumloop_agents"]["description"]
     assert "wait_seconds" in tools["get_single_gumloop_run_by_id"]["description"]
+
+
+async def test_advertised_wait_fits_inside_the_request_deadline() -> None:
+    """wait_seconds never exceeds what the per-call deadline allows."""
+    box = make(FakeProxy(), max_wait_seconds=120, request_deadline_s=60)
+    tool = await box.tool_for(ALL, "get_single_gumloop_session_by_id")
+    assert tool is not None
+    assert tool["inputSchema"]["properties"]["wait_seconds"]["maximum"] == 57
+    longer = make(FakeProxy(), max_wait_seconds=120, request_deadline_s=200)
+    tool = await longer.tool_for(ALL, "get_single_gumloop_session_by_id")
+    assert tool is not None and tool["inputSchema"]["properties"]["wait_seconds"]["maximum"] == 120
