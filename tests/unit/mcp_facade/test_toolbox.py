@@ -339,7 +339,7 @@ async def test_wait_stops_at_the_deadline_and_says_it_is_still_running() -> None
     proxy = FakeProxy()
     proxy.bodies["get_pl_run"] = {"state": "RUNNING", "log": []}
     result = await make(proxy).call_tool(
-        ALL, "get_single_gumloop_run_by_id", {"run_id": "r1", "wait_seconds": 100}, ctx(seconds=3.2)
+        ALL, "get_single_gumloop_run_by_id", {"run_id": "r1", "wait_seconds": 50}, ctx(seconds=3.2)
     )
     text = text_of(result)
     assert "Still running" in text and "RUNNING" in text and "wait_seconds" in text
