@@ -39,6 +39,7 @@ class Upstream:
     base: str = ""
     run_polls: int = 0
     seen: list[str] = field(default_factory=list)
+    started: list[dict[str, Any]] = field(default_factory=list)
 
 
 def upstream_app(state: Upstream) -> web.Application:
@@ -88,7 +89,19 @@ def upstream_app(state: Upstream) -> web.Application:
             headers=headers,
         )
 
+    async def inputs(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"inputs": [{"name": "topic", "data_type": "string", "description": "What about."}]}
+        )
+
+    async def start(request: web.Request) -> web.Response:
+        body = await request.json()
+        state.started.append(body)
+        return web.json_response({"run_id": "run_9", "saved_item_id": body.get("saved_item_id"), "url": "u"})
+
     app = web.Application()
+    app.router.add_get("/api/v1/get_inputs", inputs)
+    app.router.add_post("/api/v1/start_pipeline", start)
     app.router.add_get("/api/v1/agents", agents)
     app.router.add_get("/api/v1/get_pl_run", run)
     app.router.add_get("/api/v1/artifacts/{artifact_id}/download", artifact)
@@ -225,3 +238,21 @@ async def test_bad_arguments_never_reach_upstream(stack: Stack) -> None:
         result["isError"] is True and result["structuredContent"]["field_violations"][0]["field"] == "limit"
     )
     assert len(stack.upstream.seen) == before
+
+
+async def test_start_pipeline_checks_flow_inputs_then_starts_and_points_at_the_wait(stack: Stack) -> None:
+    """A missing flow input is named before upstream; a good call starts and says how to wait."""
+    box, scope = stack.toolbox, stack.scope
+    bad = await box.call_tool(
+        scope, "gumloop_start_pipeline", {"saved_item_id": "si_1", "pipeline_inputs": {}}, ctx()
+    )
+    assert bad["isError"] is True
+    assert [v["field"] for v in bad["structuredContent"]["field_violations"]] == ["pipeline_inputs.topic"]
+    assert stack.upstream.started == []
+    good = await box.call_tool(
+        scope, "gumloop_start_pipeline", {"saved_item_id": "si_1", "pipeline_inputs": {"topic": "q3"}}, ctx()
+    )
+    assert good.get("isError") is not True, text_of(good)
+    assert good["structuredContent"]["run_id"] == "run_9"
+    assert "get_single_gumloop_run_by_id" in text_of(good) and "run_id=run_9" in text_of(good)
+    assert stack.upstream.started and stack.upstream.started[0]["saved_item_id"] == "si_1"
