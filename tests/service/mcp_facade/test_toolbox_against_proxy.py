@@ -115,6 +115,7 @@ class Stack:
     toolbox: GumloopToolbox
     upstream: Upstream
     scope: ServerScope
+    proxy: ProxyServiceStub
 
 
 @pytest.fixture
@@ -134,6 +135,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         created = await stub.CreateIntegratedAccount(
             pb.CreateIntegratedAccountRequest(
                 account=pb.IntegratedAccount(
+                    id="acct_1",
                     display_name="test",
                     user_id="u1",
                     api_base_url=f"{state.base}/api/v1",
@@ -144,7 +146,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         )
         scope = ServerScope(server_id="mcp_1", account_id=created.account.id, name="all")
         try:
-            yield Stack(GumloopToolbox(stub, FacadeSettings()), state, scope)
+            yield Stack(GumloopToolbox(stub, FacadeSettings()), state, scope, stub)
         finally:
             await channel.close()
     await runner.cleanup()
@@ -256,3 +258,41 @@ async def test_start_pipeline_checks_flow_inputs_then_starts_and_points_at_the_w
     assert good["structuredContent"]["run_id"] == "run_9"
     assert "get_single_gumloop_run_by_id" in text_of(good) and "run_id=run_9" in text_of(good)
     assert stack.upstream.started and stack.upstream.started[0]["saved_item_id"] == "si_1"
+
+
+async def test_the_official_mcp_client_accepts_tools_and_structured_results(stack: Stack) -> None:
+    """Through the real façade app, the MCP SDK lists the tools and validates structuredContent."""
+    from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as tokens_grpc
+    from services.mcp_facade.backends import Backends
+    from services.mcp_facade.server import create_server as create_facade
+    from tests.service.mcp_facade.conftest import FakeTokens, sdk_session
+
+    tokens = FakeTokens()
+    token = tokens.add_server()  # read-only scope on acct_1
+    grpc_server = grpc.aio.server()
+    tokens_grpc.add_TokenServiceServicer_to_server(tokens, grpc_server)
+    port = grpc_server.add_insecure_port("127.0.0.1:0")
+    await grpc_server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    settings = FacadeSettings(host="127.0.0.1", port=0, admin_port=0)
+    backends = Backends(tokens_grpc.TokenServiceStub(channel), stack.proxy, {"tokens": channel})
+    facade = await create_facade(settings, backends=backends)
+    try:
+        async with sdk_session(f"http://127.0.0.1:{facade.public_port}/mcp/{token}") as session:
+            await session.initialize()
+            listed = await session.list_tools()
+            names = {t.name for t in listed.tools}
+            assert "list_all_gumloop_agents" in names and "create_a_gumloop_agent" not in names
+            page = await session.call_tool("list_all_gumloop_agents", {"limit": 2})
+            assert not page.is_error and page.structured_content is not None
+            assert [a["id"] for a in page.structured_content["items"]] == ["ag_0", "ag_1"]
+            run = await session.call_tool("get_single_gumloop_run_by_id", {"run_id": "r", "wait_seconds": 10})
+            assert not run.is_error and run.structured_content is not None
+            assert run.structured_content["state"] == "DONE"
+            limited = await session.call_tool("list_all_gumloop_teams", {})
+            assert limited.is_error and limited.structured_content is not None
+            assert limited.structured_content["retry_after_seconds"] == 17
+    finally:
+        await facade.close()
+        await channel.close()
+        await grpc_server.stop(0)
