@@ -26,7 +26,7 @@ from .catalog import CatalogCache, CatalogUnavailableError, Tool
 from .contracts import CallContext, ServerScope, UnknownToolError
 from .discovery import META_TOOLS, search
 from .pagination import page_request, page_result
-from .results import json_result
+from .results import conform, json_result
 from .scope_filter import admits
 from .settings import FacadeSettings
 from .streams import StreamFold
@@ -244,6 +244,11 @@ class GumloopToolbox:
             )
             if note:
                 result["content"].append({"type": "text", "text": note})
+            # A tool documented as JSON may answer with a file (e.g. a CSV export): its summary must
+            # still satisfy the declared outputSchema.
+            schema = tool.definition.get("outputSchema")
+            if schema is not None:
+                result["structuredContent"] = conform(result["structuredContent"], schema)
             return result
         structured = "outputSchema" in tool.definition
         schema = tool.definition.get("outputSchema")

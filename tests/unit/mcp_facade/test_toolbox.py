@@ -561,3 +561,30 @@ async def test_advertised_wait_fits_inside_the_request_deadline() -> None:
     longer = make(FakeProxy(), max_wait_seconds=120, request_deadline_s=200)
     tool = await longer.tool_for(ALL, "get_single_gumloop_session_by_id")
     assert tool is not None and tool["inputSchema"]["properties"]["wait_seconds"]["maximum"] == 120
+
+
+async def test_a_file_answer_from_a_json_documented_tool_still_fits_its_output_schema() -> None:
+    """A CSV export comes back as Markdown content; structuredContent validates against outputSchema."""
+    from jsonschema import Draft202012Validator
+
+    proxy = FakeProxy()
+    csv = pb.DecodedContent(
+        filename="export.csv",
+        media_type="text/csv",
+        markdown=pb.MarkdownContent(text="| a |\n|---|", total_chars=11, source_format="csv"),
+    )
+
+    async def invoke(request: Any, timeout: float | None = None) -> pb.InvokeOperationResponse:
+        proxy.requests.append(("InvokeOperation", request, timeout))
+        return pb.InvokeOperationResponse(http_status=200, content=csv)
+
+    proxy.InvokeOperation = invoke  # type: ignore[method-assign]
+    box = make(proxy)
+    tool = await box.tool_for(ALL, "get_single_gumloop_data_export_by_id")
+    assert tool is not None
+    result = await box.call_tool(
+        ALL, "get_single_gumloop_data_export_by_id", {"data_export_id": "ex_1", "download": True}, ctx()
+    )
+    assert result["content"][0]["text"].startswith("| a |")
+    if "outputSchema" in tool:
+        assert not list(Draft202012Validator(tool["outputSchema"]).iter_errors(result["structuredContent"]))
