@@ -58,11 +58,24 @@ def _own_words(text: str, op: pb.Operation, waits: bool, name_of: dict[str, str]
     if op.starts_async_work or waits:
         sentences = re.split(r"(?<=\.)\s+", text)
         text = " ".join(x for x in sentences if not x.lower().startswith(("poll ", "poll\t")))
+    return _rename(text, name_of)
+
+
+def _rename(text: str, name_of: dict[str, str]) -> str:
+    """`text` with every operation name replaced by its tool name."""
     names = sorted(name_of, key=len, reverse=True)
     if not names:
         return text
     pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b")
     return pattern.sub(lambda m: name_of[m.group(1)], text)
+
+
+def _rename_descriptions(schema: dict[str, Any], name_of: dict[str, str]) -> dict[str, Any]:
+    """The input schema with operation names in property descriptions replaced by tool names."""
+    for prop in (schema.get("properties") or {}).values():
+        if isinstance(prop, dict) and isinstance(prop.get("description"), str):
+            prop["description"] = _rename(prop["description"], name_of)
+    return schema
 
 
 def _description(op: pb.Operation, kind: str, waits: bool, name_of: dict[str, str]) -> str:
@@ -108,7 +121,9 @@ def build_tools(operations: list[pb.Operation], max_wait_seconds: float) -> dict
             "name": names[op.name],
             "title": op.title or op.name.replace("_", " ").capitalize(),
             "description": _description(op, kind, waits, names),
-            "inputSchema": input_schema(op, kind=kind, waits=waits, max_wait_seconds=max_wait_seconds),
+            "inputSchema": _rename_descriptions(
+                input_schema(op, kind=kind, waits=waits, max_wait_seconds=max_wait_seconds), names
+            ),
             "annotations": {
                 "title": op.title or op.name.replace("_", " ").capitalize(),
                 "readOnlyHint": bool(op.read_only),

@@ -550,6 +550,8 @@ async def test_descriptions_name_tools_not_operations_and_say_how_to_wait() -> N
     assert "get_pl_run" not in start and "get_single_gumloop_run_by_id with wait_seconds" in start
     assert "next_cursor" in tools["list_all_gumloop_agents"]["description"]
     assert "wait_seconds" in tools["get_single_gumloop_run_by_id"]["description"]
+    export_id = tools["get_single_gumloop_data_export_by_id"]["inputSchema"]["properties"]["data_export_id"]
+    assert export_id["description"] == "From create_a_gumloop_data_export."
 
 
 async def test_advertised_wait_fits_inside_the_request_deadline() -> None:
