@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import grpc
-from jsonschema import Draft202012Validator
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
@@ -31,6 +30,7 @@ from .scope_filter import admits
 from .settings import FacadeSettings
 from .streams import StreamFold
 from .tool_errors import ToolFailure, error_result, failure_result, rpc_error_result
+from .validation import validate
 from .waits import DEADLINE_MARGIN_S, FIRST_INTERVAL_S, dotted, wait_for_work
 
 __all__ = ["GumloopToolbox"]
@@ -40,26 +40,6 @@ logger = logging.getLogger(__name__)
 _MIN_RPC_TIMEOUT_S: Final = 0.5
 _STREAM_MARGIN_S: Final = 2.0
 _META_NAMES: Final = frozenset(t["name"] for t in META_TOOLS)
-
-
-def _path(error: Any) -> str:
-    parts = [str(p) for p in error.absolute_path]
-    if error.validator == "required" and isinstance(error.message, str) and error.message.startswith("'"):
-        parts.append(error.message.split("'")[1])
-    elif error.validator == "additionalProperties":
-        extra = [p for p in (error.instance or {}) if p not in (error.schema.get("properties") or {})]
-        parts.extend(extra[:1])
-    return ".".join(parts) or "arguments"
-
-
-def validate(schema: dict[str, Any], arguments: Any, *, prefix: str = "") -> None:
-    """Raise ToolFailure naming every bad field of `arguments` under `schema`."""
-    errors = sorted(Draft202012Validator(schema).iter_errors(arguments), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return
-    fields = [(f"{prefix}{_path(e)}", e.message) for e in errors[:10]]
-    listed = "; ".join(f"{f}: {m}" for f, m in fields)
-    raise ToolFailure(f"Invalid arguments: {listed}. Fix these arguments and call again.", fields=fields)
 
 
 class GumloopToolbox:
