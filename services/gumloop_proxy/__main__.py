@@ -1,0 +1,26 @@
+"""Entry point: `python -m services.gumloop_proxy` serves the proxy until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from gumloop_mcp.runtime import configure
+
+from .server import serve
+from .settings import ProxySettings
+
+
+def main() -> None:
+    """Load settings, configure logging, serve; announce the bound port as one JSON line on stdout."""
+    settings = ProxySettings()
+    configure(settings.log_level, json_format=settings.log_json)
+
+    def ready(ports: dict[str, int]) -> None:
+        print(json.dumps({"event": "serving", "service": "proxy", "ports": ports}), flush=True)
+
+    asyncio.run(serve(settings, on_ready=ready))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Wiring of the Gumloop proxy: catalog, account store, upstream client, servicer, gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
+from gumloop_mcp.runtime import create_grpc_server, start_serving
+
+from .accounts import AccountStore, open_account_store
+from .catalog import Catalog, default_catalog
+from .servicer import ProxyServicer
+from .settings import ProxySettings
+from .upstream import Upstream
+
+__all__ = ["ProxyServer", "create_server", "serve"]
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ProxyService"].full_name
+
+
+@dataclass
+class ProxyServer:
+    """A built proxy: call `start()` (or use `async with`) and `stop()`."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    store: AccountStore
+    upstream: Upstream
+    catalog: Catalog
+    _started: bool = field(default=False, init=False)
+
+    async def start(self) -> None:
+        """Start serving; health turns SERVING."""
+        await start_serving(self.server, self.health)
+        self._started = True
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Flip health, let in-flight calls finish within `grace_s`, close the HTTP pool and the store."""
+        if self._started:
+            await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)
+        self._started = False
+        await self.upstream.close()
+        await self.store.close()
+
+    async def __aenter__(self) -> ProxyServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop(0.5)
+
+
+async def create_server(settings: ProxySettings, *, catalog: Catalog | None = None) -> ProxyServer:
+    """Build (not start) the proxy on settings.host:settings.grpc_port (0 picks a free port).
+
+    The catalog is validated here: a broken catalog file stops the service before it serves.
+    """
+    catalog = catalog or default_catalog()
+    store = open_account_store(settings)
+    upstream = Upstream(settings)
+    servicer = ProxyServicer(settings, catalog, store, upstream)
+    try:
+        server, port, health_servicer = create_grpc_server(
+            lambda s: pb_grpc.add_ProxyServiceServicer_to_server(servicer, s),
+            [SERVICE_NAME],
+            host=settings.host,
+            port=settings.grpc_port,
+        )
+    except BaseException:
+        await upstream.close()
+        await store.close()
+        raise
+    logger.info("catalog %s with %d operations", catalog.version, len(catalog.operations))
+    return ProxyServer(server, port, health_servicer, store, upstream, catalog)
+
+
+async def serve(
+    settings: ProxySettings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[dict[str, int]], None] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop`), then shut down gracefully.
+
+    `on_ready` receives the bound ports, e.g. {"grpc": 50052}, once the service answers.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    trapped: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            trapped.append(sig)
+    proxy = await create_server(settings)
+    try:
+        await proxy.start()
+        logger.info("proxy serving on %s:%d (store: %s)", settings.host, proxy.port, settings.store)
+        if on_ready is not None:
+            on_ready({"grpc": proxy.port})
+        await stop.wait()
+    finally:
+        started = time.monotonic()
+        logger.info("shutting down, grace %.1fs", settings.shutdown_grace_s)
+        await proxy.stop(settings.shutdown_grace_s)
+        for sig in trapped:
+            loop.remove_signal_handler(sig)
+        logger.info("stopped after %.2fs", time.monotonic() - started)

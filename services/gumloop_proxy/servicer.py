@@ -1,0 +1,440 @@
+"""The ProxyService RPCs: accounts, catalog, invoke, stream, flow input schemas, artifacts.
+
+Each handler turns its work into proxy errors; `_guard` maps them to gRPC statuses through
+status.to_status (the one mapping) and turns anything unexpected into INTERNAL without leaking
+internals. Credentials are only read to build auth headers and are never logged or returned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+import grpc
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
+
+from . import errors
+from .accounts import AccountStore, StoredAccount, new_account_from_proto
+from .arguments import parse_arguments, validate_arguments
+from .catalog import Catalog, OperationSpec
+from .decoding import decode_content
+from .download import download_limited
+from .flowinputs import (
+    derive_schema,
+    inputs_from_get_inputs,
+    normalize_pipeline_inputs,
+    to_upstream,
+    validate_pipeline_inputs,
+)
+from .idempotency import IdempotencyCache, fingerprint
+from .ratelimit import parse_rate_limit
+from .requests import build_request
+from .settings import ProxySettings
+from .status import to_status
+from .streaming import iter_events
+from .upstream import Upstream, UpstreamResponse, malformed, useful_headers
+
+__all__ = ["ProxyServicer"]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: errors.ProxyError) -> NoReturn:
+    await context.abort_with_status(to_status(error))
+    raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+
+async def _guard(context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[_T]]) -> _T:
+    try:
+        return await work()
+    except errors.ProxyError as exc:
+        _log_failure(exc)
+        await _abort(context, exc)
+    except (grpc.aio.AbortError, grpc.aio.UsageError):
+        raise
+    except Exception:
+        logger.exception("unexpected error")
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error in the Gumloop proxy")
+        raise
+
+
+def _log_failure(exc: errors.ProxyError) -> None:
+    # Only the kind of failure: messages may quote upstream bodies or download links.
+    if isinstance(exc, errors.UpstreamError):
+        logger.info("%s: %s HTTP %d", type(exc).__name__, exc.operation, exc.http_status)
+    else:
+        logger.info("request refused: %s", type(exc).__name__)
+
+
+def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+class ProxyServicer(pb_grpc.ProxyServiceServicer):
+    """Implements gumloop_mcp.proxy.v1.ProxyService."""
+
+    def __init__(
+        self, settings: ProxySettings, catalog: Catalog, store: AccountStore, upstream: Upstream
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._store = store
+        self._upstream = upstream
+        self._idempotency = IdempotencyCache(settings.idempotency_ttl_s)
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    async def CreateIntegratedAccount(
+        self, request: pb.CreateIntegratedAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateIntegratedAccountResponse:
+        async def work() -> pb.CreateIntegratedAccountResponse:
+            stored = await self._store.create(new_account_from_proto(request, self._settings))
+            logger.info("account %s created (%s)", stored.id, pb.CredentialKind.Name(request.credential.kind))
+            return pb.CreateIntegratedAccountResponse(account=stored.to_proto())
+
+        return await _guard(context, work)
+
+    async def GetIntegratedAccount(
+        self, request: pb.GetIntegratedAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetIntegratedAccountResponse:
+        async def work() -> pb.GetIntegratedAccountResponse:
+            return pb.GetIntegratedAccountResponse(
+                account=(await self._account(request.account_id)).to_proto()
+            )
+
+        return await _guard(context, work)
+
+    async def ListIntegratedAccounts(
+        self, request: pb.ListIntegratedAccountsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListIntegratedAccountsResponse:
+        async def work() -> pb.ListIntegratedAccountsResponse:
+            if not 0 <= request.page_size <= 100:
+                raise errors.InvalidArguments(
+                    [("page_size", "must be between 1 and 100 (0 for the default 50)")]
+                )
+            accounts, token = await self._store.list(request.page_size or 50, request.page_token)
+            return pb.ListIntegratedAccountsResponse(
+                accounts=[a.to_proto() for a in accounts], next_page_token=token
+            )
+
+        return await _guard(context, work)
+
+    async def DeleteIntegratedAccount(
+        self, request: pb.DeleteIntegratedAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteIntegratedAccountResponse:
+        async def work() -> pb.DeleteIntegratedAccountResponse:
+            if not request.account_id:
+                raise errors.InvalidArguments([("account_id", "is required")])
+            await self._store.delete(request.account_id)
+            logger.info("account %s deleted", request.account_id)
+            return pb.DeleteIntegratedAccountResponse()
+
+        return await _guard(context, work)
+
+    async def _account(self, account_id: str) -> StoredAccount:
+        if not account_id:
+            raise errors.InvalidArguments([("account_id", "is required")])
+        return await self._store.get(account_id)
+
+    # -- catalog ----------------------------------------------------------------------------
+
+    async def ListOperations(
+        self, request: pb.ListOperationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListOperationsResponse:
+        operations = self._catalog.select(request.kinds, request.tags, request.names)
+        return pb.ListOperationsResponse(operations=operations, catalog_version=self._catalog.version)
+
+    async def GetOperation(
+        self, request: pb.GetOperationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetOperationResponse:
+        async def work() -> pb.GetOperationResponse:
+            return pb.GetOperationResponse(operation=self._operation(request.name).proto)
+
+        return await _guard(context, work)
+
+    def _operation(self, name: str) -> OperationSpec:
+        if not name:
+            raise errors.InvalidArguments([("operation", "is required")])
+        op = self._catalog.get(name)
+        if op is None:
+            raise errors.NotFound(f"unknown operation {name!r}; ListOperations lists the catalog")
+        return op
+
+    # -- invoke -----------------------------------------------------------------------------
+
+    async def InvokeOperation(
+        self, request: pb.InvokeOperationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InvokeOperationResponse:
+        return await _guard(context, lambda: self._invoke(request, _deadline(context)))
+
+    async def _invoke(
+        self, request: pb.InvokeOperationRequest, deadline: float | None
+    ) -> pb.InvokeOperationResponse:
+        op = self._operation(request.operation)
+        arguments = parse_arguments(request.arguments_json)
+        validate_arguments(op.input_schema, arguments)
+        if op.streams and (op.fixed_query.get("stream") == "true" or arguments.get("stream") is True):
+            raise errors.InvalidArguments(
+                [
+                    (
+                        "stream" if "stream" in arguments else "operation",
+                        "streams its answer; call StreamOperation",
+                    )
+                ]
+            )
+        account = await self._account(request.account_id)
+        upstream_arguments = await self._dynamic_inputs(op, arguments, account, deadline)
+        http_request = build_request(op, upstream_arguments, account)
+        if request.validate_only:
+            return pb.InvokeOperationResponse()
+
+        async def call() -> bytes:
+            response = await self._upstream.send(
+                http_request,
+                account_id=account.id,
+                max_concurrency=account.max_concurrency,
+                operation=op.name,
+                deadline=deadline,
+                retry_safe=op.method == "GET" and op.idempotent,
+            )
+            return self._to_invoke_response(op, response).SerializeToString()
+
+        if not request.idempotency_key:
+            return pb.InvokeOperationResponse.FromString(await call())
+        if len(request.idempotency_key) > 200:
+            raise errors.InvalidArguments([("idempotency_key", "must be at most 200 characters")])
+        data, replayed = await self._idempotency.run(
+            account.id, request.idempotency_key, fingerprint(op.name, arguments), call
+        )
+        answer = pb.InvokeOperationResponse.FromString(data)
+        answer.idempotent_replay = replayed
+        return answer
+
+    async def _dynamic_inputs(
+        self, op: OperationSpec, arguments: dict[str, Any], account: StoredAccount, deadline: float | None
+    ) -> dict[str, Any]:
+        """For flows: check pipeline_inputs against the flow's declared inputs, in upstream form."""
+        if not op.has_dynamic_inputs:
+            return arguments
+        inputs = await self._flow_inputs(account, str(arguments["saved_item_id"]), deadline)
+        schema = derive_schema(inputs)
+        values = normalize_pipeline_inputs(arguments.get("pipeline_inputs"))
+        validate_pipeline_inputs(schema, values)
+        return {**arguments, "pipeline_inputs": to_upstream(values)}
+
+    async def _call_json(
+        self, name: str, arguments: Mapping[str, Any], account: StoredAccount, deadline: float | None
+    ) -> Any:
+        op = self._operation(name)
+        response = await self._upstream.send(
+            build_request(op, arguments, account),
+            account_id=account.id,
+            max_concurrency=account.max_concurrency,
+            operation=name,
+            deadline=deadline,
+            retry_safe=op.method == "GET",
+        )
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:
+            raise malformed(name, response.status, "not JSON") from exc
+
+    async def _flow_inputs(
+        self, account: StoredAccount, saved_item_id: str, deadline: float | None
+    ) -> list[pb.FlowInput]:
+        body = await self._call_json("get_inputs", {"saved_item_id": saved_item_id}, account, deadline)
+        if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+            raise malformed("get_inputs", 200, "expected an `inputs` list")
+        return inputs_from_get_inputs(body)
+
+    def _to_invoke_response(
+        self, op: OperationSpec, response: UpstreamResponse
+    ) -> pb.InvokeOperationResponse:
+        answer = pb.InvokeOperationResponse(http_status=response.status, headers=dict(response.headers))
+        rate_limit = parse_rate_limit(response.headers, time.time())
+        if rate_limit is not None:
+            answer.rate_limit.CopyFrom(rate_limit.to_proto())
+        if not response.content:
+            return answer
+        if response.is_json:
+            try:
+                parsed = json.loads(response.content)
+            except ValueError as exc:
+                raise malformed(
+                    op.name, response.status, "content-type says JSON but the body is not"
+                ) from exc
+            answer.body_json = json.dumps(parsed, ensure_ascii=False)
+            return answer
+        filename = _filename(response.headers.get("content-disposition", "")) or (
+            op.name + (mimetypes.guess_extension(response.media_type) or "")
+        )
+        answer.content.CopyFrom(
+            decode_content(
+                response.content,
+                media_type=response.media_type or "application/octet-stream",
+                filename=filename,
+                offset=0,
+                limit=self._settings.markdown_default_limit,
+                max_image_bytes=self._settings.max_image_bytes,
+                total_size=len(response.content),
+                complete=True,
+            )
+        )
+        return answer
+
+    # -- streams ----------------------------------------------------------------------------
+
+    async def StreamOperation(
+        self, request: pb.StreamOperationRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.StreamOperationResponse]:
+        deadline = _deadline(context)
+        try:
+            op = self._operation(request.operation)
+            if not op.streams:
+                raise errors.InvalidArguments(
+                    [("operation", f"{op.name} does not stream; call InvokeOperation")]
+                )
+            arguments = parse_arguments(request.arguments_json)
+            validate_arguments(op.input_schema, arguments)
+            if "stream" in op.input_schema.get("properties", {}):
+                if arguments.get("stream") is False:
+                    raise errors.InvalidArguments(
+                        [("stream", "must be true (or omitted) for StreamOperation")]
+                    )
+                arguments = {**arguments, "stream": True}
+            account = await self._account(request.account_id)
+            http_request = build_request(op, arguments, account)
+            count = 0
+            async with self._upstream.stream(
+                http_request,
+                account_id=account.id,
+                max_concurrency=account.max_concurrency,
+                operation=op.name,
+                deadline=deadline,
+            ) as response:
+                yield pb.StreamOperationResponse(
+                    start=pb.StreamStart(
+                        http_status=response.status_code, headers=useful_headers(response.headers)
+                    )
+                )
+                async for event in iter_events(response.aiter_lines()):
+                    count += 1
+                    yield pb.StreamOperationResponse(
+                        event=pb.StreamEvent(event=event.event, data=event.data, id=event.id)
+                    )
+            yield pb.StreamOperationResponse(end=pb.StreamEnd(event_count=count))
+        except errors.ProxyError as exc:
+            _log_failure(exc)
+            await _abort(context, exc)
+        except (grpc.aio.AbortError, grpc.aio.UsageError):
+            raise
+        except Exception:
+            logger.exception("unexpected error in a stream")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error in the Gumloop proxy")
+
+    # -- flows and artifacts ----------------------------------------------------------------
+
+    async def GetFlowInputSchema(
+        self, request: pb.GetFlowInputSchemaRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetFlowInputSchemaResponse:
+        async def work() -> pb.GetFlowInputSchemaResponse:
+            if not request.saved_item_id:
+                raise errors.InvalidArguments([("saved_item_id", "is required")])
+            account = await self._account(request.account_id)
+            inputs = await self._flow_inputs(account, request.saved_item_id, _deadline(context))
+            return pb.GetFlowInputSchemaResponse(
+                inputs=inputs, schema_json=json.dumps(derive_schema(inputs), sort_keys=True)
+            )
+
+        return await _guard(context, work)
+
+    async def ReadArtifact(
+        self, request: pb.ReadArtifactRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReadArtifactResponse:
+        return await _guard(context, lambda: self._read_artifact(request, _deadline(context)))
+
+    async def _read_artifact(
+        self, request: pb.ReadArtifactRequest, deadline: float | None
+    ) -> pb.ReadArtifactResponse:
+        settings = self._settings
+        violations = []
+        if not request.artifact_id:
+            violations.append(("artifact_id", "is required"))
+        if request.offset < 0:
+            violations.append(("offset", "must not be negative"))
+        if not 0 <= request.limit <= settings.markdown_max_limit:
+            violations.append(
+                ("limit", f"must be between 1 and {settings.markdown_max_limit} (0 for the default)")
+            )
+        if request.max_image_bytes < 0:
+            violations.append(("max_image_bytes", "must not be negative"))
+        if violations:
+            raise errors.InvalidArguments(violations)
+        account = await self._account(request.account_id)
+        arguments = {"artifact_id": request.artifact_id}
+        if request.version_id:
+            arguments["version_id"] = request.version_id
+        meta = await self._call_json("get_artifact", arguments, account, deadline)
+        url = meta.get("download_url") if isinstance(meta, dict) else None
+        if not isinstance(url, str) or not url:
+            raise malformed("get_artifact", 200, "no download_url in the answer")
+        self._check_download_host(url, account)
+        timeout_s = settings.artifact_download_timeout_s
+        if deadline is not None:
+            timeout_s = max(0.01, min(timeout_s, deadline - time.monotonic()))
+        result = await download_limited(
+            self._upstream.client, url, max_bytes=settings.artifact_max_bytes, timeout_s=timeout_s
+        )
+        max_image = min(request.max_image_bytes or settings.max_image_bytes, settings.max_image_bytes)
+        content = decode_content(
+            result.data,
+            media_type=str(meta.get("media_type") or result.media_type or "application/octet-stream"),
+            filename=str(meta.get("filename") or result.filename or request.artifact_id),
+            offset=request.offset,
+            limit=request.limit or settings.markdown_default_limit,
+            max_image_bytes=max_image,
+            total_size=result.total_size if result.total_size is not None else _int(meta.get("size")),
+            complete=result.complete,
+        )
+        content.download_url = url
+        return pb.ReadArtifactResponse(
+            artifact_id=request.artifact_id,
+            version_id=str(meta.get("version_id") or request.version_id),
+            content=content,
+        )
+
+    def _check_download_host(self, url: str, account: StoredAccount) -> None:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        own = {(urlsplit(u).hostname or "").lower() for u in (account.api_base_url, account.stream_base_url)}
+        allowed = {h.lower() for h in self._settings.artifact_download_hosts}
+        if parts.scheme not in ("http", "https") or not host:
+            ok = False
+        elif host in own or host in allowed:
+            ok = True
+        else:
+            ok = not allowed and parts.scheme == "https"
+        if not ok:
+            raise errors.DownloadFailed(
+                f"refusing to download an artifact from host {host!r}: not an allowed host"
+            )
+
+
+def _filename(disposition: str) -> str:
+    match = re.search(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', disposition)
+    return match.group(1).strip() if match else ""
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

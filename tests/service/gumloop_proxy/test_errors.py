@@ -1,0 +1,205 @@
+"""Upstream failures reach the caller as clear gRPC errors: 429s, auth, faults, bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+import httpx
+import pytest
+from google.rpc import error_details_pb2
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
+from gumloop_mcp.runtime import error_details, field_violations
+
+from .conftest import create_account, invoke
+
+
+async def inject(emulator: Any, path: str, kind: str, **fields: Any) -> None:
+    """Ask the emulator to misbehave on requests under `path` (relative to the API base)."""
+    prefix = urlsplit(emulator.api_base_url).path + path
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{emulator.base_url}/__emulator/faults",
+            json={"match": {"path_prefix": prefix}, "kind": kind, "count": 10, **fields},
+        )
+        response.raise_for_status()
+
+
+def _unpack(error: grpc.aio.AioRpcError, message_type: Any) -> list[Any]:
+    out = []
+    for detail in error_details(error):
+        if detail.Is(message_type.DESCRIPTOR):
+            item = message_type()
+            detail.Unpack(item)
+            out.append(item)
+    return out
+
+
+async def _fails(
+    stub: pb_grpc.ProxyServiceStub, account_id: str, operation: str, arguments: Any = None, **kw: Any
+):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await invoke(stub, account_id, operation, arguments or {}, **kw)
+    return caught.value
+
+
+async def test_an_injected_429_is_resource_exhausted_with_rate_limit_trailers(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """A 429 is not retried and carries ratelimit-* / retry-after trailers, RetryInfo and the envelope."""
+    await inject(
+        emulator,
+        "/teams",
+        "status",
+        status=429,
+        headers={
+            "Retry-After": "30",
+            "X-RateLimit-Limit": "100",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": "30",
+        },
+    )
+    error = await _fails(stub, account.id, "list_teams")
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    trailers = dict(error.trailing_metadata() or ())
+    assert trailers["ratelimit-limit"] == "100"
+    assert trailers["ratelimit-remaining"] == "0"
+    assert trailers["retry-after"] == "30"
+    assert "ratelimit" in trailers and "ratelimit-policy" in trailers
+    (retry,) = _unpack(error, error_details_pb2.RetryInfo)
+    assert retry.retry_delay.seconds == 30
+    (upstream,) = _unpack(error, pb.UpstreamError)
+    assert upstream.http_status == 429 and upstream.operation == "list_teams"
+    assert upstream.rate_limit.limit == 100
+
+
+async def test_the_emulators_own_concurrency_429_reaches_the_caller(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
+) -> None:
+    """Starting more agent sessions than the plan allows ends in RESOURCE_EXHAUSTED, never a retry."""
+    _, agents = await invoke(stub, account.id, "list_agents", {})
+    agent_id = agents["agents"][0]["id"]
+    for index in range(60):
+        try:
+            await invoke(stub, account.id, "create_session", {"agent_id": agent_id, "input": f"job {index}"})
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
+            (upstream,) = _unpack(error, pb.UpstreamError)
+            assert upstream.http_status == 429
+            return
+    pytest.fail("the emulator never refused a session for concurrency")
+
+
+async def test_a_wrong_api_key_is_unauthenticated(stub: pb_grpc.ProxyServiceStub, emulator: Any) -> None:
+    """Upstream 401 becomes UNAUTHENTICATED with the envelope in details, and the key is not echoed."""
+    wrong = await create_account(stub, emulator, secret="gl-wrong-key-123")
+    error = await _fails(stub, wrong.id, "list_agents")
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert _unpack(error, pb.UpstreamError)[0].http_status == 401
+    assert "gl-wrong-key-123" not in (error.details() or "")
+
+
+async def test_an_unknown_resource_is_not_found(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
+) -> None:
+    """Upstream 404 becomes NOT_FOUND."""
+    error = await _fails(stub, account.id, "get_agent", {"agent_id": "no-such-agent"})
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert _unpack(error, pb.UpstreamError)[0].http_status == 404
+
+
+async def test_latency_beyond_the_callers_deadline_is_deadline_exceeded(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """A slow upstream never outlives the caller's deadline."""
+    await inject(emulator, "/teams", "latency", latency_ms=5000)
+    error = await _fails(stub, account.id, "list_teams", timeout=0.5)
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "code"),
+    [
+        ("status", {"status": 503}, grpc.StatusCode.UNAVAILABLE),
+        ("status", {"status": 502}, grpc.StatusCode.UNAVAILABLE),
+        ("reset", {}, grpc.StatusCode.UNAVAILABLE),
+        ("malformed", {}, grpc.StatusCode.DATA_LOSS),
+    ],
+)
+async def test_injected_faults_become_clear_errors(
+    kind: str,
+    fields: dict[str, Any],
+    code: grpc.StatusCode,
+    stub: pb_grpc.ProxyServiceStub,
+    account: pb.IntegratedAccount,
+    emulator: Any,
+) -> None:
+    """5xx, connection resets and malformed bodies each end in a fitting code, never a hang."""
+    await inject(emulator, "/teams", kind, **fields)
+    error = await _fails(stub, account.id, "list_teams", timeout=10)
+    assert error.code() == code, error.details()
+    assert _unpack(error, pb.UpstreamError)[0].operation == "list_teams"
+    if kind == "malformed":
+        assert "malformed" in (error.details() or "")
+
+
+async def test_bad_arguments_are_refused_before_going_upstream(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
+) -> None:
+    """Bad JSON, unknown arguments, missing required ones and wrong types name their fields."""
+    for raw, expected in [
+        ("{oops", "arguments_json"),
+        ('{"agent_id": 7}', "agent_id"),
+        ('{"agent_id": "a", "colour": "red"}', "colour"),
+        ("{}", "agent_id"),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.InvokeOperation(
+                pb.InvokeOperationRequest(account_id=account.id, operation="get_agent", arguments_json=raw),
+                timeout=5,
+            )
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert expected in dict(field_violations(caught.value)), raw
+
+
+async def test_unknown_operation_and_account_are_not_found(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
+) -> None:
+    """Names that do not exist are NOT_FOUND."""
+    assert (await _fails(stub, account.id, "no_such_operation")).code() == grpc.StatusCode.NOT_FOUND
+    assert (await _fails(stub, "acct_missing", "list_teams")).code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_validate_only_stops_before_upstream(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """validate_only answers without calling upstream (an injected 503 is not hit)."""
+    await inject(emulator, "/teams", "status", status=503)
+    response, body = await invoke(stub, account.id, "list_teams", {}, validate_only=True)
+    assert response.http_status == 0 and body is None
+
+
+async def test_idempotency_keys_replay_and_refuse_other_arguments(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
+) -> None:
+    """Same key + same arguments replays; same key + other arguments is FAILED_PRECONDITION."""
+    _, agents = await invoke(stub, account.id, "list_agents", {})
+    agent_id = agents["agents"][0]["id"]
+    first, body = await invoke(
+        stub, account.id, "create_session", {"agent_id": agent_id}, idempotency_key="k-1"
+    )
+    again, body_again = await invoke(
+        stub, account.id, "create_session", {"agent_id": agent_id}, idempotency_key="k-1"
+    )
+    assert not first.idempotent_replay and again.idempotent_replay
+    assert body_again["session"]["id"] == body["session"]["id"]
+    error = await _fails(
+        stub, account.id, "create_session", {"agent_id": agent_id, "name": "x"}, idempotency_key="k-1"
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "idempotency key" in (error.details() or "")
+    assert json.loads(first.body_json)["session"]["id"]

@@ -1,0 +1,296 @@
+"""Every catalog operation round-trips through the proxy against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
+from services.gumloop_proxy.catalog import default_catalog
+
+from .conftest import invoke
+
+SKILL_MD = "---\nname: {name}\ndescription: A test skill that says hello.\n---\n\n# Hello\n\nSay hello.\n"
+
+
+class Ctx:
+    """Finds ids in the emulator's seeded data (or makes them) for sample arguments, memoized."""
+
+    def __init__(self, stub: pb_grpc.ProxyServiceStub, account_id: str) -> None:
+        self.stub = stub
+        self.account_id = account_id
+        self._memo: dict[str, Any] = {}
+
+    async def call(self, operation: str, arguments: dict[str, Any]) -> Any:
+        """Invoke and return the JSON body."""
+        _, body = await invoke(self.stub, self.account_id, operation, arguments)
+        return body
+
+    async def _once(self, key: str, make: Callable[[], Awaitable[Any]]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = await make()
+        return self._memo[key]
+
+    async def agent_id(self) -> str:
+        async def make() -> str:
+            return str((await self.call("list_agents", {}))["agents"][0]["id"])
+
+        return str(await self._once("agent_id", make))
+
+    async def saved_item_id(self) -> str:
+        async def make() -> str:
+            return str((await self.call("list_saved_items", {}))["saved_items"][0]["saved_item_id"])
+
+        return str(await self._once("saved_item_id", make))
+
+    async def pipeline_inputs(self) -> dict[str, Any]:
+        body = await self.call("get_inputs", {"saved_item_id": await self.saved_item_id()})
+        return {item["name"]: "sample" for item in body["inputs"]}
+
+    async def run_id(self) -> str:
+        async def make() -> str:
+            body = await self.call(
+                "start_pipeline",
+                {
+                    "saved_item_id": await self.saved_item_id(),
+                    "pipeline_inputs": await self.pipeline_inputs(),
+                },
+            )
+            return str(body["run_id"])
+
+        return str(await self._once("run_id", make))
+
+    async def interaction_id(self) -> str:
+        async def make() -> str:
+            body = await self.call("start_agent", {"gummie_id": await self.agent_id(), "message": "hello"})
+            return str(body["interaction_id"])
+
+        return str(await self._once("interaction_id", make))
+
+    async def session_id(self) -> str:
+        async def make() -> str:
+            body = await self.call("create_session", {"agent_id": await self.agent_id(), "input": "hello"})
+            return str(body["session"]["id"])
+
+        return str(await self._once("session_id", make))
+
+    async def idle_session_id(self) -> str:
+        """A session in a state that accepts a new message (waits for terminal state)."""
+        session_id = await self.session_id()
+        for _ in range(200):
+            body = await self.call("get_session", {"session_id": session_id})
+            if body["session"]["state"] in ("completed", "failed", "idle"):
+                return session_id
+            await asyncio.sleep(0.05)
+        raise AssertionError("session never reached a terminal state")
+
+    async def artifact(self) -> dict[str, Any]:
+        async def make() -> dict[str, Any]:
+            body = await self.call("list_artifacts", {"agent_id": await self.agent_id()})
+            return dict(body["artifacts"][0])
+
+        return dict(await self._once("artifact", make))
+
+    async def skill_id(self) -> str:
+        async def make() -> str:
+            body = await self.call("create_skill", {"files": [skill_file("sample-skill")]})
+            return str(body["skill"]["id"])
+
+        return str(await self._once("skill_id", make))
+
+    async def server_id(self) -> str:
+        async def make() -> str:
+            return str((await self.call("list_mcp_servers", {}))["servers"][0]["server_id"])
+
+        return str(await self._once("server_id", make))
+
+    async def resource_uri(self) -> str:
+        body = await self.call("list_mcp_server_resources", {"server_id": await self.server_id()})
+        return str(body["resources"][0]["uri"])
+
+    async def prompt_name(self) -> str:
+        body = await self.call("list_mcp_server_prompts", {"server_id": await self.server_id()})
+        return str(body["prompts"][0]["name"])
+
+    async def version_id(self) -> str:
+        body = await self.call("list_agent_versions", {"agent_id": await self.agent_id()})
+        return str(body["versions"][0]["id"])
+
+    async def evaluation_id(self) -> str:
+        body = await self.call("list_evaluations", {"agent_id": await self.agent_id()})
+        return str(body["evaluations"][0]["evaluation_id"])
+
+    async def model(self) -> str:
+        return "anthropic/claude-sonnet-4"
+
+    async def export_id(self) -> str:
+        async def make() -> str:
+            body = await self.call("create_data_export", EXPORT_ARGS)
+            return str(body["data_export_id"])
+
+        return str(await self._once("export_id", make))
+
+
+def skill_file(name: str) -> dict[str, str]:
+    """A SKILL.md file argument."""
+    return {"filename": "SKILL.md", "content_text": SKILL_MD.format(name=name), "media_type": "text/markdown"}
+
+
+EXPORT_ARGS = {
+    "export_fields": ["user_id", "credits"],
+    "start_date": "2026-01-01",
+    "end_date": "2026-01-31",
+    "data_type": "credit_logs",
+}
+NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+
+Sample = Callable[[Ctx], Awaitable[dict[str, Any]]]
+
+
+async def _agent(c: Ctx) -> dict[str, Any]:
+    return {"agent_id": await c.agent_id()}
+
+
+async def _server(c: Ctx) -> dict[str, Any]:
+    return {"server_id": await c.server_id()}
+
+
+async def _none(c: Ctx) -> dict[str, Any]:
+    return {}
+
+
+SAMPLES: dict[str, Sample] = {
+    "list_saved_items": _none,
+    "list_workbooks": _none,
+    "list_models": _none,
+    "list_teams": _none,
+    "list_mcp_servers": _none,
+    "list_agents": lambda c: _const({"page_size": 5}),
+    "list_skills": lambda c: _const({"page_size": 5}),
+    "get_inputs": lambda c: _awaited({"saved_item_id": c.saved_item_id()}),
+    "start_pipeline": lambda c: _awaited(
+        {"saved_item_id": c.saved_item_id(), "pipeline_inputs": c.pipeline_inputs()}
+    ),
+    "get_pl_run": lambda c: _awaited({"run_id": c.run_id()}),
+    "kill_pipeline": lambda c: _awaited({"run_id": c.run_id()}),
+    "list_automation_runs": lambda c: _awaited({"saved_item_id": c.saved_item_id()}),
+    "upload_file": lambda c: _const(
+        {"file_name": "notes.txt", "file_content": base64.b64encode(b"hi").decode()}
+    ),
+    "upload_files": lambda c: _const(
+        {"files": [{"file_name": "a.txt", "file_content": base64.b64encode(b"a").decode()}]}
+    ),
+    "download_file": lambda c: _awaited({"file_name": "output.txt", "run_id": c.run_id()}),
+    "download_files": lambda c: _awaited({"file_names": ["output.txt"], "run_id": c.run_id()}),
+    "start_agent": lambda c: _awaited({"gummie_id": c.agent_id(), "message": "hello"}),
+    "get_agent_status": lambda c: _awaited({"interaction_id": c.interaction_id()}),
+    "create_agent": lambda c: _awaited({"name": "Test agent", "model_name": c.model()}),
+    "get_agent": _agent,
+    "update_agent": lambda c: _awaited({"agent_id": c.agent_id(), "description": "updated"}),
+    "update_agent_skills": lambda c: _awaited({"agent_id": c.agent_id(), "attach": _list(c.skill_id())}),
+    "list_agent_mcp_servers": _agent,
+    "attach_agent_mcp_server": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "server_id": c.server_id(), "config": {"approval_mode": "auto"}}
+    ),
+    "detach_agent_mcp_server": lambda c: _awaited({"agent_id": c.agent_id(), "server_id": c.server_id()}),
+    "list_agent_versions": _agent,
+    "get_agent_version": lambda c: _awaited({"agent_id": c.agent_id(), "version_id": c.version_id()}),
+    "list_sessions": _agent,
+    "create_session": lambda c: _awaited({"agent_id": c.agent_id(), "input": "hello"}),
+    "get_session": lambda c: _awaited({"session_id": c.session_id()}),
+    "send_session_message": lambda c: _awaited({"session_id": c.idle_session_id(), "input": "and again"}),
+    "cancel_session": lambda c: _awaited({"session_id": c.session_id()}),
+    "list_artifacts": _agent,
+    "get_artifact": lambda c: _awaited({"artifact_id": _field(c.artifact(), "id")}),
+    "create_skill": lambda c: _const({"files": [skill_file("created-skill")]}),
+    "update_skill": lambda c: _awaited({"skill_id": c.skill_id(), "files": [skill_file("sample-skill")]}),
+    "delete_skill": lambda c: _awaited({"skill_id": c.skill_id()}),
+    "get_skill_download": lambda c: _awaited({"skill_id": c.skill_id()}),
+    "get_mcp_server": _server,
+    "list_mcp_server_tools": _server,
+    "list_mcp_server_resources": _server,
+    "read_mcp_server_resource": lambda c: _awaited({"server_id": c.server_id(), "uri": c.resource_uri()}),
+    "list_mcp_server_prompts": _server,
+    "get_mcp_server_prompt": lambda c: _awaited({"server_id": c.server_id(), "name": c.prompt_name()}),
+    "call_mcp_tools": lambda c: _awaited({"calls": _list(_call(c.server_id()))}),
+    "create_chat_completion": lambda c: _awaited(
+        {"model": c.model(), "messages": [{"role": "user", "content": "Say hi"}]}
+    ),
+    "search_brain": lambda c: _const({"query": "onboarding", "limit": 3}),
+    "list_evaluations": _agent,
+    "get_evaluation": lambda c: _awaited({"agent_id": c.agent_id(), "evaluation_id": c.evaluation_id()}),
+    "get_evaluation_metrics": lambda c: _awaited({"agent_id": c.agent_id(), "days": 30}),
+    "get_evaluation_config": _agent,
+    "update_evaluation_config": lambda c: _awaited({"agent_id": c.agent_id(), "enabled": True}),
+    "list_audit_logs": lambda c: _const(
+        {
+            "organization_id": "org_1",
+            "start_time": (NOW - dt.timedelta(days=30)).isoformat(),
+            "end_time": NOW.isoformat(),
+            "page": 1,
+        }
+    ),
+    "create_data_export": lambda c: _const(EXPORT_ARGS),
+    "get_export_status": lambda c: _awaited({"data_export_id": c.export_id()}),
+    "manage_workspace_users": lambda c: _const(
+        {"organization_id": "org_1", "workspace_id": "ws_1", "action": "add", "user_email": "new@example.com"}
+    ),
+    "manage_permission_group_users": lambda c: _const(
+        {"organization_id": "org_1", "group_id": "grp_1", "action": "add", "user_email": "new@example.com"}
+    ),
+}
+STREAM_ONLY = {"stream_session"}
+
+
+async def _const(value: dict[str, Any]) -> dict[str, Any]:
+    return value
+
+
+async def _awaited(template: dict[str, Any]) -> dict[str, Any]:
+    """Await every awaitable value of a template."""
+    out = {}
+    for key, value in template.items():
+        out[key] = await value if asyncio.iscoroutine(value) else value
+    return out
+
+
+async def _list(value: Awaitable[Any]) -> list[Any]:
+    return [await value]
+
+
+async def _field(value: Awaitable[dict[str, Any]], name: str) -> Any:
+    return (await value)[name]
+
+
+async def _call(server_id: Awaitable[str]) -> dict[str, Any]:
+    return {"server_id": await server_id, "tool_name": "send_message", "arguments": {"text": "hi"}}
+
+
+def test_every_catalog_operation_has_a_sample() -> None:
+    """The round-trip test below covers the whole catalog."""
+    assert set(default_catalog().operations) == set(SAMPLES) | STREAM_ONLY
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+async def test_operation_round_trips(
+    name: str, stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
+) -> None:
+    """The operation returns a 2xx with the body fields its catalog entry promises."""
+    ctx = Ctx(stub, account.id)
+    arguments = await SAMPLES[name](ctx)
+    operation = (await stub.GetOperation(pb.GetOperationRequest(name=name), timeout=5)).operation
+    response, body = await invoke(stub, account.id, name, arguments)
+    assert 200 <= response.http_status < 300, (name, response.http_status, response.body_json[:300])
+    if operation.output_schema_json:
+        expected = set(json.loads(operation.output_schema_json)["properties"])
+        assert isinstance(body, dict), (name, response)
+        assert expected <= set(body), (name, sorted(body))
+    else:
+        assert body is not None or response.HasField("content"), name
