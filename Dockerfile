@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for every gumloop-mcp process: ENTRYPOINT is the `gumloop-mcp` console script and the
 # command picks the process (tokens, proxy, facade, emulator, up). See deploy/README.md for why.
 #
@@ -29,37 +28,39 @@ RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --find-links /wheels
  || { /opt/build/bin/pip install --no-index --find-links /wheels/build hatchling \
       && /opt/build/bin/pip wheel --no-deps --no-build-isolation -w /wheels/project . ; }
 
-# ---- 2. install from the wheelhouse, never from an index ----------------------------------------
+# ---- 2. the dependencies' venv, installed from the wheelhouse, never from an index --------------
 FROM ${BASE_IMAGE} AS install
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/venv
 COPY --from=wheels /wheels/deps /wheels/deps
 RUN /opt/venv/bin/pip install --no-index --find-links /wheels/deps /wheels/deps/*.whl
-COPY --from=wheels /wheels/project /wheels/project
-RUN /opt/venv/bin/pip install --no-index --no-deps /wheels/project/*.whl \
- && /opt/venv/bin/pip uninstall -y -q pip \
- && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
- && /opt/venv/bin/python -c 'import gumloop_mcp.runtime, services'
 
-# ---- 3. runtime: the venv, a non-root user, nothing else ----------------------------------------
+# ---- 3. runtime: the venv, the project wheel, a non-root user, nothing else ----------------------
+# Every step that does not depend on the source comes first, so a code change redoes only the
+# last two (the classic builder with the vfs driver copies the whole filesystem per step).
 FROM ${BASE_IMAGE} AS runtime
 ARG UID=10001
 RUN (getent group ${UID} || groupadd --system --gid ${UID} gumloop) >/dev/null \
  && useradd --system --uid ${UID} --gid ${UID} --no-create-home --home-dir /var/lib/gumloop-mcp \
       --shell /usr/sbin/nologin gumloop \
  && mkdir -p /var/lib/gumloop-mcp && chown ${UID}:${UID} /var/lib/gumloop-mcp && chmod 0700 /var/lib/gumloop-mcp
-COPY --from=install /opt/venv /opt/venv
-# Read-only root filesystem: no bytecode written at run time; state only under the data dir
-# (mount a volume there) and /tmp (mount an emptyDir / tmpfs there).
+# Read-only root filesystem: bytecode is compiled at install time and never written at run time;
+# state only under the data dir (mount a volume there) and /tmp (an emptyDir / tmpfs).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/var/lib/gumloop-mcp \
     GMCP_TOKENS_DATA_DIR=/var/lib/gumloop-mcp \
     GMCP_PROXY_DATA_DIR=/var/lib/gumloop-mcp
 VOLUME ["/var/lib/gumloop-mcp", "/tmp"]
 WORKDIR /var/lib/gumloop-mcp
-USER ${UID}:${UID}
 EXPOSE 8080 8081 50051 50052 8090
 ENTRYPOINT ["gumloop-mcp"]
 CMD ["--help"]
+COPY --from=install /opt/venv /opt/venv
+COPY --from=wheels /wheels/project /opt/wheels
+RUN /opt/venv/bin/pip install -q --no-index --no-deps /opt/wheels/*.whl \
+ && /opt/venv/bin/pip uninstall -y -q pip \
+ && /opt/venv/bin/python -c 'import gumloop_mcp.runtime, services'
+USER ${UID}:${UID}
