@@ -1,0 +1,290 @@
+"""`gumloop-mcp`: start the whole system with one command, run single services, print config.
+
+gumloop-mcp up [--json] [--mcp-port 8080] [--admin-port 8081] ...   everything, supervised
+gumloop-mcp tokens | proxy | facade | emulator                      one service in the foreground
+gumloop-mcp claude-config --url URL [--api-token T]                 Claude Desktop snippet
+gumloop-mcp admin create-api-token --name N                         mint an API token over gRPC
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .bootstrap import AccountSpec, bootstrap
+from .claude_config import render_claude_desktop_config
+from .launcher import ChildExited, Supervisor, load_secrets
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger("gumloop_mcp.cli")
+
+SERVICE_MODULES = {
+    "tokens": "services.tokens",
+    "proxy": "services.gumloop_proxy",
+    "facade": "services.mcp_facade",
+    "emulator": "gumloop_mcp.emulator",
+}
+EMULATOR_API_KEY = "gl-emulator-key"
+EMULATOR_USER_ID = "emu_user_1"
+HOST = "127.0.0.1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="gumloop-mcp", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start tokens, proxy, façade (and the emulator without a Gumloop key)")
+    up.add_argument("--json", action="store_true", help="print JSON events on stdout (one per line)")
+    up.add_argument("--mcp-port", type=int, default=8080, help="public MCP port (0 = free port)")
+    up.add_argument("--admin-port", type=int, default=8081, help="management API port (0 = free port)")
+    up.add_argument("--tokens-port", type=int, default=50051, help="token service gRPC port")
+    up.add_argument("--proxy-port", type=int, default=50052, help="proxy gRPC port")
+    up.add_argument("--emulator-port", type=int, default=8090, help="Gumloop emulator HTTP port")
+    up.add_argument("--data-dir", type=Path, default=Path(".gumloop-mcp"), help="state and secrets")
+    up.add_argument("--store", choices=("sqlite", "redis"), default="sqlite")
+    up.add_argument("--redis-url", default=None, help="Redis URL when --store redis")
+
+    for name in ("tokens", "proxy", "facade", "emulator"):
+        sub.add_parser(name, help=f"run the {name} service in the foreground (configured by env)")
+
+    claude = sub.add_parser("claude-config", help="print a claude_desktop_config.json snippet")
+    claude.add_argument("--url", required=True, help="the MCP URL (…/mcp/<token>)")
+    claude.add_argument("--api-token", default=None, help="API token for require_api_token_auth servers")
+    claude.add_argument("--name", default="gumloop", help="the server's name in Claude Desktop")
+
+    admin = sub.add_parser("admin", help="administrative commands over gRPC")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser("create-api-token", help="mint an API token (printed once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--purpose", choices=("management", "mcp_client"), action="append")
+    create.add_argument("--tokens-target", default=os.environ.get("GMCP_TOKENS_TARGET", f"{HOST}:50051"))
+    return parser
+
+
+def _account_spec(emulator_port: int | None) -> AccountSpec:
+    from gumloop_mcp.proxy.v1 import proxy_service_pb2 as ppb
+
+    if emulator_port is not None:
+        return AccountSpec(
+            display_name="Gumloop emulator",
+            kind=ppb.CREDENTIAL_KIND_API_KEY,
+            secret=EMULATOR_API_KEY,
+            user_id=EMULATOR_USER_ID,
+            api_base_url=f"http://{HOST}:{emulator_port}/api/v1",
+            stream_base_url=f"http://{HOST}:{emulator_port}/ws/api/v1",
+        )
+    api_base = os.environ.get("GUMLOOP_API_BASE_URL", "https://api.gumloop.com/api/v1")
+    stream_base = os.environ.get("GUMLOOP_STREAM_BASE_URL", "https://ws.gumloop.com/api/v1")
+    if os.environ.get("GUMLOOP_ACCESS_TOKEN"):
+        kind, secret = ppb.CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN, os.environ["GUMLOOP_ACCESS_TOKEN"]
+    else:
+        kind, secret = ppb.CREDENTIAL_KIND_API_KEY, os.environ["GUMLOOP_API_KEY"]
+    return AccountSpec(
+        display_name="Gumloop",
+        kind=kind,
+        secret=secret,
+        user_id=os.environ.get("GUMLOOP_USER_ID", ""),
+        team_id=os.environ.get("GUMLOOP_TEAM_ID", ""),
+        api_base_url=api_base,
+        stream_base_url=stream_base,
+    )
+
+
+def _real_gumloop_configured() -> bool:
+    env = os.environ
+    return bool(env.get("GUMLOOP_ACCESS_TOKEN")) or bool(
+        env.get("GUMLOOP_API_KEY") and env.get("GUMLOOP_USER_ID")
+    )
+
+
+def _emit(args: argparse.Namespace, event: dict[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(event), flush=True)
+
+
+async def _up(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secrets = load_secrets(data_dir)
+    store_env: dict[str, str] = {}
+    if args.store == "redis" and not args.redis_url:
+        print("gumloop-mcp: --store redis needs --redis-url", file=sys.stderr)
+        return 2
+    sup = Supervisor()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        emulator_port: int | None = None
+        if not _real_gumloop_configured():
+            if importlib.util.find_spec("gumloop_mcp.emulator") is None:
+                raise ChildExited("no Gumloop key configured and the emulator package is not installed")
+            emu = await sup.start(
+                "emulator", SERVICE_MODULES["emulator"], {"GMCP_EMULATOR_PORT": str(args.emulator_port)}
+            )
+            emulator_port = emu.ports["http"]
+            _emit(args, {"event": "serving", "service": "emulator", "ports": emu.ports})
+        for svc in ("PROXY", "TOKENS"):
+            store_env[f"GMCP_{svc}_STORE"] = args.store
+            if args.redis_url:
+                store_env[f"GMCP_{svc}_REDIS_URL"] = args.redis_url
+        proxy = await sup.start(
+            "proxy",
+            SERVICE_MODULES["proxy"],
+            {
+                **store_env,
+                "GMCP_PROXY_GRPC_PORT": str(args.proxy_port),
+                "GMCP_PROXY_DATA_DIR": str(data_dir),
+                "GMCP_PROXY_ENCRYPTION_KEY": secrets.proxy_encryption_key,
+            },
+        )
+        proxy_target = f"{HOST}:{proxy.ports['grpc']}"
+        _emit(args, {"event": "serving", "service": "proxy", "ports": proxy.ports})
+        tokens = await sup.start(
+            "tokens",
+            SERVICE_MODULES["tokens"],
+            {
+                **store_env,
+                "GMCP_TOKENS_GRPC_PORT": str(args.tokens_port),
+                "GMCP_TOKENS_DATA_DIR": str(data_dir),
+                "GMCP_TOKENS_PEPPER": secrets.tokens_pepper,
+                "GMCP_TOKENS_PROXY_TARGET": proxy_target,
+            },
+        )
+        tokens_target = f"{HOST}:{tokens.ports['grpc']}"
+        _emit(args, {"event": "serving", "service": "tokens", "ports": tokens.ports})
+        facade = await sup.start(
+            "facade",
+            SERVICE_MODULES["facade"],
+            {
+                "GMCP_FACADE_PORT": str(args.mcp_port),
+                "GMCP_FACADE_ADMIN_PORT": str(args.admin_port),
+                "GMCP_FACADE_TOKENS_TARGET": tokens_target,
+                "GMCP_FACADE_PROXY_TARGET": proxy_target,
+                "GMCP_FACADE_SESSION_SECRET": secrets.session_secret,
+            },
+        )
+        _emit(args, {"event": "serving", "service": "facade", "ports": facade.ports})
+        done = await bootstrap(data_dir, tokens_target, proxy_target, _account_spec(emulator_port))
+        base = f"http://{HOST}:{facade.ports['http']}"
+        ready = {
+            "event": "ready",
+            "mcp_url": f"{base}/mcp/{done.mcp_token}",
+            "admin_url": f"http://{HOST}:{facade.ports['admin']}",
+            "api_token": done.api_token,
+            "account_id": done.account_id,
+            "mcp_server_id": done.mcp_server_id,
+            "emulator_url": None if emulator_port is None else f"http://{HOST}:{emulator_port}",
+            "tokens_grpc": tokens_target,
+            "proxy_grpc": proxy_target,
+            "session_secret": secrets.session_secret,
+        }
+        if args.json:
+            _emit(args, ready)
+        else:
+            _print_summary(ready)
+        waiter = asyncio.create_task(sup.wait_any_exit())
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if waiter.done():
+            child = waiter.result()
+            raise ChildExited(
+                f"{child.name} exited with code {child.process.returncode}; stopping everything"
+            )
+        waiter.cancel()
+        print("gumloop-mcp: stopping", file=sys.stderr, flush=True)
+        return 0
+    except ChildExited as exc:
+        print(f"gumloop-mcp: {exc}", file=sys.stderr, flush=True)
+        _emit(args, {"event": "error", "message": str(exc)})
+        return 1
+    except Exception as exc:  # bootstrap over gRPC failed: say what, stop the children
+        logger.exception("start-up failed")
+        _emit(args, {"event": "error", "message": f"start-up failed: {type(exc).__name__}"})
+        return 1
+    finally:
+        await sup.stop_all()
+
+
+def _print_summary(ready: dict[str, Any]) -> None:
+    lines = [
+        "",
+        "gumloop-mcp is running.",
+        f"  MCP URL (full scope demo server): {ready['mcp_url']}",
+        f"  Management API:                   {ready['admin_url']}  (Authorization: Bearer <api token>)",
+        f"  Management API token:             {ready['api_token']}",
+    ]
+    if ready["emulator_url"]:
+        lines.append(f"  Gumloop emulator:                 {ready['emulator_url']}")
+    lines += [
+        "",
+        "Claude Desktop (claude_desktop_config.json):",
+        render_claude_desktop_config(str(ready["mcp_url"])),
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+async def _create_api_token(args: argparse.Namespace) -> int:
+    from gumloop_mcp.runtime import create_channel
+    from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
+    from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
+
+    purposes = {
+        "management": tpb.API_TOKEN_PURPOSE_MANAGEMENT,
+        "mcp_client": tpb.API_TOKEN_PURPOSE_MCP_CLIENT,
+    }
+    chosen = [purposes[p] for p in (args.purpose or ["management"])]
+    channel = create_channel(args.tokens_target)
+    try:
+        response = await TokenServiceStub(channel).CreateApiToken(
+            tpb.CreateApiTokenRequest(api_token=tpb.ApiToken(name=args.name, purposes=chosen))
+        )
+    finally:
+        await channel.close()
+    print(json.dumps({"id": response.api_token.id, "name": response.api_token.name, "token": response.token}))
+    return 0
+
+
+def _run_service(name: str) -> int:
+    import runpy
+
+    runpy.run_module(SERVICE_MODULES[name], run_name="__main__", alter_sys=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `gumloop-mcp` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "up":
+        from gumloop_mcp.runtime import configure
+
+        configure("INFO", json_format=False, stream=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):
+            sys.exit(asyncio.run(_up(args)))
+        sys.exit(130)
+    if args.command == "claude-config":
+        print(render_claude_desktop_config(args.url, api_token=args.api_token, name=args.name))
+        return
+    if args.command == "admin":
+        sys.exit(asyncio.run(_create_api_token(args)))
+    sys.exit(_run_service(args.command))
+
+
+if __name__ == "__main__":
+    main()
