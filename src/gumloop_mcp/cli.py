@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,6 +110,13 @@ def _real_gumloop_configured() -> bool:
     )
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def _emit(args: argparse.Namespace, event: dict[str, Any]) -> None:
     if args.json:
         print(json.dumps(event), flush=True)
@@ -166,11 +174,14 @@ async def _up(args: argparse.Namespace) -> int:
         )
         tokens_target = f"{HOST}:{tokens.ports['grpc']}"
         _emit(args, {"event": "serving", "service": "tokens", "ports": tokens.ports})
+        # The management API builds minted URLs from the configured port, so port 0 is resolved
+        # here (a free loopback port) rather than inside the façade.
+        mcp_port = args.mcp_port or _free_port()
         facade = await sup.start(
             "facade",
             SERVICE_MODULES["facade"],
             {
-                "GMCP_FACADE_PORT": str(args.mcp_port),
+                "GMCP_FACADE_PORT": str(mcp_port),
                 "GMCP_FACADE_ADMIN_PORT": str(args.admin_port),
                 "GMCP_FACADE_TOKENS_TARGET": tokens_target,
                 "GMCP_FACADE_PROXY_TARGET": proxy_target,
