@@ -1,0 +1,90 @@
+"""GumloopToolbox against the real proxy in front of the bundled Gumloop emulator (seed scenario 1).
+
+Skipped until the emulator lands (`gumloop_mcp.emulator.start_emulator`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
+from services.gumloop_proxy.server import create_server
+from services.gumloop_proxy.settings import ProxySettings
+from services.mcp_facade.contracts import CallContext, ServerScope
+from services.mcp_facade.settings import FacadeSettings
+from services.mcp_facade.toolbox import GumloopToolbox
+
+
+@pytest.fixture
+async def toolbox_scope(tmp_path: Path) -> AsyncIterator[tuple[GumloopToolbox, ServerScope]]:
+    """Emulator (fast clock) + real proxy + an integrated account + the toolbox."""
+    emulator_module = pytest.importorskip("gumloop_mcp.emulator", reason="the emulator has not landed yet")
+    if not hasattr(emulator_module, "start_emulator"):
+        pytest.skip("the emulator has not landed yet")
+    running = await emulator_module.start_emulator(
+        emulator_module.EmulatorSettings(host="127.0.0.1", port=0, time_scale=0.01)
+    )
+    try:
+        settings = ProxySettings(host="127.0.0.1", grpc_port=0, data_dir=tmp_path, log_json=False)
+        server = await create_server(settings)
+        async with server as proxy, grpc.aio.insecure_channel(f"127.0.0.1:{proxy.port}") as channel:
+            stub = ProxyServiceStub(channel)
+            created = await stub.CreateIntegratedAccount(
+                pb.CreateIntegratedAccountRequest(
+                    account=pb.IntegratedAccount(
+                        display_name="emulator",
+                        user_id=running.user_id,
+                        api_base_url=running.api_base_url,
+                        stream_base_url=running.stream_base_url,
+                    ),
+                    credential=pb.Credential(kind=pb.CREDENTIAL_KIND_API_KEY, secret=running.api_key),
+                ),
+                timeout=10,
+            )
+            scope = ServerScope(server_id="mcp_1", account_id=created.account.id, name="emulator")
+            yield GumloopToolbox(stub, FacadeSettings()), scope
+    finally:
+        await running.close()
+
+
+def ctx() -> CallContext:
+    return CallContext(deadline=asyncio.get_running_loop().time() + 60)
+
+
+async def call(box: GumloopToolbox, scope: ServerScope, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = await box.call_tool(scope, name, args, ctx())
+    assert result.get("isError") is not True, result["content"]
+    return result
+
+
+async def test_find_a_failed_automation_run_and_read_its_logs(
+    toolbox_scope: tuple[GumloopToolbox, ServerScope],
+) -> None:
+    """Seed scenario 1: automations -> their runs -> a FAILED run whose log explains it."""
+    box, scope = toolbox_scope
+    automations = await call(box, scope, "list_all_gumloop_automations", {"limit": 100})
+    assert automations["structuredContent"]["items"], "the emulator seeds saved items"
+    runs: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(20):
+        args: dict[str, Any] = {"limit": 50} | ({"cursor": cursor} if cursor else {})
+        page = (await call(box, scope, "list_all_gumloop_automation_runs", args))["structuredContent"]
+        runs += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    failed = [r for r in runs if str(r.get("state", "")).upper() == "FAILED"]
+    assert failed, "the emulator's seed has a failed run"
+    run = await call(
+        box, scope, "get_single_gumloop_run_by_id", {"run_id": failed[0]["run_id"], "wait_seconds": 5}
+    )
+    body = run["structuredContent"]
+    assert body["state"] == "FAILED" and body["log"]
+    assert "finished with state FAILED" in "\n".join(b.get("text", "") for b in run["content"])
