@@ -1,0 +1,279 @@
+"""Service tests for the management REST API against fake TokenService/ProxyService on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from google.rpc import error_details_pb2
+from openapi_spec_validator import validate
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as ppb
+from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as ppb_grpc
+from gumloop_mcp.runtime import create_channel, with_details
+from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
+from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as tpb_grpc
+from services.mcp_facade.backends import Backends
+from services.mcp_facade.management import ROUTES, create_admin_app
+from services.mcp_facade.settings import FacadeSettings
+
+GOOD = "gmcpat_good"
+AUTH = {"Authorization": f"Bearer {GOOD}"}
+
+
+class FakeTokens(tpb_grpc.TokenServiceServicer):
+    """MCP servers and API tokens in dicts; 'bogus' methods are rejected with a field violation."""
+
+    def __init__(self) -> None:
+        self.servers: dict[str, tpb.McpServer] = {}
+        self.ids = itertools.count(1)
+
+    async def VerifyApiToken(self, request: Any, context: Any) -> tpb.VerifyApiTokenResponse:
+        if request.token != GOOD or request.purpose != tpb.API_TOKEN_PURPOSE_MANAGEMENT:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad token")
+        return tpb.VerifyApiTokenResponse(api_token=tpb.ApiToken(id="apit_1"))
+
+    async def CreateMcpServer(self, request: Any, context: Any) -> tpb.CreateMcpServerResponse:
+        if "bogus" in request.mcp_server.config.methods:
+            bad = error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field="mcp_server.config.methods[0]", description="unknown method 'bogus'"
+                    )
+                ]
+            )
+            await context.abort_with_status(with_details(grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad))
+        server = tpb.McpServer()
+        server.CopyFrom(request.mcp_server)
+        server.id = f"mcp_{next(self.ids)}"
+        server.token_prefix = "gmcp_abcd"
+        self.servers[server.id] = server
+        return tpb.CreateMcpServerResponse(mcp_server=server, token=f"gmcp_secret_{server.id}")
+
+    async def _get(self, server_id: str, context: Any) -> tpb.McpServer:
+        if server_id not in self.servers:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"MCP server {server_id!r} does not exist")
+        return self.servers[server_id]
+
+    async def GetMcpServer(self, request: Any, context: Any) -> tpb.GetMcpServerResponse:
+        return tpb.GetMcpServerResponse(mcp_server=await self._get(request.id, context))
+
+    async def ListMcpServers(self, request: Any, context: Any) -> tpb.ListMcpServersResponse:
+        mine = [s for s in self.servers.values() if s.account_id == request.account_id]
+        start = int(request.page_token or 0)
+        page = mine[start : start + request.page_size]
+        more = start + request.page_size < len(mine)
+        return tpb.ListMcpServersResponse(
+            mcp_servers=page, next_page_token=str(start + request.page_size) if more else ""
+        )
+
+    async def UpdateMcpServer(self, request: Any, context: Any) -> tpb.UpdateMcpServerResponse:
+        server = await self._get(request.mcp_server.id, context)
+        for path in request.update_mask.paths:
+            if path == "config":
+                server.config.CopyFrom(request.mcp_server.config)
+            elif path == "expire_time":
+                server.ClearField("expire_time")
+                if request.mcp_server.HasField("expire_time"):
+                    server.expire_time.CopyFrom(request.mcp_server.expire_time)
+            else:
+                setattr(server, path, getattr(request.mcp_server, path))
+        return tpb.UpdateMcpServerResponse(mcp_server=server)
+
+    async def DeleteMcpServer(self, request: Any, context: Any) -> tpb.DeleteMcpServerResponse:
+        await self._get(request.id, context)
+        del self.servers[request.id]
+        return tpb.DeleteMcpServerResponse()
+
+    async def CreateApiToken(self, request: Any, context: Any) -> tpb.CreateApiTokenResponse:
+        token = tpb.ApiToken()
+        token.CopyFrom(request.api_token)
+        token.id = "apit_2"
+        return tpb.CreateApiTokenResponse(api_token=token, token="gmcpat_new")
+
+
+class FakeProxy(ppb_grpc.ProxyServiceServicer):
+    """Accounts in a dict; remembers the last credential it was given."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, ppb.IntegratedAccount] = {}
+        self.credential: ppb.Credential | None = None
+
+    async def CreateIntegratedAccount(
+        self, request: Any, context: Any
+    ) -> ppb.CreateIntegratedAccountResponse:
+        account = ppb.IntegratedAccount()
+        account.CopyFrom(request.account)
+        account.id = account.id or "acct_1"
+        account.credential_kind = request.credential.kind
+        self.accounts[account.id] = account
+        self.credential = request.credential
+        return ppb.CreateIntegratedAccountResponse(account=account)
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[FakeTokens, FakeProxy, TestClient[Any, Any]]]:
+    """The admin app over fake backends served by real grpc.aio servers."""
+    tokens, proxy = FakeTokens(), FakeProxy()
+    server = grpc.aio.server()
+    tpb_grpc.add_TokenServiceServicer_to_server(tokens, server)
+    ppb_grpc.add_ProxyServiceServicer_to_server(proxy, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = create_channel(f"127.0.0.1:{port}")
+    backends = Backends(tpb_grpc.TokenServiceStub(channel), ppb_grpc.ProxyServiceStub(channel))
+    settings = FacadeSettings(public_base_url="https://mcp.example.test")
+    client = TestClient(TestServer(create_admin_app(settings, backends), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield tokens, proxy, client
+    finally:
+        await client.close()
+        await channel.close()
+        await server.stop(0)
+
+
+Fakes = tuple[FakeTokens, FakeProxy, TestClient[Any, Any]]
+
+
+async def test_creating_an_mcp_server_returns_201_with_a_tokened_url(fakes: Fakes) -> None:
+    """POST .../mcp answers 201 with id, config, expiry and url = public base + /mcp/<token>."""
+    _, _, client = fakes
+    resp = await client.post(
+        "/integrated-account/acct_1/mcp",
+        json={"name": "ro", "config": {"methods": ["read"]}, "expires_at": "2030-01-01T00:00:00Z"},
+        headers=AUTH,
+    )
+    body = await resp.json()
+    assert resp.status == 201
+    assert body["url"] == "https://mcp.example.test/mcp/gmcp_secret_mcp_1"
+    assert body["config"] == {"methods": ["read"], "tags": []}
+    assert body["expires_at"].startswith("2030-01-01T00:00:00")
+
+
+async def test_missing_or_wrong_api_token_gets_401_with_www_authenticate(fakes: Fakes) -> None:
+    """No bearer and a wrong bearer are both 401 with a WWW-Authenticate header."""
+    _, _, client = fakes
+    for headers in ({}, {"Authorization": "Bearer gmcpat_wrong"}):
+        resp = await client.get("/integrated-account/acct_1/mcp", headers=headers)
+        assert resp.status == 401
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        assert (await resp.json())["error"]["code"] == "unauthenticated"
+
+
+async def test_backend_field_violations_become_400_fields(fakes: Fakes) -> None:
+    """INVALID_ARGUMENT field violations come back as error.fields in REST names."""
+    _, _, client = fakes
+    resp = await client.post(
+        "/integrated-account/acct_1/mcp", json={"name": "x", "config": {"methods": ["bogus"]}}, headers=AUTH
+    )
+    assert resp.status == 400
+    fields = (await resp.json())["error"]["fields"]
+    assert fields == [{"field": "config.methods[0]", "description": "unknown method 'bogus'"}]
+
+
+async def test_body_validation_errors_are_400_with_fields(fakes: Fakes) -> None:
+    """An empty name, bad JSON and unknown fields are 400 before any backend call."""
+    tokens, _, client = fakes
+    resp = await client.post("/integrated-account/acct_1/mcp", json={"name": "", "x": 1}, headers=AUTH)
+    fields = {f["field"] for f in (await resp.json())["error"]["fields"]}
+    assert resp.status == 400 and fields == {"name", "x"}
+    resp = await client.post("/integrated-account/acct_1/mcp", data=b"{nope", headers=AUTH)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
+    assert tokens.servers == {}
+
+
+async def test_get_patch_delete_then_404(fakes: Fakes) -> None:
+    """A server can be read, patched, deleted, and is then 404."""
+    _, _, client = fakes
+    created = await (
+        await client.post("/integrated-account/acct_1/mcp", json={"name": "a"}, headers=AUTH)
+    ).json()
+    path = f"/integrated-account/acct_1/mcp/{created['id']}"
+    got = await (await client.get(path, headers=AUTH)).json()
+    assert got["name"] == "a" and got["url"] is None
+    patched = await client.patch(path, json={"name": "b", "require_api_token_auth": True}, headers=AUTH)
+    body = await patched.json()
+    assert patched.status == 200 and body["name"] == "b" and body["require_api_token_auth"] is True
+    assert (await client.delete(path, headers=AUTH)).status == 204
+    missing = await client.get(path, headers=AUTH)
+    assert missing.status == 404 and (await missing.json())["error"]["code"] == "not_found"
+
+
+async def test_a_server_of_another_account_is_404(fakes: Fakes) -> None:
+    """Reading a server through the wrong account's path does not reveal it."""
+    _, _, client = fakes
+    created = await (
+        await client.post("/integrated-account/acct_1/mcp", json={"name": "a"}, headers=AUTH)
+    ).json()
+    resp = await client.get(f"/integrated-account/acct_2/mcp/{created['id']}", headers=AUTH)
+    assert resp.status == 404
+
+
+async def test_listing_pages_with_limit_and_next_cursor(fakes: Fakes) -> None:
+    """limit=2 over three servers gives a cursor, and the cursor gives the last one."""
+    _, _, client = fakes
+    for name in "abc":
+        await client.post("/integrated-account/acct_1/mcp", json={"name": name}, headers=AUTH)
+    first = await (await client.get("/integrated-account/acct_1/mcp?limit=2", headers=AUTH)).json()
+    assert [s["name"] for s in first["result"]] == ["a", "b"] and first["next_cursor"]
+    url = f"/integrated-account/acct_1/mcp?limit=2&next_cursor={first['next_cursor']}"
+    second = await (await client.get(url, headers=AUTH)).json()
+    assert [s["name"] for s in second["result"]] == ["c"] and second["next_cursor"] is None
+    bad = await client.get("/integrated-account/acct_1/mcp?limit=500", headers=AUTH)
+    assert bad.status == 400 and (await bad.json())["error"]["fields"][0]["field"] == "limit"
+
+
+async def test_creating_an_account_never_echoes_the_secret(fakes: Fakes) -> None:
+    """The api_key reaches the proxy as an API-key credential and is absent from the response."""
+    _, proxy, client = fakes
+    resp = await client.post(
+        "/integrated-account",
+        json={"display_name": "Mine", "api_key": "sk-very-secret", "user_id": "u1"},
+        headers=AUTH,
+    )
+    text = await resp.text()
+    assert resp.status == 201 and "sk-very-secret" not in text
+    assert proxy.credential is not None and proxy.credential.secret == "sk-very-secret"
+    assert proxy.credential.kind == ppb.CREDENTIAL_KIND_API_KEY
+    assert (await resp.json())["credential_kind"] == "api_key"
+
+
+async def test_api_token_creation_returns_the_token_once(fakes: Fakes) -> None:
+    """POST /api-tokens answers 201 with the raw token and the chosen purposes."""
+    _, _, client = fakes
+    resp = await client.post("/api-tokens", json={"name": "ci", "purpose": ["management"]}, headers=AUTH)
+    body = await resp.json()
+    assert resp.status == 201 and body["token"] == "gmcpat_new" and body["purpose"] == ["management"]
+
+
+async def test_openapi_lists_every_route_and_validates(fakes: Fakes) -> None:
+    """GET /openapi.json (no auth) is a valid OpenAPI 3.1 document covering the route table."""
+    _, _, client = fakes
+    resp = await client.get("/openapi.json")
+    document = await resp.json()
+    assert resp.status == 200
+    validate(document)
+    listed = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
+    assert listed == {(r.method, r.path) for r in ROUTES}
+    assert len(listed) >= 13
+
+
+async def test_backends_down_give_503(fakes: Fakes) -> None:
+    """With the backend gone, a request answers 503 rather than hanging or crashing."""
+    tokens, _, client = fakes
+    settings = FacadeSettings()
+    channel = create_channel("127.0.0.1:1")
+    backends = Backends(tpb_grpc.TokenServiceStub(channel), ppb_grpc.ProxyServiceStub(channel))
+    down = TestClient(TestServer(create_admin_app(settings, backends), host="127.0.0.1"))
+    await down.start_server()
+    try:
+        resp = await down.get("/integrated-account", headers=AUTH)
+        assert resp.status == 503
+    finally:
+        await down.close()
+        await channel.close()
