@@ -118,7 +118,7 @@ class FakeProxy(ppb_grpc.ProxyServiceServicer):
 @pytest.fixture
 async def fakes() -> AsyncIterator[tuple[FakeTokens, FakeProxy, TestClient[Any, Any]]]:
     """The admin app over fake backends served by real grpc.aio servers."""
-    tokens, proxy = FakeTokens(), FakeProxy()
+    tokens, proxy = FakeTokens(), FakeProxy()  # type: ignore[abstract]
     server = grpc.aio.server()
     tpb_grpc.add_TokenServiceServicer_to_server(tokens, server)
     ppb_grpc.add_ProxyServiceServicer_to_server(proxy, server)
