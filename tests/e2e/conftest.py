@@ -1,0 +1,118 @@
+"""The whole system for end-to-end tests: `python -m gumloop_mcp.cli up --json` with every port 0.
+
+One stack per test module (starting four processes takes seconds); its stderr goes to a file so
+tests can check that no raw token was ever logged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 90.0
+EMULATOR_LANDED = importlib.util.find_spec("gumloop_mcp.emulator.__main__") is not None
+
+
+def needs_emulator() -> None:
+    """Skip a test that calls upstream Gumloop when the emulator has not landed."""
+    if not EMULATOR_LANDED:
+        pytest.skip("the emulator (python -m gumloop_mcp.emulator) has not landed yet")
+
+
+@dataclass
+class Stack:
+    """What `up --json` reported, plus where its logs go."""
+
+    ready: dict[str, Any]
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+
+    @property
+    def admin(self) -> str:
+        return str(self.ready["admin_url"])
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.ready['api_token']}"}
+
+    def logs(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+def _read_ready(process: subprocess.Popen[bytes]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    done = threading.Event()
+
+    def scan() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") in ("ready", "error"):
+                found.update(event)
+                break
+        done.set()
+        for _ in process.stdout:  # keep draining so the pipe never fills
+            pass
+
+    threading.Thread(target=scan, daemon=True).start()
+    if not done.wait(READY_TIMEOUT_S):
+        raise RuntimeError("`gumloop-mcp up` did not become ready in time")
+    if found.get("event") != "ready":
+        raise RuntimeError(f"`gumloop-mcp up` failed: {found or 'exited'}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The running system with the emulator (fast clock), stopped with SIGTERM afterwards."""
+    base = tmp_path_factory.mktemp("e2e")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUMLOOP_", "GMCP_"))}
+    env["GMCP_EMULATOR_TIME_SCALE"] = "0.01"
+    if not EMULATOR_LANDED:
+        # Without the emulator, an account on a dead loopback port still lets every test that
+        # does not reach upstream (scopes, revocation, second factor, management) run.
+        env |= {
+            "GUMLOOP_API_KEY": "gl-e2e-unused-key",
+            "GUMLOOP_USER_ID": "e2e_user",
+            "GUMLOOP_API_BASE_URL": "http://127.0.0.1:9/api/v1",
+            "GUMLOOP_STREAM_BASE_URL": "http://127.0.0.1:9/ws/api/v1",
+        }
+    stderr_path = base / "stderr.log"
+    with stderr_path.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gumloop_mcp.cli", "up", "--json"]
+            + ["--mcp-port", "0", "--admin-port", "0", "--tokens-port", "0", "--proxy-port", "0"]
+            + ["--emulator-port", "0", "--data-dir", str(base / "data")],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+            cwd=ROOT,
+        )
+    try:
+        ready = _read_ready(process)
+        yield Stack(ready, process, stderr_path)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
