@@ -174,3 +174,61 @@ async def test_no_raw_token_in_the_logs(stack: Stack) -> None:
     for secret in raw:
         assert secret not in logs
     assert not re.search(r"gmcp(at)?_[A-Za-z0-9]{30,}", logs)
+
+
+def _first_id(obj: dict[str, Any], *keys: str) -> str:
+    """The first present id field (the emulator's shapes follow the Gumloop API's naming)."""
+    for key in keys:
+        if obj.get(key):
+            return str(obj[key])
+    raise AssertionError(f"none of {keys} in {sorted(obj)}")
+
+
+SKILL_MD = "---\nname: e2e-report\ndescription: Writes a short report.\n---\n\nWrite a report.\n"
+
+
+async def test_seed_scenario_skill_session_artifacts(stack: Stack) -> None:
+    """Seed scenario 2: deploy a skill, attach it, start a session, wait for it, read its artifacts."""
+    needs_emulator()
+    async with session(stack.ready["mcp_url"]) as client:
+        skill_out = structured(
+            await client.call_tool(
+                "create_a_gumloop_skill",
+                {
+                    "files": [
+                        {"filename": "SKILL.md", "content_text": SKILL_MD, "media_type": "text/markdown"}
+                    ]
+                },
+            )
+        )
+        skill = skill_out.get("skill", skill_out)
+        skill_id = _first_id(skill, "skill_id", "id")
+        agents = structured(await client.call_tool("list_all_gumloop_agents", {}))["items"]
+        agent_id = _first_id(agents[0], "agent_id", "id")
+        structured(
+            await client.call_tool(
+                "update_a_gumloop_agent_skills_by_id", {"agent_id": agent_id, "attach": [skill_id]}
+            )
+        )
+        started = structured(
+            await client.call_tool(
+                "create_a_gumloop_session", {"agent_id": agent_id, "input": "Write the e2e report."}
+            )
+        )
+        session_id = _first_id(started.get("session", started), "session_id", "id")
+        done = structured(
+            await client.call_tool(
+                "get_single_gumloop_session_by_id", {"session_id": session_id, "wait_seconds": 30}
+            )
+        )
+        state = str(done.get("session", done).get("state", done.get("status", ""))).lower()
+        assert state in ("completed", "succeeded", "done"), done
+        artifacts = structured(
+            await client.call_tool(
+                "list_all_gumloop_artifacts", {"agent_id": agent_id, "session_id": session_id}
+            )
+        )["items"]
+        assert artifacts, "the session produced artifacts"
+        artifact_id = _first_id(artifacts[0], "artifact_id", "id")
+        read = await client.call_tool("get_single_gumloop_artifact_by_id", {"artifact_id": artifact_id})
+    assert not read.isError and read.content
