@@ -6,6 +6,7 @@ tests can check that no raw token was ever logged.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -77,10 +78,9 @@ def _read_ready(process: subprocess.Popen[bytes]) -> dict[str, Any]:
     return found
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The running system with the emulator (fast clock), stopped with SIGTERM afterwards."""
-    base = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def start_stack(base: Path) -> Iterator[Stack]:
+    """`up --json` with every port 0 and data under `base`; SIGTERM afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUMLOOP_", "GMCP_"))}
     env["GMCP_EMULATOR_TIME_SCALE"] = "0.01"
     if not EMULATOR_LANDED:
@@ -116,3 +116,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The running system shared by a module's tests."""
+    with start_stack(tmp_path_factory.mktemp("e2e")) as running:
+        yield running
