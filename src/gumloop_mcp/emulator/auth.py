@@ -1,0 +1,45 @@
+"""Gumloop's authentication: API key (``Authorization: Bearer`` + ``x-auth-key: <user_id>``), OAuth bearer
+tokens, ``?api_key=`` on legacy endpoints, and the legacy ``user_id``/``project_id`` requirement."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from aiohttp import web
+
+from gumloop_mcp.emulator.errors import bad_request, forbidden, unauthorized
+from gumloop_mcp.emulator.settings import EmulatorSettings
+
+MISSING = "Authorization header with Bearer token or api_key query parameter is required"
+
+
+def authenticate(request: web.Request, settings: EmulatorSettings, *, legacy: bool) -> None:
+    """Raise 401 unless the request carries a valid API key (with the right user) or OAuth token."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if not token and legacy:
+        token = request.query.get("api_key", "")
+    if not token:
+        raise unauthorized(MISSING)
+    if any(hmac.compare_digest(token, t) for t in settings.oauth_tokens):
+        return
+    if not hmac.compare_digest(token, settings.api_key):
+        raise unauthorized("Invalid API key or access token")
+    user = request.headers.get("x-auth-key")
+    if user is None and legacy:
+        return  # legacy endpoints take the user from user_id/project_id instead
+    if user != settings.user_id:
+        raise unauthorized("x-auth-key must carry the user ID that owns the API key")
+
+
+def legacy_owner(params: dict[str, Any] | Any, settings: EmulatorSettings) -> None:
+    """Legacy endpoints need ``user_id`` or ``project_id``; 400 when absent, 403 when not ours."""
+    user_id = params.get("user_id")
+    project_id = params.get("project_id")
+    if not user_id and not project_id:
+        raise bad_request("user_id or project_id is required", param="user_id")
+    if user_id and user_id != settings.user_id:
+        raise forbidden(f"user {user_id!r} is not the owner of this API key")
+    if project_id and not user_id and project_id != settings.team_id:
+        raise forbidden(f"project {project_id!r} is not accessible with this API key")

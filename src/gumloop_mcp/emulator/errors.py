@@ -1,0 +1,77 @@
+"""Gumloop's error envelope and the exceptions handlers raise.
+
+    ApiError (status, code, type, message, param, headers)
+    ├── 400 invalid_request      (invalid_request_error)
+    ├── 401 unauthorized         (authentication_error)
+    ├── 403 forbidden            (permission_error)
+    ├── 404 not_found            (invalid_request_error)
+    ├── 409 conflict codes       (invalid_request_error)
+    ├── 413 payload_too_large    (invalid_request_error)
+    ├── 429 rate_limited         (rate_limit_error, with X-RateLimit-* and Retry-After)
+    └── 502 signing/upstream     (api_error)
+
+The middleware in app.py turns every ApiError into ``{"error": {code, message, type, param, details}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+
+class ApiError(Exception):
+    """An error answered with Gumloop's envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.type = type_
+        self.param = param
+        self.details = details or {}
+        self.headers = headers or {}
+
+    def response(self) -> web.Response:
+        """The JSON response for this error."""
+        body = {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "details": self.details,
+            }
+        }
+        return web.json_response(body, status=self.status, headers=self.headers)
+
+
+def bad_request(message: str, param: str | None = None) -> ApiError:
+    """400 invalid_request."""
+    return ApiError(400, "invalid_request", message, param=param)
+
+
+def not_found(what: str, ident: str) -> ApiError:
+    """404 for a missing resource."""
+    return ApiError(404, "not_found", f"{what} {ident!r} not found", param=None)
+
+
+def unauthorized(message: str) -> ApiError:
+    """401 for missing or wrong credentials."""
+    return ApiError(401, "unauthorized", message, type_="authentication_error")
+
+
+def forbidden(message: str) -> ApiError:
+    """403 for a caller that may not touch the resource."""
+    return ApiError(403, "forbidden", message, type_="permission_error")

@@ -1,0 +1,334 @@
+"""Agents, their skills/MCP servers/versions, artifacts and evaluations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gumloop_mcp.emulator.context import Emulator, emu, json_body, required
+from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
+from gumloop_mcp.emulator.pagination import paginate
+from gumloop_mcp.emulator.seed import CREATOR
+from gumloop_mcp.emulator.store import iso, new_id
+
+routes = web.RouteTableDef()
+API = "/api/v1"
+EDITABLE = {
+    "name",
+    "description",
+    "is_active",
+    "model_name",
+    "system_prompt",
+    "tools",
+    "resources",
+    "metadata",
+    "folder_id",
+}
+
+
+def agent_or_404(e: Emulator, agent_id: str) -> dict[str, Any]:
+    """The agent or 404."""
+    agent = e.store.agents.get(agent_id)
+    if agent is None:
+        raise not_found("agent", agent_id)
+    return agent
+
+
+def _single(agent: dict[str, Any]) -> dict[str, Any]:
+    return {**agent, "active_trigger_count": None}
+
+
+@routes.get(API + "/agents")
+async def list_agents(request: web.Request) -> web.Response:
+    """Agents filtered by search/creator/has_triggers/tool, cursor-paginated."""
+    e, q = emu(request), request.query
+    items = list(e.store.agents.values())
+    if search := q.get("search"):
+        items = [a for a in items if search.lower() in (a["name"] + " " + a["description"]).lower()]
+    if creator := q.get("creator"):
+        items = [a for a in items if (a["creator"] or {}).get("id") == creator]
+    if (has := q.get("has_triggers")) is not None:
+        items = [a for a in items if (a["active_trigger_count"] > 0) == (has.lower() == "true")]
+    if tool := q.get("tool"):
+        items = [a for a in items if any(t.get("server_id") == tool for t in a["tools"])]
+    page, nxt = paginate(items, q)
+    return web.json_response({"agents": [{**a, "skill_ids": None} for a in page], "next_cursor": nxt})
+
+
+@routes.post(API + "/agents")
+async def create_agent(request: web.Request) -> web.Response:
+    """Create an agent (201)."""
+    e, body = emu(request), await json_body(request)
+    name = required(body, "name")
+    if not isinstance(name, str) or len(name) > 256:
+        raise bad_request("name must be a string of at most 256 characters", param="name")
+    aid = new_id("agent_")
+    agent: dict[str, Any] = {
+        "id": aid,
+        "name": name,
+        "description": body.get("description", ""),
+        "team_id": e.settings.team_id,
+        "is_active": True,
+        "model_name": body.get("model_name", "anthropic/claude-sonnet-4"),
+        "system_prompt": body.get("system_prompt", ""),
+        "tools": body.get("tools", []),
+        "resources": body.get("resources", []),
+        "skill_ids": [],
+        "metadata": body.get("metadata", {}),
+        "folder_id": None,
+        "type": "agent",
+        "created_at": iso(e.now()),
+        "active_trigger_count": 0,
+        "creator": CREATOR,
+    }
+    e.store.agents[aid] = agent
+    e.store.agent_versions[aid] = []
+    e.store.agent_mcp[aid] = {}
+    e.store.evaluations[aid] = []
+    return web.json_response({"agent": _single(agent)}, status=201)
+
+
+@routes.get(API + "/agents/{agent_id}")
+async def get_agent(request: web.Request) -> web.Response:
+    """One agent."""
+    return web.json_response({"agent": _single(agent_or_404(emu(request), request.match_info["agent_id"]))})
+
+
+@routes.patch(API + "/agents/{agent_id}")
+async def update_agent(request: web.Request) -> web.Response:
+    """Partial update of editable fields."""
+    e, body = emu(request), await json_body(request)
+    agent = agent_or_404(e, request.match_info["agent_id"])
+    unknown = sorted(set(body) - EDITABLE - {"team_id"})
+    if unknown:
+        raise bad_request(f"unknown fields {unknown}; editable: {sorted(EDITABLE)}", param=unknown[0])
+    agent.update({k: v for k, v in body.items() if k in EDITABLE})
+    return web.json_response({"agent": _single(agent)})
+
+
+@routes.patch(API + "/agents/{agent_id}/skills")
+async def update_agent_skills(request: web.Request) -> web.Response:
+    """Attach/detach skills."""
+    e, body = emu(request), await json_body(request)
+    agent = agent_or_404(e, request.match_info["agent_id"])
+    attach, detach = body.get("attach") or [], body.get("detach") or []
+    if not isinstance(attach, list) or not isinstance(detach, list) or not (attach or detach):
+        raise bad_request("attach and/or detach must be non-empty lists of skill ids", param="attach")
+    for sid in attach:
+        if sid not in e.store.skills:
+            raise not_found("skill", str(sid))
+    ids = [s for s in agent["skill_ids"] if s not in detach]
+    ids += [s for s in attach if s not in ids]
+    agent["skill_ids"] = ids
+    return web.json_response({"agent": _single(agent), "skill_ids": ids})
+
+
+@routes.get(API + "/agents/{agent_id}/mcp-servers")
+async def list_agent_mcp(request: web.Request) -> web.Response:
+    """MCP servers attached to an agent."""
+    e = emu(request)
+    agent_or_404(e, request.match_info["agent_id"])
+    return web.json_response(
+        {"mcp_servers": list(e.store.agent_mcp[request.match_info["agent_id"]].values())}
+    )
+
+
+@routes.put(API + "/agents/{agent_id}/mcp-servers/{server_id}")
+async def attach_agent_mcp(request: web.Request) -> web.Response:
+    """Attach (or reconfigure) an MCP server."""
+    e, body = emu(request), await json_body(request)
+    aid, sid = request.match_info["agent_id"], request.match_info["server_id"]
+    agent_or_404(e, aid)
+    if sid not in e.store.mcp_servers:
+        raise ApiError(404, "mcp_server_not_found", f"MCP server {sid!r} not found", param="server_id")
+    entry = {"server_id": sid, "name": e.store.mcp_servers[sid]["name"], "config": body}
+    e.store.agent_mcp[aid][sid] = entry
+    return web.json_response({"mcp_server": entry})
+
+
+@routes.delete(API + "/agents/{agent_id}/mcp-servers/{server_id}")
+async def detach_agent_mcp(request: web.Request) -> web.Response:
+    """Detach an MCP server (idempotent)."""
+    e = emu(request)
+    aid = request.match_info["agent_id"]
+    agent_or_404(e, aid)
+    e.store.agent_mcp[aid].pop(request.match_info["server_id"], None)
+    return web.json_response({"deleted": True})
+
+
+@routes.get(API + "/agents/{agent_id}/versions")
+async def list_versions(request: web.Request) -> web.Response:
+    """Agent versions, newest first."""
+    e = emu(request)
+    agent_or_404(e, request.match_info["agent_id"])
+    page, nxt = paginate(e.store.agent_versions[request.match_info["agent_id"]], request.query)
+    return web.json_response({"versions": page, "next_cursor": nxt})
+
+
+@routes.get(API + "/agents/{agent_id}/versions/{version_id}")
+async def get_version(request: web.Request) -> web.Response:
+    """One version with its composition."""
+    e = emu(request)
+    agent = agent_or_404(e, request.match_info["agent_id"])
+    vid = request.match_info["version_id"]
+    version = next((v for v in e.store.agent_versions[agent["id"]] if v["id"] == vid), None)
+    if version is None:
+        raise not_found("agent version", vid)
+    keys = (
+        "name",
+        "description",
+        "model_name",
+        "system_prompt",
+        "tools",
+        "resources",
+        "metadata",
+        "skill_ids",
+    )
+    composition = {
+        "complete": True,
+        "schema_version": 1,
+        **{k: agent[k] for k in keys},
+        "knowledge_sources": [],
+    }
+    return web.json_response({"version": {**version, "composition": composition}, "changes": None})
+
+
+@routes.get(API + "/agents/{agent_id}/artifacts")
+async def list_artifacts(request: web.Request) -> web.Response:
+    """Artifacts of an agent, optionally of one session, with signed URLs."""
+    e, q = emu(request), request.query
+    aid = request.match_info["agent_id"]
+    agent_or_404(e, aid)
+    items = [a for a in e.store.artifacts.values() if a["agent_id"] == aid]
+    if sid := q.get("session_id"):
+        items = [a for a in items if a["session_id"] == sid]
+    if search := q.get("search_query"):
+        items = [a for a in items if search.lower() in a["filename"].lower()]
+    order = q.get("sort_order", "newest")
+    if order not in {"newest", "oldest"}:
+        raise bad_request("sort_order must be newest or oldest", param="sort_order")
+    items.sort(key=lambda a: a["created_at"], reverse=order == "newest")
+    page, nxt = paginate(items, q)
+    out = [
+        {**{k: v for k, v in a.items() if not k.startswith("_")}, "url": e.signed_url(request, a["_blob"])}
+        for a in page
+    ]
+    return web.json_response({"artifacts": out, "next_cursor": nxt})
+
+
+@routes.get(API + "/artifacts/{artifact_id}/download")
+async def get_artifact(request: web.Request) -> web.Response:
+    """A signed, expiring download link."""
+    e = emu(request)
+    art = e.store.artifacts.get(request.match_info["artifact_id"])
+    if art is None:
+        raise not_found("artifact", request.match_info["artifact_id"])
+    if (vid := request.query.get("version_id")) and vid != art["version_id"]:
+        raise not_found("artifact version", vid)
+    blob = e.store.blobs[art["_blob"]]
+    return web.json_response(
+        {
+            "download_url": e.signed_url(request, blob.id),
+            "filename": blob.filename,
+            "media_type": blob.media_type,
+            "size": len(blob.data),
+        }
+    )
+
+
+@routes.get(API + "/agents/{agent_id}/evaluations")
+async def list_evaluations(request: web.Request) -> web.Response:
+    """Evaluations, newest first, optionally by grade."""
+    e, q = emu(request), request.query
+    agent_or_404(e, request.match_info["agent_id"])
+    items = sorted(
+        e.store.evaluations[request.match_info["agent_id"]], key=lambda v: v["created_ts"], reverse=True
+    )
+    if grade := q.get("grade"):
+        if grade not in {"pass", "needs_review", "needs_attention"}:
+            raise bad_request("grade must be pass, needs_review or needs_attention", param="grade")
+        items = [v for v in items if v["grade"] == grade]
+    page, nxt = paginate(items, q)
+    return web.json_response({"evaluations": page, "next_cursor": nxt})
+
+
+@routes.get(API + "/agents/{agent_id}/evaluations/metrics")
+async def evaluation_metrics(request: web.Request) -> web.Response:
+    """Grade and tag counts over the last ``days``."""
+    e = emu(request)
+    agent_or_404(e, request.match_info["agent_id"])
+    try:
+        days = int(request.query.get("days", "30"))
+    except ValueError as exc:
+        raise bad_request("days must be an integer", param="days") from exc
+    if not 1 <= days <= 365:
+        raise bad_request("days must be between 1 and 365", param="days")
+    since = iso(e.now() - days * 86400)
+    grades = {"pass": 0, "needs_review": 0, "needs_attention": 0}
+    tags: dict[str, int] = {}
+    for ev in e.store.evaluations[request.match_info["agent_id"]]:
+        if ev["created_ts"] >= since:
+            grades[ev["grade"]] += 1
+            for tag in ev["applied_tags"]:
+                tags[tag] = tags.get(tag, 0) + 1
+    return web.json_response({"grades": grades, "tags": tags})
+
+
+@routes.get(API + "/agents/{agent_id}/evaluations/{evaluation_id}")
+async def get_evaluation(request: web.Request) -> web.Response:
+    """One evaluation."""
+    e = emu(request)
+    agent_or_404(e, request.match_info["agent_id"])
+    eid = request.match_info["evaluation_id"]
+    ev = next(
+        (v for v in e.store.evaluations[request.match_info["agent_id"]] if v["evaluation_id"] == eid), None
+    )
+    if ev is None:
+        raise not_found("evaluation", eid)
+    return web.json_response({"evaluation": ev})
+
+
+@routes.get(API + "/agents/{agent_id}/evaluation-config")
+async def get_evaluation_config(request: web.Request) -> web.Response:
+    """The agent's evaluation config."""
+    e = emu(request)
+    aid = request.match_info["agent_id"]
+    agent_or_404(e, aid)
+    return web.json_response({"config": e.store.evaluation_configs.setdefault(aid, _default_config(aid))})
+
+
+def _default_config(aid: str) -> dict[str, Any]:
+    return {
+        "agent_id": aid,
+        "enabled": False,
+        "is_active": False,
+        "model_name": None,
+        "frequency": 1.0,
+        "language": "en",
+        "include_auto_tags": False,
+        "interaction_types": [],
+        "criteria": [],
+        "tags": [],
+        "data_points": [],
+        "sentiment": {"enabled": False, "affects_grade": False, "description": None},
+        "updated_ts": None,
+    }
+
+
+@routes.patch(API + "/agents/{agent_id}/evaluation-config")
+async def update_evaluation_config(request: web.Request) -> web.Response:
+    """Partial update; lists replace."""
+    e, body = emu(request), await json_body(request)
+    aid = request.match_info["agent_id"]
+    agent_or_404(e, aid)
+    config = e.store.evaluation_configs.setdefault(aid, _default_config(aid))
+    unknown = sorted(set(body) - set(config) - {"team_id"} | ({"agent_id", "updated_ts"} & set(body)))
+    if unknown:
+        raise bad_request(f"fields {unknown} cannot be updated", param=unknown[0])
+    for key, limit in (("criteria", 30), ("tags", 50), ("data_points", 40)):
+        if key in body and (not isinstance(body[key], list) or len(body[key]) > limit):
+            raise bad_request(f"{key} must be a list of at most {limit} items", param=key)
+    config.update({k: v for k, v in body.items() if k != "team_id"})
+    config["updated_ts"] = iso(e.now())
+    return web.json_response({"config": config})

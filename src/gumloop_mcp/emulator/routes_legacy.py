@@ -1,0 +1,300 @@
+"""Legacy RPC-style flow endpoints (start_pipeline, get_pl_run, ...) and legacy agent runs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import zipfile
+from typing import Any
+
+from aiohttp import web
+
+from gumloop_mcp.emulator.auth import legacy_owner
+from gumloop_mcp.emulator.context import emu, json_body, required
+from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
+from gumloop_mcp.emulator.store import INTERACTION_SECONDS, KILL_SECONDS, RUN_SECONDS, Job, Run, iso, new_id
+
+routes = web.RouteTableDef()
+API = "/api/v1"
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """Query (GET) or query + JSON body (POST), checked for the legacy owner fields."""
+    params: dict[str, Any] = dict(request.query)
+    if request.method == "POST":
+        params.update(await json_body(request))
+    legacy_owner(params, emu(request).settings)
+    return params
+
+
+def _run_view(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "saved_item_id": run.saved_item_id,
+        "user_id": run.user_id,
+        "state": run.state,
+        "outputs": run.outputs,
+        "created_ts": iso(run.created_ts),
+        "finished_ts": iso(run.finished_ts) if run.finished_ts is not None else None,
+        "log": run.log,
+    }
+
+
+@routes.post(API + "/start_pipeline")
+async def start_pipeline(request: web.Request) -> web.Response:
+    """Start a saved item; RUNNING then DONE (or FAILED when an input asks to fail)."""
+    params = await _params(request)
+    e = emu(request)
+    sid = required(params, "saved_item_id")
+    item = e.store.saved_items.get(sid)
+    if item is None:
+        raise not_found("saved item", sid)
+    raw = params.get("pipeline_inputs") or {}
+    if isinstance(raw, list):
+        inputs = {str(i.get("input_name")): i.get("value") for i in raw if isinstance(i, dict)}
+    elif isinstance(raw, dict):
+        inputs = dict(raw)
+    else:
+        raise bad_request(
+            "pipeline_inputs must be an object or a list of {input_name, value}", param="pipeline_inputs"
+        )
+    known = {i["name"] for i in item["_inputs"]}
+    unknown = sorted(set(inputs) - known)
+    if unknown:
+        raise bad_request(
+            f"unknown pipeline inputs {unknown}; this flow takes {sorted(known)}", param="pipeline_inputs"
+        )
+    now = e.now()
+    e.store.check_capacity(now)
+    run = Run(
+        new_id("run_"), sid, e.settings.user_id, "RUNNING", now, inputs, due=now + e.store.delay(RUN_SECONDS)
+    )
+    run.log = [f"Run {run.run_id} started for flow {item['name']}", "Node 'Input' completed"]
+    if any(isinstance(v, str) and "[fail]" in v for v in inputs.values()):
+        run.fail_reason = "Node 'Process' failed: input requested a failure ([fail])"
+    e.store.runs[run.run_id] = run
+    url = f"https://www.gumloop.com/pipeline?run_id={run.run_id}&flow_id={sid}"
+    return web.json_response(
+        {
+            "run_id": run.run_id,
+            "saved_item_id": sid,
+            "workbook_id": _workbook_of(e.store.workbooks, sid),
+            "url": url,
+        }
+    )
+
+
+def _workbook_of(workbooks: dict[str, dict[str, Any]], sid: str) -> str | None:
+    return next((w["workbook_id"] for w in workbooks.values() if sid in w["saved_items"]), None)
+
+
+@routes.get(API + "/get_pl_run")
+async def get_pl_run(request: web.Request) -> web.Response:
+    """A run's state, outputs and log."""
+    params = await _params(request)
+    run = emu(request).store.runs.get(required(params, "run_id"))
+    if run is None:
+        raise not_found("run", params["run_id"])
+    return web.json_response(_run_view(run))
+
+
+@routes.post(API + "/kill_pipeline")
+async def kill_pipeline(request: web.Request) -> web.Response:
+    """RUNNING -> TERMINATING -> TERMINATED; already-terminal runs answer success false."""
+    params = await _params(request)
+    e = emu(request)
+    run = e.store.runs.get(required(params, "run_id"))
+    if run is None:
+        raise not_found("run", params["run_id"])
+    if run.state not in {"RUNNING", "QUEUED"}:
+        return web.json_response({"success": False, "run_id": run.run_id})
+    run.state = "TERMINATING"
+    run.due = e.now() + e.store.delay(KILL_SECONDS)
+    return web.json_response({"success": True, "run_id": run.run_id})
+
+
+def _item_view(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if not k.startswith("_")}
+
+
+@routes.get(API + "/list_saved_items")
+async def list_saved_items(request: web.Request) -> web.Response:
+    """Every saved item."""
+    await _params(request)
+    return web.json_response(
+        {"saved_items": [_item_view(i) for i in emu(request).store.saved_items.values()]}
+    )
+
+
+@routes.get(API + "/list_workbooks")
+async def list_workbooks(request: web.Request) -> web.Response:
+    """Workbooks with their saved items."""
+    await _params(request)
+    store = emu(request).store
+    out = [
+        {**w, "saved_items": [_item_view(store.saved_items[s]) for s in w["saved_items"]]}
+        for w in store.workbooks.values()
+    ]
+    return web.json_response({"workbooks": out})
+
+
+@routes.get(API + "/get_inputs")
+async def get_inputs(request: web.Request) -> web.Response:
+    """The Input nodes of a saved item."""
+    params = await _params(request)
+    item = emu(request).store.saved_items.get(required(params, "saved_item_id"))
+    if item is None:
+        raise not_found("saved item", params["saved_item_id"])
+    return web.json_response({"inputs": item["_inputs"]})
+
+
+@routes.get(API + "/get_plrun_saved_item_map")
+async def run_map(request: web.Request) -> web.Response:
+    """saved_item_id -> its 10 most recent runs."""
+    params = await _params(request)
+    store = emu(request).store
+    if params.get("saved_item_id"):
+        ids = [params["saved_item_id"]]
+        if ids[0] not in store.saved_items:
+            raise not_found("saved item", ids[0])
+    elif params.get("workbook_id"):
+        wb = store.workbooks.get(params["workbook_id"])
+        if wb is None:
+            raise not_found("workbook", params["workbook_id"])
+        ids = list(wb["saved_items"])
+    else:
+        ids = list(store.saved_items)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for sid in ids:
+        runs = sorted(
+            (r for r in store.runs.values() if r.saved_item_id == sid),
+            key=lambda r: r.created_ts,
+            reverse=True,
+        )
+        out[sid] = [
+            {"run_id": r.run_id, "created_ts": iso(r.created_ts), "state": r.state} for r in runs[:10]
+        ]
+    return web.json_response(out)
+
+
+def _decode(file_name: Any, content: Any) -> bytes:
+    if not isinstance(file_name, str) or not file_name:
+        raise bad_request("file_name is required", param="file_name")
+    if not isinstance(content, str):
+        raise bad_request("file_content is required (base64)", param="file_content")
+    try:
+        return base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise bad_request(f"file_content of {file_name!r} is not valid base64", param="file_content") from exc
+
+
+@routes.post(API + "/upload_file")
+async def upload_file(request: web.Request) -> web.Response:
+    """Store one base64 file."""
+    params = await _params(request)
+    data = _decode(params.get("file_name"), params.get("file_content"))
+    emu(request).store.uploads[params["file_name"]] = data
+    return web.json_response({"success": True, "file_name": params["file_name"], "size": len(data)})
+
+
+@routes.post(API + "/upload_files")
+async def upload_files(request: web.Request) -> web.Response:
+    """Store several files; 207 when only some succeed."""
+    params = await _params(request)
+    items = params.get("files")
+    if not isinstance(items, list) or not items:
+        raise bad_request("files must be a non-empty list of {file_name, file_content}", param="files")
+    results = []
+    for item in items:
+        item = item if isinstance(item, dict) else {}
+        try:
+            data = _decode(item.get("file_name"), item.get("file_content"))
+        except ApiError as err:
+            results.append({"file_name": item.get("file_name"), "success": False, "error": err.message})
+            continue
+        emu(request).store.uploads[item["file_name"]] = data
+        results.append({"file_name": item["file_name"], "success": True, "size": len(data)})
+    ok = sum(1 for r in results if r["success"])
+    status = 200 if ok == len(results) else 207 if ok else 400
+    return web.json_response({"results": results}, status=status)
+
+
+def _run_file(request: web.Request, params: dict[str, Any], name: str) -> tuple[str, bytes]:
+    e = emu(request)
+    run = e.store.runs.get(required(params, "run_id"))
+    if run is None:
+        raise not_found("run", params["run_id"])
+    if name in e.store.uploads:
+        return name, e.store.uploads[name]
+    if run.state != "DONE":
+        raise not_found("file", name)
+    return name, f"Output {name} of run {run.run_id}\n{run.outputs}\n".encode()
+
+
+@routes.post(API + "/download_file")
+async def download_file(request: web.Request) -> web.Response:
+    """Raw bytes of a run's output file (or an uploaded file)."""
+    params = await _params(request)
+    name, data = _run_file(request, params, required(params, "file_name"))
+    return web.Response(body=data, content_type="application/octet-stream")
+
+
+@routes.post(API + "/download_files")
+async def download_files(request: web.Request) -> web.Response:
+    """A zip of several output files."""
+    params = await _params(request)
+    names = params.get("file_names")
+    if not isinstance(names, list) or not names:
+        raise bad_request("file_names must be a non-empty list", param="file_names")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name in names:
+            archive.writestr(*_run_file(request, params, str(name)))
+    return web.Response(body=out.getvalue(), content_type="application/zip")
+
+
+@routes.post(API + "/start_agent")
+async def start_agent(request: web.Request) -> web.Response:
+    """Legacy agent run: 202 processing, COMPLETED later."""
+    params = await _params(request)
+    e = emu(request)
+    gid = required(params, "gummie_id")
+    message = required(params, "message")
+    if gid not in e.store.agents:
+        raise not_found("agent", gid)
+    now = e.now()
+    iid = params.get("interaction_id")
+    if iid and iid in e.store.jobs and e.store.jobs[iid].state == "ASYNC_PROCESSING":
+        raise ApiError(409, "interaction_not_in_terminal_state", "interaction is still processing")
+    e.store.check_capacity(now)
+    iid = iid or new_id("int_")
+    e.store.jobs[iid] = Job(
+        iid,
+        "interaction",
+        "ASYNC_PROCESSING",
+        now,
+        now + e.store.delay(INTERACTION_SECONDS),
+        {"message": message, "gummie_id": gid},
+    )
+    return web.json_response({"interaction_id": iid, "status": "processing"}, status=202)
+
+
+@routes.get(API + "/agent_status/{interaction_id}")
+async def agent_status(request: web.Request) -> web.Response:
+    """A legacy agent interaction's state."""
+    e = emu(request)
+    job = e.store.jobs.get(request.match_info["interaction_id"])
+    if job is None or job.kind != "interaction":
+        raise not_found("interaction", request.match_info["interaction_id"])
+    messages = [{"role": "user", "content": job.payload["message"]}]
+    if job.state == "COMPLETED":
+        messages.append({"role": "assistant", "content": job.payload.get("response", "")})
+    return web.json_response(
+        {
+            "interaction_id": job.id,
+            "state": job.state,
+            "gummie_id": job.payload["gummie_id"],
+            "messages": messages,
+        }
+    )

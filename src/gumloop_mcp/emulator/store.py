@@ -1,0 +1,255 @@
+"""The emulator's in-memory state and how runs, sessions and jobs move through their states over time.
+
+Progression is lazy: every request first calls ``advance(now)``, which moves each object whose deadline
+has passed to its next state. Deadlines are base delays multiplied by ``time_scale``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from gumloop_mcp.emulator import files
+from gumloop_mcp.emulator.errors import ApiError
+
+RUN_SECONDS = 3.0
+KILL_SECONDS = 0.5
+SESSION_SECONDS = 4.0
+INTERACTION_SECONDS = 3.0
+EXPORT_SECONDS = 2.0
+
+
+def new_id(prefix: str) -> str:
+    """A random id with a readable prefix."""
+    return f"{prefix}{secrets.token_hex(6)}"
+
+
+def iso(ts: float) -> str:
+    """An ISO-8601 UTC timestamp."""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Blob:
+    """Bytes served through signed links."""
+
+    id: str
+    filename: str
+    media_type: str
+    data: bytes
+
+
+@dataclass
+class Run:
+    """A legacy flow run (get_pl_run)."""
+
+    run_id: str
+    saved_item_id: str
+    user_id: str
+    state: str
+    created_ts: float
+    inputs: dict[str, Any]
+    finished_ts: float | None = None
+    due: float | None = None
+    log: list[str] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    fail_reason: str | None = None
+
+
+@dataclass
+class Session:
+    """An agent conversation."""
+
+    id: str
+    agent_id: str
+    name: str
+    state: str
+    created_at: float
+    type: str = "api"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    due: float | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Job:
+    """A legacy agent interaction or a data export."""
+
+    id: str
+    kind: str
+    state: str
+    created_ts: float
+    due: float | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Store:
+    """Everything the emulator knows."""
+
+    user_id: str
+    team_id: str
+    time_scale: float
+    max_concurrent: int
+    saved_items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workbooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agent_versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    agent_mcp: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blobs: dict[str, Blob] = field(default_factory=dict)
+    skills: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mcp_servers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    teams: list[dict[str, Any]] = field(default_factory=list)
+    brain_docs: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    evaluation_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    audit_logs: list[dict[str, Any]] = field(default_factory=list)
+    jobs: dict[str, Job] = field(default_factory=dict)
+    uploads: dict[str, bytes] = field(default_factory=dict)
+    _seq: itertools.count[int] = field(default_factory=itertools.count)
+
+    def delay(self, seconds: float) -> float:
+        """A base delay scaled by ``time_scale``."""
+        return seconds * self.time_scale
+
+    # --- blobs and artifacts -------------------------------------------------------------
+    def add_blob(self, filename: str, media_type: str, data: bytes) -> Blob:
+        """Store bytes to be served by a signed link."""
+        blob = Blob(new_id("blob_"), filename, media_type, data)
+        self.blobs[blob.id] = blob
+        return blob
+
+    def add_artifact(
+        self, agent_id: str, session_id: str, filename: str, media_type: str, data: bytes, ts: float
+    ) -> None:
+        """Record an artifact produced by a session."""
+        blob = self.add_blob(filename, media_type, data)
+        art_id = new_id("art_")
+        self.artifacts[art_id] = {
+            "id": art_id,
+            "version_id": new_id("av_"),
+            "major_version": 1,
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "filename": filename,
+            "created_at": iso(ts + next(self._seq) * 1e-3),
+            "metadata": {"media_type": media_type, "size": len(data)},
+            "creator": {"id": self.user_id},
+            "_blob": blob.id,
+            "_ts": ts,
+        }
+
+    # --- concurrency ---------------------------------------------------------------------
+    def active_deadlines(self) -> list[float]:
+        """Deadlines of everything that counts against the plan's concurrency limit."""
+        out = [r.due or 0.0 for r in self.runs.values() if r.state in {"RUNNING", "TERMINATING"}]
+        out += [s.due or 0.0 for s in self.sessions.values() if s.state == "processing"]
+        out += [
+            j.due or 0.0
+            for j in self.jobs.values()
+            if j.kind == "interaction" and j.state == "ASYNC_PROCESSING"
+        ]
+        return out
+
+    def check_capacity(self, now: float) -> None:
+        """429 with rate-limit headers when the plan's concurrent runs are all in use."""
+        active = self.active_deadlines()
+        if len(active) < self.max_concurrent:
+            return
+        reset = min(active)
+        retry = max(1, math.ceil(reset - now))
+        raise ApiError(
+            429,
+            "rate_limit_exceeded",
+            f"Concurrency limit reached: {len(active)} of {self.max_concurrent} runs in progress",
+            type_="rate_limit_error",
+            headers={
+                "X-RateLimit-Limit": str(self.max_concurrent),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(math.ceil(reset)),
+                "Retry-After": str(retry),
+            },
+        )
+
+    # --- progression ---------------------------------------------------------------------
+    def advance(self, now: float) -> None:
+        """Move every object whose deadline has passed to its next state."""
+        for run in self.runs.values():
+            if run.due is not None and now >= run.due:
+                self._finish_run(run)
+        for session in self.sessions.values():
+            if session.due is not None and now >= session.due:
+                self._finish_session(session)
+        for job in self.jobs.values():
+            if job.due is not None and now >= job.due:
+                self._finish_job(job, now)
+
+    def _finish_run(self, run: Run) -> None:
+        assert run.due is not None
+        run.finished_ts = run.due
+        run.due = None
+        if run.state == "TERMINATING":
+            run.state = "TERMINATED"
+            run.log.append("Run terminated by user request")
+        elif run.fail_reason:
+            run.state = "FAILED"
+            run.log.append(run.fail_reason)
+        else:
+            run.state = "DONE"
+            name = self.saved_items.get(run.saved_item_id, {}).get("name", "flow")
+            run.outputs = {"output": f"{name} finished", "inputs_echo": run.inputs}
+            run.log.append("Output node: wrote 'output'")
+            run.log.append("Run finished successfully")
+
+    def _finish_session(self, session: Session) -> None:
+        assert session.due is not None
+        ts = session.due
+        session.due = None
+        last = next((m for m in reversed(session.messages) if m["role"] == "user"), None)
+        prompt = str(last["content"]) if last else ""
+        if "[fail]" in prompt:
+            session.state = "failed"
+            session.events.append(
+                {"type": "error", "data": {"message": "Agent failed: tool error"}, "final": True}
+            )
+            return
+        agent = self.agents.get(session.agent_id, {})
+        skills = [self.skills[s]["name"] for s in agent.get("skill_ids") or [] if s in self.skills]
+        reply = f"Done: {prompt[:200]}" + (f" (used skills: {', '.join(skills)})" if skills else "")
+        session.messages.append(
+            {
+                "id": new_id("msg_"),
+                "role": "assistant",
+                "content": reply,
+                "created_at": iso(ts),
+                "creator_id": None,
+                "parts": None,
+            }
+        )
+        for filename, media_type, data in files.artifact_set(prompt[:40] or session.name):
+            self.add_artifact(session.agent_id, session.id, filename, media_type, data, ts)
+        session.state = "completed"
+        session.events.append({"type": "text-delta", "data": {"delta": reply}, "final": False})
+        session.events.append({"type": "finish", "data": {"state": "completed"}, "final": True})
+
+    def _finish_job(self, job: Job, now: float) -> None:
+        if job.kind == "export" and job.state == "REQUESTED":
+            job.state = "IN_PROGRESS"
+            job.due = now + self.delay(EXPORT_SECONDS)
+            return
+        job.due = None
+        if job.kind == "export":
+            job.state = "COMPLETED"
+        else:
+            job.state = "COMPLETED"
+            job.payload["response"] = f"Agent reply to: {job.payload.get('message', '')}"

@@ -1,0 +1,146 @@
+"""The stream host: session event streams and chat completions (SSE in OpenAI shape when ``stream``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from gumloop_mcp.emulator.context import emu, json_body
+from gumloop_mcp.emulator.errors import ApiError, bad_request
+from gumloop_mcp.emulator.routes_sessions import session_or_404, session_view
+from gumloop_mcp.emulator.store import new_id
+
+routes = web.RouteTableDef()
+WS = "/ws/api/v1"
+POLL_S = 0.02
+MAX_STREAM_S = 3600.0
+
+
+async def _sse(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    return response
+
+
+async def _send(response: web.StreamResponse, event: str | None, data: str) -> None:
+    prefix = f"event: {event}\n" if event else ""
+    await response.write(f"{prefix}data: {data}\n\n".encode())
+
+
+@routes.get(WS + "/sessions/{session_id}")
+async def stream_session(request: web.Request) -> web.StreamResponse:
+    """SSE of a session's events until a final one (resumable with ``last_cursor``); JSON without stream."""
+    e = emu(request)
+    s = session_or_404(e, request.match_info["session_id"])
+    if request.query.get("stream", "").lower() != "true":
+        return web.json_response({"session": session_view(e, s), "queue_position": None})
+    start = 0
+    if last := request.query.get("last_cursor"):
+        try:
+            start = int(last.rsplit(":", 1)[1])
+        except (IndexError, ValueError) as exc:
+            raise bad_request("last_cursor is invalid", param="last_cursor") from exc
+    response = await _sse(request)
+    deadline = time.monotonic() + MAX_STREAM_S
+    index = start
+    while time.monotonic() < deadline:
+        e.now()
+        while index < len(s.events):
+            ev = s.events[index]
+            index += 1
+            data = {**ev, "stream_cursor": f"{s.id}:{index}"}
+            await _send(response, "finish" if ev["final"] else "message", json.dumps(data))
+            if ev["final"]:
+                return response
+        if s.state in {"idle", "completed", "failed"} and s.due is None:
+            await _send(
+                response,
+                "finish",
+                json.dumps(
+                    {
+                        "type": "finish",
+                        "data": {"state": s.state},
+                        "final": True,
+                        "stream_cursor": f"{s.id}:{index}",
+                        "finishReason": "not_resumable",
+                    }
+                ),
+            )
+            return response
+        await asyncio.sleep(POLL_S)
+    return response
+
+
+def _reply(messages: list[Any]) -> str:
+    last = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), None)
+    content = last.get("content") if last else ""
+    if isinstance(content, list):
+        content = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+    return f"Emulated answer to: {str(content)[:500]}"
+
+
+@routes.post(WS + "/chat/completions")
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """OpenAI-shaped chat completion; SSE chunks then ``data: [DONE]`` when ``stream``."""
+    e, body = emu(request), await json_body(request)
+    model, messages = body.get("model"), body.get("messages")
+    if not isinstance(model, str) or not model:
+        raise bad_request("model is required", param="model")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("messages must be a non-empty list", param="messages")
+    known = {m["id"] for g in e.store.models for m in g["models"]}
+    if model not in known:
+        raise ApiError(
+            404, "model_not_found", f"model {model!r} is not available; see GET /models", param="model"
+        )
+    text = _reply(messages)
+    cid, created = new_id("chatcmpl-"), int(e.now())
+    usage = {
+        "prompt_tokens": 12,
+        "completion_tokens": len(text.split()),
+        "total_tokens": 12 + len(text.split()),
+        "cost": 0.0,
+        "is_byok": False,
+    }
+    if body.get("stream") is not True:
+        return web.json_response(
+            {
+                "id": cid,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                ],
+                "usage": usage,
+            }
+        )
+    response = await _sse(request)
+    words = text.split(" ")
+    for n, word in enumerate(words):
+        delta: dict[str, Any] = {"content": word if n == 0 else " " + word}
+        if n == 0:
+            delta["role"] = "assistant"
+        chunk = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+        }
+        await _send(response, None, json.dumps(chunk))
+    final = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "usage": usage,
+    }
+    await _send(response, None, json.dumps(final))
+    await _send(response, None, "[DONE]")
+    return response
