@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,8 +50,8 @@ async def tool_names(url: str, headers: dict[str, str] | None = None) -> set[str
 
 
 def structured(result: Any) -> dict[str, Any]:
-    assert not result.isError, result.content
-    data: dict[str, Any] = result.structuredContent
+    assert not result.is_error, result.content
+    data: dict[str, Any] = result.structured_content
     return data
 
 
@@ -231,4 +233,23 @@ async def test_seed_scenario_skill_session_artifacts(stack: Stack) -> None:
         assert artifacts, "the session produced artifacts"
         artifact_id = _first_id(artifacts[0], "artifact_id", "id")
         read = await client.call_tool("get_single_gumloop_artifact_by_id", {"artifact_id": artifact_id})
-    assert not read.isError and read.content
+    assert not read.is_error and read.content
+
+
+async def test_admin_create_api_token_mints_a_working_management_token(stack: Stack) -> None:
+    """`gumloop-mcp admin create-api-token` prints a token the management API accepts."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gumloop_mcp.cli", "admin", "create-api-token", "--name", "e2e-admin",
+        "--tokens-target", stack.ready["tokens_grpc"],
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    minted = json.loads(out)
+    assert minted["token"].startswith("gmcpat_") and minted["name"] == "e2e-admin"
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(10)) as http:
+        resp = await http.get(
+            stack.admin + "/api-tokens", headers={"Authorization": f"Bearer {minted['token']}"}
+        )
+    assert resp.status_code == 200
+    assert minted["id"] in {t["id"] for t in resp.json()["result"]}
