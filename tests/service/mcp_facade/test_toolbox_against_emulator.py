@@ -88,3 +88,34 @@ async def test_find_a_failed_automation_run_and_read_its_logs(
     body = run["structuredContent"]
     assert body["state"] == "FAILED" and body["log"]
     assert "finished with state FAILED" in "\n".join(b.get("text", "") for b in run["content"])
+
+
+async def test_session_waits_to_completion_and_its_artifacts_read_by_kind(
+    toolbox_scope: tuple[GumloopToolbox, ServerScope],
+) -> None:
+    """Seed scenario 2 (tail): start a session, wait for it, list its artifacts, read each one."""
+    box, scope = toolbox_scope
+    agents = (await call(box, scope, "list_all_gumloop_agents", {"limit": 1}))["structuredContent"]
+    assert agents["items"], "the emulator seeds agents"
+    agent_id = agents["items"][0]["id"]
+    started = await call(
+        box, scope, "create_a_gumloop_session", {"agent_id": agent_id, "input": "Write the report"}
+    )
+    session_id = started["structuredContent"]["session"]["id"]
+    assert "wait_seconds" in "\n".join(b.get("text", "") for b in started["content"])
+    done = await call(
+        box, scope, "get_single_gumloop_session_by_id", {"session_id": session_id, "wait_seconds": 30}
+    )
+    assert done["structuredContent"]["session"]["state"] in ("completed", "failed", "idle")
+    listed = await call(
+        box, scope, "list_all_gumloop_artifacts", {"agent_id": agent_id, "session_id": session_id}
+    )
+    artifacts = listed["structuredContent"]["items"]
+    assert artifacts, "a completed session produces artifacts"
+    kinds = set()
+    for artifact in artifacts:
+        read = await call(box, scope, "get_single_gumloop_artifact_by_id", {"artifact_id": artifact["id"]})
+        kinds.add(read["structuredContent"]["kind"])
+        if read["structuredContent"]["kind"] == "metadata_only":
+            assert all(block["type"] == "text" for block in read["content"])
+    assert kinds <= {"markdown", "image", "metadata_only"} and kinds
