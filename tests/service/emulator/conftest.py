@@ -1,0 +1,43 @@
+"""Infrastructure: the emulator on a free loopback port with a controllable clock, and an httpx client."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from gumloop_mcp.emulator import EmulatorSettings, RunningEmulator, start_emulator
+
+
+class FakeTime:
+    """A settable time source."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """The emulator's time source."""
+    return FakeTime()
+
+
+@pytest.fixture
+async def emulator(fake_time: FakeTime) -> AsyncIterator[RunningEmulator]:
+    """The emulator, limit 2 concurrent runs, time_scale 1 on the fake clock."""
+    settings = EmulatorSettings(
+        host="127.0.0.1", port=0, time_scale=1.0, max_concurrent_runs=2, signed_url_ttl_s=60
+    )
+    async with await start_emulator(settings, clock=fake_time) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(emulator: RunningEmulator) -> AsyncIterator[httpx.AsyncClient]:
+    """An authenticated client at the emulator's root."""
+    headers: dict[str, Any] = {"Authorization": f"Bearer {emulator.api_key}", "x-auth-key": emulator.user_id}
+    async with httpx.AsyncClient(base_url=emulator.base_url, headers=headers, timeout=10) as c:
+        yield c
