@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .conftest import Stack, start_stack
+from .conftest import EMULATOR_LANDED, Stack, start_stack
+from .test_system import session
+
+
+async def _call(url: str, tool: str) -> Any:
+    async with session(url) as client:
+        return await client.call_tool(tool, {})
 
 
 def _children(pid: int) -> dict[str, int]:
@@ -64,6 +72,9 @@ def test_rerun_on_the_same_data_dir_reuses_token_account_and_url(tmp_path: Path)
         before = first.ready
     with start_stack(tmp_path) as second:
         after = second.ready
+        if EMULATOR_LANDED:  # the account was re-pointed at the new emulator port: tools still work
+            teams = asyncio.run(_call(after["mcp_url"], "list_all_gumloop_teams"))
+            assert not teams.is_error, teams.content
     assert after["api_token"] == before["api_token"]
     assert after["account_id"] == before["account_id"]
     assert after["mcp_url"].rsplit("/", 1)[-1] == before["mcp_url"].rsplit("/", 1)[-1]
