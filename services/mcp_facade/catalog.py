@@ -20,6 +20,7 @@ import grpc
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
+from .contracts import ToolsUnavailableError
 from .naming import kind_name, tool_names
 from .schemas import input_schema, list_output_schema, output_schema
 
@@ -32,7 +33,7 @@ _RETRY_AFTER_FAILURE_S: Final = 2.0
 _FETCH_TIMEOUT_S: Final = 10.0
 
 
-class CatalogUnavailableError(Exception):
+class CatalogUnavailableError(ToolsUnavailableError):
     """The proxy's operation catalog could not be fetched and no earlier copy exists."""
 
 

@@ -13,7 +13,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["CallContext", "ServerScope", "Toolbox", "UnknownToolError", "noop_progress", "noop_log"]
+__all__ = [
+    "CallContext",
+    "ServerScope",
+    "Toolbox",
+    "ToolsUnavailableError",
+    "UnknownToolError",
+    "noop_log",
+    "noop_progress",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,13 @@ class UnknownToolError(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(f"Unknown tool: {name}")
         self.name = name
+
+
+class ToolsUnavailableError(Exception):
+    """The tool list cannot be built right now (the proxy is unreachable and nothing is cached).
+
+    The protocol layer answers it with a retryable JSON-RPC error (HTTP 503), never a crash.
+    """
 
 
 class Toolbox(Protocol):

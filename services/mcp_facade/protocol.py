@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .budget import CallBudget, budget_exceeded_result
-from .contracts import CallContext, ServerScope, Toolbox, UnknownToolError
-from .jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
+from .contracts import CallContext, ServerScope, Toolbox, ToolsUnavailableError, UnknownToolError
+from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
 from .metrics import FacadeMetrics
 from .sessions import LOG_LEVELS, Session, SessionCodec
 from .settings import FacadeSettings
@@ -168,7 +168,13 @@ class Protocol:
                 raise JsonRpcError(
                     INVALID_PARAMS, "Invalid cursor: tools/list returns every tool in one page"
                 )
-            tools = await self._toolbox.list_tools(ex.scope)
+            try:
+                tools = await self._toolbox.list_tools(ex.scope)
+            except ToolsUnavailableError as exc:
+                # No catalog yet and the proxy unreachable: a backend fault, said plainly, retryable.
+                raise JsonRpcError(
+                    INTERNAL_ERROR, f"Tools are unavailable right now: {exc}", http_status=503
+                ) from exc
             result: dict[str, Any] = {"tools": tools}
             if ex.modern:
                 result.update(ttlMs=LIST_TTL_MS, cacheScope="private")

@@ -33,8 +33,9 @@ class FacadeSettings(ServiceSettings):
     # Per-token budget protecting the Gumloop quota from a runaway model.
     calls_per_minute: int = 120
     max_body_bytes: int = 1024 * 1024
-    # Deadline of each gRPC call made for one MCP request.
-    request_deadline_s: float = 60.0
+    # Deadline of one MCP request, waits included, propagated to every gRPC call it makes. Above
+    # max_wait_seconds plus polling margin, well under Claude's 300 s tool timeout.
+    request_deadline_s: float = 150.0
     # Upper bound of a tool's server-side wait (Claude times out at 300 s).
     max_wait_seconds: float = 120.0
     max_result_chars: int = 100_000

@@ -123,3 +123,23 @@ async def test_modern_requests_ignore_a_stale_session_header(stack: Stack) -> No
     status, reply, _ = await _post(stack.url, _request("tools/list"), {"Mcp-Session-Id": "s1.stale.id"})
     assert status == 200
     assert len(reply["result"]["tools"]) == 2
+
+
+async def test_tools_list_without_a_catalog_is_a_retryable_503(stack: Stack) -> None:
+    """When the tool layer cannot build the list (proxy down, nothing cached): 503 and -32603, no crash."""
+    from services.mcp_facade.contracts import ToolsUnavailableError
+
+    async def unavailable(scope: Any) -> list[dict[str, Any]]:
+        raise ToolsUnavailableError("the Gumloop proxy is unreachable")
+
+    original = stack.toolbox.list_tools
+    stack.toolbox.list_tools = unavailable  # type: ignore[method-assign]
+    try:
+        status, reply, _ = await _post(stack.url, _request("tools/list"))
+    finally:
+        stack.toolbox.list_tools = original  # type: ignore[method-assign]
+    assert status == 503
+    assert reply["error"]["code"] == -32603
+    assert "proxy is unreachable" in reply["error"]["message"]
+    status, reply, _ = await _post(stack.url, _request("tools/list"))
+    assert status == 200 and reply["result"]["tools"]
