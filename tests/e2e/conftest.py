@@ -79,7 +79,7 @@ def _read_ready(process: subprocess.Popen[bytes]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def start_stack(base: Path) -> Iterator[Stack]:
+def start_stack(base: Path, *extra_args: str) -> Iterator[Stack]:
     """`up --json` with every port 0 and data under `base`; SIGTERM afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUMLOOP_", "GMCP_"))}
     env["GMCP_EMULATOR_TIME_SCALE"] = "0.01"
@@ -97,7 +97,7 @@ def start_stack(base: Path) -> Iterator[Stack]:
         process = subprocess.Popen(
             [sys.executable, "-m", "gumloop_mcp.cli", "up", "--json"]
             + ["--mcp-port", "0", "--admin-port", "0", "--tokens-port", "0", "--proxy-port", "0"]
-            + ["--emulator-port", "0", "--data-dir", str(base / "data")],
+            + ["--emulator-port", "0", "--data-dir", str(base / "data"), *extra_args],
             stdout=subprocess.PIPE,
             stderr=err,
             env=env,

@@ -78,3 +78,13 @@ def test_rerun_on_the_same_data_dir_reuses_token_account_and_url(tmp_path: Path)
     assert after["api_token"] == before["api_token"]
     assert after["account_id"] == before["account_id"]
     assert after["mcp_url"].rsplit("/", 1)[-1] == before["mcp_url"].rsplit("/", 1)[-1]
+
+
+def test_up_with_the_redis_store_mints_and_serves(tmp_path: Path, redis_url: str) -> None:
+    """`up --store redis --redis-url URL` bootstraps into Redis and the demo URL lists tools."""
+    with start_stack(tmp_path, "--store", "redis", "--redis-url", redis_url) as running:
+        assert running.ready["mcp_url"].startswith("http://127.0.0.1:")
+        assert not (tmp_path / "data" / "tokens.sqlite3").exists()
+        if EMULATOR_LANDED:
+            teams = asyncio.run(_call(running.ready["mcp_url"], "list_all_gumloop_teams"))
+            assert not teams.is_error, teams.content
