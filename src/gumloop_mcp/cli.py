@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--emulator-port", type=int, default=8090, help="Gumloop emulator HTTP port")
     up.add_argument("--data-dir", type=Path, default=Path(".gumloop-mcp"), help="state and secrets")
     up.add_argument("--store", choices=("sqlite", "redis"), default="sqlite")
-    up.add_argument("--redis-url", default=None, help="Redis URL when --store redis")
+    up.add_argument(
+        "--redis-url",
+        default=os.environ.get("GMCP_REDIS_URL"),
+        help="Redis URL when --store redis (default: env GMCP_REDIS_URL, which keeps a password out of ps)",
+    )
 
     for name in ("tokens", "proxy", "facade", "emulator"):
         sub.add_parser(name, help=f"run the {name} service in the foreground (configured by env)")
@@ -237,7 +241,7 @@ def _print_summary(ready: dict[str, Any]) -> None:
         "gumloop-mcp is running.",
         f"  MCP URL (full scope demo server): {ready['mcp_url']}",
         f"  Management API:                   {ready['admin_url']}  (Authorization: Bearer <api token>)",
-        f"  Management API token:             {ready['api_token']}",
+        f"  Management API token:             {ready['api_token']}  (kept in <data-dir>/api-token)",
     ]
     if ready["emulator_url"]:
         lines.append(f"  Gumloop emulator:                 {ready['emulator_url']}")
