@@ -18,9 +18,9 @@ from gumloop_mcp.runtime import error_details, field_violations
 from .conftest import create_account, invoke
 
 
-async def inject(emulator: Any, path: str, kind: str, **fields: Any) -> None:
-    """Ask the emulator to misbehave on requests under `path` (relative to the API base)."""
-    prefix = urlsplit(emulator.api_base_url).path + path
+async def inject(emulator: Any, path: str, kind: str, *, absolute: bool = False, **fields: Any) -> None:
+    """Ask the emulator to misbehave on requests under `path` (relative to the API base unless `absolute`)."""
+    prefix = path if absolute else urlsplit(emulator.api_base_url).path + path
     async with httpx.AsyncClient() as client:
         response = await client.post(
             f"{emulator.base_url}/__emulator/faults",

@@ -9,6 +9,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import grpc
 import pytest
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
@@ -23,9 +24,10 @@ SKILL_MD = "---\nname: {name}\ndescription: A test skill that says hello.\n---\n
 class Ctx:
     """Finds ids in the emulator's seeded data (or makes them) for sample arguments, memoized."""
 
-    def __init__(self, stub: pb_grpc.ProxyServiceStub, account_id: str) -> None:
+    def __init__(self, stub: pb_grpc.ProxyServiceStub, account_id: str, organization_id: str) -> None:
         self.stub = stub
         self.account_id = account_id
+        self.organization_id = organization_id
         self._memo: dict[str, Any] = {}
 
     async def call(self, operation: str, arguments: dict[str, Any]) -> Any:
@@ -66,6 +68,20 @@ class Ctx:
             return str(body["run_id"])
 
         return str(await self._once("run_id", make))
+
+    async def done_run_id(self) -> str:
+        """A run that finished, so that its output files exist."""
+        run_id = await self.run_id()
+        for _ in range(200):
+            body = await self.call("get_pl_run", {"run_id": run_id})
+            if body["state"] in ("DONE", "FAILED", "TERMINATED"):
+                return run_id
+            await asyncio.sleep(0.05)
+        raise AssertionError("run never finished")
+
+    async def prompt_arguments(self) -> dict[str, Any]:
+        body = await self.call("list_mcp_server_prompts", {"server_id": await self.server_id()})
+        return {a["name"]: "sample" for a in body["prompts"][0].get("arguments") or []}
 
     async def interaction_id(self) -> str:
         async def make() -> str:
@@ -187,8 +203,8 @@ SAMPLES: dict[str, Sample] = {
     "upload_files": lambda c: _const(
         {"files": [{"file_name": "a.txt", "file_content": base64.b64encode(b"a").decode()}]}
     ),
-    "download_file": lambda c: _awaited({"file_name": "output.txt", "run_id": c.run_id()}),
-    "download_files": lambda c: _awaited({"file_names": ["output.txt"], "run_id": c.run_id()}),
+    "download_file": lambda c: _awaited({"file_name": "output.txt", "run_id": c.done_run_id()}),
+    "download_files": lambda c: _awaited({"file_names": ["output.txt"], "run_id": c.done_run_id()}),
     "start_agent": lambda c: _awaited({"gummie_id": c.agent_id(), "message": "hello"}),
     "get_agent_status": lambda c: _awaited({"interaction_id": c.interaction_id()}),
     "create_agent": lambda c: _awaited({"name": "Test agent", "model_name": c.model()}),
@@ -218,7 +234,9 @@ SAMPLES: dict[str, Sample] = {
     "list_mcp_server_resources": _server,
     "read_mcp_server_resource": lambda c: _awaited({"server_id": c.server_id(), "uri": c.resource_uri()}),
     "list_mcp_server_prompts": _server,
-    "get_mcp_server_prompt": lambda c: _awaited({"server_id": c.server_id(), "name": c.prompt_name()}),
+    "get_mcp_server_prompt": lambda c: _awaited(
+        {"server_id": c.server_id(), "name": c.prompt_name(), "arguments": c.prompt_arguments()}
+    ),
     "call_mcp_tools": lambda c: _awaited({"calls": _list(_call(c.server_id()))}),
     "create_chat_completion": lambda c: _awaited(
         {"model": c.model(), "messages": [{"role": "user", "content": "Say hi"}]}
@@ -231,7 +249,7 @@ SAMPLES: dict[str, Sample] = {
     "update_evaluation_config": lambda c: _awaited({"agent_id": c.agent_id(), "enabled": True}),
     "list_audit_logs": lambda c: _const(
         {
-            "organization_id": "org_1",
+            "organization_id": c.organization_id,
             "start_time": (NOW - dt.timedelta(days=30)).isoformat(),
             "end_time": NOW.isoformat(),
             "page": 1,
@@ -240,13 +258,28 @@ SAMPLES: dict[str, Sample] = {
     "create_data_export": lambda c: _const(EXPORT_ARGS),
     "get_export_status": lambda c: _awaited({"data_export_id": c.export_id()}),
     "manage_workspace_users": lambda c: _const(
-        {"organization_id": "org_1", "workspace_id": "ws_1", "action": "add", "user_email": "new@example.com"}
+        {
+            "organization_id": c.organization_id,
+            "workspace_id": "ws_1",
+            "action": "add",
+            "user_email": "new@example.com",
+        }
     ),
     "manage_permission_group_users": lambda c: _const(
-        {"organization_id": "org_1", "group_id": "grp_1", "action": "add", "user_email": "new@example.com"}
+        {
+            "organization_id": c.organization_id,
+            "group_id": "grp_1",
+            "action": "add",
+            "user_email": "new@example.com",
+        }
     ),
 }
 STREAM_ONLY = {"stream_session"}
+# Where the emulator departs from Gumloop's published API; strict xfail flags the day it is fixed.
+EMULATOR_DIVERGES = {
+    "manage_workspace_users": "emulator wants user_emails (list); Gumloop's OAS documents user_email",
+    "manage_permission_group_users": "emulator wants user_emails (list); Gumloop's OAS documents user_email",
+}
 
 
 async def _const(value: dict[str, Any]) -> dict[str, Any]:
@@ -278,12 +311,20 @@ def test_every_catalog_operation_has_a_sample() -> None:
     assert set(default_catalog().operations) == set(SAMPLES) | STREAM_ONLY
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLES))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=EMULATOR_DIVERGES[n], raises=grpc.aio.AioRpcError))
+        if n in EMULATOR_DIVERGES
+        else n
+        for n in sorted(SAMPLES)
+    ],
+)
 async def test_operation_round_trips(
-    name: str, stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
+    name: str, stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
 ) -> None:
     """The operation returns a 2xx with the body fields its catalog entry promises."""
-    ctx = Ctx(stub, account.id)
+    ctx = Ctx(stub, account.id, emulator.settings.organization_id)
     arguments = await SAMPLES[name](ctx)
     operation = (await stub.GetOperation(pb.GetOperationRequest(name=name), timeout=5)).operation
     response, body = await invoke(stub, account.id, name, arguments)
