@@ -131,10 +131,11 @@ async def _manage(request: web.Request, key: str) -> web.Response:
     action = required(body, "action")
     if action not in {"add", "remove"}:
         raise bad_request("action must be add or remove", param="action")
-    emails: Any = body.get("user_emails") or body.get("emails")
-    if not isinstance(emails, list) or not emails:
-        raise bad_request("user_emails must be a non-empty list", param="user_emails")
-    extra = {key: body[key]} if key in body else {}
+    # Gumloop's OAS documents a single user_email; a list under user_emails is accepted too.
+    emails: Any = body.get("user_emails") or ([body["user_email"]] if body.get("user_email") else None)
+    if not isinstance(emails, list) or not emails or not all(isinstance(x, str) and "@" in x for x in emails):
+        raise bad_request("user_email (an email address) is required", param="user_email")
+    extra = {k: body[k] for k in (key, "group_id", "organization_id") if k in body}
     return web.json_response({"success": True, "action": action, "user_emails": emails, **extra})
 
 

@@ -181,3 +181,17 @@ async def test_misc_endpoints_answer(client: httpx.AsyncClient, fake_time: FakeT
         A + "/export_status", params={"data_export_id": export["data_export_id"], "download": "true"}
     )
     assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("id,timestamp")
+
+
+async def test_workspace_user_management_takes_a_user_email(client: httpx.AsyncClient) -> None:
+    """manage_workspace_users follows the documented user_email field and rejects a missing one."""
+    body = {
+        "organization_id": "org_emu_1",
+        "workspace_id": "ws_1",
+        "action": "add",
+        "user_email": "n@example.com",
+    }
+    r = await client.post(A + "/manage_workspace_users", json=body)
+    assert r.status_code == 200 and r.json()["user_emails"] == ["n@example.com"]
+    r = await client.post(A + "/manage_permission_group_users", json={"action": "add", "group_id": "g"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "user_email"
