@@ -48,6 +48,8 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     deadline = time.monotonic() + MAX_STREAM_S
     index = start
     while time.monotonic() < deadline:
+        if request.transport is None or request.transport.is_closing():
+            return response  # the client went away; stop polling for it
         e.now()
         while index < len(s.events):
             ev = s.events[index]
