@@ -195,3 +195,19 @@ async def test_workspace_user_management_takes_a_user_email(client: httpx.AsyncC
     assert r.status_code == 200 and r.json()["user_emails"] == ["n@example.com"]
     r = await client.post(A + "/manage_permission_group_users", json={"action": "add", "group_id": "g"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "user_email"
+
+
+async def test_legacy_api_key_query_and_session_create_statuses(
+    emulator: RunningEmulator, client: httpx.AsyncClient
+) -> None:
+    """?api_key= works on legacy routes; sessions are 201 idle without input and 400 for stream on the API host."""
+    async with httpx.AsyncClient(base_url=emulator.api_base_url) as bare:
+        r = await bare.get("/list_workbooks", params={**U, "api_key": emulator.api_key})
+        assert r.status_code == 200 and r.json()["workbooks"]
+        assert (await bare.get("/agents", params={"api_key": emulator.api_key})).status_code == 401
+    idle = await client.post(A + "/agents/agent_research/sessions", json={"session_id": "sess_mine"})
+    assert idle.status_code == 201 and idle.json()["session"]["state"] == "idle"
+    again = await client.post(A + "/agents/agent_research/sessions", json={"session_id": "sess_mine"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "session_already_exists"
+    streamed = await client.post(A + "/agents/agent_research/sessions", json={"input": "x", "stream": True})
+    assert streamed.status_code == 400 and "/ws/api/v1" in streamed.json()["error"]["message"]
