@@ -200,7 +200,7 @@ async def test_workspace_user_management_takes_a_user_email(client: httpx.AsyncC
 async def test_legacy_api_key_query_and_session_create_statuses(
     emulator: RunningEmulator, client: httpx.AsyncClient
 ) -> None:
-    """?api_key= works on legacy routes; sessions: 201 idle without input, 409 duplicate, 400 stream on API host."""
+    """?api_key= works on legacy routes; sessions: 201 idle, 409 duplicate, 400 stream on the API host."""
     async with httpx.AsyncClient(base_url=emulator.api_base_url) as bare:
         r = await bare.get("/list_workbooks", params={**U, "api_key": emulator.api_key})
         assert r.status_code == 200 and r.json()["workbooks"]
