@@ -9,7 +9,6 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
 import pytest
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
@@ -275,11 +274,6 @@ SAMPLES: dict[str, Sample] = {
     ),
 }
 STREAM_ONLY = {"stream_session"}
-# Where the emulator departs from Gumloop's published API; strict xfail flags the day it is fixed.
-EMULATOR_DIVERGES = {
-    "manage_workspace_users": "emulator wants user_emails (list); Gumloop's OAS documents user_email",
-    "manage_permission_group_users": "emulator wants user_emails (list); Gumloop's OAS documents user_email",
-}
 
 
 async def _const(value: dict[str, Any]) -> dict[str, Any]:
@@ -311,15 +305,7 @@ def test_every_catalog_operation_has_a_sample() -> None:
     assert set(default_catalog().operations) == set(SAMPLES) | STREAM_ONLY
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=EMULATOR_DIVERGES[n], raises=grpc.aio.AioRpcError))
-        if n in EMULATOR_DIVERGES
-        else n
-        for n in sorted(SAMPLES)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(SAMPLES))
 async def test_operation_round_trips(
     name: str, stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
 ) -> None:
