@@ -9,35 +9,28 @@
 
 ARG BASE_IMAGE=python:3.12-slim
 
-# ---- 1. wheelhouse: every dependency and the project itself as wheels --------------------------
-FROM ${BASE_IMAGE} AS wheels
+# ---- 1. build: a wheelhouse, and the dependencies' venv installed from it (never from an index) --
+FROM ${BASE_IMAGE} AS build
 # PIP_NO_INDEX=1 builds only from the seed wheelhouse (.cache/wheelhouse, made on the host).
 ARG PIP_NO_INDEX=0
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
-RUN python3 -m venv /opt/build
+RUN python3 -m venv /buildenv && python3 -m venv /opt/venv
 WORKDIR /src
 # Dependencies first, from pyproject.toml alone, so a source change does not rebuild them.
 COPY pyproject.toml README.md ./
 COPY .cache/wheelhous[e] /seed/
 RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
- && /opt/build/bin/pip wheel --find-links /seed -w /wheels/deps -r /tmp/requirements.txt \
- && /opt/build/bin/pip wheel --find-links /seed -w /wheels/build hatchling
+ && /buildenv/bin/pip wheel --find-links /seed -w /wheels/deps -r /tmp/requirements.txt \
+ && /buildenv/bin/pip wheel --find-links /seed -w /wheels/build hatchling \
+ && /buildenv/bin/pip install --no-index --find-links /wheels/build hatchling \
+ && /opt/venv/bin/pip install --no-index --find-links /wheels/deps /wheels/deps/*.whl
 COPY src ./src
 COPY services ./services
-RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --find-links /wheels/build -w /wheels/project . 2>/dev/null \
- || { /opt/build/bin/pip install --no-index --find-links /wheels/build hatchling \
-      && /opt/build/bin/pip wheel --no-deps --no-build-isolation -w /wheels/project . ; }
+RUN /buildenv/bin/pip wheel --no-deps --no-build-isolation --no-index -w /opt/wheels .
 
-# ---- 2. the dependencies' venv, installed from the wheelhouse, never from an index --------------
-FROM ${BASE_IMAGE} AS install
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
-RUN python3 -m venv /opt/venv
-COPY --from=wheels /wheels/deps /wheels/deps
-RUN /opt/venv/bin/pip install --no-index --find-links /wheels/deps /wheels/deps/*.whl
-
-# ---- 3. runtime: the venv, the project wheel, a non-root user, nothing else ----------------------
-# Every step that does not depend on the source comes first, so a code change redoes only the
-# last two (the classic builder with the vfs driver copies the whole filesystem per step).
+# ---- 2. runtime: the venv, the project installed from its wheel, a non-root user ---------------
+# Every step that does not depend on the source comes first, and /opt (venv + project wheel) comes
+# over in ONE copy: the classic builder with the vfs driver copies whole filesystems per step.
 FROM ${BASE_IMAGE} AS runtime
 ARG UID=10001
 RUN (getent group ${UID} || groupadd --system --gid ${UID} gumloop) >/dev/null \
@@ -58,8 +51,7 @@ WORKDIR /var/lib/gumloop-mcp
 EXPOSE 8080 8081 50051 50052 8090
 ENTRYPOINT ["gumloop-mcp"]
 CMD ["--help"]
-COPY --from=install /opt/venv /opt/venv
-COPY --from=wheels /wheels/project /opt/wheels
+COPY --from=build /opt /opt
 RUN /opt/venv/bin/pip install -q --no-index --no-deps /opt/wheels/*.whl \
  && /opt/venv/bin/pip uninstall -y -q pip \
  && /opt/venv/bin/python -c 'import gumloop_mcp.runtime, services'
