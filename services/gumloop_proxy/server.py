@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -16,7 +13,7 @@ from grpc_health.v1 import health
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
-from gumloop_mcp.runtime import create_grpc_server, start_serving
+from gumloop_mcp.runtime import create_grpc_server, serve_until_stopped, start_serving
 
 from .accounts import AccountStore, open_account_store
 from .catalog import Catalog, default_catalog
@@ -101,24 +98,12 @@ async def serve(
 
     `on_ready` receives the bound ports, e.g. {"grpc": 50052}, once the service answers.
     """
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    trapped: list[signal.Signals] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-            trapped.append(sig)
     proxy = await create_server(settings)
-    try:
-        await proxy.start()
-        logger.info("proxy serving on %s:%d (store: %s)", settings.host, proxy.port, settings.store)
-        if on_ready is not None:
-            on_ready({"grpc": proxy.port})
-        await stop.wait()
-    finally:
-        started = time.monotonic()
-        logger.info("shutting down, grace %.1fs", settings.shutdown_grace_s)
-        await proxy.stop(settings.shutdown_grace_s)
-        for sig in trapped:
-            loop.remove_signal_handler(sig)
-        logger.info("stopped after %.2fs", time.monotonic() - started)
+    await serve_until_stopped(
+        proxy,
+        ports=lambda: {"grpc": proxy.port},
+        grace_s=settings.shutdown_grace_s,
+        stop=stop,
+        on_ready=on_ready,
+        description=f"proxy on {settings.host} (store: {settings.store})",
+    )

@@ -9,16 +9,16 @@ get `shutdown_grace_s`, and the backends are closed last.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import secrets
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from gumloop_mcp.runtime import stop_on_signals
 
 from .app import FacadeApp, create_public_app
 from .auth import TokenResolver
@@ -160,15 +160,12 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT or `stop`; `on_ready(http_port, admin_port)` once listening."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-            loop.add_signal_handler(sig, stop.set)
     server = await create_server(settings, backends=backends, toolbox=toolbox)
     try:
         if on_ready is not None:
             on_ready(server.public_port, server.admin_port)
-        await stop.wait()
+        with stop_on_signals(stop):
+            await stop.wait()
     finally:
         logger.info("shutting down, grace %.1fs", settings.shutdown_grace_s)
         await server.close(settings.shutdown_grace_s)

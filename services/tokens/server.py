@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +13,7 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health
 
-from gumloop_mcp.runtime import create_channel, create_grpc_server, start_serving
+from gumloop_mcp.runtime import create_channel, create_grpc_server, serve_until_stopped, start_serving
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 
@@ -129,24 +127,12 @@ async def serve(
 
     `on_ready` receives the bound ports, e.g. {"grpc": 50051}, once the service answers.
     """
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    trapped: list[signal.Signals] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-            trapped.append(sig)
     tokens = await create_server(settings)
-    try:
-        await tokens.start()
-        logger.info("token service serving on %s:%d (store: %s)", settings.host, tokens.port, settings.store)
-        if on_ready is not None:
-            on_ready({"grpc": tokens.port})
-        await stop.wait()
-    finally:
-        started = time.monotonic()
-        logger.info("shutting down, grace %.1fs", settings.shutdown_grace_s)
-        await tokens.stop(settings.shutdown_grace_s)
-        for sig in trapped:
-            loop.remove_signal_handler(sig)
-        logger.info("stopped after %.2fs", time.monotonic() - started)
+    await serve_until_stopped(
+        tokens,
+        ports=lambda: {"grpc": tokens.port},
+        grace_s=settings.shutdown_grace_s,
+        stop=stop,
+        on_ready=on_ready,
+        description=f"token service on {settings.host} (store: {settings.store})",
+    )

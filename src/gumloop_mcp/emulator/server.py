@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from collections.abc import Callable
 
 from gumloop_mcp.emulator.app import start_emulator
 from gumloop_mcp.emulator.settings import EmulatorSettings
+from gumloop_mcp.runtime import stop_on_signals
 
 
 async def serve(
@@ -19,14 +18,11 @@ async def serve(
 ) -> None:
     """Run until SIGTERM/SIGINT or ``stop`` is set."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     running = await start_emulator(settings)
     try:
         if on_ready is not None:
             on_ready(running.port)
-        await stop.wait()
+        with stop_on_signals(stop):
+            await stop.wait()
     finally:
         await running.close()

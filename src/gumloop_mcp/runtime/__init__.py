@@ -1,7 +1,8 @@
 """Code shared by every service, and nothing else: logging, gRPC wiring, settings, token format."""
 
 from ._grpc_client import create_channel, error_details, field_violations, with_details
-from ._grpc_server import RequestContextInterceptor, create_grpc_server, serve_until_signalled, start_serving
+from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
+from ._lifecycle import Servable, serve_until_stopped, stop_on_signals
 from ._logging import REDACTED, RedactingFilter, configure, redact, request_id_var
 from ._settings import ServiceSettings
 from ._tokenformat import TokenKind, generate_token, hash_token, is_well_formed, token_prefix, tokens_equal
@@ -22,7 +23,9 @@ __all__ = [
     "is_well_formed",
     "redact",
     "request_id_var",
-    "serve_until_signalled",
+    "Servable",
+    "serve_until_stopped",
+    "stop_on_signals",
     "start_serving",
     "token_prefix",
     "tokens_equal",

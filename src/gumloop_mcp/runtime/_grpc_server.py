@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final
@@ -16,7 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from ._logging import request_id_var
 
-__all__ = ["RequestContextInterceptor", "create_grpc_server", "serve_until_signalled"]
+__all__ = ["RequestContextInterceptor", "create_grpc_server", "start_serving"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,31 +84,3 @@ async def start_serving(server: grpc.aio.Server, health_servicer: health.aio.Hea
     await server.start()
     for name in ["", *getattr(server, "_gumloop_service_names", [])]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-
-
-async def serve_until_signalled(
-    server: grpc.aio.Server,
-    health_servicer: health.aio.HealthServicer,
-    grace_s: float,
-    *,
-    stop: asyncio.Event | None = None,
-    on_stop: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    """Serve until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully.
-
-    Readiness flips to NOT_SERVING first, in-flight RPCs get `grace_s` to finish,
-    new ones are refused. `on_stop` runs after the server stopped (close stores).
-    """
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await start_serving(server, health_servicer)
-    await stop.wait()
-    started = time.monotonic()
-    logger.info("shutting down, grace %.1fs", grace_s)
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(grace_s)
-    if on_stop is not None:
-        await on_stop()
-    logger.info("stopped after %.2fs", time.monotonic() - started)
