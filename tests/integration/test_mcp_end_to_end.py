@@ -73,19 +73,23 @@ def account_id(admin: httpx.Client) -> str:
 def mint(admin: httpx.Client, account_id: str, name: str, methods: list[str] | None = None) -> dict[str, Any]:
     """Mint an MCP server over the management API; returns {id, name, config, expires_at, url}."""
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
-    reply = admin.post(
-        f"/integrated-account/{account_id}/mcp",
-        json={
-            "name": name,
-            "config": {"methods": methods or ["read", "write"], "tags": []},
-            "expires_at": expires,
-            "require_api_token_auth": False,
-        },
-    )
+    body = {
+        "name": name,
+        "config": {"methods": methods or ["read", "write"], "tags": []},
+        "expires_at": expires,
+        "require_api_token_auth": False,
+    }
+    # 503 means "retry shortly" (e.g. the token service's channel to a restarted proxy reconnecting)
+    deadline = time.monotonic() + 30
+    while True:
+        reply = admin.post(f"/integrated-account/{account_id}/mcp", json=body)
+        if reply.status_code != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert reply.status_code in (200, 201), reply.text
-    body = reply.json()
-    assert {"id", "name", "config", "expires_at", "url"} <= set(body)
-    return dict(body)
+    minted = reply.json()
+    assert {"id", "name", "config", "expires_at", "url"} <= set(minted)
+    return dict(minted)
 
 
 def local_url(stack: Stack, minted_url: str) -> str:
@@ -101,10 +105,16 @@ async def mcp_session(url: str) -> AsyncIterator[ClientSession]:
         yield session
 
 
+def is_error(result: Any) -> bool:
+    """A tool result's error flag (`is_error` in SDK 2.x, `isError` before)."""
+    return bool(getattr(result, "is_error", None) or getattr(result, "isError", False))
+
+
 def payload(result: Any) -> Any:
     """A tool result's structured content, else its text parsed as JSON, else the text."""
-    if getattr(result, "structuredContent", None):
-        return result.structuredContent
+    structured = getattr(result, "structured_content", None) or getattr(result, "structuredContent", None)
+    if structured:
+        return structured
     text = "\n".join(getattr(c, "text", "") for c in result.content)
     try:
         return json.loads(text)
@@ -128,7 +138,7 @@ def walk(value: Any) -> list[dict[str, Any]]:
 async def call(session: ClientSession, name: str, arguments: dict[str, Any]) -> Any:
     """Call a tool that must succeed; return its payload."""
     result = await session.call_tool(name, arguments, read_timeout_seconds=CALL_TIMEOUT_S)
-    assert not result.isError, f"{name} failed: {result.content}"
+    assert not is_error(result), f"{name} failed: {result.content}"
     return payload(result)
 
 
@@ -186,7 +196,7 @@ async def test_seed_scenario_deploy_a_skill_run_a_session_and_list_its_artifacts
         skill = await call(
             session,
             "create_a_gumloop_skill",
-            {"files": [{"file_name": "SKILL.md", "file_content": skill_md}]},
+            {"files": [{"filename": "SKILL.md", "content_text": skill_md, "media_type": "text/markdown"}]},
         )
         skill_id = next(d["id"] for d in walk(skill) if "id" in d)
         agents = await call(session, "list_all_gumloop_agents", {})
@@ -262,7 +272,7 @@ async def test_a_proxy_outage_is_a_clear_tool_error_and_calls_recover_when_it_re
             result = await session.call_tool(
                 "list_all_gumloop_automations", {}, read_timeout_seconds=CALL_TIMEOUT_S
             )
-            assert result.isError
+            assert is_error(result)
             assert time.monotonic() - started < 20, "the failing call hung"
             text = " ".join(getattr(c, "text", "") for c in result.content).lower()
             assert re.search(r"unavailable|try again|proxy|upstream", text), text
@@ -274,7 +284,7 @@ async def test_a_proxy_outage_is_a_clear_tool_error_and_calls_recover_when_it_re
             result = await session.call_tool(
                 "list_all_gumloop_automations", {}, read_timeout_seconds=CALL_TIMEOUT_S
             )
-            if not result.isError:
+            if not is_error(result):
                 break
             assert time.monotonic() < deadline, f"calls did not recover: {result.content}"
             await asyncio.sleep(0.5)
