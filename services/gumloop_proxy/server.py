@@ -98,10 +98,9 @@ async def serve(
 
     `on_ready` receives the bound ports, e.g. {"grpc": 50052}, once the service answers.
     """
-    proxy = await create_server(settings)
     await serve_until_stopped(
-        proxy,
-        ports=lambda: {"grpc": proxy.port},
+        lambda: create_server(settings),
+        ports=lambda proxy: {"grpc": proxy.port},
         grace_s=settings.shutdown_grace_s,
         stop=stop,
         on_ready=on_ready,

@@ -160,13 +160,13 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT or `stop`; `on_ready(http_port, admin_port)` once listening."""
     stop = stop or asyncio.Event()
-    server = await create_server(settings, backends=backends, toolbox=toolbox)
-    try:
-        if on_ready is not None:
-            on_ready(server.public_port, server.admin_port)
-        with stop_on_signals(stop):
+    with stop_on_signals(stop):  # trapped first: a SIGTERM right after the ready line still stops cleanly
+        server = await create_server(settings, backends=backends, toolbox=toolbox)
+        try:
+            if on_ready is not None:
+                on_ready(server.public_port, server.admin_port)
             await stop.wait()
-    finally:
-        logger.info("shutting down, grace %.1fs", settings.shutdown_grace_s)
-        await server.close(settings.shutdown_grace_s)
-        logger.info("stopped")
+        finally:
+            logger.info("shutting down, grace %.1fs", settings.shutdown_grace_s)
+            await server.close(settings.shutdown_grace_s)
+            logger.info("stopped")

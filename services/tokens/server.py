@@ -127,10 +127,9 @@ async def serve(
 
     `on_ready` receives the bound ports, e.g. {"grpc": 50051}, once the service answers.
     """
-    tokens = await create_server(settings)
     await serve_until_stopped(
-        tokens,
-        ports=lambda: {"grpc": tokens.port},
+        lambda: create_server(settings),
+        ports=lambda tokens: {"grpc": tokens.port},
         grace_s=settings.shutdown_grace_s,
         stop=stop,
         on_ready=on_ready,

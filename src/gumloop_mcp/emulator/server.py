@@ -18,11 +18,11 @@ async def serve(
 ) -> None:
     """Run until SIGTERM/SIGINT or ``stop`` is set."""
     stop = stop or asyncio.Event()
-    running = await start_emulator(settings)
-    try:
-        if on_ready is not None:
-            on_ready(running.port)
-        with stop_on_signals(stop):
+    with stop_on_signals(stop):
+        running = await start_emulator(settings)
+        try:
+            if on_ready is not None:
+                on_ready(running.port)
             await stop.wait()
-    finally:
-        await running.close()
+        finally:
+            await running.close()

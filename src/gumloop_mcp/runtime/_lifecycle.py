@@ -7,8 +7,8 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Protocol, TypeVar
 
 __all__ = ["Servable", "serve_until_stopped", "stop_on_signals"]
 
@@ -39,22 +39,30 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+S = TypeVar("S", bound=Servable)
+
+
 async def serve_until_stopped(
-    service: Servable,
+    create: Callable[[], Awaitable[S]],
     *,
-    ports: Callable[[], dict[str, int]],
+    ports: Callable[[S], dict[str, int]],
     grace_s: float,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[dict[str, int]], None] | None = None,
     description: str = "service",
 ) -> None:
-    """Start `service`, report its `ports()` to `on_ready`, serve until a signal or `stop`, then stop it
-    giving in-flight work `grace_s` seconds."""
+    """Create and start a service, report its `ports` to `on_ready`, serve until a signal or `stop`, then
+    stop it giving in-flight work `grace_s` seconds.
+
+    Signals are trapped before the service is created, so a SIGTERM that arrives while starting, or right
+    after the ready line, still ends in a graceful stop and exit code 0.
+    """
     stop = stop or asyncio.Event()
     with stop_on_signals(stop):
+        service = await create()
         try:
             await service.start()
-            bound = ports()
+            bound = ports(service)
             logger.info("%s serving on %s", description, bound)
             if on_ready is not None:
                 on_ready(bound)

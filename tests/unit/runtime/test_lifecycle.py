@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -20,12 +21,19 @@ class Recorder:
         self.events.append(f"stop {grace_s}")
 
 
+def _returning(service: Recorder) -> Callable[[], Awaitable[Recorder]]:
+    async def create() -> Recorder:
+        return service
+
+    return create
+
+
 async def test_serves_until_stop_and_stops_with_the_grace_period() -> None:
     """on_ready gets the ports after start; setting stop stops the service with its grace."""
     service, stop, ready = Recorder(), asyncio.Event(), []
     task = asyncio.create_task(
         serve_until_stopped(
-            service, ports=lambda: {"grpc": 4242}, grace_s=2.5, stop=stop, on_ready=ready.append
+            _returning(service), ports=lambda _: {"grpc": 4242}, grace_s=2.5, stop=stop, on_ready=ready.append
         )
     )
     while not ready:
@@ -45,5 +53,5 @@ async def test_a_failing_start_still_stops_the_service() -> None:
 
     service = Broken()
     with pytest.raises(OSError, match="port taken"):
-        await serve_until_stopped(service, ports=dict, grace_s=0.0, stop=asyncio.Event())
+        await serve_until_stopped(_returning(service), ports=lambda _: {}, grace_s=0.0, stop=asyncio.Event())
     assert service.events == ["stop 0.0"]
