@@ -25,6 +25,10 @@ CHANNEL_OPTIONS: Final[Sequence[tuple[str, Any]]] = (
     ("grpc.max_receive_message_length", 32 * 1024 * 1024),
     ("grpc.max_send_message_length", 32 * 1024 * 1024),
     ("grpc.enable_retries", 1),
+    # A restarted peer (rollout, crash) is reached again within ~2 s instead of gRPC's default
+    # backoff of up to 120 s, during which every call would fail UNAVAILABLE.
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
 )
 
 
