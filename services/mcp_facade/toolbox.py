@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 _MIN_RPC_TIMEOUT_S: Final = 0.5
 _STREAM_MARGIN_S: Final = 2.0
 _META_NAMES: Final = frozenset(t["name"] for t in META_TOOLS)
+# Distinct (methods, tags) scopes whose tool sets are kept per catalog.
+_MAX_SCOPES_CACHED: Final = 256
 
 
 class GumloopToolbox:
@@ -64,6 +66,8 @@ class GumloopToolbox:
             1.0, min(settings.max_wait_seconds, settings.request_deadline_s - DEADLINE_MARGIN_S)
         )
         self._catalog = CatalogCache(proxy, self._max_wait, ttl_s=catalog_ttl_s)
+        self._scoped_from: dict[str, Tool] | None = None
+        self._scoped_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, Tool]] = {}
 
     @property
     def catalog_version(self) -> str:
@@ -74,8 +78,22 @@ class GumloopToolbox:
         return self._loop_clock() if self._loop_clock is not None else asyncio.get_running_loop().time()
 
     async def _scoped(self, scope: ServerScope) -> dict[str, Tool]:
+        """The tools `scope` admits; read-only (shared between calls of the same scope)."""
         tools = await self._catalog.tools()
-        return {name: tool for name, tool in tools.items() if admits(scope, tool.operation)}
+        # Filtering the whole catalog per call was the façade's largest own cost on a tool call; the
+        # answer depends only on the catalog (replaced, never mutated, when it changes) and the scope's
+        # methods and tags.
+        if tools is not self._scoped_from:
+            self._scoped_from = tools
+            self._scoped_cache = {}
+        key = (tuple(scope.methods), tuple(scope.tags))
+        found = self._scoped_cache.get(key)
+        if found is None:
+            found = {name: tool for name, tool in tools.items() if admits(scope, tool.operation)}
+            if len(self._scoped_cache) >= _MAX_SCOPES_CACHED:
+                self._scoped_cache.clear()
+            self._scoped_cache[key] = found
+        return found
 
     async def list_tools(self, scope: ServerScope) -> list[dict[str, Any]]:
         """The tools `scope` admits, in catalog order (or the discovery tools).
