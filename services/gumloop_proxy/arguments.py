@@ -18,6 +18,22 @@ from .errors import InvalidArguments
 __all__ = ["parse_arguments", "validate_arguments", "violations_of"]
 
 _MAX_VIOLATIONS = 20
+# Compiled validators by schema identity: an operation's input schema lives as long as the catalog,
+# and compiling costs more than checking a call's few arguments. Each entry keeps its schema alive,
+# so an id is never reused while cached; cleared whole when full (flow input schemas come per call).
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+_MAX_CACHED = 512
+
+
+def _validator_for(schema: Mapping[str, Any]) -> Draft202012Validator:
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = Draft202012Validator(schema)
+    if len(_VALIDATORS) >= _MAX_CACHED:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
 
 
 def parse_arguments(text: str) -> dict[str, Any]:
@@ -44,7 +60,7 @@ def validate_arguments(schema: Mapping[str, Any], arguments: Mapping[str, Any]) 
 
 def violations_of(schema: Mapping[str, Any], value: Any, *, prefix: str = "") -> list[tuple[str, str]]:
     """(dotted field, expectation) pairs for each schema violation, at most 20, in a stable order."""
-    validator = Draft202012Validator(schema)
+    validator = _validator_for(schema)
     errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
     out: list[tuple[str, str]] = []
     for error in errors:
