@@ -1,10 +1,18 @@
 """Idempotency keys for InvokeOperation: a repeated call replays the first answer.
 
-The cache is in memory, per process (an LRU bounded by entries, with a TTL): a retry that lands
-on another replica, or after a restart, goes upstream again. Keys are scoped to the account.
-A key reused with another operation or other arguments is refused (FAILED_PRECONDITION) rather
-than silently answered with an unrelated response. Concurrent calls with the same key wait for
-the first one instead of going upstream twice; a failed first call frees the key for a retry.
+Two stores implement one contract (`IdempotencyStore`); `open_idempotency_store` picks one by
+settings.store:
+
+- `MemoryIdempotencyStore` (store=sqlite, the single-process default): an LRU in this process,
+  bounded by entries, with a TTL. A restart forgets every key.
+- `RedisIdempotencyStore` (store=redis, idempotency_redis.py): shared by every replica and kept
+  across restarts, so a retry that lands on another replica still replays the first answer.
+
+The contract: keys are scoped to the account. Only successful upstream answers (the serialized
+InvokeOperationResponse) are stored; a failed first call frees the key so a retry goes upstream.
+A key reused with another operation or other arguments is refused (IdempotencyKeyReused,
+FAILED_PRECONDITION) rather than answered with an unrelated response. Concurrent calls with the
+same key wait for the first one (up to their deadline) instead of going upstream twice.
 """
 
 from __future__ import annotations
@@ -16,28 +24,93 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import IdempotencyKeyReused
+from .errors import IdempotencyKeyReused, UpstreamTimeout
 
-__all__ = ["IdempotencyCache", "fingerprint"]
+if TYPE_CHECKING:
+    from .settings import ProxySettings
+
+__all__ = [
+    "IdempotencyStore",
+    "MemoryIdempotencyStore",
+    "fingerprint",
+    "key_reused",
+    "open_idempotency_store",
+    "wait_timed_out",
+]
+
+Call = Callable[[], Awaitable[bytes]]
 
 
 def fingerprint(operation: str, arguments: Mapping[str, Any]) -> str:
-    """A digest of the operation and its arguments, independent of key order."""
+    """A digest (64 hex characters) of the operation and its arguments, independent of key order."""
     canonical = json.dumps([operation, arguments], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def key_reused(key: str) -> IdempotencyKeyReused:
+    """The refusal for a key already used with another fingerprint."""
+    return IdempotencyKeyReused(
+        f"idempotency key {key!r} was already used with a different operation or arguments; "
+        "use a new key for a different request"
+    )
+
+
+def wait_timed_out() -> UpstreamTimeout:
+    """The error for a caller whose deadline ran out while the first call with its key still ran."""
+    return UpstreamTimeout(
+        "the caller's deadline ran out while the first call with this idempotency key was still "
+        "running; retry with the same key to receive its answer"
+    )
+
+
+class IdempotencyStore(Protocol):
+    """Runs a call at most once per (account, key) and replays its stored answer."""
+
+    async def run(
+        self, account_id: str, key: str, digest: str, call: Call, *, deadline: float | None = None
+    ) -> tuple[bytes, bool]:
+        """The stored answer for (account, key) or the result of `call()`; True when replayed.
+
+        `digest` is the request's fingerprint; a stored one that differs raises IdempotencyKeyReused.
+        `deadline` (a time.monotonic() instant) bounds the wait for a concurrent first call.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections, if any."""
+        ...
+
+
+def open_idempotency_store(settings: ProxySettings) -> IdempotencyStore:
+    """The store settings.store implies: Redis shared by replicas, or this process's memory."""
+    if settings.store == "redis":
+        from .idempotency_redis import RedisIdempotencyStore
+
+        if settings.redis_url is None:
+            raise ValueError("GMCP_PROXY_REDIS_URL is required when GMCP_PROXY_STORE=redis")
+        lease_s = settings.idempotency_lease_s or settings.request_timeout_s + 30.0
+        return RedisIdempotencyStore(
+            settings.redis_url.get_secret_value(),
+            settings.redis_key_prefix,
+            ttl_s=settings.idempotency_ttl_s,
+            lease_s=lease_s,
+            timeout_s=settings.idempotency_redis_timeout_s,
+        )
+    return MemoryIdempotencyStore(settings.idempotency_ttl_s)
 
 
 @dataclass
 class _Entry:
     fingerprint: str
     stored_at: float
-    result: asyncio.Future[bytes]
+    # The answer, or None when the first call failed (the key is free again).
+    result: asyncio.Future[bytes | None]
 
 
-class IdempotencyCache:
-    """Serialized responses by (account id, key), bounded by `max_entries` and `ttl_s`."""
+class MemoryIdempotencyStore:
+    """Serialized responses by (account id, key) in this process, bounded by `max_entries` and `ttl_s`."""
 
     def __init__(
         self, ttl_s: float, *, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
@@ -51,39 +124,50 @@ class IdempotencyCache:
         return len(self._entries)
 
     async def run(
-        self, account_id: str, key: str, digest: str, call: Callable[[], Awaitable[bytes]]
+        self, account_id: str, key: str, digest: str, call: Call, *, deadline: float | None = None
     ) -> tuple[bytes, bool]:
         """The stored answer for (account, key) or the result of `call()`; True when replayed."""
-        now = self._clock()
         slot = (account_id, key)
-        entry = self._entries.get(slot)
-        if entry is not None and now - entry.stored_at > self._ttl_s:
-            del self._entries[slot]
-            entry = None
-        if entry is not None:
+        while True:
+            now = self._clock()
+            entry = self._entries.get(slot)
+            if entry is not None and now - entry.stored_at > self._ttl_s:
+                del self._entries[slot]
+                entry = None
+            if entry is None:
+                break
             if entry.fingerprint != digest:
-                raise IdempotencyKeyReused(
-                    f"idempotency key {key!r} was already used with a different operation or arguments; "
-                    "use a new key for a different request"
-                )
+                raise key_reused(key)
             self._entries.move_to_end(slot)
-            # shield: a cancelled waiter must not cancel the first caller's work.
-            return await asyncio.shield(entry.result), True
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            stored = await self._wait(entry.result, deadline)
+            if stored is not None:
+                return stored, True
+            # The first call failed and freed the key: this call may go upstream itself.
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
         self._entries[slot] = _Entry(digest, now, future)
         self._evict()
         try:
             result = await call()
-        except BaseException as exc:
+        except BaseException:
             if self._entries.get(slot) is not None and self._entries[slot].result is future:
                 del self._entries[slot]
-            future.set_exception(exc)
-            # Nobody may be waiting; retrieve the exception so asyncio does not warn about it.
-            future.exception()
+            future.set_result(None)
             raise
         future.set_result(result)
         return result, False
 
+    @staticmethod
+    async def _wait(result: asyncio.Future[bytes | None], deadline: float | None) -> bytes | None:
+        # shield: a cancelled or timed-out waiter must not cancel the first caller's work.
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            return await asyncio.wait_for(asyncio.shield(result), timeout)
+        except TimeoutError:
+            raise wait_timed_out() from None
+
     def _evict(self) -> None:
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -17,6 +17,7 @@ from gumloop_mcp.runtime import create_grpc_server, serve_until_stopped, start_s
 
 from .accounts import AccountStore, open_account_store
 from .catalog import Catalog, default_catalog
+from .idempotency import IdempotencyStore, open_idempotency_store
 from .servicer import ProxyServicer
 from .settings import ProxySettings
 from .upstream import Upstream
@@ -38,6 +39,7 @@ class ProxyServer:
     store: AccountStore
     upstream: Upstream
     catalog: Catalog
+    idempotency: IdempotencyStore | None = None
     _started: bool = field(default=False, init=False)
 
     async def start(self) -> None:
@@ -46,13 +48,15 @@ class ProxyServer:
         self._started = True
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Flip health, let in-flight calls finish within `grace_s`, close the HTTP pool and the store."""
+        """Flip health, let in-flight calls finish within `grace_s`, close the HTTP pool and the stores."""
         if self._started:
             await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
         self._started = False
         await self.upstream.close()
         await self.store.close()
+        if self.idempotency is not None:
+            await self.idempotency.close()
 
     async def __aenter__(self) -> ProxyServer:
         await self.start()
@@ -71,8 +75,9 @@ async def create_server(settings: ProxySettings, *, catalog: Catalog | None = No
     """
     catalog = catalog or default_catalog()
     store = open_account_store(settings)
+    idempotency = open_idempotency_store(settings)
     upstream = Upstream(settings)
-    servicer = ProxyServicer(settings, catalog, store, upstream)
+    servicer = ProxyServicer(settings, catalog, store, upstream, idempotency)
     try:
         server, port, health_servicer = create_grpc_server(
             lambda s: pb_grpc.add_ProxyServiceServicer_to_server(servicer, s),
@@ -83,9 +88,10 @@ async def create_server(settings: ProxySettings, *, catalog: Catalog | None = No
     except BaseException:
         await upstream.close()
         await store.close()
+        await idempotency.close()
         raise
     logger.info("catalog %s with %d operations", catalog.version, len(catalog.operations))
-    return ProxyServer(server, port, health_servicer, store, upstream, catalog)
+    return ProxyServer(server, port, health_servicer, store, upstream, catalog, idempotency)
 
 
 async def serve(

@@ -34,7 +34,7 @@ from .flowinputs import (
     to_upstream,
     validate_pipeline_inputs,
 )
-from .idempotency import IdempotencyCache, fingerprint
+from .idempotency import IdempotencyStore, MemoryIdempotencyStore, fingerprint
 from .ratelimit import parse_rate_limit
 from .requests import build_request
 from .settings import ProxySettings
@@ -85,13 +85,18 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
     """Implements gumloop_mcp.proxy.v1.ProxyService."""
 
     def __init__(
-        self, settings: ProxySettings, catalog: Catalog, store: AccountStore, upstream: Upstream
+        self,
+        settings: ProxySettings,
+        catalog: Catalog,
+        store: AccountStore,
+        upstream: Upstream,
+        idempotency: IdempotencyStore | None = None,
     ) -> None:
         self._settings = settings
         self._catalog = catalog
         self._store = store
         self._upstream = upstream
-        self._idempotency = IdempotencyCache(settings.idempotency_ttl_s)
+        self._idempotency = idempotency or MemoryIdempotencyStore(settings.idempotency_ttl_s)
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -215,7 +220,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         if len(request.idempotency_key) > 200:
             raise errors.InvalidArguments([("idempotency_key", "must be at most 200 characters")])
         data, replayed = await self._idempotency.run(
-            account.id, request.idempotency_key, fingerprint(op.name, arguments), call
+            account.id, request.idempotency_key, fingerprint(op.name, arguments), call, deadline=deadline
         )
         answer = pb.InvokeOperationResponse.FromString(data)
         answer.idempotent_replay = replayed

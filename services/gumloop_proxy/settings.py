@@ -42,6 +42,11 @@ class ProxySettings(ServiceSettings):
     markdown_default_limit: int = 20_000
     markdown_max_limit: int = 100_000
     idempotency_ttl_s: float = 86_400.0
+    # store=redis: how long a call holding an idempotency key may go silent before another replica
+    # takes the key over (the holder renews it while it works). Unset: request_timeout_s + 30 s.
+    idempotency_lease_s: float | None = None
+    # store=redis: timeout of each Redis command (and connect) used for idempotency keys.
+    idempotency_redis_timeout_s: float = 2.0
     # Download hosts that signed URLs may point at, besides the account's own hosts.
     # Empty: any https host, and http only on the account's own hosts.
     artifact_download_hosts: list[str] = []
