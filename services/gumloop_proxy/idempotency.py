@@ -12,7 +12,8 @@ The contract: keys are scoped to the account. Only successful upstream answers (
 InvokeOperationResponse) are stored; a failed first call frees the key so a retry goes upstream.
 A key reused with another operation or other arguments is refused (IdempotencyKeyReused,
 FAILED_PRECONDITION) rather than answered with an unrelated response. Concurrent calls with the
-same key wait for the first one (up to their deadline) instead of going upstream twice.
+same key wait for the first one (up to their deadline, then UpstreamTimeout) instead of going
+upstream twice; when the first one fails, a waiting call goes upstream itself.
 """
 
 from __future__ import annotations
