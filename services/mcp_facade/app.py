@@ -23,8 +23,9 @@ from .legacy_sse import LegacySse
 from .metrics import FacadeMetrics
 from .protocol import Protocol
 from .security import HostPolicy
-from .sessions import SessionCodec
+from .sessions import SessionStore
 from .settings import FacadeSettings
+from .state import FacadeState
 from .streamable_http import StreamableHttp
 
 __all__ = ["FACADE_KEY", "FacadeApp", "create_public_app"]
@@ -56,14 +57,16 @@ class FacadeApp:
         settings: FacadeSettings,
         toolbox: Toolbox,
         resolver: TokenResolver,
-        codec: SessionCodec,
+        sessions: SessionStore,
+        state: FacadeState,
         *,
         metrics: FacadeMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.resolver = resolver
         self.metrics = metrics
-        self.protocol = Protocol(settings, toolbox, codec, metrics=metrics)
+        self.state = state
+        self.protocol = Protocol(settings, toolbox, sessions, state, metrics=metrics)
         self.policy = HostPolicy(settings.allowed_origins, settings.allowed_hosts, settings.host)
         self.streamable = StreamableHttp(self)
         self.legacy = LegacySse(self)
@@ -189,7 +192,8 @@ def create_public_app(
     settings: FacadeSettings,
     toolbox: Toolbox,
     resolver: TokenResolver,
-    codec: SessionCodec,
+    sessions: SessionStore,
+    state: FacadeState,
     health: Health,
     *,
     metrics: FacadeMetrics | None = None,
@@ -200,7 +204,7 @@ def create_public_app(
     app = web.Application(
         middlewares=[access_log_middleware(metrics)], client_max_size=settings.max_body_bytes + 1
     )
-    facade = FacadeApp(settings, toolbox, resolver, codec, metrics=metrics)
+    facade = FacadeApp(settings, toolbox, resolver, sessions, state, metrics=metrics)
     app[FACADE_KEY] = facade
     route: Any = app.router
     route.add_post("/mcp/{token}", facade.streamable.post)

@@ -1,8 +1,9 @@
 """Per-server call budget: a token bucket of `calls_per_minute` keyed by server id.
 
-In process memory: with N replicas a server gets up to N times the budget. That is
-acceptable for its purpose (stopping a runaway model from draining the Gumloop
-quota), and keeps the hot path free of a network round trip.
+`CallBudget` is the in-process bucket behind the memory state (one replica). With
+store=redis every replica takes from one shared bucket instead (an atomic Lua script
+on Redis time, state_redis.py), failing open when Redis is unreachable (state.py).
+The budget's purpose is stopping a runaway model from draining the Gumloop quota.
 """
 
 from __future__ import annotations

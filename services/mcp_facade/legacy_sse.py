@@ -108,7 +108,7 @@ class LegacySse:
         request[RPC_METHOD] = msg.method or msg.kind
         if msg.kind == "response":
             return web.Response(status=202, text="Accepted")
-        ex = self._exchange(conn, resolved.scope)
+        ex = await self._exchange(conn, resolved.scope)
         if msg.kind == "notification":
             self._app.protocol.notification(msg, ex)
             return web.Response(status=202, text="Accepted")
@@ -117,7 +117,7 @@ class LegacySse:
         task.add_done_callback(conn.tasks.discard)
         return web.Response(status=202, text="Accepted")
 
-    def _exchange(self, conn: SseConnection, scope: Any) -> Exchange:
+    async def _exchange(self, conn: SseConnection, scope: Any) -> Exchange:
         session = conn.session
         version = session.protocol_version if session else "2024-11-05"
 
@@ -132,7 +132,7 @@ class LegacySse:
             client_capabilities=session.client_capabilities if session else {},
             session=session,
             send=send,
-            log_level=self._app.protocol.codec.level(session),
+            log_level=await self._app.protocol.sessions.level(session),
         )
 
     async def _answer(self, conn: SseConnection, msg: Message, ex: Exchange) -> None:
@@ -143,7 +143,7 @@ class LegacySse:
                 version = protocol.negotiate(params.get("protocolVersion"), LEGACY_SSE_VERSIONS)
                 caps = as_object(params.get("capabilities"))
                 info = as_object(params.get("clientInfo"))
-                _, conn.session = protocol.codec.issue(conn.server_id, version, caps, info)
+                _, conn.session = protocol.sessions.issue(conn.server_id, version, caps, info)
                 reply = result_response(msg.id, protocol.initialize_result(version, caps))
             elif conn.session is None and msg.method != "ping":
                 raise JsonRpcError(INVALID_REQUEST, "Send initialize first")

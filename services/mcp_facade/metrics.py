@@ -20,7 +20,7 @@ __all__ = ["FacadeMetrics"]
 
 
 class FacadeMetrics:
-    """Requests by JSON-RPC method and HTTP status, tool-call latency, active SSE streams."""
+    """Requests by method and status, tool-call latency, shared-state failures, active SSE streams."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -35,6 +35,12 @@ class FacadeMetrics:
             "Latency of tools/call, by outcome (ok, tool_error, unknown_tool, cancelled, budget).",
             ["outcome"],
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
+        self.state_unavailable = Counter(
+            "gmcp_facade_state_unavailable",
+            "Shared-state (Redis) failures by feature (budget and session fail open; tasks, sse error).",
+            ["feature"],
             registry=self.registry,
         )
         self.active_sse = Gauge(

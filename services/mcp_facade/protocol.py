@@ -20,12 +20,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .budget import CallBudget, budget_exceeded_result
+from .budget import budget_exceeded_result
 from .contracts import CallContext, ServerScope, Toolbox, ToolsUnavailableError, UnknownToolError
 from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
 from .metrics import FacadeMetrics
-from .sessions import LOG_LEVELS, Session, SessionCodec
+from .sessions import LOG_LEVELS, Session, SessionStore
 from .settings import FacadeSettings
+from .state import FacadeState, StateUnavailable
 from .tasks import TaskStore
 
 __all__ = [
@@ -99,16 +100,17 @@ class Protocol:
         self,
         settings: FacadeSettings,
         toolbox: Toolbox,
-        codec: SessionCodec,
+        sessions: SessionStore,
+        state: FacadeState,
         *,
         metrics: FacadeMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._toolbox = toolbox
-        self.codec = codec
+        self.sessions = sessions
+        self.state = state
         self._metrics = metrics
-        self.budget = CallBudget(settings.calls_per_minute)
-        self.tasks = TaskStore()
+        self.tasks = TaskStore(state)
         self._inflight: dict[tuple[str, str], tuple[asyncio.Task[dict[str, Any]], CallContext]] = {}
 
     # -- lifecycle results ---------------------------------------------------------------
@@ -186,7 +188,12 @@ class Protocol:
             if level not in LOG_LEVELS:
                 raise JsonRpcError(INVALID_PARAMS, f"Invalid level; use one of: {', '.join(LOG_LEVELS)}")
             if ex.session is not None:
-                self.codec.set_level(ex.session, str(level))
+                try:
+                    await self.sessions.set_level(ex.session, str(level))
+                except StateUnavailable:
+                    raise JsonRpcError(
+                        INTERNAL_ERROR, "The logging level could not be stored right now; retry later"
+                    ) from None
             return {}
         if method.startswith("tasks/") and self._tasks_enabled(ex):
             return await self._task_method(method, params, ex)
@@ -219,7 +226,7 @@ class Protocol:
         if not isinstance(arguments, dict):
             raise JsonRpcError(INVALID_PARAMS, "Invalid params: `arguments` must be an object")
         started = time.perf_counter()
-        retry_after = self.budget.take(ex.scope.server_id)
+        retry_after = await self.state.take_call(ex.scope.server_id, self._settings.calls_per_minute)
         if retry_after > 0:
             self._observe("budget", started)
             return budget_exceeded_result(retry_after, self._settings.calls_per_minute)
@@ -227,13 +234,13 @@ class Protocol:
         ctx = CallContext(deadline=loop.time() + self._settings.request_deadline_s, request_id=str(msg.id))
         task_param = params.get("task")
         if isinstance(task_param, dict) and self._tasks_enabled(ex):
-            record = self.tasks.start(
+            task = await self.tasks.start(
                 ex.scope.server_id,
                 task_param.get("ttl"),
                 ctx,
                 lambda: self._run_tool(ex, name, arguments, ctx),
             )
-            return {"task": record.to_wire()}
+            return {"task": task}
         self._wire_sinks(msg, ex, ctx)
         call = asyncio.create_task(self._run_tool(ex, name, arguments, ctx))
         key = (ex.conn_key, str(msg.id))
@@ -305,13 +312,13 @@ class Protocol:
     async def _task_method(self, method: str, params: dict[str, Any], ex: Exchange) -> dict[str, Any]:
         server_id = ex.scope.server_id
         if method == "tasks/get":
-            return self.tasks.get(server_id, params.get("taskId")).to_wire()
+            return await self.tasks.get(server_id, params.get("taskId"))
         if method == "tasks/result":
-            return await self.tasks.result(server_id, params.get("taskId"))
+            return await self.tasks.result(server_id, params.get("taskId"), self._settings.request_deadline_s)
         if method == "tasks/list":
-            return {"tasks": [t.to_wire() for t in self.tasks.list(server_id)]}
+            return {"tasks": await self.tasks.list(server_id)}
         if method == "tasks/cancel":
-            return (await self.tasks.cancel(server_id, params.get("taskId"))).to_wire()
+            return await self.tasks.cancel(server_id, params.get("taskId"))
         raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
     async def close(self) -> None:

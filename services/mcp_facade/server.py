@@ -3,7 +3,8 @@
 `create_server()` starts both HTTP servers (port 0 picks a free one) and returns a
 `FacadeServer`; `serve()` runs until SIGTERM/SIGINT or `stop`, then shuts down:
 readiness flips, new MCP requests get 503, SSE streams are closed, in-flight calls
-get `shutdown_grace_s`, and the backends are closed last.
+get `shutdown_grace_s`, then the shared state (memory or Redis, see state.py) and the
+backends are closed last.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from .backends import Backends, connect_backends
 from .contracts import Toolbox
 from .health import Health
 from .metrics import FacadeMetrics
-from .sessions import SessionCodec
+from .sessions import SessionCodec, SessionStore
 from .settings import FacadeSettings
+from .state import FacadeState, open_state
 
 __all__ = ["FacadeServer", "create_server", "serve"]
 
@@ -47,6 +49,7 @@ class FacadeServer:
     backends: Backends | None
     health: Health
     owns_backends: bool
+    state: FacadeState
 
     async def close(self, grace_s: float = 0.0) -> None:
         """Graceful shutdown (see module docstring)."""
@@ -55,6 +58,7 @@ class FacadeServer:
         await self.resolver.stop()
         await self.public_runner.cleanup()
         await self.admin_runner.cleanup()
+        await self.state.close()
         if self.backends is not None and self.owns_backends:
             await self.backends.close()
 
@@ -118,12 +122,13 @@ async def create_server(
     Without `backends`, channels to `tokens_target` / `proxy_target` are opened (and
     closed on `close()`). Without `toolbox`, the catalog-backed `GumloopToolbox` is used.
     """
+    metrics = FacadeMetrics()
+    state = open_state(settings, metrics)  # first: a bad store setting fails before anything opens
     owns = backends is None
     if backends is None:
         backends = await connect_backends(settings)
     if toolbox is None:
         toolbox = _default_toolbox(settings, backends)
-    metrics = FacadeMetrics()
     health = Health(backends)
     resolver = TokenResolver(
         backends.tokens,
@@ -132,8 +137,11 @@ async def create_server(
         deadline_s=min(settings.request_deadline_s, 10.0),
     )
     resolver.start()
-    codec = SessionCodec(_session_secret(settings), settings.session_ttl_s)
-    public_app, facade = create_public_app(settings, toolbox, resolver, codec, health, metrics=metrics)
+    await state.start()
+    sessions = SessionStore(SessionCodec(_session_secret(settings), settings.session_ttl_s), state)
+    public_app, facade = create_public_app(
+        settings, toolbox, resolver, sessions, state, health, metrics=metrics
+    )
     public_runner, public_port = await _start(public_app, settings.host, settings.port)
     admin_runner, admin_port = await _start(
         _admin_app(settings, backends, health, metrics), settings.admin_host, settings.admin_port
@@ -146,7 +154,7 @@ async def create_server(
         admin_port,
     )
     return FacadeServer(
-        public_runner, admin_runner, public_port, admin_port, facade, resolver, backends, health, owns
+        public_runner, admin_runner, public_port, admin_port, facade, resolver, backends, health, owns, state
     )
 
 

@@ -7,12 +7,13 @@ server record the session was opened for, issue time and expiry. No replica stor
 anything to serve a session, so no sticky routing is needed; every replica must
 share `session_secret`.
 
-Two things are per process, best effort, and documented as such:
-- DELETE marks the session's nonce as ended in this process (a later request with
-  it is 404 here; another replica still accepts it until expiry: harmless, as the
-  session only carries negotiated parameters and every request is re-authorised).
-- logging/setLevel is remembered per process (keyed by nonce); a replica that did
-  not see it sends no log notifications (and so answers such requests as plain JSON).
+The two things a session changes after it opened live in the shared façade state
+(state.py), keyed by the session's nonce (never its signature) until its expiry:
+- DELETE marks the session ended: every replica then answers 404 for it;
+- logging/setLevel records the level every replica uses for log notifications.
+`SessionStore.open()` reads both in one state lookup. With Redis unreachable the
+lookup fails open (the session counts as live, without a logging level): the id is
+still signed, expiring and re-authorised on every request; see state.py.
 """
 
 from __future__ import annotations
@@ -23,15 +24,14 @@ import hmac
 import json
 import secrets
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["LOG_LEVELS", "Session", "SessionCodec", "SessionError"]
+from .state import FacadeState
+
+__all__ = ["LOG_LEVELS", "Session", "SessionCodec", "SessionError", "SessionStore"]
 
 _PREFIX: Final = "s1"
-# Bound the per-process records so a flood of sessions cannot grow memory without limit.
-_MAX_RECORDS: Final = 50_000
 
 LOG_LEVELS: Final = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
@@ -67,13 +67,11 @@ def _unb64(text: str) -> bytes:
 
 
 class SessionCodec:
-    """Issues and verifies session ids; keeps the per-process ended/level records."""
+    """Issues and verifies session ids (signature, expiry, server); pure, no state."""
 
     def __init__(self, secret: bytes, ttl_s: float) -> None:
         self._secret = secret
         self._ttl_s = ttl_s
-        self._ended: OrderedDict[str, float] = OrderedDict()
-        self._levels: OrderedDict[str, str] = OrderedDict()
 
     def issue(
         self,
@@ -108,7 +106,7 @@ class SessionCodec:
         return f"{_PREFIX}.{payload}.{self._sign(payload)}", session
 
     def verify(self, session_id: str, server_id: str, *, now: float | None = None) -> Session:
-        """The claims of a valid, unexpired, unended session id of `server_id`, or SessionError."""
+        """The claims of a validly signed, unexpired session id of `server_id`, or SessionError."""
         parts = session_id.split(".")
         if len(parts) != 3 or parts[0] != _PREFIX:
             raise SessionError("malformed session id")
@@ -133,31 +131,47 @@ class SessionCodec:
             raise SessionError("session expired")
         if not hmac.compare_digest(session.server_id, server_id):
             raise SessionError("session belongs to another server")
-        if session.nonce in self._ended:
-            raise SessionError("session ended")
         return session
-
-    def end(self, session: Session) -> None:
-        """Mark a session ended in this process (DELETE)."""
-        self._remember(self._ended, session.nonce, session.expires_at)
-        self._levels.pop(session.nonce, None)
-
-    def set_level(self, session: Session, level: str) -> None:
-        """Remember the session's logging level in this process."""
-        self._remember(self._levels, session.nonce, level)
-
-    def level(self, session: Session | None) -> str | None:
-        """The session's logging level if set here (None: send no log notifications)."""
-        if session is None:
-            return None
-        return self._levels.get(session.nonce)
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())
 
-    @staticmethod
-    def _remember(record: OrderedDict[str, Any], key: str, value: Any) -> None:
-        record[key] = value
-        record.move_to_end(key)
-        while len(record) > _MAX_RECORDS:
-            record.popitem(last=False)
+
+class SessionStore:
+    """Sessions as the transports see them: the codec plus the shared ended/level record."""
+
+    def __init__(self, codec: SessionCodec, state: FacadeState) -> None:
+        self.codec = codec
+        self._state = state
+
+    def issue(
+        self,
+        server_id: str,
+        protocol_version: str,
+        client_capabilities: dict[str, Any],
+        client_info: dict[str, Any],
+    ) -> tuple[str, Session]:
+        """A new signed session id and its claims."""
+        return self.codec.issue(server_id, protocol_version, client_capabilities, client_info)
+
+    async def open(self, session_id: str, server_id: str) -> tuple[Session, str | None]:
+        """A live session of `server_id` and its logging level (one state lookup), or SessionError."""
+        session = self.codec.verify(session_id, server_id)
+        ended, level = await self._state.session_state(session.nonce)
+        if ended:
+            raise SessionError("session ended")
+        return session, level
+
+    async def end(self, session: Session) -> None:
+        """Mark the session ended on every replica (DELETE); raises StateUnavailable."""
+        await self._state.end_session(session.nonce, session.expires_at)
+
+    async def set_level(self, session: Session, level: str) -> None:
+        """Record the session's logging level for every replica; raises StateUnavailable."""
+        await self._state.set_session_level(session.nonce, level, session.expires_at)
+
+    async def level(self, session: Session | None) -> str | None:
+        """The session's logging level (None: send no log notifications)."""
+        if session is None:
+            return None
+        return (await self._state.session_state(session.nonce))[1]

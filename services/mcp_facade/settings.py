@@ -44,3 +44,8 @@ class FacadeSettings(ServiceSettings):
     # Unset: random per process (sessions then need a single replica). Every replica must share it.
     session_secret: SecretStr | None = None
     session_ttl_s: float = 24 * 3600.0
+    # Where per-server budgets, session ends/levels, tasks and legacy SSE stream presence live.
+    # "memory" (one process, the embedded default) or "redis" (several replicas; any serves any request).
+    store: Literal["memory", "redis"] = "memory"
+    redis_url: SecretStr | None = None
+    redis_key_prefix: str = "gmcp:facade:"

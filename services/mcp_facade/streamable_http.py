@@ -50,6 +50,7 @@ from .protocol import (
     tools_etag,
 )
 from .sessions import Session, SessionError
+from .state import StateUnavailable
 
 if TYPE_CHECKING:
     from .app import FacadeApp
@@ -99,9 +100,9 @@ class StreamableHttp:
             payload = parse_body(body)
         except JsonRpcError as exc:
             return _rpc_error(exc)
-        session = self._session(request, resolved)
+        session, log_level = await self._session(request, resolved)
         if isinstance(payload, list):
-            return await self._batch(request, resolved, session, payload)
+            return await self._batch(request, resolved, session, log_level, payload)
         try:
             msg = parse_message(payload)
         except JsonRpcError as exc:
@@ -131,7 +132,7 @@ class StreamableHttp:
                 )
             else:
                 assert isinstance(session, Session)
-                ex = self._session_exchange(resolved, session)
+                ex = self._session_exchange(resolved, session, log_level)
         except JsonRpcError as exc:
             return _rpc_error(exc, msg.id)
         if msg.kind == "notification":
@@ -143,16 +144,19 @@ class StreamableHttp:
             return await self._answer_sse(request, msg, ex)
         return await self._answer_json(request, msg, ex)
 
-    def _session(self, request: web.Request, resolved: Resolved) -> Session | SessionError | None:
+    async def _session(
+        self, request: web.Request, resolved: Resolved
+    ) -> tuple[Session | SessionError | None, str | None]:
+        """The request's session (or why it is refused) and its logging level: one state lookup."""
         session_id = request.headers.get(SESSION_HEADER)
         if not session_id:
-            return None
+            return None, None
         try:
-            session = self._app.protocol.codec.verify(session_id, resolved.scope.server_id)
+            session, level = await self._app.protocol.sessions.open(session_id, resolved.scope.server_id)
         except SessionError as exc:
-            return exc
+            return exc, None
         request[SESSION] = session.short
-        return session
+        return session, level
 
     def _initialize(self, msg: Message, resolved: Resolved) -> web.Response:
         protocol = self._app.protocol
@@ -160,7 +164,7 @@ class StreamableHttp:
         version = protocol.negotiate(params.get("protocolVersion"), SESSION_VERSIONS)
         caps = as_object(params.get("capabilities"))
         info = as_object(params.get("clientInfo"))
-        session_id, _ = protocol.codec.issue(resolved.scope.server_id, version, caps, info)
+        session_id, _ = protocol.sessions.issue(resolved.scope.server_id, version, caps, info)
         body = result_response(msg.id, protocol.initialize_result(version, caps))
         return web.json_response(body, headers={SESSION_HEADER: session_id})
 
@@ -171,7 +175,7 @@ class StreamableHttp:
                 INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header!r}", http_status=400
             )
 
-    def _session_exchange(self, resolved: Resolved, session: Session) -> Exchange:
+    def _session_exchange(self, resolved: Resolved, session: Session, log_level: str | None) -> Exchange:
         return Exchange(
             scope=resolved.scope,
             version=session.protocol_version,
@@ -179,7 +183,7 @@ class StreamableHttp:
             conn_key=session.nonce,
             client_capabilities=session.client_capabilities,
             session=session,
-            log_level=self._app.protocol.codec.level(session),
+            log_level=log_level,
         )
 
     def _modern_exchange(self, request: web.Request, msg: Message, resolved: Resolved) -> Exchange:
@@ -283,6 +287,7 @@ class StreamableHttp:
         request: web.Request,
         resolved: Resolved,
         session: Session | SessionError | None,
+        log_level: str | None,
         items: list[Any],
     ) -> web.Response:
         request[RPC_METHOD] = "batch"
@@ -293,7 +298,7 @@ class StreamableHttp:
             return _rpc_error(error, status=400)
         if not items:
             return _rpc_error(JsonRpcError(INVALID_REQUEST, "Invalid Request: empty batch"), status=400)
-        ex = self._session_exchange(resolved, session)
+        ex = self._session_exchange(resolved, session, log_level)
         replies: list[dict[str, Any]] = []
         for item in items:
             try:
@@ -325,7 +330,7 @@ class StreamableHttp:
         """
         resolved = await self._app.authorize(request)
         request[RPC_METHOD] = "GET"
-        session = self._session(request, resolved)
+        session, _ = await self._session(request, resolved)
         if session is None:
             if request.headers.get(VERSION_HEADER) in MODERN_VERSIONS or not _accepts_sse(request):
                 return web.Response(status=405, headers={"Allow": "POST"})
@@ -356,12 +361,17 @@ class StreamableHttp:
         """DELETE /mcp/{token}: end the session."""
         resolved = await self._app.authorize(request)
         request[RPC_METHOD] = "DELETE"
-        session = self._session(request, resolved)
+        session, _ = await self._session(request, resolved)
         if session is None:
             return _rpc_error(
                 JsonRpcError(INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id"), status=400
             )
         if isinstance(session, SessionError):
             return _rpc_error(JsonRpcError(INVALID_REQUEST, "Session not found"), status=404)
-        self._app.protocol.codec.end(session)
+        try:
+            await self._app.protocol.sessions.end(session)
+        except StateUnavailable:
+            # Not acknowledged: the session would stay usable on other replicas. The client may retry.
+            error = JsonRpcError(INTERNAL_ERROR, "The session could not be ended right now; retry shortly")
+            return _rpc_error(error, status=503)
         return web.Response(status=200)

@@ -4,162 +4,304 @@ The client declares `capabilities.tasks.requests.tools.call` and sends tools/cal
 `params.task`; the façade answers at once with a CreateTaskResult and the client
 follows up with tasks/get, tasks/result, tasks/list and tasks/cancel.
 
-Task state lives in this process's memory (bounded, expired after its ttl): a
-client must reach the same replica for its follow-ups, and a restart loses running
-tasks. That is documented behaviour; tasks are an optional, experimental feature.
+The call runs on the replica that accepted it (its "owner"); the task's record
+(status, message, times, ttl, result or error, server id, owner replica id) lives in
+the shared façade state for the task's ttl, so every follow-up works on ANY replica:
+- tasks/result waits for a terminal state: woken by the `task-ended` broadcast, and
+  re-reading the record with backoff in case a notification was lost, bounded by the
+  request deadline;
+- tasks/cancel on another replica sends `task-cancel` to the owner, which cancels
+  the runner; if nobody receives it the owner is gone and the record is closed here;
+- a `working` task whose owner's heartbeat expired (the replica died) is reported and
+  recorded as failed instead of leaving readers waiting forever.
+Tasks are isolated per MCP server record: records are keyed by server id, so another
+server's task id looks unknown. When the state store is unreachable, task methods
+answer -32603 saying so (no task is started that could not be recorded).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from .contracts import CallContext
-from .jsonrpc import INVALID_PARAMS, JsonRpcError
+from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, JsonRpcError
+from .state import FacadeState, StateUnavailable
 
-__all__ = ["TaskRecord", "TaskStore"]
+__all__ = ["RELATED_TASK", "TaskStore", "task_wire"]
+
+logger = logging.getLogger(__name__)
 
 _DEFAULT_TTL_MS: Final = 60 * 60 * 1000
 _MAX_TTL_MS: Final = 24 * 60 * 60 * 1000
+# Tasks running on this replica at once.
 _MAX_TASKS: Final = 10_000
 _POLL_INTERVAL_MS: Final = 2000
+# Re-reading while waiting: from _FIRST_POLL_S doubling to _MAX_POLL_S (covers a lost broadcast).
+_FIRST_POLL_S: Final = 0.25
+_MAX_POLL_S: Final = 5.0
+# How long tasks/cancel waits for the owner to confirm.
+_CANCEL_WAIT_S: Final = 10.0
+TERMINAL: Final = frozenset({"completed", "failed", "cancelled"})
 RELATED_TASK: Final = "io.modelcontextprotocol/related-task"
+_UNAVAILABLE: Final = "The task store is unavailable right now (shared state unreachable); retry later"
+_OWNER_GONE: Final = "The replica running this task stopped before it finished"
+
+Key = tuple[str, str]
 
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass(slots=True)
-class TaskRecord:
-    """One task: its owner, state and outcome."""
+def task_wire(record: dict[str, Any]) -> dict[str, Any]:
+    """The Task object of a record."""
+    wire: dict[str, Any] = {
+        "taskId": record["id"],
+        "status": record["status"],
+        "createdAt": _iso(float(record["created"])),
+        "lastUpdatedAt": _iso(float(record.get("updated") or record["created"])),
+        "ttl": int(record["ttl"]),
+        "pollInterval": _POLL_INTERVAL_MS,
+    }
+    if record.get("message"):
+        wire["statusMessage"] = record["message"]
+    return wire
 
-    task_id: str
-    server_id: str
-    ttl_ms: int
-    created_at: float
-    ctx: CallContext
-    updated_at: float = 0.0
-    status: str = "working"
-    status_message: str | None = None
-    result: dict[str, Any] | None = None
-    error: JsonRpcError | None = None
-    runner: asyncio.Task[None] | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def to_wire(self) -> dict[str, Any]:
-        """The Task object."""
-        wire: dict[str, Any] = {
-            "taskId": self.task_id,
-            "status": self.status,
-            "createdAt": _iso(self.created_at),
-            "lastUpdatedAt": _iso(self.updated_at or self.created_at),
-            "ttl": self.ttl_ms,
-            "pollInterval": _POLL_INTERVAL_MS,
-        }
-        if self.status_message:
-            wire["statusMessage"] = self.status_message
-        return wire
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    try:
+        yield
+    except StateUnavailable as exc:
+        raise JsonRpcError(INTERNAL_ERROR, _UNAVAILABLE) from exc
 
 
 class TaskStore:
-    """In-process tasks, isolated per MCP server record."""
+    """Tasks over the shared state; runners of the tasks this replica owns."""
 
-    def __init__(self) -> None:
-        self._tasks: dict[str, TaskRecord] = {}
+    def __init__(self, state: FacadeState) -> None:
+        self._state = state
+        self._runners: dict[Key, tuple[asyncio.Task[dict[str, Any]], CallContext]] = {}
+        self._waiters: dict[Key, set[asyncio.Event]] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+        self._closing = False
+        state.on_message("task-ended", self._on_ended)
+        state.on_message("task-cancel", self._on_cancel)
 
-    def start(
+    async def start(
         self,
         server_id: str,
-        ttl_ms: int | None,
+        ttl_ms: Any,
         ctx: CallContext,
         run: Callable[[], Awaitable[dict[str, Any]]],
-    ) -> TaskRecord:
-        """Start `run()` as a task and return its record."""
-        self._expire()
-        if len(self._tasks) >= _MAX_TASKS:
+    ) -> dict[str, Any]:
+        """Record a new task, start `run()` here, and return the Task object."""
+        if len(self._runners) >= _MAX_TASKS:
             raise JsonRpcError(INVALID_PARAMS, "Too many tasks in flight; retry without `task` or later")
-        ttl = min(max(int(ttl_ms or _DEFAULT_TTL_MS), 1000), _MAX_TTL_MS)
+        try:
+            ttl = int(ttl_ms or _DEFAULT_TTL_MS)
+        except (TypeError, ValueError):
+            ttl = _DEFAULT_TTL_MS
         now = time.time()
-        record = TaskRecord(secrets.token_urlsafe(16), server_id, ttl, now, ctx)
-        record.runner = asyncio.create_task(self._run(record, run), name=f"mcp-task-{record.task_id[:6]}")
-        self._tasks[record.task_id] = record
-        return record
+        record: dict[str, Any] = {
+            "id": secrets.token_urlsafe(16),
+            "server": server_id,
+            "owner": self._state.replica_id,
+            "status": "working",
+            "message": None,
+            "created": now,
+            "updated": now,
+            "ttl": min(max(ttl, 1000), _MAX_TTL_MS),
+            "result": None,
+            "error": None,
+        }
+        with _store_errors():
+            await self._state.create_task(record)
+        key = (server_id, record["id"])
+        runner = asyncio.create_task(self._run(dict(record), run), name=f"mcp-task-{record['id'][:6]}")
+        self._runners[key] = (runner, ctx)
+        runner.add_done_callback(lambda task: self._runner_done(key, record, task))
+        return task_wire(record)
 
-    async def _run(self, record: TaskRecord, run: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    def _runner_done(self, key: Key, record: dict[str, Any], runner: asyncio.Task[dict[str, Any]]) -> None:
+        self._runners.pop(key, None)
+        if runner.cancelled():  # cancelled before it ever ran: _run() recorded nothing
+            publish = asyncio.create_task(self._publish(self._cancelled(record)))
+            self._pending.add(publish)
+            publish.add_done_callback(self._pending.discard)
+
+    def _cancelled(self, record: dict[str, Any]) -> dict[str, Any]:
+        message = "Cancelled: the server shut down" if self._closing else "Cancelled by the client"
+        return {**record, "status": "cancelled", "message": message, "updated": time.time()}
+
+    async def _run(
+        self, record: dict[str, Any], run: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
         try:
             result = await run()
         except asyncio.CancelledError:
-            record.status = "cancelled"
-            record.status_message = "Cancelled by the client"
+            record = self._cancelled(record)
         except JsonRpcError as exc:
-            record.status, record.error, record.status_message = "failed", exc, exc.message
+            record["status"], record["message"] = "failed", exc.message
+            record["error"] = {"code": exc.code, "message": exc.message, "data": exc.data}
         except Exception as exc:  # the task must end in a state, whatever happened
-            record.status = "failed"
-            record.error = JsonRpcError(-32603, "Internal error while running the task")
-            record.status_message = type(exc).__name__
+            record["status"], record["message"] = "failed", type(exc).__name__
+            record["error"] = {"code": INTERNAL_ERROR, "message": "Internal error while running the task"}
         else:
-            record.result = result
-            record.status = "failed" if result.get("isError") else "completed"
-        finally:
-            record.updated_at = time.time()
-            record.done.set()
-
-    def get(self, server_id: str, task_id: Any) -> TaskRecord:
-        """The caller's task, or -32602 (another server's task looks unknown)."""
-        self._expire()
-        record = self._tasks.get(task_id) if isinstance(task_id, str) else None
-        if record is None or record.server_id != server_id:
-            raise JsonRpcError(INVALID_PARAMS, "Unknown task id")
+            record["result"] = result
+            record["status"] = "failed" if result.get("isError") else "completed"
+        record["updated"] = time.time()
+        await self._publish(record)
         return record
 
-    def list(self, server_id: str) -> list[TaskRecord]:
-        """The server's tasks, oldest first."""
-        self._expire()
-        return sorted(
-            (t for t in self._tasks.values() if t.server_id == server_id), key=lambda t: t.created_at
-        )
+    async def _publish(self, record: dict[str, Any]) -> None:
+        """Store a terminal record and wake its waiters everywhere (logged, never raised)."""
+        try:
+            await self._state.update_task(record)
+        except StateUnavailable:
+            logger.warning("task %s ended but its state could not be recorded", str(record["id"])[:6])
+        self._wake((str(record["server"]), str(record["id"])))
+        ended = {"kind": "task-ended", "server": record["server"], "id": record["id"]}
+        with contextlib.suppress(StateUnavailable):  # readers elsewhere fall back to re-reading
+            await self._state.broadcast(ended)
 
-    async def result(self, server_id: str, task_id: Any) -> dict[str, Any]:
-        """Wait for the task to end and return its CallToolResult (or raise its error)."""
-        record = self.get(server_id, task_id)
-        await record.done.wait()
-        if record.error is not None:
-            raise record.error
-        if record.result is None:
+    def _wake(self, key: Key) -> None:
+        for event in self._waiters.get(key, ()):
+            event.set()
+
+    def _on_ended(self, message: dict[str, Any]) -> None:
+        self._wake((str(message.get("server")), str(message.get("id"))))
+
+    def _on_cancel(self, message: dict[str, Any]) -> None:
+        entry = self._runners.get((str(message.get("server")), str(message.get("id"))))
+        if entry is not None:
+            runner, ctx = entry
+            ctx.cancelled.set()
+            runner.cancel()
+
+    async def _load(self, server_id: str, task_id: Any) -> dict[str, Any]:
+        record = await self._state.load_task(server_id, task_id) if isinstance(task_id, str) else None
+        if record is None:
+            raise JsonRpcError(INVALID_PARAMS, "Unknown task id")
+        return await self._check_owner(record)
+
+    async def _check_owner(
+        self, record: dict[str, Any], alive: dict[str, bool] | None = None
+    ) -> dict[str, Any]:
+        """A `working` record whose owner is gone is closed as failed (and recorded so)."""
+        if record["status"] in TERMINAL:
+            return record
+        owner = str(record.get("owner"))
+        if owner == self._state.replica_id:
+            if (str(record["server"]), str(record["id"])) in self._runners:
+                return record
+            message = "The task's final state could not be recorded"
+        else:
+            known = None if alive is None else alive.get(owner)
+            if known is None:
+                known = await self._state.replica_alive(owner)
+                if alive is not None:
+                    alive[owner] = known
+            if known:
+                return record
+            message = _OWNER_GONE
+        record.update(
+            status="failed",
+            message=message,
+            updated=time.time(),
+            error={"code": INTERNAL_ERROR, "message": message},
+        )
+        await self._publish(record)
+        return record
+
+    async def get(self, server_id: str, task_id: Any) -> dict[str, Any]:
+        """The caller's Task object, or -32602 (another server's task looks unknown)."""
+        with _store_errors():
+            return task_wire(await self._load(server_id, task_id))
+
+    async def list(self, server_id: str) -> list[dict[str, Any]]:
+        """The server's Task objects, oldest first."""
+        alive: dict[str, bool] = {}
+        with _store_errors():
+            records = await self._state.list_tasks(server_id)
+            return [task_wire(await self._check_owner(r, alive)) for r in records]
+
+    async def _wait(self, server_id: str, task_id: Any, timeout_s: float) -> dict[str, Any]:
+        """The record once terminal, or as it stands after `timeout_s`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        key = (server_id, str(task_id))
+        poll = _FIRST_POLL_S
+        while True:
+            event = asyncio.Event()
+            self._waiters.setdefault(key, set()).add(event)  # before reading: no wake-up is missed
+            try:
+                record = await self._load(server_id, task_id)
+                remaining = deadline - loop.time()
+                if record["status"] in TERMINAL or remaining <= 0:
+                    return record
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), min(remaining, poll))
+            finally:
+                waiters = self._waiters.get(key)
+                if waiters is not None:
+                    waiters.discard(event)
+                    if not waiters:
+                        del self._waiters[key]
+            poll = min(poll * 2, _MAX_POLL_S)
+
+    async def result(self, server_id: str, task_id: Any, timeout_s: float) -> dict[str, Any]:
+        """Wait (up to `timeout_s`) for the task to end; its CallToolResult, or its error."""
+        with _store_errors():
+            record = await self._wait(server_id, task_id, timeout_s)
+        if record["status"] not in TERMINAL:
+            waited = f"{timeout_s:.0f} seconds"
+            raise JsonRpcError(
+                INTERNAL_ERROR, f"The task is still working after {waited}; call tasks/result again"
+            )
+        error = record.get("error")
+        if isinstance(error, dict):
+            code = int(error.get("code", INTERNAL_ERROR))
+            raise JsonRpcError(code, str(error.get("message")), error.get("data"))
+        if record.get("result") is None:
             raise JsonRpcError(INVALID_PARAMS, "The task was cancelled and has no result")
-        result = dict(record.result)
-        result["_meta"] = {**result.get("_meta", {}), RELATED_TASK: {"taskId": record.task_id}}
+        result = dict(record["result"])
+        result["_meta"] = {**result.get("_meta", {}), RELATED_TASK: {"taskId": record["id"]}}
         return result
 
-    async def cancel(self, server_id: str, task_id: Any) -> TaskRecord:
-        """Cancel a running task; a finished one cannot be cancelled (-32602)."""
-        record = self.get(server_id, task_id)
-        if record.done.is_set():
-            raise JsonRpcError(INVALID_PARAMS, f"Task already {record.status}; it cannot be cancelled")
-        record.ctx.cancelled.set()
-        if record.runner is not None:
-            record.runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await record.done.wait()
-        return record
+    async def cancel(self, server_id: str, task_id: Any) -> dict[str, Any]:
+        """Cancel a running task wherever it runs; a finished one cannot be cancelled (-32602)."""
+        with _store_errors():
+            record = await self._load(server_id, task_id)
+            if record["status"] in TERMINAL:
+                raise JsonRpcError(INVALID_PARAMS, f"Task already {record['status']}; it cannot be cancelled")
+            entry = self._runners.get((server_id, record["id"]))
+            if entry is not None:
+                runner, ctx = entry
+                ctx.cancelled.set()
+                runner.cancel()
+                await asyncio.wait({runner})
+                return task_wire(self._cancelled(record) if runner.cancelled() else runner.result())
+            message = {"kind": "task-cancel", "server": server_id, "id": record["id"]}
+            if not await self._state.send(str(record["owner"]), message):
+                # Nobody holds the runner any more: close the record here.
+                record = self._cancelled(record)
+                await self._publish(record)
+                return task_wire(record)
+            return task_wire(await self._wait(server_id, record["id"], _CANCEL_WAIT_S))
 
     async def close(self) -> None:
-        """Cancel everything (shutdown)."""
-        for record in list(self._tasks.values()):
-            if record.runner is not None and not record.runner.done():
-                record.runner.cancel()
-        runners = [r.runner for r in self._tasks.values() if r.runner is not None]
+        """Cancel the tasks running here (shutdown); their records say so."""
+        self._closing = True
+        runners = [runner for runner, _ in self._runners.values()]
+        for runner in runners:
+            runner.cancel()
         await asyncio.gather(*runners, return_exceptions=True)
-
-    def _expire(self) -> None:
-        now = time.time()
-        for task_id, record in list(self._tasks.items()):
-            if record.done.is_set() and record.created_at + record.ttl_ms / 1000 < now:
-                del self._tasks[task_id]
+        await asyncio.gather(*self._pending, return_exceptions=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.mcp_facade.sessions import SessionCodec, SessionError
+from services.mcp_facade.sessions import SessionCodec, SessionError, SessionStore
+from services.mcp_facade.state import MemoryState
 
 
 def test_issued_session_verifies_with_its_claims() -> None:
@@ -36,13 +37,21 @@ def test_invalid_sessions_are_rejected(mutate: str) -> None:
         checks[mutate]()
 
 
-def test_ended_session_is_rejected_and_level_is_per_session() -> None:
-    """end() makes a session unusable here; set_level() is remembered per session."""
+async def test_ended_session_is_rejected_and_level_is_per_session() -> None:
+    """end() makes a session unusable; set_level() is remembered per session; verify() stays pure."""
     codec = SessionCodec(b"k", 60)
+    store = SessionStore(codec, MemoryState())
     first_id, first = codec.issue("mcp_1", "2025-11-25", {}, {})
-    _, second = codec.issue("mcp_1", "2025-11-25", {}, {})
-    codec.set_level(first, "debug")
-    assert (codec.level(first), codec.level(second), codec.level(None)) == ("debug", None, None)
-    codec.end(first)
-    with pytest.raises(SessionError):
-        codec.verify(first_id, "mcp_1")
+    second_id, second = codec.issue("mcp_1", "2025-11-25", {}, {})
+    await store.set_level(first, "debug")
+    assert (await store.level(first), await store.level(second), await store.level(None)) == (
+        "debug",
+        None,
+        None,
+    )
+    assert (await store.open(first_id, "mcp_1"))[1] == "debug"
+    await store.end(first)
+    with pytest.raises(SessionError, match="ended"):
+        await store.open(first_id, "mcp_1")
+    assert codec.verify(first_id, "mcp_1").nonce == first.nonce  # the signature alone is still valid
+    assert (await store.open(second_id, "mcp_1"))[0].nonce == second.nonce

@@ -1,0 +1,154 @@
+"""Two façade replicas on one Redis (store=redis): any replica serves any request."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from services.mcp_facade.server import FacadeServer
+
+from .conftest import Stack
+
+BOTH = {"Accept": "application/json, text/event-stream"}
+TASK_CAPS = {"tasks": {"requests": {"tools": {"call": {}}}}}
+PREFIX = "gmcp:facade:"
+
+
+@dataclass
+class Pair:
+    """Two replicas sharing Redis and the session secret, plus an HTTP client."""
+
+    stack: Stack
+    one: FacadeServer
+    two: FacadeServer
+    http: aiohttp.ClientSession
+    redis_url: str
+
+    def url(self, replica: FacadeServer) -> str:
+        return f"http://127.0.0.1:{replica.public_port}/mcp/{self.stack.token}"
+
+
+@pytest.fixture
+async def pair(stack: Stack, clean_redis_url: str) -> AsyncIterator[Pair]:
+    """Replicas one and two (store=redis) over the stack's fake token service and toolbox."""
+    one = await stack.make(store="redis", redis_url=clean_redis_url, calls_per_minute=4)
+    two = await stack.make(store="redis", redis_url=clean_redis_url, calls_per_minute=4)
+    async with aiohttp.ClientSession() as http:
+        yield Pair(stack, one, two, http, clean_redis_url)
+
+
+async def rpc(
+    pair: Pair, replica: FacadeServer, method: str, params: dict[str, Any] | None = None, session: str = ""
+) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+    """POST one JSON-RPC request to a replica; (status, parsed JSON or SSE text, headers)."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
+    headers = {**BOTH, **({"Mcp-Session-Id": session} if session else {})}
+    async with pair.http.post(pair.url(replica), json=body, headers=headers) as resp:
+        if resp.content_type == "application/json":
+            return resp.status, await resp.json(), resp.headers
+        return resp.status, await resp.text(), resp.headers
+
+
+async def initialize(pair: Pair, replica: FacadeServer, caps: dict[str, Any] | None = None) -> str:
+    """Open a 2025-11-25 session on `replica`; its id."""
+    params = {"protocolVersion": "2025-11-25", "capabilities": caps or {}}
+    status, _, headers = await rpc(pair, replica, "initialize", params)
+    assert status == 200
+    return str(headers["Mcp-Session-Id"])
+
+
+async def test_call_budget_is_shared_by_the_replicas(pair: Pair) -> None:
+    """4 calls/min split over two replicas exhaust one budget: the fifth is refused on either."""
+    session = await initialize(pair, pair.one)
+    texts = []
+    for i in range(5):
+        replica = pair.one if i % 2 else pair.two
+        status, reply, _ = await rpc(pair, replica, "tools/call", {"name": "echo", "arguments": {}}, session)
+        assert status == 200
+        texts.append(reply["result"].get("structuredContent"))
+    assert texts[:4] == [{"echo": "mcp_1:"}] * 4
+    assert texts[4]["error"] == "call_budget_exceeded"
+    _, again, _ = await rpc(pair, pair.one, "tools/call", {"name": "echo", "arguments": {}}, session)
+    assert again["result"]["isError"] is True
+
+
+async def test_delete_on_one_replica_ends_the_session_on_the_other(pair: Pair) -> None:
+    """DELETE answered by replica one makes replica two answer 404 for that session."""
+    session = await initialize(pair, pair.one)
+    assert (await rpc(pair, pair.two, "ping", session=session))[0] == 200
+    async with pair.http.delete(pair.url(pair.one), headers={"Mcp-Session-Id": session}) as resp:
+        assert resp.status == 200
+    status, reply, _ = await rpc(pair, pair.two, "ping", session=session)
+    assert status == 404
+    assert reply["error"]["code"] == -32600
+    assert (await rpc(pair, pair.one, "ping", session=session))[0] == 404
+
+
+async def test_logging_level_set_on_one_replica_applies_on_the_other(pair: Pair) -> None:
+    """setLevel via replica one makes replica two stream the call's log notifications."""
+    pair.stack.toolbox.release.set()
+    session = await initialize(pair, pair.one)
+    call = {"name": "slow", "arguments": {}}
+    _, plain, _ = await rpc(pair, pair.two, "tools/call", call, session)
+    assert plain["result"]["content"][0]["text"] == "slow done"  # no level yet: plain JSON
+    assert (await rpc(pair, pair.one, "logging/setLevel", {"level": "info"}, session))[0] == 200
+    status, stream, headers = await rpc(pair, pair.two, "tools/call", call, session)
+    assert status == 200
+    assert str(headers["Content-Type"]).startswith("text/event-stream")
+    events = [json.loads(line[6:]) for line in stream.splitlines() if line.startswith("data: ")]
+    logs = [e["params"] for e in events if e.get("method") == "notifications/message"]
+    assert logs == [{"level": "info", "logger": "gumloop", "data": {"msg": "working"}}]
+    assert events[-1]["result"]["content"][0]["text"] == "slow done"
+
+
+async def _redis_dump(url: str) -> str:
+    """Every key and value under the façade prefix, as one text."""
+    client = aioredis.from_url(url, decode_responses=True)
+    parts: list[str] = []
+    try:
+        async for key in client.scan_iter(match=f"{PREFIX}*"):
+            parts.append(key)
+            kind = await client.type(key)
+            if kind == "string":
+                parts.append(str(await client.get(key)))
+            elif kind == "hash":
+                parts.append(json.dumps(await client.hgetall(key)))
+            elif kind == "zset":
+                parts.append(json.dumps(await client.zrange(key, 0, -1)))
+    finally:
+        await client.aclose()
+    return "\n".join(parts)
+
+
+async def test_no_token_or_session_signature_is_stored_in_redis(pair: Pair) -> None:
+    """Keys and values hold server ids and nonces, never the URL token or the session id's signature."""
+    pair.stack.toolbox.release.set()
+    session = await initialize(pair, pair.one, TASK_CAPS)
+    await rpc(pair, pair.one, "tools/call", {"name": "echo", "arguments": {}}, session)
+    task = {"name": "slow", "arguments": {}, "task": {}}
+    _, created, _ = await rpc(pair, pair.two, "tools/call", task, session)
+    await rpc(pair, pair.one, "tasks/result", {"taskId": created["result"]["task"]["taskId"]}, session)
+    await rpc(pair, pair.two, "logging/setLevel", {"level": "debug"}, session)
+    async with pair.http.delete(pair.url(pair.two), headers={"Mcp-Session-Id": session}) as resp:
+        assert resp.status == 200
+    dump = await _redis_dump(pair.redis_url)
+    _, payload, signature = session.split(".")
+    nonce = json.loads(base64.urlsafe_b64decode(payload + "==="))["n"]
+    assert f"{PREFIX}session:{nonce}" in dump
+    assert f"{PREFIX}budget:mcp_1" in dump
+    assert "slow done" in dump  # the task's result is there, as it must be
+    for secret in (
+        pair.stack.token,
+        pair.stack.token[8:30],
+        signature,
+        payload,
+        "test-secret-shared-by-replicas",
+    ):
+        assert secret not in dump
