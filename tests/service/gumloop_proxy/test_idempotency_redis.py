@@ -188,3 +188,28 @@ async def test_a_stopped_redis_refuses_keyed_calls_with_a_clear_unavailable_erro
         finally:
             stop_redis(proc)
             await store.close()
+
+
+async def test_redis_lost_after_upstream_answered_still_returns_the_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The work is done upstream: the caller gets its answer; the unstored answer is logged."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip("redis-server not found (run scripts/ensure-redis or set REDIS_SERVER)")
+    with tempfile.TemporaryDirectory(prefix="gmcp-redis-") as workdir:
+        proc, port = start_redis(binary, workdir)
+        store = RedisIdempotencyStore(
+            f"redis://127.0.0.1:{port}/0", PREFIX, ttl_s=60, lease_s=10, timeout_s=1.0
+        )
+
+        async def upstream_then_outage() -> bytes:
+            stop_redis(proc)
+            return b"run_started"
+
+        try:
+            assert await store.run("acct_1", "k", DIGEST, upstream_then_outage) == (b"run_started", False)
+            assert "answer not stored" in caplog.text
+        finally:
+            stop_redis(proc)
+            await store.close()
