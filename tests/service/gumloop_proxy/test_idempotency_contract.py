@@ -115,7 +115,7 @@ async def test_concurrent_calls_with_one_key_go_upstream_once(make_store: StoreF
 
 async def test_a_stored_answer_expires_after_the_ttl(make_store: StoreFactory) -> None:
     """Within the TTL the key is taken; after it, the same key is free for any request."""
-    store, upstream = make_store(ttl_s=0.3), Upstream()
+    store, upstream = make_store(ttl_s=1.0), Upstream()
     stored_at = time.monotonic()
     await store.run("acct_1", "key-1", DIGEST, upstream)
     with pytest.raises(IdempotencyKeyReused):
@@ -128,5 +128,5 @@ async def test_a_stored_answer_expires_after_the_ttl(make_store: StoreFactory) -
             assert time.monotonic() - stored_at < 5, "the key never expired"
             await asyncio.sleep(0.05)
     assert result == (b"run_1", False)
-    assert time.monotonic() - stored_at >= 0.25
+    assert time.monotonic() - stored_at >= 0.9
     assert upstream.calls == 2

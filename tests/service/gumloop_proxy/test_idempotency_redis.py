@@ -127,8 +127,8 @@ async def test_a_crashed_holders_lease_is_taken_over_after_it_expires(
 
 async def test_a_slow_holder_renews_its_lease_so_no_other_replica_runs(replica: Replicas) -> None:
     """An upstream call lasting several lease periods keeps the key: the other replica waits, not runs."""
-    one, two = replica(lease_s=0.3), replica(lease_s=0.3)
-    upstream = Upstream(b"slow", latency_s=1.2)
+    one, two = replica(lease_s=0.6), replica(lease_s=0.6)
+    upstream = Upstream(b"slow", latency_s=2.0)
     first = asyncio.create_task(one.run("acct_1", "k", DIGEST, upstream))
     while upstream.calls == 0:
         await asyncio.sleep(0.01)
