@@ -18,7 +18,9 @@ Failure policy when the backend is unreachable (Redis down):
   the session record only adds DELETE/setLevel on top of a signed, expiring, re-authorised
   session id; refusing every request while Redis is down would turn a cache outage into a
   full outage. Each failure is counted (`gmcp_facade_state_unavailable_total{feature}`)
-  and logged at most once per `_WARN_EVERY_S` per feature.
+  and logged at most once per `_WARN_EVERY_S` per feature. A failure also trips a short
+  breaker (`_BREAKER_S`): meanwhile these reads fail open without trying Redis, so a hung
+  Redis costs one request a socket timeout, not every request.
 - everything else (ending a session, setting a level, tasks, stream presence, messages)
   raises `StateUnavailable`, which callers turn into a clear error: a write that did not
   happen is never acknowledged.
@@ -46,6 +48,7 @@ __all__ = ["FacadeState", "MemoryState", "StateUnavailable", "open_state"]
 logger = logging.getLogger(__name__)
 
 _WARN_EVERY_S: Final = 30.0
+_BREAKER_S: Final = 2.0
 # Bound the in-memory records so a flood of sessions or tasks cannot grow memory without limit.
 _MAX_RECORDS: Final = 50_000
 _MAX_TASK_RECORDS: Final = 10_000
@@ -66,6 +69,7 @@ class FacadeState(ABC):
         self._metrics = metrics
         self._handlers: dict[str, Handler] = {}
         self._last_warning: dict[str, float] = {}
+        self._tripped_until = 0.0
 
     def on_message(self, kind: str, handler: Handler) -> None:
         """Call `handler(message)` for every message of `kind` this replica receives."""
@@ -81,14 +85,23 @@ class FacadeState(ABC):
             logger.exception("state message handler failed")
 
     def degraded(self, feature: str, exc: BaseException) -> None:
-        """Count a backend failure of `feature` and warn about it, rate-limited."""
+        """Count a backend failure of `feature`, warn about it (rate-limited) and trip the breaker."""
         if self._metrics is not None:
             self._metrics.state_unavailable.labels(feature).inc()
         now = time.monotonic()
+        self._tripped_until = now + _BREAKER_S
         if now - self._last_warning.get(feature, -_WARN_EVERY_S) >= _WARN_EVERY_S:
             self._last_warning[feature] = now
             # The exception text may carry the URL (and its password): log only its kind.
             logger.warning("façade state unavailable for %s (%s); failing open", feature, type(exc).__name__)
+
+    def tripped(self, feature: str) -> bool:
+        """Whether a recent failure says to fail open without trying the backend (counted)."""
+        if time.monotonic() >= self._tripped_until:
+            return False
+        if self._metrics is not None:
+            self._metrics.state_unavailable.labels(feature).inc()
+        return True
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect and start background work (listener, heartbeat)."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .state import FacadeState, StateUnavailable
@@ -91,13 +92,14 @@ class RedisState(FacadeState):
             socket_connect_timeout=_CONNECT_TIMEOUT_S,
             socket_timeout=_SOCKET_TIMEOUT_S,
             health_check_interval=30,
-            # One immediate retry heals a pooled connection Redis closed (restart); no more, so
-            # that a Redis outage costs a request one failed connect, not a backoff series.
-            retry=Retry(NoBackoff(), 1),
+            # One immediate retry heals a pooled connection Redis closed (restart); none on a
+            # timeout, so that a hung Redis costs a request one socket timeout, not several.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._take = self._redis.register_script(_TAKE)
         self._background: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
+        self._closed = False
 
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
@@ -126,6 +128,9 @@ class RedisState(FacadeState):
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._closed:
+            return
+        self._closed = True
         self._background = []
         with contextlib.suppress(RedisError, OSError):
             await self._redis.delete(self._key("replica", self.replica_id))
@@ -172,8 +177,8 @@ class RedisState(FacadeState):
 
     async def take_call(self, key: str, per_minute: int) -> float:
         """See FacadeState (fails open)."""
-        if per_minute <= 0:
-            return 0.0  # a budget of 0 disables the limit
+        if per_minute <= 0 or self.tripped("budget"):
+            return 0.0  # a budget of 0 disables the limit; a tripped breaker fails open at once
         try:
             wait = await self._take(keys=[self._key("budget", key)], args=[per_minute])
             return float(_text(wait) or 0)
@@ -185,6 +190,8 @@ class RedisState(FacadeState):
 
     async def session_state(self, nonce: str) -> tuple[bool, str | None]:
         """See FacadeState (fails open)."""
+        if self.tripped("session"):
+            return False, None
         try:
             ended, level = await self._redis.hmget(self._key("session", nonce), ["ended", "level"])
         except (RedisError, OSError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -152,3 +153,87 @@ async def test_no_token_or_session_signature_is_stored_in_redis(pair: Pair) -> N
         "test-secret-shared-by-replicas",
     ):
         assert secret not in dump
+
+
+async def test_task_started_on_one_replica_is_followed_from_the_other(pair: Pair) -> None:
+    """tasks/get, tasks/list and a waiting tasks/result on replica two follow a task running on one."""
+    session = await initialize(pair, pair.one, TASK_CAPS)
+    call = {"name": "slow", "arguments": {}, "task": {"ttl": 60_000}}
+    _, created, _ = await rpc(pair, pair.one, "tools/call", call, session)
+    task_id = created["result"]["task"]["taskId"]
+    await asyncio.wait_for(pair.stack.toolbox.started.wait(), 5)
+    _, got, _ = await rpc(pair, pair.two, "tasks/get", {"taskId": task_id}, session)
+    assert (got["result"]["taskId"], got["result"]["status"]) == (task_id, "working")
+    _, listed, _ = await rpc(pair, pair.two, "tasks/list", {}, session)
+    assert [t["taskId"] for t in listed["result"]["tasks"]] == [task_id]
+    waiting = asyncio.create_task(rpc(pair, pair.two, "tasks/result", {"taskId": task_id}, session))
+    done_early, _ = await asyncio.wait({waiting}, timeout=0.3)
+    assert not done_early  # the reader waits for the task rather than answering "working"
+    pair.stack.toolbox.release.set()
+    _, result, _ = await asyncio.wait_for(waiting, 10)
+    assert result["result"]["content"][0]["text"] == "slow done"
+    assert result["result"]["_meta"]["io.modelcontextprotocol/related-task"] == {"taskId": task_id}
+    _, done, _ = await rpc(pair, pair.two, "tasks/get", {"taskId": task_id}, session)
+    assert done["result"]["status"] == "completed"
+    assert [name for name, _ in pair.stack.toolbox.calls] == ["slow"]  # ran once, on replica one
+
+
+async def test_task_is_cancelled_from_the_other_replica(pair: Pair) -> None:
+    """tasks/cancel on replica two reaches the runner on replica one."""
+    session = await initialize(pair, pair.one, TASK_CAPS)
+    _, created, _ = await rpc(
+        pair, pair.one, "tools/call", {"name": "slow", "arguments": {}, "task": {}}, session
+    )
+    task_id = created["result"]["task"]["taskId"]
+    await asyncio.wait_for(pair.stack.toolbox.started.wait(), 5)
+    _, cancelled, _ = await rpc(pair, pair.two, "tasks/cancel", {"taskId": task_id}, session)
+    assert cancelled["result"]["status"] == "cancelled"
+    assert cancelled["result"]["statusMessage"] == "Cancelled by the client"
+    assert pair.stack.toolbox.cancelled.is_set()
+    _, again, _ = await rpc(pair, pair.one, "tasks/cancel", {"taskId": task_id}, session)
+    assert again["error"]["code"] == -32602
+
+
+async def test_another_servers_task_looks_unknown_on_every_replica(pair: Pair) -> None:
+    """A task of mcp_1 is -32602 for mcp_2's session, whichever replica answers."""
+    pair.stack.toolbox.release.set()
+    session = await initialize(pair, pair.one, TASK_CAPS)
+    _, created, _ = await rpc(
+        pair, pair.one, "tools/call", {"name": "echo", "arguments": {}, "task": {}}, session
+    )
+    task_id = created["result"]["task"]["taskId"]
+    other_token = pair.stack.tokens.add_server("mcp_2")
+    other = Pair(pair.stack, pair.one, pair.two, pair.http, pair.redis_url)
+    other.stack = Stack(
+        pair.stack.server,
+        pair.stack.tokens,
+        pair.stack.toolbox,
+        other_token,
+        pair.stack.settings,
+        pair.stack.make,
+    )
+    other_session = await initialize(other, other.two, TASK_CAPS)
+    for replica in (pair.one, pair.two):
+        _, reply, _ = await rpc(other, replica, "tasks/get", {"taskId": task_id}, other_session)
+        assert reply["error"]["code"] == -32602
+        _, listed, _ = await rpc(other, replica, "tasks/list", {}, other_session)
+        assert listed["result"]["tasks"] == []
+
+
+async def test_a_task_whose_replica_died_is_reported_failed_not_awaited_forever(pair: Pair) -> None:
+    """When the owner's heartbeat is gone, readers on another replica get a failed task, not a hang."""
+    session = await initialize(pair, pair.one, TASK_CAPS)
+    _, created, _ = await rpc(
+        pair, pair.one, "tools/call", {"name": "slow", "arguments": {}, "task": {}}, session
+    )
+    task_id = created["result"]["task"]["taskId"]
+    await asyncio.wait_for(pair.stack.toolbox.started.wait(), 5)
+    await pair.one.state.close()  # replica one stops heartbeating and listening, as if it died
+    _, result, _ = await asyncio.wait_for(
+        rpc(pair, pair.two, "tasks/result", {"taskId": task_id}, session), 10
+    )
+    assert result["error"]["code"] == -32603
+    assert result["error"]["message"] == "The replica running this task stopped before it finished"
+    _, got, _ = await rpc(pair, pair.two, "tasks/get", {"taskId": task_id}, session)
+    assert got["result"]["status"] == "failed"
+    assert got["result"]["statusMessage"] == "The replica running this task stopped before it finished"
