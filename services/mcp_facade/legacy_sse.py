@@ -4,9 +4,15 @@ GET `/mcp/{token}/sse` opens a stream whose first event is `endpoint`, naming th
 POST URL `/mcp/{token}/messages?session_id=<id>`. Each POST is answered 202 and
 the JSON-RPC response travels on the stream as an `event: message`.
 
-This transport is inherently per process: the stream and its queue live in the
-replica that accepted the GET, so POSTs must reach the same replica (the
-streamable-HTTP transport has no such constraint).
+The stream and its queue live in the replica that accepted the GET (its owner), but
+the POSTs may land on any replica: the owner announces the stream in the shared
+state (`claim_stream`: server id and owner replica, refreshed with the keepalive, so a
+dead owner's claim expires), and a replica that does not hold the stream checks that
+claim (404 when absent or another server's, as for an unknown local stream), relays
+the raw message to the owner (`sse-post` message, after its own token check and JSON
+parse) and answers 202, or 404 when the owner no longer listens. The owner handles a
+relayed message exactly like a local POST, with the scope its own token cache
+resolves for the stream's token (the token itself never leaves the process).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from .accesslog import RPC_METHOD, SESSION
+from .auth import BackendUnavailable, NotFound
 from .jsonrpc import (
+    INTERNAL_ERROR,
     INVALID_REQUEST,
     JsonRpcError,
     Message,
@@ -34,6 +42,7 @@ from .jsonrpc import (
 )
 from .protocol import LEGACY_SSE_VERSIONS, Exchange, RequestCancelled
 from .sessions import Session
+from .state import StateUnavailable
 
 if TYPE_CHECKING:
     from .app import FacadeApp
@@ -43,6 +52,9 @@ __all__ = ["LegacySse", "SseConnection"]
 logger = logging.getLogger(__name__)
 
 _KEEPALIVE_S: Final = 15.0
+# A stream's claim outlives a few missed refreshes, and no more: then POSTs elsewhere get 404.
+_CLAIM_TTL_S: Final = 3 * _KEEPALIVE_S
+_RELAYED: Final = "sse-post"
 
 
 @dataclass(slots=True)
@@ -51,6 +63,9 @@ class SseConnection:
 
     conn_id: str
     server_id: str
+    # The URL token the stream was opened with: kept in memory only, to resolve the current
+    # scope of messages relayed from other replicas.
+    token: str = field(repr=False, default="")
     queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
     session: Session | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -62,20 +77,28 @@ class LegacySse:
     def __init__(self, app: FacadeApp) -> None:
         self._app = app
         self.connections: dict[str, SseConnection] = {}
+        app.state.on_message(_RELAYED, self._on_relayed)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """GET /mcp/{token}/sse."""
         resolved = await self._app.authorize(request)
-        conn = SseConnection(secrets.token_urlsafe(18), resolved.scope.server_id)
+        token = request.match_info["token"]
+        conn = SseConnection(secrets.token_urlsafe(18), resolved.scope.server_id, token)
         self.connections[conn.conn_id] = conn
         request[SESSION] = conn.conn_id[:8]
+        loop = asyncio.get_running_loop()
+        await self._claim(conn)
+        claimed = loop.time()
         response = self._app.sse_response()
         await response.prepare(request)
         self._app.stream_opened(response)
         try:
-            endpoint = f"/mcp/{request.match_info['token']}/messages?session_id={conn.conn_id}"
+            endpoint = f"/mcp/{token}/messages?session_id={conn.conn_id}"
             await response.write(f"event: endpoint\ndata: {endpoint}\n\n".encode())
             while True:
+                if loop.time() - claimed >= _KEEPALIVE_S:
+                    await self._claim(conn)
+                    claimed = loop.time()
                 try:
                     item = await asyncio.wait_for(conn.queue.get(), _KEEPALIVE_S)
                 except TimeoutError:
@@ -91,15 +114,38 @@ class LegacySse:
             self._app.stream_closed(response)
             for task in list(conn.tasks):
                 task.cancel()
+            with contextlib.suppress(StateUnavailable):
+                await self._app.state.release_stream(conn.conn_id)
         return response
 
+    async def _claim(self, conn: SseConnection) -> None:
+        """Announce (refresh) the stream; without the shared state only local POSTs reach it."""
+        with contextlib.suppress(StateUnavailable):
+            await self._app.state.claim_stream(conn.conn_id, conn.server_id, _CLAIM_TTL_S)
+
     async def post(self, request: web.Request) -> web.Response:
-        """POST /mcp/{token}/messages?session_id=..."""
+        """POST /mcp/{token}/messages?session_id=...: handled here, or relayed to the stream's owner."""
         resolved = await self._app.authorize(request)
-        conn = self.connections.get(request.query.get("session_id", ""))
-        if conn is None or conn.server_id != resolved.scope.server_id:
+        server_id = resolved.scope.server_id
+        conn_id = request.query.get("session_id", "")
+        conn = self.connections.get(conn_id)
+        owner: str | None = None
+        if conn is None and conn_id:
+            try:
+                claim = await self._app.state.stream_owner(conn_id)
+            except StateUnavailable:
+                return web.json_response(
+                    error_response(None, JsonRpcError(INTERNAL_ERROR, "SSE session lookup failed; retry")),
+                    status=503,
+                    headers={"Retry-After": "1"},
+                )
+            if claim is not None and claim[1] == server_id and claim[0] != self._app.state.replica_id:
+                owner = claim[0]
+        elif conn is not None and conn.server_id != server_id:
+            conn = None
+        if conn is None and owner is None:
             return web.Response(status=404, text="Unknown or closed SSE session")
-        request[SESSION] = conn.conn_id[:8]
+        request[SESSION] = conn_id[:8]
         body = await self._app.read_body(request)
         try:
             msg = parse_message(parse_body(body))
@@ -108,14 +154,51 @@ class LegacySse:
         request[RPC_METHOD] = msg.method or msg.kind
         if msg.kind == "response":
             return web.Response(status=202, text="Accepted")
-        ex = await self._exchange(conn, resolved.scope)
+        if conn is None:
+            assert owner is not None
+            relayed = {"kind": _RELAYED, "conn": conn_id, "server": server_id, "body": body.decode()}
+            try:
+                delivered = await self._app.state.send(owner, relayed)
+            except StateUnavailable:
+                delivered = False
+            if not delivered:
+                return web.Response(status=404, text="Unknown or closed SSE session")
+            return web.Response(status=202, text="Accepted")
+        await self._handle(conn, msg, resolved.scope)
+        return web.Response(status=202, text="Accepted")
+
+    async def _handle(self, conn: SseConnection, msg: Message, scope: Any) -> None:
+        """Process one message of the stream (local or relayed): answers go on the stream."""
+        ex = await self._exchange(conn, scope)
         if msg.kind == "notification":
             self._app.protocol.notification(msg, ex)
-            return web.Response(status=202, text="Accepted")
+            return
         task = asyncio.create_task(self._answer(conn, msg, ex))
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)
-        return web.Response(status=202, text="Accepted")
+
+    def _on_relayed(self, message: dict[str, Any]) -> None:
+        """A POST for one of our streams arrived at another replica (state listener callback)."""
+        conn = self.connections.get(str(message.get("conn")))
+        if conn is None or conn.server_id != message.get("server"):
+            logger.info("relayed SSE message for a stream that is gone; dropped")
+            return
+        task = asyncio.create_task(self._deliver(conn, str(message.get("body", ""))))
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
+
+    async def _deliver(self, conn: SseConnection, body: str) -> None:
+        try:
+            resolved = await self._app.resolver.resolve(conn.token)
+            msg = parse_message(parse_body(body.encode()))
+        except (NotFound, BackendUnavailable):
+            logger.info("relayed SSE message dropped: the stream's token no longer resolves")
+            return
+        except JsonRpcError:
+            return  # the receiving replica already answered 400 for unparsable bodies
+        if resolved.scope.server_id != conn.server_id:
+            return
+        await self._handle(conn, msg, resolved.scope)
 
     async def _exchange(self, conn: SseConnection, scope: Any) -> Exchange:
         session = conn.session

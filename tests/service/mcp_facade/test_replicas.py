@@ -237,3 +237,82 @@ async def test_a_task_whose_replica_died_is_reported_failed_not_awaited_forever(
     _, got, _ = await rpc(pair, pair.two, "tasks/get", {"taskId": task_id}, session)
     assert got["result"]["status"] == "failed"
     assert got["result"]["statusMessage"] == "The replica running this task stopped before it finished"
+
+
+async def _next_event(stream: aiohttp.StreamReader) -> tuple[str, str]:
+    """The next SSE event (skipping keepalive comments): (event name, data)."""
+    while True:
+        raw = (await asyncio.wait_for(stream.readuntil(b"\n\n"), 10)).decode()
+        lines = [line for line in raw.splitlines() if line and not line.startswith(":")]
+        if lines:
+            fields = dict(line.split(": ", 1) for line in lines)
+            return fields.get("event", "message"), fields.get("data", "")
+
+
+async def test_legacy_sse_stream_on_one_replica_gets_answers_to_posts_sent_to_the_other(pair: Pair) -> None:
+    """POSTs to replica two for a stream held by replica one are relayed and answered on the stream."""
+    base_two = f"http://127.0.0.1:{pair.two.public_port}"
+    async with pair.http.get(f"{pair.url(pair.one)}/sse") as stream:
+        event, endpoint = await _next_event(stream.content)
+        assert event == "endpoint"
+
+        async def post(body: dict[str, Any], base: str = base_two, path: str = endpoint) -> int:
+            async with pair.http.post(f"{base}{path}", json=body) as resp:
+                return resp.status
+
+        init = {
+            "protocolVersion": "2024-11-05",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        }
+        assert await post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}) == 202
+        event, data = await _next_event(stream.content)
+        assert (event, json.loads(data)["result"]["protocolVersion"]) == ("message", "2024-11-05")
+        assert await post({"jsonrpc": "2.0", "method": "notifications/initialized"}) == 202
+        call = {"name": "echo", "arguments": {"text": "relayed"}}
+        assert await post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call}) == 202
+        _, data = await _next_event(stream.content)
+        reply = json.loads(data)
+        assert (reply["id"], reply["result"]["structuredContent"]) == (2, {"echo": "mcp_1:relayed"})
+        # Straight to replica one still works too.
+        assert (
+            await post(
+                {"jsonrpc": "2.0", "id": 3, "method": "ping"}, f"http://127.0.0.1:{pair.one.public_port}"
+            )
+            == 202
+        )
+        assert json.loads((await _next_event(stream.content))[1]) == {"jsonrpc": "2.0", "id": 3, "result": {}}
+        # Unknown stream, or the stream of another server's token: 404 as for a local stream.
+        ping = {"jsonrpc": "2.0", "id": 4, "method": "ping"}
+        assert await post(ping, path=endpoint.split("session_id=")[0] + "session_id=nope") == 404
+        other_token = pair.stack.tokens.add_server("mcp_2")
+        assert await post(ping, path=endpoint.replace(pair.stack.token, other_token)) == 404
+        async with pair.http.post(f"{base_two}{endpoint}", data=b"{broken") as resp:
+            assert resp.status == 400
+
+    # The stream is closed: its claim is released, so replica two answers 404.
+    async def released() -> bool:
+        return await pair.two.state.stream_owner(endpoint.split("session_id=")[1]) is None
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while not await released():
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    async with pair.http.post(
+        f"{base_two}{endpoint}", json={"jsonrpc": "2.0", "id": 5, "method": "ping"}
+    ) as resp:
+        assert resp.status == 404
+
+
+async def test_legacy_post_for_a_stream_whose_owner_is_gone_is_404(pair: Pair) -> None:
+    """A stream claim naming a replica that no longer listens gets 404, not a silent 202."""
+    client = aioredis.from_url(pair.redis_url)
+    try:
+        await client.set(
+            f"{PREFIX}sse:ghost-stream", json.dumps({"server": "mcp_1", "replica": "gone"}), px=60_000
+        )
+    finally:
+        await client.aclose()
+    url = f"{pair.url(pair.two)}/messages?session_id=ghost-stream"
+    async with pair.http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}) as resp:
+        assert resp.status == 404
