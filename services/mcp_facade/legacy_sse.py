@@ -18,6 +18,7 @@ resolves for the stream's token (the token itself never leaves the process).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -156,7 +157,8 @@ class LegacySse:
             return web.Response(status=202, text="Accepted")
         if conn is None:
             assert owner is not None
-            relayed = {"kind": _RELAYED, "conn": conn_id, "server": server_id, "body": body.decode()}
+            encoded = base64.b64encode(body).decode()  # JSON may legally be UTF-16/32: relay the bytes
+            relayed = {"kind": _RELAYED, "conn": conn_id, "server": server_id, "body": encoded}
             try:
                 delivered = await self._app.state.send(owner, relayed)
             except StateUnavailable:
@@ -190,11 +192,11 @@ class LegacySse:
     async def _deliver(self, conn: SseConnection, body: str) -> None:
         try:
             resolved = await self._app.resolver.resolve(conn.token)
-            msg = parse_message(parse_body(body.encode()))
+            msg = parse_message(parse_body(base64.b64decode(body)))
         except (NotFound, BackendUnavailable):
             logger.info("relayed SSE message dropped: the stream's token no longer resolves")
             return
-        except JsonRpcError:
+        except (JsonRpcError, ValueError):
             return  # the receiving replica already answered 400 for unparsable bodies
         if resolved.scope.server_id != conn.server_id:
             return

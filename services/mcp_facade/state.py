@@ -84,7 +84,7 @@ class FacadeState(ABC):
         except Exception:  # one bad message must not stop the listener
             logger.exception("state message handler failed")
 
-    def degraded(self, feature: str, exc: BaseException) -> None:
+    def degraded(self, feature: str, exc: BaseException, *, failing_open: bool = True) -> None:
         """Count a backend failure of `feature`, warn about it (rate-limited) and trip the breaker."""
         if self._metrics is not None:
             self._metrics.state_unavailable.labels(feature).inc()
@@ -93,7 +93,8 @@ class FacadeState(ABC):
         if now - self._last_warning.get(feature, -_WARN_EVERY_S) >= _WARN_EVERY_S:
             self._last_warning[feature] = now
             # The exception text may carry the URL (and its password): log only its kind.
-            logger.warning("façade state unavailable for %s (%s); failing open", feature, type(exc).__name__)
+            outcome = "failing open" if failing_open else "answering with an error"
+            logger.warning("façade state unavailable for %s (%s); %s", feature, type(exc).__name__, outcome)
 
     def tripped(self, feature: str) -> bool:
         """Whether a recent failure says to fail open without trying the backend (counted)."""

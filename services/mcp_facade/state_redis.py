@@ -111,7 +111,8 @@ class RedisState(FacadeState):
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the heartbeat and the listener; wait briefly for the subscription."""
+        """Beat once, start the heartbeat and the listener; wait briefly for the subscription."""
+        await self._beat()  # before serving: a task this replica starts must find its owner alive
         self._background = [
             asyncio.create_task(self._heartbeat(), name="facade-state-heartbeat"),
             asyncio.create_task(self._listen(), name="facade-state-listener"),
@@ -136,14 +137,16 @@ class RedisState(FacadeState):
             await self._redis.delete(self._key("replica", self.replica_id))
         await self._redis.aclose()
 
+    async def _beat(self) -> None:
+        try:
+            await self._redis.set(self._key("replica", self.replica_id), b"1", px=_HEARTBEAT_TTL_MS)
+        except (RedisError, OSError) as exc:
+            self.degraded("heartbeat", exc)
+
     async def _heartbeat(self) -> None:
-        key = self._key("replica", self.replica_id)
         while True:
-            try:
-                await self._redis.set(key, b"1", px=_HEARTBEAT_TTL_MS)
-            except (RedisError, OSError) as exc:
-                self.degraded("heartbeat", exc)
             await asyncio.sleep(_HEARTBEAT_EVERY_S)
+            await self._beat()
 
     async def _listen(self) -> None:
         while True:
@@ -335,7 +338,5 @@ class RedisState(FacadeState):
             raise self._unavailable("messages", exc) from None
 
     def _unavailable(self, feature: str, exc: BaseException) -> StateUnavailable:
-        if self._metrics is not None:
-            self._metrics.state_unavailable.labels(feature).inc()
-        logger.warning("façade state (Redis) unavailable for %s: %s", feature, type(exc).__name__)
+        self.degraded(feature, exc, failing_open=False)
         return StateUnavailable(f"the shared state store (Redis) is unavailable: {type(exc).__name__}")

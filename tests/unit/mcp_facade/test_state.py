@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from services.mcp_facade.metrics import FacadeMetrics
 from services.mcp_facade.settings import FacadeSettings
 from services.mcp_facade.state import MemoryState, open_state
 
@@ -89,3 +90,21 @@ def test_redis_store_without_url_is_refused_clearly() -> None:
     with pytest.raises(ValueError, match="GMCP_FACADE_REDIS_URL is required"):
         open_state(FacadeSettings(store="redis"))
     assert isinstance(open_state(FacadeSettings()), MemoryState)
+
+
+def test_a_backend_failure_is_counted_and_trips_the_fail_open_breaker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """degraded() counts the feature, warns once (without the error text) and trips tripped()."""
+    metrics = FacadeMetrics()
+    state = MemoryState(metrics)
+    assert state.tripped("budget") is False
+    secret_text = "redis://:hunter2@db:6379"
+    state.degraded("budget", ConnectionError(secret_text))
+    state.degraded("budget", ConnectionError(secret_text))
+    assert state.tripped("budget") is True
+    sample = metrics.registry.get_sample_value("gmcp_facade_state_unavailable_total", {"feature": "budget"})
+    assert sample == 3.0  # two failures and one fail-open skip
+    warnings = [r.getMessage() for r in caplog.records if "unavailable for budget" in r.getMessage()]
+    assert warnings == ["façade state unavailable for budget (ConnectionError); failing open"]
+    assert "hunter2" not in caplog.text

@@ -94,3 +94,20 @@ async def test_close_cancels_running_tasks_and_records_the_shutdown() -> None:
     await store.close()
     got = await store.get("s1", task["taskId"])
     assert (got["status"], got["statusMessage"]) == ("cancelled", "Cancelled: the server shut down")
+
+
+async def test_a_working_task_of_a_replica_that_is_gone_is_reported_failed() -> None:
+    """A `working` record whose owner is not alive reads as failed with a clear message, and stays so."""
+    state = MemoryState()
+    store = TaskStore(state)
+    record = {"id": "t1", "server": "s1", "owner": "gone", "status": "working", "created": 1.0, "ttl": 60_000}
+    await state.create_task(record)
+    got = await store.get("s1", "t1")
+    assert (got["status"], got["statusMessage"]) == (
+        "failed",
+        "The replica running this task stopped before it finished",
+    )
+    assert (await state.load_task("s1", "t1") or {})["status"] == "failed"
+    with pytest.raises(JsonRpcError, match="stopped before it finished") as raised:
+        await store.result("s1", "t1", 5)
+    assert raised.value.code == -32603
