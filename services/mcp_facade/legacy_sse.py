@@ -58,6 +58,14 @@ _CLAIM_TTL_S: Final = 3 * _KEEPALIVE_S
 _RELAYED: Final = "sse-post"
 
 
+def _state_unavailable() -> web.Response:
+    """503 for a POST that cannot reach the replica holding its stream (shared state down)."""
+    error = JsonRpcError(
+        INTERNAL_ERROR, "The SSE session cannot be reached right now (shared state unavailable)"
+    )
+    return web.json_response(error_response(None, error), status=503, headers={"Retry-After": "1"})
+
+
 @dataclass(slots=True)
 class SseConnection:
     """One open HTTP+SSE stream."""
@@ -135,11 +143,7 @@ class LegacySse:
             try:
                 claim = await self._app.state.stream_owner(conn_id)
             except StateUnavailable:
-                return web.json_response(
-                    error_response(None, JsonRpcError(INTERNAL_ERROR, "SSE session lookup failed; retry")),
-                    status=503,
-                    headers={"Retry-After": "1"},
-                )
+                return _state_unavailable()
             if claim is not None and claim[1] == server_id and claim[0] != self._app.state.replica_id:
                 owner = claim[0]
         elif conn is not None and conn.server_id != server_id:
@@ -162,7 +166,7 @@ class LegacySse:
             try:
                 delivered = await self._app.state.send(owner, relayed)
             except StateUnavailable:
-                delivered = False
+                return _state_unavailable()
             if not delivered:
                 return web.Response(status=404, text="Unknown or closed SSE session")
             return web.Response(status=202, text="Accepted")

@@ -290,7 +290,13 @@ class TaskStore:
                 await asyncio.wait({runner})
                 return task_wire(self._cancelled(record) if runner.cancelled() else runner.result())
             message = {"kind": "task-cancel", "server": server_id, "id": record["id"]}
-            if not await self._state.send(str(record["owner"]), message):
+            owner = str(record["owner"])
+            if not await self._state.send(owner, message):
+                if await self._state.replica_alive(owner):  # alive but not listening (reconnecting)
+                    raise JsonRpcError(
+                        INTERNAL_ERROR,
+                        "The replica running this task could not be reached; retry tasks/cancel",
+                    )
                 # Nobody holds the runner any more: close the record here.
                 record = self._cancelled(record)
                 await self._publish(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import tempfile
 import time
@@ -110,3 +111,25 @@ async def test_a_hung_redis_costs_one_timeout_then_calls_fail_open_at_once(
             proc.send_signal(signal.SIGCONT)
     assert timings[0] < 4.5  # one socket timeout (2 s), no retry series
     assert max(timings[1:]) < 1.0  # the breaker fails open without asking Redis
+
+
+async def test_legacy_sse_without_redis_serves_local_posts_and_refuses_relays_with_503(
+    stack: Stack, private_redis: tuple[str, Any]
+) -> None:
+    """Redis stopped: POSTs to the stream's own replica are answered; elsewhere 503 (cannot reach it)."""
+    url, proc = private_redis
+    one, two = [await stack.make(store="redis", redis_url=url) for _ in range(2)]
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{one.public_port}/mcp/{stack.token}/sse") as stream,
+    ):
+        endpoint = (await stream.content.readuntil(b"\n\n")).decode().split("data: ")[1].strip()
+        stop_redis(proc)
+        async with http.post(f"http://127.0.0.1:{two.public_port}{endpoint}", json=ping) as resp:
+            assert resp.status == 503
+            assert "shared state unavailable" in (await resp.json())["error"]["message"]
+        async with http.post(f"http://127.0.0.1:{one.public_port}{endpoint}", json=ping) as resp:
+            assert resp.status == 202
+        answer = await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)
+        assert answer == b'event: message\ndata: {"jsonrpc": "2.0", "id": 1, "result": {}}\n\n'
