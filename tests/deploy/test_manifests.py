@@ -185,13 +185,18 @@ def _expected_flows(overlay: str) -> set[tuple[str, str, int]]:
         ("tokens", "proxy", 50052),
     }
     if overlay == "dev":
-        flows |= {("tokens", "redis", 6379), ("proxy", "redis", 6379), ("proxy", "emulator", 8090)}
+        flows |= {
+            ("tokens", "redis", 6379),
+            ("proxy", "redis", 6379),
+            ("facade", "redis", 6379),
+            ("proxy", "emulator", 8090),
+        }
     return flows
 
 
 @pytest.mark.parametrize("overlay", OVERLAY_NAMES)
 def test_network_policies_allow_exactly_the_designed_pod_to_pod_flows(rendered, overlay):
-    """Default deny; façade -> tokens/proxy, tokens -> proxy, Redis only from tokens and proxy."""
+    """Default deny; façade -> tokens/proxy, tokens -> proxy, Redis only from tokens, proxy and façade."""
     policies = Policies(rendered[overlay])
     deny = [p for p in policies.items if p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")]
     assert any(
@@ -228,7 +233,7 @@ def test_only_the_proxy_reaches_the_internet_and_everyone_reaches_dns(rendered, 
             if policies.egress_to_address(pod, PUBLIC_ADDRESS, port)
         }
         expected: set[int] = {443} if pod.name == "proxy" else set()
-        if overlay == "prod" and pod.name in {"tokens", "proxy"}:
+        if overlay == "prod" and pod.name in {"tokens", "proxy", "facade"}:
             expected |= {6379, 6380}
         assert internet_ports == expected, pod.name
         assert not policies.egress_to_address(pod, "10.0.0.1", 443), f"{pod.name} reaches private addresses"
@@ -273,7 +278,8 @@ def test_dev_runs_one_replica_each_with_a_persistent_aof_redis_and_the_emulator(
     assert mounts[data_dir] in claims
     assert "gumloop-emulator" in _by_kind(objects, "Deployment")
     (config,) = [c for c in _by_kind(objects, "ConfigMap").values() if "GMCP_FACADE_PORT" in c["data"]]
-    assert config["data"]["GMCP_TOKENS_STORE"] == config["data"]["GMCP_PROXY_STORE"] == "redis"
+    data = config["data"]
+    assert data["GMCP_TOKENS_STORE"] == data["GMCP_PROXY_STORE"] == data["GMCP_FACADE_STORE"] == "redis"
 
 
 def test_prod_scales_out_with_autoscalers_disruption_budgets_and_external_redis(rendered):
@@ -294,6 +300,6 @@ def test_prod_scales_out_with_autoscalers_disruption_budgets_and_external_redis(
         selector = pdbs[name]["spec"]["selector"]["matchLabels"]
         assert selector.items() <= labels.items()
         env = {e["name"]: e for c in _containers(deployment) for e in c.get("env", [])}
-        for var in ("GMCP_TOKENS_REDIS_URL", "GMCP_PROXY_REDIS_URL"):
+        for var in ("GMCP_TOKENS_REDIS_URL", "GMCP_PROXY_REDIS_URL", "GMCP_FACADE_REDIS_URL"):
             if var in env:
                 assert env[var]["valueFrom"]["secretKeyRef"]["name"] == "gumloop-redis"

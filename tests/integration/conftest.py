@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 import uuid
@@ -48,19 +49,43 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timeout(600))
 
 
+def _probe_engine() -> str | None:
+    """Why the engine's socket cannot be reached, or None (docker-py leaks the socket when it cannot)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        if host.startswith("unix://"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect(host.removeprefix("unix://"))
+        elif host.startswith("tcp://"):
+            name, _, port = host.removeprefix("tcp://").rstrip("/").rpartition(":")
+            socket.create_connection((name, int(port)), timeout=5).close()
+    except OSError as err:
+        return type(err).__name__
+    return None
+
+
 @pytest.fixture(scope="session")
-def docker_client() -> Any:
+def docker_client() -> Iterator[Any]:
     """A Docker client whose engine answers, else skip the suite."""
     try:
         import docker
     except ImportError:  # pragma: no cover - dev extra
         pytest.skip("the docker SDK is not installed (pip install -e '.[dev]')")
+    probe_error = _probe_engine()
+    if probe_error:
+        pytest.skip(f"Docker engine unavailable ({probe_error}); run scripts/ensure-docker")
+    client = None
     try:
-        client = docker.from_env(timeout=30)
+        # a pinned API version: no auto-detection call (and leaked socket) inside the constructor
+        client = docker.from_env(timeout=30, version="1.41")
         client.ping()
     except Exception as err:
+        if client is not None:
+            client.close()  # no leaked socket when the engine is down
         pytest.skip(f"Docker engine unavailable ({type(err).__name__}); run scripts/ensure-docker")
-    return client
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +156,7 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
-        """http://localhost:<published port> for "facade", "admin" or "emulator"."""
+        """http://localhost:<published port> for "facade", "facade2", "admin" or "emulator"."""
         return f"http://localhost:{self.ports[name]}"
 
 
@@ -217,6 +242,8 @@ def stack_env(service: str) -> dict[str, str]:
             "GMCP_FACADE_TOKENS_TARGET": "dns:///tokens:50051",
             "GMCP_FACADE_PROXY_TARGET": "dns:///proxy:50052",
             "GMCP_FACADE_SESSION_SECRET": "it-session-secret-7e1d4c2b9a8f6e5d",
+            "GMCP_FACADE_STORE": "redis",
+            "GMCP_FACADE_REDIS_URL": "redis://redis:6379/0",
             "GMCP_FACADE_REQUEST_DEADLINE_S": "15",
             "GMCP_FACADE_SHUTDOWN_GRACE_S": "2",
         },
@@ -300,7 +327,7 @@ def wait_redis(container: Any) -> None:
 
 @pytest.fixture(scope="session")
 def full_stack(base_stack: Stack, image: str, image_modules: set[str]) -> Stack:
-    """The whole system: base_stack plus the emulator, the proxy and the façade."""
+    """The whole system: base_stack plus the emulator, the proxy and two façade replicas."""
     require(
         image_modules,
         "gumloop_mcp.cli",
@@ -314,8 +341,12 @@ def full_stack(base_stack: Stack, image: str, image_modules: set[str]) -> Stack:
     _start(stack, "proxy", _container(image, image_modules, "proxy"), 50052)
     _wait_serving(stack.containers["proxy"], "proxy")
     _start(stack, "facade", _container(image, image_modules, "facade"), 8080, 8081)
+    # a second façade replica on the same Redis: any replica must serve any request
+    _start(stack, "facade2", _container(image, image_modules, "facade"), 8080)
     _wait_serving(stack.containers["facade"], "facade")
+    _wait_serving(stack.containers["facade2"], "facade2")
     stack.ports["facade"] = int(stack.containers["facade"].get_exposed_port(8080))
+    stack.ports["facade2"] = int(stack.containers["facade2"].get_exposed_port(8080))
     stack.ports["admin"] = int(stack.containers["facade"].get_exposed_port(8081))
     stack.ports["emulator"] = int(stack.containers["emulator"].get_exposed_port(8090))
     return stack

@@ -1,7 +1,8 @@
 """The whole stack in containers, driven from outside as users do: management API + official MCP client.
 
 Mint a server over the management API, connect with mcp's Streamable HTTP client, run the two seed
-scenarios against the emulator, revoke, and survive a proxy outage and a Redis restart.
+scenarios against the emulator, revoke, share a session between two façade replicas, and survive a
+proxy outage and a Redis restart.
 """
 
 from __future__ import annotations
@@ -288,6 +289,49 @@ async def test_a_proxy_outage_is_a_clear_tool_error_and_calls_recover_when_it_re
                 break
             assert time.monotonic() < deadline, f"calls did not recover: {result.content}"
             await asyncio.sleep(0.5)
+
+
+def _rpc(client: httpx.Client, url: str, session_id: str | None, method: str, params: dict[str, Any]) -> Any:
+    """One JSON-RPC request over Streamable HTTP (session revisions); returns the HTTP response."""
+    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+    if session_id:
+        headers["Mcp-Session-Id"] = session_id
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    return client.post(url, json=body, headers=headers)
+
+
+def test_two_facade_replicas_serve_one_session_and_share_its_end(full_stack, admin, account_id):
+    """A session opened on one replica calls tools on the other; DELETE on either ends it on both."""
+    server = mint(admin, account_id, "it-two-replicas", methods=["read"])
+    path = urlsplit(server["url"]).path
+    one, two = full_stack.url("facade") + path, full_stack.url("facade2") + path
+    with httpx.Client(timeout=CALL_TIMEOUT_S) as client:
+        opened = _rpc(
+            client,
+            one,
+            None,
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "it", "version": "1"},
+            },
+        )
+        assert opened.status_code == 200, opened.text
+        session_id = opened.headers["Mcp-Session-Id"]
+        assert opened.json()["result"]["protocolVersion"] == "2025-11-25"
+        called = _rpc(
+            client, two, session_id, "tools/call", {"name": "list_all_gumloop_teams", "arguments": {}}
+        )
+        assert called.status_code == 200, called.text
+        assert called.json()["result"].get("isError") is not True, called.text
+        ended = client.delete(
+            two, headers={"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+        )
+        assert ended.status_code in (200, 202, 204), ended.text
+        for url in (one, two):
+            after = _rpc(client, url, session_id, "tools/list", {})
+            assert after.status_code == 404, f"{url}: {after.status_code} {after.text}"
 
 
 async def test_no_token_is_lost_when_redis_restarts(full_stack, admin, account_id):
