@@ -12,6 +12,7 @@ from gumloop_mcp.emulator import signing
 from gumloop_mcp.emulator.clock import Clock
 from gumloop_mcp.emulator.errors import bad_request
 from gumloop_mcp.emulator.faults import Faults
+from gumloop_mcp.emulator.plans import concurrency
 from gumloop_mcp.emulator.seed import seed
 from gumloop_mcp.emulator.settings import EmulatorSettings
 from gumloop_mcp.emulator.store import Store
@@ -33,7 +34,7 @@ class Emulator:
     def reset(self) -> None:
         """Fresh (re)seeded state, no faults, empty request log."""
         s = self.settings
-        self.store = Store(s.user_id, s.team_id, s.time_scale, s.max_concurrent_runs)
+        self.store = Store(s.user_id, s.team_id, s.time_scale, concurrency(s.plan, s.max_concurrent_runs))
         if s.seed:
             seed(self.store, self.clock.now())
         self.faults.clear()

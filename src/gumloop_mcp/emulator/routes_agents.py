@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gumloop_mcp.emulator import agent_versions
 from gumloop_mcp.emulator.context import Emulator, emu, json_body, required
 from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
 from gumloop_mcp.emulator.pagination import paginate
@@ -84,6 +85,7 @@ async def create_agent(request: web.Request) -> web.Response:
     }
     e.store.agents[aid] = agent
     e.store.agent_versions[aid] = []
+    agent_versions.record(e.store, agent, e.now(), CREATOR)
     e.store.agent_mcp[aid] = {}
     e.store.evaluations[aid] = []
     return web.json_response({"agent": _single(agent)}, status=201)
@@ -97,19 +99,20 @@ async def get_agent(request: web.Request) -> web.Response:
 
 @routes.patch(API + "/agents/{agent_id}")
 async def update_agent(request: web.Request) -> web.Response:
-    """Partial update of editable fields."""
+    """Partial update of editable fields; a changed composition is recorded as a new version."""
     e, body = emu(request), await json_body(request)
     agent = agent_or_404(e, request.match_info["agent_id"])
     unknown = sorted(set(body) - EDITABLE - {"team_id"})
     if unknown:
         raise bad_request(f"unknown fields {unknown}; editable: {sorted(EDITABLE)}", param=unknown[0])
     agent.update({k: v for k, v in body.items() if k in EDITABLE})
+    agent_versions.record(e.store, agent, e.now(), CREATOR)
     return web.json_response({"agent": _single(agent)})
 
 
 @routes.patch(API + "/agents/{agent_id}/skills")
 async def update_agent_skills(request: web.Request) -> web.Response:
-    """Attach/detach skills."""
+    """Attach/detach skills (a new version when the set changes)."""
     e, body = emu(request), await json_body(request)
     agent = agent_or_404(e, request.match_info["agent_id"])
     attach, detach = body.get("attach") or [], body.get("detach") or []
@@ -121,6 +124,7 @@ async def update_agent_skills(request: web.Request) -> web.Response:
     ids = [s for s in agent["skill_ids"] if s not in detach]
     ids += [s for s in attach if s not in ids]
     agent["skill_ids"] = ids
+    agent_versions.record(e.store, agent, e.now(), CREATOR)
     return web.json_response({"agent": _single(agent), "skill_ids": ids})
 
 
@@ -163,35 +167,19 @@ async def list_versions(request: web.Request) -> web.Response:
     e = emu(request)
     agent_or_404(e, request.match_info["agent_id"])
     page, nxt = paginate(e.store.agent_versions[request.match_info["agent_id"]], request.query)
-    return web.json_response({"versions": page, "next_cursor": nxt})
+    return web.json_response({"versions": [agent_versions.summary(v) for v in page], "next_cursor": nxt})
 
 
 @routes.get(API + "/agents/{agent_id}/versions/{version_id}")
 async def get_version(request: web.Request) -> web.Response:
-    """One version with its composition."""
+    """One version with its composition (as it was then) and what changed from the previous version."""
     e = emu(request)
     agent = agent_or_404(e, request.match_info["agent_id"])
     vid = request.match_info["version_id"]
     version = next((v for v in e.store.agent_versions[agent["id"]] if v["id"] == vid), None)
     if version is None:
         raise not_found("agent version", vid)
-    keys = (
-        "name",
-        "description",
-        "model_name",
-        "system_prompt",
-        "tools",
-        "resources",
-        "metadata",
-        "skill_ids",
-    )
-    composition = {
-        "complete": True,
-        "schema_version": 1,
-        **{k: agent[k] for k in keys},
-        "knowledge_sources": [],
-    }
-    return web.json_response({"version": {**version, "composition": composition}, "changes": None})
+    return web.json_response(agent_versions.detail(e.store.agent_versions[agent["id"]], version))
 
 
 @routes.get(API + "/agents/{agent_id}/artifacts")

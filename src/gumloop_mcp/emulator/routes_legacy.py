@@ -13,7 +13,7 @@ from aiohttp import web
 from gumloop_mcp.emulator.auth import legacy_owner
 from gumloop_mcp.emulator.context import emu, json_body, required
 from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
-from gumloop_mcp.emulator.store import INTERACTION_SECONDS, KILL_SECONDS, RUN_SECONDS, Job, Run, iso, new_id
+from gumloop_mcp.emulator.store import KILL_SECONDS, Job, Run, iso, new_id
 
 routes = web.RouteTableDef()
 API = "/api/v1"
@@ -43,7 +43,8 @@ def _run_view(run: Run) -> dict[str, Any]:
 
 @routes.post(API + "/start_pipeline")
 async def start_pipeline(request: web.Request) -> web.Response:
-    """Start a saved item; RUNNING then DONE (or FAILED when an input asks to fail)."""
+    """Start a saved item; RUNNING then DONE (or FAILED when an input asks to fail); QUEUED first when an
+    Enterprise plan's runs are all in use; 429 at a Free/Pro limit."""
     params = await _params(request)
     e = emu(request)
     sid = required(params, "saved_item_id")
@@ -66,14 +67,13 @@ async def start_pipeline(request: web.Request) -> web.Response:
             f"unknown pipeline inputs {unknown}; this flow takes {sorted(known)}", param="pipeline_inputs"
         )
     now = e.now()
-    e.store.check_capacity(now)
-    run = Run(
-        new_id("run_"), sid, e.settings.user_id, "RUNNING", now, inputs, due=now + e.store.delay(RUN_SECONDS)
-    )
+    admitted = e.store.admit("run", now)
+    run = Run(new_id("run_"), sid, e.settings.user_id, "RUNNING", now, inputs)
     run.log = [f"Run {run.run_id} started for flow {item['name']}", "Node 'Input' completed"]
     if any(isinstance(v, str) and "[fail]" in v for v in inputs.values()):
         run.fail_reason = "Node 'Process' failed: input requested a failure ([fail])"
     e.store.runs[run.run_id] = run
+    e.store.start("run", run, now, admitted=admitted)
     url = f"https://www.gumloop.com/pipeline?run_id={run.run_id}&flow_id={sid}"
     return web.json_response(
         {
@@ -101,16 +101,23 @@ async def get_pl_run(request: web.Request) -> web.Response:
 
 @routes.post(API + "/kill_pipeline")
 async def kill_pipeline(request: web.Request) -> web.Response:
-    """RUNNING -> TERMINATING -> TERMINATED; already-terminal runs answer success false."""
+    """RUNNING -> TERMINATING -> TERMINATED; a QUEUED run never started, so it is TERMINATED at once (and
+    leaves the queue); already-terminal or terminating runs answer success false."""
     params = await _params(request)
     e = emu(request)
     run = e.store.runs.get(required(params, "run_id"))
     if run is None:
         raise not_found("run", params["run_id"])
-    if run.state not in {"RUNNING", "QUEUED"}:
+    now = e.now()
+    if run.state == "QUEUED" and e.store.dequeue("run", run.run_id):
+        run.state = "TERMINATED"
+        run.finished_ts = now
+        run.log.append("Run terminated by user request before it left the queue")
+        return web.json_response({"success": True, "run_id": run.run_id})
+    if run.state != "RUNNING":
         return web.json_response({"success": False, "run_id": run.run_id})
     run.state = "TERMINATING"
-    run.due = e.now() + e.store.delay(KILL_SECONDS)
+    run.due = now + e.store.delay(KILL_SECONDS)
     return web.json_response({"success": True, "run_id": run.run_id})
 
 
@@ -167,11 +174,9 @@ async def run_map(request: web.Request) -> web.Response:
         ids = list(store.saved_items)
     out: dict[str, list[dict[str, Any]]] = {}
     for sid in ids:
-        runs = sorted(
-            (r for r in store.runs.values() if r.saved_item_id == sid),
-            key=lambda r: r.created_ts,
-            reverse=True,
-        )
+        # newest first; runs started in the same instant: the later one first
+        mine = enumerate(r for r in store.runs.values() if r.saved_item_id == sid)
+        runs = [r for _, r in sorted(mine, key=lambda pair: (pair[1].created_ts, pair[0]), reverse=True)]
         out[sid] = [
             {"run_id": r.run_id, "created_ts": iso(r.created_ts), "state": r.state} for r in runs[:10]
         ]
@@ -256,7 +261,8 @@ async def download_files(request: web.Request) -> web.Response:
 
 @routes.post(API + "/start_agent")
 async def start_agent(request: web.Request) -> web.Response:
-    """Legacy agent run: 202 processing, COMPLETED later."""
+    """Legacy agent run: 202 processing, COMPLETED later (queued on Enterprise at the limit, still reported
+    as ASYNC_PROCESSING: the legacy API has no queued state)."""
     params = await _params(request)
     e = emu(request)
     gid = required(params, "gummie_id")
@@ -267,16 +273,11 @@ async def start_agent(request: web.Request) -> web.Response:
     iid = params.get("interaction_id")
     if iid and iid in e.store.jobs and e.store.jobs[iid].state == "ASYNC_PROCESSING":
         raise ApiError(409, "interaction_not_in_terminal_state", "interaction is still processing")
-    e.store.check_capacity(now)
+    admitted = e.store.admit("interaction", now)
     iid = iid or new_id("int_")
-    e.store.jobs[iid] = Job(
-        iid,
-        "interaction",
-        "ASYNC_PROCESSING",
-        now,
-        now + e.store.delay(INTERACTION_SECONDS),
-        {"message": message, "gummie_id": gid},
-    )
+    job = Job(iid, "interaction", "ASYNC_PROCESSING", now, None, {"message": message, "gummie_id": gid})
+    e.store.jobs[iid] = job
+    e.store.start("interaction", job, now, admitted=admitted)
     return web.json_response({"interaction_id": iid, "status": "processing"}, status=202)
 
 

@@ -10,7 +10,7 @@ from gumloop_mcp.emulator.context import Emulator, emu, json_body
 from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
 from gumloop_mcp.emulator.pagination import paginate
 from gumloop_mcp.emulator.routes_agents import agent_or_404
-from gumloop_mcp.emulator.store import SESSION_SECONDS, Session, iso, new_id
+from gumloop_mcp.emulator.store import Session, iso, new_id
 
 routes = web.RouteTableDef()
 API = "/api/v1"
@@ -65,9 +65,16 @@ def _input(body: dict[str, Any]) -> str | None:
     return value
 
 
+def queue_position(e: Emulator, s: Session) -> int | None:
+    """Where a queued session waits (1 = next to start); None unless queued."""
+    return e.store.queue_position("session", s.id) if s.state == "queued" else None
+
+
 def _start(e: Emulator, s: Session, text: str) -> None:
+    """Add the user's message and start processing it, or queue it (Enterprise at the limit); 429 first
+    (nothing recorded) at a Free/Pro limit."""
     now = e.now()
-    e.store.check_capacity(now)
+    admitted = e.store.admit("session", now)
     s.messages.append(
         {
             "id": new_id("msg_"),
@@ -79,8 +86,7 @@ def _start(e: Emulator, s: Session, text: str) -> None:
         }
     )
     s.events.append({"type": "user-message", "data": {"content": text}, "final": False})
-    s.state = "processing"
-    s.due = now + e.store.delay(SESSION_SECONDS)
+    e.store.start("session", s, now, admitted=admitted)
 
 
 def _no_stream(body: dict[str, Any], request: web.Request) -> None:
@@ -118,7 +124,8 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 @routes.post(API + "/agents/{agent_id}/sessions")
 async def create_session(request: web.Request) -> web.Response:
-    """201 idle without input; 202 processing with input; 409 on a taken session_id; 429 at the plan limit."""
+    """201 idle without input; 202 processing (or queued with queue_position on Enterprise at the limit)
+    with input; 409 on a taken session_id; 429 at a Free/Pro limit."""
     e, body = emu(request), await json_body(request)
     aid = request.match_info["agent_id"]
     agent_or_404(e, aid)
@@ -132,11 +139,17 @@ async def create_session(request: web.Request) -> web.Response:
         raise bad_request("metadata must be an object", param="metadata")
     name = body.get("name") or (text[:60] if text else "New session")
     session = Session(sid, aid, str(name), "idle", e.now(), metadata={"client": metadata} if metadata else {})
-    if text is not None:
-        _start(e, session, text)
     e.store.sessions[sid] = session
+    if text is not None:
+        try:
+            _start(e, session, text)
+        except ApiError:
+            del e.store.sessions[sid]  # a refused session was never created
+            raise
     status = 202 if text is not None else 201
-    return web.json_response({"session": session_view(e, session), "queue_position": None}, status=status)
+    return web.json_response(
+        {"session": session_view(e, session), "queue_position": queue_position(e, session)}, status=status
+    )
 
 
 @routes.get(API + "/sessions/{session_id}")
@@ -145,8 +158,8 @@ async def get_session(request: web.Request) -> web.Response:
     e = emu(request)
     return web.json_response(
         {
-            "session": session_view(e, session_or_404(e, request.match_info["session_id"])),
-            "queue_position": None,
+            "session": session_view(e, s := session_or_404(e, request.match_info["session_id"])),
+            "queue_position": queue_position(e, s),
         }
     )
 
@@ -168,18 +181,23 @@ async def send_message(request: web.Request) -> web.Response:
             "before sending another message",
         )
     _start(e, s, text)
-    return web.json_response({"session": session_view(e, s), "queue_position": None}, status=202)
+    return web.json_response(
+        {"session": session_view(e, s), "queue_position": queue_position(e, s)}, status=202
+    )
 
 
 @routes.post(API + "/sessions/{session_id}/cancel")
 async def cancel_session(request: web.Request) -> web.Response:
-    """processing/queued -> failed."""
+    """processing/queued -> failed; a queued session leaves the queue, a processing one frees its slot for
+    the next queued work at once."""
     e = emu(request)
     s = session_or_404(e, request.match_info["session_id"])
     if s.state in {"processing", "queued"}:
+        e.store.dequeue("session", s.id)
         s.state = "failed"
         s.due = None
         s.events.append({"type": "finish", "data": {"state": "failed", "reason": "cancelled"}, "final": True})
+        e.store.release(e.clock.now())
     view: dict[str, Any] = {
         "id": s.id,
         "agent_id": s.agent_id,

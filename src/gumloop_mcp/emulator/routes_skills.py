@@ -116,11 +116,18 @@ def _skill_or_404(e: Emulator, skill_id: str) -> dict[str, Any]:
 
 @routes.patch(API + "/skills/{skill_id}")
 async def update_skill(request: web.Request) -> web.Response:
-    """Replace the files; a new version."""
+    """Replace the files: a new version (new version_id, major_version + 1); earlier versions stay
+    downloadable by their version_id."""
     e = emu(request)
     skill = _skill_or_404(e, request.match_info["skill_id"])
     skill_files, name, description = await _upload(request, e)
     now = iso(e.now())
+    history = skill.setdefault("_history", {})
+    history[skill["version_id"]] = {
+        "name": skill["name"],
+        "major_version": skill["major_version"],
+        "_files": skill["_files"],
+    }
     skill.update(
         {
             "name": name,
@@ -149,13 +156,15 @@ async def delete_skill(request: web.Request) -> web.Response:
 
 @routes.get(API + "/skills/{skill_id}/download")
 async def download_skill(request: web.Request) -> web.Response:
-    """A signed link to the skill packaged as a zip."""
+    """A signed link to the skill (the current version, or ``version_id``'s) packaged as a zip."""
     e = emu(request)
     skill = _skill_or_404(e, request.match_info["skill_id"])
-    if (vid := request.query.get("version_id")) and vid != skill["version_id"]:
+    vid = request.query.get("version_id") or skill["version_id"]
+    version = skill if vid == skill["version_id"] else skill.get("_history", {}).get(vid)
+    if version is None:
         raise not_found("skill version", vid)
-    data = files.zip_archive(dict(skill["_files"]))
-    blob = e.store.add_blob(f"{skill['name']}.skill", "application/zip", data)
+    data = files.zip_archive(dict(version["_files"]))
+    blob = e.store.add_blob(f"{version['name']}.skill", "application/zip", data)
     return web.json_response(
         {
             "download_url": e.signed_url(request, blob.id),
@@ -163,7 +172,7 @@ async def download_skill(request: web.Request) -> web.Response:
             "media_type": "application/zip",
             "size": len(data),
             "id": skill["id"],
-            "version_id": skill["version_id"],
-            "major_version": skill["major_version"],
+            "version_id": vid,
+            "major_version": version["major_version"],
         }
     )

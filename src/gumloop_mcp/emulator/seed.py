@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gumloop_mcp.emulator import files
+from gumloop_mcp.emulator import agent_versions, files
 from gumloop_mcp.emulator.store import Run, Session, Store, iso
 
 DAY = 86400.0
@@ -139,18 +139,10 @@ def _agents(store: Store, now: float) -> None:
             "active_trigger_count": index,
             "creator": CREATOR,
         }
-        store.agent_versions[aid] = [
-            {
-                "id": f"ver_{aid}_{v}",
-                "agent_id": aid,
-                "major_version": v,
-                "name": f"v{v}",
-                "is_deployed": v == 2,
-                "created_at": iso(now - (10 - v) * DAY),
-                "creator": CREATOR,
-            }
-            for v in (2, 1)
-        ]
+        # v1 had a plainer prompt; v2 (deployed) is the agent as it is now.
+        v1 = {**store.agents[aid], "system_prompt": "You are a helpful assistant."}
+        agent_versions.record(store, v1, now - 9 * DAY, CREATOR, ident=f"ver_{aid}_1")
+        agent_versions.record(store, store.agents[aid], now - 8 * DAY, CREATOR, ident=f"ver_{aid}_2")
         store.agent_mcp[aid] = {}
         store.evaluations[aid] = [
             {

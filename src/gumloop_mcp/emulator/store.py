@@ -2,6 +2,12 @@
 
 Progression is lazy: every request first calls ``advance(now)``, which moves each object whose deadline
 has passed to its next state. Deadlines are base delays multiplied by ``time_scale``.
+
+Concurrency follows the plan (plans.py): work that counts holds a slot (runs RUNNING/TERMINATING, sessions
+processing, legacy interactions ASYNC_PROCESSING); at the limit Free/Pro get 429 and Enterprise work waits
+in one FIFO ``queue`` (runs QUEUED, sessions queued; legacy interactions stay ASYNC_PROCESSING with no
+deadline, the only state that API has). When a slot frees — at the finishing item's deadline, or at once
+when a session is cancelled — the oldest waiting item of that pool starts, its delay counted from then.
 """
 
 from __future__ import annotations
@@ -10,16 +16,18 @@ import itertools
 import math
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from gumloop_mcp.emulator import files
 from gumloop_mcp.emulator.errors import ApiError
+from gumloop_mcp.emulator.plans import Concurrency, Pool
 
 RUN_SECONDS = 3.0
 KILL_SECONDS = 0.5
 SESSION_SECONDS = 4.0
 INTERACTION_SECONDS = 3.0
 EXPORT_SECONDS = 2.0
+Kind = Literal["run", "session", "interaction"]
 
 
 def new_id(prefix: str) -> str:
@@ -32,6 +40,10 @@ def iso(ts: float) -> str:
     import datetime
 
     return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _ident(item: Run | Session | Job) -> str:
+    return item.run_id if isinstance(item, Run) else item.id
 
 
 @dataclass
@@ -96,7 +108,7 @@ class Store:
     user_id: str
     team_id: str
     time_scale: float
-    max_concurrent: int
+    concurrency: Concurrency
     saved_items: dict[str, dict[str, Any]] = field(default_factory=dict)
     workbooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
@@ -116,6 +128,7 @@ class Store:
     audit_logs: list[dict[str, Any]] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
+    queue: list[tuple[Kind, str]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def delay(self, seconds: float) -> float:
@@ -150,49 +163,132 @@ class Store:
         }
 
     # --- concurrency ---------------------------------------------------------------------
-    def active_deadlines(self) -> list[float]:
-        """Deadlines of everything that counts against the plan's concurrency limit."""
-        out = [r.due or 0.0 for r in self.runs.values() if r.state in {"RUNNING", "TERMINATING"}]
-        out += [s.due or 0.0 for s in self.sessions.values() if s.state == "processing"]
-        out += [
-            j.due or 0.0
-            for j in self.jobs.values()
-            if j.kind == "interaction" and j.state == "ASYNC_PROCESSING"
-        ]
+    def _active(self, pool: Pool) -> list[float]:
+        """Deadlines of the work in progress that counts against ``pool`` (queued work never does)."""
+        c = self.concurrency
+        out: list[float] = []
+        if c.pool("run") == pool:
+            out += [r.due or 0.0 for r in self.runs.values() if r.state in {"RUNNING", "TERMINATING"}]
+        if c.pool("session") == pool:
+            out += [s.due or 0.0 for s in self.sessions.values() if s.state == "processing"]
+            out += [
+                j.due
+                for j in self.jobs.values()
+                if j.kind == "interaction" and j.state == "ASYNC_PROCESSING" and j.due is not None
+            ]
         return out
 
-    def check_capacity(self, now: float) -> None:
-        """429 with rate-limit headers when the plan's concurrent runs are all in use."""
-        active = self.active_deadlines()
-        if len(active) < self.max_concurrent:
-            return
+    def admit(self, kind: Kind, now: float) -> bool:
+        """Whether work of ``kind`` may start now (True) or must wait in the queue (False, Enterprise).
+
+        Free/Pro (and no plan) at the limit: 429 with X-RateLimit-* and Retry-After (the earliest deadline
+        of the work holding the slots)."""
+        c = self.concurrency
+        pool = c.pool(kind)
+        active, limit = self._active(pool), c.limit(pool)
+        waiting = any(c.pool(k) == pool for k, _ in self.queue)
+        if len(active) < limit and not waiting:
+            return True
+        if c.queue:
+            return False
         reset = min(active)
-        retry = max(1, math.ceil(reset - now))
         raise ApiError(
             429,
             "rate_limit_exceeded",
-            f"Concurrency limit reached: {len(active)} of {self.max_concurrent} runs in progress",
+            f"Concurrency limit reached: {len(active)} of {limit} {c.noun(pool)} in progress",
             type_="rate_limit_error",
             headers={
-                "X-RateLimit-Limit": str(self.max_concurrent),
+                "X-RateLimit-Limit": str(limit),
                 "X-RateLimit-Remaining": "0",
                 "X-RateLimit-Reset": str(math.ceil(reset)),
-                "Retry-After": str(retry),
+                "Retry-After": str(max(1, math.ceil(reset - now))),
             },
         )
 
+    def start(self, kind: Kind, item: Run | Session | Job, now: float, *, admitted: bool) -> int | None:
+        """Begin ``item`` now, or queue it (QUEUED / queued) when not ``admitted``; its queue position."""
+        if admitted:
+            self._begin(kind, item, now)
+            return None
+        if isinstance(item, Run):
+            item.state = "QUEUED"
+            noun = self.concurrency.noun(self.concurrency.pool("run"))
+            item.log.append(
+                f"Run queued: all {self.concurrency.limit(self.concurrency.pool('run'))} concurrent {noun} "
+                "of the plan are in use"
+            )
+        elif isinstance(item, Session):
+            item.state = "queued"
+        item.due = None
+        self.queue.append((kind, _ident(item)))
+        return self.queue_position(kind, _ident(item))
+
+    def queue_position(self, kind: Kind, ident: str) -> int | None:
+        """1-based FIFO position among the work waiting for the same pool; None when not queued."""
+        pool = self.concurrency.pool(kind)
+        waiting = [entry for entry in self.queue if self.concurrency.pool(entry[0]) == pool]
+        return waiting.index((kind, ident)) + 1 if (kind, ident) in waiting else None
+
+    def dequeue(self, kind: Kind, ident: str) -> bool:
+        """Take queued work out of the queue (kill/cancel); whether it was queued."""
+        if (kind, ident) in self.queue:
+            self.queue.remove((kind, ident))
+            return True
+        return False
+
+    def release(self, now: float) -> None:
+        """Promote queued work (FIFO per pool) into slots freed at ``now``."""
+        promoted = True
+        while promoted:
+            promoted = False
+            for index, (kind, ident) in enumerate(self.queue):
+                pool = self.concurrency.pool(kind)
+                if len(self._active(pool)) < self.concurrency.limit(pool):
+                    del self.queue[index]
+                    self._begin(kind, self._lookup(kind, ident), now, was_queued=True)
+                    promoted = True
+                    break
+
+    def _lookup(self, kind: Kind, ident: str) -> Run | Session | Job:
+        if kind == "run":
+            return self.runs[ident]
+        if kind == "session":
+            return self.sessions[ident]
+        return self.jobs[ident]
+
+    def _begin(self, kind: Kind, item: Run | Session | Job, now: float, *, was_queued: bool = False) -> None:
+        if isinstance(item, Run):
+            item.state = "RUNNING"
+            item.due = now + self.delay(RUN_SECONDS)
+            if was_queued:
+                item.log.append("Run left the queue and started")
+        elif isinstance(item, Session):
+            item.state = "processing"
+            item.due = now + self.delay(SESSION_SECONDS)
+        else:
+            item.due = now + self.delay(INTERACTION_SECONDS)
+
     # --- progression ---------------------------------------------------------------------
     def advance(self, now: float) -> None:
-        """Move every object whose deadline has passed to its next state."""
-        for run in self.runs.values():
-            if run.due is not None and now >= run.due:
-                self._finish_run(run)
-        for session in self.sessions.values():
-            if session.due is not None and now >= session.due:
-                self._finish_session(session)
-        for job in self.jobs.values():
-            if job.due is not None and now >= job.due:
-                self._finish_job(job, now)
+        """Move every object whose deadline has passed to its next state, in deadline order, promoting
+        queued work into each slot at the moment it frees (so a promoted item's clock starts then)."""
+        while (due := self._next_due(now)) is not None:
+            t, item = due
+            if isinstance(item, Run):
+                self._finish_run(item)
+            elif isinstance(item, Session):
+                self._finish_session(item)
+            else:
+                self._finish_job(item, now)
+            self.release(t)
+
+    def _next_due(self, now: float) -> tuple[float, Run | Session | Job] | None:
+        best: tuple[float, Run | Session | Job] | None = None
+        items: list[Run | Session | Job] = [*self.runs.values(), *self.sessions.values(), *self.jobs.values()]
+        for item in items:
+            if item.due is not None and item.due <= now and (best is None or item.due < best[0]):
+                best = (item.due, item)
+        return best
 
     def _finish_run(self, run: Run) -> None:
         assert run.due is not None

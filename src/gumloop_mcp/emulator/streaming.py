@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gumloop_mcp.emulator.context import emu, json_body
 from gumloop_mcp.emulator.errors import ApiError, bad_request
-from gumloop_mcp.emulator.routes_sessions import session_or_404, session_view
+from gumloop_mcp.emulator.routes_sessions import queue_position, session_or_404, session_view
 from gumloop_mcp.emulator.store import new_id
 
 routes = web.RouteTableDef()
@@ -37,7 +37,7 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     e = emu(request)
     s = session_or_404(e, request.match_info["session_id"])
     if request.query.get("stream", "").lower() != "true":
-        return web.json_response({"session": session_view(e, s), "queue_position": None})
+        return web.json_response({"session": session_view(e, s), "queue_position": queue_position(e, s)})
     start = 0
     if last := request.query.get("last_cursor"):
         try:

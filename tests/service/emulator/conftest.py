@@ -1,6 +1,7 @@
 """Infrastructure: the emulator on a free loopback port with a controllable clock, and an httpx client."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -41,3 +42,23 @@ async def client(emulator: RunningEmulator) -> AsyncIterator[httpx.AsyncClient]:
     headers: dict[str, Any] = {"Authorization": f"Bearer {emulator.api_key}", "x-auth-key": emulator.user_id}
     async with httpx.AsyncClient(base_url=emulator.base_url, headers=headers, timeout=10) as c:
         yield c
+
+
+PlanClient = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def plan_client(fake_time: FakeTime) -> AsyncIterator[PlanClient]:
+    """A factory: an authenticated client at a fresh emulator started with the given settings (e.g.
+    ``plan="enterprise"``), time_scale 1 on the fake clock; everything closes after the test."""
+    async with AsyncExitStack() as stack:
+
+        async def make(**overrides: Any) -> httpx.AsyncClient:
+            settings = EmulatorSettings(host="127.0.0.1", port=0, time_scale=1.0, **overrides)
+            running = await stack.enter_async_context(await start_emulator(settings, clock=fake_time))
+            headers = {"Authorization": f"Bearer {running.api_key}", "x-auth-key": running.user_id}
+            return await stack.enter_async_context(
+                httpx.AsyncClient(base_url=running.base_url, headers=headers, timeout=10)
+            )
+
+        yield make
