@@ -181,6 +181,9 @@ async def test_queued_work_does_not_count_and_a_shared_pool_promotes_across_kind
     fake_time.now += 4
     assert (await _session(c, session))["session"]["state"] == "completed"
     assert (await _run(c, await _start_run(c)))["state"] == "RUNNING"  # finished work holds no slot
+    sent = await c.post(A + f"/sessions/{session}/messages", json={"input": "again"})
+    assert sent.status_code == 202
+    assert sent.json()["session"]["state"] == "queued" and sent.json()["queue_position"] == 1
 
 
 async def test_without_a_plan_one_pool_of_three_refuses_the_fourth_piece_of_work(
