@@ -32,6 +32,7 @@ from .errors import (
 from .ratelimit import parse_rate_limit
 from .requests import UpstreamRequest
 from .settings import ProxySettings
+from .transport import default_transport
 
 __all__ = ["Upstream", "UpstreamResponse", "error_from_response", "useful_headers"]
 
@@ -81,6 +82,9 @@ class Upstream:
 
     def __init__(self, settings: ProxySettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._settings = settings
+        if transport is None:
+            # aiohttp's pool under httpx's API: about 0.4 ms less per request than httpcore (transport.py).
+            transport = default_transport(settings.max_connections, keepalive_expiry=30.0)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
             limits=httpx.Limits(

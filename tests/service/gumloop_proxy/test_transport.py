@@ -1,0 +1,179 @@
+"""The aiohttp transport under httpx: same wire requests, same answers, httpx errors, no URL leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from aiohttp import web
+
+from services.gumloop_proxy.transport import AiohttpTransport, default_transport
+
+SIGNED_QUERY = "X-Goog-Signature=deadbeefsecret"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, list[web.Request]]]:
+    """A loopback HTTP server recording each request it saw."""
+    seen: list[web.Request] = []
+    release = asyncio.Event()
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(request)
+        body = await request.read()
+        return web.json_response(
+            {
+                "method": request.method,
+                "query": request.query_string,
+                "headers": [[k.lower(), v] for k, v in request.headers.items()],
+                "body": body.decode("latin-1"),
+            }
+        )
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": "/elsewhere"})
+
+    async def gzipped(request: web.Request) -> web.Response:
+        return web.Response(
+            body=gzip.compress(b'{"ok": true}'),
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+
+    async def slow(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(text="late")
+
+    async def cut(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "1000"})
+        await response.prepare(request)
+        await response.write(b"x" * 10)
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/echo", echo)
+    app.router.add_get("/redirect", redirect)
+    app.router.add_get("/gzip", gzipped)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/cut", cut)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        release.set()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on the aiohttp transport, as the proxy builds it."""
+    transport = AiohttpTransport(max_connections=10, keepalive_expiry=30.0)
+    async with httpx.AsyncClient(transport=transport, follow_redirects=False, timeout=5.0) as opened:
+        yield opened
+
+
+async def test_headers_query_and_json_body_arrive_once_each(server, client: httpx.AsyncClient):
+    """What httpx builds is what the server sees: one of each header, the query, the JSON body."""
+    base, _ = server
+    response = await client.post(
+        f"{base}/echo",
+        params=[("team_id", "t1"), ("tag", "a"), ("tag", "b")],
+        json={"name": "ü"},
+        headers={"authorization": "Bearer k", "x-auth-key": "u1", "accept": "application/json"},
+    )
+    assert response.status_code == 200
+    seen = response.json()
+    headers = seen["headers"]
+    names = [name for name, _ in headers]
+    for name in ("accept", "user-agent", "host", "content-type", "content-length", "authorization"):
+        assert names.count(name) == 1, name
+    assert ["accept", "application/json"] in headers
+    assert ["x-auth-key", "u1"] in headers
+    assert seen["query"] == "team_id=t1&tag=a&tag=b"
+    assert seen["body"].encode("latin-1").decode() == '{"name":"ü"}'
+
+
+async def test_multipart_upload_arrives_intact(server, client: httpx.AsyncClient):
+    """Files and form fields reach the server as one well-formed multipart body."""
+    base, _ = server
+    payload = bytes(range(256)) * 10
+    response = await client.post(
+        f"{base}/echo", data={"name": "skill"}, files=[("file", ("a.zip", payload, "application/zip"))]
+    )
+    seen = response.json()
+    body = seen["body"].encode("latin-1")
+    assert payload in body
+    assert b'name="name"' in body and b"skill" in body
+    content_type = dict(seen["headers"])["content-type"]
+    assert content_type.startswith("multipart/form-data; boundary=")
+
+
+async def test_redirects_are_returned_not_followed(server, client: httpx.AsyncClient):
+    """A 302 comes back as the answer (the proxy never follows redirects)."""
+    base, _ = server
+    response = await client.get(f"{base}/redirect")
+    assert response.status_code == 302
+    assert response.headers["location"] == "/elsewhere"
+
+
+async def test_compressed_answers_are_decoded_once(server, client: httpx.AsyncClient):
+    """gzip is undone by httpx exactly once (the transport passes the raw bytes)."""
+    base, _ = server
+    response = await client.get(f"{base}/gzip")
+    assert response.json() == {"ok": True}
+
+
+async def test_streamed_lines_arrive_in_order(server, client: httpx.AsyncClient):
+    """Streaming reads work through httpx's own line iteration."""
+    base, _ = server
+    async with client.stream("GET", f"{base}/echo") as response:
+        text = "".join([line async for line in response.aiter_lines()])
+    assert '"method": "GET"' in text
+
+
+async def test_a_refused_connection_is_httpx_connect_error(client: httpx.AsyncClient):
+    """Nothing listening: httpx.ConnectError, which the upstream layer treats as unavailable."""
+    with pytest.raises(httpx.ConnectError):
+        await client.get("http://127.0.0.1:1/x")
+
+
+async def test_a_silent_server_is_a_read_timeout_without_the_url(server, client: httpx.AsyncClient):
+    """A read timeout is httpx.ReadTimeout and its message does not quote the (signed) URL."""
+    base, _ = server
+    with pytest.raises(httpx.ReadTimeout) as caught:
+        await client.get(f"{base}/slow?{SIGNED_QUERY}", timeout=httpx.Timeout(0.2, connect=2.0))
+    assert "deadbeef" not in str(caught.value)
+
+
+async def test_a_body_cut_short_is_an_httpx_transport_error(server, client: httpx.AsyncClient):
+    """The server closing mid-body raises an httpx.TransportError, not an aiohttp one."""
+    base, _ = server
+    with pytest.raises(httpx.TransportError) as caught:
+        await client.get(f"{base}/cut?{SIGNED_QUERY}")
+    assert "deadbeef" not in str(caught.value)
+
+
+async def test_connections_are_reused(server, client: httpx.AsyncClient):
+    """Sequential requests share one keep-alive connection."""
+    base, seen = server
+    for _ in range(3):
+        assert (await client.get(f"{base}/echo")).status_code == 200
+    peers = {request.transport.get_extra_info("peername") for request in seen if request.transport}
+    assert len(peers) == 1
+
+
+def test_a_configured_proxy_leaves_httpx_its_own_transport(monkeypatch: pytest.MonkeyPatch):
+    """With HTTPS_PROXY set, httpx keeps routing (default_transport gives None); without, aiohttp."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(default_transport(10, 30.0), AiohttpTransport)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert default_transport(10, 30.0) is None
