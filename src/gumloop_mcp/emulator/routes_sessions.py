@@ -139,13 +139,9 @@ async def create_session(request: web.Request) -> web.Response:
         raise bad_request("metadata must be an object", param="metadata")
     name = body.get("name") or (text[:60] if text else "New session")
     session = Session(sid, aid, str(name), "idle", e.now(), metadata={"client": metadata} if metadata else {})
-    e.store.sessions[sid] = session
     if text is not None:
-        try:
-            _start(e, session, text)
-        except ApiError:
-            del e.store.sessions[sid]  # a refused session was never created
-            raise
+        _start(e, session, text)  # a 429 here leaves no session behind
+    e.store.sessions[sid] = session
     status = 202 if text is not None else 201
     return web.json_response(
         {"session": session_view(e, session), "queue_position": queue_position(e, session)}, status=status
