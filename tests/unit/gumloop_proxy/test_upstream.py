@@ -53,6 +53,21 @@ async def test_a_json_answer_comes_back_with_only_useful_headers() -> None:
     }
 
 
+async def test_a_cookie_set_by_one_answer_is_never_sent_on_a_later_request() -> None:
+    """The pooled client serves every account: no cookie jar carries state from one call to the next."""
+    cookies_seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        cookies_seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, json={}, headers={"Set-Cookie": "session=account-a; Path=/"})
+
+    upstream = _upstream(handler)
+    await _send(upstream, _get())
+    await _send(upstream, _get(), account_id="b")
+    await upstream.close()
+    assert cookies_seen == [None, None]
+
+
 async def test_idempotent_gets_are_retried_twice_after_503_then_succeed() -> None:
     """Two 503s then a 200: the caller sees the 200."""
     calls = 0
