@@ -265,8 +265,11 @@ class Protocol:
         self, ex: Exchange, name: str, arguments: dict[str, Any], ctx: CallContext
     ) -> dict[str, Any]:
         timeout = self._settings.request_deadline_s + _DEADLINE_SLACK_S
+        # asyncio.timeout rather than wait_for: the call already runs in its own task, and wait_for
+        # (Python 3.11) would wrap it in a second one on every call.
         try:
-            return await asyncio.wait_for(self._toolbox.call_tool(ex.scope, name, arguments, ctx), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._toolbox.call_tool(ex.scope, name, arguments, ctx)
         except TimeoutError:
             limit = self._settings.request_deadline_s
             text = f"The call did not finish within {limit:.0f} seconds; try again later."
