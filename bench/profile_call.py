@@ -50,12 +50,15 @@ Probe = Callable[[], Awaitable[bool]]
 
 
 @contextlib.asynccontextmanager
-async def start_stack_from(root: Path, data_dir: Path) -> AsyncIterator[Stack]:
+async def start_stack_from(
+    root: Path, data_dir: Path, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[Stack]:
     """`gumloop-mcp up --json` from the source tree at `root` (its src/ and services/ first on the path)."""
     env = {
         **os.environ,
         "GMCP_FACADE_CALLS_PER_MINUTE": "100000000",
         "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)]),
+        **(extra_env or {}),
     }
     for key in ("GUMLOOP_API_KEY", "GUMLOOP_ACCESS_TOKEN"):
         env.pop(key, None)
@@ -311,17 +314,18 @@ def _export(ref: str, into: Path) -> Path:
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="gmcp-profile-") as tmp_text:
         tmp = Path(tmp_text)
-        roots = (
-            [("B", ROOT)]
-            if args.baseline is None
-            else [("A", _export(args.baseline, tmp / "a")), ("B", ROOT)]
-        )
+        roots = [("B", ROOT)]
+        if args.baseline is not None:
+            # "." compares the working tree with itself (e.g. to try a setting with --env).
+            baseline = ROOT if args.baseline == "." else _export(args.baseline, tmp / "a")
+            roots.insert(0, ("A", baseline))
         async with contextlib.AsyncExitStack() as exits:
             connector = aiohttp.TCPConnector(limit=8)
             http = await exits.enter_async_context(aiohttp.ClientSession(connector=connector))
             targets = []
             for label, root in roots:
-                stack = await exits.enter_async_context(start_stack_from(root, tmp / f"data-{label}"))
+                extra = dict(item.split("=", 1) for item in args.env) if label == "B" else {}
+                stack = await exits.enter_async_context(start_stack_from(root, tmp / f"data-{label}", extra))
                 target = Target(label, stack, http)
                 exits.push_async_callback(target.close)
                 await target.prepare()
@@ -341,7 +345,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100, help="requests per probe and round")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=30)
-    parser.add_argument("--baseline", help="git ref to compare against (started from `git archive REF`)")
+    parser.add_argument(
+        "--baseline",
+        help="git ref to compare against (started from `git archive REF`; '.' = the working tree)",
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE",
+        help="extra environment for the current tree's stack (B) only, e.g. to try a setting",
+    )  # fmt: skip
     parser.add_argument("--profile", type=Path, help="directory for py-spy profiles of the current tree")
     parser.add_argument("--profile-seconds", type=float, default=15.0)
     parser.add_argument("--rate", type=int, default=400, help="py-spy samples per second")
