@@ -14,7 +14,6 @@ HTTP(S)_PROXY/ALL_PROXY set, `default_transport()` returns None and httpx keeps 
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator
@@ -61,6 +60,10 @@ def _translate(exc: Exception, request: httpx.Request, connecting: bool) -> http
     if isinstance(exc, aiohttp.InvalidURL):
         return httpx.UnsupportedProtocol(f"invalid URL ({kind})", request=request)
     return httpx.NetworkError(f"HTTP request failed ({kind})", request=request)
+
+
+def _extensions(response: aiohttp.ClientResponse) -> dict[str, object]:
+    return {"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()}
 
 
 class _Body(httpx.AsyncByteStream):
@@ -115,8 +118,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         return self._session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send `request`; the answer's body streams from the connection."""
+    async def _open(self, request: httpx.Request) -> aiohttp.ClientResponse:
+        """Send `request`; the answer with its body still to read."""
         limits = request.extensions.get("timeout", {})
         connect = limits.get("connect")
         pool = limits.get("pool")
@@ -128,9 +131,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         body = await request.aread()
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _DROP]
-        session = self._client()
         try:
-            response = await session.request(
+            return await self._client().request(
                 request.method,
                 str(request.url),
                 headers=headers,
@@ -142,14 +144,42 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except (aiohttp.ClientError, TimeoutError) as exc:
             connecting = not isinstance(exc, aiohttp.SocketTimeoutError)
             raise _translate(exc, request, connecting=connecting) from exc
-        except asyncio.CancelledError:
-            raise
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request`; the answer's body streams from the connection."""
+        response = await self._open(request)
         return httpx.Response(
             status_code=response.status,
             headers=list(response.raw_headers),
             stream=_Body(response, request),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
+            extensions=_extensions(response),
         )
+
+    async def fetch(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` and read the whole answer, decoded by httpx as `client.send()` would.
+
+        For a client without auth, redirects, event hooks or cookies this returns what
+        `client.send(request)` does once the body is read, without httpx's per-request layers
+        (~0.1-0.2 ms on loopback).
+        """
+        response = await self._open(request)
+        try:
+            content = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            response.close()
+            raise _translate(exc, request, connecting=False) from exc
+        finally:
+            response.release()
+        # stream=, not content=: httpx would add a Content-Length the server did not send.
+        answer = httpx.Response(
+            status_code=response.status,
+            headers=list(response.raw_headers),
+            stream=httpx.ByteStream(content),
+            request=request,
+            extensions=_extensions(response),
+        )
+        answer.read()  # undoes Content-Encoding exactly as httpx does for client.send()
+        return answer
 
     async def aclose(self) -> None:
         """Close the pool."""

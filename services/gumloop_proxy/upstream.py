@@ -33,7 +33,7 @@ from .errors import (
 from .ratelimit import parse_rate_limit
 from .requests import UpstreamRequest
 from .settings import ProxySettings
-from .transport import default_transport
+from .transport import AiohttpTransport, default_transport
 
 __all__ = ["Upstream", "UpstreamResponse", "error_from_response", "useful_headers"]
 
@@ -108,6 +108,7 @@ class Upstream:
             transport=transport,
             cookies=_NoCookies(),
         )
+        self._direct = transport if isinstance(transport, AiohttpTransport) else None
         self._semaphores: dict[str, tuple[int, asyncio.Semaphore]] = {}
 
     @property
@@ -156,16 +157,7 @@ class Upstream:
                 )
             try:
                 async with self._semaphore(account_id, max_concurrency):
-                    response = await self._client.request(
-                        request.method,
-                        request.url,
-                        params=_query(request),
-                        json=request.json_body,
-                        data=request.form,
-                        files=request.files or None,
-                        headers=request.headers,
-                        timeout=self._timeout(remaining),
-                    )
+                    response = await self._exchange(request, self._timeout(remaining))
             except httpx.TimeoutException as exc:
                 raise UpstreamTimeout(
                     f"Gumloop did not answer in time ({type(exc).__name__})", operation=operation
@@ -188,6 +180,23 @@ class Upstream:
             if response.status_code >= 400:
                 raise error_from_response(response.status_code, response.headers, response.content, operation)
             return UpstreamResponse(response.status_code, useful_headers(response.headers), response.content)
+
+    async def _exchange(self, request: UpstreamRequest, timeout: httpx.Timeout) -> httpx.Response:
+        """`client.request(...)`: built by httpx, sent by the aiohttp transport directly when it is ours."""
+        built = self._client.build_request(
+            request.method,
+            request.url,
+            params=_query(request),
+            json=request.json_body,
+            data=request.form,
+            files=request.files or None,
+            headers=request.headers,
+            timeout=timeout,
+        )
+        if self._direct is not None:
+            # The client has no auth, redirects, hooks or cookies, so send() would add nothing but time.
+            return await self._direct.fetch(built)
+        return await self._client.send(built)
 
     @asynccontextmanager
     async def stream(

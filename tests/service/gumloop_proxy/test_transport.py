@@ -10,7 +10,10 @@ import httpx
 import pytest
 from aiohttp import web
 
+from services.gumloop_proxy.requests import UpstreamRequest
+from services.gumloop_proxy.settings import ProxySettings
 from services.gumloop_proxy.transport import AiohttpTransport, default_transport
+from services.gumloop_proxy.upstream import Upstream
 
 SIGNED_QUERY = "X-Goog-Signature=deadbeefsecret"
 
@@ -46,6 +49,15 @@ async def server() -> AsyncIterator[tuple[str, list[web.Request]]]:
         await release.wait()
         return web.Response(text="late")
 
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b'{"part": ')
+        await response.write(b"1}")
+        await response.write_eof()
+        return response
+
     async def cut(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Length": "1000"})
         await response.prepare(request)
@@ -60,6 +72,7 @@ async def server() -> AsyncIterator[tuple[str, list[web.Request]]]:
     app.router.add_get("/gzip", gzipped)
     app.router.add_get("/slow", slow)
     app.router.add_get("/cut", cut)
+    app.router.add_get("/chunked", chunked)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -177,3 +190,49 @@ def test_a_configured_proxy_leaves_httpx_its_own_transport(monkeypatch: pytest.M
     assert isinstance(default_transport(10, 30.0), AiohttpTransport)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     assert default_transport(10, 30.0) is None
+
+
+async def test_fetch_reads_and_decodes_the_whole_answer_without_inventing_headers(server) -> None:
+    """fetch() is client.send() with the body read: gzip undone, a chunked answer gets no Content-Length."""
+    base, _ = server
+    transport = AiohttpTransport(max_connections=10, keepalive_expiry=30.0)
+    async with httpx.AsyncClient(transport=transport) as client:
+        gzipped = await transport.fetch(client.build_request("GET", f"{base}/gzip"))
+        assert gzipped.json() == {"ok": True}
+        assert gzipped.headers["content-encoding"] == "gzip"
+        chunked = await transport.fetch(client.build_request("GET", f"{base}/chunked"))
+        assert chunked.json() == {"part": 1}
+        assert "content-length" not in chunked.headers
+        redirect = await transport.fetch(client.build_request("GET", f"{base}/redirect"))
+        assert redirect.status_code == 302
+        with pytest.raises(httpx.TransportError) as caught:
+            await transport.fetch(client.build_request("GET", f"{base}/cut?{SIGNED_QUERY}"))
+        assert "deadbeef" not in str(caught.value)
+
+
+async def test_the_upstream_client_answers_through_the_aiohttp_transport(server) -> None:
+    """Upstream on its default transport: status, body and only the useful headers come back."""
+    base, seen = server
+    upstream = Upstream(ProxySettings(request_timeout_s=5, connect_timeout_s=1))
+    try:
+        request = UpstreamRequest(
+            method="POST",
+            url=f"{base}/echo",
+            params=[("team_id", "t1")],
+            json_body={"a": 1},
+            headers={"authorization": "Bearer k"},
+        )
+        answer = await upstream.send(request, account_id="acc", max_concurrency=0, operation="op")
+        chunked = await upstream.send(
+            UpstreamRequest(method="GET", url=f"{base}/chunked"),
+            account_id="acc",
+            max_concurrency=0,
+            operation="op",
+        )
+    finally:
+        await upstream.close()
+    assert answer.status == 200 and answer.is_json
+    assert b'"query": "team_id=t1"' in answer.content
+    assert seen[0].headers["authorization"] == "Bearer k"
+    assert chunked.content == b'{"part": 1}'
+    assert chunked.headers == {"content-type": "application/json"}
