@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gzip
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from services.gumloop_proxy.requests import UpstreamRequest
 from services.gumloop_proxy.settings import ProxySettings
@@ -16,6 +24,7 @@ from services.gumloop_proxy.transport import AiohttpTransport, default_transport
 from services.gumloop_proxy.upstream import Upstream
 
 SIGNED_QUERY = "X-Goog-Signature=deadbeefsecret"
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
 
 
 @pytest.fixture
@@ -236,3 +245,60 @@ async def test_the_upstream_client_answers_through_the_aiohttp_transport(server)
     assert seen[0].headers["authorization"] == "Bearer k"
     assert chunked.content == b'{"part": 1}'
     assert chunked.headers == {"content-type": "application/json"}
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 signed by nobody anyone trusts."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(LOOPBACK)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_certificates_are_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An untrusted certificate is refused (httpx.ConnectError); SSL_CERT_FILE trusts it, as with httpx."""
+    cert_path, key_path = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="secret answer")
+
+    app = web.Application()
+    app.router.add_get("/", ok)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    transport = AiohttpTransport(max_connections=4, keepalive_expiry=5.0)
+    try:
+        async with httpx.AsyncClient(transport=transport, timeout=5.0) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"https://127.0.0.1:{port}/")
+            with pytest.raises(httpx.ConnectError):
+                await transport.fetch(client.build_request("GET", f"https://127.0.0.1:{port}/"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
+        trusting = AiohttpTransport(max_connections=4, keepalive_expiry=5.0)
+        async with httpx.AsyncClient(transport=trusting, timeout=5.0) as client:
+            assert (await client.get(f"https://127.0.0.1:{port}/")).text == "secret answer"
+    finally:
+        await runner.cleanup()
