@@ -14,9 +14,10 @@ emulator, every port free-picked) and sends N sequential requests per probe, in 
 Differences between probes give each hop's share (e.g. `stateless - grpc` is the façade's own time
 plus its HTTP hop). `--baseline REF` also starts a second stack from `git archive REF` (a copy of
 that commit's tree in a temporary directory) and alternates the two, so a change is measured against
-its parent in the same run on the same noisy machine. `--profile DIR` then drives the stateless and
-session paths under py-spy on the façade and the proxy (flame graphs and collapsed stacks in DIR)
-and prints each process's heaviest functions.
+its parent in the same run on the same noisy machine (`--baseline .` runs the working tree twice,
+with `--env KEY=VALUE` applied to the second stack only, to try a setting). `--profile DIR` then
+drives the stateless and session paths under py-spy on every service (collapsed stacks in DIR,
+`--native` for C frames) and prints each process's heaviest functions, idle waits left out.
 """
 
 from __future__ import annotations
