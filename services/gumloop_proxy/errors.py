@@ -15,6 +15,7 @@ ProxyError
     ├── UpstreamUnavailable   UNAVAILABLE (5xx, connection refused or reset)
     ├── UpstreamTimeout       DEADLINE_EXCEEDED
     └── UpstreamMalformed     DATA_LOSS (a body that cannot be parsed)
+        └── UpstreamTooLarge  OUT_OF_RANGE (an answer above max_response_bytes)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "UpstreamMalformed",
     "UpstreamRateLimited",
     "UpstreamTimeout",
+    "UpstreamTooLarge",
     "UpstreamUnavailable",
 ]
 
@@ -115,6 +117,10 @@ class UpstreamTimeout(UpstreamError):
 
 class UpstreamMalformed(UpstreamError):
     """Gumloop answered with a body that cannot be parsed as what its content type claims."""
+
+
+class UpstreamTooLarge(UpstreamMalformed):
+    """Gumloop's answer is larger than `max_response_bytes`; it was not read to the end."""
 
 
 class IdempotencyKeyReused(ProxyError):

@@ -34,6 +34,9 @@ class ProxySettings(ServiceSettings):
     request_timeout_s: float = 90.0
     stream_timeout_s: float = 3600.0
     max_connections: int = 200
+    # Ceiling of one upstream answer's body (as received, and once decoded); above it the call fails
+    # with a clear error instead of filling memory. Below the 32 MiB gRPC message limit.
+    max_response_bytes: int = 16 * 1024 * 1024
     default_account_concurrency: int = 8
     # Artifact downloads from signed URLs.
     artifact_max_bytes: int = 25 * 1024 * 1024

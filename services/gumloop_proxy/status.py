@@ -96,6 +96,8 @@ def to_status(error: errors.ProxyError) -> StatusWithTrailers:
             code = grpc.StatusCode.DEADLINE_EXCEEDED
         elif isinstance(error, errors.UpstreamUnavailable):
             code = grpc.StatusCode.UNAVAILABLE
+        elif isinstance(error, errors.UpstreamTooLarge):
+            code = grpc.StatusCode.OUT_OF_RANGE
         elif isinstance(error, errors.UpstreamMalformed):
             code = grpc.StatusCode.DATA_LOSS
         else:

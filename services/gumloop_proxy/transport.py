@@ -22,7 +22,7 @@ from typing import Final
 import aiohttp
 import httpx
 
-__all__ = ["AiohttpTransport", "default_transport"]
+__all__ = ["AiohttpTransport", "BodyTooLarge", "default_transport"]
 
 # h11 accepts up to ~100 KB of response head; aiohttp's defaults (8 KB lines) would refuse a large
 # but legal header (a long Content-Security-Policy or Set-Cookie) that httpcore accepted.
@@ -31,6 +31,14 @@ _MAX_FIELD: Final = 64 * 1024
 _READ_BUFSIZE: Final = 64 * 1024
 # Hop-by-hop or body-framing headers aiohttp derives itself from the bytes it sends.
 _DROP: Final = frozenset({"content-length", "transfer-encoding"})
+
+
+class BodyTooLarge(Exception):
+    """An answer's body passed the caller's byte ceiling; the connection was dropped."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is larger than {limit} bytes")
+        self.limit = limit
 
 
 def default_transport(max_connections: int, keepalive_expiry: float) -> AiohttpTransport | None:
@@ -64,6 +72,22 @@ def _translate(exc: Exception, request: httpx.Request, connecting: bool) -> http
 
 def _extensions(response: aiohttp.ClientResponse) -> dict[str, object]:
     return {"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()}
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int | None) -> bytes:
+    """The whole body, or BodyTooLarge as soon as it (or its declared length) passes `max_bytes`."""
+    if max_bytes is None:
+        return await response.read()
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise BodyTooLarge(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _Body(httpx.AsyncByteStream):
@@ -155,7 +179,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions=_extensions(response),
         )
 
-    async def fetch(self, request: httpx.Request) -> httpx.Response:
+    async def fetch(self, request: httpx.Request, max_bytes: int | None = None) -> httpx.Response:
         """Send `request` and read the whole answer, decoded by httpx as `client.send()` would.
 
         For a client without auth, redirects, event hooks or cookies this returns what
@@ -164,10 +188,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         """
         response = await self._open(request)
         try:
-            content = await response.read()
+            content = await _read_bounded(response, max_bytes)
         except (aiohttp.ClientError, TimeoutError) as exc:
             response.close()
             raise _translate(exc, request, connecting=False) from exc
+        except BodyTooLarge:
+            response.close()  # not read to the end: the connection cannot be reused
+            raise
         finally:
             response.release()
         # stream=, not content=: httpx would add a Content-Length the server did not send.
@@ -179,6 +206,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions=_extensions(response),
         )
         answer.read()  # undoes Content-Encoding exactly as httpx does for client.send()
+        if max_bytes is not None and len(answer.content) > max_bytes:
+            raise BodyTooLarge(max_bytes)  # a compressed body that decodes past the ceiling
         return answer
 
     async def aclose(self) -> None:

@@ -28,12 +28,13 @@ from .errors import (
     UpstreamMalformed,
     UpstreamRateLimited,
     UpstreamTimeout,
+    UpstreamTooLarge,
     UpstreamUnavailable,
 )
 from .ratelimit import parse_rate_limit
 from .requests import UpstreamRequest
 from .settings import ProxySettings
-from .transport import AiohttpTransport, default_transport
+from .transport import AiohttpTransport, BodyTooLarge, default_transport
 
 __all__ = ["Upstream", "UpstreamResponse", "error_from_response", "useful_headers"]
 
@@ -158,6 +159,12 @@ class Upstream:
             try:
                 async with self._semaphore(account_id, max_concurrency):
                     response = await self._exchange(request, self._timeout(remaining))
+            except BodyTooLarge as exc:
+                raise UpstreamTooLarge(
+                    f"Gumloop's answer is larger than {exc.limit} bytes (max_response_bytes); "
+                    "ask for less (a smaller page or limit)",
+                    operation=operation,
+                ) from exc
             except httpx.TimeoutException as exc:
                 raise UpstreamTimeout(
                     f"Gumloop did not answer in time ({type(exc).__name__})", operation=operation
@@ -193,10 +200,30 @@ class Upstream:
             headers=request.headers,
             timeout=timeout,
         )
+        limit = self._settings.max_response_bytes
         if self._direct is not None:
             # The client has no auth, redirects, hooks or cookies, so send() would add nothing but time.
-            return await self._direct.fetch(built)
-        return await self._client.send(built)
+            return await self._direct.fetch(built, max_bytes=limit)
+        response = await self._client.send(built, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise BodyTooLarge(limit)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():  # decoded: a compression bomb stops here too
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(limit)
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        return httpx.Response(
+            response.status_code,
+            headers=[(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"],
+            content=b"".join(chunks),
+            request=built,
+        )
 
     @asynccontextmanager
     async def stream(

@@ -302,3 +302,27 @@ async def test_tls_certificates_are_verified(tmp_path: Path, monkeypatch: pytest
             assert (await client.get(f"https://127.0.0.1:{port}/")).text == "secret answer"
     finally:
         await runner.cleanup()
+
+
+async def test_the_proxy_refuses_an_answer_above_max_response_bytes_over_the_wire(server):
+    """Through the real aiohttp transport: too large by bytes or once gunzipped -> UpstreamTooLarge."""
+    from services.gumloop_proxy import errors
+
+    base, _ = server
+    settings = ProxySettings(request_timeout_s=5, connect_timeout_s=1, max_response_bytes=11)
+    upstream = Upstream(settings)
+    try:
+
+        async def get(path: str) -> bytes:
+            request = UpstreamRequest(method="GET", url=f"{base}{path}", headers={})
+            answer = await upstream.send(request, account_id="a", max_concurrency=0, operation="op")
+            return answer.content
+
+        assert await get("/chunked") == b'{"part": 1}'  # exactly 11 bytes: fits
+        with pytest.raises(errors.UpstreamTooLarge, match="larger than 11 bytes"):
+            await get("/echo")
+        with pytest.raises(errors.UpstreamTooLarge):
+            await get("/gzip")  # a compressed answer counts too
+        assert await get("/chunked") == b'{"part": 1}'  # the pool still works after a dropped body
+    finally:
+        await upstream.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -200,4 +201,35 @@ async def test_requests_per_account_are_bounded_by_its_concurrency() -> None:
     assert slow_in_flight == 2  # the third request of account a is still queued
     release.set()
     await asyncio.wait_for(asyncio.gather(*slow), 5)
+    await upstream.close()
+
+
+async def test_an_answer_above_max_response_bytes_is_refused_declared_streamed_or_decoded() -> None:
+    """A body past the ceiling (by Content-Length, by its bytes, or once gunzipped) is UpstreamTooLarge."""
+    import gzip
+
+    settings = ProxySettings(request_timeout_s=5, connect_timeout_s=1, max_response_bytes=1000)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(2):
+            yield b"y" * 600
+
+    bodies = {
+        "/declared": httpx.Response(200, content=b"x" * 2000),
+        "/chunked": httpx.Response(200, content=chunks()),
+        "/bomb": httpx.Response(
+            200, content=gzip.compress(b"z" * 50_000), headers={"content-encoding": "gzip"}
+        ),
+        "/fits": httpx.Response(200, json={"ok": "a" * 900}),
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return bodies[request.url.path]
+
+    upstream = Upstream(settings, transport=httpx.MockTransport(handler))
+    for path in ("/declared", "/chunked", "/bomb"):
+        with pytest.raises(errors.UpstreamTooLarge, match="larger than 1000 bytes"):
+            await _send(upstream, _get(f"http://127.0.0.1:9{path}"))
+    answer = await _send(upstream, _get("http://127.0.0.1:9/fits"))
+    assert json.loads(answer.content) == {"ok": "a" * 900}  # type: ignore[attr-defined]
     await upstream.close()
