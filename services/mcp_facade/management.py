@@ -2,8 +2,11 @@
 
 Every route except /openapi.json (and health/metrics, added by server.py) needs
 `Authorization: Bearer gmcpat_...`, verified by TokenService.VerifyApiToken with purpose
-MANAGEMENT (bound to the path's account when there is one). Backend errors map in ONE place
-(`_grpc_error`): INVALID_ARGUMENT -> 400 with field violations, NOT_FOUND -> 404,
+MANAGEMENT (bound to the path's account when there is one). A token bound to an account only
+works under /integrated-account/{that account}/...; the routes naming no account (all accounts,
+API tokens) need an unbound token (403 otherwise). /openapi.json is public: schema, no data.
+Backend errors map in ONE place (`_grpc_error`): INVALID_ARGUMENT -> 400 with field violations,
+NOT_FOUND -> 404,
 ALREADY_EXISTS/FAILED_PRECONDITION -> 409, UNAUTHENTICATED -> 401, PERMISSION_DENIED -> 403,
 UNAVAILABLE/DEADLINE_EXCEEDED -> 503.
 """
@@ -230,11 +233,18 @@ async def create_mcp(request: web.Request) -> web.Response:
 
 
 async def _owned_server(request: web.Request) -> tpb.McpServer:
-    resp = await request.app[_BACKENDS].tokens.GetMcpServer(
-        tpb.GetMcpServerRequest(id=request.match_info["mcp_id"]), timeout=_TIMEOUT_S
-    )
+    # One answer for "does not exist" and "belongs to another account": no probing other accounts.
+    missing = ApiError(404, "not_found", "no such MCP server for this account")
+    try:
+        resp = await request.app[_BACKENDS].tokens.GetMcpServer(
+            tpb.GetMcpServerRequest(id=request.match_info["mcp_id"]), timeout=_TIMEOUT_S
+        )
+    except grpc.aio.AioRpcError as err:
+        if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            raise missing from None
+        raise
     if resp.mcp_server.account_id != request.match_info["account_id"]:
-        raise ApiError(404, "not_found", "no such MCP server for this account")
+        raise missing
     server: tpb.McpServer = resp.mcp_server
     return server
 
@@ -429,13 +439,22 @@ async def _authenticate(request: web.Request) -> None:
         account_id=request.match_info.get("account_id", ""),
     )
     try:
-        await request.app[_BACKENDS].tokens.VerifyApiToken(verify, timeout=_TIMEOUT_S)
+        reply = await request.app[_BACKENDS].tokens.VerifyApiToken(verify, timeout=_TIMEOUT_S)
     except grpc.aio.AioRpcError as err:
         if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             raise _grpc_error(err) from None
         raise ApiError(
             401, "unauthenticated", "the API token is invalid, expired or not allowed here"
         ) from None
+    if not verify.account_id and reply.api_token.account_id:
+        # The token service lets a bound token pass when the request names no account; the routes
+        # without one (all accounts, all API tokens) would let it mint an unbound token or read
+        # every account, so they take unbound tokens only.
+        raise ApiError(
+            403,
+            "permission_denied",
+            "this API token is bound to one integrated account; this route needs an unbound management token",
+        )
 
 
 @web.middleware

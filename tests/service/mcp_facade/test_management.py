@@ -23,6 +23,10 @@ from services.mcp_facade.settings import FacadeSettings
 
 GOOD = "gmcpat_good"
 AUTH = {"Authorization": f"Bearer {GOOD}"}
+# A management token bound to acct_1 (the token service's rules: bound tokens pass for their own
+# account and for requests naming no account).
+BOUND = "gmcpat_bound"
+BOUND_AUTH = {"Authorization": f"Bearer {BOUND}"}
 
 
 class FakeTokens(tpb_grpc.TokenServiceServicer):
@@ -33,8 +37,12 @@ class FakeTokens(tpb_grpc.TokenServiceServicer):
         self.ids = itertools.count(1)
 
     async def VerifyApiToken(self, request: Any, context: Any) -> tpb.VerifyApiTokenResponse:
-        if request.token != GOOD or request.purpose != tpb.API_TOKEN_PURPOSE_MANAGEMENT:
+        if request.token not in (GOOD, BOUND) or request.purpose != tpb.API_TOKEN_PURPOSE_MANAGEMENT:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad token")
+        if request.token == BOUND:
+            if request.account_id not in ("", "acct_1"):
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, "bound to another account")
+            return tpb.VerifyApiTokenResponse(api_token=tpb.ApiToken(id="apit_b", account_id="acct_1"))
         return tpb.VerifyApiTokenResponse(api_token=tpb.ApiToken(id="apit_1"))
 
     async def CreateMcpServer(self, request: Any, context: Any) -> tpb.CreateMcpServerResponse:
@@ -277,3 +285,38 @@ async def test_backends_down_give_503(fakes: Fakes) -> None:
     finally:
         await down.close()
         await channel.close()
+
+
+async def test_an_account_bound_token_cannot_use_routes_outside_its_account(fakes: Fakes) -> None:
+    """A token bound to acct_1 works under /integrated-account/acct_1 but gets 403 on global routes."""
+    _, _, client = fakes
+    own = await client.post("/integrated-account/acct_1/mcp", json={"name": "a"}, headers=BOUND_AUTH)
+    assert own.status == 201
+    other = await client.get("/integrated-account/acct_2/mcp", headers=BOUND_AUTH)
+    assert other.status == 401
+    escalate = await client.post(
+        "/api-tokens", json={"name": "root", "purpose": ["management"]}, headers=BOUND_AUTH
+    )
+    assert escalate.status == 403
+    assert (await escalate.json())["error"]["code"] == "permission_denied"
+    for method, path in (("GET", "/integrated-account"), ("GET", "/api-tokens"), ("DELETE", "/api-tokens/x")):
+        resp = await client.request(method, path, headers=BOUND_AUTH)
+        assert resp.status == 403, (method, path)
+    created = await client.post(
+        "/integrated-account", json={"display_name": "x", "api_key": "k", "user_id": "u"}, headers=BOUND_AUTH
+    )
+    assert created.status == 403
+
+
+async def test_a_missing_server_and_another_accounts_server_answer_alike(fakes: Fakes) -> None:
+    """The 404 for another account's server is the same as for one that does not exist."""
+    _, _, client = fakes
+    created = await (
+        await client.post("/integrated-account/acct_1/mcp", json={"name": "a"}, headers=AUTH)
+    ).json()
+    theirs = await client.get(f"/integrated-account/acct_2/mcp/{created['id']}", headers=AUTH)
+    missing = await client.get("/integrated-account/acct_2/mcp/mcp_999", headers=AUTH)
+    assert theirs.status == missing.status == 404
+    theirs_body, missing_body = await theirs.json(), await missing.json()
+    assert theirs_body["error"]["message"] == missing_body["error"]["message"]
+    assert created["id"] not in theirs_body["error"]["message"]
