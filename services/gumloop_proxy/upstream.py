@@ -5,7 +5,8 @@
 - At most `max_concurrency` requests in flight per account (a semaphore keyed by account id).
 - Retries only where repeating cannot hurt: idempotent GETs, after a connection error or a
   502/503, at most twice with jittered backoff. Never a 429, never a POST.
-- Every failure becomes an errors.UpstreamError subclass carrying Gumloop's error envelope.
+- Every failure becomes an errors.UpstreamError subclass carrying Gumloop's error envelope,
+  with the request's credential cut out of it (an answer may quote the key it was sent).
 """
 
 from __future__ import annotations
@@ -185,7 +186,8 @@ class Upstream:
                 await _backoff(attempt, deadline)
                 continue
             if response.status_code >= 400:
-                raise error_from_response(response.status_code, response.headers, response.content, operation)
+                body = _without_credentials(response.content, request)
+                raise error_from_response(response.status_code, response.headers, body, operation)
             return UpstreamResponse(response.status_code, useful_headers(response.headers), response.content)
 
     async def _exchange(self, request: UpstreamRequest, timeout: httpx.Timeout) -> httpx.Response:
@@ -252,7 +254,7 @@ class Upstream:
                     timeout=self._timeout(remaining, stream=True),
                 ) as response:
                     if response.status_code >= 400:
-                        body = await response.aread()
+                        body = _without_credentials(await response.aread(), request)
                         raise error_from_response(response.status_code, response.headers, body, operation)
                     yield response
             except httpx.TimeoutException as exc:
@@ -263,6 +265,22 @@ class Upstream:
                 raise UpstreamUnavailable(
                     f"Gumloop stream failed ({type(exc).__name__}: {exc})", operation=operation
                 ) from exc
+
+
+def _without_credentials(body: bytes, request: UpstreamRequest) -> bytes:
+    """`body` with the request's credential replaced, before any of it becomes an error message.
+
+    Error answers are passed on to the caller (message, code, details); a server that quotes the
+    key it was sent ("Invalid API key: sk-...", a debug page echoing the headers) must not hand
+    the account's credential to whoever made the call.
+    """
+    authorization = request.headers.get("authorization", "")
+    secret = authorization.partition(" ")[2].strip() if " " in authorization else authorization
+    if len(secret) < 4:
+        return body
+    for spelling in {secret, json.dumps(secret)[1:-1]}:
+        body = body.replace(spelling.encode(), b"[REDACTED]")
+    return body
 
 
 def _query(request: UpstreamRequest) -> httpx.QueryParams | None:

@@ -233,3 +233,44 @@ async def test_an_answer_above_max_response_bytes_is_refused_declared_streamed_o
     answer = await _send(upstream, _get("http://127.0.0.1:9/fits"))
     assert json.loads(answer.content) == {"ok": "a" * 900}  # type: ignore[attr-defined]
     await upstream.close()
+
+
+async def test_an_error_answer_quoting_the_credential_never_carries_it_back() -> None:
+    """Message, code, param and details of an error envelope (and a plain-text body) lose the key."""
+    key = "sk-live-0123456789abcdef"
+    answers = [
+        {
+            "error": {
+                "code": f"bad_key_{key}",
+                "message": f"Invalid API key: {key}",
+                "param": key,
+                "details": {"received": {"authorization": f"Bearer {key}"}, "list": [key]},
+            }
+        },
+        f"<html>debug: Authorization: Bearer {key}</html>",
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = answers[int(request.url.params["n"])]
+        if isinstance(answer, str):
+            return httpx.Response(401, text=answer)
+        return httpx.Response(401, json=answer)
+
+    upstream = _upstream(handler)
+    for n in range(len(answers)):
+        request = UpstreamRequest(
+            method="GET",
+            url="http://127.0.0.1:9/api/v1/agents",
+            params=[("n", str(n))],
+            headers={"authorization": f"Bearer {key}"},
+        )
+        with pytest.raises(errors.UpstreamError) as caught:
+            await _send(upstream, request)
+        error = caught.value
+        shown = json.dumps([str(error), error.message, error.code, error.param, error.details])
+        assert key not in shown and "[REDACTED]" in shown
+        with pytest.raises(errors.UpstreamError) as streamed:
+            async with upstream.stream(request, account_id="a", max_concurrency=0, operation="op"):
+                pass
+        assert key not in json.dumps([str(streamed.value), streamed.value.message, streamed.value.details])
+    await upstream.close()
