@@ -1,10 +1,11 @@
 """Building the upstream HTTP request of an operation from validated arguments and an account.
 
-Placement follows the catalog: path parameters are URL-encoded into the template, query
-parameters go in the query string (booleans as true/false, lists repeated, None omitted as
-Gumloop's SDK does), body parameters form the JSON body, multipart fields and files form a
-multipart body. The account supplies the auth headers and the fields Gumloop wants from it
-(`user_id`/`project_id` on legacy endpoints, `team_id` on every request when set).
+Placement follows the catalog: path parameters are URL-encoded into the template (one segment
+each; '', '.' and '..' refused), query parameters go in the query string (booleans as
+true/false, lists repeated, None omitted as Gumloop's SDK does), body parameters form the
+JSON body, multipart fields and files form a multipart body. The account supplies the auth
+headers and the fields Gumloop wants from it (`user_id`/`project_id` on legacy endpoints,
+`team_id` on every request when set).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def build_request(op: OperationSpec, arguments: Mapping[str, Any], account: Acco
             continue
         value = arguments[param.name]
         if param.location == "path":
-            path = path.replace("{" + param.wire_name + "}", quote(_scalar(value), safe=""))
+            path = path.replace("{" + param.wire_name + "}", _path_segment(param.name, value))
         elif param.location == "query":
             params.extend(_query_pairs(param.wire_name, value))
         elif param.location == "body":
@@ -189,6 +190,19 @@ def _guess_media_type(filename: str) -> str:
     if lowered.endswith((".txt", ".py", ".sh")):
         return "text/plain"
     return "application/octet-stream"
+
+
+def _path_segment(name: str, value: Any) -> str:
+    """`value` as one percent-encoded path segment; refuses the values URL layers resolve away.
+
+    quote(safe="") keeps '/', '?', '#' and '%' from leaving the segment, but '.', '..' and '' are
+    left as they are and removed by URL normalization (httpx, yarl): /agents/../runs is /runs and
+    /agents/ lists instead of reading one, so the call would reach another route than its tool's.
+    """
+    text = _scalar(value)
+    if text in ("", ".", ".."):
+        raise InvalidArguments([(name, "must be an id, not empty, '.' or '..'")])
+    return quote(text, safe="")
 
 
 def _scalar(value: Any) -> str:

@@ -148,3 +148,19 @@ def test_arguments_report_bad_json_unknown_missing_and_wrong_types() -> None:
     with pytest.raises(InvalidArguments) as caught:
         validate_arguments(_op("call_mcp_tools").input_schema, {"calls": [{"server_id": "s"}]})
     assert caught.value.violations == [("calls[0].tool_name", "is required")]
+
+
+@pytest.mark.parametrize("value", ["..", ".", ""])
+def test_a_path_parameter_of_dots_or_nothing_is_refused_before_it_can_change_the_route(value: str) -> None:
+    """`..`, `.` or an empty id would be resolved away by the URL layer (/agents/.. is /), so they fail."""
+    with pytest.raises(InvalidArguments) as caught:
+        build_request(_op("get_agent"), {"agent_id": value}, Account())
+    assert caught.value.violations[0][0] == "agent_id"
+
+
+def test_percent_signs_and_encoded_dots_stay_literal_in_a_path_segment() -> None:
+    """`%2e%2e` and `..%2F` are sent percent-encoded again, so the server sees the literal text."""
+    request = build_request(_op("get_agent"), {"agent_id": "%2e%2e"}, Account())
+    assert request.url == "http://127.0.0.1:9/api/v1/agents/%252e%252e"
+    request = build_request(_op("get_agent"), {"agent_id": "../x"}, Account())
+    assert request.url == "http://127.0.0.1:9/api/v1/agents/..%2Fx"
