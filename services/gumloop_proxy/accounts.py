@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
+from .egress import refusal
 from .errors import InvalidArguments
 from .settings import ProxySettings
 
@@ -229,7 +230,7 @@ def decode_page_token(token: str) -> str:
     return key
 
 
-def _check_url(field_name: str, url: str, violations: list[tuple[str, str]]) -> None:
+def _check_url(field_name: str, url: str, violations: list[tuple[str, str]], settings: ProxySettings) -> None:
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -239,6 +240,10 @@ def _check_url(field_name: str, url: str, violations: list[tuple[str, str]]) -> 
         violations.append((field_name, "must be an http(s) URL with a host"))
     elif parts.query or parts.fragment or parts.username or parts.password:
         violations.append((field_name, "must not carry a query, fragment or user info"))
+    elif (
+        why := refusal(host, settings.upstream_allowed_hosts, settings.allow_link_local_upstream)
+    ) is not None:
+        violations.append((field_name, why))
 
 
 def new_account_from_proto(req: pb.CreateIntegratedAccountRequest, settings: ProxySettings) -> NewAccount:
@@ -269,8 +274,8 @@ def new_account_from_proto(req: pb.CreateIntegratedAccountRequest, settings: Pro
         violations.append(("account.credential_kind", "must match credential.kind or be left unset"))
     api_base = (account.api_base_url or settings.default_api_base_url).rstrip("/")
     stream_base = (account.stream_base_url or settings.default_stream_base_url).rstrip("/")
-    _check_url("account.api_base_url", api_base, violations)
-    _check_url("account.stream_base_url", stream_base, violations)
+    _check_url("account.api_base_url", api_base, violations, settings)
+    _check_url("account.stream_base_url", stream_base, violations, settings)
     if not 0 <= account.max_concurrency <= MAX_CONCURRENCY:
         violations.append(("account.max_concurrency", f"must be between 0 (default) and {MAX_CONCURRENCY}"))
     if violations or kind is None:

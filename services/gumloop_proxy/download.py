@@ -16,8 +16,9 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from . import errors
+from .egress import is_public_ip_literal
 
-__all__ = ["DownloadResult", "check_download_host", "download_limited"]
+__all__ = ["DownloadResult", "artifact_host_refusal", "check_download_host", "download_limited"]
 
 logger = logging.getLogger(__name__)
 _SAFE_NAME = re.compile(r"[\x00-\x1f/\\]")
@@ -51,6 +52,34 @@ def check_download_host(url: str, allowed_hosts: Iterable[str]) -> None:
     allowed = {h.strip().lower() for h in allowed_hosts if h.strip()}
     if host not in allowed:
         raise errors.DownloadFailed(f"refusing to download from host {host!r}: not an allowed download host")
+
+
+def artifact_host_refusal(url: str, own_hosts: Iterable[str], allowed_hosts: Iterable[str]) -> str | None:
+    """Why an artifact link may not be fetched, or None when it may.
+
+    The account's own hosts (its base URLs) always pass. With `allowed_hosts` set, only those
+    pass besides. Without, any https host with a name or a public address: the link comes from
+    an upstream answer, and an IP literal in a private, loopback or reserved range would turn a
+    download into a read of an internal service.
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https") or not host:
+        return "is not an http(s) URL with a host"
+    own = {h.lower() for h in own_hosts if h}
+    allowed = {h.strip().lower() for h in allowed_hosts if h.strip()}
+    if host in own or host in allowed:
+        return None
+    if allowed:
+        return f"host {host!r} is not an allowed download host"
+    if parts.scheme != "https":
+        return f"host {host!r} is not the account's own host, so only https is accepted"
+    if is_public_ip_literal(host) is False:
+        return f"host {host!r} is a non-public address"
+    return None
 
 
 def _filename(response: httpx.Response, url: str) -> str:

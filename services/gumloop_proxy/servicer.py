@@ -26,7 +26,7 @@ from .accounts import AccountStore, StoredAccount, new_account_from_proto
 from .arguments import parse_arguments, validate_arguments
 from .catalog import Catalog, OperationSpec
 from .decoding import decode_content
-from .download import download_limited
+from .download import artifact_host_refusal, download_limited
 from .flowinputs import (
     derive_schema,
     inputs_from_get_inputs,
@@ -420,20 +420,10 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         )
 
     def _check_download_host(self, url: str, account: StoredAccount) -> None:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        own = {(urlsplit(u).hostname or "").lower() for u in (account.api_base_url, account.stream_base_url)}
-        allowed = {h.lower() for h in self._settings.artifact_download_hosts}
-        if parts.scheme not in ("http", "https") or not host:
-            ok = False
-        elif host in own or host in allowed:
-            ok = True
-        else:
-            ok = not allowed and parts.scheme == "https"
-        if not ok:
-            raise errors.DownloadFailed(
-                f"refusing to download an artifact from host {host!r}: not an allowed host"
-            )
+        own = [(urlsplit(u).hostname or "") for u in (account.api_base_url, account.stream_base_url)]
+        why = artifact_host_refusal(url, own, self._settings.artifact_download_hosts)
+        if why is not None:
+            raise errors.DownloadFailed(f"refusing to download the artifact: {why}")
 
 
 def _filename(disposition: str) -> str:

@@ -26,6 +26,12 @@ class ProxySettings(ServiceSettings):
     # Fernet key (urlsafe base64, 32 bytes) encrypting credentials at rest.
     # Unset: generated once into <data_dir>/proxy.key (0600). Every replica must share it.
     encryption_key: SecretStr | None = None
+    # Egress (egress.py). Off: accounts may not name, and the upstream transport never connects to,
+    # link-local addresses (169.254.0.0/16, fe80::/10) or cloud metadata services
+    # (169.254.169.254, metadata.google.internal, fd00:ec2::254, 100.100.100.200).
+    allow_link_local_upstream: bool = False
+    # Hosts accounts' base URLs may name (exact, case-insensitive). Empty: any host.
+    upstream_allowed_hosts: list[str] = []
     # Defaults for accounts created without explicit base URLs.
     default_api_base_url: str = "https://api.gumloop.com/api/v1"
     default_stream_base_url: str = "https://ws.gumloop.com/api/v1"

@@ -10,6 +10,9 @@ request (connect, pool + connect, read between chunks), and every failure raised
 exception of the same kind, with a message that never carries the URL (signed download links
 carry their signature in the query). Proxies from the environment are httpx's business: with
 HTTP(S)_PROXY/ALL_PROXY set, `default_transport()` returns None and httpx keeps its own transport.
+
+Egress (egress.py): unless `allow_link_local` is set, no connection is opened to a link-local or
+cloud metadata address, named literally in the URL or reached through DNS (httpx.ConnectError).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Final
 
 import aiohttp
 import httpx
+
+from .egress import GuardedResolver, blocked_address
 
 __all__ = ["AiohttpTransport", "BodyTooLarge", "default_transport"]
 
@@ -41,12 +46,16 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-def default_transport(max_connections: int, keepalive_expiry: float) -> AiohttpTransport | None:
+def default_transport(
+    max_connections: int, keepalive_expiry: float, *, allow_link_local: bool = False
+) -> AiohttpTransport | None:
     """The aiohttp transport, or None when the environment names a proxy (httpx then routes)."""
     # The variables httpx reads (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, in either case).
     if any(urllib.request.getproxies().get(scheme) for scheme in ("http", "https", "all")):
         return None
-    return AiohttpTransport(max_connections=max_connections, keepalive_expiry=keepalive_expiry)
+    return AiohttpTransport(
+        max_connections=max_connections, keepalive_expiry=keepalive_expiry, allow_link_local=allow_link_local
+    )
 
 
 def _translate(exc: Exception, request: httpx.Request, connecting: bool) -> httpx.TransportError:
@@ -114,8 +123,11 @@ class _Body(httpx.AsyncByteStream):
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport sending HTTP/1.1 through one aiohttp session (created on first use)."""
 
-    def __init__(self, *, max_connections: int, keepalive_expiry: float) -> None:
+    def __init__(
+        self, *, max_connections: int, keepalive_expiry: float, allow_link_local: bool = False
+    ) -> None:
         self._max_connections = max_connections
+        self._allow_link_local = allow_link_local
         self._keepalive_expiry = keepalive_expiry
         self._ssl: ssl.SSLContext = httpx.create_ssl_context(trust_env=True)
         self._session: aiohttp.ClientSession | None = None
@@ -127,6 +139,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 limit_per_host=0,
                 keepalive_timeout=self._keepalive_expiry,
                 ssl=self._ssl,
+                resolver=None if self._allow_link_local else GuardedResolver(),
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -153,6 +166,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             sock_connect=connect,
             sock_read=limits.get("read"),
         )
+        host = request.url.host
+        if not self._allow_link_local and blocked_address(host):
+            # IP literals never reach the resolver, so they are checked here.
+            raise httpx.ConnectError(
+                f"refusing to connect to {host}: a link-local or cloud metadata address", request=request
+            )
         body = await request.aread()
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _DROP]
         try:

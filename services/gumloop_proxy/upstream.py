@@ -98,7 +98,11 @@ class Upstream:
         self._settings = settings
         if transport is None:
             # aiohttp's pool under httpx's API: about 0.4 ms less per request than httpcore (transport.py).
-            transport = default_transport(settings.max_connections, keepalive_expiry=30.0)
+            transport = default_transport(
+                settings.max_connections,
+                keepalive_expiry=30.0,
+                allow_link_local=settings.allow_link_local_upstream,
+            )
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
             limits=httpx.Limits(

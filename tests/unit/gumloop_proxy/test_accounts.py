@@ -112,3 +112,37 @@ def test_page_tokens_round_trip_and_foreign_tokens_are_refused():
         with pytest.raises(errors.InvalidArguments) as caught:
             decode_page_token(bad)
         assert caught.value.violations[0][0] == "page_token"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]/api/v1",
+        "http://[::ffff:169.254.169.254]/",
+        "http://metadata.google.internal/computeMetadata/v1",
+        "http://[fd00:ec2::254]/",
+        "http://100.100.100.200/",
+    ],
+)
+def test_a_base_url_at_a_metadata_or_link_local_address_is_refused_unless_allowed(url: str) -> None:
+    """Cloud metadata endpoints are refused as base URLs; the setting lets a deliberate one through."""
+    with pytest.raises(errors.InvalidArguments) as caught:
+        new_account_from_proto(_request(api_base_url=url), SETTINGS)
+    assert caught.value.violations[0][0] == "account.api_base_url"
+    assert "ALLOW_LINK_LOCAL_UPSTREAM" in caught.value.violations[0][1]
+    allowing = ProxySettings(allow_link_local_upstream=True)
+    assert new_account_from_proto(_request(api_base_url=url), allowing).api_base_url == url.rstrip("/")
+
+
+def test_loopback_and_private_base_urls_stay_allowed_and_an_allow_list_narrows_hosts() -> None:
+    """The emulator on loopback works; upstream_allowed_hosts refuses every other host."""
+    for url in ("http://127.0.0.1:8080/api/v1", "http://10.0.0.7/api/v1", "https://api.gumloop.com/api/v1"):
+        new_account_from_proto(_request(api_base_url=url), SETTINGS)
+    narrow = ProxySettings(upstream_allowed_hosts=["api.gumloop.com", "ws.gumloop.com"])
+    assert new_account_from_proto(_request(), narrow).api_base_url == "https://api.gumloop.com/api/v1"
+    with pytest.raises(errors.InvalidArguments) as caught:
+        new_account_from_proto(_request(stream_base_url="http://127.0.0.1:9/ws"), narrow)
+    assert caught.value.violations == [
+        ("account.stream_base_url", "names a host outside GMCP_PROXY_UPSTREAM_ALLOWED_HOSTS")
+    ]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from services.gumloop_proxy import errors
-from services.gumloop_proxy.download import check_download_host, download_limited
+from services.gumloop_proxy.download import artifact_host_refusal, check_download_host, download_limited
 
 URL = "https://storage.example.test/bucket/report%20q1.csv?X-Goog-Signature=sekrit"
 
@@ -133,3 +133,16 @@ async def test_redirects_are_not_followed():
     async with _client(handler) as client:
         with pytest.raises(errors.DownloadFailed, match="redirect"):
             await download_limited(client, URL, max_bytes=10, timeout_s=5)
+
+
+def test_an_artifact_link_to_a_private_ip_literal_is_refused_unless_it_is_the_accounts_own_host():
+    """Without an allow-list any public https host passes; private/loopback IP literals do not."""
+    own = ["127.0.0.1", "api.gumloop.com"]
+    assert artifact_host_refusal("https://storage.googleapis.com/b/o?sig=x", own, []) is None
+    assert artifact_host_refusal("http://127.0.0.1:8080/__files/x", own, []) is None
+    for url in ("https://10.0.0.5/secret", "https://[::1]/x", "https://192.168.1.1/", "https://127.0.0.2/"):
+        assert artifact_host_refusal(url, own, []) is not None, url
+    assert artifact_host_refusal("http://storage.googleapis.com/o", own, []) is not None
+    assert artifact_host_refusal("https://10.0.0.5/ok", own, ["10.0.0.5"]) is None
+    assert artifact_host_refusal("https://other.test/x", own, ["files.test"]) is not None
+    assert artifact_host_refusal("file:///etc/passwd", own, []) is not None
