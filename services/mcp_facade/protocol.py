@@ -4,7 +4,7 @@ A transport builds an `Exchange` (scope, negotiated or per-request version, the
 client's capabilities, and a sink for notifications on the response stream, if
 any) and calls `Protocol.request()` or `Protocol.notification()`.
 
-Capabilities: tools only (plus logging in the session era, and tasks for
+Capabilities: tools only (plus logging and ping in the session era, and tasks for
 2025-11-25 clients that declare them). Resources, prompts and completions are not
 advertised, so their methods get -32601 like any other unknown method.
 """
@@ -60,6 +60,11 @@ INSTRUCTIONS: Final = (
 )
 # How long a client may reuse tools/list and server/discover results (2026-07-28 ttlMs).
 LIST_TTL_MS: Final = 60_000
+# Methods the stateless revision removed, with what a client should do instead.
+_REMOVED_IN_MODERN: Final = {
+    "initialize": "send it with params.protocolVersion and no 2026-07-28 _meta to open a 2025-11-25 session",
+    "ping": "any request, e.g. server/discover, shows the server is up",
+}
 # Extra time a tool gets beyond the request deadline before the façade gives up on it.
 _DEADLINE_SLACK_S: Final = 1.0
 
@@ -160,8 +165,8 @@ class Protocol:
 
     async def _dispatch(self, msg: Message, ex: Exchange) -> dict[str, Any]:
         method, params = msg.method, msg.params
-        if method == "ping":
-            return {}
+        if method == "ping" and not ex.modern:
+            return {}  # 2026-07-28 removed ping: a modern ping falls through to 404 / -32601
         if method == "server/discover":
             return self.discover_result()
         if method == "tools/list":
@@ -197,9 +202,10 @@ class Protocol:
             return {}
         if method.startswith("tasks/") and self._tasks_enabled(ex):
             return await self._task_method(method, params, ex)
-        raise JsonRpcError(
-            METHOD_NOT_FOUND, f"Method not found: {method}", http_status=404 if ex.modern else None
-        )
+        message = f"Method not found: {method}"
+        if ex.modern and method in _REMOVED_IN_MODERN:
+            message += f" ({method} was removed in {ex.version}; {_REMOVED_IN_MODERN[method]})"
+        raise JsonRpcError(METHOD_NOT_FOUND, message, http_status=404 if ex.modern else None)
 
     def notification(self, msg: Message, ex: Exchange) -> None:
         """Handle a notification (cancellation; the rest are acknowledged and ignored)."""

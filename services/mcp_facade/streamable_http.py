@@ -2,9 +2,14 @@
 
 How a POST is routed:
 - `initialize` opens a session (2025-11-25 / 2025-06-18 / 2025-03-26): the version is
-  negotiated and a signed, self-contained `Mcp-Session-Id` is returned.
-- a request whose `params._meta` names a protocol version (or `server/discover`) is
-  served statelessly (2026-07-28): `Mcp-Method` / `Mcp-Name` must match the body.
+  negotiated and a signed, self-contained `Mcp-Session-Id` is returned. One that names
+  `params.protocolVersion` always does, whatever else it carries.
+- a request whose `params._meta` or `MCP-Protocol-Version` header names a 2026-07-28-era
+  version (or a bare `server/discover` probe) is served statelessly. It must carry the
+  whole request metadata: `_meta` with protocolVersion and clientCapabilities (else 400 /
+  -32602), the `MCP-Protocol-Version`, `Mcp-Method` and (tools/call) `Mcp-Name` headers
+  equal to the body (else 400 / -32020), and a version we speak (else 400 / -32022).
+  `initialize` and `ping` carrying such metadata get 404 / -32601 (removed methods).
 - anything else needs a valid `Mcp-Session-Id` (400 when missing, 404 when unknown,
   forged, expired or ended); a 2025-03-26 session may send a JSON array (batch).
 
@@ -29,6 +34,7 @@ from .auth import Resolved
 from .jsonrpc import (
     HEADER_MISMATCH,
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     UNSUPPORTED_VERSION,
     JsonRpcError,
@@ -84,6 +90,66 @@ def _rpc_error(error: JsonRpcError, msg_id: Any = None, status: int | None = Non
     return web.json_response(error_response(msg_id, error), status=status or error.http_status or 400)
 
 
+# Methods whose 2026-07-28 requests name their target in the Mcp-Name header, and where.
+_NAMED_METHODS: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+def _unsupported(requested: Any) -> JsonRpcError:
+    return JsonRpcError(
+        UNSUPPORTED_VERSION,
+        f"Unsupported protocol version {requested!r}",
+        {"supported": [*MODERN_VERSIONS, *SESSION_VERSIONS], "requested": requested},
+        http_status=400,
+    )
+
+
+def _mismatch(message: str) -> JsonRpcError:
+    return JsonRpcError(HEADER_MISMATCH, f"Header mismatch: {message}", http_status=400)
+
+
+def _check_request_metadata(request: web.Request, msg: Message) -> str:
+    """Validate a 2026-07-28 request's `_meta` and mirrored headers; the requested version.
+
+    Order matters to clients telling errors apart: incomplete `_meta` is -32602, then any
+    header missing or differing from the body is -32020 (HeaderMismatch), and only a
+    consistent request naming a version we do not speak is -32022.
+    """
+    meta = msg.meta
+    requested = meta.get(META_VERSION)
+    if not isinstance(requested, str) or not requested:
+        raise JsonRpcError(
+            INVALID_PARAMS,
+            f"Invalid params: params._meta must name {META_VERSION!r} (e.g. {MODERN_VERSIONS[0]!r})",
+            http_status=400,
+        )
+    if not isinstance(meta.get(META_CAPABILITIES), dict):
+        raise JsonRpcError(
+            INVALID_PARAMS,
+            f"Invalid params: params._meta must carry {META_CAPABILITIES!r} (an object, {{}} for none)",
+            http_status=400,
+        )
+    header_version = request.headers.get(VERSION_HEADER)
+    if header_version is None:
+        raise _mismatch(f"the {VERSION_HEADER} header is missing (expected {requested!r})")
+    if header_version != requested:
+        raise _mismatch(f"{VERSION_HEADER} {header_version!r} differs from _meta's {requested!r}")
+    if requested not in MODERN_VERSIONS:
+        raise _unsupported(requested)
+    method_header = request.headers.get("Mcp-Method")
+    if method_header is None:
+        raise _mismatch(f"the Mcp-Method header is missing (expected {msg.method!r})")
+    if _decode_header(method_header) != msg.method:
+        raise _mismatch("the Mcp-Method header differs from the body's method")
+    field = _NAMED_METHODS.get(msg.method)
+    if field is not None and field in msg.params:
+        name_header = request.headers.get("Mcp-Name")
+        if name_header is None:
+            raise _mismatch(f"the Mcp-Name header is missing (expected the body's params.{field})")
+        if _decode_header(name_header) != msg.params.get(field):
+            raise _mismatch(f"the Mcp-Name header differs from the body's params.{field}")
+    return requested
+
+
 class StreamableHttp:
     """POST / GET / DELETE handlers of the MCP endpoint; `app` supplies auth and the protocol."""
 
@@ -111,10 +177,17 @@ class StreamableHttp:
         if msg.method == "tools/call":
             request[TOOL] = str(msg.params.get("name", ""))[:64]
         try:
-            if msg.method == "initialize" and msg.kind == "request":
+            marked = META_VERSION in msg.meta or request.headers.get(VERSION_HEADER) in MODERN_VERSIONS
+            if (
+                msg.method == "initialize"
+                and msg.kind == "request"
+                and ("protocolVersion" in msg.params or not marked)
+            ):
                 return self._initialize(msg, resolved)
-            # The stateless revision ignores Mcp-Session-Id: its _meta decides.
-            modern = META_VERSION in msg.meta or (session is None and msg.method == "server/discover")
+            # The stateless revision ignores Mcp-Session-Id: its metadata decides. A bare
+            # server/discover (no version anywhere) is answered too, so that a probing client
+            # learns our versions instead of an error.
+            modern = marked or (session is None and msg.method == "server/discover")
             if not modern and isinstance(session, SessionError):
                 raise JsonRpcError(
                     INVALID_REQUEST, "Session not found; initialize a new session", http_status=404
@@ -187,33 +260,13 @@ class StreamableHttp:
         )
 
     def _modern_exchange(self, request: web.Request, msg: Message, resolved: Resolved) -> Exchange:
-        requested = msg.meta.get(META_VERSION) or request.headers.get(VERSION_HEADER) or MODERN_VERSIONS[0]
-        if requested not in MODERN_VERSIONS:
-            raise JsonRpcError(
-                UNSUPPORTED_VERSION,
-                f"Unsupported protocol version {requested!r}",
-                {"supported": [*MODERN_VERSIONS, *SESSION_VERSIONS], "requested": requested},
-                http_status=400,
-            )
-        header_version = request.headers.get(VERSION_HEADER)
-        if header_version is not None and header_version != requested:
-            raise JsonRpcError(
-                HEADER_MISMATCH, "MCP-Protocol-Version header differs from _meta", http_status=400
-            )
-        method_header = request.headers.get("Mcp-Method")
-        if method_header is not None and _decode_header(method_header) != msg.method:
-            raise JsonRpcError(
-                HEADER_MISMATCH, "Mcp-Method header differs from the body's method", http_status=400
-            )
-        name_header = request.headers.get("Mcp-Name")
-        if (
-            msg.method == "tools/call"
-            and name_header is not None
-            and _decode_header(name_header) != msg.params.get("name")
-        ):
-            raise JsonRpcError(
-                HEADER_MISMATCH, "Mcp-Name header differs from the body's name", http_status=400
-            )
+        if msg.kind == "request" and (META_VERSION in msg.meta or VERSION_HEADER in request.headers):
+            requested = _check_request_metadata(request, msg)
+        else:
+            # A bare server/discover probe, or a notification (2026-07-28 defines none over HTTP).
+            requested = msg.meta.get(META_VERSION) or MODERN_VERSIONS[0]
+            if requested not in MODERN_VERSIONS:
+                raise _unsupported(requested)
         caps = msg.meta.get(META_CAPABILITIES)
         level = msg.meta.get(META_LOG_LEVEL)
         return Exchange(

@@ -10,6 +10,12 @@ META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientCapabilities": {},
 }
+HEADERS = {
+    "Accept": "application/json",
+    "MCP-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/call",
+    "Mcp-Name": "echo",
+}
 
 
 async def test_calls_over_budget_get_an_error_result_with_retry_after(stack: Stack) -> None:
@@ -25,7 +31,7 @@ async def test_calls_over_budget_get_an_error_result_with_retry_after(stack: Sta
     results = []
     async with aiohttp.ClientSession() as http:
         for _ in range(3):
-            async with http.post(url, json=body, headers={"Accept": "application/json"}) as resp:
+            async with http.post(url, json=body, headers=HEADERS) as resp:
                 assert resp.status == 200
                 results.append((await resp.json())["result"])
     assert [r.get("isError", False) for r in results] == [False, False, True]

@@ -40,6 +40,11 @@ async def _rpc(
 ) -> tuple[int, Any, float]:
     body = {"jsonrpc": "2.0", "id": 7, "method": method, "params": params}
     headers = {**BOTH, **({"Mcp-Session-Id": session} if session else {})}
+    version = params.get("_meta", {}).get("io.modelcontextprotocol/protocolVersion")
+    if version:  # a stateless request mirrors its metadata in headers
+        headers |= {"MCP-Protocol-Version": version, "Mcp-Method": method}
+        if "name" in params:
+            headers["Mcp-Name"] = params["name"]
     started = time.monotonic()
     async with http.post(url, json=body, headers=headers) as resp:
         return resp.status, await resp.json(), time.monotonic() - started
@@ -95,7 +100,10 @@ async def test_a_hung_redis_costs_one_timeout_then_calls_fail_open_at_once(
     echo = {
         "name": "echo",
         "arguments": {"text": "x"},
-        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
     }
     async with aiohttp.ClientSession() as http:
         assert (await _rpc(http, replica_url, "tools/call", echo))[0] == 200

@@ -143,3 +143,90 @@ async def test_tools_list_without_a_catalog_is_a_retryable_503(stack: Stack) -> 
     assert "proxy is unreachable" in reply["error"]["message"]
     status, reply, _ = await _post(stack.url, _request("tools/list"))
     assert status == 200 and reply["result"]["tools"]
+
+
+async def test_incomplete_meta_is_400_invalid_params(stack: Stack) -> None:
+    """A 2026-07-28 request without _meta, its protocolVersion or its clientCapabilities: 400 / -32602."""
+    partial = [
+        {},
+        {"_meta": {k: v for k, v in META.items() if not k.endswith("protocolVersion")}},
+        {"_meta": {k: v for k, v in META.items() if not k.endswith("clientCapabilities")}},
+    ]
+    for msg_id, params in enumerate(partial, start=101):
+        body = {"jsonrpc": "2.0", "id": msg_id, "method": "server/discover", "params": params}
+        status, reply, _ = await _post(stack.url, body)
+        assert (status, reply["id"], reply["error"]["code"]) == (400, msg_id, -32602), params
+        assert "_meta" in reply["error"]["message"]
+
+
+async def test_version_header_differing_from_meta_is_a_header_mismatch_first(stack: Stack) -> None:
+    """Header 2026-07-28 with _meta naming another version is -32020, before any version check."""
+    body = _request("server/discover")
+    body["params"]["_meta"] = {**META, "io.modelcontextprotocol/protocolVersion": "v999.0.0"}
+    status, reply, _ = await _post(stack.url, body)
+    assert (status, reply["error"]["code"]) == (400, -32020)
+    status, reply, _ = await _post(stack.url, _request("tools/list"), {"MCP-Protocol-Version": "2025-11-25"})
+    assert (status, reply["error"]["code"]) == (400, -32020)
+
+
+async def test_missing_standard_headers_are_header_mismatches(stack: Stack) -> None:
+    """No Mcp-Method, no Mcp-Name on tools/call, or no MCP-Protocol-Version: 400 / -32020, tool not run."""
+    calls_before = len(stack.toolbox.calls)
+    call = _request("tools/call", {"name": "echo", "arguments": {"text": "x"}})
+    async with aiohttp.ClientSession() as http:
+        for headers, body in (
+            ({"MCP-Protocol-Version": "2026-07-28"}, _request("tools/list")),
+            ({"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call"}, call),
+            ({"Mcp-Method": "tools/call", "Mcp-Name": "echo"}, call),
+        ):
+            sent = {"Accept": "application/json", **headers}
+            async with http.post(stack.url, json=body, headers=sent) as resp:
+                reply = await resp.json()
+            assert (resp.status, reply["error"]["code"]) == (400, -32020), headers
+            assert "missing" in reply["error"]["message"]
+    assert len(stack.toolbox.calls) == calls_before
+    status, reply, _ = await _post(stack.url, call, {"Mcp-Name": "  echo  "})
+    assert status == 200 and reply["result"]["structuredContent"] == {"echo": "mcp_1:x"}
+
+
+async def test_initialize_and_ping_are_removed_methods_in_the_modern_era(stack: Stack) -> None:
+    """initialize / ping with 2026-07-28 metadata: 404 / -32601 with a hint on opening a session."""
+    for method in ("initialize", "ping"):
+        status, reply, headers = await _post(stack.url, _request(method))
+        assert (status, reply["error"]["code"]) == (404, -32601), method
+        assert "removed in 2026-07-28" in reply["error"]["message"]
+        assert "Mcp-Session-Id" not in headers
+
+
+async def test_initialize_naming_a_protocol_version_opens_a_session_anyway(stack: Stack) -> None:
+    """A legacy initialize (params.protocolVersion) still opens a session even with a 2026-07-28 header."""
+    body = _request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {}})
+    status, reply, headers = await _post(stack.url, body)
+    assert status == 200
+    assert reply["result"]["protocolVersion"] == "2025-11-25"
+    assert headers["Mcp-Session-Id"]
+
+
+async def test_a_bare_discover_probe_is_answered(stack: Stack) -> None:
+    """server/discover with no version anywhere (no header, no _meta) still lists our versions."""
+    body = {"jsonrpc": "2.0", "id": 5, "method": "server/discover"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(stack.url, json=body, headers={"Accept": "application/json"}) as resp,
+    ):
+        reply = await resp.json()
+    assert resp.status == 200
+    assert "2025-11-25" in reply["result"]["supportedVersions"]
+
+
+async def test_session_ping_still_answers(stack: Stack) -> None:
+    """ping stays a session-era method: after initialize it answers {}."""
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(stack.url, json=init, headers={"Accept": "application/json"}) as resp:
+            session_id = resp.headers["Mcp-Session-Id"]
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        headers = {"Accept": "application/json", "Mcp-Session-Id": session_id}
+        headers["MCP-Protocol-Version"] = "2025-11-25"
+        async with http.post(stack.url, json=ping, headers=headers) as resp:
+            assert (resp.status, (await resp.json())["result"]) == (200, {})
