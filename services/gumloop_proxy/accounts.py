@@ -254,11 +254,13 @@ def new_account_from_proto(req: pb.CreateIntegratedAccountRequest, settings: Pro
         violations.append(("account.id", f"must be at most {MAX_ID_CHARS} letters, digits, '_', '.' or '-'"))
     if len(account.display_name) > MAX_NAME_CHARS:
         violations.append(("account.display_name", f"must be at most {MAX_NAME_CHARS} characters"))
-    violations.extend(
-        (f"account.{name}", f"must be at most {MAX_ID_CHARS} characters")
-        for name in ("user_id", "team_id", "project_id")
-        if len(getattr(account, name)) > MAX_ID_CHARS
-    )
+    for name in ("user_id", "team_id", "project_id"):
+        value = getattr(account, name)
+        if len(value) > MAX_ID_CHARS:
+            violations.append((f"account.{name}", f"must be at most {MAX_ID_CHARS} characters"))
+        elif not value.isprintable():
+            # user_id is sent as the x-auth-key header: a CR/LF would break every call of the account.
+            violations.append((f"account.{name}", "must be printable text on one line"))
     kind = _PROTO_TO_KIND.get(credential.kind)
     if kind is None:
         violations.append(

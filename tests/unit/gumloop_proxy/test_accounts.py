@@ -146,3 +146,13 @@ def test_loopback_and_private_base_urls_stay_allowed_and_an_allow_list_narrows_h
     assert caught.value.violations == [
         ("account.stream_base_url", "names a host outside GMCP_PROXY_UPSTREAM_ALLOWED_HOSTS")
     ]
+
+
+def test_ids_that_travel_in_headers_or_queries_must_be_printable_one_line_text() -> None:
+    """user_id goes out as the x-auth-key header: CR, LF or other control characters are refused."""
+    with pytest.raises(errors.InvalidArguments) as caught:
+        new_account_from_proto(
+            _request(user_id="u1\r\nx-evil: 1", team_id="t\x00", project_id="p\tq"), SETTINGS
+        )
+    fields = [name for name, _ in caught.value.violations]
+    assert fields == ["account.user_id", "account.team_id", "account.project_id"]
