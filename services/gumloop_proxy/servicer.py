@@ -219,8 +219,11 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
             return pb.InvokeOperationResponse.FromString(await call())
         if len(request.idempotency_key) > 200:
             raise errors.InvalidArguments([("idempotency_key", "must be at most 200 characters")])
+        # Scoped to this incarnation of the account (id and creation time): an account deleted and
+        # created again under the same id, perhaps with another Gumloop credential, replays nothing.
+        scope = f"{account.id}@{int(account.created_at.timestamp() * 1_000_000)}"
         data, replayed = await self._idempotency.run(
-            account.id, request.idempotency_key, fingerprint(op.name, arguments), call, deadline=deadline
+            scope, request.idempotency_key, fingerprint(op.name, arguments), call, deadline=deadline
         )
         answer = pb.InvokeOperationResponse.FromString(data)
         answer.idempotent_replay = replayed

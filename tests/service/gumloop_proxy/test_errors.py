@@ -203,3 +203,20 @@ async def test_idempotency_keys_replay_and_refuse_other_arguments(
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "idempotency key" in (error.details() or "")
     assert json.loads(first.body_json)["session"]["id"]
+
+
+async def test_an_account_recreated_under_the_same_id_never_replays_the_old_accounts_answers(
+    stub: pb_grpc.ProxyServiceStub, emulator: Any
+) -> None:
+    """Idempotency keys belong to one account incarnation: delete + create with that id starts afresh."""
+    first_account = await create_account(stub, emulator, id="acc_reused")
+    _, agents = await invoke(stub, first_account.id, "list_agents", {})
+    arguments = {"agent_id": agents["agents"][0]["id"]}
+    first, body = await invoke(stub, first_account.id, "create_session", arguments, idempotency_key="k-1")
+    await stub.DeleteIntegratedAccount(pb.DeleteIntegratedAccountRequest(account_id="acc_reused"), timeout=10)
+    second_account = await create_account(stub, emulator, id="acc_reused")
+    again, body_again = await invoke(
+        stub, second_account.id, "create_session", arguments, idempotency_key="k-1"
+    )
+    assert not first.idempotent_replay and not again.idempotent_replay
+    assert body_again["session"]["id"] != body["session"]["id"]
