@@ -30,16 +30,44 @@ REDACTED: Final = "[REDACTED]"
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
-# Our own token shapes (see gumloop_mcp.runtime.tokenformat), bearer credentials,
-# the URL token in MCP paths, and common key=value secret spellings.
+# Our own token shapes (see gumloop_mcp.runtime.tokenformat), bearer and basic credentials,
+# the URL token in MCP paths, signed-URL query parameters (S3, GCS, Azure, the emulator's sig),
+# credential headers however they are spelt (a dict repr, an HTTP line), and common key=value secrets.
 _PATTERNS: Final = [
     re.compile(r"gmcp(?:at)?_[A-Za-z0-9]{20,}(?:_[A-Za-z0-9]{4,})?"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(/mcp/)[^/\s?\"']{8,}"),
+    re.compile(
+        r"(?i)([?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential"
+        r"|signature|sig|token|access_token|api_key|key|code)=)[^&\s\"'#]+"
+    ),
+    re.compile(
+        r"(?i)([\"']?\b(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key)[\"']?\s*[:=]\s*[\"']?)"
+        r"[^\"'\n,}]+"
+    ),
     re.compile(
         r"(?i)((?:api[_-]?key|access[_-]?token|secret|password|x-goog-signature)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
     ),
 ]
+# LogRecord's own attributes; anything else on a record came in through `extra=`.
+_RECORD_FIELDS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+}
+
+
+def _redact_value(value: Any, depth: int = 0) -> Any:
+    """`value` with secrets redacted: strings in place, containers item by item, others as text."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if depth < 4 and isinstance(value, dict):
+        return {str(k): _redact_value(v, depth + 1) for k, v in value.items()}
+    if depth < 4 and isinstance(value, (list, tuple, set, frozenset)):
+        return [_redact_value(v, depth + 1) for v in value]
+    return redact(str(value))
 
 
 def redact(text: str) -> str:
@@ -124,7 +152,8 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class RedactingFilter(logging.Filter):
-    """Renders each record's message once, redacts it, and drops the raw arguments."""
+    """Renders each record's message once, redacts it, drops the raw arguments, and redacts the
+    traceback, the stack and every `extra=` field (containers item by item, other objects as text)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -136,6 +165,13 @@ class RedactingFilter(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for name, value in list(record.__dict__.items()):
+            if name not in _RECORD_FIELDS:
+                record.__dict__[name] = _redact_value(value)
         request_id = request_id_var.get()
         if request_id:
             record.request_id = request_id

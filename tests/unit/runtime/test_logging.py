@@ -27,3 +27,75 @@ def test_tokens_in_messages_args_and_paths_are_redacted() -> None:
     assert lines[1]["message"] == "POST /mcp/[REDACTED] HTTP/1.1"
     assert lines[0]["level"] == "INFO"
     logging.getLogger().handlers.clear()
+
+
+def _capture() -> tuple[io.StringIO, logging.Logger]:
+    stream = io.StringIO()
+    configure("DEBUG", json_format=True, stream=stream, batch_s=0)
+    return stream, logging.getLogger("test.redaction.more")
+
+
+def test_secrets_in_extra_fields_are_redacted_whatever_their_type() -> None:
+    """`extra` values (strings, dicts, lists, exceptions) are rendered and redacted like the message."""
+    stream, log = _capture()
+    token = generate_token(TokenKind.API)
+    log.info(
+        "call done",
+        extra={
+            "token": token,
+            "headers": {"Authorization": "Bearer sk-live-abcdefgh12345678"},
+            "urls": ["https://storage.test/o?X-Goog-Signature=f00dbabe1234&X-Goog-Date=1"],
+            "error": ValueError(f"rejected {token}"),
+            "status": 200,
+        },
+    )
+    output = stream.getvalue()
+    logging.getLogger().handlers.clear()
+    assert token not in output and "sk-live-abcdefgh12345678" not in output and "f00dbabe1234" not in output
+    line = json.loads(output)
+    assert line["status"] == 200 and line["token"] == "[REDACTED]"
+
+
+def test_signed_url_signatures_basic_auth_and_header_dicts_are_redacted() -> None:
+    """S3/GCS/Azure/emulator link signatures, Basic credentials and header mappings never reach the output."""
+    stream, log = _capture()
+    secrets = [
+        "AKIAIOSFODNN7EXAMPLE%2F20260101",
+        "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        "FwoGZXIvYXdzEJr%2F%2Fsession",
+        "sv%3D2020sigvalue",
+        "deadbeefcafef00d",
+        "dXNlcjpwYXNzd29yZA==",
+        "gl-raw-api-key-123",
+    ]
+    log.info(
+        "GET https://b.s3.test/o?X-Amz-Credential=%s&X-Amz-Signature=%s&X-Amz-Security-Token=%s",
+        *secrets[:3],
+    )
+    log.info("GET https://acct.blob.test/c/o?sv=2020&sig=%s and /__files/b/x?expires=1&sig=%s", *secrets[3:5])
+    log.info("Authorization: Basic %s", secrets[5])
+    log.info("sending %s", {"authorization": secrets[6], "x-auth-key": "user_1"})
+    output = stream.getvalue()
+    logging.getLogger().handlers.clear()
+    for secret in secrets:
+        assert secret not in output, secret
+    assert "user_1" in output
+
+
+def test_tokens_in_chained_exceptions_and_stack_info_are_redacted() -> None:
+    """The cause of an exception and a logged stack carry no token either."""
+    stream, log = _capture()
+    token = generate_token(TokenKind.MCP_URL)
+    try:
+        try:
+            raise KeyError(token)
+        except KeyError as inner:
+            raise RuntimeError("lookup failed") from inner
+    except RuntimeError:
+        log.exception("while resolving")
+    secret_local = f"/mcp/{token}"  # noqa: F841 -- present in the frame, never in a stack line
+    log.info("checkpoint %s", "x", stack_info=True)
+    output = stream.getvalue()
+    logging.getLogger().handlers.clear()
+    assert token not in output
+    assert "KeyError" in output and "Stack (most recent call last)" in output
