@@ -19,6 +19,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Final
 
 import grpc
@@ -77,6 +78,7 @@ class TokenResolver:
         self._watch_task: asyncio.Task[None] | None = None
         # Bumped by every invalidation, so a resolution that raced one is not cached.
         self._generation = 0
+        self._api_generation = 0
         # Set each time the watch (re)connects, for tests and readiness.
         self.watch_live = asyncio.Event()
 
@@ -143,6 +145,7 @@ class TokenResolver:
         request = pb.VerifyApiTokenRequest(
             token=token, purpose=pb.API_TOKEN_PURPOSE_MCP_CLIENT, account_id=scope.account_id
         )
+        generation = self._api_generation
         try:
             reply = await self._stub.VerifyApiToken(request, timeout=self._deadline_s)
         except grpc.aio.AioRpcError as exc:
@@ -155,7 +158,13 @@ class TokenResolver:
                 raise Unauthorized from None
             logger.warning("token service VerifyApiToken failed: %s", exc.code().name)
             raise BackendUnavailable from None
-        self._api_cache[key] = (now + min(self._ttl_s, _API_TOKEN_TTL_S), reply.api_token.id)
+        ttl = min(self._ttl_s, _API_TOKEN_TTL_S)
+        if reply.api_token.HasField("expire_time"):
+            # Never trusted past its own expiry, even if the expiry event is late or lost.
+            ttl = min(ttl, reply.api_token.expire_time.ToDatetime(tzinfo=UTC).timestamp() - time.time())
+        if generation != self._api_generation or ttl <= 0:
+            return  # a revocation arrived meanwhile, or it is about to expire: valid once, not cached
+        self._api_cache[key] = (now + ttl, reply.api_token.id)
         while len(self._api_cache) > self._max_size:
             self._api_cache.popitem(last=False)
 
@@ -167,12 +176,14 @@ class TokenResolver:
 
     def drop_api_token(self, api_token_id: str) -> None:
         """Forget a verified API token (all of them when the id is empty)."""
+        self._api_generation += 1
         for key in [k for k, (_, tid) in self._api_cache.items() if not api_token_id or tid == api_token_id]:
             del self._api_cache[key]
 
     def clear(self) -> None:
         """Forget everything."""
         self._generation += 1
+        self._api_generation += 1
         self._cache.clear()
         self._api_cache.clear()
 

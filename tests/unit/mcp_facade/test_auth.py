@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import grpc
@@ -11,6 +12,7 @@ import pytest
 from gumloop_mcp.runtime import TokenKind, generate_token
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from services.mcp_facade.auth import NotFound, TokenResolver
+from services.mcp_facade.contracts import ServerScope
 
 
 class Stub:
@@ -88,3 +90,54 @@ async def test_watch_reconnects_after_a_failure_and_clears_the_cache() -> None:
         await resolver.stop()
     assert stub.attempts == 2
     assert "k" not in resolver._cache
+
+
+class VerifyStub:
+    """VerifyApiToken that can be held mid-call; counts calls; the token may carry an expiry."""
+
+    def __init__(self, expire_in_s: float | None = None) -> None:
+        self.calls = 0
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.hold = False
+        self.expire_in_s = expire_in_s
+
+    async def VerifyApiToken(self, request: Any, timeout: float) -> pb.VerifyApiTokenResponse:
+        self.calls += 1
+        self.entered.set()
+        if self.hold:
+            await self.release.wait()
+        token = pb.ApiToken(id="apit_1")
+        if self.expire_in_s is not None:
+            token.expire_time.FromSeconds(int(time.time() + self.expire_in_s))
+        return pb.VerifyApiTokenResponse(api_token=token)
+
+
+SCOPE = ServerScope(server_id="mcp_1", account_id="a", name="n", methods=(), tags=())
+
+
+async def test_an_api_token_revoked_while_it_was_being_verified_is_not_cached() -> None:
+    """A revocation seen during the VerifyApiToken call means the next request asks the service again."""
+    stub = VerifyStub()
+    resolver = TokenResolver(stub, ttl_s=30, max_size=10, deadline_s=1)  # type: ignore[arg-type]
+    header = f"Bearer {generate_token(TokenKind.API)}"
+    stub.hold = True
+    verifying = asyncio.create_task(resolver.verify_api_token(header, SCOPE))
+    await asyncio.wait_for(stub.entered.wait(), 5)
+    revoked = pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_API_TOKEN_REVOKED, api_token_id="apit_1")
+    resolver._apply(revoked)
+    stub.release.set()
+    await verifying
+    stub.hold = False
+    await resolver.verify_api_token(header, SCOPE)
+    assert stub.calls == 2
+
+
+async def test_a_cached_api_token_is_never_trusted_past_its_own_expiry() -> None:
+    """A token expiring sooner than the cache TTL is verified again once it has expired."""
+    stub = VerifyStub(expire_in_s=-1)
+    resolver = TokenResolver(stub, ttl_s=30, max_size=10, deadline_s=1)  # type: ignore[arg-type]
+    header = f"Bearer {generate_token(TokenKind.API)}"
+    await resolver.verify_api_token(header, SCOPE)
+    await resolver.verify_api_token(header, SCOPE)
+    assert stub.calls == 2
