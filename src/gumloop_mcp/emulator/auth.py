@@ -22,15 +22,22 @@ def authenticate(request: web.Request, settings: EmulatorSettings, *, legacy: bo
         token = request.query.get("api_key", "")
     if not token:
         raise unauthorized(MISSING)
-    if any(hmac.compare_digest(token, t) for t in settings.oauth_tokens):
+    if any(_same(token, t) for t in settings.oauth_tokens):
         return
-    if not hmac.compare_digest(token, settings.api_key):
+    if not _same(token, settings.api_key):
         raise unauthorized("Invalid API key or access token")
     user = request.headers.get("x-auth-key")
     if user is None and legacy:
         return  # legacy endpoints take the user from user_id/project_id instead
     if user != settings.user_id:
         raise unauthorized("x-auth-key must carry the user ID that owns the API key")
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality on UTF-8 bytes (compare_digest raises on non-ASCII str: a 500)."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )
 
 
 def legacy_owner(params: dict[str, Any] | Any, settings: EmulatorSettings) -> None:

@@ -33,7 +33,8 @@ def verify(key: str, path: str, expires: str | None, sig: str | None, *, now: fl
         when = int(expires)
     except ValueError:
         return "malformed expires"
-    if not hmac.compare_digest(signature(key, path, when), sig):
+    # Bytes: compare_digest raises TypeError on a non-ASCII str, which would be a 500.
+    if not hmac.compare_digest(signature(key, path, when).encode(), sig.encode("utf-8", "surrogateescape")):
         return "signature mismatch"
     if now > when:
         return "link expired"

@@ -211,3 +211,16 @@ async def test_legacy_api_key_query_and_session_create_statuses(
     assert again.status_code == 409 and again.json()["error"]["code"] == "session_already_exists"
     streamed = await client.post(A + "/agents/agent_research/sessions", json={"input": "x", "stream": True})
     assert streamed.status_code == 400 and "/ws/api/v1" in streamed.json()["error"]["message"]
+
+
+async def test_non_ascii_credentials_and_signatures_are_refused_not_crashed_on(
+    emulator: RunningEmulator,
+) -> None:
+    """A non-ASCII bearer token, api_key or link signature is 401/403 with the envelope, never a 500."""
+    async with httpx.AsyncClient(base_url=emulator.base_url, timeout=10) as raw:
+        bearer = await raw.get(A + "/agents", headers={"Authorization": "Bearer cl\u00e9".encode()})
+        assert bearer.status_code == 401 and bearer.json()["error"]
+        legacy = await raw.get("/api/v1/list_saved_items", params={"api_key": "\u00e9\u00e9", "user_id": "u"})
+        assert legacy.status_code == 401
+        link = await raw.get("/__files/blob_x/a.txt", params={"expires": "9999999999", "sig": "\u00e9"})
+        assert link.status_code == 403
