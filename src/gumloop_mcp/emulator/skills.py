@@ -48,7 +48,22 @@ def collect(uploads: list[tuple[str, bytes]], max_bytes: int) -> dict[str, bytes
         return _unzip(uploads[0][1], max_bytes)
     if len(uploads) == 1 and uploads[0][0].lower().endswith(".md"):
         return {"SKILL.md": uploads[0][1]}
+    for name, _ in uploads:
+        _check_path(name)
     return {name.rsplit("/", 1)[-1] if name.endswith("SKILL.md") else name: data for name, data in uploads}
+
+
+def _check_path(name: str) -> None:
+    """SkillError for a name that could leave the skill's folder when its zip is unpacked (zip-slip)."""
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or ":" in name
+        or ".." in name.split("/")
+        or not name.isprintable()
+    ):
+        raise SkillError(f"unsafe path in skill: {name!r}")
 
 
 def _unzip(data: bytes, max_bytes: int) -> dict[str, bytes]:
@@ -61,8 +76,7 @@ def _unzip(data: bytes, max_bytes: int) -> dict[str, bytes]:
     for info in archive.infolist():
         if info.is_dir():
             continue
-        if info.filename.startswith("/") or ".." in info.filename.split("/"):
-            raise SkillError(f"unsafe path in archive: {info.filename!r}")
+        _check_path(info.filename)
         total += info.file_size
         if total > max_bytes:
             raise SkillError("archive expands beyond the 10 MB limit", status=413)

@@ -57,3 +57,10 @@ def test_unsafe_archive_paths_are_rejected() -> None:
         z.writestr("../evil", "x")
     with pytest.raises(SkillError, match="unsafe path"):
         collect([("s.zip", buf.getvalue())], 1000)
+
+
+@pytest.mark.parametrize("name", ["../../etc/x", "/etc/passwd", "a/../../x.py", "C:\\evil.py", ""])
+def test_unsafe_loose_file_names_are_rejected_like_archive_paths(name: str) -> None:
+    """Loose files end up in the skill's zip: a traversing name would be a zip-slip for whoever unpacks it."""
+    with pytest.raises(SkillError, match="unsafe path"):
+        collect([("SKILL.md", GOOD), (name, b"x")], 1000)
