@@ -123,3 +123,46 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The running system shared by a module's tests."""
     with start_stack(tmp_path_factory.mktemp("e2e")) as running:
         yield running
+
+
+NODE_TOOLS_SPEC = ROOT / "scripts" / "node-tools" / "package.json"
+NODE_TOOLS_DIR = ROOT / ".cache" / "node-tools"
+
+
+@dataclass(frozen=True)
+class NodeTools:
+    """The pinned Node tools scripts/ensure-node-tools installs (paths to run with `node`)."""
+
+    node: Path
+    conformance: Path
+    mcp_remote: Path
+    versions: dict[str, str]
+
+
+def _installed_version(package: str) -> str | None:
+    manifest = NODE_TOOLS_DIR / "node_modules" / package / "package.json"
+    try:
+        return str(json.loads(manifest.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@pytest.fixture(scope="session")
+def node_tools() -> NodeTools:
+    """The pinned conformance suite, mcp-remote and Node 22, or a skip saying how to get them."""
+    pinned: dict[str, str] = json.loads(NODE_TOOLS_SPEC.read_text())["dependencies"]
+    for package, version in pinned.items():
+        installed = _installed_version(package)
+        if installed != version:
+            state = "not installed" if installed is None else f"{installed} installed"
+            pytest.skip(
+                f"{package}@{version} is {state} under .cache/node-tools: "
+                "run scripts/ensure-node-tools (needs npm and the npm registry)"
+            )
+    modules = NODE_TOOLS_DIR / "node_modules"
+    return NodeTools(
+        node=modules / ".bin" / "node",
+        conformance=modules / "@modelcontextprotocol" / "conformance" / "dist" / "index.js",
+        mcp_remote=modules / "mcp-remote" / "dist" / "proxy.js",
+        versions=pinned,
+    )

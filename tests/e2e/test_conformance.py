@@ -1,0 +1,359 @@
+"""The running system against the official MCP conformance suite and the Claude Desktop bridge.
+
+- `@modelcontextprotocol/conformance` (pinned in scripts/node-tools) runs every server scenario
+  against the demo server's `/mcp/{token}` URL; its per-scenario `checks.json` files are read and
+  each scenario is held to its classification below: passing, passing except for checks that
+  need the suite's own diagnostic tools, or not applicable (with the reason).
+- `mcp-remote` is started the way the `claude_desktop_config.json` snippet starts it and spoken to
+  over stdin/stdout as Claude Desktop does (newline-delimited JSON-RPC).
+
+Both talk only to 127.0.0.1; the tools come from scripts/ensure-node-tools (skipped without them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from gumloop_mcp.claude_config import claude_desktop_config
+
+from .conftest import NodeTools, Stack, needs_emulator
+
+# Scenarios whose every check passes.
+PASSING = {
+    "server-initialize",
+    "server-session-lifecycle",
+    "logging-set-level",
+    "ping",
+    "tools-list",
+    "server-sse-multiple-streams",
+    "dns-rebinding-protection",
+    "http-header-validation",
+}
+# Scenarios that pass these checks; their other checks need the suite's diagnostic tools
+# (test_missing_capability, test_streaming_elicitation, test_logging_tool) or the prompts and
+# resources capabilities, which a Gumloop server does not have.
+PARTIAL = {
+    "server-stateless": {
+        "sep-2575-request-meta-invalid-missing-meta",
+        "sep-2575-request-meta-invalid-missing-protocol-version",
+        "sep-2575-request-meta-invalid-missing-client-capabilities",
+        "sep-2575-http-server-meta-invalid-400",
+        "sep-2575-request-meta-client-info-optional",
+        "sep-2575-server-implements-discover",
+        "sep-2575-server-identifies-in-result-meta",
+        "sep-2575-server-declares-prompts-in-discover",
+        "sep-2575-discover-capabilities-match-handlers",
+        "sep-2575-server-unsupported-version-error",
+        "sep-2575-http-server-unsupported-version-400",
+        "sep-2575-http-server-header-mismatch-400",
+        "sep-2575-http-server-method-not-found-404-initialize",
+        "sep-2575-http-server-method-not-found-404-ping",
+        "sep-2575-http-server-method-not-found-404-logging-setlevel",
+        "sep-2575-http-server-method-not-found-404-resources-subscribe",
+        "sep-2575-http-server-method-not-found-404-resources-unsubscribe",
+        "sep-2575-http-server-method-not-found-404",
+        "sep-2575-http-server-error-jsonrpc-id",
+    },
+    "caching": {
+        "sep-2549-tools-list-caching-hints",
+        "sep-2549-ttl-non-negative",
+        "sep-2549-cache-scope-valid",
+    },
+}
+_REFERENCE_TOOL = "calls one of the suite's reference tools (test_*), which a Gumloop server does not have"
+_NO_RESOURCES = "no resources/prompts capability: a Gumloop server exposes tools only"
+NOT_APPLICABLE = {
+    "completion-complete": "no completions capability (there are no prompts or resources to complete)",
+    **dict.fromkeys(
+        (
+            "tools-call-simple-text",
+            "tools-call-image",
+            "tools-call-audio",
+            "tools-call-embedded-resource",
+            "tools-call-mixed-content",
+            "tools-call-with-logging",
+            "tools-call-error",
+            "tools-call-with-progress",
+            "tools-call-sampling",
+            "tools-call-elicitation",
+            "json-schema-2020-12",
+            "elicitation-sep1034-defaults",
+            "elicitation-sep1330-enums",
+        ),
+        _REFERENCE_TOOL,
+    ),
+    "server-sse-polling": "needs the reference test_reconnection tool (it only records INFO here)",
+    **dict.fromkeys(
+        (
+            "resources-list",
+            "resources-read-text",
+            "resources-read-binary",
+            "resources-templates-read",
+            "resources-subscribe",
+            "resources-unsubscribe",
+            "sep-2164-resource-not-found",
+            "prompts-list",
+            "prompts-get-simple",
+            "prompts-get-with-args",
+            "prompts-get-embedded-resource",
+            "prompts-get-with-image",
+        ),
+        _NO_RESOURCES,
+    ),
+    "http-custom-header-server-validation": "no tool marks a parameter with x-mcp-header",
+    **{
+        f"sep-2640-skills-{part}": "the skills extension is not declared (the suite skips its checks)"
+        for part in ("directory", "enumeration", "manifest")
+    },
+    **{
+        f"tasks-{part}": "the 2026-07-28 tasks extension is not implemented (2025-11-25 session tasks are)"
+        for part in (
+            "lifecycle",
+            "capability-negotiation",
+            "wire-fields",
+            "request-state-removal",
+            "mrtr-input",
+            "request-headers",
+            "dispatch-and-envelope",
+            "status-notifications",
+            "required-task-error",
+            "mrtr-composition",
+        )
+    },
+    **{
+        f"input-required-result-{part}": "MRTR: no Gumloop tool asks the client for input mid-call"
+        for part in (
+            "basic-elicitation",
+            "basic-sampling",
+            "basic-list-roots",
+            "request-state",
+            "multiple-input-requests",
+            "multi-round",
+            "missing-input-response",
+            "non-tool-request",
+            "result-type",
+            "unsupported-methods",
+            "tampered-state",
+            "capability-check",
+            "ignore-extra-params",
+            "validate-input",
+        )
+    },
+}
+_OK = {"SUCCESS", "INFO", "SKIPPED"}
+_NOT_TESTABLE = re.compile(r"^Not testable|Method not found: (prompts|resources)/")
+_UNKNOWN_REFERENCE_TOOL = re.compile(r"Unknown tool: test_|Tool '\w+' not found")
+_RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
+CONFORMANCE_TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def conformance(
+    node_tools: NodeTools, stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Every server scenario of the pinned suite, run once against the demo server: scenario -> checks."""
+    out = tmp_path_factory.mktemp("conformance")
+    command = [str(node_tools.node), str(node_tools.conformance), "server"]
+    command += ["--url", stack.ready["mcp_url"], "--suite", "all", "--output-dir", str(out)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=CONFORMANCE_TIMEOUT_S, check=False)
+    results: dict[str, list[dict[str, Any]]] = {}
+    for checks in out.glob("*/checks.json"):
+        match = _RESULT_DIR.match(checks.parent.name)
+        assert match, checks.parent.name
+        results[match["scenario"]] = json.loads(checks.read_text())
+    assert results, f"the suite wrote no results (exit {run.returncode}): {run.stderr[-2000:]}"
+    return results
+
+
+def _failures(checks: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [(c["id"], c["status"], c.get("errorMessage") or "") for c in checks if c["status"] not in _OK]
+
+
+def test_every_scenario_of_the_pinned_suite_is_classified(conformance: dict[str, Any]) -> None:
+    """The suite ran every scenario we classified, and no scenario we have not (a new pin must be triaged)."""
+    assert set(conformance) == PASSING | set(PARTIAL) | set(NOT_APPLICABLE)
+
+
+def test_passing_scenarios_pass_every_check(conformance: dict[str, Any]) -> None:
+    """Initialize, sessions, ping, logging, tools/list, multiple streams, DNS rebinding, header validation."""
+    for scenario in sorted(PASSING):
+        checks = conformance[scenario]
+        assert _failures(checks) == [], scenario
+        assert any(c["status"] == "SUCCESS" for c in checks), scenario
+
+
+def test_stateless_and_caching_checks_pass_and_the_rest_is_untestable(conformance: dict[str, Any]) -> None:
+    """2026-07-28: _meta validation, discover, version and header errors, removed methods, caching hints."""
+    for scenario, required in PARTIAL.items():
+        checks = conformance[scenario]
+        statuses = {(c["id"], c["status"]) for c in checks if c["id"] in required}
+        assert {check for check, _ in statuses} == required, scenario
+        assert {status for _, status in statuses} == {"SUCCESS"}, (scenario, sorted(statuses))
+        others = [f for f in _failures(checks) if f[0] not in required]
+        assert all(_NOT_TESTABLE.search(message) for _, _, message in others), (scenario, others)
+
+
+def test_every_answer_matches_the_wire_schema(conformance: dict[str, Any]) -> None:
+    """Each scenario's wire-schema check (every message we sent, against the spec's schema) succeeds."""
+    wire = [
+        (s, c["status"])
+        for s, checks in conformance.items()
+        for c in checks
+        if c["id"] == "wire-schema-valid"
+    ]
+    assert len(wire) > 20
+    assert {status for _, status in wire} == {"SUCCESS"}, [w for w in wire if w[1] != "SUCCESS"]
+
+
+def test_reference_tool_scenarios_fail_only_for_the_missing_tool(conformance: dict[str, Any]) -> None:
+    """Where the suite calls its own test_* tools, the only failure is our clean unknown-tool refusal."""
+    for scenario, reason in NOT_APPLICABLE.items():
+        if reason != _REFERENCE_TOOL:
+            continue
+        failures = _failures(conformance[scenario])
+        assert failures, scenario
+        assert all(_UNKNOWN_REFERENCE_TOOL.search(message) for _, _, message in failures), (
+            scenario,
+            failures,
+        )
+
+
+# -- mcp-remote, as Claude Desktop runs it ----------------------------------------------------------------
+
+REPLY_TIMEOUT_S = 15.0
+
+
+class Bridge:
+    """One `mcp-remote` process spoken to over newline-delimited JSON-RPC on stdin/stdout."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self._next_id = 0
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send a request and return its response (notifications in between are skipped)."""
+        self._next_id += 1
+        msg_id = self._next_id
+        await self.send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params or {}})
+        assert self.process.stdout is not None
+        while True:
+            line = await asyncio.wait_for(self.process.stdout.readline(), REPLY_TIMEOUT_S)
+            assert line, f"mcp-remote closed stdout while {method} was pending"
+            message: dict[str, Any] = json.loads(line)
+            if message.get("id") == msg_id:
+                return message
+
+
+@asynccontextmanager
+async def bridge(
+    node_tools: NodeTools, entry: dict[str, Any], home: Path, *extra: str
+) -> AsyncIterator[Bridge]:
+    """Start the snippet's command: `npx -y mcp-remote ARGS` becomes the pinned node + mcp-remote."""
+    assert entry["command"] == "npx"
+    assert entry["args"][:2] == ["-y", "mcp-remote"], entry["args"]
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "TZ")}
+    # Its OAuth store and lock files go to a test directory, never to ~/.mcp-auth.
+    env |= {"HOME": str(home), "MCP_REMOTE_CONFIG_DIR": str(home / "mcp-auth"), **entry.get("env", {})}
+    with (home / "mcp-remote.log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            str(node_tools.node),
+            str(node_tools.mcp_remote),
+            *entry["args"][2:],
+            *extra,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+            env=env,
+        )
+        try:
+            yield Bridge(process)
+        finally:
+            if process.stdin is not None:
+                process.stdin.close()  # what Claude Desktop does on quit: mcp-remote shuts down
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def _claude_desktop_session(session: Bridge) -> dict[str, Any]:
+    """initialize, notifications/initialized, tools/list and a read tool, as Claude Desktop sends them."""
+    init = await session.request(
+        "initialize",
+        {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "claude-ai", "version": "0.1.0"},
+        },
+    )
+    assert init["result"]["serverInfo"]["name"] == "gumloop-mcp"
+    assert init["result"]["protocolVersion"] == "2025-06-18"
+    assert "tools" in init["result"]["capabilities"]
+    await session.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    listed = await session.request("tools/list")
+    tools = {tool["name"]: tool for tool in listed["result"]["tools"]}
+    teams_tool = tools["list_all_gumloop_teams"]
+    assert teams_tool["annotations"]["readOnlyHint"] is True
+    assert teams_tool["inputSchema"]["type"] == "object"
+    called = await session.request("tools/call", {"name": "list_all_gumloop_teams", "arguments": {}})
+    result: dict[str, Any] = called["result"]
+    assert not result.get("isError"), result
+    assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
+    return result
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [(), ("--protocol", "auto"), ("--transport", "sse-only")],
+    ids=["desktop-default", "modern-bridge", "http+sse"],
+)
+async def test_mcp_remote_bridges_claude_desktop_to_the_server(
+    node_tools: NodeTools, stack: Stack, tmp_path: Path, extra: tuple[str, ...]
+) -> None:
+    """Through mcp-remote (default, 2026-07-28 bridging, HTTP+SSE) Claude Desktop lists and calls tools."""
+    needs_emulator()
+    entry = claude_desktop_config(stack.ready["mcp_url"])["mcpServers"]["gumloop"]
+    async with bridge(node_tools, entry, tmp_path, *extra) as session:
+        result = await _claude_desktop_session(session)
+    teams = {team["name"] for team in result["structuredContent"]["items"]}
+    assert {"Emulator team", "Ops team"} <= teams
+    log = (tmp_path / "mcp-remote.log").read_text(errors="replace")
+    assert "Authentication required" not in log and "authorize" not in log.lower()
+    if extra == ("--protocol", "auto"):
+        assert "speaks MCP 2026-07-28" in log
+
+
+async def test_mcp_remote_with_the_snippets_api_token_header_passes_the_second_factor(
+    node_tools: NodeTools, stack: Stack, tmp_path: Path
+) -> None:
+    """A require_api_token_auth server works through the snippet's --header and env (no OAuth)."""
+    needs_emulator()
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
+        path = f"/integrated-account/{stack.ready['account_id']}/mcp"
+        resp = await http.post(
+            stack.admin + path,
+            json={"name": "bridge 2fa", "require_api_token_auth": True},
+            headers=stack.auth,
+        )
+    assert resp.status_code == 201, resp.text
+    config = claude_desktop_config(resp.json()["url"], api_token=stack.ready["api_token"])
+    async with bridge(node_tools, config["mcpServers"]["gumloop"], tmp_path) as session:
+        result = await _claude_desktop_session(session)
+    assert result["structuredContent"]["items"]
