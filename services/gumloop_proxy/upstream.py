@@ -180,7 +180,7 @@ class Upstream:
                     await _backoff(attempt, deadline)
                     continue
                 raise UpstreamUnavailable(
-                    f"connection to Gumloop failed ({type(exc).__name__}: {exc})", operation=operation
+                    f"connection to Gumloop failed ({_failure(exc, operation)})", operation=operation
                 ) from exc
             if response.status_code in RETRY_STATUSES and retry_safe and attempt < MAX_RETRIES:
                 attempt += 1
@@ -267,8 +267,22 @@ class Upstream:
                 ) from exc
             except httpx.TransportError as exc:
                 raise UpstreamUnavailable(
-                    f"Gumloop stream failed ({type(exc).__name__}: {exc})", operation=operation
+                    f"Gumloop stream failed ({_failure(exc, operation)})", operation=operation
                 ) from exc
+
+
+def _failure(exc: httpx.TransportError, operation: str) -> str:
+    """What a caller is told of a transport failure: its kind, and the egress guard's reason.
+
+    The transport's own text names hosts, ports and resolver errors of the internal network;
+    that goes to the log (no secret in it: the transport never puts the URL in its messages).
+    """
+    kind = type(exc).__name__
+    text = str(exc)
+    logger.warning("%s: upstream %s: %s", operation, kind, text)
+    if text.startswith("refusing to connect") or "resolves to a link-local" in text:
+        return f"{kind}: the proxy's egress guard refused the address (GMCP_PROXY_ALLOW_LINK_LOCAL_UPSTREAM)"
+    return kind
 
 
 def _without_credentials(body: bytes, request: UpstreamRequest) -> bytes:

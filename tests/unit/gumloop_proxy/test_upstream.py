@@ -274,3 +274,27 @@ async def test_an_error_answer_quoting_the_credential_never_carries_it_back() ->
                 pass
         assert key not in json.dumps([str(streamed.value), streamed.value.message, streamed.value.details])
     await upstream.close()
+
+
+async def test_a_connection_failure_names_its_kind_but_not_internal_addresses() -> None:
+    """Callers (ultimately a model) learn the failure kind; the host and port stay in the proxy's log."""
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("Cannot connect to host 10.1.2.3:8443 ssl:default [Connection refused]")
+
+    def guarded(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refusing to connect to 169.254.169.254: a link-local address")
+
+    upstream = _upstream(refused)
+    with pytest.raises(errors.UpstreamUnavailable) as caught:
+        await _send(upstream, _get())
+    assert "ConnectError" in str(caught.value) and "10.1.2.3" not in str(caught.value)
+    with pytest.raises(errors.UpstreamUnavailable) as streamed:
+        async with upstream.stream(_get(), account_id="a", max_concurrency=0, operation="op"):
+            pass
+    assert "10.1.2.3" not in str(streamed.value)
+    await upstream.close()
+    upstream = _upstream(guarded)
+    with pytest.raises(errors.UpstreamUnavailable, match="egress guard refused"):
+        await _send(upstream, _get())
+    await upstream.close()
