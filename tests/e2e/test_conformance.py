@@ -266,7 +266,11 @@ async def bridge(
 ) -> AsyncIterator[Bridge]:
     """Start the snippet's command: `npx -y mcp-remote ARGS` becomes the pinned node + mcp-remote."""
     assert entry["command"] == "npx"
-    assert entry["args"][:2] == ["-y", "mcp-remote"], entry["args"]
+    # The snippet may pin the version (mcp-remote@X); it must then be the one tested here.
+    assert entry["args"][:2] in (
+        ["-y", "mcp-remote"],
+        ["-y", f"mcp-remote@{node_tools.versions['mcp-remote']}"],
+    ), entry["args"]
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "TZ")}
     # Its OAuth store and lock files go to a test directory, never to ~/.mcp-auth.
     env |= {"HOME": str(home), "MCP_REMOTE_CONFIG_DIR": str(home / "mcp-auth"), **entry.get("env", {})}
