@@ -146,3 +146,47 @@ def test_an_artifact_link_to_a_private_ip_literal_is_refused_unless_it_is_the_ac
     assert artifact_host_refusal("https://10.0.0.5/ok", own, ["10.0.0.5"]) is None
     assert artifact_host_refusal("https://other.test/x", own, ["files.test"]) is not None
     assert artifact_host_refusal("file:///etc/passwd", own, []) is not None
+
+
+async def test_an_artifact_is_downloaded_without_the_accounts_credential():
+    """The signed link is fetched bare: the Gumloop key goes to Gumloop's API only, never to the file host."""
+    from datetime import UTC, datetime
+
+    from pydantic import SecretStr
+
+    from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+    from services.gumloop_proxy.accounts import StoredAccount
+    from services.gumloop_proxy.catalog import default_catalog
+    from services.gumloop_proxy.servicer import ProxyServicer
+    from services.gumloop_proxy.settings import ProxySettings
+    from services.gumloop_proxy.upstream import Upstream
+
+    account = StoredAccount(
+        id="acct_1", display_name="a", credential_kind="api_key", secret=SecretStr("gl-secret-key"),
+        user_id="u1", team_id="", project_id="", api_base_url="https://api.example.test/api/v1",
+        stream_base_url="https://api.example.test/ws", max_concurrency=2, created_at=datetime.now(UTC),
+    )  # fmt: skip
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/download"):
+            link = "https://files.example.test/blob/report.txt?sig=abc"
+            return httpx.Response(200, json={"download_url": link, "media_type": "text/plain"})
+        return httpx.Response(200, content=b"hello", headers={"content-type": "text/plain"})
+
+    class Store:
+        async def get(self, account_id: str) -> StoredAccount:
+            return account
+
+    settings = ProxySettings()
+    upstream = Upstream(settings, transport=httpx.MockTransport(handler))
+    servicer = ProxyServicer(settings, default_catalog(), Store(), upstream)  # type: ignore[arg-type]
+    request = pb.ReadArtifactRequest(account_id="acct_1", artifact_id="art_1")
+    answer = await servicer._read_artifact(request, None)
+    await upstream.close()
+    assert "hello" in answer.content.markdown.text
+    api, download = seen
+    assert api.headers["authorization"] == "Bearer gl-secret-key"
+    assert download.url.host == "files.example.test"
+    assert "authorization" not in download.headers and "x-auth-key" not in download.headers
