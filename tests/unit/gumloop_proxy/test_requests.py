@@ -164,3 +164,22 @@ def test_percent_signs_and_encoded_dots_stay_literal_in_a_path_segment() -> None
     assert request.url == "http://127.0.0.1:9/api/v1/agents/%252e%252e"
     request = build_request(_op("get_agent"), {"agent_id": "../x"}, Account())
     assert request.url == "http://127.0.0.1:9/api/v1/agents/..%2Fx"
+
+
+def test_arguments_nested_past_the_parsers_depth_are_a_clear_field_violation() -> None:
+    """A bomb of nested arrays is INVALID_ARGUMENT, not a RecursionError surfacing as INTERNAL."""
+    deep = '{"agent_id": ' + "[" * 200_000 + "]" * 200_000 + "}"
+    with pytest.raises(InvalidArguments) as caught:
+        parse_arguments(deep)
+    assert caught.value.violations[0][0] == "arguments_json"
+    assert "nested" in caught.value.violations[0][1]
+
+
+def test_arguments_deeper_than_64_levels_are_refused_and_64_pass() -> None:
+    """Nesting the JSON decoder accepts but validation would recurse through is refused up front."""
+    nested = parse_arguments('{"a": ' + "[" * 63 + "]" * 63 + "}")["a"]
+    for _ in range(62):
+        nested = nested[0]
+    assert nested == []
+    with pytest.raises(InvalidArguments):
+        parse_arguments('{"a": ' + "[" * 900 + "]" * 900 + "}")
