@@ -187,7 +187,8 @@ def _url_host(host: str) -> str:
 async def _body(request: web.Request, model: type[_M]) -> _M:
     try:
         raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a nesting bomb (1 MiB of '[') exhausts the decoder's depth.
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
     try:
         return model.model_validate(raw)

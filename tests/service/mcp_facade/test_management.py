@@ -320,3 +320,15 @@ async def test_a_missing_server_and_another_accounts_server_answer_alike(fakes: 
     theirs_body, missing_body = await theirs.json(), await missing.json()
     assert theirs_body["error"]["message"] == missing_body["error"]["message"]
     assert created["id"] not in theirs_body["error"]["message"]
+
+
+async def test_a_nesting_bomb_body_is_a_400_not_a_500(fakes: Fakes) -> None:
+    """JSON nested past the decoder's depth is refused as invalid JSON."""
+    _, _, client = fakes
+    bomb = '{"name": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    resp = await client.post(
+        "/integrated-account/acct_1/mcp",
+        data=bomb,
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
