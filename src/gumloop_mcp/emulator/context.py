@@ -77,7 +77,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: a nesting bomb
         raise bad_request("request body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object")

@@ -25,7 +25,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         offset = data["offset"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise bad_request("cursor is invalid", param="cursor") from exc
     if not isinstance(offset, int) or offset < 0:
         raise bad_request("cursor is invalid", param="cursor")

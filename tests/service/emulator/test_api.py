@@ -1,5 +1,6 @@
 """Route groups, auth, errors and state progression over real HTTP."""
 
+import base64
 import io
 import zipfile
 
@@ -224,3 +225,15 @@ async def test_non_ascii_credentials_and_signatures_are_refused_not_crashed_on(
         assert legacy.status_code == 401
         link = await raw.get("/__files/blob_x/a.txt", params={"expires": "9999999999", "sig": "\u00e9"})
         assert link.status_code == 403
+
+
+async def test_a_nesting_bomb_body_or_cursor_is_a_400(client: httpx.AsyncClient) -> None:
+    """JSON nested past the decoder's depth, in a body or in a cursor, is refused like bad JSON."""
+    bomb = "[" * 100_000 + "]" * 100_000
+    body = await client.post(
+        A + "/agents", content='{"name": ' + bomb + "}", headers={"content-type": "application/json"}
+    )
+    assert body.status_code == 400
+    cursor = base64.urlsafe_b64encode(("[" * 3000).encode()).decode()
+    listed = await client.get(A + "/agents", params={"cursor": cursor})
+    assert listed.status_code == 400
