@@ -172,5 +172,5 @@ def decode_page_token(field: str, kind: str, scope: str, token: str) -> Cursor |
         if raw["k"] != kind or raw["s"] != scope:
             raise InvalidArgument([(field, "belongs to a different listing; start again without it")])
         return float(raw["t"]), str(raw["i"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError) as exc:
         raise InvalidArgument([(field, "is not a page token returned by this listing")]) from exc

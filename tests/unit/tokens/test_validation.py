@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -85,3 +87,10 @@ def test_page_tokens_round_trip_and_are_bound_to_their_listing() -> None:
         with pytest.raises(InvalidArgument) as err:
             v.decode_page_token("t", kind, scope, damaged)
         assert err.value.violations[0][0] == "t"
+
+
+def test_a_page_token_holding_a_nesting_bomb_is_invalid_argument() -> None:
+    """A forged page token of nested arrays is refused like any foreign token, not an INTERNAL error."""
+    bomb = base64.urlsafe_b64encode(b"[" * 5000).decode()
+    with pytest.raises(InvalidArgument):
+        v.decode_page_token("page_token", "mcp", "acct_a", bomb)
