@@ -300,7 +300,7 @@ def decode_content(
     if fmt == "json":
         try:
             text = _render_json(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             # Invalid JSON is still text worth reading (a log, a truncated export).
             fmt, text = "text", _text(data)
         if not complete:

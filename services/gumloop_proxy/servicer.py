@@ -255,7 +255,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         )
         try:
             return json.loads(response.content)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise malformed(name, response.status, "not JSON") from exc
 
     async def _flow_inputs(
@@ -278,7 +278,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         if response.is_json:
             try:
                 parsed = json.loads(response.content)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # RecursionError: a nesting bomb
                 raise malformed(
                     op.name, response.status, "content-type says JSON but the body is not"
                 ) from exc

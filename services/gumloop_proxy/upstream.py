@@ -319,7 +319,7 @@ def error_from_response(status: int, headers: httpx.Headers, body: bytes, operat
     message = ""
     try:
         parsed: Any = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a nesting bomb
         parsed = None
     if isinstance(parsed, dict):
         envelope = parsed.get("error")

@@ -203,3 +203,13 @@ def test_binary_declared_as_text_is_not_rendered_and_invalid_json_falls_back_to_
     assert binary.WhichOneof("content") == "metadata_only"
     broken = _decode(b'{"a": 1,', "application/json", "x.json")
     assert broken.markdown.text == '{"a": 1,' and broken.markdown.source_format == "text"
+
+
+def test_a_json_artifact_nested_past_the_decoders_depth_is_shown_as_text() -> None:
+    """A nesting bomb in a JSON artifact is read as text, never an error out of ReadArtifact."""
+    data = b"[" * 5000 + b"]" * 5000
+    content = decode_content(
+        data, media_type="application/json", filename="bomb.json", offset=0, limit=100,
+        max_image_bytes=1000, total_size=len(data), complete=True,
+    )  # fmt: skip
+    assert content.markdown.text.startswith("[[[")

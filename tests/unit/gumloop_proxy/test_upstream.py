@@ -298,3 +298,16 @@ async def test_a_connection_failure_names_its_kind_but_not_internal_addresses() 
     with pytest.raises(errors.UpstreamUnavailable, match="egress guard refused"):
         await _send(upstream, _get())
     await upstream.close()
+
+
+async def test_an_error_body_nested_past_the_decoders_depth_is_kept_as_text() -> None:
+    """A hostile upstream's nesting bomb is an UpstreamError with a text message, not a RecursionError."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, content=b"[" * 5000, headers={"content-type": "application/json"})
+
+    upstream = _upstream(handler)
+    with pytest.raises(errors.UpstreamError) as caught:
+        await _send(upstream, _get())
+    await upstream.close()
+    assert caught.value.http_status == 400 and caught.value.message.startswith("[[[")
