@@ -7,6 +7,7 @@ are hashed with the pepper at once and never logged.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -53,7 +54,8 @@ _VALID_PURPOSES: Final = frozenset(
 def _edge(
     handler: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]],
 ) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]]:
-    """Turn TokenServiceError into the matching gRPC status (the one mapping point)."""
+    """Turn TokenServiceError into the matching gRPC status (the one mapping point); anything else
+    is INTERNAL with a generic message (and logged)."""
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
@@ -62,6 +64,14 @@ def _edge(
         except TokenServiceError as error:
             await context.abort_with_status(to_status(error))
             raise AssertionError("abort_with_status returned") from error  # pragma: no cover
+        except (grpc.aio.AbortError, grpc.aio.UsageError, asyncio.CancelledError):
+            raise
+        except Exception:
+            # Left alone, grpc.aio answers UNKNOWN with "Unexpected <class>: <message>": internals
+            # (paths, store errors) for any caller to read. The log keeps them; the caller gets less.
+            logger.exception("unexpected error in %s", handler.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error in the token service")
+            raise AssertionError("abort returned") from None  # pragma: no cover
 
     return wrapper
 
