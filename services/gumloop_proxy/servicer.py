@@ -39,7 +39,7 @@ from .ratelimit import parse_rate_limit
 from .requests import build_request
 from .settings import ProxySettings
 from .status import to_status
-from .streaming import iter_events
+from .streaming import iter_events, iter_lines
 from .upstream import Upstream, UpstreamResponse, malformed, useful_headers
 
 __all__ = ["ProxyServicer"]
@@ -336,7 +336,9 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
                         http_status=response.status_code, headers=useful_headers(response.headers)
                     )
                 )
-                async for event in iter_events(response.aiter_lines()):
+                ceiling = self._settings.max_response_bytes
+                lines = iter_lines(response.aiter_text(), ceiling)
+                async for event in iter_events(lines, max_event_chars=ceiling):
                     count += 1
                     yield pb.StreamOperationResponse(
                         event=pb.StreamEvent(event=event.event, data=event.data, id=event.id)

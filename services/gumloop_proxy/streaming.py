@@ -4,6 +4,10 @@ Lines are `field: value`; `data` lines of one event are joined with newlines; a 
 dispatches the event; lines starting with ':' are comments (keep-alives); an event without data
 is not dispatched; the event name defaults to "message"; an unfinished event at the end of the
 stream is discarded, as browsers do.
+
+A stream has no overall size, but one line and one event do: `iter_lines` and `iter_events`
+raise UpstreamTooLarge past their ceiling (max_response_bytes), so an upstream that never ends a
+line or an event cannot fill the proxy's memory.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 
-__all__ = ["SSEEvent", "SSEParser", "iter_events"]
+from .errors import UpstreamTooLarge
+
+__all__ = ["SSEEvent", "SSEParser", "iter_events", "iter_lines"]
 
 
 @dataclass(frozen=True)
@@ -63,12 +69,40 @@ class SSEParser:
         return SSEEvent(event=event or "message", data="\n".join(data), id=self._last_id, retry_ms=retry)
 
 
-async def iter_events(lines: AsyncIterable[str]) -> AsyncIterator[SSEEvent]:
-    """The events of a stream of lines (e.g. httpx's `Response.aiter_lines()`)."""
+async def iter_lines(chunks: AsyncIterable[str], max_line_chars: int) -> AsyncIterator[str]:
+    """Lines of a text stream (split on \\n, \\r\\n and \\r, as aiter_lines does), each at most
+    `max_line_chars` long: UpstreamTooLarge as soon as a pending line passes it."""
+    pending = ""
+    skip_lf = False  # the previous chunk ended with \r: a \n opening this one ends no new line
+    async for chunk in chunks:
+        if skip_lf and chunk.startswith("\n"):
+            chunk = chunk[1:]
+        skip_lf = chunk.endswith("\r")
+        pending += chunk
+        parts = pending.splitlines(keepends=True)
+        pending = parts.pop() if parts and not parts[-1].endswith(("\n", "\r")) else ""
+        for part in parts:
+            yield part.rstrip("\r\n")
+        if len(pending) > max_line_chars:
+            raise UpstreamTooLarge(f"a line of the stream is longer than {max_line_chars} characters")
+    if pending:
+        yield pending
+
+
+async def iter_events(
+    lines: AsyncIterable[str], *, max_event_chars: int | None = None
+) -> AsyncIterator[SSEEvent]:
+    """The events of a stream of lines (e.g. `iter_lines(...)` or httpx's `Response.aiter_lines()`)."""
     parser = SSEParser()
+    size = 0
     async for raw in lines:
         # aiter_lines already splits on \n, \r\n and \r; a chunk may still hold several lines.
         for line in raw.splitlines() or [""]:
+            size += len(line)
+            if max_event_chars is not None and size > max_event_chars:
+                raise UpstreamTooLarge(f"an event of the stream is longer than {max_event_chars} characters")
             event = parser.feed(line)
+            if not line:
+                size = 0  # a blank line ends the event (dispatched or not)
             if event is not None:
                 yield event

@@ -48,3 +48,47 @@ async def test_iter_events_discards_an_unfinished_trailing_event() -> None:
             yield line
 
     assert [e.data async for e in iter_events(lines())] == ["one"]
+
+
+async def _chunks(*parts: str) -> AsyncIterator[str]:
+    for part in parts:
+        yield part
+
+
+async def test_bounded_lines_split_across_chunks_like_aiter_lines() -> None:
+    """\\n, \\r\\n and \\r end lines even when a terminator is cut between two chunks."""
+    from services.gumloop_proxy.streaming import iter_lines
+
+    lines = [
+        line
+        async for line in iter_lines(
+            _chunks("data: a\r", "\ndata: b\n\n", "data: c\rdata: d\r\n", "\r\n"), 100
+        )
+    ]
+    assert lines == ["data: a", "data: b", "", "data: c", "data: d", ""]
+    events = [e async for e in iter_events(iter_lines(_chunks("data: x\n", "\n"), 100))]
+    assert [e.data for e in events] == ["x"]
+
+
+async def test_a_line_or_an_event_past_the_ceiling_fails_instead_of_filling_memory() -> None:
+    """An endless line, or endless data lines with no blank line, is UpstreamTooLarge at the ceiling."""
+    import pytest
+
+    from services.gumloop_proxy.errors import UpstreamTooLarge
+    from services.gumloop_proxy.streaming import iter_lines
+
+    async def endless_line() -> AsyncIterator[str]:
+        yield "data: "
+        while True:
+            yield "x" * 1000
+
+    async def endless_event() -> AsyncIterator[str]:
+        while True:
+            yield "data: " + "y" * 100 + "\n"
+
+    with pytest.raises(UpstreamTooLarge):
+        async for _ in iter_lines(endless_line(), 10_000):
+            pass
+    with pytest.raises(UpstreamTooLarge):
+        async for _ in iter_events(iter_lines(endless_event(), 10_000), max_event_chars=10_000):
+            pass
