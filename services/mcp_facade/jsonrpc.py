@@ -99,6 +99,10 @@ def parse_body(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise JsonRpcError(PARSE_ERROR, "Parse error: the body is not valid JSON", http_status=400) from exc
+    except RecursionError as exc:  # a nesting bomb: deeper than any JSON-RPC message needs
+        raise JsonRpcError(
+            PARSE_ERROR, "Parse error: the body is nested too deeply", http_status=400
+        ) from exc
 
 
 def parse_message(obj: Any) -> Message:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from typing import Final
 from urllib.parse import urlsplit
@@ -28,9 +29,18 @@ def _hostname(host_header: str) -> str:
 
 
 def is_loopback_host(host: str) -> bool:
-    """True for 127.0.0.0/8, localhost and ::1 (with or without brackets)."""
+    """True for an IP literal in 127.0.0.0/8 or ::1 (with or without brackets), and for localhost.
+
+    Parsed as an address, never matched by prefix: `127.attacker.example` is a name an attacker
+    controls (DNS rebinding), not a loopback address.
+    """
     name = host.strip().lower()
-    return name in _LOOPBACK_NAMES or name.startswith("127.")
+    if name in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
 
 
 class HostPolicy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.mcp_facade.jsonrpc import JsonRpcError, error_response, parse_body, parse_message
+from services.mcp_facade.jsonrpc import PARSE_ERROR, JsonRpcError, error_response, parse_body, parse_message
 
 
 def test_parse_body_rejects_invalid_json_with_parse_error() -> None:
@@ -57,3 +57,11 @@ def test_error_response_carries_data_only_when_given() -> None:
     assert error_response(None, JsonRpcError(-32022, "v", {"supported": []}))["error"]["data"] == {
         "supported": []
     }
+
+
+def test_a_nesting_bomb_is_a_parse_error_not_a_crash() -> None:
+    """100k opening brackets: -32700 with HTTP 400, not a RecursionError."""
+    with pytest.raises(JsonRpcError) as caught:
+        parse_body(b"[" * 100_000)
+    assert caught.value.code == PARSE_ERROR and caught.value.http_status == 400
+    assert "nested too deeply" in caught.value.message

@@ -26,3 +26,12 @@ def test_public_bind_without_host_list_accepts_any_host() -> None:
     """Bound publicly with no host list, any Host passes (the ingress decides)."""
     policy = HostPolicy([], [], "0.0.0.0")
     assert policy.host_ok("anything.example")
+
+
+def test_names_that_merely_start_like_a_loopback_address_are_not_loopback() -> None:
+    """`127.attacker.example` is an attacker's DNS name (rebinding), refused as Host and as Origin."""
+    policy = HostPolicy([], [], "127.0.0.1")
+    assert not policy.host_ok("127.attacker.example")
+    assert not policy.host_ok("127.0.0.1.nip.io:8080")
+    assert not policy.origin_ok("http://127.attacker.example")
+    assert policy.host_ok("127.5.6.7:8080") and policy.origin_ok("http://127.0.0.2:3000")
