@@ -16,9 +16,9 @@ from gumloop_mcp.runtime import create_channel
 _LOCATIONS = {pb.PARAMETER_LOCATION_PATH: "path", pb.PARAMETER_LOCATION_QUERY: "query"}
 
 
-async def fetch_operations(proxy_target: str) -> list[pb.Operation]:
-    """Every catalog operation, through the proxy's ListOperations."""
-    async with create_channel(proxy_target) as channel:
+async def fetch_operations(proxy_target: str, caller_token: str | None = None) -> list[pb.Operation]:
+    """Every catalog operation, through the proxy's ListOperations (sending the caller token)."""
+    async with create_channel(proxy_target, caller_token=caller_token) as channel:
         response = await pb_grpc.ProxyServiceStub(channel).ListOperations(
             pb.ListOperationsRequest(), timeout=10
         )

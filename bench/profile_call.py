@@ -37,13 +37,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-import grpc
 
 from bench import mcp_wire
 from bench.scenarios import EMULATOR_HEADERS, OUR_TOOL, SCOPES, mint
 from bench.stack import READY_TIMEOUT_S, Stack, _drain, _read_json_lines_until, _stop
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
+from gumloop_mcp.runtime import create_channel
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBES = ("direct", "grpc_dry", "grpc", "ping", "stateless", "session")
@@ -74,7 +74,7 @@ async def start_stack_from(
     try:
         ready = await _read_json_lines_until(process, lambda e: e.get("event") == "ready", READY_TIMEOUT_S)
         drain_out = asyncio.create_task(_drain(process.stdout))
-        yield Stack(ready=ready, process=process)
+        yield Stack(ready=ready, process=process, data_dir=data_dir)
     finally:
         await _stop(process)
         drain_err.cancel()
@@ -89,7 +89,10 @@ class Target:
         self.label = label
         self.stack = stack
         self.http = http
-        self.channel = grpc.aio.insecure_channel(str(stack.ready["proxy_grpc"]))
+        # The probe calls the proxy like the façade does: on an authenticated channel.
+        self.channel = create_channel(
+            str(stack.ready["proxy_grpc"]), caller_token=stack.caller_token("cli", "proxy")
+        )
         self.proxy = ProxyServiceStub(self.channel)
         self.url = ""
         self.session_id = ""

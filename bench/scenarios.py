@@ -66,7 +66,7 @@ async def mint_servers(stack: Stack) -> dict[str, str]:
 
 
 async def write_peer_openapi(stack: Stack, path: Path) -> None:
-    operations = await fetch_operations(str(stack.ready["proxy_grpc"]))
+    operations = await fetch_operations(str(stack.ready["proxy_grpc"]), stack.caller_token("cli", "proxy"))
     spec = build_openapi(operations, f"{stack.emulator_url}/api/v1")
     path.write_text(json.dumps(spec))
 

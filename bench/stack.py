@@ -27,6 +27,17 @@ class Stack:
 
     ready: dict[str, Any]
     process: asyncio.subprocess.Process
+    data_dir: Path | None = None
+
+    def caller_token(self, caller: str, server: str) -> str | None:
+        """The gRPC caller token `up` made for `caller` -> `server` ("cli", "facade"; "proxy", "tokens")."""
+        from gumloop_mcp.launcher import caller_token_path, read_secret_file
+
+        return (
+            None
+            if self.data_dir is None
+            else read_secret_file(caller_token_path(self.data_dir, caller, server))
+        )
 
     @property
     def mcp_url(self) -> str:
@@ -115,7 +126,7 @@ async def start_stack(data_dir: Path, extra_env: dict[str, str] | None = None) -
     try:
         ready = await _read_json_lines_until(process, lambda e: e.get("event") == "ready", READY_TIMEOUT_S)
         drain_out = asyncio.create_task(_drain(process.stdout))
-        yield Stack(ready=ready, process=process)
+        yield Stack(ready=ready, process=process, data_dir=data_dir)
     finally:
         await _stop(process)
         drain_err.cancel()
@@ -135,6 +146,8 @@ async def start_facade_replica(
         "GMCP_FACADE_TOKENS_TARGET": str(stack.ready["tokens_grpc"]),
         "GMCP_FACADE_PROXY_TARGET": str(stack.ready["proxy_grpc"]),
         "GMCP_FACADE_SESSION_SECRET": session_secret,
+        "GMCP_FACADE_TOKENS_CALLER_TOKEN": stack.caller_token("facade", "tokens") or "",
+        "GMCP_FACADE_PROXY_CALLER_TOKEN": stack.caller_token("facade", "proxy") or "",
         "GMCP_FACADE_LOG_LEVEL": "WARNING",
     }
     process = await asyncio.create_subprocess_exec(

@@ -13,7 +13,7 @@ from grpc_health.v1 import health
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
-from gumloop_mcp.runtime import create_grpc_server, serve_until_stopped, start_serving
+from gumloop_mcp.runtime import CallerTokens, create_grpc_server, serve_until_stopped, start_serving
 
 from .accounts import AccountStore, open_account_store
 from .catalog import Catalog, default_catalog
@@ -78,12 +78,16 @@ async def create_server(settings: ProxySettings, *, catalog: Catalog | None = No
     idempotency = open_idempotency_store(settings)
     upstream = Upstream(settings)
     servicer = ProxyServicer(settings, catalog, store, upstream, idempotency)
+    callers = settings.caller_tokens
     try:
         server, port, health_servicer = create_grpc_server(
             lambda s: pb_grpc.add_ProxyServiceServicer_to_server(servicer, s),
             [SERVICE_NAME],
             host=settings.host,
             port=settings.grpc_port,
+            caller_tokens=CallerTokens.parse(callers.get_secret_value() if callers else None),
+            service_label="proxy",
+            caller_setting="GMCP_PROXY_CALLER_TOKENS",
         )
     except BaseException:
         await upstream.close()

@@ -17,6 +17,11 @@ class ProxySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GMCP_PROXY_", frozen=True, extra="ignore")
 
     grpc_port: int = 50052
+    # Callers allowed to use the gRPC API (health and reflection stay open): "name=token" entries
+    # separated by commas/whitespace, or a JSON list of "name=token" strings; a name may repeat while
+    # its token is rotated; tokens are at least 16 characters. Empty: open to anyone who reaches the
+    # port (a WARNING at start unless bound to loopback). The caller's name is logged, never the token.
+    caller_tokens: SecretStr | None = None
     # Where integrated accounts (with encrypted credentials) live.
     store: Literal["sqlite", "redis"] = "sqlite"
     data_dir: Path = Path(".gumloop-mcp")

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 import grpc
+from pydantic import SecretStr
 
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
 from gumloop_mcp.runtime import create_channel
@@ -60,10 +61,16 @@ class Backends:
             await channel.close()
 
 
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
 async def connect_backends(settings: FacadeSettings) -> Backends:
     """Open channels to the token service and the proxy (lazily connected) and build stubs."""
-    tokens_channel = create_channel(settings.tokens_target)
-    proxy_channel = create_channel(settings.proxy_target)
+    tokens_channel = create_channel(
+        settings.tokens_target, caller_token=_secret(settings.tokens_caller_token)
+    )
+    proxy_channel = create_channel(settings.proxy_target, caller_token=_secret(settings.proxy_caller_token))
     logger.info("backends: tokens=%s proxy=%s", settings.tokens_target, settings.proxy_target)
     return Backends(
         tokens=TokenServiceStub(tokens_channel),

@@ -24,6 +24,10 @@ class FacadeSettings(ServiceSettings):
     public_base_url: str | None = None
     tokens_target: str = "127.0.0.1:50051"
     proxy_target: str = "127.0.0.1:50052"
+    # The façade's tokens in GMCP_TOKENS_CALLER_TOKENS and GMCP_PROXY_CALLER_TOKENS (sent as
+    # "authorization: Bearer <token>" on every call to that backend). Unset: no token is sent.
+    tokens_caller_token: SecretStr | None = None
+    proxy_caller_token: SecretStr | None = None
     # Origin allow-list (exact origins); a request without Origin is allowed.
     allowed_origins: list[str] = []
     # Host allow-list; empty allows any Host except when bound to loopback, where only loopback names pass.

@@ -13,7 +13,13 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health
 
-from gumloop_mcp.runtime import create_channel, create_grpc_server, serve_until_stopped, start_serving
+from gumloop_mcp.runtime import (
+    CallerTokens,
+    create_channel,
+    create_grpc_server,
+    serve_until_stopped,
+    start_serving,
+)
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 
@@ -96,11 +102,17 @@ async def create_server(
     `clock` (default time.time) drives expiry; `proxy_channel` replaces the channel to
     settings.proxy_target (the caller keeps ownership of a channel it passes in).
     """
+    callers = settings.caller_tokens
+    # Parsed first: a malformed list stops the service before anything is opened.
+    caller_tokens = CallerTokens.parse(callers.get_secret_value() if callers else None)
     clock = clock or time.time
     hub = RevocationHub()
     store = _build_store(settings, hub, clock)
     owns_channel = proxy_channel is None
-    channel = proxy_channel or create_channel(settings.proxy_target)
+    caller_token = settings.proxy_caller_token
+    channel = proxy_channel or create_channel(
+        settings.proxy_target, caller_token=caller_token.get_secret_value() if caller_token else None
+    )
     proxy = ProxyClient(
         channel,
         target=settings.proxy_target,
@@ -113,6 +125,9 @@ async def create_server(
         [SERVICE_NAME],
         host=settings.host,
         port=settings.grpc_port,
+        caller_tokens=caller_tokens,
+        service_label="token service",
+        caller_setting="GMCP_TOKENS_CALLER_TOKENS",
     )
     return TokenServer(server, port, health_servicer, store, hub, channel, owns_channel)
 

@@ -17,6 +17,11 @@ class TokenSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GMCP_TOKENS_", frozen=True, extra="ignore")
 
     grpc_port: int = 50051
+    # Callers allowed to use the gRPC API (health and reflection stay open): "name=token" entries
+    # separated by commas/whitespace, or a JSON list of "name=token" strings; a name may repeat while
+    # its token is rotated; tokens are at least 16 characters. Empty: open to anyone who reaches the
+    # port (a WARNING at start unless bound to loopback). The caller's name is logged, never the token.
+    caller_tokens: SecretStr | None = None
     # "sqlite" is the embedded default; "redis" for several replicas.
     store: Literal["sqlite", "redis"] = "sqlite"
     data_dir: Path = Path(".gumloop-mcp")
@@ -28,6 +33,8 @@ class TokenSettings(ServiceSettings):
     pepper: SecretStr | None = None
     # The proxy, asked to validate scopes (catalog) and account ids.
     proxy_target: str = "127.0.0.1:50052"
+    # This service's token in the proxy's GMCP_PROXY_CALLER_TOKENS (sent as "authorization: Bearer").
+    proxy_caller_token: SecretStr | None = None
     proxy_timeout_s: float = 5.0
     min_expiry_lead_s: float = 60.0
     last_used_resolution_s: float = 60.0

@@ -142,10 +142,21 @@ async def _demo_server(tokens: TokenServiceStub, account_id: str, path: Path) ->
     return server_id, token
 
 
-async def bootstrap(data_dir: Path, tokens_target: str, proxy_target: str, spec: AccountSpec) -> Bootstrapped:
-    """Make sure the API token, the account and the demo MCP server exist; return them."""
-    tokens_channel = create_channel(tokens_target)
-    proxy_channel = create_channel(proxy_target)
+async def bootstrap(
+    data_dir: Path,
+    tokens_target: str,
+    proxy_target: str,
+    spec: AccountSpec,
+    *,
+    tokens_caller_token: str | None = None,
+    proxy_caller_token: str | None = None,
+) -> Bootstrapped:
+    """Make sure the API token, the account and the demo MCP server exist; return them.
+
+    The caller tokens authenticate us to the two servers (None: they are open).
+    """
+    tokens_channel = create_channel(tokens_target, caller_token=tokens_caller_token)
+    proxy_channel = create_channel(proxy_target, caller_token=proxy_caller_token)
     try:
         tokens = TokenServiceStub(tokens_channel)
         proxy = ProxyServiceStub(proxy_channel)

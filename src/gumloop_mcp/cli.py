@@ -3,7 +3,7 @@
 gumloop-mcp up [--json] [--mcp-port 8080] [--admin-port 8081] ...   everything, supervised
 gumloop-mcp tokens | proxy | facade | emulator                      one service in the foreground
 gumloop-mcp claude-config --url URL [--api-token T]                 Claude Desktop snippet
-gumloop-mcp admin create-api-token --name N                         mint an API token over gRPC
+gumloop-mcp admin create-api-token --name N [--data-dir D]          mint an API token over gRPC
 """
 
 from __future__ import annotations
@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--purpose", choices=("management", "mcp_client"), action="append")
     create.add_argument("--tokens-target", default=os.environ.get("GMCP_TOKENS_TARGET", f"{HOST}:50051"))
+    create.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".gumloop-mcp"),
+        help="the `up` data directory whose caller token is sent (unless env GMCP_CLI_TOKENS_CALLER_TOKEN)",
+    )
     return parser
 
 
@@ -161,6 +167,7 @@ async def _up(args: argparse.Namespace) -> int:
                 "GMCP_PROXY_GRPC_PORT": str(args.proxy_port),
                 "GMCP_PROXY_DATA_DIR": str(data_dir),
                 "GMCP_PROXY_ENCRYPTION_KEY": secrets.proxy_encryption_key,
+                "GMCP_PROXY_CALLER_TOKENS": secrets.callers_of("proxy"),
             },
         )
         proxy_target = f"{HOST}:{proxy.ports['grpc']}"
@@ -174,6 +181,8 @@ async def _up(args: argparse.Namespace) -> int:
                 "GMCP_TOKENS_DATA_DIR": str(data_dir),
                 "GMCP_TOKENS_PEPPER": secrets.tokens_pepper,
                 "GMCP_TOKENS_PROXY_TARGET": proxy_target,
+                "GMCP_TOKENS_CALLER_TOKENS": secrets.callers_of("tokens"),
+                "GMCP_TOKENS_PROXY_CALLER_TOKEN": secrets.caller_tokens[("tokens", "proxy")],
             },
         )
         tokens_target = f"{HOST}:{tokens.ports['grpc']}"
@@ -190,10 +199,19 @@ async def _up(args: argparse.Namespace) -> int:
                 "GMCP_FACADE_TOKENS_TARGET": tokens_target,
                 "GMCP_FACADE_PROXY_TARGET": proxy_target,
                 "GMCP_FACADE_SESSION_SECRET": secrets.session_secret,
+                "GMCP_FACADE_TOKENS_CALLER_TOKEN": secrets.caller_tokens[("facade", "tokens")],
+                "GMCP_FACADE_PROXY_CALLER_TOKEN": secrets.caller_tokens[("facade", "proxy")],
             },
         )
         _emit(args, {"event": "serving", "service": "facade", "ports": facade.ports})
-        done = await bootstrap(data_dir, tokens_target, proxy_target, _account_spec(emulator_port))
+        done = await bootstrap(
+            data_dir,
+            tokens_target,
+            proxy_target,
+            _account_spec(emulator_port),
+            tokens_caller_token=secrets.caller_tokens[("cli", "tokens")],
+            proxy_caller_token=secrets.caller_tokens[("cli", "proxy")],
+        )
         base = f"http://{HOST}:{facade.ports['http']}"
         ready = {
             "event": "ready",
@@ -255,7 +273,19 @@ def _print_summary(ready: dict[str, Any]) -> None:
     print("\n".join(lines), flush=True)
 
 
+def _cli_caller_token(data_dir: Path, server: str) -> str | None:
+    """The token the CLI sends to `server`: env GMCP_CLI_<SERVER>_CALLER_TOKEN, else the one `up` made
+    in `data_dir` (None when neither exists: the server must then be open)."""
+    from .launcher import caller_token_path, read_secret_file
+
+    return os.environ.get(f"GMCP_CLI_{server.upper()}_CALLER_TOKEN") or read_secret_file(
+        caller_token_path(data_dir, "cli", server)
+    )
+
+
 async def _create_api_token(args: argparse.Namespace) -> int:
+    import grpc
+
     from gumloop_mcp.runtime import create_channel
     from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
     from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
@@ -265,11 +295,17 @@ async def _create_api_token(args: argparse.Namespace) -> int:
         "mcp_client": tpb.API_TOKEN_PURPOSE_MCP_CLIENT,
     }
     chosen = [purposes[p] for p in (args.purpose or ["management"])]
-    channel = create_channel(args.tokens_target)
+    channel = create_channel(args.tokens_target, caller_token=_cli_caller_token(args.data_dir, "tokens"))
     try:
         response = await TokenServiceStub(channel).CreateApiToken(
-            tpb.CreateApiTokenRequest(api_token=tpb.ApiToken(name=args.name, purposes=chosen))
+            tpb.CreateApiTokenRequest(api_token=tpb.ApiToken(name=args.name, purposes=chosen)), timeout=30
         )
+    except grpc.aio.AioRpcError as err:
+        print(
+            f"gumloop-mcp admin: the token service answered {err.code().name}: {err.details()}",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         await channel.close()
     print(json.dumps({"id": response.api_token.id, "name": response.api_token.name, "token": response.token}))

@@ -28,6 +28,7 @@ __all__ = [
     "ChildExited",
     "Supervisor",
     "Secrets",
+    "caller_token_path",
     "load_secrets",
     "read_secret_file",
     "write_secret_file",
@@ -67,6 +68,18 @@ def _stable(path: Path, make: Any) -> str:
     return value
 
 
+# Caller tokens (see gumloop_mcp.runtime.CallerTokens): one per caller and server, so each hop
+# can be rotated alone. The CLI's token lets `up`'s bootstrap and `admin` commands call both servers.
+CALLER_TOKENS_DIR: Final = "caller-tokens"
+CALLER_TOKEN_FILES: Final = {
+    ("facade", "tokens"): "facade-to-tokens",
+    ("facade", "proxy"): "facade-to-proxy",
+    ("tokens", "proxy"): "tokens-to-proxy",
+    ("cli", "tokens"): "cli-to-tokens",
+    ("cli", "proxy"): "cli-to-proxy",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Secrets:
     """The secrets generated once per data directory and handed to the services by env."""
@@ -74,6 +87,19 @@ class Secrets:
     tokens_pepper: str
     proxy_encryption_key: str
     session_secret: str
+    # (caller, server) -> the caller's token on that server.
+    caller_tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def callers_of(self, server: str) -> str:
+        """The server's caller list, as its GMCP_<SERVER>_CALLER_TOKENS value ("name=token,...")."""
+        return ",".join(
+            f"{caller}={token}" for (caller, to), token in self.caller_tokens.items() if to == server
+        )
+
+
+def caller_token_path(data_dir: Path, caller: str, server: str) -> Path:
+    """Where `up` keeps `caller`'s token for `server` (file mode 0600, directory 0700)."""
+    return data_dir / CALLER_TOKENS_DIR / CALLER_TOKEN_FILES[(caller, server)]
 
 
 def load_secrets(data_dir: Path) -> Secrets:
@@ -81,12 +107,19 @@ def load_secrets(data_dir: Path) -> Secrets:
     secret_dir = data_dir / "secrets"
     secret_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(secret_dir, 0o700)
+    callers_dir = data_dir / CALLER_TOKENS_DIR
+    callers_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(callers_dir, 0o700)
     return Secrets(
         tokens_pepper=_stable(secret_dir / "tokens-pepper", lambda: secrets.token_urlsafe(32)),
         proxy_encryption_key=_stable(
             secret_dir / "proxy-encryption-key", lambda: Fernet.generate_key().decode()
         ),
         session_secret=_stable(secret_dir / "facade-session-secret", lambda: secrets.token_urlsafe(32)),
+        caller_tokens={
+            pair: _stable(caller_token_path(data_dir, *pair), lambda: secrets.token_urlsafe(32))
+            for pair in CALLER_TOKEN_FILES
+        },
     )
 
 

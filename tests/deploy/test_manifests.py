@@ -303,3 +303,62 @@ def test_prod_scales_out_with_autoscalers_disruption_budgets_and_external_redis(
         for var in ("GMCP_TOKENS_REDIS_URL", "GMCP_PROXY_REDIS_URL", "GMCP_FACADE_REDIS_URL"):
             if var in env:
                 assert env[var]["valueFrom"]["secretKeyRef"]["name"] == "gumloop-redis"
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion of an env value against variables defined before it."""
+    import re
+
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+def _container_env(workload: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]:
+    """The container's env as the kubelet builds it (secretKeyRefs resolved from `secrets`)."""
+    env: dict[str, str] = {}
+    for entry in _containers(workload)[0].get("env", []):
+        ref = entry.get("valueFrom", {}).get("secretKeyRef")
+        if ref is not None:
+            if ref["name"].startswith("gumloop-mcp-secrets"):
+                assert ref["key"] in secrets, f"{entry['name']} reads the missing Secret key {ref['key']}"
+                env[entry["name"]] = secrets[ref["key"]]
+            continue
+        env[entry["name"]] = _expand(str(entry.get("value", "")), env)
+    return env
+
+
+CALLER_KEYS = (
+    "GMCP_FACADE_TOKENS_CALLER_TOKEN",
+    "GMCP_FACADE_PROXY_CALLER_TOKEN",
+    "GMCP_TOKENS_PROXY_CALLER_TOKEN",
+)
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_the_grpc_servers_accept_exactly_their_clients_caller_tokens(rendered, overlay):
+    """The proxy accepts the façade's and the token service's tokens, the token service the façade's."""
+    import base64
+
+    from gumloop_mcp.runtime import CallerTokens
+
+    generated = _by_kind(rendered[overlay], "Secret")
+    found = next((s for name, s in generated.items() if name.startswith("gumloop-mcp-secrets")), None)
+    if found is not None:  # dev: the generated demo values
+        secrets = {k: base64.b64decode(v).decode() for k, v in found.get("data", {}).items()}
+    else:  # prod: created by the operator with these keys (deploy/README.md)
+        secrets = {k: f"operator-made-{k.lower()}-0123456789" for k in (*CALLER_KEYS, "GMCP_TOKENS_PEPPER")}
+        secrets |= {"GMCP_PROXY_ENCRYPTION_KEY": "k", "GMCP_FACADE_SESSION_SECRET": "s"}
+    assert set(CALLER_KEYS) <= set(secrets)
+    assert len({secrets[k] for k in CALLER_KEYS}) == 3, "each hop has its own token"
+    workloads = {_component(w): w for w in _workloads(rendered[overlay])}
+    proxy_env = _container_env(workloads["proxy"], secrets)
+    tokens_env = _container_env(workloads["tokens"], secrets)
+    facade_env = _container_env(workloads["facade"], secrets)
+    proxy_callers = CallerTokens.parse(proxy_env["GMCP_PROXY_CALLER_TOKENS"])
+    tokens_callers = CallerTokens.parse(tokens_env["GMCP_TOKENS_CALLER_TOKENS"])
+    assert proxy_callers.identify(facade_env["GMCP_FACADE_PROXY_CALLER_TOKEN"]) == "facade"
+    assert proxy_callers.identify(tokens_env["GMCP_TOKENS_PROXY_CALLER_TOKEN"]) == "tokens"
+    assert tokens_callers.identify(facade_env["GMCP_FACADE_TOKENS_CALLER_TOKEN"]) == "facade"
+    assert proxy_callers.names == ["facade", "tokens"] and tokens_callers.names == ["facade"]
+    assert tokens_callers.identify(facade_env["GMCP_FACADE_PROXY_CALLER_TOKEN"]) is None
+    for env in (proxy_env, tokens_env):
+        assert not any("$(" in v for v in env.values()), "every $(VAR) resolves"

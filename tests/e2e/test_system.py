@@ -240,7 +240,7 @@ async def test_admin_create_api_token_mints_a_working_management_token(stack: St
     """`gumloop-mcp admin create-api-token` prints a token the management API accepts."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gumloop_mcp.cli", "admin", "create-api-token", "--name", "e2e-admin",
-        "--tokens-target", stack.ready["tokens_grpc"],
+        "--tokens-target", stack.ready["tokens_grpc"], "--data-dir", str(stack.stderr_path.parent / "data"),
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(process.communicate(), 30)

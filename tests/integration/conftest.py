@@ -212,6 +212,14 @@ def _start(stack: Stack, name: str, container: Any, *ports: int) -> Any:
 
 
 # Same variable names and values as deploy/base/config.env, with the test network's names.
+# gRPC caller tokens (GMCP_*_CALLER_TOKEN(S)): one per hop, plus `it` for the tests' own direct calls.
+FACADE_TO_TOKENS = "it-facade-to-tokens-3b8e1f6a9c2d5047"
+FACADE_TO_PROXY = "it-facade-to-proxy-8d2a7c4e1b9f6053"
+TOKENS_TO_PROXY = "it-tokens-to-proxy-5f9c3e7a2d1b8064"
+IT_CALLER_TOKEN = "it-tests-caller-token-1c7e9a3f5b2d8046"
+CALLER_METADATA = (("authorization", f"Bearer {IT_CALLER_TOKEN}"),)
+
+
 def stack_env(service: str) -> dict[str, str]:
     """The GMCP_* environment of one service container."""
     common = {
@@ -222,6 +230,8 @@ def stack_env(service: str) -> dict[str, str]:
             "GMCP_TOKENS_REDIS_URL": "redis://redis:6379/0",
             "GMCP_TOKENS_PEPPER": "it-pepper-0f3c9a1e5b7d2468ace013579bdf2468",
             "GMCP_TOKENS_PROXY_TARGET": "dns:///proxy:50052",
+            "GMCP_TOKENS_CALLER_TOKENS": f"facade={FACADE_TO_TOKENS},it={IT_CALLER_TOKEN}",
+            "GMCP_TOKENS_PROXY_CALLER_TOKEN": TOKENS_TO_PROXY,
             "GMCP_TOKENS_SHUTDOWN_GRACE_S": "2",
         },
         "proxy": {
@@ -230,6 +240,9 @@ def stack_env(service: str) -> dict[str, str]:
             "GMCP_PROXY_STORE": "redis",
             "GMCP_PROXY_REDIS_URL": "redis://redis:6379/0",
             "GMCP_PROXY_ENCRYPTION_KEY": "aXQtb25seS1mZXJuZXQta2V5LTMyLWJ5dGVzLWxvbmc=",
+            "GMCP_PROXY_CALLER_TOKENS": (
+                f"facade={FACADE_TO_PROXY},tokens={TOKENS_TO_PROXY},it={IT_CALLER_TOKEN}"
+            ),
             "GMCP_PROXY_DEFAULT_API_BASE_URL": "http://emulator:8090/api/v1",
             "GMCP_PROXY_DEFAULT_STREAM_BASE_URL": "http://emulator:8090/ws/api/v1",
             "GMCP_PROXY_SHUTDOWN_GRACE_S": "2",
@@ -242,6 +255,8 @@ def stack_env(service: str) -> dict[str, str]:
             "GMCP_FACADE_TOKENS_TARGET": "dns:///tokens:50051",
             "GMCP_FACADE_PROXY_TARGET": "dns:///proxy:50052",
             "GMCP_FACADE_SESSION_SECRET": "it-session-secret-7e1d4c2b9a8f6e5d",
+            "GMCP_FACADE_TOKENS_CALLER_TOKEN": FACADE_TO_TOKENS,
+            "GMCP_FACADE_PROXY_CALLER_TOKEN": FACADE_TO_PROXY,
             "GMCP_FACADE_STORE": "redis",
             "GMCP_FACADE_REDIS_URL": "redis://redis:6379/0",
             "GMCP_FACADE_REQUEST_DEADLINE_S": "15",

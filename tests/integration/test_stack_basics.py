@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 
-from .conftest import Stack, wait_redis
+from .conftest import CALLER_METADATA, Stack, wait_redis
 
 
 def test_service_containers_run_as_uid_10001_on_a_read_only_root_filesystem(base_stack: Stack):
@@ -33,7 +33,9 @@ def test_the_token_service_reports_serving_over_grpc_health(base_stack: Stack):
 
 def _verify(stub: pb_grpc.TokenServiceStub, token: str) -> pb.VerifyApiTokenResponse:
     return stub.VerifyApiToken(
-        pb.VerifyApiTokenRequest(token=token, purpose=pb.API_TOKEN_PURPOSE_MANAGEMENT), timeout=5
+        pb.VerifyApiTokenRequest(token=token, purpose=pb.API_TOKEN_PURPOSE_MANAGEMENT),
+        timeout=5,
+        metadata=CALLER_METADATA,
     )
 
 
@@ -46,6 +48,7 @@ def test_an_api_token_still_verifies_after_redis_restarts(base_stack: Stack):
                 api_token=pb.ApiToken(name="it-redis-restart", purposes=[pb.API_TOKEN_PURPOSE_MANAGEMENT])
             ),
             timeout=5,
+            metadata=CALLER_METADATA,
         )
         assert _verify(stub, created.token).api_token.id == created.api_token.id
 
@@ -65,3 +68,17 @@ def test_an_api_token_still_verifies_after_redis_restarts(base_stack: Stack):
                 time.sleep(0.2)
         assert verified.api_token.id == created.api_token.id
         assert verified.api_token.name == "it-redis-restart"
+
+
+def test_the_token_service_container_refuses_grpc_calls_without_a_caller_token(base_stack: Stack):
+    """Bound to 0.0.0.0 with a caller list: a call without the token is UNAUTHENTICATED, health is not."""
+    with grpc.insecure_channel(f"localhost:{base_stack.ports['tokens']}") as channel:
+        stub = pb_grpc.TokenServiceStub(channel)
+        for metadata in ((), (("authorization", "Bearer not-a-caller-0123456789abcdef"),)):
+            try:
+                stub.ListApiTokens(pb.ListApiTokensRequest(), timeout=5, metadata=metadata)
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+            else:
+                raise AssertionError("the token service answered a call without a caller token")
+        assert stub.ListApiTokens(pb.ListApiTokensRequest(), timeout=5, metadata=CALLER_METADATA) is not None

@@ -1,18 +1,22 @@
 """Code shared by every service, and nothing else: logging, gRPC wiring, settings, token format."""
 
+from ._callerauth import CallerAuthInterceptor, CallerTokens, is_loopback_host
 from ._grpc_client import create_channel, error_details, field_violations, with_details
 from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
 from ._lifecycle import Servable, serve_until_stopped, stop_on_signals
-from ._logging import REDACTED, RedactingFilter, configure, redact, request_id_var
+from ._logging import REDACTED, RedactingFilter, caller_var, configure, redact, request_id_var
 from ._settings import ServiceSettings
 from ._tokenformat import TokenKind, generate_token, hash_token, is_well_formed, token_prefix, tokens_equal
 
 __all__ = [
     "REDACTED",
+    "CallerAuthInterceptor",
+    "CallerTokens",
     "RedactingFilter",
     "RequestContextInterceptor",
     "ServiceSettings",
     "TokenKind",
+    "caller_var",
     "configure",
     "create_channel",
     "create_grpc_server",
@@ -20,6 +24,7 @@ __all__ = [
     "field_violations",
     "generate_token",
     "hash_token",
+    "is_loopback_host",
     "is_well_formed",
     "redact",
     "request_id_var",

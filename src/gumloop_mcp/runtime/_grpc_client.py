@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-__all__ = ["create_channel", "error_details", "field_violations", "with_details"]
+__all__ = ["caller_token_interceptors", "create_channel", "error_details", "field_violations", "with_details"]
 
 # Headless Services resolve to every pod; round_robin spreads calls over them,
 # and keepalive notices dead pods quickly.
@@ -32,11 +32,59 @@ CHANNEL_OPTIONS: Final[Sequence[tuple[str, Any]]] = (
 )
 
 
-def create_channel(target: str) -> grpc.aio.Channel:
-    """An insecure channel to `target` ("host:port" or "dns:///svc:port") with round-robin."""
+class _CallerToken:
+    """Adds `authorization: Bearer <caller token>` to a call's metadata (replacing any other)."""
+
+    def __init__(self, token: str) -> None:
+        self._entry = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        kept = [(k, v) for k, v in (details.metadata or ()) if k != "authorization"]
+        metadata = grpc.aio.Metadata(*kept, self._entry)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+
+
+# grpc.aio files an interceptor under the FIRST of the four kinds it is an instance of, so each
+# kind needs its own class.
+class _UnaryUnaryToken(_CallerToken, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._with_token(details), request)
+
+
+class _UnaryStreamToken(_CallerToken, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._with_token(details), request)
+
+
+class _StreamUnaryToken(_CallerToken, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
+    async def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+        return await continuation(self._with_token(details), request_iterator)
+
+
+class _StreamStreamToken(_CallerToken, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
+    async def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+        return await continuation(self._with_token(details), request_iterator)
+
+
+def caller_token_interceptors(token: str) -> list[grpc.aio.ClientInterceptor]:
+    """Client interceptors adding the caller token to every kind of call."""
+    return [
+        kind(token) for kind in (_UnaryUnaryToken, _UnaryStreamToken, _StreamUnaryToken, _StreamStreamToken)
+    ]
+
+
+def create_channel(target: str, *, caller_token: str | None = None) -> grpc.aio.Channel:
+    """An insecure channel to `target` ("host:port" or "dns:///svc:port") with round-robin.
+
+    With `caller_token`, every call carries it as `authorization: Bearer <token>` metadata
+    (the servers' caller tokens; see gumloop_mcp.runtime.CallerTokens).
+    """
     if "://" not in target and not target.startswith(("dns:", "unix:", "ipv4:", "ipv6:")):
         target = f"dns:///{target}"
-    return grpc.aio.insecure_channel(target, options=list(CHANNEL_OPTIONS))
+    interceptors = caller_token_interceptors(caller_token) if caller_token else None
+    return grpc.aio.insecure_channel(target, options=list(CHANNEL_OPTIONS), interceptors=interceptors)
 
 
 def with_details(code: grpc.StatusCode, message: str, *details: Message) -> grpc.Status:

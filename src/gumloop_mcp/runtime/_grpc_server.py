@@ -11,9 +11,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ._logging import request_id_var
+from ._callerauth import CallerAuthInterceptor, CallerTokens, is_loopback_host
+from ._logging import caller_var, request_id_var
 
-__all__ = ["RequestContextInterceptor", "create_grpc_server", "start_serving"]
+__all__ = ["RequestContextInterceptor", "caller_auth", "create_grpc_server", "start_serving"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,34 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
     ) -> grpc.RpcMethodHandler:
         metadata = dict(handler_call_details.invocation_metadata or ())
         request_id_var.set(str(metadata.get("x-request-id") or uuid.uuid4().hex[:16]))
+        caller_var.set("")
         return await continuation(handler_call_details)
+
+
+def caller_auth(
+    caller_tokens: CallerTokens | None, *, host: str, service_label: str, caller_setting: str = ""
+) -> CallerAuthInterceptor | None:
+    """The interceptor enforcing `caller_tokens`, or None (open) when there are none.
+
+    Open on a non-loopback address is logged as a WARNING naming the setting that closes it.
+    """
+    if caller_tokens:
+        logger.info(
+            "%s accepts %d caller token(s) of: %s",
+            service_label,
+            len(caller_tokens),
+            ", ".join(caller_tokens.names),
+        )
+        return CallerAuthInterceptor(caller_tokens, service_label)
+    if not is_loopback_host(host):
+        logger.warning(
+            "%s is bound to %s with NO caller tokens: anyone who reaches it can call every RPC "
+            "(and act for every account); set %s",
+            service_label,
+            host,
+            caller_setting or "its caller tokens",
+        )
+    return None
 
 
 def create_grpc_server(
@@ -58,15 +86,23 @@ def create_grpc_server(
     host: str,
     port: int,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    caller_tokens: CallerTokens | None = None,
+    service_label: str = "this service",
+    caller_setting: str = "",
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Build a grpc.aio server with the services, health checking and reflection.
 
+    With `caller_tokens`, every RPC but health and reflection needs a known caller's bearer token
+    (see CallerAuthInterceptor). Without any, the server is open, and says so loudly at start
+    unless it is bound to loopback only (`caller_setting` names the env var that would close it).
     Returns the server (not started), the bound port (pass 0 to pick a free one)
     and the health servicer; statuses become SERVING in `start_serving()`.
     """
-    server = grpc.aio.server(
-        interceptors=[RequestContextInterceptor(), *interceptors], options=list(SERVER_OPTIONS)
-    )
+    chain: list[grpc.aio.ServerInterceptor] = [RequestContextInterceptor()]
+    auth = caller_auth(caller_tokens, host=host, service_label=service_label, caller_setting=caller_setting)
+    if auth is not None:
+        chain.append(auth)
+    server = grpc.aio.server(interceptors=[*chain, *interceptors], options=list(SERVER_OPTIONS))
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

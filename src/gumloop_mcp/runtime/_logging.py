@@ -24,11 +24,21 @@ from typing import Any, Final, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
-__all__ = ["REDACTED", "BatchingStreamHandler", "RedactingFilter", "configure", "redact", "request_id_var"]
+__all__ = [
+    "REDACTED",
+    "BatchingStreamHandler",
+    "RedactingFilter",
+    "caller_var",
+    "configure",
+    "redact",
+    "request_id_var",
+]
 
 REDACTED: Final = "[REDACTED]"
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# The authenticated gRPC caller's name (set by CallerAuthInterceptor), logged as `caller`.
+caller_var: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="")
 
 # Our own token shapes (see gumloop_mcp.runtime.tokenformat), bearer and basic credentials,
 # the URL token in MCP paths, signed-URL query parameters (S3, GCS, Azure, the emulator's sig),
@@ -54,6 +64,7 @@ _RECORD_FIELDS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None
     "message",
     "asctime",
     "request_id",
+    "caller",
 }
 
 
@@ -175,6 +186,9 @@ class RedactingFilter(logging.Filter):
         request_id = request_id_var.get()
         if request_id:
             record.request_id = request_id
+        caller = caller_var.get()
+        if caller:
+            record.caller = caller
         return True
 
 
