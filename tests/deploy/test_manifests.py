@@ -330,6 +330,7 @@ CALLER_KEYS = (
     "GMCP_FACADE_TOKENS_CALLER_TOKEN",
     "GMCP_FACADE_PROXY_CALLER_TOKEN",
     "GMCP_TOKENS_PROXY_CALLER_TOKEN",
+    "GMCP_CLI_TOKENS_CALLER_TOKEN",
 )
 
 
@@ -348,7 +349,7 @@ def test_the_grpc_servers_accept_exactly_their_clients_caller_tokens(rendered, o
         secrets = {k: f"operator-made-{k.lower()}-0123456789" for k in (*CALLER_KEYS, "GMCP_TOKENS_PEPPER")}
         secrets |= {"GMCP_PROXY_ENCRYPTION_KEY": "k", "GMCP_FACADE_SESSION_SECRET": "s"}
     assert set(CALLER_KEYS) <= set(secrets)
-    assert len({secrets[k] for k in CALLER_KEYS}) == 3, "each hop has its own token"
+    assert len({secrets[k] for k in CALLER_KEYS}) == len(CALLER_KEYS), "each hop has its own token"
     workloads = {_component(w): w for w in _workloads(rendered[overlay])}
     proxy_env = _container_env(workloads["proxy"], secrets)
     tokens_env = _container_env(workloads["tokens"], secrets)
@@ -358,7 +359,9 @@ def test_the_grpc_servers_accept_exactly_their_clients_caller_tokens(rendered, o
     assert proxy_callers.identify(facade_env["GMCP_FACADE_PROXY_CALLER_TOKEN"]) == "facade"
     assert proxy_callers.identify(tokens_env["GMCP_TOKENS_PROXY_CALLER_TOKEN"]) == "tokens"
     assert tokens_callers.identify(facade_env["GMCP_FACADE_TOKENS_CALLER_TOKEN"]) == "facade"
-    assert proxy_callers.names == ["facade", "tokens"] and tokens_callers.names == ["facade"]
+    # The admin CLI run in the token service pod (kubectl exec) finds its token in that pod's env.
+    assert tokens_callers.identify(tokens_env["GMCP_CLI_TOKENS_CALLER_TOKEN"]) == "cli"
+    assert proxy_callers.names == ["facade", "tokens"] and tokens_callers.names == ["cli", "facade"]
     assert tokens_callers.identify(facade_env["GMCP_FACADE_PROXY_CALLER_TOKEN"]) is None
     for env in (proxy_env, tokens_env):
         assert not any("$(" in v for v in env.values()), "every $(VAR) resolves"

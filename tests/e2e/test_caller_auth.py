@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
 import sys
 from pathlib import Path
@@ -96,3 +97,17 @@ async def test_admin_commands_without_the_data_dir_token_are_refused_with_a_clea
     assert process.returncode != 0
     assert b"gmcpat_" not in out
     assert b"caller token" in err
+
+
+async def test_admin_commands_send_the_token_named_by_env_as_in_a_pod(stack: Stack, tmp_path: Path) -> None:
+    """With GMCP_CLI_TOKENS_CALLER_TOKEN (what the token service pod carries) and no data dir, admin works."""
+    token = (_data_dir(stack) / "caller-tokens" / "cli-to-tokens").read_text().strip()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gumloop_mcp.cli", "admin", "create-api-token", "--name", "from-env",
+        "--tokens-target", stack.ready["tokens_grpc"], "--data-dir", str(tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "GMCP_CLI_TOKENS_CALLER_TOKEN": token},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err
+    assert b'"token": "gmcpat_' in out

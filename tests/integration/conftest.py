@@ -217,6 +217,8 @@ FACADE_TO_TOKENS = "it-facade-to-tokens-3b8e1f6a9c2d5047"
 FACADE_TO_PROXY = "it-facade-to-proxy-8d2a7c4e1b9f6053"
 TOKENS_TO_PROXY = "it-tokens-to-proxy-5f9c3e7a2d1b8064"
 IT_CALLER_TOKEN = "it-tests-caller-token-1c7e9a3f5b2d8046"
+# What `gumloop-mcp admin` sends when run inside the token service container (as with kubectl exec).
+CLI_TO_TOKENS = "it-cli-to-tokens-6a2f8c1e4b7d9035"
 CALLER_METADATA = (("authorization", f"Bearer {IT_CALLER_TOKEN}"),)
 
 
@@ -230,7 +232,10 @@ def stack_env(service: str) -> dict[str, str]:
             "GMCP_TOKENS_REDIS_URL": "redis://redis:6379/0",
             "GMCP_TOKENS_PEPPER": "it-pepper-0f3c9a1e5b7d2468ace013579bdf2468",
             "GMCP_TOKENS_PROXY_TARGET": "dns:///proxy:50052",
-            "GMCP_TOKENS_CALLER_TOKENS": f"facade={FACADE_TO_TOKENS},it={IT_CALLER_TOKEN}",
+            "GMCP_TOKENS_CALLER_TOKENS": (
+                f"facade={FACADE_TO_TOKENS},it={IT_CALLER_TOKEN},cli={CLI_TO_TOKENS}"
+            ),
+            "GMCP_CLI_TOKENS_CALLER_TOKEN": CLI_TO_TOKENS,
             "GMCP_TOKENS_PROXY_CALLER_TOKEN": TOKENS_TO_PROXY,
             "GMCP_TOKENS_SHUTDOWN_GRACE_S": "2",
         },

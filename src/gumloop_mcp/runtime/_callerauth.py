@@ -180,7 +180,8 @@ class CallerAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 return await continuation(handler_call_details)
             reason = "unknown caller token"
         caller_var.set("")
-        logger.warning("refused %s: %s", method, reason)
+        # The method path comes from the caller: bounded, so a stranger cannot write long lines.
+        logger.warning("refused %s: %s", method[:200], reason)
         handler = await continuation(handler_call_details)
         if handler is None:  # unknown method: let gRPC answer UNIMPLEMENTED as usual
             return None
