@@ -29,6 +29,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from gumloop_mcp.runtime.redis_listen import listen_forever
+
 from .state import FacadeState, StateUnavailable
 
 if TYPE_CHECKING:
@@ -149,23 +151,14 @@ class RedisState(FacadeState):
             await self._beat()
 
     async def _listen(self) -> None:
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self._inbox, self._key("broadcast"))
-                self._subscribed.set()
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message.get("type") == "message":
-                        self._relay(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                self.degraded("listener", exc)
-                await asyncio.sleep(_RECONNECT_DELAY_S)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await listen_forever(
+            self._redis,
+            [self._inbox, self._key("broadcast")],
+            self._relay,
+            on_live=self._subscribed.set,
+            on_lost=lambda exc: self.degraded("listener", exc),
+            reconnect_delay_s=_RECONNECT_DELAY_S,
+        )
 
     def _relay(self, data: bytes | str) -> None:
         try:

@@ -16,7 +16,8 @@ import logging
 from typing import Final
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+
+from gumloop_mcp.runtime.redis_listen import listen_forever
 
 from .revocations import RevocationHub
 from .store import Clock, RevocationEvent, RevocationKind
@@ -65,27 +66,24 @@ class RevocationFeed:
             self._listener = None
 
     async def _listen(self) -> None:
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self._channel)
-                self._hub.set_live(True)
-                self._subscribed.set()
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message.get("type") == "message":
-                        self._relay(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                logger.warning("revocation feed from redis lost (%s); reconnecting", exc)
-                self._hub.set_live(False)
-                await asyncio.sleep(_RECONNECT_DELAY_S)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await listen_forever(
+            self._redis,
+            [self._channel],
+            self._relay,
+            on_live=self._live,
+            on_lost=self._lost,
+            reconnect_delay_s=_RECONNECT_DELAY_S,
+        )
 
-    def _relay(self, data: str) -> None:
+    def _live(self) -> None:
+        self._hub.set_live(True)
+        self._subscribed.set()
+
+    def _lost(self, exc: Exception) -> None:
+        logger.warning("revocation feed from redis lost (%s); reconnecting", exc)
+        self._hub.set_live(False)
+
+    def _relay(self, data: bytes | str) -> None:
         try:
             raw = json.loads(data)
             event = RevocationEvent(RevocationKind(raw["k"]), raw["s"], raw["a"], float(raw["t"]))
