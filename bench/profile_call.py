@@ -7,7 +7,8 @@ emulator, every port free-picked) and sends N sequential requests per probe, in 
 - `grpc_dry`   InvokeOperation(list_teams, validate_only) to the proxy: the gRPC hop and the proxy's
                work before going upstream (account lookup, argument validation, request building);
 - `grpc`       InvokeOperation(list_teams) to the proxy: gRPC hop + proxy + upstream;
-- `ping`       a stateless `ping` through the façade: HTTP hop, token cache, JSON-RPC, no tool;
+- `ping`       a stateless `server/discover` through the façade (2026-07-28 removed `ping`): HTTP hop,
+                token cache, JSON-RPC, no tool;
 - `stateless`  tools/call list_all_gumloop_teams, 2026-07-28 (the benchmark's overhead probe);
 - `session`    the same call on a 2025-11-25 session.
 
@@ -123,7 +124,7 @@ class Target:
             return True
 
         async def ping() -> bool:
-            status, message = await mcp_wire.modern_request(self.http, self.url, "ping", {})
+            status, message = await mcp_wire.modern_request(self.http, self.url, "server/discover", {})
             return status == 200 and "result" in message
 
         async def stateless() -> bool:
@@ -191,7 +192,7 @@ def report(targets: list[Target]) -> None:
         ("gRPC hop + proxy before upstream", lambda p: p["grpc_dry"]),
         ("proxy upstream part (grpc - grpc_dry)", lambda p: p["grpc"] - p["grpc_dry"]),
         ("  of which proxy's own (grpc - grpc_dry - direct)", lambda p: p["grpc"] - p["grpc_dry"] - p["direct"]),
-        ("façade HTTP + auth + JSON-RPC (ping)", lambda p: p["ping"]),
+        ("façade HTTP + auth + JSON-RPC (server/discover)", lambda p: p["ping"]),
         ("façade tool path (stateless - ping - grpc)", lambda p: p["stateless"] - p["ping"] - p["grpc"]),
         ("session - stateless", lambda p: p["session"] - p["stateless"]),
     ]  # fmt: skip

@@ -24,7 +24,7 @@ from typing import Final
 
 import grpc
 
-from gumloop_mcp.runtime import TokenKind, is_well_formed
+from gumloop_mcp.runtime import TokenKind, is_caller_refusal, is_well_formed
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 
@@ -149,6 +149,9 @@ class TokenResolver:
         try:
             reply = await self._stub.VerifyApiToken(request, timeout=self._deadline_s)
         except grpc.aio.AioRpcError as exc:
+            if is_caller_refusal(exc):
+                logger.error("the token service refused the façade's caller token (check its configuration)")
+                raise BackendUnavailable from None
             if exc.code() in (
                 grpc.StatusCode.NOT_FOUND,
                 grpc.StatusCode.INVALID_ARGUMENT,

@@ -27,7 +27,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ValidationError
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as ppb
-from gumloop_mcp.runtime import field_violations
+from gumloop_mcp.runtime import field_violations, is_caller_refusal
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 
 from .backends import Backends
@@ -92,6 +92,9 @@ def _error_response(err: ApiError) -> web.Response:
 
 
 def _grpc_error(err: grpc.aio.AioRpcError) -> ApiError:
+    if is_caller_refusal(err):  # the façade's own service credential, not the API caller's
+        logger.error("a backend refused the façade's caller token (check its configuration)")
+        return ApiError(503, "unavailable", "a backend service refused this gateway's configuration")
     status, code = _HTTP_OF.get(err.code(), (500, "internal"))
     if status == 503:
         return ApiError(503, code, "a backend service is unavailable; retry shortly")

@@ -9,14 +9,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
-from typing import Final
 from urllib.parse import urlsplit
 
-__all__ = ["HostPolicy", "is_loopback_host"]
+from gumloop_mcp.runtime import is_loopback_host
 
-_LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+__all__ = ["HostPolicy", "is_loopback_host"]
 
 
 def _hostname(host_header: str) -> str:
@@ -26,21 +24,6 @@ def _hostname(host_header: str) -> str:
         end = value.find("]")
         return value[: end + 1] if end != -1 else value
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for an IP literal in 127.0.0.0/8 or ::1 (with or without brackets), and for localhost.
-
-    Parsed as an address, never matched by prefix: `127.attacker.example` is a name an attacker
-    controls (DNS rebinding), not a loopback address.
-    """
-    name = host.strip().lower()
-    if name in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).is_loopback
-    except ValueError:
-        return False
 
 
 class HostPolicy:

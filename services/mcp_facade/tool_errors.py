@@ -23,7 +23,7 @@ import grpc
 from google.rpc import error_details_pb2
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
-from gumloop_mcp.runtime import error_details, field_violations
+from gumloop_mcp.runtime import error_details, field_violations, is_caller_refusal
 
 __all__ = ["ToolFailure", "error_result", "failure_result", "rpc_error_result"]
 
@@ -165,6 +165,12 @@ def rpc_error_result(
         )
     elif code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         message = f"Gumloop did not answer in time or is unavailable ({said or code.name}); retry later."
+    elif is_caller_refusal(err):
+        structured["error"] = "gateway_misconfigured"
+        message = (
+            "This MCP gateway is misconfigured: its own service credential was refused by an internal "
+            "service. Retrying will not help; tell the gateway's operator."
+        )
     elif code == grpc.StatusCode.UNAUTHENTICATED:
         message = (
             "Gumloop rejected this account's credentials (the API key or token is invalid or revoked); "

@@ -1,6 +1,6 @@
 """Code shared by every service, and nothing else: logging, gRPC wiring, settings, token format."""
 
-from ._callerauth import CallerAuthInterceptor, CallerTokens, is_loopback_host
+from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
 from ._grpc_client import create_channel, error_details, field_violations, with_details
 from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
 from ._lifecycle import Servable, serve_until_stopped, stop_on_signals
@@ -9,11 +9,12 @@ from ._settings import ServiceSettings
 from ._tokenformat import TokenKind, generate_token, hash_token, is_well_formed, token_prefix, tokens_equal
 
 __all__ = [
-    "REDACTED",
     "CallerAuthInterceptor",
     "CallerTokens",
+    "REDACTED",
     "RedactingFilter",
     "RequestContextInterceptor",
+    "Servable",
     "ServiceSettings",
     "TokenKind",
     "caller_var",
@@ -24,14 +25,14 @@ __all__ = [
     "field_violations",
     "generate_token",
     "hash_token",
+    "is_caller_refusal",
     "is_loopback_host",
     "is_well_formed",
     "redact",
     "request_id_var",
-    "Servable",
     "serve_until_stopped",
-    "stop_on_signals",
     "start_serving",
+    "stop_on_signals",
     "token_prefix",
     "tokens_equal",
     "with_details",

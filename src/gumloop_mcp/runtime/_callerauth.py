@@ -50,6 +50,16 @@ _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _BEARER: Final = "bearer "
 
 
+# In the UNAUTHENTICATED message of a refused caller, so a client tells "my own service credential
+# was refused" (an operator's configuration problem) from an UNAUTHENTICATED answer of the RPC itself.
+CALLER_REFUSED: Final = "requires a caller token"
+
+
+def is_caller_refusal(err: grpc.aio.AioRpcError) -> bool:
+    """Whether `err` is this interceptor refusing the caller (not the called RPC's own answer)."""
+    return err.code() == grpc.StatusCode.UNAUTHENTICATED and CALLER_REFUSED in (err.details() or "")
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
@@ -121,8 +131,11 @@ class CallerTokens:
 
 
 def is_loopback_host(host: str) -> bool:
-    """Whether a bind address only accepts connections from this machine."""
-    host = host.strip("[]")
+    """Whether a host (bind address, Host header name) is this machine: localhost or a loopback IP.
+
+    Parsed as an address, never matched by prefix: `127.attacker.example` is a DNS name.
+    """
+    host = host.strip().lower().removeprefix("[").removesuffix("]")
     if host == "localhost":
         return True
     try:
@@ -187,5 +200,5 @@ class CallerAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return None
         return _deny_handler(
             handler,
-            f"{self._service} requires a caller token ({reason}); send 'authorization: Bearer <token>'",
+            f"{self._service} {CALLER_REFUSED} ({reason}); send 'authorization: Bearer <token>'",
         )

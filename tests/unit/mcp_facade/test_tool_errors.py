@@ -100,3 +100,15 @@ def test_local_failures_carry_their_fields() -> None:
     result = failure_result(ToolFailure("bad", fields=[("limit", "too small")]))
     assert result["isError"] is True
     assert result["structuredContent"]["field_violations"] == [{"field": "limit", "description": "too small"}]
+
+
+def test_a_refused_gateway_credential_is_an_operator_problem_not_the_accounts() -> None:
+    """The proxy refusing the façade's own caller token never blames the Gumloop account."""
+    refused = err(
+        grpc.StatusCode.UNAUTHENTICATED,
+        "the Gumloop proxy requires a caller token (unknown caller token); send a bearer token",
+    )
+    result = rpc_error_result(refused, tool="list_all_gumloop_teams")
+    assert result["isError"] is True
+    assert result["structuredContent"]["error"] == "gateway_misconfigured"
+    assert "operator" in text(result) and "credentials" not in text(result)

@@ -305,3 +305,29 @@ def test_a_server_with_callers_gets_the_interceptor_and_logs_only_their_names(
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "facade" in text and FACADE not in text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_caller_refusal_is_told_apart_from_an_rpcs_own_unauthenticated() -> None:
+    """Only the interceptor's refusal counts; an UNAUTHENTICATED answer of the RPC itself does not."""
+    from gumloop_mcp.runtime import is_caller_refusal
+
+    def rpc_error(code: grpc.StatusCode, message: str) -> grpc.aio.AioRpcError:
+        return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), message, None)
+
+    assert is_caller_refusal(
+        rpc_error(grpc.StatusCode.UNAUTHENTICATED, "x requires a caller token (missing)")
+    )
+    assert not is_caller_refusal(rpc_error(grpc.StatusCode.UNAUTHENTICATED, "Gumloop answered 401"))
+    assert not is_caller_refusal(rpc_error(grpc.StatusCode.NOT_FOUND, "x requires a caller token"))
+
+
+def test_loopback_hosts_are_parsed_as_addresses_not_matched_by_prefix() -> None:
+    """127.x and ::1 literals and localhost are loopback; 127.attacker.example is a DNS name."""
+    from gumloop_mcp.runtime import is_loopback_host
+
+    assert all(
+        is_loopback_host(h) for h in ("127.0.0.1", "127.9.9.9", "[::1]", "::1", "LOCALHOST", " localhost ")
+    )
+    assert not any(
+        is_loopback_host(h) for h in ("127.attacker.example", "0.0.0.0", "10.0.0.1", "example.com")
+    )
