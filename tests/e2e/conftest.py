@@ -7,7 +7,6 @@ tests can check that no raw token was ever logged.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -23,13 +22,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 90.0
-EMULATOR_LANDED = importlib.util.find_spec("gumloop_mcp.emulator.__main__") is not None
-
-
-def needs_emulator() -> None:
-    """Skip a test that calls upstream Gumloop when the emulator has not landed."""
-    if not EMULATOR_LANDED:
-        pytest.skip("the emulator (python -m gumloop_mcp.emulator) has not landed yet")
 
 
 @dataclass
@@ -83,15 +75,6 @@ def start_stack(base: Path, *extra_args: str) -> Iterator[Stack]:
     """`up --json` with every port 0 and data under `base`; SIGTERM afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUMLOOP_", "GMCP_"))}
     env["GMCP_EMULATOR_TIME_SCALE"] = "0.01"
-    if not EMULATOR_LANDED:
-        # Without the emulator, an account on a dead loopback port still lets every test that
-        # does not reach upstream (scopes, revocation, second factor, management) run.
-        env |= {
-            "GUMLOOP_API_KEY": "gl-e2e-unused-key",
-            "GUMLOOP_USER_ID": "e2e_user",
-            "GUMLOOP_API_BASE_URL": "http://127.0.0.1:9/api/v1",
-            "GUMLOOP_STREAM_BASE_URL": "http://127.0.0.1:9/ws/api/v1",
-        }
     stderr_path = base / "stderr.log"
     with stderr_path.open("wb") as err:
         process = subprocess.Popen(

@@ -27,7 +27,7 @@ import pytest
 
 from gumloop_mcp.claude_config import claude_desktop_config
 
-from .conftest import NodeTools, Stack, needs_emulator
+from .conftest import NodeTools, Stack
 
 # Scenarios whose every check passes.
 PASSING = {
@@ -332,7 +332,6 @@ async def test_mcp_remote_bridges_claude_desktop_to_the_server(
     node_tools: NodeTools, stack: Stack, tmp_path: Path, extra: tuple[str, ...]
 ) -> None:
     """Through mcp-remote (default, 2026-07-28 bridging, HTTP+SSE) Claude Desktop lists and calls tools."""
-    needs_emulator()
     entry = claude_desktop_config(stack.ready["mcp_url"])["mcpServers"]["gumloop"]
     async with bridge(node_tools, entry, tmp_path, *extra) as session:
         result = await _claude_desktop_session(session)
@@ -348,7 +347,6 @@ async def test_mcp_remote_with_the_snippets_api_token_header_passes_the_second_f
     node_tools: NodeTools, stack: Stack, tmp_path: Path
 ) -> None:
     """A require_api_token_auth server works through the snippet's --header and env (no OAuth)."""
-    needs_emulator()
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
         path = f"/integrated-account/{stack.ready['account_id']}/mcp"
         resp = await http.post(

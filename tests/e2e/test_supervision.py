@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import EMULATOR_LANDED, Stack, start_stack
+from .conftest import Stack, start_stack
 from .test_system import session
 
 
@@ -72,9 +72,9 @@ def test_rerun_on_the_same_data_dir_reuses_token_account_and_url(tmp_path: Path)
         before = first.ready
     with start_stack(tmp_path) as second:
         after = second.ready
-        if EMULATOR_LANDED:  # the account was re-pointed at the new emulator port: tools still work
-            teams = asyncio.run(_call(after["mcp_url"], "list_all_gumloop_teams"))
-            assert not teams.is_error, teams.content
+        # The account was re-pointed at the new emulator port: tools still work.
+        teams = asyncio.run(_call(after["mcp_url"], "list_all_gumloop_teams"))
+        assert not teams.is_error, teams.content
     assert after["api_token"] == before["api_token"]
     assert after["account_id"] == before["account_id"]
     assert after["mcp_url"].rsplit("/", 1)[-1] == before["mcp_url"].rsplit("/", 1)[-1]
@@ -85,6 +85,5 @@ def test_up_with_the_redis_store_mints_and_serves(tmp_path: Path, redis_url: str
     with start_stack(tmp_path, "--store", "redis", "--redis-url", redis_url) as running:
         assert running.ready["mcp_url"].startswith("http://127.0.0.1:")
         assert not (tmp_path / "data" / "tokens.sqlite3").exists()
-        if EMULATOR_LANDED:
-            teams = asyncio.run(_call(running.ready["mcp_url"], "list_all_gumloop_teams"))
-            assert not teams.is_error, teams.content
+        teams = asyncio.run(_call(running.ready["mcp_url"], "list_all_gumloop_teams"))
+        assert not teams.is_error, teams.content

@@ -17,7 +17,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from .conftest import Stack, needs_emulator
+from .conftest import Stack
 
 ACCOUNT_PATH = "/integrated-account/{account}/mcp"
 
@@ -57,7 +57,6 @@ def structured(result: Any) -> dict[str, Any]:
 
 async def test_full_scope_demo_server_lists_and_calls_tools(stack: Stack) -> None:
     """The demo server from `up` shows create/delete tools and list_all_gumloop_teams answers."""
-    needs_emulator()
     names = await tool_names(stack.ready["mcp_url"])
     assert "list_all_gumloop_teams" in names
     assert any(n.startswith("create_") for n in names) and any(n.startswith("delete_") for n in names)
@@ -141,7 +140,6 @@ async def test_management_bad_input_names_the_fields(stack: Stack) -> None:
 
 async def test_seed_scenario_failed_run_explained_from_logs(stack: Stack) -> None:
     """Seed scenario 1: find a FAILED automation run and read the log that explains it."""
-    needs_emulator()
     async with session(stack.ready["mcp_url"]) as client:
         runs: list[dict[str, Any]] = []
         cursor: str | None = None
@@ -191,7 +189,6 @@ SKILL_MD = "---\nname: e2e-report\ndescription: Writes a short report.\n---\n\nW
 
 async def test_seed_scenario_skill_session_artifacts(stack: Stack) -> None:
     """Seed scenario 2: deploy a skill, attach it, start a session, wait for it, read its artifacts."""
-    needs_emulator()
     async with session(stack.ready["mcp_url"]) as client:
         skill_out = structured(
             await client.call_tool(

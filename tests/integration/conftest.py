@@ -13,7 +13,6 @@ starts one), or when the image does not yet contain a process the suite needs.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import socket
@@ -106,45 +105,6 @@ def image(docker_client: Any) -> str:
         pytest.fail(f"scripts/build-image failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     print(f"image {IMAGE} ready in {time.monotonic() - started:.1f}s")
     return IMAGE
-
-
-@pytest.fixture(scope="session")
-def image_modules(docker_client: Any, image: str) -> set[str]:
-    """Which of the stack's entry modules the image contains."""
-    wanted = [
-        "gumloop_mcp.cli",
-        "gumloop_mcp.emulator",
-        "services.tokens.__main__",
-        "services.gumloop_proxy.__main__",
-        "services.mcp_facade.__main__",
-    ]
-    script = (
-        "import importlib.util as u, json; "
-        f"print(json.dumps([m for m in {wanted!r} if u.find_spec(m.rsplit('.__main__', 1)[0]) "
-        "and u.find_spec(m)]))"
-    )
-    out = docker_client.containers.run(image, ["-c", script], entrypoint="python", remove=True, user="10001")
-    return set(json.loads(out.decode().strip().splitlines()[-1]))
-
-
-def require(modules: set[str], *names: str) -> None:
-    """Skip, naming what is missing, when the image lacks a process the test needs."""
-    missing = [n for n in names if n not in modules]
-    if missing:
-        pytest.skip(f"the image has no {', '.join(missing)} yet (rebuild after it lands)")
-
-
-def service_command(modules: set[str], service: str) -> tuple[str, list[str]]:
-    """(entrypoint, args) for a process: the `gumloop-mcp <service>` subcommand the manifests use."""
-    if "gumloop_mcp.cli" in modules:
-        return "gumloop-mcp", [service]
-    module = {
-        "tokens": "services.tokens",
-        "proxy": "services.gumloop_proxy",
-        "facade": "services.mcp_facade",
-        "emulator": "gumloop_mcp.emulator",
-    }[service]
-    return "python", ["-m", module]
 
 
 @dataclass
@@ -279,14 +239,14 @@ def stack_env(service: str) -> dict[str, str]:
     return common[service]
 
 
-def _container(image: str, modules: set[str], service: str) -> Any:
+def _container(image: str, service: str) -> Any:
+    """A service's container: the `gumloop-mcp <service>` subcommand the manifests run."""
     from testcontainers.core.container import DockerContainer
 
-    entrypoint, args = service_command(modules, service)
-    container = DockerContainer(image).with_command(args)
+    container = DockerContainer(image).with_command([service])
     for key, value in stack_env(service).items():
         container = container.with_env(key, value)
-    return _hardened(container, entrypoint)
+    return _hardened(container, "gumloop-mcp")
 
 
 @pytest.fixture(scope="session")
@@ -303,11 +263,10 @@ def network(docker_client: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def base_stack(docker_client: Any, image: str, image_modules: set[str], network: Any) -> Iterator[Stack]:
+def base_stack(docker_client: Any, image: str, network: Any) -> Iterator[Stack]:
     """Redis (AOF) and the token service: what every integration test needs."""
     from testcontainers.core.container import DockerContainer
 
-    require(image_modules, "services.tokens.__main__")
     if not docker_client.images.list(name=REDIS_IMAGE):
         pytest.skip(f"{REDIS_IMAGE} missing: run scripts/ensure-docker")
     stack = Stack(network)
@@ -320,7 +279,7 @@ def base_stack(docker_client: Any, image: str, image_modules: set[str], network:
         redis = redis.with_kwargs(user="redis")
         _start(stack, "redis", redis)
         _wait_redis(redis)
-        _start(stack, "tokens", _container(image, image_modules, "tokens"), 50051)
+        _start(stack, "tokens", _container(image, "tokens"), 50051)
         _wait_serving(stack.containers["tokens"], "tokens")
         stack.ports["tokens"] = int(stack.containers["tokens"].get_exposed_port(50051))
         yield stack
@@ -346,23 +305,16 @@ def wait_redis(container: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def full_stack(base_stack: Stack, image: str, image_modules: set[str]) -> Stack:
+def full_stack(base_stack: Stack, image: str) -> Stack:
     """The whole system: base_stack plus the emulator, the proxy and two façade replicas."""
-    require(
-        image_modules,
-        "gumloop_mcp.cli",
-        "gumloop_mcp.emulator",
-        "services.gumloop_proxy.__main__",
-        "services.mcp_facade.__main__",
-    )
     stack = base_stack
-    _start(stack, "emulator", _container(image, image_modules, "emulator"), 8090)
+    _start(stack, "emulator", _container(image, "emulator"), 8090)
     _wait_serving(stack.containers["emulator"], "emulator")
-    _start(stack, "proxy", _container(image, image_modules, "proxy"), 50052)
+    _start(stack, "proxy", _container(image, "proxy"), 50052)
     _wait_serving(stack.containers["proxy"], "proxy")
-    _start(stack, "facade", _container(image, image_modules, "facade"), 8080, 8081)
+    _start(stack, "facade", _container(image, "facade"), 8080, 8081)
     # a second façade replica on the same Redis: any replica must serve any request
-    _start(stack, "facade2", _container(image, image_modules, "facade"), 8080)
+    _start(stack, "facade2", _container(image, "facade"), 8080)
     _wait_serving(stack.containers["facade"], "facade")
     _wait_serving(stack.containers["facade2"], "facade2")
     stack.ports["facade"] = int(stack.containers["facade"].get_exposed_port(8080))

@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
+from gumloop_mcp.emulator import EmulatorSettings, start_emulator
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
 from services.gumloop_proxy.server import ProxyServer, create_server
@@ -19,8 +20,6 @@ from services.gumloop_proxy.settings import ProxySettings
 @pytest.fixture
 async def emulator() -> AsyncIterator[Any]:
     """The bundled Gumloop emulator on a free loopback port, fast clock."""
-    emulator_module = pytest.importorskip("gumloop_mcp.emulator", reason="the emulator has not landed yet")
-    EmulatorSettings, start_emulator = emulator_module.EmulatorSettings, emulator_module.start_emulator  # noqa: N806
     running = await start_emulator(EmulatorSettings(host="127.0.0.1", port=0, time_scale=0.01))
     try:
         yield running

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
 import os
@@ -147,10 +146,6 @@ async def test_tokens_absent_from_process_stderr(fake_tokens: Any) -> None:
     assert token[:20] not in logs
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("services.mcp_facade.toolbox") is None,
-    reason="the tool layer has not landed yet",
-)
 async def test_module_entry_point_prints_the_serving_line(fake_tokens: Any) -> None:
     """`python -m services.mcp_facade` prints one JSON serving line with both ports and stops on SIGTERM."""
     _, port = fake_tokens

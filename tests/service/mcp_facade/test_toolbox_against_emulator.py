@@ -1,7 +1,4 @@
-"""GumloopToolbox against the real proxy in front of the bundled Gumloop emulator (seed scenario 1).
-
-Skipped until the emulator lands (`gumloop_mcp.emulator.start_emulator`).
-"""
+"""GumloopToolbox against the real proxy in front of the bundled Gumloop emulator (seed scenario 1)."""
 
 from __future__ import annotations
 
@@ -13,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
+from gumloop_mcp.emulator import EmulatorSettings, start_emulator
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
 from services.gumloop_proxy.server import create_server
@@ -25,12 +23,7 @@ from services.mcp_facade.toolbox import GumloopToolbox
 @pytest.fixture
 async def toolbox_scope(tmp_path: Path) -> AsyncIterator[tuple[GumloopToolbox, ServerScope]]:
     """Emulator (fast clock) + real proxy + an integrated account + the toolbox."""
-    emulator_module = pytest.importorskip("gumloop_mcp.emulator", reason="the emulator has not landed yet")
-    if not hasattr(emulator_module, "start_emulator"):
-        pytest.skip("the emulator has not landed yet")
-    running = await emulator_module.start_emulator(
-        emulator_module.EmulatorSettings(host="127.0.0.1", port=0, time_scale=0.01)
-    )
+    running = await start_emulator(EmulatorSettings(host="127.0.0.1", port=0, time_scale=0.01))
     try:
         settings = ProxySettings(host="127.0.0.1", grpc_port=0, data_dir=tmp_path, log_json=False)
         server = await create_server(settings)

@@ -20,13 +20,11 @@ from aiohttp import web
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
+from services.gumloop_proxy.server import create_server
 from services.gumloop_proxy.settings import ProxySettings
 from services.mcp_facade.contracts import CallContext, ServerScope, UnknownToolError
 from services.mcp_facade.settings import FacadeSettings
 from services.mcp_facade.toolbox import GumloopToolbox
-
-# The proxy's server module lands separately; until then these tests say what is missing.
-create_server = pytest.importorskip("services.gumloop_proxy.server").create_server
 
 AGENTS = [{"id": f"ag_{i}", "name": f"Agent {i}"} for i in range(5)]
 REPORT = "# Quarterly report\n\n" + "Revenue grew. " * 400

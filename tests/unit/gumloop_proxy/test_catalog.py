@@ -19,8 +19,6 @@ from services.gumloop_proxy.catalog import (
     parse_catalog,
 )
 
-OPERATIONS_MD = Path("/tmp/team/OPERATIONS.md")
-
 
 def _document() -> dict[str, Any]:
     return json.loads(CATALOG_PATH.read_text())
@@ -192,17 +190,3 @@ def test_a_list_without_pagination_and_an_invalid_schema_are_refused() -> None:
     message = _broken(mutate)
     assert "list operations need pagination" in message
     assert "input schema invalid" in message
-
-
-@pytest.mark.skipif(not OPERATIONS_MD.exists(), reason="team operations table not present")
-def test_catalog_matches_the_operations_table() -> None:
-    """Every row of the team's operation table is in the catalog with the same kind and method."""
-    catalog = default_catalog()
-    for line in OPERATIONS_MD.read_text().splitlines():
-        cells = [c.strip() for c in line.split("|")[1:-1]]
-        if len(cells) < 4 or not re.fullmatch(r"[a-z_]+", cells[0]) or cells[0] == "name":
-            continue
-        op = catalog.get(cells[0])
-        assert op is not None, cells[0]
-        assert op.kind == cells[1], cells[0]
-        assert cells[3].split()[0] == op.method, cells[0]
