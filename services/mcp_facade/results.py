@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from .validation import validator_for
+from gumloop_mcp.runtime import compiled_validator
 
 __all__ = ["TRUNCATION_MARKER", "budget", "conform", "dumps", "json_result", "shrink", "text_result"]
 
@@ -70,7 +70,7 @@ def conform(value: Any, schema: dict[str, Any] | None) -> Any:
 
 
 def _conform(value: Any, schema: Any) -> Any:
-    if not isinstance(schema, dict) or not list(validator_for(schema).iter_errors(value)):
+    if not isinstance(schema, dict) or not list(compiled_validator(schema).iter_errors(value)):
         return value
     if isinstance(value, dict):
         props = schema.get("properties") or {}
@@ -79,11 +79,11 @@ def _conform(value: Any, schema: Any) -> Any:
             kept = _conform(member, props[key]) if key in props else member
             if kept is not _DROP:
                 out[key] = kept
-        if not list(validator_for(schema).iter_errors(out)):
+        if not list(compiled_validator(schema).iter_errors(out)):
             return out
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         items = [i for i in (_conform(v, schema["items"]) for v in value) if i is not _DROP]
-        if not list(validator_for(schema).iter_errors(items)):
+        if not list(compiled_validator(schema).iter_errors(items)):
             return items
     return _DROP
 

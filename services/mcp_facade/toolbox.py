@@ -324,7 +324,7 @@ class GumloopToolbox:
             as_object = {}
         else:
             as_object = inputs
-        validate(schema, as_object, prefix="pipeline_inputs.")
+        validate(schema, as_object, prefix="pipeline_inputs")
 
     async def _read_artifact(
         self, scope: ServerScope, tool: Tool, args: dict[str, Any], ctx: CallContext

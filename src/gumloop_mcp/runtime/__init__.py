@@ -1,8 +1,9 @@
-"""Code shared by every service, and nothing else: logging, gRPC wiring, settings, token format."""
+"""Code shared by every service, and nothing else: logging, gRPC wiring, settings, tokens, JSON Schema."""
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
 from ._grpc_client import create_channel, error_details, field_violations, with_details
 from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
+from ._jsonschema import compiled_validator, schema_violations
 from ._lifecycle import Servable, serve_until_stopped, stop_on_signals
 from ._logging import REDACTED, RedactingFilter, caller_var, configure, redact, request_id_var
 from ._settings import ServiceSettings
@@ -18,6 +19,7 @@ __all__ = [
     "ServiceSettings",
     "TokenKind",
     "caller_var",
+    "compiled_validator",
     "configure",
     "create_channel",
     "create_grpc_server",
@@ -30,6 +32,7 @@ __all__ = [
     "is_well_formed",
     "redact",
     "request_id_var",
+    "schema_violations",
     "serve_until_stopped",
     "start_serving",
     "stop_on_signals",

@@ -1,0 +1,101 @@
+"""JSON Schema checks shared by the proxy and the façade: compiled once, violations a model can act on.
+
+Both services validate arguments against the catalog's input schemas (the façade before any RPC,
+the proxy again for callers that reach it directly). Every problem becomes one
+(field, expectation) pair: unknown arguments name the known ones, missing required ones are each
+listed, wrong types say what was expected and what came, so a caller can fix all of them at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+__all__ = ["compiled_validator", "schema_violations"]
+
+# Compiled validators by schema identity: an operation's input schema lives as long as the catalog,
+# and compiling costs more than checking a call's few arguments. Each entry keeps its schema alive,
+# so an id is never reused while cached; cleared whole when full (flow input schemas come per call).
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+_MAX_CACHED = 512
+_MAX_VIOLATIONS = 20
+
+
+def compiled_validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+    """A Draft 2020-12 validator for `schema`, compiled once per schema object."""
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = Draft202012Validator(schema)
+    if len(_VALIDATORS) >= _MAX_CACHED:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
+
+
+def schema_violations(
+    schema: Mapping[str, Any], value: Any, *, prefix: str = "", limit: int = _MAX_VIOLATIONS
+) -> list[tuple[str, str]]:
+    """(dotted field, expectation) pairs for each way `value` breaks `schema`, at most `limit`.
+
+    Fields are dotted paths (`a.b[0].c`) under `prefix`; the order is stable (by path).
+    """
+    errors = sorted(
+        compiled_validator(schema).iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]
+    )
+    # dict as an ordered set: jsonschema reports a `required` failure once per missing name, and each
+    # names every missing one.
+    out: dict[tuple[str, str], None] = {}
+    for error in errors:
+        out.update(dict.fromkeys(_describe(error, prefix)))
+        if len(out) >= limit:
+            break
+    return list(out)[:limit]
+
+
+def _join(prefix: str, parts: Iterable[Any]) -> str:
+    path = prefix
+    for part in parts:
+        path = f"{path}[{part}]" if isinstance(part, int) else (f"{path}.{part}" if path else str(part))
+    return path
+
+
+def _describe(error: ValidationError, prefix: str) -> list[tuple[str, str]]:
+    here = _join(prefix, error.absolute_path)
+    expected: Any = error.validator_value
+    schema: Any = error.schema
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [name for name in expected if name not in error.instance]
+        return [(_join(here, [name]), "is required") for name in missing]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted((schema.get("properties") or {}).keys())
+        extra = sorted(set(error.instance) - set(known))
+        known_text = f"expected one of: {', '.join(known)}" if known else "no arguments are accepted"
+        return [(_join(here, [name]), f"is not a known argument; {known_text}") for name in extra]
+    if error.validator == "type":
+        wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        return [(here or "arguments", f"must be of type {wanted}, got {_json_type(error.instance)}")]
+    if error.validator == "enum":
+        options = ", ".join(json.dumps(v) for v in expected)
+        return [(here or "arguments", f"must be one of {options}")]
+    return [(here or "arguments", error.message)]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
