@@ -36,7 +36,8 @@ class TokenKind(StrEnum):
     API = "gmcpat"
 
 
-_SHAPE: Final = re.compile(r"^(gmcp|gmcpat)_([0-9A-Za-z]{43})_([0-9A-Za-z]{6})$")
+# Matched with fullmatch: "$" would also accept a trailing newline ("token\n").
+_SHAPE: Final = re.compile(r"(gmcp|gmcpat)_([0-9A-Za-z]{43})_([0-9A-Za-z]{6})")
 
 
 def _base62(number: int, width: int) -> str:
@@ -59,7 +60,7 @@ def generate_token(kind: TokenKind) -> str:
 
 def is_well_formed(token: str, kind: TokenKind | None = None) -> bool:
     """True when `token` has the right shape and checksum (and kind, when given)."""
-    match = _SHAPE.match(token)
+    match = _SHAPE.fullmatch(token)
     if match is None:
         return False
     prefix, body, checksum = match.groups()

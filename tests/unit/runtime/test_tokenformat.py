@@ -27,3 +27,13 @@ def test_tokens_are_unique_and_hash_depends_on_pepper() -> None:
     assert hash_token(a, b"pepper-1") != hash_token(a, b"pepper-2")
     assert a not in hash_token(a, b"pepper-1")
     assert token_prefix(a) == a[:9]
+
+
+def test_trailing_or_leading_characters_break_the_shape() -> None:
+    """A valid token with a trailing newline (which "$" would have let through) or any extra
+    character around it is not well formed."""
+    token = generate_token(TokenKind.MCP_URL)
+    assert is_well_formed(token)
+    for variant in (token + "\n", token + "\r\n", "\n" + token, token + " ", token + "x", " " + token):
+        assert not is_well_formed(variant), repr(variant)
+        assert not is_well_formed(variant, TokenKind.MCP_URL), repr(variant)
