@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Sequence
 from typing import Final
 
@@ -171,6 +172,9 @@ def decode_page_token(field: str, kind: str, scope: str, token: str) -> Cursor |
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if raw["k"] != kind or raw["s"] != scope:
             raise InvalidArgument([(field, "belongs to a different listing; start again without it")])
-        return float(raw["t"]), str(raw["i"])
+        position = float(raw["t"])
+        if not math.isfinite(position):  # NaN / Infinity: never issued, and NaN breaks every comparison
+            raise ValueError("non-finite page position")
+        return position, str(raw["i"])
     except (ValueError, KeyError, TypeError, binascii.Error, RecursionError) as exc:
         raise InvalidArgument([(field, "is not a page token returned by this listing")]) from exc

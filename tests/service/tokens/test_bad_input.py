@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import Any
 
@@ -166,6 +168,30 @@ async def test_listing_rejects_bad_paging_and_missing_account(make_tokens: MakeT
         assert await rejected(tokens.stub.ListMcpServers(request)) == (INVALID, fields)
     api_request = pb.ListApiTokensRequest(page_token=page.next_page_token)
     assert await rejected(tokens.stub.ListApiTokens(api_request)) == (INVALID, ["page_token"])
+
+
+def forged_page_token(kind: str, scope: str, position: str) -> str:
+    raw = '{"k":' + json.dumps(kind) + ',"s":' + json.dumps(scope) + ',"t":' + position + ',"i":"zzz"}'
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("position", ["NaN", "Infinity", "-Infinity"])
+async def test_a_page_token_with_a_non_finite_position_is_refused(
+    make_tokens: MakeTokens, position: str
+) -> None:
+    """A forged page token whose position is NaN or infinite is INVALID_ARGUMENT naming page_token on
+    both stores (SQLite answered an empty page for NaN, Redis UNAVAILABLE)."""
+    tokens = await make_tokens()
+    await make_one(tokens)
+    await tokens.stub.CreateApiToken(
+        pb.CreateApiTokenRequest(api_token=pb.ApiToken(name="a", purposes=[P.API_TOKEN_PURPOSE_MCP_CLIENT]))
+    )
+    servers = pb.ListMcpServersRequest(
+        account_id=KNOWN_ACCOUNT, page_token=forged_page_token("mcp", KNOWN_ACCOUNT, position)
+    )
+    assert await rejected(tokens.stub.ListMcpServers(servers)) == (INVALID, ["page_token"])
+    apis = pb.ListApiTokensRequest(page_token=forged_page_token("api", "", position))
+    assert await rejected(tokens.stub.ListApiTokens(apis)) == (INVALID, ["page_token"])
 
 
 async def test_api_token_creation_rejects_bad_input(make_tokens: MakeTokens) -> None:

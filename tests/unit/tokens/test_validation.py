@@ -94,3 +94,13 @@ def test_a_page_token_holding_a_nesting_bomb_is_invalid_argument() -> None:
     bomb = base64.urlsafe_b64encode(b"[" * 5000).decode()
     with pytest.raises(InvalidArgument):
         v.decode_page_token("page_token", "mcp", "acct_a", bomb)
+
+
+@pytest.mark.parametrize("position", ["NaN", "Infinity", "-Infinity", '"nan"', '"inf"'])
+def test_a_page_token_with_a_non_finite_position_is_invalid_argument(position: str) -> None:
+    """A forged token whose "t" is NaN or infinite (json accepts both) names the page token field."""
+    raw = '{"k":"mcp","s":"acct_a","t":' + position + ',"i":"mcp_x"}'
+    token = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    with pytest.raises(InvalidArgument) as err:
+        v.decode_page_token("page_token", "mcp", "acct_a", token)
+    assert [field for field, _ in err.value.violations] == ["page_token"]
