@@ -287,13 +287,17 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         """A live-marker first, then every revocation until the client leaves or the feed breaks."""
         if not self._hub.live:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "revocation feed is down (store unreachable)")
+        # No await between subscribing and entering the try: a watch closed at any yield (the
+        # live-marker included, before events() ever ran) gives its subscription back.
         subscription = self._hub.subscribe()
-        yield event_message(RevocationEvent(RevocationKind.UNSPECIFIED, event_time=self._clock()))
         try:
+            yield event_message(RevocationEvent(RevocationKind.UNSPECIFIED, event_time=self._clock()))
             async for event in subscription.events():
                 yield event_message(event)
         except SubscriptionClosed as closed:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(closed))
+        finally:
+            self._hub.unsubscribe(subscription)
 
     # -- API tokens -------------------------------------------------------------------------------
 
