@@ -49,9 +49,10 @@ async def run(quick: bool) -> dict[str, Any]:
             openapi_path = Path(tmp) / "openapi.json"
             await scenarios.write_peer_openapi(stack, openapi_path)
             async with start_peer(stack.emulator_url, openapi_path) as (peer_url, peer_process):
-                results["loadgen_ceiling"] = await scenarios.loadgen_ceiling(stack, samples)
+                results["loadgen_ceiling"] = await scenarios.loadgen_ceiling(stack, levels, samples)
                 results["overhead"] = await scenarios.overhead(stack, servers, peer_url, samples)
                 results["throughput"] = await scenarios.throughput(stack, servers, peer_url, levels, samples)
+                scenarios.flag_loadgen_bound(results["throughput"], results["loadgen_ceiling"])
                 results["context_cost"] = await scenarios.context_cost(stack, servers, peer_url)
                 results["memory_idle_mib"]["fastmcp_peer"] = scenarios.rss_of(peer_process)
             secret = str(stack.ready.get("session_secret") or "bench-session-secret")

@@ -1,7 +1,8 @@
 """A closed-loop HTTP load generator: N workers, each sending its next request when the last one answers.
 
 Latencies are measured per request with perf_counter_ns; the generator's own ceiling is measured in the
-same run against the cheapest endpoint there is, so a result near that ceiling is flagged as bounded by
+same run against the cheapest endpoint there is (bench.scenarios.loadgen_ceiling, at every concurrency
+level), so a result near that ceiling is flagged (flag_loadgen_bound) as possibly bounded by
 the generator rather than by the system under test.
 """
 

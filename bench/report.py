@@ -20,7 +20,8 @@ def print_report(results: dict[str, Any], out: TextIO) -> None:
         f"gumloop-mcp benchmarks, {m['date']}, {m['cores']} cores, Python {m['python']}, {m['platform']}\n"
     )
     c = results["loadgen_ceiling"]
-    out.write(f"load generator ceiling: {c['throughput_rps']} req/s at concurrency {c['concurrency']}\n")
+    per_level = ", ".join(f"c={r['concurrency']}: {r['throughput_rps']}" for r in c.get("levels", [c]))
+    out.write(f"load generator ceiling ({c.get('endpoint', 'emulator health')}), req/s: {per_level}\n")
     o = results["overhead"]
     _table(
         out,
@@ -47,12 +48,13 @@ def print_report(results: dict[str, Any], out: TextIO) -> None:
                     r["p50_ms"],
                     r["p99_ms"],
                     r["error_rate"],
+                    "yes" if row.get("bounded_by_loadgen") else "no",
                 ]
             )
     _table(
         out,
         "2-3. Throughput (tools/call per second)",
-        ["conc", "path", "req/s", "x peer", "p50 ms", "p99 ms", "errors"],
+        ["conc", "path", "req/s", "x peer", "p50 ms", "p99 ms", "errors", "near gen ceiling"],
         rows,
     )
     t = results["token_resolution"]

@@ -76,8 +76,12 @@ async def _peer_call(session: aiohttp.ClientSession, url: str) -> bool:
     return mcp_wire.succeeded(status, message)
 
 
-async def loadgen_ceiling(stack: Stack, samples: int) -> dict[str, Any]:
-    """The load generator's own ceiling: the cheapest endpoint there is, at high concurrency."""
+async def loadgen_ceiling(stack: Stack, levels: list[int], samples: int) -> dict[str, Any]:
+    """The load generator's own ceiling at every concurrency level the throughput runs use.
+
+    The cheapest endpoint there is (the emulator's health route, in another process): what the
+    generator can send and read per second when the system under test costs next to nothing.
+    """
     url = f"{stack.emulator_url}/__emulator/health"
 
     async def hit(session: aiohttp.ClientSession, _: Any) -> bool:
@@ -85,10 +89,35 @@ async def loadgen_ceiling(stack: Stack, samples: int) -> dict[str, Any]:
             await response.read()
             return response.status == 200
 
-    result = await run_load(
-        "loadgen ceiling (emulator health)", hit, concurrency=64, total_requests=samples * 5
-    )
-    return result.summary()
+    rows = []
+    for level in levels:
+        result = await run_load(
+            f"loadgen ceiling c={level}",
+            hit,
+            concurrency=level,
+            total_requests=max(samples * 5, level * 20),
+            warmup_requests=min(200, samples),
+        )
+        rows.append(result.summary())
+    best = max(rows, key=lambda r: r["throughput_rps"])
+    return {"endpoint": "GET /__emulator/health", "levels": rows, **best}
+
+
+# A throughput above this share of the generator's own ceiling at the same concurrency may be bounded
+# by the generator rather than by the system under test: such rows are flagged.
+LOADGEN_BOUND_SHARE = 0.5
+
+
+def flag_loadgen_bound(rows: list[dict[str, Any]], ceiling: dict[str, Any]) -> None:
+    """Mark each throughput row with the generator's ceiling at its level and whether it came near it."""
+    by_level = {r["concurrency"]: r["throughput_rps"] for r in ceiling["levels"]}
+    for row in rows:
+        limit = by_level.get(row["concurrency"])
+        if limit is None:
+            continue
+        fastest = max(row[name]["throughput_rps"] for name in ("stateless", "session", "fastmcp_peer"))
+        row["loadgen_ceiling_rps"] = limit
+        row["bounded_by_loadgen"] = fastest > LOADGEN_BOUND_SHARE * limit
 
 
 async def overhead(stack: Stack, servers: dict[str, str], peer_url: str, samples: int) -> dict[str, Any]:
