@@ -107,10 +107,11 @@ class TokenResolver:
             raise BackendUnavailable from None
         record = reply.mcp_server
         expires = 0.0
+        # Timestamps are UTC: ToDatetime() alone is naive, and .timestamp() would read it as local time.
         if reply.HasField("token_expire_time"):
-            expires = reply.token_expire_time.ToDatetime().timestamp()
+            expires = reply.token_expire_time.ToDatetime(tzinfo=UTC).timestamp()
         elif record.HasField("expire_time"):
-            expires = record.expire_time.ToDatetime().timestamp()
+            expires = record.expire_time.ToDatetime(tzinfo=UTC).timestamp()
         resolved = Resolved(
             scope=ServerScope(
                 server_id=record.id,

@@ -141,3 +141,45 @@ async def test_a_cached_api_token_is_never_trusted_past_its_own_expiry() -> None
     await resolver.verify_api_token(header, SCOPE)
     await resolver.verify_api_token(header, SCOPE)
     assert stub.calls == 2
+
+
+class ExpiringStub:
+    """ResolveToken for a record that expires `expire_in_s` from now (record or token expiry)."""
+
+    def __init__(self, expire_in_s: float, *, on_token: bool) -> None:
+        self.expire_in_s = expire_in_s
+        self.on_token = on_token
+
+    async def ResolveToken(self, request: Any, timeout: float) -> pb.ResolveTokenResponse:
+        server = pb.McpServer(id="mcp_1", account_id="a", name="n")
+        reply = pb.ResolveTokenResponse(mcp_server=server)
+        when = reply.token_expire_time if self.on_token else reply.mcp_server.expire_time
+        when.FromSeconds(int(time.time() + self.expire_in_s))
+        return reply
+
+
+@pytest.fixture
+def east_of_utc(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The process runs in Asia/Tokyo (UTC+9) for the test, restored afterwards."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("on_token", [False, True], ids=["record_expiry", "token_expiry"])
+async def test_expiry_is_read_as_utc_whatever_the_local_time_zone(east_of_utc: Any, on_token: bool) -> None:
+    """East of UTC a server expiring in 2 h is still valid on a cache hit (naive datetimes read as local)."""
+    resolver = TokenResolver(
+        ExpiringStub(7200, on_token=on_token),  # type: ignore[arg-type]
+        ttl_s=30,
+        max_size=10,
+        deadline_s=1,
+    )
+    token = generate_token(TokenKind.MCP_URL)
+    resolved = await resolver.resolve(token)
+    assert abs(resolved.token_expires_at - (time.time() + 7200)) < 5
+    assert (await resolver.resolve(token)).scope.server_id == "mcp_1"  # the cache hit checks the expiry
