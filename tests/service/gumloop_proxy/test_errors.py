@@ -166,6 +166,36 @@ async def test_bad_arguments_are_refused_before_going_upstream(
         assert expected in dict(field_violations(caught.value)), raw
 
 
+@pytest.mark.parametrize(
+    ("operation", "raw", "expected"),
+    [
+        (
+            "create_chat_completion",
+            '{"model": "m", "messages": [{"role": "user"}], "temperature": NaN}',
+            "temperature",
+        ),
+        (
+            "create_chat_completion",
+            '{"model": "m", "messages": [{"role": "user", "n": 1e999}]}',
+            "messages[0].n",
+        ),
+        ("get_agent", '{"agent_id": "a\\ud800"}', "agent_id"),
+        ("create_session", '{"agent_id": "a", "metadata": {"k": "\\udc00"}}', "metadata.k"),
+    ],
+)
+async def test_arguments_no_json_encoder_can_send_are_invalid_argument_not_internal(
+    operation: str, raw: str, expected: str, stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
+) -> None:
+    """NaN/Infinity and lone surrogates pass json.loads and the schema, then broke request encoding."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.InvokeOperation(
+            pb.InvokeOperationRequest(account_id=account.id, operation=operation, arguments_json=raw),
+            timeout=5,
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    assert expected in dict(field_violations(caught.value)), raw
+
+
 async def test_unknown_operation_and_account_are_not_found(
     stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
 ) -> None:

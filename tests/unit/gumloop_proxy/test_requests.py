@@ -183,3 +183,44 @@ def test_arguments_deeper_than_64_levels_are_refused_and_64_pass() -> None:
     assert nested == []
     with pytest.raises(InvalidArguments):
         parse_arguments('{"a": ' + "[" * 900 + "]" * 900 + "}")
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('{"temperature": NaN}', "temperature"),
+        ('{"temperature": Infinity}', "temperature"),
+        ('{"messages": [{"x": -Infinity}]}', "messages[0].x"),
+        ('{"temperature": 1e999}', "temperature"),
+    ],
+)
+def test_non_finite_numbers_are_refused_with_their_path(text: str, path: str) -> None:
+    """NaN/Infinity (Python's JSON extensions) and overflowing numbers pass the schema but cannot be
+    encoded for upstream: refused up front, naming the field, instead of failing in httpx."""
+    with pytest.raises(InvalidArguments) as caught:
+        parse_arguments(text)
+    assert caught.value.violations == [
+        (path, "must be a finite number (NaN, Infinity and overflowing numbers are not JSON)")
+    ]
+
+
+def test_strings_and_keys_with_lone_surrogates_are_refused_with_their_path() -> None:
+    """A lone surrogate escape decodes to a str that cannot be encoded as UTF-8: refused, not INTERNAL."""
+    with pytest.raises(InvalidArguments) as caught:
+        parse_arguments('{"agent_id": "a\\ud800", "metadata": {"k": ["ok", "\\udfff"]}}')
+    assert [path for path, _ in caught.value.violations] == ["agent_id", "metadata.k[1]"]
+    assert "lone surrogate" in caught.value.violations[0][1]
+    with pytest.raises(InvalidArguments) as caught:
+        parse_arguments('{"metadata": {"\\ud800x": 1}}')
+    ((path, why),) = caught.value.violations
+    path.encode("utf-8")  # the path itself travels in the gRPC status
+    assert path == "metadata.\\ud800x" and "key" in why
+    # A proper surrogate pair is one character and passes.
+    assert parse_arguments('{"name": "\\ud83d\\ude00"}') == {"name": "\U0001f600"}
+
+
+def test_an_integer_too_long_to_read_is_a_field_violation() -> None:
+    """Python refuses integers of more than 4300 digits with a ValueError: a violation, not INTERNAL."""
+    with pytest.raises(InvalidArguments) as caught:
+        parse_arguments('{"page_size": ' + "9" * 5000 + "}")
+    assert caught.value.violations[0][0] == "arguments_json"
