@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import math
 from typing import Any
 
 from aiohttp import web
 
-from gumloop_mcp.emulator.context import emu, json_body, required
-from gumloop_mcp.emulator.errors import bad_request, forbidden, not_found
+from gumloop_mcp.emulator.context import Emulator, emu, json_body, required
+from gumloop_mcp.emulator.errors import ApiError, bad_request, forbidden, not_found
 from gumloop_mcp.emulator.store import EXPORT_SECONDS, Job, new_id
 
 routes = web.RouteTableDef()
@@ -72,26 +74,50 @@ def _int(value: str | None, name: str, default: int) -> int:
         raise bad_request(f"{name} must be an integer", param=name) from exc
 
 
+def _timestamp(value: str, name: str) -> dt.datetime:
+    """An ISO 8601 timestamp (a date alone is midnight; no offset is UTC); 400 naming ``name`` otherwise."""
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise bad_request(f"{name} must be an ISO 8601 timestamp, got {value!r}", param=name) from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def _org_admin(e: Emulator, params: Any) -> None:
+    """The organization endpoints name the organization and the admin calling: 400 when either is missing,
+    404 for an organization we do not know, 403 when user_id is not this key's user (not an org admin)."""
+    org = required(params, "organization_id")
+    user = required(params, "user_id")
+    if org != e.settings.organization_id:
+        raise ApiError(404, "not_found", f"Organization {org!r} not found", param="organization_id")
+    if user != e.settings.user_id:
+        raise forbidden(f"user {user!r} is not an admin of organization {org!r}")
+
+
 @routes.get(API + "/get_audit_logs")
 async def audit_logs(request: web.Request) -> web.Response:
-    """Audit logs between start_time and end_time (ISO), page-number paginated."""
+    """Audit logs between start_time and end_time (ISO 8601), page-number paginated (page from 1,
+    page_size default 50): ``{audit_logs, total_count, page, page_size, total_pages}``."""
     e, q = emu(request), request.query
-    org = required(q, "organization_id")
-    if org != e.settings.organization_id:
-        raise forbidden(f"organization {org!r} is not accessible with this key")
-    start, end = required(q, "start_time"), required(q, "end_time")
-    page, size = _int(q.get("page"), "page", 1), _int(q.get("page_size"), "page_size", 20)
-    if page < 1 or not 1 <= size <= 100:
-        raise bad_request("page must be >= 1 and page_size between 1 and 100", param="page_size")
-    items = [a for a in e.store.audit_logs if start <= a["timestamp"] <= end]
+    _org_admin(e, q)
+    start = _timestamp(required(q, "start_time"), "start_time")
+    end = _timestamp(required(q, "end_time"), "end_time")
+    if end < start:
+        raise bad_request("end_time must not be before start_time", param="end_time")
+    page, size = _int(q.get("page"), "page", 1), _int(q.get("page_size"), "page_size", 50)
+    if page < 1:
+        raise bad_request("page must be >= 1", param="page")
+    if not 1 <= size <= 100:
+        raise bad_request("page_size must be between 1 and 100", param="page_size")
+    items = [a for a in e.store.audit_logs if start <= _timestamp(a["timestamp"], "timestamp") <= end]
     chunk = items[(page - 1) * size : page * size]
     return web.json_response(
         {
             "audit_logs": chunk,
+            "total_count": len(items),
             "page": page,
             "page_size": size,
-            "total_count": len(items),
-            "has_more": page * size < len(items),
+            "total_pages": math.ceil(len(items) / size),
         }
     )
 
@@ -121,7 +147,7 @@ async def export_status(request: web.Request) -> web.StreamResponse:
         writer = csv.writer(out)
         writer.writerow(["id", "timestamp", "user_id", "action"])
         for a in e.store.audit_logs:
-            writer.writerow([a["id"], a["timestamp"], a["user_id"], a["action"]])
+            writer.writerow([a["event_id"], a["timestamp"], a["user_id"], a["event_type"]])
         return web.Response(text=out.getvalue(), content_type="text/csv")
     return web.json_response({"data_export_id": jid, "state": job.state})
 

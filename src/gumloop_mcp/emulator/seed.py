@@ -333,16 +333,16 @@ def _misc(store: Store, now: float) -> None:
         }
         for n, (src, title, content) in enumerate(docs, start=1)
     ]
-    actions = ["login", "create_agent", "run_flow", "update_skill", "invite_user"]
+    event_types = ["login", "create_agent", "run_flow", "update_skill", "invite_user"]
     store.audit_logs = [
         {
-            "id": f"audit_{n}",
+            "event_id": f"audit_{n}",
             "timestamp": iso(now - n * 3600),
+            "event_type": event_types[n % 5],
             "user_id": store.user_id,
-            "action": actions[n % 5],
-            "resource_id": f"res_{n}",
-            "ip_address": "127.0.0.1",
-            "details": {},
+            "details": f"{event_types[n % 5]} on res_{n}",
+            "source_ip": "127.0.0.1",
+            "user_agent": "Mozilla/5.0 (emulator)",
         }
         for n in range(1, 61)
     ]

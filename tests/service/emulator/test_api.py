@@ -171,9 +171,15 @@ async def test_misc_endpoints_answer(client: httpx.AsyncClient, fake_time: FakeT
     assert (await client.get(A + "/agents/agent_research/evaluations/metrics")).json()["grades"]["pass"] >= 1
     logs = await client.get(
         A + "/get_audit_logs",
-        params={"organization_id": "org_emu_1", "start_time": "2000", "end_time": "2100", "page_size": 10},
+        params={
+            **U,
+            "organization_id": "org_emu_1",
+            "start_time": "2000-01-01",
+            "end_time": "2100-01-01",
+            "page_size": 10,
+        },
     )
-    assert len(logs.json()["audit_logs"]) == 10 and logs.json()["has_more"]
+    assert len(logs.json()["audit_logs"]) == 10 and logs.json()["total_pages"] == 6
     export = (await client.post(A + "/export_data", json={})).json()
     fake_time.now += 10
     await client.get(A + "/export_status", params={"data_export_id": export["data_export_id"]})
