@@ -196,33 +196,49 @@ def _decode(file_name: Any, content: Any) -> bytes:
 
 @routes.post(API + "/upload_file")
 async def upload_file(request: web.Request) -> web.Response:
-    """Store one base64 file."""
+    """Store one base64 file: ``{success, file_name}``."""
     params = await _params(request)
     data = _decode(params.get("file_name"), params.get("file_content"))
     emu(request).store.uploads[params["file_name"]] = data
-    return web.json_response({"success": True, "file_name": params["file_name"], "size": len(data)})
+    return web.json_response({"success": True, "file_name": params["file_name"]})
 
 
 @routes.post(API + "/upload_files")
 async def upload_files(request: web.Request) -> web.Response:
-    """Store several files; 207 when only some succeed."""
+    """Store several files: 200 ``{success, uploaded_files}`` when all succeed, 207 ``{partial_success,
+    uploaded_files, failed_files}`` (file names) when some fail, 500 when all fail. A file whose content is
+    not valid base64 fails; a missing files list or an entry without file_name/file_content is a 400."""
     params = await _params(request)
     items = params.get("files")
     if not isinstance(items, list) or not items:
         raise bad_request("files must be a non-empty list of {file_name, file_content}", param="files")
-    results = []
+    for index, item in enumerate(items):
+        if not (isinstance(item, dict) and isinstance(item.get("file_name"), str) and item["file_name"]):
+            raise bad_request(f"files[{index}].file_name is required", param="files")
+        if not isinstance(item.get("file_content"), str):
+            raise bad_request(f"files[{index}].file_content is required (base64)", param="files")
+    uploaded: list[str] = []
+    failed: list[str] = []
     for item in items:
-        item = item if isinstance(item, dict) else {}
         try:
-            data = _decode(item.get("file_name"), item.get("file_content"))
-        except ApiError as err:
-            results.append({"file_name": item.get("file_name"), "success": False, "error": err.message})
+            data = _decode(item["file_name"], item["file_content"])
+        except ApiError:
+            failed.append(item["file_name"])
             continue
         emu(request).store.uploads[item["file_name"]] = data
-        results.append({"file_name": item["file_name"], "success": True, "size": len(data)})
-    ok = sum(1 for r in results if r["success"])
-    status = 200 if ok == len(results) else 207 if ok else 400
-    return web.json_response({"results": results}, status=status)
+        uploaded.append(item["file_name"])
+    if not failed:
+        return web.json_response({"success": True, "uploaded_files": uploaded})
+    if uploaded:
+        body = {"partial_success": True, "uploaded_files": uploaded, "failed_files": failed}
+        return web.json_response(body, status=207)
+    raise ApiError(
+        500,
+        "upload_failed",
+        f"All file uploads failed: {failed}",
+        type_="api_error",
+        details={"failed_files": failed},
+    )
 
 
 def _run_file(request: web.Request, params: dict[str, Any], name: str) -> tuple[str, bytes]:
