@@ -9,7 +9,7 @@
 
 ARG BASE_IMAGE=python:3.12-slim
 
-# ---- 1. build: a wheelhouse, and the dependencies' venv installed from it (never from an index) --
+# ---- 1. build: a wheelhouse, and /opt/venv installed from it (never from an index) -------------
 FROM ${BASE_IMAGE} AS build
 # PIP_NO_INDEX=1 builds only from the seed wheelhouse (.cache/wheelhouse, made on the host).
 ARG PIP_NO_INDEX=0
@@ -18,7 +18,11 @@ RUN python3 -m venv /buildenv && python3 -m venv /opt/venv
 WORKDIR /src
 # Dependencies first, from pyproject.toml alone, so a source change does not rebuild them.
 COPY pyproject.toml README.md ./
-COPY .cache/wheelhous[e] /seed/
+# The seed wheelhouse is optional (absent on the public path). A COPY whose only source is a wildcard
+# matching nothing fails on the classic builder ("no source files were specified"), so pyproject.toml
+# (always there; pip ignores it in --find-links) keeps the source list non-empty, and `.cach[e]` names
+# no directory that must exist.
+COPY pyproject.toml .cach[e]/wheelhous[e] /seed/
 RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
  && /buildenv/bin/pip wheel --find-links /seed -w /wheels/deps -r /tmp/requirements.txt \
  && /buildenv/bin/pip wheel --find-links /seed -w /wheels/build hatchling \
@@ -26,11 +30,16 @@ RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.tom
  && /opt/venv/bin/pip install --no-index --find-links /wheels/deps /wheels/deps/*.whl
 COPY src ./src
 COPY services ./services
-RUN /buildenv/bin/pip wheel --no-deps --no-build-isolation --no-index -w /opt/wheels .
+# The project's wheel goes outside /opt and is installed here, so the runtime stage copies only the
+# venv: no wheel (nor pip) is left in the final image.
+RUN /buildenv/bin/pip wheel --no-deps --no-build-isolation --no-index -w /wheels/project . \
+ && /opt/venv/bin/pip install -q --no-index --no-deps /wheels/project/*.whl \
+ && /opt/venv/bin/pip uninstall -y -q pip \
+ && /opt/venv/bin/python -c 'import gumloop_mcp.runtime, services'
 
-# ---- 2. runtime: the venv, the project installed from its wheel, a non-root user ---------------
-# Every step that does not depend on the source comes first, and /opt (venv + project wheel) comes
-# over in ONE copy: the classic builder with the vfs driver copies whole filesystems per step.
+# ---- 2. runtime: the venv and a non-root user --------------------------------------------------
+# Every step that does not depend on the source comes first, and the venv comes over in ONE copy as
+# the last filesystem change: the classic builder with the vfs driver copies whole filesystems per step.
 FROM ${BASE_IMAGE} AS runtime
 ARG UID=10001
 RUN (getent group ${UID} || groupadd --system --gid ${UID} gumloop) >/dev/null \
@@ -51,8 +60,5 @@ WORKDIR /var/lib/gumloop-mcp
 EXPOSE 8080 8081 50051 50052 8090
 ENTRYPOINT ["gumloop-mcp"]
 CMD ["--help"]
-COPY --from=build /opt /opt
-RUN /opt/venv/bin/pip install -q --no-index --no-deps /opt/wheels/*.whl \
- && /opt/venv/bin/pip uninstall -y -q pip \
- && /opt/venv/bin/python -c 'import gumloop_mcp.runtime, services'
+COPY --from=build /opt/venv /opt/venv
 USER ${UID}:${UID}

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import re
+import tomllib
 from typing import Any
 
 import kubernetes_validate
 import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from gumloop_mcp.runtime import _grpc_client, _grpc_server
 
+from .conftest import DEPLOY, REPO
 from .netpol import NAMESPACE_LABELS, Pod, Policies
 
-KUBERNETES_VERSION = "1.33.0"
+# The newest schemas the installed kubernetes-validate ships (pyproject.toml pins it to this minor).
+KUBERNETES_VERSION = "1.37.0"
 OVERLAY_NAMES = ["dev", "prod"]
 OUR_SERVICES = {"tokens", "proxy", "facade", "emulator"}
 GRPC_PORTS = {"tokens": 50051, "proxy": 50052}
@@ -20,7 +27,11 @@ SETTINGS = {
     "GMCP_TOKENS_": ("services.tokens.settings", "TokenSettings"),
     "GMCP_PROXY_": ("services.gumloop_proxy.settings", "ProxySettings"),
     "GMCP_FACADE_": ("services.mcp_facade.settings", "FacadeSettings"),
+    "GMCP_EMULATOR_": ("gumloop_mcp.emulator.settings", "EmulatorSettings"),
 }
+# Read with os.environ rather than a settings class: the admin CLI's caller token
+# (gumloop_mcp.cli._cli_caller_token, GMCP_CLI_<SERVER>_CALLER_TOKEN; it only calls the token service).
+NON_SETTINGS_NAMES = {"GMCP_CLI_TOKENS_CALLER_TOKEN"}
 PUBLIC_ADDRESS = "104.18.32.7"  # evaluated in memory only: no traffic is sent anywhere
 
 
@@ -83,6 +94,108 @@ def test_every_rendered_object_validates_against_the_pinned_kubernetes_schemas(r
         except kubernetes_validate.ValidationError as err:
             errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {err.message} at {list(err.path)}")
     assert errors == []
+
+
+def _minor(version: str) -> tuple[int, int]:
+    major, minor, *_ = version.split(".")
+    return int(major), int(minor)
+
+
+def test_the_pinned_kubernetes_schemas_are_current_and_pinned_in_pyproject_and_the_docs():
+    """The schema version is one of the three newest minors the installed kubernetes-validate ships
+    (Kubernetes supports the three newest minor releases), pyproject.toml pins kubernetes-validate to
+    that minor, and deploy/README.md names the same version."""
+    shipped = sorted({_minor(v) for v in kubernetes_validate.utils.all_versions()})
+    assert KUBERNETES_VERSION in kubernetes_validate.utils.all_versions()
+    major, minor = _minor(KUBERNETES_VERSION)
+    assert (major, minor) in shipped[-3:], f"{KUBERNETES_VERSION} is older than the supported releases"
+    with (REPO / "pyproject.toml").open("rb") as f:
+        dev = tomllib.load(f)["project"]["optional-dependencies"]["dev"]
+    (pin,) = [Requirement(r) for r in dev if Requirement(r).name == "kubernetes-validate"]
+    assert pin.specifier == SpecifierSet(f">={major}.{minor},<{major}.{minor + 1}")
+    assert pin.specifier.contains(importlib.metadata.version("kubernetes-validate"))
+    readme = (DEPLOY / "README.md").read_text()
+    assert re.findall(r"Kubernetes (\d+\.\d+) JSON schemas", readme) == [f"{major}.{minor}"]
+
+
+def _selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Kubernetes LabelSelector semantics (matchLabels and matchExpressions); a missing selector matches
+    no pod here, as for topologySpreadConstraints and pod (anti-)affinity terms."""
+    if selector is None:
+        return False
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, f"unsupported selector {selector}"
+    if not all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def _spread_selectors(workload: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
+    """(where, labelSelector) of every topologySpreadConstraint and podAntiAffinity term."""
+    pod = workload["spec"]["template"]["spec"]
+    out = [
+        (f"topologySpreadConstraints[{c['topologyKey']}]", c.get("labelSelector"))
+        for c in pod.get("topologySpreadConstraints", [])
+    ]
+    anti = pod.get("affinity", {}).get("podAntiAffinity", {})
+    out += [
+        (f"podAntiAffinity required[{t['topologyKey']}]", t.get("labelSelector"))
+        for t in anti.get("requiredDuringSchedulingIgnoredDuringExecution", [])
+    ]
+    out += [
+        (
+            f"podAntiAffinity preferred[{t['podAffinityTerm']['topologyKey']}]",
+            t["podAffinityTerm"].get("labelSelector"),
+        )
+        for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])
+    ]
+    return out
+
+
+@pytest.mark.parametrize("overlay", ["base", *OVERLAY_NAMES])
+def test_spread_and_anti_affinity_selectors_match_their_own_pods(rendered, overlay):
+    """A spread constraint or anti-affinity term whose selector misses the workload's own pods counts
+    nothing and spreads nothing: each one selects the pod template's real labels."""
+    for workload in _workloads(rendered[overlay]):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        for where, selector in _spread_selectors(workload):
+            assert _selector_matches(selector, labels), (
+                f"{workload['metadata']['name']}: {where} selects {selector}, its pods carry {labels}"
+            )
+
+
+def test_prod_spreads_every_deployment_over_nodes_and_zones(rendered):
+    """prod: each Deployment has a hostname and a zone spread constraint (checked above to match)."""
+    for name, deployment in _by_kind(rendered["prod"], "Deployment").items():
+        keys = {where for where, _ in _spread_selectors(deployment)}
+        assert {
+            "topologySpreadConstraints[kubernetes.io/hostname]",
+            "topologySpreadConstraints[topology.kubernetes.io/zone]",
+        } <= keys, name
+
+
+@pytest.mark.parametrize("overlay", ["base", *OVERLAY_NAMES])
+def test_no_autoscaled_workload_sets_a_replica_count(rendered, overlay):
+    """A workload an HPA targets has no spec.replicas: every `kubectl apply` would reset the HPA's count."""
+    workloads = {
+        (o["apiVersion"], o["kind"], o["metadata"]["name"]): o for o in _workloads(rendered[overlay])
+    }
+    for hpa in _by_kind(rendered[overlay], "HorizontalPodAutoscaler").values():
+        ref = hpa["spec"]["scaleTargetRef"]
+        target = workloads.get((ref["apiVersion"], ref["kind"], ref["name"]))
+        assert target is not None, f"HPA {hpa['metadata']['name']} targets nothing rendered: {ref}"
+        assert "replicas" not in target["spec"], (
+            f"{ref['kind']}/{ref['name']} sets replicas: {target['spec']['replicas']} under an HPA"
+        )
 
 
 @pytest.mark.parametrize("overlay", OVERLAY_NAMES)
@@ -250,16 +363,18 @@ def test_configuration_uses_the_variable_names_the_services_read(rendered, overl
     for workload in _workloads(rendered[overlay]):
         for container in _containers(workload):
             names |= {e["name"] for e in container.get("env", [])}
-    checked = 0
-    for name in sorted(n for n in names if n.startswith("GMCP_")):
+    checked: set[str] = set()
+    for name in sorted(n for n in names if n.startswith("GMCP_") and n not in NON_SETTINGS_NAMES):
         prefix = next((p for p in SETTINGS if name.startswith(p)), None)
-        if prefix is None:
-            continue
+        assert prefix is not None, f"{name}: no settings class reads the {name.split('_')[1]} prefix"
         module, cls = SETTINGS[prefix]
-        fields = getattr(importlib.import_module(module), cls).model_fields
-        assert name.removeprefix(prefix).lower() in fields, f"{name} is read by no setting"
-        checked += 1
-    assert checked >= 15
+        settings = getattr(importlib.import_module(module), cls)
+        assert settings.model_config["env_prefix"] == prefix, f"{cls} reads another prefix"
+        assert name.removeprefix(prefix).lower() in settings.model_fields, f"{name} is read by no setting"
+        checked.add(prefix)
+    assert {"GMCP_TOKENS_", "GMCP_PROXY_", "GMCP_FACADE_"} <= checked
+    if overlay == "dev":  # the emulator's Deployment
+        assert "GMCP_EMULATOR_" in checked
     for secret_ref in ("GMCP_TOKENS_PEPPER", "GMCP_PROXY_ENCRYPTION_KEY", "GMCP_FACADE_SESSION_SECRET"):
         assert secret_ref in names
 
@@ -282,8 +397,26 @@ def test_dev_runs_one_replica_each_with_a_persistent_aof_redis_and_the_emulator(
     assert data["GMCP_TOKENS_STORE"] == data["GMCP_PROXY_STORE"] == data["GMCP_FACADE_STORE"] == "redis"
 
 
+def test_dev_redis_header_names_exactly_the_pods_its_network_policy_admits(rendered):
+    """The comment atop deploy/overlays/dev/redis.yaml says who reaches Redis: keep it true."""
+    header = []
+    for line in (DEPLOY / "overlays" / "dev" / "redis.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line.lstrip("# "))
+    found = re.search(r"Reachable only by ([^(.]+)", " ".join(header))
+    assert found, "the header says who reaches Redis"
+    named = {n.strip().replace("façade", "facade") for n in re.split(r",| and ", found.group(1)) if n.strip()}
+    policies = Policies(rendered["dev"])
+    pods = _pods(rendered["dev"])
+    admitted = {
+        name for name, pod in pods.items() if name != "redis" and policies.connects(pod, pods["redis"], 6379)
+    }
+    assert named == admitted
+
+
 def test_prod_scales_out_with_autoscalers_disruption_budgets_and_external_redis(rendered):
-    """prod: >= 3 replicas, an HPA and a PDB per Deployment, no emulator or Redis, Redis URL from a Secret."""
+    """prod: an HPA (min 3) and a PDB per Deployment, no emulator or Redis, Redis URL from a Secret."""
     objects = rendered["prod"]
     deployments = _by_kind(objects, "Deployment")
     assert set(deployments) == {"gumloop-tokens", "gumloop-proxy", "gumloop-facade"}
@@ -292,10 +425,9 @@ def test_prod_scales_out_with_autoscalers_disruption_budgets_and_external_redis(
     hpas = _by_kind(objects, "HorizontalPodAutoscaler")
     pdbs = _by_kind(objects, "PodDisruptionBudget")
     for name, deployment in deployments.items():
-        assert deployment["spec"]["replicas"] >= 3
         hpa = hpas[name]
         assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
-        assert hpa["spec"]["minReplicas"] >= 2
+        assert hpa["spec"]["minReplicas"] >= 3
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         selector = pdbs[name]["spec"]["selector"]["matchLabels"]
         assert selector.items() <= labels.items()
