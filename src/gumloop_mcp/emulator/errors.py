@@ -57,9 +57,9 @@ class ApiError(Exception):
         return web.json_response(body, status=self.status, headers=self.headers)
 
 
-def bad_request(message: str, param: str | None = None) -> ApiError:
-    """400 invalid_request."""
-    return ApiError(400, "invalid_request", message, param=param)
+def bad_request(message: str, param: str | None = None, *, code: str = "invalid_request") -> ApiError:
+    """400 invalid_request (or a more specific documented code)."""
+    return ApiError(400, code, message, param=param)
 
 
 def not_found(what: str, ident: str) -> ApiError:

@@ -13,7 +13,7 @@ from aiohttp import web
 from gumloop_mcp.emulator.auth import legacy_owner
 from gumloop_mcp.emulator.context import emu, json_body, required
 from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
-from gumloop_mcp.emulator.store import KILL_SECONDS, Job, Run, iso, new_id
+from gumloop_mcp.emulator.store import KILL_SECONDS, Job, Run, iso, legacy_message, new_id
 
 routes = web.RouteTableDef()
 API = "/api/v1"
@@ -277,24 +277,52 @@ async def download_files(request: web.Request) -> web.Response:
 
 @routes.post(API + "/start_agent")
 async def start_agent(request: web.Request) -> web.Response:
-    """Legacy agent run: 202 processing, COMPLETED later (queued on Enterprise at the limit, still reported
-    as ASYNC_PROCESSING: the legacy API has no queued state)."""
+    """Legacy agent run: 202 processing, COMPLETED later (FAILED when the message asks to fail; queued on
+    Enterprise at the limit, still reported as ASYNC_PROCESSING: the legacy API has no queued state).
+
+    ``interaction_id`` continues a COMPLETED or FAILED interaction of the same agent: the message is
+    appended to its history and the same id is reused. Errors as Gumloop documents them: 404
+    gummie_not_found / interaction_not_found, 400 interaction_gummie_mismatch, 409
+    interaction_not_in_terminal_state."""
     params = await _params(request)
     e = emu(request)
     gid = required(params, "gummie_id")
     message = required(params, "message")
     if gid not in e.store.agents:
-        raise not_found("agent", gid)
-    now = e.now()
+        raise ApiError(404, "gummie_not_found", f"No agent found with gummie_id {gid!r}", param="gummie_id")
     iid = params.get("interaction_id")
-    if iid and iid in e.store.jobs and e.store.jobs[iid].state == "ASYNC_PROCESSING":
-        raise ApiError(409, "interaction_not_in_terminal_state", "interaction is still processing")
+    job = None
+    if iid:
+        job = e.store.jobs.get(iid)
+        if job is None or job.kind != "interaction":
+            raise ApiError(
+                404, "interaction_not_found", f"No interaction {iid!r} found", param="interaction_id"
+            )
+        if job.payload["gummie_id"] != gid:
+            raise bad_request(
+                f"interaction {iid!r} belongs to agent {job.payload['gummie_id']!r}, not {gid!r}",
+                param="interaction_id",
+                code="interaction_gummie_mismatch",
+            )
+        if job.state not in {"COMPLETED", "FAILED"}:
+            raise ApiError(
+                409,
+                "interaction_not_in_terminal_state",
+                f"interaction {iid!r} is {job.state}; continue it once COMPLETED or FAILED",
+                param="interaction_id",
+            )
+    now = e.now()
     admitted = e.store.admit("interaction", now)
-    iid = iid or new_id("int_")
-    job = Job(iid, "interaction", "ASYNC_PROCESSING", now, None, {"message": message, "gummie_id": gid})
-    e.store.jobs[iid] = job
+    if job is None:
+        job = Job(new_id("int_"), "interaction", "ASYNC_PROCESSING", now, None, {"gummie_id": gid})
+        e.store.jobs[job.id] = job
+    job.state = "ASYNC_PROCESSING"
+    for key in ("response", "error_message"):
+        job.payload.pop(key, None)
+    job.payload["message"] = message
+    job.payload.setdefault("messages", []).append(legacy_message("user", message, now))
     e.store.start("interaction", job, now, admitted=admitted)
-    return web.json_response({"interaction_id": iid, "status": "processing"}, status=202)
+    return web.json_response({"interaction_id": job.id, "status": "processing"}, status=202)
 
 
 @routes.get(API + "/agent_status/{interaction_id}")
@@ -304,9 +332,7 @@ async def agent_status(request: web.Request) -> web.Response:
     job = e.store.jobs.get(request.match_info["interaction_id"])
     if job is None or job.kind != "interaction":
         raise not_found("interaction", request.match_info["interaction_id"])
-    messages = [{"role": "user", "content": job.payload["message"]}]
-    if job.state == "COMPLETED":
-        messages.append({"role": "assistant", "content": job.payload.get("response", "")})
+    messages = job.payload.get("messages", [])
     return web.json_response(
         {
             "interaction_id": job.id,

@@ -343,9 +343,39 @@ class Store:
             job.state = "IN_PROGRESS"
             job.due = now + self.delay(EXPORT_SECONDS)
             return
+        ts = job.due if job.due is not None else now
         job.due = None
         if job.kind == "export":
             job.state = "COMPLETED"
-        else:
-            job.state = "COMPLETED"
-            job.payload["response"] = f"Agent reply to: {job.payload.get('message', '')}"
+            return
+        message = str(job.payload.get("message", ""))
+        if "[fail]" in message:
+            job.state = "FAILED"
+            job.payload["error_message"] = "Agent failed: the message requested a failure ([fail])"[:4096]
+            return
+        job.state = "COMPLETED"
+        reply = f"Agent reply to: {message}"
+        job.payload["response"] = reply
+        job.payload.setdefault("messages", []).append(legacy_message("assistant", reply, ts))
+
+
+def legacy_timestamp(ts: float) -> str:
+    """A legacy agent message timestamp as Gumloop's docs show it: naive UTC with microseconds."""
+    import datetime
+
+    return (
+        datetime.datetime.fromtimestamp(ts, tz=datetime.UTC)
+        .replace(tzinfo=None)
+        .isoformat("T", "microseconds")
+    )
+
+
+def legacy_message(role: str, text: str, ts: float) -> dict[str, Any]:
+    """A legacy agent interaction message: ``{id, role, content?, timestamp, parts}`` (the user's carries
+    content and no parts; the assistant's carries its text as a text part)."""
+    message: dict[str, Any] = {"id": new_id("msg_"), "role": role, "timestamp": legacy_timestamp(ts)}
+    if role == "user":
+        message.update(content=text, parts=[])
+    else:
+        message["parts"] = [{"id": new_id("part_"), "type": "text", "text": text}]
+    return message

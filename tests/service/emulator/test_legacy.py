@@ -1,8 +1,11 @@
 """Legacy RPC endpoints (gumloop-api.md §2a): file uploads, start_agent and agent_status."""
 
 import base64
+from typing import Any
 
 import httpx
+
+from .conftest import FakeTime
 
 A = "/api/v1"
 U = {"user_id": "emu_user_1"}
@@ -37,3 +40,72 @@ async def test_upload_files_missing_parameters_are_400(client: httpx.AsyncClient
     for files in ([], [{"file_name": "x.txt"}], [{"file_content": "aGk="}], ["x"]):
         r = await client.post(A + "/upload_files", json={**U, "files": files})
         assert r.status_code == 400, files
+
+
+async def _status(client: httpx.AsyncClient, iid: str) -> dict[str, Any]:
+    r = await client.get(A + f"/agent_status/{iid}", params=U)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def test_start_agent_continues_a_finished_interaction_keeping_its_history(
+    client: httpx.AsyncClient, fake_time: FakeTime
+) -> None:
+    """A continuation reuses the id and appends to the conversation; a running one is 409."""
+    first = await client.post(A + "/start_agent", json={**U, "gummie_id": "agent_research", "message": "one"})
+    assert first.status_code == 202 and first.json()["status"] == "processing"
+    iid = first.json()["interaction_id"]
+    body = {**U, "gummie_id": "agent_research", "message": "two", "interaction_id": iid}
+    busy = await client.post(A + "/start_agent", json=body)
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "interaction_not_in_terminal_state"
+    fake_time.now += 5
+    assert (await _status(client, iid))["state"] == "COMPLETED"
+    again = await client.post(A + "/start_agent", json=body)
+    assert again.status_code == 202 and again.json()["interaction_id"] == iid
+    assert (await _status(client, iid))["state"] == "ASYNC_PROCESSING"
+    fake_time.now += 5
+    done = await _status(client, iid)
+    assert done["state"] == "COMPLETED"
+    assert [m["role"] for m in done["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert [m.get("content") for m in done["messages"] if m["role"] == "user"] == ["one", "two"]
+
+
+async def test_start_agent_refuses_unknown_or_foreign_interactions_and_unknown_agents(
+    client: httpx.AsyncClient, fake_time: FakeTime
+) -> None:
+    """404 interaction_not_found (no new interaction under that id), 400 interaction_gummie_mismatch,
+    404 gummie_not_found."""
+    unknown = await client.post(
+        A + "/start_agent",
+        json={**U, "gummie_id": "agent_research", "message": "hi", "interaction_id": "int_made_up"},
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "interaction_not_found"
+    assert (await client.get(A + "/agent_status/int_made_up", params=U)).status_code == 404
+    started = await client.post(A + "/start_agent", json={**U, "gummie_id": "agent_research", "message": "x"})
+    fake_time.now += 5
+    other = await client.post(
+        A + "/start_agent",
+        json={
+            **U,
+            "gummie_id": "agent_support",
+            "message": "y",
+            "interaction_id": started.json()["interaction_id"],
+        },
+    )
+    assert other.status_code == 400 and other.json()["error"]["code"] == "interaction_gummie_mismatch"
+    nobody = await client.post(A + "/start_agent", json={**U, "gummie_id": "agent_nope", "message": "x"})
+    assert nobody.status_code == 404 and nobody.json()["error"]["code"] == "gummie_not_found"
+
+
+async def test_a_failed_interaction_can_be_continued(client: httpx.AsyncClient, fake_time: FakeTime) -> None:
+    """A message asking to fail ends FAILED; FAILED is terminal, so it can be continued."""
+    r = await client.post(
+        A + "/start_agent", json={**U, "gummie_id": "agent_support", "message": "please [fail]"}
+    )
+    iid = r.json()["interaction_id"]
+    fake_time.now += 5
+    assert (await _status(client, iid))["state"] == "FAILED"
+    body = {**U, "gummie_id": "agent_support", "message": "retry", "interaction_id": iid}
+    assert (await client.post(A + "/start_agent", json=body)).status_code == 202
+    fake_time.now += 5
+    assert (await _status(client, iid))["state"] == "COMPLETED"
