@@ -43,6 +43,8 @@ LEGACY = {
     "/download_files",
     "/start_agent",
 }
+# Legacy endpoints with a path parameter: /agent_status/{interaction_id} (gumloop-api.md §1, §2a).
+LEGACY_PREFIXES = ("/agent_status/",)
 REDACT = {"authorization", "x-auth-key"}
 
 
@@ -101,7 +103,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         path = request.path
         for prefix in ("/api/v1", "/ws/api/v1"):
             if path.startswith(prefix + "/"):
-                authenticate(request, request.app[EMU].settings, legacy=path[len(prefix) :] in LEGACY)
+                route = path[len(prefix) :]
+                legacy = route in LEGACY or route.startswith(LEGACY_PREFIXES)
+                authenticate(request, request.app[EMU].settings, legacy=legacy)
                 break
         return await handler(request)
     except ApiError as err:

@@ -45,7 +45,7 @@ def legacy_owner(params: dict[str, Any] | Any, settings: EmulatorSettings) -> No
     user_id = params.get("user_id")
     project_id = params.get("project_id")
     if not user_id and not project_id:
-        raise bad_request("user_id or project_id is required", param="user_id")
+        raise bad_request("project_id or user_id is required", param="user_id")
     if user_id and user_id != settings.user_id:
         raise forbidden(f"user {user_id!r} is not the owner of this API key")
     if project_id and not user_id and project_id != settings.team_id:

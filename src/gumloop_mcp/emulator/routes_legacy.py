@@ -13,7 +13,15 @@ from aiohttp import web
 from gumloop_mcp.emulator.auth import legacy_owner
 from gumloop_mcp.emulator.context import emu, json_body, required
 from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
-from gumloop_mcp.emulator.store import KILL_SECONDS, Job, Run, iso, legacy_message, new_id
+from gumloop_mcp.emulator.store import (
+    KILL_SECONDS,
+    Job,
+    Run,
+    iso,
+    legacy_message,
+    legacy_timestamp,
+    new_id,
+)
 
 routes = web.RouteTableDef()
 API = "/api/v1"
@@ -327,17 +335,24 @@ async def start_agent(request: web.Request) -> web.Response:
 
 @routes.get(API + "/agent_status/{interaction_id}")
 async def agent_status(request: web.Request) -> web.Response:
-    """A legacy agent interaction's state."""
+    """A legacy agent interaction: ``{interaction_id, gummie_id, state, created_ts}``, plus ``messages`` and
+    ``response`` (the last assistant text) when COMPLETED, ``error_message`` when FAILED; 404
+    interaction_not_found."""
+    await _params(request)
     e = emu(request)
-    job = e.store.jobs.get(request.match_info["interaction_id"])
+    iid = request.match_info["interaction_id"]
+    job = e.store.jobs.get(iid)
     if job is None or job.kind != "interaction":
-        raise not_found("interaction", request.match_info["interaction_id"])
-    messages = job.payload.get("messages", [])
-    return web.json_response(
-        {
-            "interaction_id": job.id,
-            "state": job.state,
-            "gummie_id": job.payload["gummie_id"],
-            "messages": messages,
-        }
-    )
+        raise ApiError(404, "interaction_not_found", f"No interaction {iid!r} found", param="interaction_id")
+    view: dict[str, Any] = {
+        "interaction_id": job.id,
+        "gummie_id": job.payload["gummie_id"],
+        "state": job.state,
+        "created_ts": legacy_timestamp(job.created_ts) + "+00:00",
+    }
+    if job.state == "COMPLETED":
+        view["messages"] = job.payload.get("messages", [])
+        view["response"] = job.payload.get("response", "")
+    elif job.state == "FAILED":
+        view["error_message"] = str(job.payload.get("error_message", ""))[:4096]
+    return web.json_response(view)

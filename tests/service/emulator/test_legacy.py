@@ -5,6 +5,8 @@ from typing import Any
 
 import httpx
 
+from gumloop_mcp.emulator import RunningEmulator
+
 from .conftest import FakeTime
 
 A = "/api/v1"
@@ -109,3 +111,55 @@ async def test_a_failed_interaction_can_be_continued(client: httpx.AsyncClient, 
     assert (await client.post(A + "/start_agent", json=body)).status_code == 202
     fake_time.now += 5
     assert (await _status(client, iid))["state"] == "COMPLETED"
+
+
+async def test_agent_status_fields_follow_the_state(client: httpx.AsyncClient, fake_time: FakeTime) -> None:
+    """Processing: metadata with created_ts only; COMPLETED adds messages and the final response text."""
+    r = await client.post(A + "/start_agent", json={**U, "gummie_id": "agent_research", "message": "sum up"})
+    iid = r.json()["interaction_id"]
+    running = await _status(client, iid)
+    assert set(running) == {"interaction_id", "gummie_id", "state", "created_ts"}
+    assert running["state"] == "ASYNC_PROCESSING" and running["gummie_id"] == "agent_research"
+    assert running["created_ts"].endswith("+00:00")
+    fake_time.now += 5
+    done = await _status(client, iid)
+    assert set(done) == {"interaction_id", "gummie_id", "state", "created_ts", "messages", "response"}
+    assert done["created_ts"] == running["created_ts"]
+    last = done["messages"][-1]
+    assert last["role"] == "assistant" and last["parts"][0]["type"] == "text"
+    assert done["response"] == last["parts"][0]["text"] and "sum up" in done["response"]
+    assert {"id", "timestamp"} <= set(last)
+
+
+async def test_agent_status_of_a_failed_interaction_has_an_error_message(
+    client: httpx.AsyncClient, fake_time: FakeTime
+) -> None:
+    """FAILED: error_message, no messages/response."""
+    r = await client.post(A + "/start_agent", json={**U, "gummie_id": "agent_support", "message": "[fail]"})
+    fake_time.now += 5
+    failed = await _status(client, r.json()["interaction_id"])
+    assert failed["state"] == "FAILED" and failed["error_message"]
+    assert "messages" not in failed and "response" not in failed
+
+
+async def test_agent_status_takes_api_key_in_the_query_and_needs_user_or_project(
+    emulator: RunningEmulator, client: httpx.AsyncClient
+) -> None:
+    """Like every legacy endpoint: ?api_key= instead of the header; user_id/project_id required; an unknown
+    interaction is 404 interaction_not_found."""
+    r = await client.post(A + "/start_agent", json={**U, "gummie_id": "agent_research", "message": "hi"})
+    iid = r.json()["interaction_id"]
+    async with httpx.AsyncClient(base_url=emulator.api_base_url) as bare:
+        ok = await bare.get(f"/agent_status/{iid}", params={**U, "api_key": emulator.api_key})
+        assert ok.status_code == 200 and ok.json()["interaction_id"] == iid
+        by_project = await bare.get(
+            f"/agent_status/{iid}", params={"project_id": "team_emu_1", "api_key": emulator.api_key}
+        )
+        assert by_project.status_code == 200
+        missing = await bare.get(f"/agent_status/{iid}", params={"api_key": emulator.api_key})
+        assert missing.status_code == 400
+        assert missing.json()["error"]["message"] == "project_id or user_id is required"
+        assert (await bare.get(f"/agent_status/{iid}", params=U)).status_code == 401
+        unknown = await bare.get("/agent_status/int_nope", params={**U, "api_key": emulator.api_key})
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "interaction_not_found"
+        assert (await bare.get("/agents", params={"api_key": emulator.api_key})).status_code == 401
