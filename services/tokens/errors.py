@@ -4,6 +4,7 @@
     ├── InvalidArgument        bad input, with field violations     -> INVALID_ARGUMENT + BadRequest
     ├── NotFound               unknown record, account or token     -> NOT_FOUND (+ ResourceInfo, BadRequest)
     ├── PermissionDenied       an API token used beyond its grant   -> PERMISSION_DENIED
+    ├── Aborted                concurrent changes kept conflicting  -> ABORTED (retry the call)
     └── Unavailable            a dependency cannot be reached       -> UNAVAILABLE
         ├── StoreUnavailable   SQLite or Redis refused or failed
         └── ProxyUnavailable   the proxy (catalog, accounts) is unreachable
@@ -22,6 +23,7 @@ from google.rpc import error_details_pb2
 from gumloop_mcp.runtime import with_details
 
 __all__ = [
+    "Aborted",
     "InvalidArgument",
     "NotFound",
     "PermissionDenied",
@@ -68,6 +70,10 @@ class PermissionDenied(TokenServiceError):
     """A valid credential was presented for something it does not grant."""
 
 
+class Aborted(TokenServiceError):
+    """Concurrent changes to the same record kept conflicting; the whole call may be retried."""
+
+
 class Unavailable(TokenServiceError):
     """A dependency is down; the caller may retry later."""
 
@@ -111,6 +117,8 @@ def to_status(error: TokenServiceError) -> grpc.Status:
         return with_details(grpc.StatusCode.NOT_FOUND, error.message, *details)  # type: ignore[arg-type]
     if isinstance(error, PermissionDenied):
         return with_details(grpc.StatusCode.PERMISSION_DENIED, error.message)
+    if isinstance(error, Aborted):
+        return with_details(grpc.StatusCode.ABORTED, error.message)
     if isinstance(error, Unavailable):
         return with_details(grpc.StatusCode.UNAVAILABLE, error.message)
     return with_details(grpc.StatusCode.INTERNAL, error.message)

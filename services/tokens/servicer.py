@@ -11,7 +11,6 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from typing import Any, Final, TypeVar
 
 import grpc
@@ -30,10 +29,28 @@ from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from . import validation as v
 from .catalog_client import ProxyClient
 from .convert import api_token_message, event_message, server_message, timestamp
-from .errors import InvalidArgument, NotFound, PermissionDenied, TokenServiceError, Violation, to_status
+from .errors import (
+    Aborted,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    TokenServiceError,
+    Violation,
+    to_status,
+)
 from .revocations import RevocationHub, SubscriptionClosed
 from .settings import TokenSettings
-from .store import ApiTokenRecord, Clock, RevocationEvent, RevocationKind, ServerRecord, TokenStore, new_id
+from .store import (
+    ApiTokenRecord,
+    Clock,
+    RevocationEvent,
+    RevocationKind,
+    ScopeChanged,
+    ServerRecord,
+    ServerUpdate,
+    TokenStore,
+    new_id,
+)
 
 __all__ = ["TokenServicer"]
 
@@ -44,6 +61,9 @@ R = TypeVar("R")
 _UPDATABLE: Final = frozenset(
     {"name", "config", "config.methods", "config.tags", "expire_time", "require_api_token_auth"}
 )
+# A partial scope update is validated again when the other half moved meanwhile; only a record whose
+# scope is being rewritten this often without pause runs out.
+_UPDATE_ATTEMPTS: Final = 5
 # One message for every token that does not resolve, so callers cannot probe which case applied.
 _NO_SUCH_TOKEN: Final = "token does not resolve (unknown, malformed, expired or revoked)"
 _VALID_PURPOSES: Final = frozenset(
@@ -193,8 +213,23 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         if not paths:
             violations.append(("update_mask", "name at least one field to update"))
         _raise_if(v.check_id("mcp_server.id", given.id) + violations)
+        for _attempt in range(_UPDATE_ATTEMPTS):
+            update = await self._server_update(given, paths)
+            try:
+                updated = await self._store.update_server(given.id, update)
+            except ScopeChanged:
+                continue  # the other half of the scope moved meanwhile: validate again with it
+            if updated is None:
+                raise _server_not_found(given.id)
+            return pb.UpdateMcpServerResponse(mcp_server=server_message(updated))
+        raise Aborted(f"the scope of MCP server {given.id!r} kept changing concurrently; retry")
+
+    async def _server_update(self, given: pb.McpServer, paths: list[str]) -> ServerUpdate:
+        """The validated fields an update sets: only those its mask names (plus update_time), so
+        updates of different fields racing each other all land."""
         current = await self._live_server(given.id)
         now = self._clock()
+        violations: list[Violation] = []
         changes: dict[str, Any] = {"update_time": now}
         if "name" in paths:
             violations += v.check_name("mcp_server.name", given.name)
@@ -205,26 +240,25 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             changes["expire_time"] = expire
         if "require_api_token_auth" in paths:
             changes["require_api_token_auth"] = given.require_api_token_auth
-        scope_changed = bool({"config", "config.methods", "config.tags"} & set(paths))
-        if scope_changed:
-            whole = "config" in paths
-            methods = (
-                v.normalize_list(given.config.methods)
-                if whole or "config.methods" in paths
-                else list(current.methods)
-            )
-            tags = (
-                v.normalize_list(given.config.tags) if whole or "config.tags" in paths else list(current.tags)
-            )
+        new_methods = "config" in paths or "config.methods" in paths
+        new_tags = "config" in paths or "config.tags" in paths
+        if new_methods or new_tags:
+            methods = v.normalize_list(given.config.methods) if new_methods else list(current.methods)
+            tags = v.normalize_list(given.config.tags) if new_tags else list(current.tags)
             violations += v.check_scope_shape("mcp_server.config", methods, tags)
-            changes["methods"], changes["tags"] = v.unique(methods), v.unique(tags)
+            _raise_if(violations)
+            await self._check_scope("mcp_server.config", list(v.unique(methods)), list(v.unique(tags)))
+            # A half left alone was part of what was validated: the store checks it did not move.
+            if new_methods:
+                changes["methods"] = v.unique(methods)
+            else:
+                changes["expect_methods"] = current.methods
+            if new_tags:
+                changes["tags"] = v.unique(tags)
+            else:
+                changes["expect_tags"] = current.tags
         _raise_if(violations)
-        if scope_changed:
-            await self._check_scope("mcp_server.config", list(changes["methods"]), list(changes["tags"]))
-        updated = await self._store.update_server(replace(current, **changes))
-        if updated is None:
-            raise _server_not_found(given.id)
-        return pb.UpdateMcpServerResponse(mcp_server=server_message(updated))
+        return ServerUpdate(**changes)
 
     @_edge
     async def DeleteMcpServer(

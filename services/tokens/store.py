@@ -19,7 +19,7 @@ import enum
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 if TYPE_CHECKING:
     from .expiry import ExpiryScheduler
@@ -31,8 +31,12 @@ __all__ = [
     "Resolution",
     "RevocationEvent",
     "RevocationKind",
+    "ScopeChanged",
     "ServerRecord",
+    "ServerUpdate",
     "TokenStore",
+    "UNCHANGED",
+    "Unchanged",
     "new_id",
 ]
 
@@ -90,6 +94,57 @@ class ServerRecord:
     token_prefix: str
 
 
+class Unchanged(enum.Enum):
+    """The type of `UNCHANGED`: a field an update leaves as stored."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED: Final = Unchanged.UNCHANGED
+
+#: The ServerRecord fields an update may set.
+UPDATABLE_FIELDS: Final = ("name", "methods", "tags", "expire_time", "require_api_token_auth")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerUpdate:
+    """The fields one update sets (the ones its mask named; the rest stay `UNCHANGED`).
+
+    Stores write only these fields, inside the transaction that checks the record is live, so two
+    updates of different fields never undo each other. When only half of the scope changes, the new
+    half was validated together with the other half as read: `expect_methods` / `expect_tags` hold
+    that half, and the store raises `ScopeChanged` (writing nothing) if it no longer matches.
+    """
+
+    update_time: float
+    name: str | Unchanged = UNCHANGED
+    methods: tuple[str, ...] | Unchanged = UNCHANGED
+    tags: tuple[str, ...] | Unchanged = UNCHANGED
+    expire_time: float | None | Unchanged = UNCHANGED
+    require_api_token_auth: bool | Unchanged = UNCHANGED
+    expect_methods: tuple[str, ...] | None = None
+    expect_tags: tuple[str, ...] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The set fields by ServerRecord field name (update_time included)."""
+        out: dict[str, Any] = {"update_time": self.update_time}
+        for name in UPDATABLE_FIELDS:
+            value = getattr(self, name)
+            if value is not UNCHANGED:
+                out[name] = value
+        return out
+
+    def scope_moved(self, methods: tuple[str, ...], tags: tuple[str, ...]) -> bool:
+        """Whether the stored scope no longer holds the half this update was validated against."""
+        return (self.expect_methods is not None and methods != self.expect_methods) or (
+            self.expect_tags is not None and tags != self.expect_tags
+        )
+
+
+class ScopeChanged(Exception):
+    """A partial scope update found the other half of the scope changed since it was validated."""
+
+
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """A token resolved to its record, and when that token stops resolving."""
@@ -140,8 +195,10 @@ class TokenStore(Protocol):
     ) -> tuple[list[ServerRecord], Cursor | None]:
         """Up to `limit` live records of an account, newest first, and the cursor of the next page."""
 
-    async def update_server(self, record: ServerRecord) -> ServerRecord | None:
-        """Replace a live record's mutable fields (name, scope, expiry, second factor); emits UPDATED."""
+    async def update_server(self, server_id: str, update: ServerUpdate) -> ServerRecord | None:
+        """Set the fields `update` names on a live record, in one transaction, and return the record as
+        written; None when it is unknown or expired. Raises ScopeChanged (nothing written) when the
+        update's expected scope half moved. Emits UPDATED."""
 
     async def delete_server(self, server_id: str) -> bool:
         """Delete a record and all its token hashes; emits DELETED. False when it did not exist."""

@@ -42,7 +42,16 @@ from .redis_codec import (
 )
 from .redis_feed import RevocationFeed
 from .revocations import RevocationHub
-from .store import ApiTokenRecord, Clock, Cursor, Resolution, RevocationKind, ServerRecord
+from .store import (
+    ApiTokenRecord,
+    Clock,
+    Cursor,
+    Resolution,
+    RevocationKind,
+    ScopeChanged,
+    ServerRecord,
+    ServerUpdate,
+)
 
 __all__ = ["RedisTokenStore"]
 
@@ -62,6 +71,21 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 return 0
 """
+
+
+def _json_list(value: Any) -> str:
+    return json.dumps(list(value))
+
+
+# How each updatable field is spelled in the record's hash (see redis_codec.server_to_hash).
+_FIELD_ENCODERS: Final[dict[str, Callable[[Any], str]]] = {
+    "name": str,
+    "methods": _json_list,
+    "tags": _json_list,
+    "expire_time": encode_time,
+    "require_api_token_auth": lambda value: "1" if value else "0",
+    "update_time": repr,
+}
 
 
 class RedisTokenStore:
@@ -261,44 +285,48 @@ class RedisTokenStore:
                 untils[token_hash] = json.loads(raw)["u"]
         return untils
 
-    async def update_server(self, record: ServerRecord) -> ServerRecord | None:
-        """Rewrite the mutable fields and re-date every key and index to the new expiry."""
+    async def update_server(self, server_id: str, update: ServerUpdate) -> ServerRecord | None:
+        """HSET only the updated fields under WATCH of the record; when the expiry changes, re-date
+        every key and the expiry index to it."""
         now = self._clock()
-        srv = self._k("srv", record.id)
+        srv = self._k("srv", server_id)
+        changes = update.changes()
+        mapping = {name: _FIELD_ENCODERS[name](value) for name, value in changes.items()}
+        written: list[ServerRecord] = []
 
         async def body(pipe: Any) -> bool:
             data = await pipe.hgetall(srv)
             if not data or (decode_time(data.get("expire_time")) or float("inf")) <= now:
                 await pipe.unwatch()
                 return False
-            untils = await self._token_untils(pipe, record.id)
+            current = server_from_hash(data)
+            if update.scope_moved(current.methods, current.tags):
+                await pipe.unwatch()
+                raise ScopeChanged(server_id)
+            expire_changed = "expire_time" in changes
+            untils = await self._token_untils(pipe, server_id) if expire_changed else {}
             pipe.multi()
-            pipe.hset(
-                srv,
-                mapping={
-                    "name": record.name,
-                    "methods": json.dumps(list(record.methods)),
-                    "tags": json.dumps(list(record.tags)),
-                    "expire_time": encode_time(record.expire_time),
-                    "require_api_token_auth": "1" if record.require_api_token_auth else "0",
-                    "update_time": repr(record.update_time),
-                },
-            )
-            member = self._exp_member("srv", record.id, data["account_id"])
-            self._date_keys(pipe, record.id, record.expire_time, untils)
-            if record.expire_time is None:
-                pipe.zrem(self._k("exp"), member)
-            else:
-                pipe.zadd(self._k("exp"), {member: record.expire_time})
+            pipe.hset(srv, mapping=mapping)
+            if expire_changed:
+                expire: float | None = changes["expire_time"]
+                member = self._exp_member("srv", server_id, current.account_id)
+                self._date_keys(pipe, server_id, expire, untils)
+                if expire is None:
+                    pipe.zrem(self._k("exp"), member)
+                else:
+                    pipe.zadd(self._k("exp"), {member: expire})
             await pipe.execute()
+            # WATCH guarantees the hash was `data` when MULTI ran; the record is `data` plus our fields.
+            written[:] = [server_from_hash({**data, **mapping})]
             return True
 
         if not await self._watched(srv, body):
             return None
+        record = written[0]
         if record.expire_time is not None:
             self.expiry.schedule(record.expire_time)
-        await self._publish(RevocationKind.UPDATED, server_id=record.id)
-        return await self.get_server(record.id)
+        await self._publish(RevocationKind.UPDATED, server_id=server_id)
+        return record
 
     def _date_keys(
         self, pipe: Any, server_id: str, expire: float | None, untils: dict[str, float | None]

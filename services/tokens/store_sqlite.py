@@ -28,7 +28,9 @@ from .store import (
     Resolution,
     RevocationEvent,
     RevocationKind,
+    ScopeChanged,
     ServerRecord,
+    ServerUpdate,
 )
 
 __all__ = ["SqliteTokenStore"]
@@ -39,6 +41,22 @@ T = TypeVar("T")
 
 # The server columns as selected through the "s" alias of a join.
 _QUALIFIED_SERVER_COLUMNS: Final = ", ".join("s." + c.strip() for c in SERVER_COLUMNS.split(","))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json_list(value: Any) -> str:
+    return json.dumps(list(value))
+
+
+# How an updatable field is stored, when not as is (column names are the field names).
+_COLUMN_ENCODERS: Final[dict[str, Callable[[Any], Any]]] = {
+    "methods": _json_list,
+    "tags": _json_list,
+    "require_api_token_auth": int,
+}
 
 
 class SqliteTokenStore:
@@ -209,38 +227,44 @@ class SqliteTokenStore:
         cursor = (page[-1].create_time, page[-1].id) if len(rows) > limit else None
         return page, cursor
 
-    async def update_server(self, record: ServerRecord) -> ServerRecord | None:
-        """Rewrite the mutable fields of a live record; grace tokens never outlive the new expiry."""
+    async def update_server(self, server_id: str, update: ServerUpdate) -> ServerRecord | None:
+        """Set only the updated columns of a live record in one transaction; grace tokens never
+        outlive a new expiry."""
         now = self._clock()
+        changes = update.changes()
+        values = {name: _COLUMN_ENCODERS.get(name, _same)(value) for name, value in changes.items()}
+        assignments = ", ".join(f"{name} = ?" for name in values)
 
-        def update(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                f"UPDATE servers SET name = ?, methods = ?, tags = ?, expire_time = ?, "
-                f"require_api_token_auth = ?, update_time = ? WHERE id = ? AND {LIVE}",
-                (
-                    record.name,
-                    json.dumps(list(record.methods)),
-                    json.dumps(list(record.tags)),
-                    record.expire_time,
-                    int(record.require_api_token_auth),
-                    record.update_time,
-                    record.id,
-                    now,
-                ),
-            )
-            if cur.rowcount and record.expire_time is not None:
+        def apply(conn: sqlite3.Connection) -> ServerRecord | None:
+            if update.expect_methods is not None or update.expect_tags is not None:
+                row = conn.execute(
+                    f"SELECT methods, tags FROM servers WHERE id = ? AND {LIVE}", (server_id, now)
+                ).fetchone()
+                if row is None:
+                    return None
+                if update.scope_moved(tuple(json.loads(row["methods"])), tuple(json.loads(row["tags"]))):
+                    raise ScopeChanged(server_id)
+            rows = conn.execute(
+                f"UPDATE servers SET {assignments} WHERE id = ? AND {LIVE} RETURNING {SERVER_COLUMNS}",
+                (*values.values(), server_id, now),
+            ).fetchall()
+            if not rows:
+                return None
+            expire = changes.get("expire_time")
+            if expire is not None:
                 conn.execute(
                     "UPDATE server_tokens SET until = ? WHERE server_id = ? AND until > ?",
-                    (record.expire_time, record.id, record.expire_time),
+                    (expire, server_id, expire),
                 )
-            return cur.rowcount > 0
+            return server_from_row(rows[0])
 
-        if not await self._run(update):
+        record = await self._run(apply)
+        if record is None:
             return None
         if record.expire_time is not None:
             self.expiry.schedule(record.expire_time)
-        self._emit(RevocationKind.UPDATED, server_id=record.id)
-        return await self.get_server(record.id)
+        self._emit(RevocationKind.UPDATED, server_id=server_id)
+        return record
 
     async def delete_server(self, server_id: str) -> bool:
         """Delete the record; its token hashes go with it (ON DELETE CASCADE)."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from services.tokens.errors import InvalidArgument, NotFound, PermissionDenied, StoreUnavailable, to_status
+from services.tokens.errors import (
+    Aborted,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+    to_status,
+)
 
 
 def details(status: grpc.Status) -> status_pb2.Status:
@@ -34,7 +41,8 @@ def test_not_found_names_the_resource_and_field() -> None:
 
 
 def test_other_errors_map_to_their_codes() -> None:
-    """Permission and availability errors keep their message."""
+    """Permission, conflict and availability errors keep their message."""
     assert to_status(PermissionDenied("nope")).code == grpc.StatusCode.PERMISSION_DENIED
+    assert to_status(Aborted("kept changing")).code == grpc.StatusCode.ABORTED
     status = to_status(StoreUnavailable("Redis down"))
     assert (status.code, status.details) == (grpc.StatusCode.UNAVAILABLE, "Redis down")
