@@ -4,23 +4,36 @@ Accepted inputs (header names case-insensitive): `X-RateLimit-Limit/Remaining/Re
 seconds or as epoch seconds), `RateLimit-Limit/Remaining/Reset`, the IETF httpapi draft structured
 fields `RateLimit: "default";r=0;t=30` and `RateLimit-Policy: "default";q=100;w=60`, and
 `Retry-After` as delta seconds or an HTTP-date.
+
+Numbers are non-negative decimal integers (RFC 9110 delta-seconds: digits only): anything else
+(`1.5`, `-1`, `1e999`, `inf`) is unknown, and values past MAX_VALUE (2^53 - 1, exact in int64,
+doubles and JSON) are clamped to it, so no header can break the answer it rides on.
+
+Gumloop documents no rate-limit headers, so a 429 may come with none: `default_retry_after`
+gives it a conservative retry-after (GMCP_PROXY_RATE_LIMITED_DEFAULT_RETRY_AFTER_S) marked as
+the proxy's default (`retry_after_is_default`, trailer `retry-after-source: default`), with the
+limit, remaining and reset left unknown rather than made up.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
-__all__ = ["RateLimitInfo", "parse_rate_limit"]
+__all__ = ["MAX_VALUE", "RateLimitInfo", "default_retry_after", "parse_rate_limit"]
+
+# The largest count or number of seconds passed on: beyond it a value is clamped.
+MAX_VALUE = 2**53 - 1
 
 # A reset value above this many seconds cannot be a delta (a year); it is an epoch timestamp.
 _EPOCH_THRESHOLD_S = 365 * 86_400
 _PARAM = re.compile(r'^\s*([a-z][a-z0-9_.*-]*)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;,\s]+))?\s*$', re.I)
 _POLICY_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_DIGITS = re.compile(r"^[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,8 @@ class RateLimitInfo:
     reset_seconds: int | None
     retry_after_seconds: int | None
     policy: str | None
+    # True when upstream said nothing of when to retry and retry_after_seconds is the proxy's default.
+    retry_after_is_default: bool = False
 
     def _policy_name(self) -> str:
         name = self.policy or "default"
@@ -81,27 +96,40 @@ class RateLimitInfo:
             pairs.append(("ratelimit", field))
         if policy := self.ratelimit_policy_field():
             pairs.append(("ratelimit-policy", policy))
+        if self.retry_after_is_default:
+            pairs.append(("retry-after-source", "default"))
         return tuple(pairs)
 
 
+def default_retry_after(info: RateLimitInfo | None, seconds: int) -> RateLimitInfo | None:
+    """`info` for a 429, with `seconds` as a retry-after marked as the default when upstream gave
+    neither a retry-after nor a reset (seconds <= 0: no default)."""
+    if seconds <= 0:
+        return info
+    if info is None:
+        return RateLimitInfo(None, None, None, min(seconds, MAX_VALUE), None, retry_after_is_default=True)
+    if info.retry_after_seconds is not None or info.reset_seconds is not None:
+        return info
+    return replace(info, retry_after_seconds=min(seconds, MAX_VALUE), retry_after_is_default=True)
+
+
 def _int(value: str | None) -> int | None:
+    """A non-negative decimal integer (first list member), clamped to MAX_VALUE; else None."""
     if value is None:
         return None
     text = value.strip().split(",")[0].strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    if number != number or number < 0:  # NaN or negative: meaningless
-        return None
-    return int(number)
+    if not _DIGITS.match(text):
+        return None  # a fraction, sign, exponent, inf or nan: not a count of requests or seconds
+    if len(text.lstrip("0")) > len(str(MAX_VALUE)):
+        return MAX_VALUE  # and int() would refuse more than 4300 digits
+    return min(int(text), MAX_VALUE)
 
 
 def _reset_delta(value: int | None, now: float) -> int | None:
     if value is None:
         return None
     if value > _EPOCH_THRESHOLD_S:
-        return max(0, int(round(value - now)))
+        return min(MAX_VALUE, max(0, int(round(value - now))))
     return value
 
 
@@ -113,11 +141,11 @@ def _retry_after(value: str | None, now: float) -> int | None:
         return seconds
     try:
         when = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
-    return max(0, int(round(when.timestamp() - now)))
+    return min(MAX_VALUE, max(0, int(round(when.timestamp() - now))))
 
 
 def _structured(value: str) -> tuple[str | None, dict[str, str]]:

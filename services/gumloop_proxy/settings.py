@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from gumloop_mcp.runtime import ServiceSettings
@@ -49,6 +49,10 @@ class ProxySettings(ServiceSettings):
     # with a clear error instead of filling memory. Below the 32 MiB gRPC message limit.
     max_response_bytes: int = 16 * 1024 * 1024
     default_account_concurrency: int = 8
+    # A Gumloop 429 with neither Retry-After nor a rate-limit reset (Gumloop documents no such
+    # headers; its limits are concurrent runs) is passed on with this retry-after, in seconds, marked
+    # as the proxy's default (trailer `retry-after-source: default`); 0 passes it on with none.
+    rate_limited_default_retry_after_s: int = Field(default=30, ge=0)
     # Artifact downloads from signed URLs.
     artifact_max_bytes: int = 25 * 1024 * 1024
     artifact_download_timeout_s: float = 30.0

@@ -21,6 +21,7 @@ from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.runtime import with_details
 
 from . import errors
+from .ratelimit import RateLimitInfo
 
 __all__ = ["StatusWithTrailers", "grpc_code_for_http", "to_status"]
 
@@ -117,7 +118,14 @@ def _message(error: errors.ProxyError) -> str:
         prefix = f"{error.operation}: " if error.operation else ""
         status = f"Gumloop HTTP {error.http_status}" if error.http_status else "Gumloop"
         code = f" [{error.code}]" if error.code and error.code != error.message else ""
-        return f"{prefix}{status}{code}: {error.message}"
+        note = ""
+        info = error.rate_limit if isinstance(error, errors.UpstreamRateLimited) else None
+        if isinstance(info, RateLimitInfo) and info.retry_after_is_default:
+            note = (
+                f" (Gumloop said nothing of when to retry; retry after {info.retry_after_seconds} s "
+                "is the proxy's default)"
+            )
+        return f"{prefix}{status}{code}: {error.message}{note}"
     return str(error)
 
 

@@ -32,7 +32,7 @@ from .errors import (
     UpstreamTooLarge,
     UpstreamUnavailable,
 )
-from .ratelimit import parse_rate_limit
+from .ratelimit import default_retry_after, parse_rate_limit
 from .requests import UpstreamRequest
 from .settings import ProxySettings
 from .transport import AiohttpTransport, BodyTooLarge, default_transport
@@ -191,7 +191,13 @@ class Upstream:
                 continue
             if response.status_code >= 400:
                 body = _without_credentials(response.content, request)
-                raise error_from_response(response.status_code, response.headers, body, operation)
+                raise error_from_response(
+                    response.status_code,
+                    response.headers,
+                    body,
+                    operation,
+                    default_retry_after_s=self._settings.rate_limited_default_retry_after_s,
+                )
             return UpstreamResponse(response.status_code, useful_headers(response.headers), response.content)
 
     async def _exchange(self, request: UpstreamRequest, timeout: httpx.Timeout) -> httpx.Response:
@@ -259,7 +265,13 @@ class Upstream:
                 ) as response:
                     if response.status_code >= 400:
                         body = _without_credentials(await response.aread(), request)
-                        raise error_from_response(response.status_code, response.headers, body, operation)
+                        raise error_from_response(
+                            response.status_code,
+                            response.headers,
+                            body,
+                            operation,
+                            default_retry_after_s=self._settings.rate_limited_default_retry_after_s,
+                        )
                     yield response
             except httpx.TimeoutException as exc:
                 raise UpstreamTimeout(
@@ -312,8 +324,13 @@ async def _backoff(attempt: int, deadline: float | None) -> None:
     await asyncio.sleep(delay)
 
 
-def error_from_response(status: int, headers: httpx.Headers, body: bytes, operation: str) -> UpstreamError:
-    """The UpstreamError for an error answer, keeping Gumloop's envelope (new or legacy shape)."""
+def error_from_response(
+    status: int, headers: httpx.Headers, body: bytes, operation: str, *, default_retry_after_s: int = 0
+) -> UpstreamError:
+    """The UpstreamError for an error answer, keeping Gumloop's envelope (new or legacy shape).
+
+    A 429 saying nothing of when to retry gets `default_retry_after_s` (when > 0), marked as a default.
+    """
     code = type_ = param = ""
     details: dict[str, Any] = {}
     message = ""
@@ -344,7 +361,8 @@ def error_from_response(status: int, headers: httpx.Headers, body: bytes, operat
         "operation": operation,
     }  # fmt: skip
     if status == 429:
-        kwargs["rate_limit"] = parse_rate_limit({k.lower(): v for k, v in headers.items()}, time.time())
+        info = parse_rate_limit({k.lower(): v for k, v in headers.items()}, time.time())
+        kwargs["rate_limit"] = default_retry_after(info, default_retry_after_s)
         return UpstreamRateLimited(message, **kwargs)
     if status >= 500:
         return UpstreamUnavailable(message, **kwargs)

@@ -14,6 +14,8 @@ from google.rpc import error_details_pb2
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
 from gumloop_mcp.runtime import error_details, field_violations
+from services.gumloop_proxy.ratelimit import MAX_VALUE
+from services.mcp_facade.tool_errors import rpc_error_result
 
 from .conftest import create_account, invoke
 
@@ -75,6 +77,56 @@ async def test_an_injected_429_is_resource_exhausted_with_rate_limit_trailers(
     (upstream,) = _unpack(error, pb.UpstreamError)
     assert upstream.http_status == 429 and upstream.operation == "list_teams"
     assert upstream.rate_limit.limit == 100
+
+
+@pytest.mark.parametrize("retry_after", ["1e999", "inf", "-5", "99999999999999999999999"])
+async def test_a_429_with_a_nonsense_or_huge_retry_after_is_still_resource_exhausted(
+    retry_after: str, stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """`1e999`/`inf` overflowed int(float()) and values above int64 broke the proto: both were INTERNAL."""
+    await inject(emulator, "/teams", "status", status=429, headers={"Retry-After": retry_after})
+    error = await _fails(stub, account.id, "list_teams")
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
+    trailers = dict(error.trailing_metadata() or ())
+    if retry_after.isdigit():
+        assert trailers["retry-after"] == str(MAX_VALUE) and "retry-after-source" not in trailers
+    else:  # unknown: the default applies
+        assert trailers["retry-after"] == "30" and trailers["retry-after-source"] == "default"
+
+
+async def test_a_429_without_rate_limit_headers_carries_a_default_retry_after_the_facade_reads(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """Gumloop documents no rate-limit headers: a bare 429 gets a 30 s retry-after marked as the
+    proxy's default, with no made-up limit or remaining, and the façade's tool error reads it."""
+    await inject(emulator, "/teams", "status", status=429)
+    error = await _fails(stub, account.id, "list_teams")
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    trailers = dict(error.trailing_metadata() or ())
+    assert trailers["retry-after"] == "30" and trailers["retry-after-source"] == "default"
+    assert not {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit"} & set(trailers)
+    (retry,) = _unpack(error, error_details_pb2.RetryInfo)
+    assert retry.retry_delay.seconds == 30
+    (upstream,) = _unpack(error, pb.UpstreamError)
+    limits = upstream.rate_limit
+    assert (limits.limit, limits.remaining, limits.retry_after_seconds) == (-1, -1, 30)
+    assert "proxy's default" in (error.details() or "")
+    structured = rpc_error_result(error, tool="list_all_gumloop_teams")["structuredContent"]
+    assert structured["error"] == "rate_limited"
+    assert structured["retry_after_seconds"] == 30
+    assert structured["limit"] is None and structured["remaining"] is None
+
+
+async def test_a_2xx_answer_with_a_rate_limit_count_above_int64_is_not_lost(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """`X-RateLimit-Remaining: 99999999999999999999` on a good answer made to_proto raise (INTERNAL)."""
+    await inject(
+        emulator, "/teams", "latency", latency_ms=0, headers={"X-RateLimit-Remaining": "99999999999999999999"}
+    )
+    response, body = await invoke(stub, account.id, "list_teams", {})
+    assert response.http_status == 200 and "teams" in body
+    assert response.rate_limit.remaining == MAX_VALUE and response.rate_limit.limit == -1
 
 
 async def test_the_emulators_own_concurrency_429_reaches_the_caller(

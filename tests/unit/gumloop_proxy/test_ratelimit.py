@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email.utils import formatdate
 
-from services.gumloop_proxy.ratelimit import RateLimitInfo, parse_rate_limit
+from services.gumloop_proxy.ratelimit import MAX_VALUE, RateLimitInfo, default_retry_after, parse_rate_limit
 
 NOW = 1_800_000_000.0
 
@@ -93,3 +93,54 @@ def test_older_draft_policy_syntax_and_comma_lists_are_understood():
     )
     info = parse_rate_limit({"RateLimit-Limit": "10, 10;w=1", "RateLimit-Remaining": "4"}, NOW)
     assert info == RateLimitInfo(10, 4, None, None, None)
+
+
+def test_only_non_negative_integers_are_read_and_anything_else_is_unknown():
+    """`1e999` and `inf` used to overflow int(float()); fractions, signs and exponents are not counts."""
+    for value in ("1e999", "inf", "-inf", "nan", "1.5", "-3", "+3", "0x10", "3 s", ""):
+        assert parse_rate_limit({"Retry-After": value}, NOW) is None, value
+        assert parse_rate_limit({"X-RateLimit-Remaining": value}, NOW) is None, value
+    assert parse_rate_limit({"Retry-After": " 007 "}, NOW) == RateLimitInfo(None, None, None, 7, None)
+
+
+def test_values_past_the_ceiling_are_clamped_and_still_render_as_proto():
+    """A count above int64 made protobuf raise in to_proto; it is clamped to MAX_VALUE now."""
+    huge = "99999999999999999999"
+    info = parse_rate_limit(
+        {"X-RateLimit-Limit": huge, "X-RateLimit-Remaining": huge, "Retry-After": "9" * 5000}, NOW
+    )
+    assert info == RateLimitInfo(MAX_VALUE, MAX_VALUE, None, MAX_VALUE, None)
+    message = info.to_proto()
+    assert message.remaining == MAX_VALUE and message.retry_after_seconds == MAX_VALUE
+    assert dict(info.to_trailing_metadata())["ratelimit-remaining"] == str(MAX_VALUE)
+    # A reset read as an epoch far in the future, and the latest HTTP-date, stay in range too.
+    far = parse_rate_limit({"RateLimit-Reset": huge, "Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, NOW)
+    assert far is not None and far.reset_seconds is not None and far.retry_after_seconds is not None
+    assert 0 < far.reset_seconds <= MAX_VALUE and 0 < far.retry_after_seconds <= MAX_VALUE
+    far.to_proto()
+    assert parse_rate_limit({"Retry-After": "Sat, 01 Jan 10000 00:00:00 GMT"}, NOW) is None
+
+
+def test_a_429_without_a_retry_after_or_reset_gets_the_default_marked_as_such():
+    """Only the retry-after is defaulted (limit/remaining stay unknown), and the trailers say so."""
+    info = default_retry_after(None, 30)
+    assert info == RateLimitInfo(None, None, None, 30, None, retry_after_is_default=True)
+    assert info.to_trailing_metadata() == (("retry-after", "30"), ("retry-after-source", "default"))
+    message = info.to_proto()
+    assert (message.limit, message.remaining, message.reset_seconds, message.retry_after_seconds) == (
+        -1,
+        -1,
+        -1,
+        30,
+    )
+    # Remaining/limit known but no timing: the default fills only the retry-after.
+    partial = default_retry_after(RateLimitInfo(100, 0, None, None, None), 30)
+    assert partial == RateLimitInfo(100, 0, None, 30, None, retry_after_is_default=True)
+    # Upstream's own retry-after or reset wins, and 0 turns the default off.
+    told = RateLimitInfo(None, None, 12, None, None)
+    assert default_retry_after(told, 30) is told
+    assert default_retry_after(RateLimitInfo(None, None, None, 5, None), 30) == RateLimitInfo(
+        None, None, None, 5, None
+    )
+    assert default_retry_after(None, 0) is None
+    assert "retry-after-source" not in dict(told.to_trailing_metadata())

@@ -11,6 +11,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from services.gumloop_proxy import errors
+from services.gumloop_proxy.ratelimit import default_retry_after
 from services.gumloop_proxy.status import StatusWithTrailers, to_status
 
 
@@ -122,3 +123,17 @@ def test_a_429_is_resource_exhausted_with_retry_info_and_rate_limit_trailers() -
     (upstream,) = _unpack(status, pb.UpstreamError)
     assert upstream.rate_limit.remaining == 0 and upstream.http_status == 429
     assert _unpack(status, pb.RateLimit)[0].limit == 5
+
+
+def test_a_429_with_the_default_retry_after_says_so_in_its_message_and_trailers() -> None:
+    """The proxy's default retry-after is marked: a trailer and a note in the status message."""
+    info = default_retry_after(None, 30)
+    error = errors.UpstreamRateLimited("slow down", http_status=429, operation="list_teams", rate_limit=info)
+    status = to_status(error)
+    trailers = dict(status.trailing_metadata)
+    assert trailers["retry-after"] == "30" and trailers["retry-after-source"] == "default"
+    assert "ratelimit-limit" not in trailers
+    assert status.details.startswith("list_teams: Gumloop HTTP 429: slow down")
+    assert "30 s is the proxy's default" in status.details
+    (upstream,) = _unpack(status, pb.UpstreamError)
+    assert upstream.message == "slow down"  # Gumloop's own message is kept as it came
