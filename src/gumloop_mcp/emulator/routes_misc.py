@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import math
 from typing import Any
 
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from gumloop_mcp.emulator.context import Emulator, emu, json_body, required
 from gumloop_mcp.emulator.errors import ApiError, bad_request, forbidden, not_found
-from gumloop_mcp.emulator.store import EXPORT_SECONDS, Job, new_id
+from gumloop_mcp.emulator.store import EXPORT_SECONDS, Job, iso, new_id
 
 routes = web.RouteTableDef()
 API = "/api/v1"
@@ -83,15 +84,22 @@ def _timestamp(value: str, name: str) -> dt.datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
+def _admin(e: Emulator, params: Any) -> str:
+    """The calling admin's user_id: 400 when missing, 403 when it is not this key's user."""
+    user = required(params, "user_id")
+    if user != e.settings.user_id:
+        raise forbidden(f"user {user!r} is not an organization admin for this key")
+    return str(user)
+
+
 def _org_admin(e: Emulator, params: Any) -> None:
     """The organization endpoints name the organization and the admin calling: 400 when either is missing,
     404 for an organization we do not know, 403 when user_id is not this key's user (not an org admin)."""
     org = required(params, "organization_id")
-    user = required(params, "user_id")
+    required(params, "user_id")
     if org != e.settings.organization_id:
         raise ApiError(404, "not_found", f"Organization {org!r} not found", param="organization_id")
-    if user != e.settings.user_id:
-        raise forbidden(f"user {user!r} is not an admin of organization {org!r}")
+    _admin(e, params)
 
 
 @routes.get(API + "/get_audit_logs")
@@ -122,58 +130,185 @@ async def audit_logs(request: web.Request) -> web.Response:
     )
 
 
+DATA_TYPES = ("workflows", "agents", "agent_interactions", "credit_logs")
+SCOPING = ("workspace_ids", "include_all_workspaces", "include_personal_workspaces", "entity_ids")
+
+
+def _string_list(body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise bad_request(f"{name} must be a list of strings", param=name)
+    return list(value)
+
+
 @routes.post(API + "/export_data")
 async def export_data(request: web.Request) -> web.Response:
-    """Start an export job: REQUESTED -> IN_PROGRESS -> COMPLETED."""
+    """Start an export job (REQUESTED -> IN_PROGRESS -> COMPLETED): ``{success, data_export_id, state,
+    created_ts}``. 400 for a missing user_id/export_fields/start_date/end_date, a malformed date, an unknown
+    data_type or export_level, ``export_level: workspace`` without exactly one workspace id, or a
+    non-credit-log export with no scoping parameter (workspace_ids, include_all_workspaces,
+    include_personal_workspaces, entity_ids)."""
     e, body = emu(request), await json_body(request)
+    _admin(e, body)
+    fields = _string_list(body, "export_fields")
+    if not fields:
+        raise bad_request("export_fields must be a non-empty list of field names", param="export_fields")
+    start = _timestamp(str(required(body, "start_date")), "start_date")
+    end = _timestamp(str(required(body, "end_date")), "end_date")
+    if end < start:
+        raise bad_request("end_date must not be before start_date", param="end_date")
+    data_type = body.get("data_type", "workflows")
+    if data_type not in DATA_TYPES:
+        raise bad_request(f"data_type must be one of {list(DATA_TYPES)}", param="data_type")
+    level = body.get("export_level", "organization")
+    if level not in {"workspace", "organization"}:
+        raise bad_request("export_level must be workspace or organization", param="export_level")
+    workspaces, entities = _string_list(body, "workspace_ids"), _string_list(body, "entity_ids")
+    if data_type != "credit_logs":
+        if not any(body.get(k) for k in SCOPING):
+            raise bad_request(
+                f"a {data_type} export needs at least one of {', '.join(SCOPING)}", param="workspace_ids"
+            )
+        if level == "workspace" and len(workspaces) != 1:
+            raise bad_request(
+                "export_level workspace needs exactly one workspace_ids entry", param="workspace_ids"
+            )
     now = e.now()
     jid = new_id("export_")
-    e.store.jobs[jid] = Job(jid, "export", "REQUESTED", now, now + e.store.delay(EXPORT_SECONDS), dict(body))
-    return web.json_response({"data_export_id": jid, "state": "REQUESTED"})
+    payload = {**body, "data_type": data_type, "export_fields": fields, "entity_ids": entities}
+    payload.update(_start=start.timestamp(), _end=end.timestamp())
+    e.store.jobs[jid] = Job(jid, "export", "REQUESTED", now, now + e.store.delay(EXPORT_SECONDS), payload)
+    return web.json_response(
+        {"success": True, "data_export_id": jid, "state": "REQUESTED", "created_ts": iso(now)}
+    )
+
+
+def _export_rows(e: Emulator, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of an export, from the emulator's data of that type inside the date window (field names as
+    Gumloop's OAS lists them; a requested field the emulator has no value for is left empty)."""
+    store, team = e.store, e.settings.team_id
+    rows: list[tuple[float | str, dict[str, Any]]] = []
+    kind = payload["data_type"]
+    if kind in {"workflows", "credit_logs"}:
+        for run in store.runs.values():
+            wb = next((w for w in store.workbooks.values() if run.saved_item_id in w["saved_items"]), None)
+            rows.append(
+                (
+                    run.created_ts,
+                    {
+                        "run_id": run.run_id,
+                        "log_id": f"cl_{run.run_id}",
+                        "user_id": run.user_id,
+                        "workspace_id": team,
+                        "project_id": team,
+                        "workbook_id": wb["workbook_id"] if wb else "",
+                        "workbook_name": wb["name"] if wb else "",
+                        "pl_run_created_ts": iso(run.created_ts),
+                        "pl_run_finished_ts": iso(run.finished_ts) if run.finished_ts else "",
+                        "timestamp": iso(run.created_ts),
+                        "category": "PIPELINE_RUN",
+                        "type": "PIPELINE_RUN",
+                        "name": store.saved_items.get(run.saved_item_id, {}).get("name", ""),
+                        "credit_cost": 1,
+                        "amount": -1,
+                    },
+                )
+            )
+    elif kind == "agents":
+        for agent in store.agents.values():
+            row = {
+                "agent_id": agent["id"],
+                "agent_name": agent["name"],
+                "agent_description": agent["description"],
+                "agent_model": agent["model_name"],
+                "agent_system_prompt": agent["system_prompt"],
+                "agent_created_ts": agent["created_at"],
+                "agent_tools": json.dumps(agent["tools"]),
+                "agent_metadata": json.dumps(agent["metadata"]),
+                "workspace_id": team,
+            }
+            rows.append((agent["created_at"], row))
+    else:
+        for session in store.sessions.values():
+            row = {
+                "interaction_id": session.id,
+                "agent_id": session.agent_id,
+                "agent_name": store.agents.get(session.agent_id, {}).get("name", ""),
+                "interaction_type": session.type,
+                "interaction_name": session.name,
+                "interaction_created_ts": iso(session.created_at),
+                "message_count": len(session.messages),
+                "credit_cost": 0,
+                "workspace_id": team,
+            }
+            rows.append((session.created_at, row))
+    out = []
+    for when, row in rows:
+        ts = when if isinstance(when, float | int) else _timestamp(when, "timestamp").timestamp()
+        if not payload["_start"] <= ts <= payload["_end"]:
+            continue
+        ids = {row.get("agent_id"), row.get("workbook_id")}
+        if payload["entity_ids"] and kind != "credit_logs" and ids.isdisjoint(payload["entity_ids"]):
+            continue
+        out.append(row)
+    return out
 
 
 @routes.get(API + "/export_status")
 async def export_status(request: web.Request) -> web.StreamResponse:
-    """Export state; ``download=true`` on a COMPLETED export gives the CSV."""
+    """``{data_export_id, state, created_ts}`` plus ``finished_ts`` once COMPLETED or FAILED;
+    ``download=true`` on a COMPLETED export gives the CSV (the requested export_fields as columns)."""
     e = emu(request)
+    _admin(e, request.query)
     jid = required(request.query, "data_export_id")
     job = e.store.jobs.get(jid)
     if job is None or job.kind != "export":
         raise not_found("data export", jid)
-    if request.query.get("download", "").lower() == "true":
-        if job.state != "COMPLETED":
-            raise bad_request(f"export {jid} is {job.state}; download once COMPLETED", param="download")
+    if request.query.get("download", "").lower() == "true" and job.state == "COMPLETED":
+        fields = job.payload["export_fields"]
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["id", "timestamp", "user_id", "action"])
-        for a in e.store.audit_logs:
-            writer.writerow([a["event_id"], a["timestamp"], a["user_id"], a["event_type"]])
+        writer.writerow(fields)
+        for row in _export_rows(e, job.payload):
+            writer.writerow([row.get(f, "") for f in fields])
         return web.Response(text=out.getvalue(), content_type="text/csv")
-    return web.json_response({"data_export_id": jid, "state": job.state})
+    view = {"data_export_id": jid, "state": job.state, "created_ts": iso(job.created_ts)}
+    if job.state in {"COMPLETED", "FAILED"} and job.finished_ts is not None:
+        view["finished_ts"] = iso(job.finished_ts)
+    return web.json_response(view)
 
 
-async def _manage(request: web.Request, key: str) -> web.Response:
-    body = await json_body(request)
+async def _manage(request: web.Request, target: str, noun: str) -> web.Response:
+    """``{success, message}`` for adding or removing one user (by email) to/from a workspace or group."""
+    e, body = emu(request), await json_body(request)
+    _org_admin(e, body)
+    ident = required(body, target)
     action = required(body, "action")
     if action not in {"add", "remove"}:
         raise bad_request("action must be add or remove", param="action")
-    # Gumloop's OAS documents a single user_email; a list under user_emails is accepted too.
-    emails: Any = body.get("user_emails") or ([body["user_email"]] if body.get("user_email") else None)
-    if not isinstance(emails, list) or not emails or not all(isinstance(x, str) and "@" in x for x in emails):
+    email = body.get("user_email")
+    if not isinstance(email, str) or "@" not in email:
         raise bad_request("user_email (an email address) is required", param="user_email")
-    extra = {k: body[k] for k in (key, "group_id", "organization_id") if k in body}
-    return web.json_response({"success": True, "action": action, "user_emails": emails, **extra})
+    if "is_admin" in body and not isinstance(body["is_admin"], bool):
+        raise bad_request("is_admin must be a boolean", param="is_admin")
+    role = " as admin" if action == "add" and body.get("is_admin") else ""
+    message = (
+        f"User {email} added to {noun} {ident}{role}"
+        if action == "add"
+        else f"User {email} removed from {noun} {ident}"
+    )
+    return web.json_response({"success": True, "message": message})
 
 
 @routes.post(API + "/manage_workspace_users")
 async def manage_workspace_users(request: web.Request) -> web.Response:
-    """Add/remove workspace users."""
-    emu(request)
-    return await _manage(request, "workspace_id")
+    """Add/remove a workspace user."""
+    return await _manage(request, "workspace_id", "workspace")
 
 
 @routes.post(API + "/manage_permission_group_users")
 async def manage_group_users(request: web.Request) -> web.Response:
-    """Add/remove permission-group users."""
-    emu(request)
-    return await _manage(request, "permission_group_id")
+    """Add/remove a permission-group (custom role) user; the group is ``group_id``."""
+    return await _manage(request, "group_id", "permission group")

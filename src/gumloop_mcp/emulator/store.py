@@ -99,6 +99,7 @@ class Job:
     created_ts: float
     due: float | None
     payload: dict[str, Any] = field(default_factory=dict)
+    finished_ts: float | None = None
 
 
 @dataclass
@@ -347,6 +348,7 @@ class Store:
         job.due = None
         if job.kind == "export":
             job.state = "COMPLETED"
+            job.finished_ts = ts
             return
         message = str(job.payload.get("message", ""))
         if "[fail]" in message:

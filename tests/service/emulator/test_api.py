@@ -180,27 +180,36 @@ async def test_misc_endpoints_answer(client: httpx.AsyncClient, fake_time: FakeT
         },
     )
     assert len(logs.json()["audit_logs"]) == 10 and logs.json()["total_pages"] == 6
-    export = (await client.post(A + "/export_data", json={})).json()
+    request = {
+        **U,
+        "export_fields": ["run_id", "user_id"],
+        "start_date": "2000-01-01",
+        "end_date": "2100-01-01",
+    }
+    export = (await client.post(A + "/export_data", json={**request, "include_all_workspaces": True})).json()
+    status = {**U, "data_export_id": export["data_export_id"]}
     fake_time.now += 10
-    await client.get(A + "/export_status", params={"data_export_id": export["data_export_id"]})
+    await client.get(A + "/export_status", params=status)
     fake_time.now += 10
-    csv = await client.get(
-        A + "/export_status", params={"data_export_id": export["data_export_id"], "download": "true"}
-    )
-    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("id,timestamp")
+    csv = await client.get(A + "/export_status", params={**status, "download": "true"})
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("run_id,user_id")
 
 
 async def test_workspace_user_management_takes_a_user_email(client: httpx.AsyncClient) -> None:
     """manage_workspace_users follows the documented user_email field and rejects a missing one."""
     body = {
+        **U,
         "organization_id": "org_emu_1",
         "workspace_id": "ws_1",
         "action": "add",
         "user_email": "n@example.com",
     }
     r = await client.post(A + "/manage_workspace_users", json=body)
-    assert r.status_code == 200 and r.json()["user_emails"] == ["n@example.com"]
-    r = await client.post(A + "/manage_permission_group_users", json={"action": "add", "group_id": "g"})
+    assert r.status_code == 200 and r.json()["success"] is True
+    r = await client.post(
+        A + "/manage_permission_group_users",
+        json={**U, "organization_id": "org_emu_1", "action": "add", "group_id": "g"},
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == "user_email"
 
 
