@@ -139,14 +139,16 @@ class RedisTokenStore:
         )
         count = 0
         for member in due:
-            if not await self._guard(self._redis.zrem(exp, member)):
-                continue  # another replica took it
             kind, item_id, owner = json.loads(member)
             if kind == "srv":
-                await self._drop_server(item_id, owner)
-                await self._publish(RevocationKind.EXPIRED, server_id=item_id)
-                count += 1
-            elif kind == "tok":
+                # Checked again under WATCH: an update may have moved the expiry since the read above.
+                if await self._expire_server(member, item_id, owner, now):
+                    await self._publish(RevocationKind.EXPIRED, server_id=item_id)
+                    count += 1
+                continue
+            if not await self._guard(self._redis.zrem(exp, member)):
+                continue  # another replica took it
+            if kind == "tok":
                 await self._guard(self._redis.delete(self._k("tok", item_id)))
                 await self._guard(self._redis.srem(self._k("srvtoks", owner), item_id))
             elif kind == "api":
@@ -160,6 +162,46 @@ class RedisTokenStore:
     def _exp_member(self, kind: str, item_id: str, owner: str) -> str:
         return json.dumps([kind, item_id, owner])
 
+    async def _expire_server(self, member: str, server_id: str, account_id: str, now: float) -> bool:
+        """Drop a record found due, if it still is; True when this replica's ZREM removed its entry
+        (so exactly one replica reports it).
+
+        Under WATCH of the record: one whose expiry was extended (or cleared) since the index was read
+        stays, its index entry re-scored to the new expiry, and an update landing meanwhile makes the
+        transaction retry with what it wrote.
+        """
+        srv, exp = self._k("srv", server_id), self._k("exp")
+
+        async def body(pipe: Any) -> bool:
+            data = await pipe.hgetall(srv)
+            expire = decode_time(data.get("expire_time")) if data else None
+            if data and (expire is None or expire > now):
+                pipe.multi()
+                if expire is None:
+                    pipe.zrem(exp, member)
+                else:
+                    pipe.zadd(exp, {member: expire})
+                await pipe.execute()
+                return False
+            hashes: set[str] = await pipe.smembers(self._k("srvtoks", server_id))
+            pipe.multi()
+            pipe.zrem(exp, member)
+            self._queue_drop_server(pipe, server_id, account_id, hashes)
+            results: list[Any] = await pipe.execute()
+            return bool(results[0])
+
+        return await self._watched(srv, body)
+
+    def _queue_drop_server(self, pipe: Any, server_id: str, account_id: str, hashes: set[str]) -> None:
+        """Queue deleting a record's keys (the record's own DEL first) and its index entries."""
+        pipe.delete(self._k("srv", server_id))
+        pipe.delete(self._k("srvtoks", server_id))
+        for token_hash in hashes:
+            pipe.delete(self._k("tok", token_hash))
+            pipe.zrem(self._k("exp"), self._exp_member("tok", token_hash, server_id))
+        pipe.zrem(self._k("acct", account_id), server_id)
+        pipe.zrem(self._k("exp"), self._exp_member("srv", server_id, account_id))
+
     async def _drop_server(self, server_id: str, account_id: str) -> bool:
         """Delete a record's keys and index entries; True when the record key still existed.
 
@@ -170,13 +212,7 @@ class RedisTokenStore:
         async def body(pipe: Any) -> bool:
             hashes: set[str] = await pipe.smembers(self._k("srvtoks", server_id))
             pipe.multi()
-            pipe.delete(srv)
-            pipe.delete(self._k("srvtoks", server_id))
-            for token_hash in hashes:
-                pipe.delete(self._k("tok", token_hash))
-                pipe.zrem(self._k("exp"), self._exp_member("tok", token_hash, server_id))
-            pipe.zrem(self._k("acct", account_id), server_id)
-            pipe.zrem(self._k("exp"), self._exp_member("srv", server_id, account_id))
+            self._queue_drop_server(pipe, server_id, account_id, hashes)
             results: list[Any] = await pipe.execute()
             return bool(results[0])
 

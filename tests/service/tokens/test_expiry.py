@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import grpc
 import pytest
+import redis.asyncio
+from google.protobuf import field_mask_pb2
 
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from tests.service.tokens.conftest import KNOWN_ACCOUNT, FakeClock, MakeTokens, record_in_storage, ts
@@ -126,4 +129,59 @@ async def test_expiry_survives_a_restart(make_tokens: MakeTokens) -> None:
     event = await asyncio.wait_for(watcher.read(), 5)
     assert (event.kind, event.mcp_server_id) == (K.REVOCATION_KIND_EXPIRED, created.mcp_server.id)
     assert not await record_in_storage(again, created.mcp_server.id)
+    watcher.cancel()
+
+
+async def test_sweep_keeps_a_record_whose_expiry_was_extended_after_it_was_found_due(
+    make_tokens: MakeTokens, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replica A's sweep reads the record as due; before it drops it, replica B (whose clock lags a
+    little, or whose update began before the due time) extends the expiry. A must keep the record,
+    re-index it at the new expiry and report nothing (it used to hard-delete it with EXPIRED)."""
+    if backend != "redis":
+        pytest.skip("the SQLite sweep is one DELETE ... WHERE expire_time <= now; replicas need Redis")
+    start = time.time()
+    clock_a, clock_b = FakeClock(), FakeClock()
+    clock_a.now = clock_b.now = start
+    replica_a, replica_b = await make_tokens(clock=clock_a), await make_tokens(clock=clock_b)
+    watcher = await watch(replica_b.stub)
+    created = await replica_b.stub.CreateMcpServer(pb.CreateMcpServerRequest(mcp_server=spec(start + 120)))
+    record_id = created.mcp_server.id
+    extended = start + 7200
+    clock_a.advance(121)  # A: past the due time
+    clock_b.advance(100)  # B: not yet
+
+    store_a = replica_a.service.store
+    read_due = store_a._redis.zrangebyscore  # type: ignore[attr-defined]
+    interleaved = asyncio.Event()
+
+    async def due_then_extended(*args: object, **kwargs: object) -> object:
+        due = await read_due(*args, **kwargs)
+        if due and not interleaved.is_set():
+            interleaved.set()
+            await replica_b.stub.UpdateMcpServer(
+                pb.UpdateMcpServerRequest(
+                    mcp_server=pb.McpServer(id=record_id, expire_time=ts(extended)),
+                    update_mask=field_mask_pb2.FieldMask(paths=["expire_time"]),
+                )
+            )
+        return due
+
+    monkeypatch.setattr(store_a._redis, "zrangebyscore", due_then_extended)  # type: ignore[attr-defined]
+    await store_a.sweep()
+    assert interleaved.is_set()
+    got = await replica_a.stub.GetMcpServer(pb.GetMcpServerRequest(id=record_id))
+    assert abs(got.mcp_server.expire_time.ToNanoseconds() / 1e9 - extended) < 0.001
+    assert (await replica_a.stub.ResolveToken(pb.ResolveTokenRequest(token=created.token))).mcp_server.id
+    client = redis.asyncio.Redis.from_url(replica_a.settings.redis_url.get_secret_value())  # type: ignore[union-attr]
+    try:
+        member = json.dumps(["srv", record_id, KNOWN_ACCOUNT])
+        assert await client.zscore("gmcp:tokens:exp", member) == pytest.approx(extended)
+        assert (await client.pexpiretime(f"gmcp:tokens:srv:{record_id}")) == int(extended * 1000)
+    finally:
+        await client.aclose()
+    # The watcher hears the update and then the delete below: no EXPIRED in between.
+    await replica_a.stub.DeleteMcpServer(pb.DeleteMcpServerRequest(id=record_id))
+    kinds = [(await asyncio.wait_for(watcher.read(), 5)).kind for _ in range(2)]
+    assert kinds == [K.REVOCATION_KIND_UPDATED, K.REVOCATION_KIND_DELETED]
     watcher.cancel()
