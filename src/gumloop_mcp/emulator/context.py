@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gumloop_mcp.emulator import signing
 from gumloop_mcp.emulator.clock import Clock
-from gumloop_mcp.emulator.errors import bad_request
+from gumloop_mcp.emulator.errors import ApiError, bad_request
 from gumloop_mcp.emulator.faults import Faults
 from gumloop_mcp.emulator.plans import concurrency
 from gumloop_mcp.emulator.seed import seed
@@ -47,8 +47,13 @@ class Emulator:
         return now
 
     def signed_url(self, request: web.Request, blob_id: str) -> str:
-        """An expiring link to a blob, on the base URL the caller reached us by."""
-        blob = self.store.blobs[blob_id]
+        """An expiring link to a blob, on the base URL the caller reached us by; 502 signing_failed when the
+        stored file is gone (Gumloop answers 502 when it cannot sign a download URL)."""
+        blob = self.store.blobs.get(blob_id)
+        if blob is None:
+            raise ApiError(
+                502, "signing_failed", "Could not sign a download URL for this file", type_="api_error"
+            )
         base = self.settings.public_base_url or f"{request.scheme}://{request.host}"
         return signing.sign_url(
             base,

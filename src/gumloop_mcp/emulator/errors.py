@@ -1,14 +1,18 @@
 """Gumloop's error envelope and the exceptions handlers raise.
 
-    ApiError (status, code, type, message, param, headers)
-    ├── 400 invalid_request      (invalid_request_error)
-    ├── 401 unauthorized         (authentication_error)
-    ├── 403 forbidden            (permission_error)
-    ├── 404 not_found            (invalid_request_error)
-    ├── 409 conflict codes       (invalid_request_error)
-    ├── 413 payload_too_large    (invalid_request_error)
-    ├── 429 rate_limited         (rate_limit_error, with X-RateLimit-* and Retry-After)
-    └── 502 signing/upstream     (api_error)
+    ApiError (status, code, type, message, param, headers); the codes the emulator answers:
+    ├── 400 invalid_request, interaction_gummie_mismatch                    (invalid_request_error)
+    ├── 401 unauthorized                                                    (authentication_error)
+    ├── 403 forbidden, signature_invalid                                    (permission_error)
+    ├── 404 not_found, gummie_not_found, interaction_not_found, mcp_server_not_found, model_not_found
+    ├── 405 method_not_allowed
+    ├── 409 session_already_exists, skill_already_exists, interaction_not_in_terminal_state
+    ├── 413 payload_too_large
+    ├── 429 rate_limit_exceeded       (rate_limit_error, with X-RateLimit-* and Retry-After)
+    ├── 500 upload_failed             (api_error: every file of /upload_files failed)
+    └── 502 signing_failed            (api_error: a download link that cannot be signed, its file gone)
+        502 upstream_error            (api_error: a chat completion whose model provider failed, which
+                                       the emulator does for a last user message containing [fail])
 
 The middleware in app.py turns every ApiError into ``{"error": {code, message, type, param, details}}``.
 """

@@ -207,17 +207,18 @@ async def list_artifacts(request: web.Request) -> web.Response:
 
 @routes.get(API + "/artifacts/{artifact_id}/download")
 async def get_artifact(request: web.Request) -> web.Response:
-    """A signed, expiring download link."""
+    """A signed, expiring download link; 502 signing_failed when the link cannot be signed."""
     e = emu(request)
     art = e.store.artifacts.get(request.match_info["artifact_id"])
     if art is None:
         raise not_found("artifact", request.match_info["artifact_id"])
     if (vid := request.query.get("version_id")) and vid != art["version_id"]:
         raise not_found("artifact version", vid)
+    url = e.signed_url(request, art["_blob"])
     blob = e.store.blobs[art["_blob"]]
     return web.json_response(
         {
-            "download_url": e.signed_url(request, blob.id),
+            "download_url": url,
             "filename": blob.filename,
             "media_type": blob.media_type,
             "size": len(blob.data),

@@ -87,7 +87,8 @@ def _reply(messages: list[Any]) -> str:
 
 @routes.post(WS + "/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    """OpenAI-shaped chat completion; SSE chunks then ``data: [DONE]`` when ``stream``."""
+    """OpenAI-shaped chat completion; SSE chunks then ``data: [DONE]`` when ``stream``; 502 upstream_error
+    when the last user message contains ``[fail]`` (the model provider failing)."""
     e, body = emu(request), await json_body(request)
     model, messages = body.get("model"), body.get("messages")
     if not isinstance(model, str) or not model:
@@ -100,6 +101,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             404, "model_not_found", f"model {model!r} is not available; see GET /models", param="model"
         )
     text = _reply(messages)
+    if "[fail]" in text:
+        # The emulator's failure switch (as for runs and sessions): the model provider fails upstream.
+        raise ApiError(
+            502,
+            "upstream_error",
+            f"The model provider for {model!r} failed to answer",
+            type_="api_error",
+            param="model",
+        )
     cid, created = new_id("chatcmpl-"), int(e.now())
     usage = {
         "prompt_tokens": 12,

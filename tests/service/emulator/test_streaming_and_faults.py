@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from gumloop_mcp.emulator import RunningEmulator
+from gumloop_mcp.emulator.context import EMU
 
 from .conftest import FakeTime
 
@@ -96,3 +97,23 @@ async def test_latency_fault_delays_and_requests_are_recorded_redacted(
     assert (await client.get("/__emulator/health")).json() == {"status": "ok"}
     bad = await client.post("/__emulator/faults", json={"kind": "explode"})
     assert bad.status_code == 400
+
+
+async def test_a_failing_model_provider_is_a_native_502(client: httpx.AsyncClient) -> None:
+    """A chat completion whose last user message asks to fail answers 502 upstream_error, stream or not."""
+    body = {"model": "openai/gpt-4.1", "messages": [{"role": "user", "content": "hi [fail]"}]}
+    for stream in (False, True):
+        r = await client.post(WS + "/chat/completions", json={**body, "stream": stream})
+        assert r.status_code == 502
+        assert r.json()["error"]["code"] == "upstream_error" and r.json()["error"]["type"] == "api_error"
+
+
+async def test_an_artifact_link_that_cannot_be_signed_is_a_native_502(
+    client: httpx.AsyncClient, emulator: RunningEmulator
+) -> None:
+    """GET /artifacts/{id}/download answers 502 signing_failed when the stored file is gone."""
+    store = emulator.app[EMU].store
+    art = next(iter(store.artifacts.values()))
+    store.blobs.pop(art["_blob"])
+    r = await client.get(f"/api/v1/artifacts/{art['id']}/download")
+    assert r.status_code == 502 and r.json()["error"]["code"] == "signing_failed"
