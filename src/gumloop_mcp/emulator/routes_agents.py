@@ -86,7 +86,6 @@ async def create_agent(request: web.Request) -> web.Response:
     e.store.agents[aid] = agent
     e.store.agent_versions[aid] = []
     agent_versions.record(e.store, agent, e.now(), CREATOR)
-    e.store.agent_mcp[aid] = {}
     e.store.evaluations[aid] = []
     return web.json_response({"agent": _single(agent)}, status=201)
 
@@ -128,37 +127,90 @@ async def update_agent_skills(request: web.Request) -> web.Response:
     return web.json_response({"agent": _single(agent), "skill_ids": ids})
 
 
+# The catalog decides these; a PUT body carrying them is ignored (OAS attachAgentMcpServer).
+MCP_IDENTITY = {"type", "server_id", "secret_id", "mcp_server_url"}
+
+
+def _mcp_entries(agent: dict[str, Any], server_id: str) -> list[int]:
+    """Indexes of the agent's tools entries that attach ``server_id``."""
+    return [
+        i for i, t in enumerate(agent["tools"]) if isinstance(t, dict) and t.get("server_id") == server_id
+    ]
+
+
+def _redacted(entry: dict[str, Any]) -> dict[str, Any]:
+    """An MCP tool config with its secret and server URL removed."""
+    return {k: v for k, v in entry.items() if k not in {"secret_id", "mcp_server_url"}}
+
+
 @routes.get(API + "/agents/{agent_id}/mcp-servers")
 async def list_agent_mcp(request: web.Request) -> web.Response:
-    """MCP servers attached to an agent."""
+    """The MCP servers attached to an agent (its tools entries with a server_id), secrets scrubbed."""
     e = emu(request)
-    agent_or_404(e, request.match_info["agent_id"])
-    return web.json_response(
-        {"mcp_servers": list(e.store.agent_mcp[request.match_info["agent_id"]].values())}
-    )
+    agent = agent_or_404(e, request.match_info["agent_id"])
+    servers = [_redacted(t) for t in agent["tools"] if isinstance(t, dict) and t.get("server_id")]
+    return web.json_response({"agent_id": agent["id"], "mcp_servers": servers})
 
 
 @routes.put(API + "/agents/{agent_id}/mcp-servers/{server_id}")
 async def attach_agent_mcp(request: web.Request) -> web.Response:
-    """Attach (or reconfigure) an MCP server."""
+    """Attach an MCP server to an agent or replace its configuration (upsert), recorded in the agent's
+    tools: ``{agent_id, mcp_server, created, auth_status}``. 404 mcp_server_not_found for a server not in
+    the catalog; 403 mcp_server_restricted for one the organization has blocked (status ``blocked``); 409
+    ambiguous_mcp_server when the agent already holds more than one entry for the server."""
     e, body = emu(request), await json_body(request)
     aid, sid = request.match_info["agent_id"], request.match_info["server_id"]
-    agent_or_404(e, aid)
-    if sid not in e.store.mcp_servers:
+    agent = agent_or_404(e, aid)
+    srv = e.store.mcp_servers.get(sid)
+    if srv is None:
         raise ApiError(404, "mcp_server_not_found", f"MCP server {sid!r} not found", param="server_id")
-    entry = {"server_id": sid, "name": e.store.mcp_servers[sid]["name"], "config": body}
-    e.store.agent_mcp[aid][sid] = entry
-    return web.json_response({"mcp_server": entry})
+    if srv["status"] == "blocked":
+        raise ApiError(
+            403,
+            "mcp_server_restricted",
+            f"MCP server {sid!r} is restricted for this organization",
+            type_="permission_error",
+            param="server_id",
+        )
+    existing = _mcp_entries(agent, sid)
+    if len(existing) > 1:
+        raise ApiError(
+            409,
+            "ambiguous_mcp_server",
+            f"agent {aid!r} has {len(existing)} entries for MCP server {sid!r}; remove them and retry",
+            param="server_id",
+        )
+    entry = {
+        **{k: v for k, v in body.items() if k not in MCP_IDENTITY},
+        "type": srv["type"],
+        "server_id": sid,
+    }
+    if existing:
+        agent["tools"][existing[0]] = entry
+    else:
+        agent["tools"].append(entry)
+    agent_versions.record(e.store, agent, e.now(), CREATOR)
+    return web.json_response(
+        {
+            "agent_id": aid,
+            "mcp_server": _redacted(entry),
+            "created": not existing,
+            "auth_status": "authenticated" if srv["status"] == "connected" else srv["status"],
+        }
+    )
 
 
 @routes.delete(API + "/agents/{agent_id}/mcp-servers/{server_id}")
 async def detach_agent_mcp(request: web.Request) -> web.Response:
-    """Detach an MCP server (idempotent)."""
+    """Detach an MCP server (idempotent): ``{agent_id, server_id, detached}``."""
     e = emu(request)
-    aid = request.match_info["agent_id"]
-    agent_or_404(e, aid)
-    e.store.agent_mcp[aid].pop(request.match_info["server_id"], None)
-    return web.json_response({"deleted": True})
+    aid, sid = request.match_info["agent_id"], request.match_info["server_id"]
+    agent = agent_or_404(e, aid)
+    existing = set(_mcp_entries(agent, sid))
+    if existing:
+        agent["tools"] = [t for i, t in enumerate(agent["tools"]) if i not in existing]
+        agent_versions.record(e.store, agent, e.now(), CREATOR)
+    return web.json_response({"agent_id": aid, "server_id": sid, "detached": bool(existing)})
 
 
 @routes.get(API + "/agents/{agent_id}/versions")

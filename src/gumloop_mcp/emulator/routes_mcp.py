@@ -137,6 +137,15 @@ def _call(e: Emulator, index: int, call: Any) -> dict[str, Any]:
             "details": {},
         }
         return {**base, "status": "error", "content": None, "error": err}
+    if srv["status"] == "blocked":
+        err = {
+            "code": "mcp_server_restricted",
+            "message": f"MCP server {sid!r} is restricted for this organization",
+            "type": "permission_error",
+            "param": "server_id",
+            "details": {"server_id": sid},
+        }
+        return {**base, "status": "error", "content": None, "error": err}
     if srv["status"] != "connected":
         err = {
             "code": "auth_required",

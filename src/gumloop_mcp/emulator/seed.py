@@ -129,7 +129,7 @@ def _agents(store: Store, now: float) -> None:
             "is_active": True,
             "model_name": "anthropic/claude-sonnet-4",
             "system_prompt": f"You are the {name.lower()}.",
-            "tools": [{"type": "mcp", "server_id": "gumloop_slack"}] if index == 1 else [],
+            "tools": [{"type": "gumcp_server", "server_id": "gumloop_slack"}] if index == 1 else [],
             "resources": [],
             "skill_ids": [],
             "metadata": {},
@@ -143,7 +143,6 @@ def _agents(store: Store, now: float) -> None:
         v1 = {**store.agents[aid], "system_prompt": "You are a helpful assistant."}
         agent_versions.record(store, v1, now - 9 * DAY, CREATOR, ident=f"ver_{aid}_1")
         agent_versions.record(store, store.agents[aid], now - 8 * DAY, CREATOR, ident=f"ver_{aid}_2")
-        store.agent_mcp[aid] = {}
         store.evaluations[aid] = [
             {
                 "evaluation_id": f"eval_{aid}_{n}",
@@ -290,6 +289,8 @@ def _mcp(store: Store) -> None:
         ),
         server("gumloop_gmail", "Gmail", "unauthenticated", [("gmail_send", "Send an email")]),
         server("gumloop_notion", "Notion", "connected", [("notion_search", "Search pages")]),
+        # Restricted for the organization by its admins: attaching it to an agent is 403.
+        server("gumloop_github", "GitHub", "blocked", [("github_search", "Search code")]),
     ):
         store.mcp_servers[srv["server_id"]] = srv
 

@@ -115,7 +115,6 @@ class Store:
     runs: dict[str, Run] = field(default_factory=dict)
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     agent_versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    agent_mcp: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     blobs: dict[str, Blob] = field(default_factory=dict)
