@@ -31,6 +31,19 @@ async def _send(response: web.StreamResponse, event: str | None, data: str) -> N
     await response.write(f"{prefix}data: {data}\n\n".encode())
 
 
+def _resume_index(cursor: str, session_id: str, count: int) -> int:
+    """The event index after ``<session_id>:<n>``; 400 (before the stream starts) unless the cursor names
+    this session and 0 <= n <= the number of events so far."""
+    sid, _, n = cursor.rpartition(":")
+    if sid != session_id or not (n.isascii() and n.isdigit()) or int(n) > count:
+        raise bad_request(
+            f"last_cursor {cursor!r} is not a cursor of session {session_id!r} "
+            f"(expected {session_id}:<n> with 0 <= n <= {count})",
+            param="last_cursor",
+        )
+    return int(n)
+
+
 @routes.get(WS + "/sessions/{session_id}")
 async def stream_session(request: web.Request) -> web.StreamResponse:
     """SSE of a session's events until a final one (resumable with ``last_cursor``); JSON without stream."""
@@ -40,10 +53,7 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
         return web.json_response({"session": session_view(e, s), "queue_position": queue_position(e, s)})
     start = 0
     if last := request.query.get("last_cursor"):
-        try:
-            start = int(last.rsplit(":", 1)[1])
-        except (IndexError, ValueError) as exc:
-            raise bad_request("last_cursor is invalid", param="last_cursor") from exc
+        start = _resume_index(last, s.id, len(s.events))
     response = await _sse(request)
     deadline = time.monotonic() + MAX_STREAM_S
     index = start

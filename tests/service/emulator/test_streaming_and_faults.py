@@ -117,3 +117,34 @@ async def test_an_artifact_link_that_cannot_be_signed_is_a_native_502(
     store.blobs.pop(art["_blob"])
     r = await client.get(f"/api/v1/artifacts/{art['id']}/download")
     assert r.status_code == 502 and r.json()["error"]["code"] == "signing_failed"
+
+
+async def _finished_session(client: httpx.AsyncClient, fake_time: FakeTime) -> str:
+    r = await client.post("/api/v1/agents/agent_support/sessions", json={"input": "triage"})
+    fake_time.now += 5
+    return str(r.json()["session"]["id"])
+
+
+async def test_resuming_after_the_last_event_only_sends_what_follows(
+    client: httpx.AsyncClient, fake_time: FakeTime
+) -> None:
+    """last_cursor <sid>:n resumes after event n: from :1 only the final event comes back."""
+    sid = await _finished_session(client, fake_time)
+    async with client.stream("GET", WS + f"/sessions/{sid}", params={"stream": "true"}) as resp:
+        full = [json.loads(line[6:]) async for line in resp.aiter_lines() if line.startswith("data: ")]
+    params = {"stream": "true", "last_cursor": f"{sid}:1"}
+    async with client.stream("GET", WS + f"/sessions/{sid}", params=params) as resp:
+        rest = [json.loads(line[6:]) async for line in resp.aiter_lines() if line.startswith("data: ")]
+    assert rest == full[1:]
+
+
+@pytest.mark.parametrize("suffix", [":-5", ":-1", ":99", ":x", ":", ""])
+async def test_a_cursor_out_of_range_or_of_another_session_is_a_400(
+    client: httpx.AsyncClient, fake_time: FakeTime, suffix: str
+) -> None:
+    """Negative, past-the-end, non-numeric or foreign cursors are refused before the stream starts (no
+    IndexError mid-stream, no replay of the last event)."""
+    sid = await _finished_session(client, fake_time)
+    cursor = (sid + suffix) if suffix else "sess_other:1"
+    r = await client.get(WS + f"/sessions/{sid}", params={"stream": "true", "last_cursor": cursor})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "last_cursor"
