@@ -4,23 +4,33 @@ Text, JSON, CSV, Markdown, HTML, PDF, DOCX and XLSX become a window of Markdown 
 truncation marker, total_chars, next_offset). Images under the cap come back as bytes. Anything
 else, and any document that cannot be parsed, comes back as metadata only; raw bytes are never
 passed off as text.
+
+Rendering is CPU work (a 24 MB CSV takes seconds): the servicer runs it through `ContentDecoder`,
+on a small pool of worker threads (`decode_workers`) so the event loop keeps answering other RPCs,
+with the rendered Markdown of complete downloads kept by SHA-256 in a `RenderCache` (an LRU bounded
+by total characters, `decode_cache_max_chars`) so paging through one artifact renders it once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import functools
 import hashlib
 import io
 import json
 import logging
+import threading
 import warnings
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
-__all__ = ["decode_content", "sniff_format"]
+__all__ = ["ContentDecoder", "RenderCache", "decode_content", "sniff_format"]
 
 logger = logging.getLogger(__name__)
 
@@ -256,6 +266,85 @@ def _size_text(size: int) -> str:
     return f"{size} bytes"
 
 
+class RenderCache:
+    """Rendered Markdown by (SHA-256, format): an LRU holding at most `max_chars` characters in all
+    and `max_entries` renderings. Thread-safe (the decoder's workers share it)."""
+
+    def __init__(self, max_chars: int, max_entries: int = 16) -> None:
+        self._max_chars = max_chars
+        self._max_entries = max_entries
+        self._chars = 0
+        self._entries: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[str, str] | None:
+        """(format, text) rendered for `key`, or None."""
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[str, str], fmt: str, text: str) -> None:
+        """Keep `text` for `key` (one rendering larger than the whole cache is not kept)."""
+        if len(text) > self._max_chars:
+            return
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._chars -= len(previous[1])
+            self._entries[key] = (fmt, text)
+            self._chars += len(text)
+            while self._chars > self._max_chars or len(self._entries) > self._max_entries:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._chars -= len(dropped)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+class ContentDecoder:
+    """`decode_content` off the event loop: at most `workers` renderings at once (the rest wait
+    their turn), each in a worker thread, with an optional RenderCache. One per process."""
+
+    def __init__(self, workers: int, cache_max_chars: int = 0) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="proxy-decode")
+        self.cache = RenderCache(cache_max_chars) if cache_max_chars > 0 else None
+
+    async def decode(
+        self,
+        data: bytes,
+        *,
+        media_type: str,
+        filename: str,
+        offset: int = 0,
+        limit: int,
+        max_image_bytes: int,
+        total_size: int | None = None,
+        complete: bool = True,
+    ) -> pb.DecodedContent:
+        """`decode_content(...)` in a worker thread; a caller that goes away while it waits for a
+        worker frees its place (a rendering already running finishes in its thread)."""
+        work = functools.partial(
+            decode_content,
+            data,
+            media_type=media_type,
+            filename=filename,
+            offset=offset,
+            limit=limit,
+            max_image_bytes=max_image_bytes,
+            total_size=total_size,
+            complete=complete,
+            cache=self.cache,
+        )
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def close(self) -> None:
+        """Stop the workers; renderings not started are dropped."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
 def decode_content(
     data: bytes,
     *,
@@ -266,8 +355,13 @@ def decode_content(
     max_image_bytes: int,
     total_size: int | None = None,
     complete: bool = True,
+    cache: RenderCache | None = None,
 ) -> pb.DecodedContent:
-    """Decode `data` (possibly cut short when not `complete`) into a DecodedContent."""
+    """Decode `data` (possibly cut short when not `complete`) into a DecodedContent.
+
+    CPU-bound for large documents: call it from a worker thread (ContentDecoder), not the event loop.
+    With `cache`, the Markdown of complete data is rendered once per (SHA-256, format).
+    """
     fmt = sniff_format(data, media_type, filename)
     declared = media_type.split(";")[0].strip().lower()
     media = declared if declared not in _GENERIC or fmt is None else _FORMAT_MEDIA.get(fmt, declared)
@@ -297,6 +391,10 @@ def decode_content(
         )
     if fmt in _TEXT_FORMATS and not _looks_like_text(data):
         return metadata(f"declared as {fmt} but the content is binary; it is not rendered")
+    key = (result.sha256, fmt) if complete and cache is not None else None
+    cached = cache.get(key) if cache is not None and key is not None else None
+    if cached is not None:
+        return _window(result, cached[1], cached[0], offset, limit)
     if fmt == "json":
         try:
             text = _render_json(data)
@@ -305,6 +403,8 @@ def decode_content(
             fmt, text = "text", _text(data)
         if not complete:
             text += f"\n\n[… download stopped after {_size_text(len(data))} of {_size_text(size)}]"
+        if cache is not None and key is not None:
+            cache.put(key, fmt, text)
         return _window(result, text, fmt, offset, limit)
     try:
         text = _RENDERERS[fmt](data)
@@ -313,6 +413,8 @@ def decode_content(
         return metadata(f"the {fmt.upper()} file could not be read ({type(exc).__name__}); it may be corrupt")
     if not complete:
         text += f"\n\n[… download stopped after {_size_text(len(data))} of {_size_text(size)}]"
+    if cache is not None and key is not None:
+        cache.put(key, fmt, text)
     return _window(result, text, fmt, offset, limit)
 
 

@@ -17,6 +17,7 @@ from gumloop_mcp.runtime import CallerTokens, create_grpc_server, serve_until_st
 
 from .accounts import AccountStore, open_account_store
 from .catalog import Catalog, default_catalog
+from .decoding import ContentDecoder
 from .idempotency import IdempotencyStore, open_idempotency_store
 from .servicer import ProxyServicer
 from .settings import ProxySettings
@@ -40,6 +41,7 @@ class ProxyServer:
     upstream: Upstream
     catalog: Catalog
     idempotency: IdempotencyStore | None = None
+    decoder: ContentDecoder | None = None
     _started: bool = field(default=False, init=False)
 
     async def start(self) -> None:
@@ -57,6 +59,8 @@ class ProxyServer:
         await self.store.close()
         if self.idempotency is not None:
             await self.idempotency.close()
+        if self.decoder is not None:
+            self.decoder.close()
 
     async def __aenter__(self) -> ProxyServer:
         await self.start()
@@ -77,7 +81,8 @@ async def create_server(settings: ProxySettings, *, catalog: Catalog | None = No
     store = open_account_store(settings)
     idempotency = open_idempotency_store(settings)
     upstream = Upstream(settings)
-    servicer = ProxyServicer(settings, catalog, store, upstream, idempotency)
+    decoder = ContentDecoder(settings.decode_workers, settings.decode_cache_max_chars)
+    servicer = ProxyServicer(settings, catalog, store, upstream, idempotency, decoder=decoder)
     callers = settings.caller_tokens
     try:
         server, port, health_servicer = create_grpc_server(
@@ -93,9 +98,10 @@ async def create_server(settings: ProxySettings, *, catalog: Catalog | None = No
         await upstream.close()
         await store.close()
         await idempotency.close()
+        decoder.close()
         raise
     logger.info("catalog %s with %d operations", catalog.version, len(catalog.operations))
-    return ProxyServer(server, port, health_servicer, store, upstream, catalog, idempotency)
+    return ProxyServer(server, port, health_servicer, store, upstream, catalog, idempotency, decoder)
 
 
 async def serve(

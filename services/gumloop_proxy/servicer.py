@@ -25,7 +25,7 @@ from . import errors
 from .accounts import AccountStore, StoredAccount, new_account_from_proto
 from .arguments import parse_arguments, validate_arguments
 from .catalog import Catalog, OperationSpec
-from .decoding import decode_content
+from .decoding import ContentDecoder
 from .download import artifact_host_refusal, download_limited
 from .flowinputs import (
     derive_schema,
@@ -91,8 +91,12 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         store: AccountStore,
         upstream: Upstream,
         idempotency: IdempotencyStore | None = None,
+        *,
+        decoder: ContentDecoder | None = None,
     ) -> None:
         self._settings = settings
+        # Owned by the caller (server.py closes it); a servicer built without one gets its own.
+        self._decoder = decoder or ContentDecoder(settings.decode_workers, settings.decode_cache_max_chars)
         self._catalog = catalog
         self._store = store
         self._upstream = upstream
@@ -213,7 +217,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
                 deadline=deadline,
                 retry_safe=op.method == "GET" and op.idempotent,
             )
-            return self._to_invoke_response(op, response).SerializeToString()
+            return (await self._to_invoke_response(op, response)).SerializeToString()
 
         if not request.idempotency_key:
             return pb.InvokeOperationResponse.FromString(await call())
@@ -266,7 +270,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
             raise malformed("get_inputs", 200, "expected an `inputs` list")
         return inputs_from_get_inputs(body)
 
-    def _to_invoke_response(
+    async def _to_invoke_response(
         self, op: OperationSpec, response: UpstreamResponse
     ) -> pb.InvokeOperationResponse:
         answer = pb.InvokeOperationResponse(http_status=response.status, headers=dict(response.headers))
@@ -288,7 +292,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
             op.name + (mimetypes.guess_extension(response.media_type) or "")
         )
         answer.content.CopyFrom(
-            decode_content(
+            await self._decoder.decode(
                 response.content,
                 media_type=response.media_type or "application/octet-stream",
                 filename=filename,
@@ -407,7 +411,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
             self._upstream.client, url, max_bytes=settings.artifact_max_bytes, timeout_s=timeout_s
         )
         max_image = min(request.max_image_bytes or settings.max_image_bytes, settings.max_image_bytes)
-        content = decode_content(
+        content = await self._decoder.decode(
             result.data,
             media_type=str(meta.get("media_type") or result.media_type or "application/octet-stream"),
             filename=str(meta.get("filename") or result.filename or request.artifact_id),

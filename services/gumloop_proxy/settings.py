@@ -57,6 +57,12 @@ class ProxySettings(ServiceSettings):
     artifact_max_bytes: int = 25 * 1024 * 1024
     artifact_download_timeout_s: float = 30.0
     max_image_bytes: int = 4 * 1024 * 1024
+    # Rendering artifacts and non-JSON answers as Markdown is CPU work (seconds for a 24 MB CSV):
+    # it runs on this many worker threads, never on the event loop; more wait their turn.
+    decode_workers: int = Field(default=2, ge=1)
+    # Rendered Markdown of complete downloads, kept by SHA-256 so paging renders once: an LRU of at
+    # most this many characters in all (and 16 renderings); 0 turns it off.
+    decode_cache_max_chars: int = Field(default=64 * 1024 * 1024, ge=0)
     markdown_default_limit: int = 20_000
     markdown_max_limit: int = 100_000
     idempotency_ttl_s: float = 86_400.0

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from pypdf import PdfWriter
 
-from services.gumloop_proxy.decoding import decode_content
+from services.gumloop_proxy.decoding import ContentDecoder, RenderCache, decode_content
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -213,3 +213,93 @@ def test_a_json_artifact_nested_past_the_decoders_depth_is_shown_as_text() -> No
         max_image_bytes=1000, total_size=len(data), complete=True,
     )  # fmt: skip
     assert content.markdown.text.startswith("[[[")
+
+
+def test_the_render_cache_is_an_lru_bounded_by_characters_and_entries():
+    """Least recently used renderings go first; one larger than the whole cache is not kept."""
+    cache = RenderCache(max_chars=10, max_entries=3)
+    cache.put(("a", "text"), "text", "12345")
+    cache.put(("b", "text"), "text", "1234")
+    assert cache.get(("a", "text")) == ("text", "12345")  # a is now the most recent
+    cache.put(("c", "text"), "text", "123")  # 12 chars: b (least recent) goes
+    assert cache.get(("b", "text")) is None and len(cache) == 2
+    cache.put(("huge", "text"), "text", "x" * 11)
+    assert cache.get(("huge", "text")) is None and len(cache) == 2
+    for name in "defg":
+        cache.put((name, "text"), "text", "1")
+    assert len(cache) == 3
+
+
+def test_paging_a_cached_document_renders_it_once(monkeypatch):
+    """The Markdown of complete data is kept by SHA-256: the next window reuses it."""
+    from services.gumloop_proxy import decoding
+
+    calls: list[bytes] = []
+    real = decoding._RENDERERS["csv"]
+
+    def counting(data: bytes) -> str:
+        calls.append(data)
+        return real(data)
+
+    monkeypatch.setitem(decoding._RENDERERS, "csv", counting)
+    cache = RenderCache(max_chars=1_000_000)
+    data = b"a,b\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(200))
+    first = _decode(data, "text/csv", limit=50, cache=cache)
+    second = _decode(data, "text/csv", offset=first.markdown.next_offset, limit=50, cache=cache)
+    assert len(calls) == 1
+    assert second.markdown.offset == first.markdown.next_offset
+    assert second.markdown.total_chars == first.markdown.total_chars and second.sha256 == first.sha256
+    # An incomplete download is never cached (its text carries the cut), and other bytes render anew.
+    _decode(data, "text/csv", limit=50, cache=cache, complete=False, total_size=10_000)
+    _decode(data, "text/csv", limit=50, cache=cache, complete=False, total_size=10_000)
+    _decode(data + b"9,9\n", "text/csv", limit=50, cache=cache)
+    assert len(calls) == 4
+
+
+async def test_the_decoder_renders_in_a_worker_thread_and_bounds_how_many_run_at_once(monkeypatch):
+    """The event loop stays free while a rendering runs; at most `workers` run together."""
+    import asyncio
+    import threading
+    import time
+
+    from services.gumloop_proxy import decoding
+
+    loop_thread = threading.get_ident()
+    running = 0
+    peak = 0
+    threads: set[int] = set()
+    lock = threading.Lock()
+
+    def slow(data: bytes) -> str:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+            threads.add(threading.get_ident())
+        time.sleep(0.2)
+        with lock:
+            running -= 1
+        return data.decode()
+
+    monkeypatch.setitem(decoding._RENDERERS, "text", slow)
+    decoder = ContentDecoder(workers=2)
+    try:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        beat = asyncio.create_task(ticker())
+        results = await asyncio.gather(
+            *(decoder.decode(b"doc %d" % i, media_type="text/plain", filename="f.txt", limit=100,
+                             max_image_bytes=0) for i in range(4))
+        )  # fmt: skip
+        beat.cancel()
+    finally:
+        decoder.close()
+    assert [r.markdown.text for r in results] == [f"doc {i}" for i in range(4)]
+    assert peak == 2 and loop_thread not in threads
+    assert ticks >= 20  # ~0.4 s of rendering: the loop kept running meanwhile
