@@ -4,22 +4,28 @@ Every MCP request passes, in order: Host/Origin checks (421/403), token resoluti
 (404 with one generic body for unknown, malformed, expired and revoked tokens; 503
 when the token service is down), the optional API-token second factor (401 with
 `WWW-Authenticate`), and the body ceiling (413). Only then is JSON-RPC parsed.
+
+Revocations reach work already running through `live` (live.py): the token resolver's
+listener cuts the streams, calls and tasks of a revoked or expired record at once, and
+re-checks the tokens in use when a record changed or the watch reconnected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any, Final
 
 from aiohttp import web
 
 from .accesslog import access_log_middleware
-from .auth import BackendUnavailable, NotFound, Resolved, TokenResolver, Unauthorized
+from .auth import BackendUnavailable, NotFound, Resolved, Revocation, TokenResolver, Unauthorized
 from .contracts import Toolbox
 from .health import Health
 from .jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, JsonRpcError, error_response
 from .legacy_sse import LegacySse
+from .live import LiveWork
 from .metrics import FacadeMetrics
 from .protocol import Protocol
 from .security import HostPolicy
@@ -31,6 +37,9 @@ from .streamable_http import StreamableHttp
 __all__ = ["FACADE_KEY", "FacadeApp", "create_public_app"]
 
 logger = logging.getLogger(__name__)
+
+# Tokens re-checked at once after a record changed or the watch reconnected.
+_RECHECK_CONCURRENCY: Final = 16
 
 FACADE_KEY: Final = web.AppKey("facade", object)
 WWW_AUTHENTICATE: Final = 'Bearer realm="gumloop-mcp"'
@@ -66,12 +75,46 @@ class FacadeApp:
         self.resolver = resolver
         self.metrics = metrics
         self.state = state
-        self.protocol = Protocol(settings, toolbox, sessions, state, metrics=metrics)
+        self.live = LiveWork()
+        self.protocol = Protocol(settings, toolbox, sessions, state, metrics=metrics, live=self.live)
         self.policy = HostPolicy(settings.allowed_origins, settings.allowed_hosts, settings.host)
         self.streamable = StreamableHttp(self)
         self.legacy = LegacySse(self)
         self.closing = asyncio.Event()
         self._streams: set[web.StreamResponse] = set()
+        self._rechecks: set[asyncio.Task[None]] = set()
+        resolver.add_listener(self.on_revocation)
+
+    # -- revocations -------------------------------------------------------------------------
+
+    def on_revocation(self, revocation: Revocation) -> None:
+        """Cut (or re-check) the open work a revocation concerns (token resolver listener)."""
+        if revocation.final:
+            if revocation.server_id:
+                self.live.cut_server(revocation.server_id)
+            elif revocation.token_key:
+                self.live.cut_token(revocation.token_key)
+            return
+        tokens = self.live.tokens(revocation.server_id or None)
+        if tokens:
+            task = asyncio.create_task(self._recheck(tokens), name="revocation-recheck")
+            self._rechecks.add(task)
+            task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck(self, tokens: dict[str, str]) -> None:
+        """Cut what was opened with a token that no longer resolves (a rotation without grace, ...)."""
+        limit = asyncio.Semaphore(_RECHECK_CONCURRENCY)
+
+        async def check(key: str, token: str) -> None:
+            async with limit:
+                try:
+                    await self.resolver.resolve(token)
+                except NotFound:
+                    self.live.cut_token(key)
+                except BackendUnavailable:
+                    pass  # unknown: keep it; the next request re-authorises anyway
+
+        await asyncio.gather(*(check(k, t) for k, t in tokens.items()))
 
     async def authorize(self, request: web.Request) -> Resolved:
         """Host/Origin, token and second factor checks; raises an HTTP error response."""
@@ -152,6 +195,10 @@ class FacadeApp:
             await asyncio.sleep(0.05)
         await self.legacy.close()
         await self.protocol.close()
+        for task in list(self._rechecks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 _CORS_HEADERS: Final = {

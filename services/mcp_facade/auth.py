@@ -8,16 +8,21 @@ the cache is cleared, since events may have been missed while it was down.
 Failures: `NotFound` (unknown, malformed, expired, revoked: indistinguishable on
 purpose), `Unauthorized` (second factor missing or wrong), `BackendUnavailable`
 (token service down or too slow).
+
+Listeners (`add_listener`) learn what each event means for work already running
+(live.py cuts it): a record DELETED or EXPIRED, or its expiry seen on a cache hit, is
+final; a token whose own expiry (rotation grace) passed is final for that token only;
+UPDATED, ROTATED and a (re)connected watch mean "re-check the tokens in use".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Final
@@ -29,8 +34,9 @@ from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 
 from .contracts import ServerScope
+from .live import token_key
 
-__all__ = ["BackendUnavailable", "NotFound", "Resolved", "TokenResolver", "Unauthorized"]
+__all__ = ["BackendUnavailable", "NotFound", "Resolved", "Revocation", "TokenResolver", "Unauthorized"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +65,22 @@ class Resolved:
     require_api_token: bool
     # Wall-clock end of this token's validity (0 = none).
     token_expires_at: float
+    # Wall-clock end of the record itself (0 = none); token_expires_at may be sooner (rotation grace).
+    server_expires_at: float = 0.0
 
 
-def _key(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """What a revocation event (or an expiry seen on a cache hit) means for work already running.
+
+    `final` with `server_id`: the record is gone, cut its work. `final` with `token_key`: that
+    token stopped resolving, cut what it opened. Not final: the record (`server_id`, or every
+    record when empty) may have changed, re-check the tokens in use.
+    """
+
+    server_id: str = ""
+    token_key: str = ""
+    final: bool = False
 
 
 class TokenResolver:
@@ -81,18 +99,36 @@ class TokenResolver:
         self._api_generation = 0
         # Set each time the watch (re)connects, for tests and readiness.
         self.watch_live = asyncio.Event()
+        self._listeners: list[Callable[[Revocation], None]] = []
+
+    def add_listener(self, listener: Callable[[Revocation], None]) -> None:
+        """Call `listener` with every revocation (synchronously, from the watch or a request)."""
+        self._listeners.append(listener)
+
+    def _notify(self, revocation: Revocation) -> None:
+        for listener in self._listeners:
+            try:
+                listener(revocation)
+            except Exception:  # a failing listener must not break the watch
+                logger.exception("revocation listener failed")
 
     async def resolve(self, token: str) -> Resolved:
         """The scope of a URL token, or NotFound / BackendUnavailable."""
         if not is_well_formed(token, TokenKind.MCP_URL):
             raise NotFound
-        key = _key(token)
+        key = token_key(token)
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
             resolved = cached[1]
-            if resolved.token_expires_at and resolved.token_expires_at <= time.time():
+            wall = time.time()
+            if resolved.server_expires_at and resolved.server_expires_at <= wall:
                 self._cache.pop(key, None)
+                self._notify(Revocation(server_id=resolved.scope.server_id, final=True))
+                raise NotFound
+            if resolved.token_expires_at and resolved.token_expires_at <= wall:
+                self._cache.pop(key, None)
+                self._notify(Revocation(token_key=key, final=True))
                 raise NotFound
             return resolved
         generation = self._generation
@@ -106,12 +142,13 @@ class TokenResolver:
             logger.warning("token service ResolveToken failed: %s", exc.code().name)
             raise BackendUnavailable from None
         record = reply.mcp_server
-        expires = 0.0
         # Timestamps are UTC: ToDatetime() alone is naive, and .timestamp() would read it as local time.
+        server_expires = 0.0
+        if record.HasField("expire_time"):
+            server_expires = record.expire_time.ToDatetime(tzinfo=UTC).timestamp()
+        expires = server_expires
         if reply.HasField("token_expire_time"):
             expires = reply.token_expire_time.ToDatetime(tzinfo=UTC).timestamp()
-        elif record.HasField("expire_time"):
-            expires = record.expire_time.ToDatetime(tzinfo=UTC).timestamp()
         resolved = Resolved(
             scope=ServerScope(
                 server_id=record.id,
@@ -122,6 +159,7 @@ class TokenResolver:
             ),
             require_api_token=record.require_api_token_auth,
             token_expires_at=expires,
+            server_expires_at=server_expires,
         )
         if generation != self._generation:
             return resolved  # answered before a revocation we have since seen: use once, do not cache
@@ -138,7 +176,7 @@ class TokenResolver:
         token = authorization[7:].strip()
         if not is_well_formed(token, TokenKind.API):
             raise Unauthorized
-        key = (_key(token), scope.account_id)
+        key = (token_key(token), scope.account_id)
         now = time.monotonic()
         cached = self._api_cache.get(key)
         if cached is not None and cached[0] > now:
@@ -230,7 +268,10 @@ class TokenResolver:
             self.clear()
             self.watch_live.set()
             logger.info("revocation watch live")
+            self._notify(Revocation())  # events may have been missed: re-check what is open
         elif event.kind == pb.REVOCATION_KIND_API_TOKEN_REVOKED:
             self.drop_api_token(event.api_token_id)
         else:
             self.drop_server(event.mcp_server_id)
+            final = event.kind in (pb.REVOCATION_KIND_DELETED, pb.REVOCATION_KIND_EXPIRED)
+            self._notify(Revocation(server_id=event.mcp_server_id, final=final))

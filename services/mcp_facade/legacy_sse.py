@@ -13,6 +13,10 @@ the raw message to the owner (`sse-post` message, after its own token check and 
 parse) and answers 202, or 404 when the owner no longer listens. The owner handles a
 relayed message exactly like a local POST, with the scope its own token cache
 resolves for the stream's token (the token itself never leaves the process).
+
+The owner also holds the stream in live.py: when its record is revoked or expires (every
+replica watches revocations itself), the stream ends, its pending requests are cancelled and
+its claim is released, so POSTs on any replica get 404. It also ends at the token's expiry.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -96,6 +101,7 @@ class LegacySse:
         self.connections[conn.conn_id] = conn
         request[SESSION] = conn.conn_id[:8]
         loop = asyncio.get_running_loop()
+        hold = self._app.live.hold(conn.server_id, token, lambda _: conn.queue.put_nowait(None))
         await self._claim(conn)
         claimed = loop.time()
         response = self._app.sse_response()
@@ -104,12 +110,17 @@ class LegacySse:
         try:
             endpoint = f"/mcp/{token}/messages?session_id={conn.conn_id}"
             await response.write(f"event: endpoint\ndata: {endpoint}\n\n".encode())
-            while True:
+            while not hold.done:
                 if loop.time() - claimed >= _KEEPALIVE_S:
                     await self._claim(conn)
                     claimed = loop.time()
+                wait = _KEEPALIVE_S
+                if resolved.token_expires_at:
+                    wait = min(wait, resolved.token_expires_at - time.time())
+                    if wait <= 0:
+                        break
                 try:
-                    item = await asyncio.wait_for(conn.queue.get(), _KEEPALIVE_S)
+                    item = await asyncio.wait_for(conn.queue.get(), wait)
                 except TimeoutError:
                     await response.write(b": keepalive\n\n")
                     continue
@@ -119,6 +130,7 @@ class LegacySse:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
+            self._app.live.release(hold)
             self.connections.pop(conn.conn_id, None)
             self._app.stream_closed(response)
             for task in list(conn.tasks):
@@ -222,6 +234,7 @@ class LegacySse:
             session=session,
             send=send,
             log_level=await self._app.protocol.sessions.level(session),
+            token=conn.token,
         )
 
     async def _answer(self, conn: SseConnection, msg: Message, ex: Exchange) -> None:

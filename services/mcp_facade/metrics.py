@@ -32,7 +32,7 @@ class FacadeMetrics:
         )
         self.tool_calls = Histogram(
             "gmcp_facade_tool_call_seconds",
-            "Latency of tools/call, by outcome (ok, tool_error, unknown_tool, cancelled, budget).",
+            "Latency of tools/call, by outcome (ok, tool_error, unknown_tool, cancelled, revoked, budget).",
             ["outcome"],
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=self.registry,

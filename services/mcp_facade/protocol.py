@@ -22,7 +22,8 @@ from typing import Any, Final
 
 from .budget import budget_exceeded_result
 from .contracts import CallContext, ServerScope, Toolbox, ToolsUnavailableError, UnknownToolError
-from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
+from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, JsonRpcError, Message
+from .live import LiveWork
 from .metrics import FacadeMetrics
 from .sessions import LOG_LEVELS, Session, SessionStore
 from .settings import FacadeSettings
@@ -75,6 +76,11 @@ class RequestCancelled(Exception):
     """The client cancelled the request; no response is due."""
 
 
+def _revoked(reason: str) -> JsonRpcError:
+    """The answer to a call cut because its MCP server was revoked or expired (as the next request's 404)."""
+    return JsonRpcError(INVALID_REQUEST, reason, http_status=404)
+
+
 @dataclass(slots=True)
 class Exchange:
     """Everything the protocol needs to know about one incoming message's context."""
@@ -90,6 +96,26 @@ class Exchange:
     send: Send | None = None
     # Logging level for notifications/message; None sends none.
     log_level: str | None = None
+    # The URL token of the request (memory only): a revoked or expired token cuts its calls.
+    token: str = field(default="", repr=False)
+
+
+@dataclass(slots=True)
+class _Call:
+    """One running tools/call: its task, context and why it was cut (None: not cut)."""
+
+    task: asyncio.Task[dict[str, Any]]
+    ctx: CallContext
+    revoked: str | None = None
+
+    def cancel(self) -> None:
+        self.ctx.cancelled.set()
+        self.task.cancel()
+
+    def cut(self, reason: str) -> None:
+        """The server was revoked or expired: cancel, and answer `reason` as an error."""
+        self.revoked = reason
+        self.cancel()
 
 
 def tools_etag(tools: list[dict[str, Any]]) -> str:
@@ -109,14 +135,16 @@ class Protocol:
         state: FacadeState,
         *,
         metrics: FacadeMetrics | None = None,
+        live: LiveWork | None = None,
     ) -> None:
         self._settings = settings
         self._toolbox = toolbox
         self.sessions = sessions
         self.state = state
         self._metrics = metrics
-        self.tasks = TaskStore(state)
-        self._inflight: dict[tuple[str, str], tuple[asyncio.Task[dict[str, Any]], CallContext]] = {}
+        self.live = live or LiveWork()
+        self.tasks = TaskStore(state, self.live)
+        self._inflight: dict[tuple[str, str], _Call] = {}
 
     # -- lifecycle results ---------------------------------------------------------------
 
@@ -213,9 +241,7 @@ class Protocol:
             request_id = msg.params.get("requestId")
             entry = self._inflight.get((ex.conn_key, str(request_id)))
             if entry is not None:
-                task, ctx = entry
-                ctx.cancelled.set()
-                task.cancel()
+                entry.cancel()
                 logger.info("request cancelled by the client")
 
     def _tasks_enabled(self, ex: Exchange) -> bool:
@@ -248,22 +274,30 @@ class Protocol:
             )
             return {"task": task}
         self._wire_sinks(msg, ex, ctx)
-        call = asyncio.create_task(self._run_tool(ex, name, arguments, ctx))
+        call = _Call(asyncio.create_task(self._run_tool(ex, name, arguments, ctx)), ctx)
         key = (ex.conn_key, str(msg.id))
-        self._inflight[key] = (call, ctx)
+        self._inflight[key] = call
+        hold = self.live.hold(ex.scope.server_id, ex.token, call.cut)
         try:
-            result = await call
+            result = await call.task
         except asyncio.CancelledError:
+            if call.revoked is not None:
+                self._observe("revoked", started)
+                raise _revoked(call.revoked) from None
             if ctx.cancelled.is_set():
                 self._observe("cancelled", started)
                 raise RequestCancelled from None
-            call.cancel()
+            call.task.cancel()
             raise
         except UnknownToolError as exc:
             self._observe("unknown_tool", started)
             raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {exc.name}") from None
         finally:
             self._inflight.pop(key, None)
+            self.live.release(hold)
+        if call.revoked is not None:  # the tool finished anyway (it swallowed the cancellation)
+            self._observe("revoked", started)
+            raise _revoked(call.revoked)
         self._observe("tool_error" if result.get("isError") else "ok", started)
         return result
 
@@ -332,9 +366,8 @@ class Protocol:
 
     async def close(self) -> None:
         """Cancel in-flight calls and tasks (after the shutdown grace)."""
-        for task, ctx in list(self._inflight.values()):
-            ctx.cancelled.set()
-            task.cancel()
+        for call in list(self._inflight.values()):
+            call.cancel()
         await self.tasks.close()
 
     @property

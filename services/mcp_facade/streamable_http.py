@@ -82,6 +82,17 @@ def _decode_header(value: str) -> str:
     return value
 
 
+async def _wait_any(events: tuple[asyncio.Event, ...], timeout: float) -> bool:
+    """Wait until one of `events` is set (True) or `timeout` passes (False)."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return bool(done)
+
+
 def _accepts_sse(request: web.Request) -> bool:
     return "text/event-stream" in request.headers.get("Accept", "")
 
@@ -205,7 +216,7 @@ class StreamableHttp:
                 )
             else:
                 assert isinstance(session, Session)
-                ex = self._session_exchange(resolved, session, log_level)
+                ex = self._session_exchange(request, resolved, session, log_level)
         except JsonRpcError as exc:
             return _rpc_error(exc, msg.id)
         if msg.kind == "notification":
@@ -248,7 +259,9 @@ class StreamableHttp:
                 INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header!r}", http_status=400
             )
 
-    def _session_exchange(self, resolved: Resolved, session: Session, log_level: str | None) -> Exchange:
+    def _session_exchange(
+        self, request: web.Request, resolved: Resolved, session: Session, log_level: str | None
+    ) -> Exchange:
         return Exchange(
             scope=resolved.scope,
             version=session.protocol_version,
@@ -257,6 +270,7 @@ class StreamableHttp:
             client_capabilities=session.client_capabilities,
             session=session,
             log_level=log_level,
+            token=request.match_info["token"],
         )
 
     def _modern_exchange(self, request: web.Request, msg: Message, resolved: Resolved) -> Exchange:
@@ -276,6 +290,7 @@ class StreamableHttp:
             conn_key=f"modern:{resolved.scope.server_id}",
             client_capabilities=caps if isinstance(caps, dict) else {},
             log_level=level if isinstance(level, str) else None,
+            token=request.match_info["token"],
         )
 
     @staticmethod
@@ -351,7 +366,7 @@ class StreamableHttp:
             return _rpc_error(error, status=400)
         if not items:
             return _rpc_error(JsonRpcError(INVALID_REQUEST, "Invalid Request: empty batch"), status=400)
-        ex = self._session_exchange(resolved, session, log_level)
+        ex = self._session_exchange(request, resolved, session, log_level)
         replies: list[dict[str, Any]] = []
         for item in items:
             try:
@@ -393,20 +408,25 @@ class StreamableHttp:
         response = self._app.sse_response()
         await response.prepare(request)
         self._app.stream_opened(response)
+        cut = asyncio.Event()
+        hold = self._app.live.hold(resolved.scope.server_id, request.match_info["token"], lambda _: cut.set())
+        ends = session.expires_at
+        if resolved.token_expires_at:
+            ends = min(ends, resolved.token_expires_at)
         try:
-            # Nothing is pushed outside a request today (no list_changed); keep the stream
-            # open with comments until the session expires, the client leaves or we shut down.
-            while not self._app.closing.is_set():
-                remaining = session.expires_at - time.time()
+            # Nothing is pushed outside a request today (no list_changed); keep the stream open
+            # with comments until the session or the token expires, the server is revoked
+            # (live.py cuts it), the client leaves or we shut down.
+            while not self._app.closing.is_set() and not cut.is_set():
+                remaining = ends - time.time()
                 if remaining <= 0:
                     break
-                try:
-                    await asyncio.wait_for(self._app.closing.wait(), min(_KEEPALIVE_S, remaining))
-                except TimeoutError:
+                if not await _wait_any((self._app.closing, cut), min(_KEEPALIVE_S, remaining)):
                     await response.write(b": keepalive\n\n")
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
+            self._app.live.release(hold)
             self._app.stream_closed(response)
         return response
 

@@ -15,8 +15,10 @@ the shared façade state for the task's ttl, so every follow-up works on ANY rep
 - a `working` task whose owner's heartbeat expired (the replica died) is reported and
   recorded as failed instead of leaving readers waiting forever.
 Tasks are isolated per MCP server record: records are keyed by server id, so another
-server's task id looks unknown. When the state store is unreachable, task methods
-answer -32603 saying so (no task is started that could not be recorded).
+server's task id looks unknown. A runner holds its record open in live.py: when the record is
+revoked or expires, the runner is cancelled and the task ends `cancelled`, its error saying why.
+When the state store is unreachable, task methods answer -32603 saying so (no task is started
+that could not be recorded).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from .contracts import CallContext
-from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, JsonRpcError
+from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, JsonRpcError
+from .live import Hold, LiveWork
 from .state import FacadeState, StateUnavailable
 
 __all__ = ["RELATED_TASK", "TaskStore", "task_wire"]
@@ -86,9 +89,12 @@ def _store_errors() -> Iterator[None]:
 class TaskStore:
     """Tasks over the shared state; runners of the tasks this replica owns."""
 
-    def __init__(self, state: FacadeState) -> None:
+    def __init__(self, state: FacadeState, live: LiveWork | None = None) -> None:
         self._state = state
+        self._live = live or LiveWork()
         self._runners: dict[Key, tuple[asyncio.Task[dict[str, Any]], CallContext]] = {}
+        # Why a runner was cut (its server revoked or expired), until its record says so.
+        self._cut_reasons: dict[Key, str] = {}
         self._waiters: dict[Key, set[asyncio.Event]] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -127,17 +133,42 @@ class TaskStore:
         key = (server_id, record["id"])
         runner = asyncio.create_task(self._run(dict(record), run), name=f"mcp-task-{record['id'][:6]}")
         self._runners[key] = (runner, ctx)
-        runner.add_done_callback(lambda task: self._runner_done(key, record, task))
+        hold = self._live.hold(server_id, "", lambda reason: self._cut(key, reason))
+        runner.add_done_callback(lambda task: self._runner_done(key, record, task, hold))
         return task_wire(record)
 
-    def _runner_done(self, key: Key, record: dict[str, Any], runner: asyncio.Task[dict[str, Any]]) -> None:
+    def _cut(self, key: Key, reason: str) -> None:
+        """The task's server was revoked or expired: cancel the runner, recording why."""
+        entry = self._runners.get(key)
+        if entry is not None:
+            self._cut_reasons[key] = reason
+            runner, ctx = entry
+            ctx.cancelled.set()
+            runner.cancel()
+
+    def _runner_done(
+        self, key: Key, record: dict[str, Any], runner: asyncio.Task[dict[str, Any]], hold: Hold
+    ) -> None:
         self._runners.pop(key, None)
+        self._live.release(hold)
         if runner.cancelled():  # cancelled before it ever ran: _run() recorded nothing
             publish = asyncio.create_task(self._publish(self._cancelled(record)))
             self._pending.add(publish)
             publish.add_done_callback(self._pending.discard)
+        else:
+            self._cut_reasons.pop(key, None)
 
     def _cancelled(self, record: dict[str, Any]) -> dict[str, Any]:
+        reason = self._cut_reasons.pop((str(record["server"]), str(record["id"])), None)
+        if reason is not None:
+            error = {"code": INVALID_REQUEST, "message": reason}
+            return {
+                **record,
+                "status": "cancelled",
+                "message": reason,
+                "error": error,
+                "updated": time.time(),
+            }
         message = "Cancelled: the server shut down" if self._closing else "Cancelled by the client"
         return {**record, "status": "cancelled", "message": message, "updated": time.time()}
 

@@ -18,6 +18,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as ppb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
 from gumloop_mcp.runtime import TokenKind, generate_token
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
@@ -27,6 +28,7 @@ from services.mcp_facade.backends import Backends
 from services.mcp_facade.contracts import CallContext, ServerScope, UnknownToolError
 from services.mcp_facade.server import FacadeServer, create_server
 from services.mcp_facade.settings import FacadeSettings
+from services.mcp_facade.waits import wait_for_work
 
 
 class FakeTokens(pb_grpc.TokenServiceServicer):
@@ -93,13 +95,18 @@ class FakeTokens(pb_grpc.TokenServiceServicer):
 
 @dataclass
 class FakeToolbox:
-    """Tools: `echo` (instant), `slow` (progress then waits until cancelled or released), `fail`."""
+    """Tools: `echo` (instant), `slow` (progress then waits until cancelled or released), `fail`.
+
+    Unlisted: `wait` polls a run that never ends every 50 ms for `wait_seconds` (counted in `polls`),
+    as a status tool's server-side wait polls Gumloop.
+    """
 
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     deadlines: list[float] = field(default_factory=list)
+    polls: int = 0
 
     async def list_tools(self, scope: ServerScope) -> list[dict[str, Any]]:
         return [
@@ -132,7 +139,22 @@ class FakeToolbox:
                 self.cancelled.set()
                 raise
             return {"content": [{"type": "text", "text": "slow done"}]}
+        if name == "wait":
+            return await self._wait(float(arguments.get("wait_seconds", 60)), ctx)
         raise UnknownToolError(name)
+
+    async def _wait(self, wait_seconds: float, ctx: CallContext) -> dict[str, Any]:
+        async def poll() -> Any:
+            self.polls += 1
+            self.started.set()
+            return {"state": "RUNNING"}
+
+        work = ppb.AsyncWork(state_field="state", terminal_states=["DONE"])
+        loop = asyncio.get_running_loop()
+        outcome = await wait_for_work(
+            poll, work, wait_seconds, ctx, clock=loop.time, first_interval=0.05, max_interval=0.05
+        )
+        return {"content": [{"type": "text", "text": f"stopped waiting: {outcome.reason}"}]}
 
 
 @asynccontextmanager

@@ -1,0 +1,227 @@
+"""Revoking or expiring an MCP server cuts what is open on it (ARCHITECTURE flow 8).
+
+Legacy HTTP+SSE streams and session GET streams end, in-flight calls (a status tool's
+`wait_seconds` polls included) are cancelled with a clear error and stop calling upstream,
+and task runners stop; on every replica, since each watches revocations itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from gumloop_mcp.runtime import TokenKind, generate_token
+from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
+from services.mcp_facade.live import REVOKED_MESSAGE
+from services.mcp_facade.server import FacadeServer
+
+from .conftest import Stack
+
+BOTH = {"Accept": "application/json, text/event-stream"}
+SSE = {"Accept": "text/event-stream"}
+TASK_CAPS = {"tasks": {"requests": {"tools": {"call": {}}}}}
+# A cut stream must end well within this (the keepalive is 15 s, so only a cut ends it sooner).
+ENDS_WITHIN_S = 2.0
+
+
+def _url(server: FacadeServer, token: str) -> str:
+    return f"http://127.0.0.1:{server.public_port}/mcp/{token}"
+
+
+async def _initialize(http: aiohttp.ClientSession, url: str, caps: dict[str, Any] | None = None) -> str:
+    params = {"protocolVersion": "2025-11-25", "capabilities": caps or {}}
+    body = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+    async with http.post(url, json=body, headers=BOTH) as resp:
+        assert resp.status == 200
+        return str(resp.headers["Mcp-Session-Id"])
+
+
+async def _post(
+    http: aiohttp.ClientSession, url: str, session: str, method: str, params: dict[str, Any], msg_id: int = 1
+) -> tuple[int, Any]:
+    body = {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
+    async with http.post(url, json=body, headers={**BOTH, "Mcp-Session-Id": session}) as resp:
+        if resp.content_type == "application/json":
+            return resp.status, await resp.json()
+        return resp.status, await resp.text()
+
+
+@asynccontextmanager
+async def _legacy_stream(http: aiohttp.ClientSession, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
+    """An HTTP+SSE stream, past its endpoint event."""
+    async with http.get(f"{url}/sse", headers=SSE) as resp:
+        assert resp.status == 200
+        first = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 5)
+        assert first.startswith(b"event: endpoint")
+        yield resp
+
+
+@asynccontextmanager
+async def _session_stream(
+    http: aiohttp.ClientSession, url: str, session: str
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """A session's GET stream (server -> client)."""
+    async with http.get(url, headers={**SSE, "Mcp-Session-Id": session}) as resp:
+        assert resp.status == 200
+        assert resp.content_type == "text/event-stream"
+        yield resp
+
+
+async def _ends(resp: aiohttp.ClientResponse, within_s: float = ENDS_WITHIN_S) -> float:
+    """Read the stream to its end; how long that took (fails if it stays open past `within_s`)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(resp.content.read(), within_s)
+    return loop.time() - started
+
+
+async def _still_open(resp: aiohttp.ClientResponse, for_s: float = 0.5) -> bool:
+    try:
+        await asyncio.wait_for(resp.content.read(), for_s)
+    except TimeoutError:
+        return True
+    return False
+
+
+async def test_deleting_the_server_ends_its_legacy_and_session_streams(stack: Stack) -> None:
+    """A DELETED revocation ends an HTTP+SSE stream and a session GET stream at once; others stay."""
+    other_token = stack.tokens.add_server("mcp_2")
+    async with aiohttp.ClientSession() as http:
+        session = await _initialize(http, stack.url)
+        other_session = await _initialize(http, _url(stack.server, other_token))
+        async with (
+            _legacy_stream(http, stack.url) as legacy,
+            _session_stream(http, stack.url, session) as get_stream,
+            _session_stream(http, _url(stack.server, other_token), other_session) as unrelated,
+        ):
+            assert stack.server.facade.live.count("mcp_1") == 2
+            await stack.tokens.revoke("mcp_1")
+            await _ends(legacy)
+            await _ends(get_stream)
+            assert await _still_open(unrelated)  # another server's stream is not touched
+        assert stack.server.facade.live.count("mcp_1") == 0
+        # The legacy stream's claim is released: its POST URL is gone too.
+        async with http.get(f"{stack.url}/sse") as resp:
+            assert resp.status == 404
+
+
+async def test_an_in_flight_wait_is_cancelled_with_a_clear_error_and_stops_polling(stack: Stack) -> None:
+    """A call waiting server-side (wait_seconds) answers 404 with the revocation error and polls no more."""
+    async with aiohttp.ClientSession() as http:
+        session = await _initialize(http, stack.url)
+        call = asyncio.create_task(
+            _post(http, stack.url, session, "tools/call", {"name": "wait", "arguments": {"wait_seconds": 60}})
+        )
+        await asyncio.wait_for(stack.toolbox.started.wait(), 5)
+        await asyncio.sleep(0.2)
+        assert stack.toolbox.polls >= 2
+        await stack.tokens.revoke("mcp_1")
+        status, reply = await asyncio.wait_for(call, ENDS_WITHIN_S)
+        assert status == 404
+        assert reply["error"] == {"code": -32600, "message": REVOKED_MESSAGE}
+        polls = stack.toolbox.polls
+        await asyncio.sleep(0.3)
+        assert stack.toolbox.polls == polls  # nothing keeps calling upstream
+        assert stack.server.facade.protocol.inflight == 0
+
+
+async def test_an_in_flight_streamed_call_ends_its_sse_answer_with_the_error(stack: Stack) -> None:
+    """A tools/call answered over SSE (progress token) gets the revocation error as its response."""
+    async with aiohttp.ClientSession() as http:
+        session = await _initialize(http, stack.url)
+        params = {"name": "slow", "arguments": {}, "_meta": {"progressToken": "p"}}
+        call = asyncio.create_task(_post(http, stack.url, session, "tools/call", params))
+        await asyncio.wait_for(stack.toolbox.started.wait(), 5)
+        await stack.tokens.revoke("mcp_1")
+        status, text = await asyncio.wait_for(call, ENDS_WITHIN_S)
+        assert status == 200  # the SSE answer had started
+        events = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+        assert events[-1]["error"]["message"] == REVOKED_MESSAGE
+        assert stack.toolbox.cancelled.is_set()
+
+
+async def test_a_running_task_of_a_revoked_server_is_cancelled(stack: Stack) -> None:
+    """The task runner stops; the record says cancelled, with the revocation as its error."""
+    async with aiohttp.ClientSession() as http:
+        session = await _initialize(http, stack.url, TASK_CAPS)
+        _, created = await _post(
+            http, stack.url, session, "tools/call", {"name": "slow", "arguments": {}, "task": {}}
+        )
+        task_id = created["result"]["task"]["taskId"]
+        await asyncio.wait_for(stack.toolbox.started.wait(), 5)
+        await stack.tokens.revoke("mcp_1")
+        await asyncio.wait_for(stack.toolbox.cancelled.wait(), ENDS_WITHIN_S)
+        for _ in range(100):
+            record = await stack.server.state.load_task("mcp_1", task_id)
+            if record is not None and record["status"] != "working":
+                break
+            await asyncio.sleep(0.02)
+        assert record is not None
+        assert (record["status"], record["message"]) == ("cancelled", REVOKED_MESSAGE)
+        assert record["error"]["message"] == REVOKED_MESSAGE
+
+
+async def test_a_rotated_token_without_grace_ends_only_its_own_streams(stack: Stack) -> None:
+    """ROTATED: streams opened with the old token end once it no longer resolves; the new token's stay."""
+    new_token = generate_token(TokenKind.MCP_URL)
+    stack.tokens.servers[new_token] = stack.tokens.servers[stack.token]
+    async with aiohttp.ClientSession() as http:
+        old_session = await _initialize(http, stack.url)
+        new_session = await _initialize(http, _url(stack.server, new_token))
+        async with (
+            _session_stream(http, stack.url, old_session) as old,
+            _session_stream(http, _url(stack.server, new_token), new_session) as new,
+        ):
+            del stack.tokens.servers[stack.token]
+            for queue in stack.tokens.watchers:
+                await queue.put(
+                    pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_ROTATED, mcp_server_id="mcp_1")
+                )
+            await _ends(old)
+            assert await _still_open(new)
+
+
+async def test_streams_and_calls_end_when_the_server_expires(stack: Stack) -> None:
+    """No event needed: a stream ends at the record's expiry, and the expiry seen on a cache hit
+    cancels the record's in-flight calls."""
+    token = generate_token(TokenKind.MCP_URL)
+    record = pb.McpServer(id="mcp_short", name="short", account_id="acct_1")
+    record.expire_time.FromSeconds(int(time.time()) + 2)
+    stack.tokens.servers[token] = record
+    url = _url(stack.server, token)
+    async with aiohttp.ClientSession() as http:
+        session = await _initialize(http, url)
+        call = asyncio.create_task(_post(http, url, session, "tools/call", {"name": "slow", "arguments": {}}))
+        async with _session_stream(http, url, session) as get_stream:
+            await _ends(get_stream, within_s=4)
+        # The stream ended on its timer; the call is cut by the next request's cache-hit expiry check.
+        status, _ = await _post(http, url, session, "ping", {}, msg_id=2)
+        assert status == 404
+        status, reply = await asyncio.wait_for(call, ENDS_WITHIN_S)
+        assert (status, reply["error"]["message"]) == (404, REVOKED_MESSAGE)
+
+
+async def test_revocation_cuts_streams_and_calls_on_every_replica(stack: Stack, clean_redis_url: str) -> None:
+    """Two replicas on one Redis: a legacy stream and a call on one, a GET stream on the other, all cut."""
+    one = await stack.make(store="redis", redis_url=clean_redis_url)
+    two = await stack.make(store="redis", redis_url=clean_redis_url)
+    async with aiohttp.ClientSession() as http:
+        session = await _initialize(http, _url(one, stack.token))
+        async with (
+            _legacy_stream(http, _url(one, stack.token)) as legacy,
+            _session_stream(http, _url(two, stack.token), session) as get_stream,
+        ):
+            params = {"name": "wait", "arguments": {"wait_seconds": 60}}
+            call = asyncio.create_task(_post(http, _url(two, stack.token), session, "tools/call", params))
+            await asyncio.wait_for(stack.toolbox.started.wait(), 5)
+            await stack.tokens.revoke("mcp_1")
+            await _ends(legacy)
+            await _ends(get_stream)
+            status, reply = await asyncio.wait_for(call, ENDS_WITHIN_S)
+            assert (status, reply["error"]["message"]) == (404, REVOKED_MESSAGE)
