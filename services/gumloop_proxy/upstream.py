@@ -2,7 +2,8 @@
 
 - Explicit timeouts (connect, read) and pool limits from settings; the caller's remaining
   gRPC deadline caps every request's timeout, so a slow Gumloop never outlives the caller.
-- At most `max_concurrency` requests in flight per account (a semaphore keyed by account id).
+- At most `max_concurrency` requests in flight per account (a semaphore keyed by account id);
+  a stream holds its slot only until its headers arrive.
 - Retries only where repeating cannot hurt: idempotent GETs, after a connection error or a
   502/503, at most twice with jittered backoff. Never a 429, never a POST.
 - Every failure becomes an errors.UpstreamError subclass carrying Gumloop's error envelope,
@@ -249,38 +250,47 @@ class Upstream:
     ) -> AsyncIterator[httpx.Response]:
         """Open a streaming request; yields the response once a 2xx status arrived.
 
-        Leaving the block (including by cancellation when the gRPC client goes away) closes
-        the upstream connection.
+        The account's concurrency slot is held while the request is sent and its headers awaited,
+        then released: an open stream (up to stream_timeout_s) must not make the account's other
+        calls queue behind it. Leaving the block (including by cancellation when the gRPC client
+        goes away) closes the upstream connection.
         """
         remaining = None if deadline is None else deadline - time.monotonic()
-        async with self._semaphore(account_id, max_concurrency):
-            try:
-                async with self._client.stream(
-                    request.method,
-                    request.url,
-                    params=_query(request),
-                    json=request.json_body,
-                    headers=request.headers,
-                    timeout=self._timeout(remaining, stream=True),
-                ) as response:
-                    if response.status_code >= 400:
-                        body = _without_credentials(await response.aread(), request)
-                        raise error_from_response(
-                            response.status_code,
-                            response.headers,
-                            body,
-                            operation,
-                            default_retry_after_s=self._settings.rate_limited_default_retry_after_s,
-                        )
-                    yield response
-            except httpx.TimeoutException as exc:
-                raise UpstreamTimeout(
-                    f"Gumloop stream timed out ({type(exc).__name__})", operation=operation
-                ) from exc
-            except httpx.TransportError as exc:
-                raise UpstreamUnavailable(
-                    f"Gumloop stream failed ({_failure(exc, operation)})", operation=operation
-                ) from exc
+        semaphore = self._semaphore(account_id, max_concurrency)
+        await semaphore.acquire()
+        holding = True
+        try:
+            async with self._client.stream(
+                request.method,
+                request.url,
+                params=_query(request),
+                json=request.json_body,
+                headers=request.headers,
+                timeout=self._timeout(remaining, stream=True),
+            ) as response:
+                semaphore.release()
+                holding = False
+                if response.status_code >= 400:
+                    body = _without_credentials(await response.aread(), request)
+                    raise error_from_response(
+                        response.status_code,
+                        response.headers,
+                        body,
+                        operation,
+                        default_retry_after_s=self._settings.rate_limited_default_retry_after_s,
+                    )
+                yield response
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(
+                f"Gumloop stream timed out ({type(exc).__name__})", operation=operation
+            ) from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(
+                f"Gumloop stream failed ({_failure(exc, operation)})", operation=operation
+            ) from exc
+        finally:
+            if holding:
+                semaphore.release()
 
 
 def _failure(exc: httpx.TransportError, operation: str) -> str:

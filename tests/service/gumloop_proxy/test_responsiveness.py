@@ -145,3 +145,33 @@ async def test_health_and_other_rpcs_answer_while_a_large_artifact_is_rendered(
     again = time.monotonic() - again_started
     assert second.content.markdown.offset == response.content.markdown.next_offset
     assert again < (finished - started), (again, finished - started)
+
+
+async def test_an_open_stream_does_not_hold_the_accounts_only_concurrency_slot(
+    stub: pb_grpc.ProxyServiceStub, gumloop: FakeGumloop
+) -> None:
+    """With max_concurrency=1 a unary call waited behind an open session stream (up to
+    stream_timeout_s); the stream now gives its slot back once its headers arrive."""
+    account = await _account(stub, gumloop, max_concurrency=1)
+    stream = stub.StreamOperation(
+        pb.StreamOperationRequest(
+            account_id=account.id, operation="stream_session", arguments_json='{"session_id": "sess_1"}'
+        ),
+        timeout=60,
+    )
+    messages = stream.__aiter__()
+    first = await asyncio.wait_for(messages.__anext__(), 10)
+    assert first.WhichOneof("part") == "start", first
+    event = await asyncio.wait_for(messages.__anext__(), 10)
+    assert event.event.event == "message"
+    assert gumloop.stream_opened.is_set() and not gumloop.release_stream.is_set()
+    # The stream is open and idle; a unary call on the same account goes through.
+    response = await stub.InvokeOperation(
+        pb.InvokeOperationRequest(account_id=account.id, operation="list_teams", arguments_json="{}"),
+        timeout=5,
+    )
+    assert response.http_status == 200
+    gumloop.release_stream.set()
+    rest = [message async for message in messages]
+    assert [m.WhichOneof("part") for m in rest] == ["event", "end"]
+    assert rest[-1].end.event_count == 2

@@ -311,3 +311,35 @@ async def test_an_error_body_nested_past_the_decoders_depth_is_kept_as_text() ->
         await _send(upstream, _get())
     await upstream.close()
     assert caught.value.http_status == 400 and caught.value.message.startswith("[[[")
+
+
+async def test_a_stream_gives_its_concurrency_slot_back_once_headers_arrive_or_it_fails() -> None:
+    """Open, refused (429) and failed streams all leave the account's slot free for other calls."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/limited"):
+            return httpx.Response(429, json={"error": {"code": "rate_limited", "message": "slow"}})
+        if request.url.path.endswith("/broken"):
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, content=b"data: x\n\n", headers={"content-type": "text/event-stream"})
+
+    upstream = _upstream(handler)
+    try:
+        async with upstream.stream(_get(), account_id="a", max_concurrency=1, operation="op") as response:
+            assert response.status_code == 200
+            # The stream is open: another call on the account is not queued behind it.
+            answer = await asyncio.wait_for(_send(upstream, _get(), max_concurrency=1), 2)
+            assert answer.status == 200  # type: ignore[attr-defined]
+        for path, error in (
+            ("/limited", errors.UpstreamRateLimited),
+            ("/broken", errors.UpstreamUnavailable),
+        ):
+            with pytest.raises(error):
+                async with upstream.stream(
+                    _get("http://127.0.0.1:9" + path), account_id="a", max_concurrency=1, operation="op"
+                ):
+                    pass
+        semaphore = upstream._semaphore("a", 1)
+        assert not semaphore.locked()
+    finally:
+        await upstream.close()
