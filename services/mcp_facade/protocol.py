@@ -7,6 +7,16 @@ any) and calls `Protocol.request()` or `Protocol.notification()`.
 Capabilities: tools only (plus logging and ping in the session era, and tasks for
 2025-11-25 clients that declare them). Resources, prompts and completions are not
 advertised, so their methods get -32601 like any other unknown method.
+
+Tasks (tasks.py) are the 2025-11-25 core feature: for a 2025-11-25 session whose client
+declared `capabilities.tasks`, every tool in tools/list carries
+`execution: {"taskSupport": "optional"}` (absent means forbidden, so a spec-following
+client would never send `params.task` otherwise) and a tools/call with `params.task`
+runs as a task. 2026-07-28 moved tasks to the `io.modelcontextprotocol/tasks` extension
+(SEP-2663), which this server does not implement: server/discover advertises no
+extension, tools carry no `execution`, a modern tools/call is always answered with its
+result (task metadata ignored, as a receiver without the capability must), and tasks/*
+get -32601 saying tasks need a 2025-11-25 session.
 """
 
 from __future__ import annotations
@@ -66,6 +76,10 @@ _REMOVED_IN_MODERN: Final = {
     "initialize": "send it with params.protocolVersion and no 2026-07-28 _meta to open a 2025-11-25 session",
     "ping": "any request, e.g. server/discover, shows the server is up",
 }
+_TASKS_ONLY_IN_SESSIONS: Final = (
+    "tasks are offered to 2025-11-25 sessions whose client declares the tasks capability; "
+    "this server does not implement the io.modelcontextprotocol/tasks extension of 2026-07-28"
+)
 # Extra time a tool gets beyond the request deadline before the façade gives up on it.
 _DEADLINE_SLACK_S: Final = 1.0
 
@@ -210,6 +224,8 @@ class Protocol:
                 raise JsonRpcError(
                     INTERNAL_ERROR, f"Tools are unavailable right now: {exc}", http_status=503
                 ) from exc
+            if self._tasks_enabled(ex):
+                tools = [{**tool, "execution": {"taskSupport": "optional"}} for tool in tools]
             result: dict[str, Any] = {"tools": tools}
             if ex.modern:
                 result.update(ttlMs=LIST_TTL_MS, cacheScope="private")
@@ -233,6 +249,8 @@ class Protocol:
         message = f"Method not found: {method}"
         if ex.modern and method in _REMOVED_IN_MODERN:
             message += f" ({method} was removed in {ex.version}; {_REMOVED_IN_MODERN[method]})"
+        elif method.startswith("tasks/"):
+            message += f" ({_TASKS_ONLY_IN_SESSIONS})"
         raise JsonRpcError(METHOD_NOT_FOUND, message, http_status=404 if ex.modern else None)
 
     def notification(self, msg: Message, ex: Exchange) -> None:
