@@ -109,22 +109,57 @@ async def update_agent(request: web.Request) -> web.Response:
     return web.json_response({"agent": _single(agent)})
 
 
+_MAX_SKILL_DELTA = 100
+
+
 @routes.patch(API + "/agents/{agent_id}/skills")
 async def update_agent_skills(request: web.Request) -> web.Response:
-    """Attach/detach skills (a new version when the set changes)."""
+    """Attach/detach skills by delta (a new version when the set changes), per gumloop-api.md §2b.
+
+    At most 100 unique ids; an id in both lists, or an unknown skill, is refused with the offending
+    ids in error.details.skill_ids. The answer says what changed and what already was so.
+    """
     e, body = emu(request), await json_body(request)
     agent = agent_or_404(e, request.match_info["agent_id"])
     attach, detach = body.get("attach") or [], body.get("detach") or []
     if not isinstance(attach, list) or not isinstance(detach, list) or not (attach or detach):
         raise bad_request("attach and/or detach must be non-empty lists of skill ids", param="attach")
-    for sid in attach:
-        if sid not in e.store.skills:
-            raise not_found("skill", str(sid))
-    ids = [s for s in agent["skill_ids"] if s not in detach]
-    ids += [s for s in attach if s not in ids]
-    agent["skill_ids"] = ids
-    agent_versions.record(e.store, agent, e.now(), CREATOR)
-    return web.json_response({"agent": _single(agent), "skill_ids": ids})
+    if not all(isinstance(sid, str) for sid in [*attach, *detach]):
+        raise bad_request("skill ids must be strings", param="attach")
+    attach, detach = list(dict.fromkeys(attach)), list(dict.fromkeys(detach))
+    if len(set(attach) | set(detach)) > _MAX_SKILL_DELTA:
+        raise bad_request(f"at most {_MAX_SKILL_DELTA} unique skill ids per request", param="attach")
+    both = sorted(set(attach) & set(detach))
+    if both:
+        raise ApiError(
+            400, "invalid_request", "skill ids may not be both attached and detached",
+            param="attach", details={"skill_ids": both},
+        )  # fmt: skip
+    unknown = [sid for sid in attach if sid not in e.store.skills]
+    if unknown:
+        raise ApiError(
+            404, "not_found", f"skills not found: {', '.join(unknown)}",
+            param="attach", details={"skill_ids": unknown},
+        )  # fmt: skip
+    current: list[str] = agent["skill_ids"]
+    attached = [sid for sid in attach if sid not in current]
+    already_attached = [sid for sid in attach if sid in current]
+    detached = [sid for sid in detach if sid in current]
+    already_detached = [sid for sid in detach if sid not in current]
+    ids = [sid for sid in current if sid not in detach] + attached
+    if attached or detached:
+        agent["skill_ids"] = ids
+        agent_versions.record(e.store, agent, e.now(), CREATOR)
+    return web.json_response(
+        {
+            "agent_id": agent["id"],
+            "skill_ids": ids,
+            "attached": attached,
+            "detached": detached,
+            "already_attached": already_attached,
+            "already_detached": already_detached,
+        }
+    )
 
 
 # The catalog decides these; a PUT body carrying them is ignored (OAS attachAgentMcpServer).

@@ -252,3 +252,26 @@ async def test_a_nesting_bomb_body_or_cursor_is_a_400(client: httpx.AsyncClient)
     cursor = base64.urlsafe_b64encode(("[" * 3000).encode()).decode()
     listed = await client.get(A + "/agents", params={"cursor": cursor})
     assert listed.status_code == 400
+
+
+async def test_skill_deltas_answer_what_changed_and_refuse_conflicts(client: httpx.AsyncClient) -> None:
+    """PATCH /agents/{id}/skills (gumloop-api.md §2b): attached/detached/already_*; conflicts name the ids."""
+    skill_md = b"---\nname: delta-skill\ndescription: For deltas\n---\nDo it.\n"
+    r = await client.post(A + "/skills", files={"files": ("SKILL.md", skill_md, "text/markdown")})
+    skill_id = r.json()["skill"]["id"]
+    path = A + "/agents/agent_research/skills"
+    first = (await client.patch(path, json={"attach": [skill_id, skill_id]})).json()
+    assert first["agent_id"] == "agent_research"
+    assert first["attached"] == [skill_id] and first["already_attached"] == []
+    assert skill_id in first["skill_ids"]
+    again = (await client.patch(path, json={"attach": [skill_id], "detach": ["skill_never_there"]})).json()
+    assert again["attached"] == [] and again["already_attached"] == [skill_id]
+    assert again["detached"] == [] and again["already_detached"] == ["skill_never_there"]
+    both = await client.patch(path, json={"attach": [skill_id], "detach": [skill_id]})
+    assert both.status_code == 400 and both.json()["error"]["details"]["skill_ids"] == [skill_id]
+    unknown = await client.patch(path, json={"attach": ["skill_nope"]})
+    assert unknown.status_code == 404 and unknown.json()["error"]["details"]["skill_ids"] == ["skill_nope"]
+    too_many = await client.patch(path, json={"attach": [f"s{i}" for i in range(101)]})
+    assert too_many.status_code == 400
+    gone = (await client.patch(path, json={"detach": [skill_id]})).json()
+    assert gone["detached"] == [skill_id] and skill_id not in gone["skill_ids"]
