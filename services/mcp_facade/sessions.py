@@ -2,10 +2,14 @@
 
 A session id is `s1.<base64url(json claims)>.<base64url(HMAC-SHA256(secret, payload))>`.
 The claims carry what the session-based revisions negotiate once and need on
-every later request: the protocol version, client capabilities and info, the MCP
-server record the session was opened for, issue time and expiry. No replica stores
-anything to serve a session, so no sticky routing is needed; every replica must
-share `session_secret`.
+every later request, and nothing more: the protocol version, the MCP server record
+the session was opened for, a nonce, issue time and expiry, the client capabilities
+the server acts on (`USED_CAPABILITIES`, presence only) and the client's name cut to
+`_MAX_NAME_CHARS`. The client chooses its capabilities and clientInfo freely (a
+6.5 KB description once made an 8.9 KB id, past the 8190-byte header limit of the
+next request), so they are never copied whole; an id stays under `MAX_SESSION_ID_CHARS`.
+No replica stores anything to serve a session, so no sticky routing is needed; every
+replica must share `session_secret`.
 
 The two things a session changes after it opened live in the shared façade state
 (state.py), keyed by the session's nonce (never its signature) until its expiry:
@@ -19,6 +23,7 @@ still signed, expiring and re-authorised on every request; see state.py.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -29,9 +34,21 @@ from typing import Any, Final
 
 from .state import FacadeState
 
-__all__ = ["LOG_LEVELS", "Session", "SessionCodec", "SessionError", "SessionStore"]
+__all__ = [
+    "LOG_LEVELS",
+    "MAX_SESSION_ID_CHARS",
+    "USED_CAPABILITIES",
+    "Session",
+    "SessionCodec",
+    "SessionError",
+    "SessionStore",
+]
 
 _PREFIX: Final = "s1"
+# Client capabilities the server acts on (protocol._tasks_enabled): only their presence is kept.
+USED_CAPABILITIES: Final = ("tasks",)
+_MAX_NAME_CHARS: Final = 64
+MAX_SESSION_ID_CHARS: Final = 1024
 
 LOG_LEVELS: Final = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
@@ -49,8 +66,10 @@ class Session:
     protocol_version: str
     issued_at: float
     expires_at: float
+    # The used capabilities the client declared, each as {} (see USED_CAPABILITIES).
     client_capabilities: dict[str, Any] = field(default_factory=dict)
-    client_info: dict[str, Any] = field(default_factory=dict)
+    # clientInfo.name, cut to _MAX_NAME_CHARS ("" when absent or too exotic to fit).
+    client_name: str = ""
 
     @property
     def short(self) -> str:
@@ -64,6 +83,13 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _flags(capabilities: Any) -> list[str]:
+    """The used capabilities present in a client's capabilities object."""
+    if not isinstance(capabilities, dict):
+        return []
+    return [name for name in USED_CAPABILITIES if capabilities.get(name) is not None]
 
 
 class SessionCodec:
@@ -82,28 +108,42 @@ class SessionCodec:
         *,
         now: float | None = None,
     ) -> tuple[str, Session]:
-        """A new signed session id and its claims."""
+        """A new signed session id and its claims (only what later requests use; see the module)."""
         issued = time.time() if now is None else now
+        flags = _flags(client_capabilities)
+        name = client_info.get("name")
+        name = name[:_MAX_NAME_CHARS] if isinstance(name, str) else ""
         session = Session(
             nonce=secrets.token_urlsafe(12),
             server_id=server_id,
             protocol_version=protocol_version,
             issued_at=issued,
             expires_at=issued + self._ttl_s,
-            client_capabilities=client_capabilities,
-            client_info=client_info,
+            client_capabilities={flag: {} for flag in flags},
+            client_name=name,
         )
-        claims = {
+        claims: dict[str, Any] = {
             "n": session.nonce,
             "s": server_id,
             "v": protocol_version,
             "iat": int(issued),
             "exp": int(session.expires_at),
-            "cc": client_capabilities,
-            "ci": client_info,
+            "f": flags,
+            "c": name,
         }
+        session_id = self._encode(claims)
+        if len(session_id) > MAX_SESSION_ID_CHARS and name:
+            # A name of escaped characters can still be long once encoded: the name is only informative.
+            claims["c"] = ""
+            session = dataclasses.replace(session, client_name="")
+            session_id = self._encode(claims)
+        if len(session_id) > MAX_SESSION_ID_CHARS:
+            raise ValueError("session claims too large")  # server id or version out of bounds: a bug
+        return session_id, session
+
+    def _encode(self, claims: dict[str, Any]) -> str:
         payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
-        return f"{_PREFIX}.{payload}.{self._sign(payload)}", session
+        return f"{_PREFIX}.{payload}.{self._sign(payload)}"
 
     def verify(self, session_id: str, server_id: str, *, now: float | None = None) -> Session:
         """The claims of a validly signed, unexpired session id of `server_id`, or SessionError."""
@@ -115,14 +155,16 @@ class SessionCodec:
             raise SessionError("bad session signature")
         try:
             claims = json.loads(_unb64(payload))
+            # Ids issued before the claims were trimmed carry the whole capabilities as "cc".
+            flags = claims["f"] if "f" in claims else _flags(claims.get("cc"))
             session = Session(
                 nonce=str(claims["n"]),
                 server_id=str(claims["s"]),
                 protocol_version=str(claims["v"]),
                 issued_at=float(claims["iat"]),
                 expires_at=float(claims["exp"]),
-                client_capabilities=dict(claims.get("cc") or {}),
-                client_info=dict(claims.get("ci") or {}),
+                client_capabilities={str(flag): {} for flag in flags if flag in USED_CAPABILITIES},
+                client_name=str(claims.get("c") or ""),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise SessionError("malformed session claims") from exc

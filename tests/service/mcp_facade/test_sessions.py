@@ -112,3 +112,21 @@ async def test_sdk_client_session_logging_level_and_ping(stack: Stack) -> None:
         await session.send_ping()
         with pytest.warns(MCPDeprecationWarning):  # deprecated in 2026-07-28, still valid in sessions
             await session.set_logging_level("debug")
+
+
+async def test_a_huge_client_info_still_gives_a_usable_session(stack: Stack) -> None:
+    """A 6.5 KB clientInfo.description (and bulky capabilities) made an 8.9 KB session id, and the next
+    request got aiohttp's plain-text 400 "Got more than 8190 bytes"; now the id is small and it works."""
+    params = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {"tasks": {"requests": {"tools": {"call": {}}}}, "experimental": {"x": "y" * 4000}},
+        "clientInfo": {"name": "Big client " * 20, "version": "1", "description": "d" * 6500},
+    }
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+    status, _, headers = await _post(stack.url, init)
+    assert status == 200
+    session_id = headers["Mcp-Session-Id"]
+    assert len(session_id) <= 1024
+    status, reply, _ = await _post(stack.url, _tools_list(), {"Mcp-Session-Id": session_id})
+    assert status == 200
+    assert all(t["execution"] == {"taskSupport": "optional"} for t in reply["result"]["tools"])

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+
 import pytest
 
-from services.mcp_facade.sessions import SessionCodec, SessionError, SessionStore
+from services.mcp_facade.sessions import MAX_SESSION_ID_CHARS, SessionCodec, SessionError, SessionStore
 from services.mcp_facade.state import MemoryState
 
 
 def test_issued_session_verifies_with_its_claims() -> None:
     """A fresh id verifies on any codec with the same secret and carries the negotiated data."""
     session_id, _ = SessionCodec(b"k", 60).issue(
-        "mcp_1", "2025-06-18", {"roots": {}}, {"name": "c"}, now=1000
+        "mcp_1", "2025-06-18", {"roots": {}, "tasks": {"list": {}}}, {"name": "c", "version": "1"}, now=1000
     )
     session = SessionCodec(b"k", 60).verify(session_id, "mcp_1", now=1010)
     assert session.protocol_version == "2025-06-18"
-    assert session.client_capabilities == {"roots": {}}
-    assert session.client_info == {"name": "c"}
+    assert session.client_capabilities == {"tasks": {}}  # only the capabilities the server acts on
+    assert session.client_name == "c"
     assert session.expires_at == 1060
 
 
@@ -55,3 +60,28 @@ async def test_ended_session_is_rejected_and_level_is_per_session() -> None:
         await store.open(first_id, "mcp_1")
     assert codec.verify(first_id, "mcp_1").nonce == first.nonce  # the signature alone is still valid
     assert (await store.open(second_id, "mcp_1"))[0].nonce == second.nonce
+
+
+@pytest.mark.parametrize("name", ["n" * 5000, "\U0001f600" * 5000, "\x00" * 300])
+def test_a_huge_client_info_or_capabilities_make_a_small_session_id(name: str) -> None:
+    """Only the used capability flags and a cut client name are signed: the id stays small."""
+    info = {"name": name, "version": "9" * 500, "description": "d" * 6500}
+    caps = {"tasks": {"requests": {"x": "y" * 4000}}, "experimental": {"blob": "z" * 20_000}}
+    codec = SessionCodec(b"k", 60)
+    session_id, issued = codec.issue("mcp_1", "2025-11-25", caps, info)
+    assert len(session_id) <= MAX_SESSION_ID_CHARS
+    session = codec.verify(session_id, "mcp_1")
+    assert session.client_capabilities == {"tasks": {}} == issued.client_capabilities
+    assert session.client_name == issued.client_name
+    assert session.client_name in ("", name[:64])
+
+
+def test_ids_issued_with_whole_capabilities_still_verify() -> None:
+    """A session id signed before the claims were trimmed (cc/ci claims) keeps its tasks flag."""
+    claims = {"n": "nonce", "s": "mcp_1", "v": "2025-11-25", "iat": 1000, "exp": 2000}
+    claims |= {"cc": {"tasks": {"list": {}}, "roots": {}}, "ci": {"name": "old"}}
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    digest = hmac.new(b"k", payload.encode(), hashlib.sha256).digest()
+    signature = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    session = SessionCodec(b"k", 60).verify(f"s1.{payload}.{signature}", "mcp_1", now=1500)
+    assert session.client_capabilities == {"tasks": {}}
