@@ -1,7 +1,9 @@
 """The upstream HTTP client: one pooled httpx.AsyncClient per process, bounded per account.
 
 - Explicit timeouts (connect, read) and pool limits from settings; the caller's remaining
-  gRPC deadline caps every request's timeout, so a slow Gumloop never outlives the caller.
+  gRPC deadline caps every request's timeout, so a slow Gumloop never outlives the caller. A
+  buffered request is also bounded as a whole (request_timeout_s or the deadline), so an answer
+  dripping in slower than the read timeout notices still ends on time.
 - At most `max_concurrency` requests in flight per account (a semaphore keyed by account id);
   a stream holds its slot only until its headers arrive.
 - Retries only where repeating cannot hurt: idempotent GETs, after a connection error or a
@@ -162,9 +164,25 @@ class Upstream:
                 raise UpstreamTimeout(
                     "the caller's deadline ran out before Gumloop answered", operation=operation
                 )
+            budget = 0.0
             try:
                 async with self._semaphore(account_id, max_concurrency):
-                    response = await self._exchange(request, self._timeout(remaining))
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    timeout = self._timeout(remaining)
+                    budget = timeout.read or self._settings.request_timeout_s
+                    # The per-phase timeouts bound each read, not the whole answer: an upstream
+                    # dripping a byte a second would never trip them. This bounds it all.
+                    async with asyncio.timeout(budget):
+                        response = await self._exchange(request, timeout)
+            except TimeoutError as exc:
+                why = (
+                    "request_timeout_s"
+                    if budget >= self._settings.request_timeout_s
+                    else "the caller's deadline"
+                )
+                raise UpstreamTimeout(
+                    f"Gumloop did not finish answering within {budget:g} s ({why})", operation=operation
+                ) from exc
             except BodyTooLarge as exc:
                 raise UpstreamTooLarge(
                     f"Gumloop's answer is larger than {exc.limit} bytes (max_response_bytes); "

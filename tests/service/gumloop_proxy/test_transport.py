@@ -7,6 +7,7 @@ import datetime
 import gzip
 import ipaddress
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from services.gumloop_proxy.errors import UpstreamTimeout
 from services.gumloop_proxy.requests import UpstreamRequest
 from services.gumloop_proxy.settings import ProxySettings
 from services.gumloop_proxy.transport import AiohttpTransport, default_transport
@@ -75,8 +77,20 @@ async def server() -> AsyncIterator[tuple[str, list[web.Request]]]:
         request.transport.close()
         return response
 
+    async def drip(request: web.Request) -> web.StreamResponse:
+        # One byte every 0.25 s for 10 s: each read is quick, the whole answer is not.
+        response = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": "40"})
+        await response.prepare(request)
+        for _ in range(40):
+            if release.is_set():
+                break
+            await response.write(b" ")
+            await asyncio.sleep(0.25)
+        return response
+
     app = web.Application()
     app.router.add_route("*", "/echo", echo)
+    app.router.add_get("/drip", drip)
     app.router.add_get("/redirect", redirect)
     app.router.add_get("/gzip", gzipped)
     app.router.add_get("/slow", slow)
@@ -326,3 +340,43 @@ async def test_the_proxy_refuses_an_answer_above_max_response_bytes_over_the_wir
         assert await get("/chunked") == b'{"part": 1}'  # the pool still works after a dropped body
     finally:
         await upstream.close()
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_an_answer_dripping_in_is_bounded_by_request_timeout_s_as_a_whole(
+    server, transport: str
+) -> None:
+    """Per-read timeouts never fire on a byte a second: request_timeout_s=1 kept a call alive ~10 s."""
+    base, _ = server
+    settings = ProxySettings(request_timeout_s=1, connect_timeout_s=1)
+    own = None if transport == "aiohttp" else httpx.AsyncHTTPTransport()
+    upstream = Upstream(settings, transport=own)
+    started = time.monotonic()
+    try:
+        with pytest.raises(UpstreamTimeout) as caught:
+            await upstream.send(
+                UpstreamRequest(method="GET", url=f"{base}/drip?{SIGNED_QUERY}"),
+                account_id="acc",
+                max_concurrency=0,
+                operation="op",
+            )
+    finally:
+        await upstream.close()
+    elapsed = time.monotonic() - started
+    assert elapsed < 4, elapsed
+    assert "within 1 s (request_timeout_s)" in caught.value.message
+    assert "deadbeef" not in caught.value.message
+    # The caller's deadline, when sooner, is the bound and is named as such.
+    upstream = Upstream(settings, transport=own if own is None else httpx.AsyncHTTPTransport())
+    try:
+        with pytest.raises(UpstreamTimeout) as caught:
+            await upstream.send(
+                UpstreamRequest(method="GET", url=f"{base}/drip"),
+                account_id="acc",
+                max_concurrency=0,
+                operation="op",
+                deadline=time.monotonic() + 0.5,
+            )
+    finally:
+        await upstream.close()
+    assert "the caller's deadline" in caught.value.message
