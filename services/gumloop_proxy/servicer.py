@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
+import httpx
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
@@ -341,12 +342,21 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
                     )
                 )
                 ceiling = self._settings.max_response_bytes
-                lines = iter_lines(response.aiter_text(), ceiling)
-                async for event in iter_events(lines, max_event_chars=ceiling):
-                    count += 1
-                    yield pb.StreamOperationResponse(
-                        event=pb.StreamEvent(event=event.event, data=event.data, id=event.id)
-                    )
+                media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                if media and media != "text/event-stream":
+                    # Not a stream (a whole JSON answer, say): relayed as one "message" event
+                    # rather than parsed as SSE into nothing; start.headers carry its content type.
+                    data = await _whole_body(response, ceiling, op.name)
+                    if data:
+                        count = 1
+                        yield pb.StreamOperationResponse(event=pb.StreamEvent(event="message", data=data))
+                else:
+                    lines = iter_lines(response.aiter_text(), ceiling)
+                    async for event in iter_events(lines, max_event_chars=ceiling):
+                        count += 1
+                        yield pb.StreamOperationResponse(
+                            event=pb.StreamEvent(event=event.event, data=event.data, id=event.id)
+                        )
             yield pb.StreamOperationResponse(end=pb.StreamEnd(event_count=count))
         except errors.ProxyError as exc:
             _log_failure(exc)
@@ -433,6 +443,29 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         why = artifact_host_refusal(url, own, self._settings.artifact_download_hosts)
         if why is not None:
             raise errors.DownloadFailed(f"refusing to download the artifact: {why}")
+
+
+async def _whole_body(response: httpx.Response, ceiling: int, operation: str) -> str:
+    """The text of a (non-SSE) stream answer, read whole up to `ceiling` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > ceiling:
+        raise errors.UpstreamTooLarge(
+            f"Gumloop's answer is larger than {ceiling} bytes (max_response_bytes)", operation=operation
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > ceiling:
+            raise errors.UpstreamTooLarge(
+                f"Gumloop's answer is larger than {ceiling} bytes (max_response_bytes)", operation=operation
+            )
+        chunks.append(chunk)
+    try:
+        return b"".join(chunks).decode(response.encoding or "utf-8")
+    except (LookupError, UnicodeDecodeError) as exc:
+        media = response.headers.get("content-type", "")
+        raise malformed(operation, response.status_code, f"a {media} stream answer that is not text") from exc
 
 
 def _filename(disposition: str) -> str:

@@ -92,3 +92,39 @@ async def test_a_line_or_an_event_past_the_ceiling_fails_instead_of_filling_memo
     with pytest.raises(UpstreamTooLarge):
         async for _ in iter_events(iter_lines(endless_event(), 10_000), max_event_chars=10_000):
             pass
+
+
+async def test_only_cr_lf_and_crlf_end_lines_not_unicode_separators() -> None:
+    """U+2028/U+2029, U+0085, \\f, \\v and \\x1c-\\x1e end lines for str.splitlines, not for SSE."""
+    from services.gumloop_proxy.streaming import iter_lines, split_lines
+
+    inside = "a\u2028b\u2029c\u0085d\x0ce\x0bf\x1cg\x1dh\x1ei"
+    data = 'data: {"content":"' + inside + '"}'
+    lines = [line async for line in iter_lines(_chunks(data[:10], data[10:] + "\r\n", "\n"), 1000)]
+    assert lines == [data, ""]
+    events = [e async for e in iter_events(iter_lines(_chunks(data + "\n\n"), 1000))]
+    assert [e.data for e in events] == ['{"content":"' + inside + '"}']
+    # Several lines handed over at once (another line source) are split the same way.
+    events = [e async for e in iter_events(_chunks(data + "\ndata: more\r\n", ""))]
+    assert [e.data for e in events] == ['{"content":"' + inside + '"}\nmore']
+    assert split_lines("a\u2028b\r\nc\rd\n") == ["a\u2028b", "c", "d"]
+    assert split_lines("") == [""] and split_lines("\n") == [""] and split_lines("x") == ["x"]
+
+
+async def test_a_long_line_in_many_small_chunks_is_read_in_linear_time() -> None:
+    """The pending text was re-scanned on every chunk: a 2 MB line in 100-char chunks took seconds."""
+    import time
+
+    from services.gumloop_proxy.streaming import iter_lines
+
+    async def pieces() -> AsyncIterator[str]:
+        yield "data: "
+        for _ in range(20_000):
+            yield "x" * 100
+        yield "\n\n"
+
+    started = time.monotonic()
+    lines = [line async for line in iter_lines(pieces(), 4_000_000)]
+    elapsed = time.monotonic() - started
+    assert [len(line) for line in lines] == [6 + 2_000_000, 0]
+    assert elapsed < 2.0, elapsed
