@@ -3,11 +3,13 @@
 Session fixtures build the image once (scripts/build-image: cached layers, seconds when nothing
 changed), create a docker network of the test's own, and start Redis (AOF on), the Gumloop
 emulator, tokens, proxy and façade as containers configured with the same GMCP_* variables as
-the Kubernetes manifests (store=redis). Containers run as they do in the cluster: uid 10001, a
-read-only root filesystem, /tmp as tmpfs. Tests reach them only on loopback-published ports.
+the Kubernetes manifests (store=redis, Redis AOF with appendfsync everysec). Containers run as they
+do in the cluster: uid 10001, a read-only root filesystem, /tmp as tmpfs. Their ports are published
+on 127.0.0.1 only, and tests reach them there.
 
-Everything is skipped with a clear reason when no Docker engine answers (scripts/ensure-docker
-starts one), or when the image does not yet contain a process the suite needs.
+Without a Docker engine (scripts/ensure-docker starts one) or the Redis image, the suite is skipped
+with the reason, or fails with it when GMCP_REQUIRE_INTEGRATION=1 (what CI sets in .ci/run, so CI
+cannot go green with the integration suite skipped).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -35,6 +37,9 @@ REDIS_IMAGE = os.environ.get("GMCP_REDIS_IMAGE", "gumloop-mcp-redis:bookworm")
 EMULATOR_KEY = "it-emulator-key"
 EMULATOR_USER = "it-user"
 START_TIMEOUT_S = 60.0
+# Host address published ports bind to (testcontainers' with_exposed_ports/with_bind_ports bind 0.0.0.0).
+LOOPBACK = "127.0.0.1"
+REQUIRE_INTEGRATION = os.environ.get("GMCP_REQUIRE_INTEGRATION", "0") == "1"
 _SERVING = re.compile(r'^\{.*"event": "serving".*\}$', re.M)
 
 pytestmark = pytest.mark.integration
@@ -46,6 +51,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "tests/integration" in str(item.path):
             item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.timeout(600))
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the suite for `reason`, or fail it when GMCP_REQUIRE_INTEGRATION=1 (CI)."""
+    if REQUIRE_INTEGRATION:
+        pytest.fail(f"{reason} (GMCP_REQUIRE_INTEGRATION=1: the integration suite must run)", pytrace=False)
+    pytest.skip(reason)
 
 
 def _probe_engine() -> str | None:
@@ -66,14 +78,14 @@ def _probe_engine() -> str | None:
 
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[Any]:
-    """A Docker client whose engine answers, else skip the suite."""
+    """A Docker client whose engine answers, else skip (or, when required, fail) the suite."""
     try:
         import docker
     except ImportError:  # pragma: no cover - dev extra
-        pytest.skip("the docker SDK is not installed (pip install -e '.[dev]')")
+        unavailable("the docker SDK is not installed (pip install -e '.[dev]')")
     probe_error = _probe_engine()
     if probe_error:
-        pytest.skip(f"Docker engine unavailable ({probe_error}); run scripts/ensure-docker")
+        unavailable(f"Docker engine unavailable ({probe_error}); run scripts/ensure-docker")
     client = None
     try:
         # a pinned API version: no auto-detection call (and leaked socket) inside the constructor
@@ -82,7 +94,7 @@ def docker_client() -> Iterator[Any]:
     except Exception as err:
         if client is not None:
             client.close()  # no leaked socket when the engine is down
-        pytest.skip(f"Docker engine unavailable ({type(err).__name__}); run scripts/ensure-docker")
+        unavailable(f"Docker engine unavailable ({type(err).__name__}); run scripts/ensure-docker")
     yield client
     client.close()
 
@@ -116,8 +128,8 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
-        """http://localhost:<published port> for "facade", "facade2", "admin" or "emulator"."""
-        return f"http://localhost:{self.ports[name]}"
+        """http://127.0.0.1:<published port> for "facade", "facade2", "admin" or "emulator"."""
+        return f"http://{LOOPBACK}:{self.ports[name]}"
 
 
 def _wait_serving(container: Any, name: str, since_line: int = 0, timeout: float = START_TIMEOUT_S) -> None:
@@ -163,8 +175,10 @@ def _hardened(container: Any, entrypoint: str) -> Any:
 
 def _start(stack: Stack, name: str, container: Any, *ports: int) -> Any:
     container = container.with_network(stack.network).with_network_aliases(name)
-    if ports:
-        container = container.with_exposed_ports(*ports)
+    for port in ports:
+        # The docker SDK's (host_ip, None) form: a random host port on loopback only. (with_exposed_ports
+        # and with_bind_ports(port, None) publish on 0.0.0.0.) get_exposed_port still finds the port.
+        container.ports[f"{port}/tcp"] = (LOOPBACK, None)
     container.with_name(f"gmcp-it-{name}-{uuid.uuid4().hex[:6]}")
     container.start()
     stack.containers[name] = container
@@ -268,12 +282,13 @@ def base_stack(docker_client: Any, image: str, network: Any) -> Iterator[Stack]:
     from testcontainers.core.container import DockerContainer
 
     if not docker_client.images.list(name=REDIS_IMAGE):
-        pytest.skip(f"{REDIS_IMAGE} missing: run scripts/ensure-docker")
+        unavailable(f"{REDIS_IMAGE} missing: run scripts/ensure-docker")
     stack = Stack(network)
     try:
         # AOF in the container's own layer: it outlives a restart of the container, as a PVC does.
+        # appendfsync everysec, as deploy/overlays/dev/redis.yaml runs it.
         redis = DockerContainer(REDIS_IMAGE).with_command(
-            "redis-server --bind 0.0.0.0 --protected-mode no --appendonly yes --appendfsync always "
+            "redis-server --bind 0.0.0.0 --protected-mode no --appendonly yes --appendfsync everysec "
             "--dir /var/lib/redis"
         )
         redis = redis.with_kwargs(user="redis")
