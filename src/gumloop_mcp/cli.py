@@ -98,26 +98,42 @@ def _account_spec(emulator_port: int | None) -> AccountSpec:
         )
     api_base = os.environ.get("GUMLOOP_API_BASE_URL", "https://api.gumloop.com/api/v1")
     stream_base = os.environ.get("GUMLOOP_STREAM_BASE_URL", "https://ws.gumloop.com/api/v1")
-    if os.environ.get("GUMLOOP_ACCESS_TOKEN"):
-        kind, secret = ppb.CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN, os.environ["GUMLOOP_ACCESS_TOKEN"]
+    if _env("GUMLOOP_ACCESS_TOKEN"):
+        kind, secret = ppb.CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN, _env("GUMLOOP_ACCESS_TOKEN")
     else:
-        kind, secret = ppb.CREDENTIAL_KIND_API_KEY, os.environ["GUMLOOP_API_KEY"]
+        kind, secret = ppb.CREDENTIAL_KIND_API_KEY, _env("GUMLOOP_API_KEY")
     return AccountSpec(
         display_name="Gumloop",
         kind=kind,
         secret=secret,
-        user_id=os.environ.get("GUMLOOP_USER_ID", ""),
-        team_id=os.environ.get("GUMLOOP_TEAM_ID", ""),
+        user_id=_env("GUMLOOP_USER_ID"),
+        team_id=_env("GUMLOOP_TEAM_ID"),
         api_base_url=api_base,
         stream_base_url=stream_base,
     )
 
 
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _credentials_problem() -> str | None:
+    """Why the Gumloop credentials in the environment cannot be used, or None.
+
+    A personal API key needs the user id (sent as `x-auth-key`); an OAuth access token does not.
+    Half a configuration must not fall back to the emulator silently.
+    """
+    if _env("GUMLOOP_API_KEY") and not _env("GUMLOOP_ACCESS_TOKEN") and not _env("GUMLOOP_USER_ID"):
+        return (
+            "GUMLOOP_API_KEY is set but GUMLOOP_USER_ID is not: a personal API key needs the user id "
+            "(sent as x-auth-key). Set GUMLOOP_USER_ID, use GUMLOOP_ACCESS_TOKEN (OAuth, no user id "
+            "needed) instead, or unset GUMLOOP_API_KEY to run against the bundled emulator."
+        )
+    return None
+
+
 def _real_gumloop_configured() -> bool:
-    env = os.environ
-    return bool(env.get("GUMLOOP_ACCESS_TOKEN")) or bool(
-        env.get("GUMLOOP_API_KEY") and env.get("GUMLOOP_USER_ID")
-    )
+    return bool(_env("GUMLOOP_ACCESS_TOKEN")) or bool(_env("GUMLOOP_API_KEY") and _env("GUMLOOP_USER_ID"))
 
 
 def _free_port() -> int:
@@ -140,6 +156,11 @@ async def _up(args: argparse.Namespace) -> int:
     if args.store == "redis" and not args.redis_url:
         print("gumloop-mcp: --store redis needs --redis-url", file=sys.stderr)
         return 2
+    problem = _credentials_problem()
+    if problem is not None:
+        print(f"gumloop-mcp: {problem}", file=sys.stderr, flush=True)
+        _emit(args, {"event": "error", "message": problem})
+        return 2
     sup = Supervisor()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -150,6 +171,10 @@ async def _up(args: argparse.Namespace) -> int:
         if not _real_gumloop_configured():
             if importlib.util.find_spec("gumloop_mcp.emulator") is None:
                 raise ChildExited("no Gumloop key configured and the emulator package is not installed")
+            logger.warning(
+                "no Gumloop credentials configured (GUMLOOP_API_KEY with GUMLOOP_USER_ID, or "
+                "GUMLOOP_ACCESS_TOKEN): the upstream is the bundled Gumloop EMULATOR, not the real Gumloop"
+            )
             emu = await sup.start(
                 "emulator", SERVICE_MODULES["emulator"], {"GMCP_EMULATOR_PORT": str(args.emulator_port)}
             )
@@ -220,6 +245,7 @@ async def _up(args: argparse.Namespace) -> int:
             "api_token": done.api_token,
             "account_id": done.account_id,
             "mcp_server_id": done.mcp_server_id,
+            "upstream": "gumloop" if emulator_port is None else "emulator",
             "emulator_url": None if emulator_port is None else f"http://{HOST}:{emulator_port}",
             "tokens_grpc": tokens_target,
             "proxy_grpc": proxy_target,
@@ -262,7 +288,12 @@ def _print_summary(ready: dict[str, Any]) -> None:
         f"  Management API token:             {ready['api_token']}  (kept in <data-dir>/api-token)",
     ]
     if ready["emulator_url"]:
-        lines.append(f"  Gumloop emulator:                 {ready['emulator_url']}")
+        lines.append(
+            f"  Upstream:                         the bundled Gumloop emulator, {ready['emulator_url']}"
+            " (no Gumloop credentials configured)"
+        )
+    else:
+        lines.append("  Upstream:                         the real Gumloop API")
     lines += [
         "",
         "Claude Desktop (claude_desktop_config.json):",

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import stat
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from gumloop_mcp import cli
+from gumloop_mcp.bootstrap import AccountSpec
 from gumloop_mcp.claude_config import claude_desktop_config, render_claude_desktop_config
 from gumloop_mcp.cli import build_parser, main
 from gumloop_mcp.launcher import load_secrets, read_secret_file, write_secret_file
@@ -116,3 +122,99 @@ def test_api_token_model_restricts_purposes() -> None:
     assert ApiTokenCreate.model_validate({"name": "n"}).purpose == ["mcp_client"]
     with pytest.raises(ValueError, match="purpose"):
         ApiTokenCreate.model_validate({"name": "n", "purpose": ["root"]})
+
+
+GUMLOOP_ENV = ("GUMLOOP_API_KEY", "GUMLOOP_USER_ID", "GUMLOOP_ACCESS_TOKEN", "GUMLOOP_TEAM_ID")
+PORTS = {"emulator": {"http": 18090}, "proxy": {"grpc": 15052}, "tokens": {"grpc": 15051}}
+PORTS["facade"] = {"http": 18080, "admin": 18081}
+
+
+class FakeSupervisor:
+    """Records which services `up` starts; the first child 'exits' right after the ready line."""
+
+    last: FakeSupervisor | None = None
+
+    def __init__(self) -> None:
+        self.started = []
+        FakeSupervisor.last = self
+
+    async def start(self, name: str, module: str, env: dict[str, str]) -> Any:
+        self.started.append(name)
+        return SimpleNamespace(name=name, ports=PORTS[name])
+
+    async def wait_any_exit(self) -> Any:
+        return SimpleNamespace(name=self.started[0], process=SimpleNamespace(returncode=0))
+
+    async def stop_all(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """`up` with fake children and bootstrap; returns a runner giving (exit code, stdout events, spec)."""
+    for name in GUMLOOP_ENV:
+        monkeypatch.delenv(name, raising=False)
+    specs: list[AccountSpec] = []
+
+    async def bootstrap(data_dir: Path, tokens: str, proxy: str, spec: AccountSpec, **_: Any) -> Any:
+        specs.append(spec)
+        return SimpleNamespace(api_token="gmcpat_x", account_id="acct", mcp_server_id="mcp_1", mcp_token="t")
+
+    FakeSupervisor.last = None
+    monkeypatch.setattr(cli, "Supervisor", FakeSupervisor)
+    monkeypatch.setattr(cli, "bootstrap", bootstrap)
+
+    def run(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]], list[AccountSpec], str]:
+        args = build_parser().parse_args(["up", "--json", "--data-dir", str(tmp_path)])
+        code = asyncio.run(cli._up(args))
+        captured = capsys.readouterr()
+        events = [json.loads(line) for line in captured.out.splitlines() if line.strip()]
+        return code, events, specs, captured.err
+
+    return run
+
+
+def test_an_api_key_without_a_user_id_is_refused_not_replaced_by_the_emulator(
+    fake_up: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GUMLOOP_API_KEY alone exits 2 naming GUMLOOP_USER_ID, before starting anything."""
+    monkeypatch.setenv("GUMLOOP_API_KEY", "gl-real-key")
+    code, events, specs, err = fake_up(capsys)
+    assert code == 2
+    assert "GUMLOOP_USER_ID" in err and "GUMLOOP_API_KEY" in err
+    assert events == [{"event": "error", "message": events[0]["message"]}]
+    assert (FakeSupervisor.last is None or FakeSupervisor.last.started == []) and specs == []
+
+
+def test_the_emulator_fallback_is_logged_and_named_in_the_ready_line(
+    fake_up: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """No credentials: the emulator starts, a WARNING says so and the ready line has upstream=emulator."""
+    with caplog.at_level(logging.WARNING, logger="gumloop_mcp.cli"):
+        _, events, specs, _ = fake_up(capsys)
+    ready = next(e for e in events if e["event"] == "ready")
+    assert ready["upstream"] == "emulator"
+    assert FakeSupervisor.last is not None and FakeSupervisor.last.started[0] == "emulator"
+    assert specs[0].api_base_url.startswith("http://127.0.0.1:18090")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("EMULATOR" in r.getMessage() for r in warnings)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"GUMLOOP_API_KEY": "gl-real-key", "GUMLOOP_USER_ID": "user_1"},
+        {"GUMLOOP_ACCESS_TOKEN": "oauth-token"},  # OAuth sends no x-auth-key: no user id needed
+    ],
+)
+def test_real_credentials_use_gumloop_and_say_so(
+    fake_up: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str]
+) -> None:
+    """A complete configuration starts no emulator and reports upstream=gumloop."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _, events, specs, _ = fake_up(capsys)
+    ready = next(e for e in events if e["event"] == "ready")
+    assert (ready["upstream"], ready["emulator_url"]) == ("gumloop", None)
+    assert FakeSupervisor.last is not None and "emulator" not in FakeSupervisor.last.started
+    assert specs[0].user_id == env.get("GUMLOOP_USER_ID", "")
