@@ -3,7 +3,8 @@
 Placement follows the catalog: path parameters are URL-encoded into the template (one segment
 each; '', '.' and '..' refused), query parameters go in the query string (booleans as
 true/false, lists repeated, None omitted as Gumloop's SDK does), body parameters form the
-JSON body, multipart fields and files form a multipart body. The account supplies the auth
+JSON body, multipart fields and files form a multipart body; integral floats (5.0) go as
+integers wherever the schema says integer. The account supplies the auth
 headers and the fields Gumloop wants from it (`user_id`/`project_id` on legacy endpoints,
 `team_id` on every request when set).
 """
@@ -23,7 +24,15 @@ from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from .catalog import WHOLE_BODY, OperationSpec
 from .errors import InvalidArguments
 
-__all__ = ["AccountView", "UpstreamRequest", "auth_headers", "base_url", "build_request", "decode_file"]
+__all__ = [
+    "AccountView",
+    "UpstreamRequest",
+    "auth_headers",
+    "base_url",
+    "build_request",
+    "decode_file",
+    "integral",
+]
 
 
 class _Secret(Protocol):
@@ -97,10 +106,11 @@ def build_request(op: OperationSpec, arguments: Mapping[str, Any], account: Acco
     whole_body: Any = None
     form: dict[str, str] = {}
     files: list[tuple[str, tuple[str, bytes, str]]] = []
+    properties = op.input_schema.get("properties") or {}
     for param in op.parameters:
         if param.name not in arguments or arguments[param.name] is None:
             continue
-        value = arguments[param.name]
+        value = integral(properties.get(param.name), arguments[param.name])
         if param.location == "path":
             path = path.replace("{" + param.wire_name + "}", _path_segment(param.name, value))
         elif param.location == "query":
@@ -153,6 +163,31 @@ def build_request(op: OperationSpec, arguments: Mapping[str, Any], account: Acco
         "text/event-stream" if op.streams and _wants_stream(op, arguments) else ("application/json")
     )
     return request
+
+
+def integral(schema: Any, value: Any) -> Any:
+    """`value` with integral floats (5.0) made ints where `schema` types it integer, nested too.
+
+    JSON Schema counts 5.0 as an integer, so validation passes it; sent as is it would reach
+    Gumloop as `page_size=5.0` (or 5.0 in a body), which Gumloop refuses as not an integer.
+    """
+    if not isinstance(schema, Mapping):
+        return value
+    if isinstance(value, float):
+        types = schema.get("type")
+        wanted = set(types) if isinstance(types, list) else {types}
+        if "integer" in wanted and "number" not in wanted and value.is_integer():
+            return int(value)
+        return value
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [integral(items, v) for v in value] if isinstance(items, Mapping) else value
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        if not isinstance(properties, Mapping):
+            return value
+        return {k: integral(properties.get(k), v) for k, v in value.items()}
+    return value
 
 
 def _wants_stream(op: OperationSpec, arguments: Mapping[str, Any]) -> bool:

@@ -321,3 +321,15 @@ async def test_operation_round_trips(
         assert expected <= set(body), (name, sorted(body))
     else:
         assert body is not None or response.HasField("content"), name
+
+
+async def test_an_integral_float_page_size_reaches_gumloop_as_an_integer(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """The schema accepts 5.0 as an integer; sent as page_size=5.0 Gumloop answered 400."""
+    _, agents = await invoke(stub, account.id, "list_agents", {})
+    agent_id = agents["agents"][0]["id"]
+    response, body = await invoke(stub, account.id, "list_sessions", {"agent_id": agent_id, "page_size": 1.0})
+    assert response.http_status == 200 and len(body["sessions"]) <= 1
+    response, body = await invoke(stub, account.id, "list_skills", {"page_size": 2.0})
+    assert response.http_status == 200 and len(body["skills"]) <= 2

@@ -224,3 +224,39 @@ def test_an_integer_too_long_to_read_is_a_field_violation() -> None:
     with pytest.raises(InvalidArguments) as caught:
         parse_arguments('{"page_size": ' + "9" * 5000 + "}")
     assert caught.value.violations[0][0] == "arguments_json"
+
+
+def test_integral_floats_are_sent_as_integers_where_the_schema_says_integer() -> None:
+    """JSON Schema accepts 5.0 as an integer; Gumloop refuses page_size=5.0, so it goes as 5."""
+    arguments = parse_arguments('{"page_size": 5.0, "cursor": "c"}')
+    validate_arguments(_op("list_agents").input_schema, arguments)
+    assert build_request(_op("list_agents"), arguments, Account()).params == [
+        ("page_size", "5"),
+        ("cursor", "c"),
+    ]
+    chat = {"model": "m", "messages": [{"role": "user"}], "max_completion_tokens": 100.0, "temperature": 1.0}
+    validate_arguments(_op("create_chat_completion").input_schema, chat)
+    body = build_request(_op("create_chat_completion"), chat, Account()).json_body
+    assert body["max_completion_tokens"] == 100 and type(body["max_completion_tokens"]) is int
+    assert type(body["temperature"]) is float  # a number stays a number
+
+
+def test_integral_coercion_follows_the_schema_into_arrays_and_objects() -> None:
+    """Nested integer fields are coerced; numbers, fractions and untyped values are left alone."""
+    from services.gumloop_proxy.requests import integral
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "ids": {"type": "array", "items": {"type": "integer"}},
+            "window": {"type": "object", "properties": {"days": {"type": ["integer", "null"]}}},
+            "ratio": {"type": "number"},
+            "free": {},
+        },
+    }
+    value = {"ids": [1.0, 2, 3.5], "window": {"days": 7.0, "other": 1.0}, "ratio": 2.0, "free": 4.0}
+    out = integral(schema, value)
+    assert out == {"ids": [1, 2, 3.5], "window": {"days": 7, "other": 1.0}, "ratio": 2.0, "free": 4.0}
+    assert [type(v) for v in out["ids"]] == [int, int, float]
+    assert type(out["window"]["days"]) is int and type(out["ratio"]) is float and type(out["free"]) is float
+    assert integral(None, 3.0) == 3.0 and type(integral(None, 3.0)) is float
