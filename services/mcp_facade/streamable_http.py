@@ -105,6 +105,15 @@ def _rpc_error(error: JsonRpcError, msg_id: Any = None, status: int | None = Non
 _NAMED_METHODS: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 
+def _check_version_header(request: web.Request, allowed: tuple[str, ...]) -> None:
+    """400 for an MCP-Protocol-Version we do not speak; any supported one (or none) is fine (mcp.md §0.6)."""
+    header = request.headers.get(VERSION_HEADER)
+    if header is not None and header not in allowed:
+        raise JsonRpcError(
+            INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header!r}", http_status=400
+        )
+
+
 def _unsupported(requested: Any) -> JsonRpcError:
     return JsonRpcError(
         UNSUPPORTED_VERSION,
@@ -216,6 +225,8 @@ class StreamableHttp:
                 )
             else:
                 assert isinstance(session, Session)
+                # Every session POST: requests whatever their answer, notifications and responses.
+                _check_version_header(request, SESSION_VERSIONS)
                 ex = self._session_exchange(request, resolved, session, log_level)
         except JsonRpcError as exc:
             return _rpc_error(exc, msg.id)
@@ -251,13 +262,6 @@ class StreamableHttp:
         session_id, _ = protocol.sessions.issue(resolved.scope.server_id, version, caps, info)
         body = result_response(msg.id, protocol.initialize_result(version, caps))
         return web.json_response(body, headers={SESSION_HEADER: session_id})
-
-    def _check_version_header(self, request: web.Request, allowed: tuple[str, ...]) -> None:
-        header = request.headers.get(VERSION_HEADER)
-        if header is not None and header not in allowed:
-            raise JsonRpcError(
-                INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header!r}", http_status=400
-            )
 
     def _session_exchange(
         self, request: web.Request, resolved: Resolved, session: Session, log_level: str | None
@@ -298,11 +302,6 @@ class StreamableHttp:
         return "progressToken" in msg.meta or (ex.log_level is not None and ex.session is not None)
 
     async def _answer_json(self, request: web.Request, msg: Message, ex: Exchange) -> web.Response:
-        if not ex.modern and ex.session is not None:
-            try:
-                self._check_version_header(request, SESSION_VERSIONS)
-            except JsonRpcError as exc:
-                return _rpc_error(exc, msg.id)
         try:
             result = await self._app.protocol.request(msg, ex)
         except RequestCancelled:
@@ -366,6 +365,10 @@ class StreamableHttp:
             return _rpc_error(error, status=400)
         if not items:
             return _rpc_error(JsonRpcError(INVALID_REQUEST, "Invalid Request: empty batch"), status=400)
+        try:
+            _check_version_header(request, SESSION_VERSIONS)
+        except JsonRpcError as exc:
+            return _rpc_error(exc)
         ex = self._session_exchange(request, resolved, session, log_level)
         replies: list[dict[str, Any]] = []
         for item in items:
@@ -405,6 +408,10 @@ class StreamableHttp:
             return await self._app.legacy.stream(request)
         if isinstance(session, SessionError):
             return _rpc_error(JsonRpcError(INVALID_REQUEST, "Session not found"), status=404)
+        try:
+            _check_version_header(request, SESSION_VERSIONS)
+        except JsonRpcError as exc:
+            return _rpc_error(exc)
         response = self._app.sse_response()
         await response.prepare(request)
         self._app.stream_opened(response)
@@ -441,6 +448,10 @@ class StreamableHttp:
             )
         if isinstance(session, SessionError):
             return _rpc_error(JsonRpcError(INVALID_REQUEST, "Session not found"), status=404)
+        try:
+            _check_version_header(request, SESSION_VERSIONS)
+        except JsonRpcError as exc:
+            return _rpc_error(exc)
         try:
             await self._app.protocol.sessions.end(session)
         except StateUnavailable:

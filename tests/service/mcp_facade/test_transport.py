@@ -133,6 +133,43 @@ async def test_unsupported_protocol_version_header_is_400(stack: Stack) -> None:
     assert (status, reply["result"]) == (200, {})
 
 
+async def test_every_session_post_checks_the_protocol_version_header(stack: Stack) -> None:
+    """Not only JSON answers: an SSE-answered call, a notification, a response, a batch, GET and DELETE
+    with an unsupported MCP-Protocol-Version get 400 and do nothing."""
+    session_id, _ = await _initialize(stack.url)
+    old, _ = await _initialize(stack.url, "2025-03-26")
+    bad = {"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2030-01-01"}
+    streamed = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {}, "_meta": {"progressToken": "p"}},
+    }
+    notification = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    response = {"jsonrpc": "2.0", "id": 7, "result": {}}
+    batch = [{"jsonrpc": "2.0", "id": 3, "method": "ping"}]
+    for body, headers in (
+        (streamed, bad),
+        (notification, bad),
+        (response, bad),
+        (batch, {**bad, "Mcp-Session-Id": old}),
+    ):
+        status, reply, resp_headers = await _post(stack.url, body, headers)
+        assert status == 400, body
+        assert resp_headers["Content-Type"].startswith("application/json")
+        assert reply["error"]["code"] == -32600
+    assert stack.toolbox.calls == []  # the streamed call never ran
+    async with aiohttp.ClientSession() as http:
+        async with http.get(stack.url, headers={**bad, "Accept": "text/event-stream"}) as resp:
+            assert resp.status == 400
+        async with http.delete(stack.url, headers=bad) as resp:
+            assert resp.status == 400
+    # Any supported version is accepted, on notifications too; the session was not ended.
+    ok = {"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-03-26"}
+    assert (await _post(stack.url, notification, ok))[0] == 202
+    assert (await _post(stack.url, {"jsonrpc": "2.0", "id": 4, "method": "ping"}, ok))[0] == 200
+
+
 async def test_batches_only_in_2025_03_26_sessions(stack: Stack) -> None:
     """A JSON array is answered as a batch in a 2025-03-26 session and refused with -32600 in 2025-11-25."""
     batch = [
