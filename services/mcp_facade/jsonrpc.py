@@ -26,6 +26,7 @@ __all__ = [
     "INVALID_PARAMS",
     "INVALID_REQUEST",
     "METHOD_NOT_FOUND",
+    "MODERN_HTTP_STATUS",
     "PARSE_ERROR",
     "UNSUPPORTED_VERSION",
     "JsonRpcError",
@@ -43,7 +44,21 @@ METHOD_NOT_FOUND: Final = -32601
 INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603
 HEADER_MISMATCH: Final = -32020
+MISSING_CLIENT_CAPABILITY: Final = -32021
 UNSUPPORTED_VERSION: Final = -32022
+
+# The HTTP status of a 2026-07-28 error answer by code, as the spec and the official SDK
+# (mcp.shared.inbound.ERROR_CODE_HTTP_STATUS) send it; other codes go with 200. The session
+# revisions answer handler errors with 200 (their transport assigns no status to them).
+MODERN_HTTP_STATUS: Final = {
+    PARSE_ERROR: 400,
+    INVALID_REQUEST: 400,
+    INVALID_PARAMS: 400,
+    HEADER_MISMATCH: 400,
+    MISSING_CLIENT_CAPABILITY: 400,
+    UNSUPPORTED_VERSION: 400,
+    METHOD_NOT_FOUND: 404,
+}
 
 RequestId = str | int
 

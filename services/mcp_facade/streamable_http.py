@@ -14,7 +14,10 @@ How a POST is routed:
   forged, expired or ended); a 2025-03-26 session may send a JSON array (batch).
 
 Answers are JSON unless the request is a tools/call that can stream (progress token
-or logging level) and the client accepts `text/event-stream`. Lax `Accept` handling:
+or logging level) and the client accepts `text/event-stream`. A stateless request's JSON
+error goes with the status the spec and the SDK give its code (400 for -32600/-32602/
+-32020..-32022, 404 for -32601; jsonrpc.MODERN_HTTP_STATUS); a session's with 200. The
+stateless revision is POST only: GET and DELETE naming it get 405. Lax `Accept` handling:
 `*/*`, `application/json` alone or nothing at all are all fine.
 """
 
@@ -36,6 +39,7 @@ from .jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
+    MODERN_HTTP_STATUS,
     UNSUPPORTED_VERSION,
     JsonRpcError,
     Message,
@@ -103,6 +107,11 @@ def _rpc_error(error: JsonRpcError, msg_id: Any = None, status: int | None = Non
 
 # Methods whose 2026-07-28 requests name their target in the Mcp-Name header, and where.
 _NAMED_METHODS: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+def _modern_get_or_delete() -> web.Response:
+    """2026-07-28 is POST only: GET and DELETE get 405, whatever Mcp-Session-Id says (ignored)."""
+    return web.Response(status=405, headers={"Allow": "POST"})
 
 
 def _check_version_header(request: web.Request, allowed: tuple[str, ...]) -> None:
@@ -307,7 +316,8 @@ class StreamableHttp:
         except RequestCancelled:
             return _rpc_error(JsonRpcError(_CANCELLED, "Request cancelled"), msg.id, status=200)
         except JsonRpcError as exc:
-            return _rpc_error(exc, msg.id, status=exc.http_status or 200)
+            default = MODERN_HTTP_STATUS.get(exc.code, 200) if ex.modern else 200
+            return _rpc_error(exc, msg.id, status=exc.http_status or default)
         except Exception:
             logger.exception("request failed")
             return _rpc_error(JsonRpcError(INTERNAL_ERROR, "Internal error"), msg.id, status=500)
@@ -401,9 +411,11 @@ class StreamableHttp:
         """
         resolved = await self._app.authorize(request)
         request[RPC_METHOD] = "GET"
+        if request.headers.get(VERSION_HEADER) in MODERN_VERSIONS:
+            return _modern_get_or_delete()
         session, _ = await self._session(request, resolved)
         if session is None:
-            if request.headers.get(VERSION_HEADER) in MODERN_VERSIONS or not _accepts_sse(request):
+            if not _accepts_sse(request):
                 return web.Response(status=405, headers={"Allow": "POST"})
             return await self._app.legacy.stream(request)
         if isinstance(session, SessionError):
@@ -438,9 +450,11 @@ class StreamableHttp:
         return response
 
     async def delete(self, request: web.Request) -> web.Response:
-        """DELETE /mcp/{token}: end the session."""
+        """DELETE /mcp/{token}: end the session (405 for the stateless revision: no sessions)."""
         resolved = await self._app.authorize(request)
         request[RPC_METHOD] = "DELETE"
+        if request.headers.get(VERSION_HEADER) in MODERN_VERSIONS:
+            return _modern_get_or_delete()
         session, _ = await self._session(request, resolved)
         if session is None:
             return _rpc_error(

@@ -106,6 +106,41 @@ async def test_get_without_session_is_405_for_modern_clients(stack: Stack) -> No
         assert resp.status == 405
 
 
+async def test_get_and_delete_are_405_for_modern_clients_even_with_a_session_id(stack: Stack) -> None:
+    """2026-07-28 is POST only and ignores Mcp-Session-Id: DELETE and GET get 405 (not 400 "missing
+    Mcp-Session-Id"), and the session named is not ended."""
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(stack.url, json=init, headers={"Accept": "application/json"}) as resp:
+            session_id = resp.headers["Mcp-Session-Id"]
+        modern = {"MCP-Protocol-Version": "2026-07-28", "Accept": "text/event-stream"}
+        for headers in (modern, {**modern, "Mcp-Session-Id": session_id}):
+            async with http.delete(stack.url, headers=headers) as resp:
+                assert (resp.status, resp.headers["Allow"]) == (405, "POST")
+            async with http.get(stack.url, headers=headers) as resp:
+                assert (resp.status, resp.headers["Allow"]) == (405, "POST")
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        async with http.post(stack.url, json=ping, headers={"Mcp-Session-Id": session_id}) as resp:
+            assert resp.status == 200  # still open
+
+
+async def test_modern_errors_carry_the_spec_http_status(stack: Stack) -> None:
+    """-32602 (unknown tool, bad cursor) is HTTP 400 on the stateless revision, as the SDK's server sends
+    it; the same errors in a session stay HTTP 200."""
+    call = _request("tools/call", {"name": "missing", "arguments": {}})
+    status, reply, _ = await _post(stack.url, call, {"Mcp-Name": "missing"})
+    assert (status, reply["error"]["code"]) == (400, -32602)
+    status, reply, _ = await _post(stack.url, _request("tools/list", {"cursor": "nope"}))
+    assert (status, reply["error"]["code"]) == (400, -32602)
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(stack.url, json=init, headers={"Accept": "application/json"}) as resp:
+            session_id = resp.headers["Mcp-Session-Id"]
+        legacy = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "missing"}}
+        async with http.post(stack.url, json=legacy, headers={"Mcp-Session-Id": session_id}) as resp:
+            assert (resp.status, (await resp.json())["error"]["code"]) == (200, -32602)
+
+
 async def test_sdk_client_auto_mode_speaks_the_modern_revision(stack: Stack) -> None:
     """The SDK's high-level Client probes server/discover, adopts 2026-07-28 and calls tools."""
     async with (
