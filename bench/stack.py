@@ -125,6 +125,11 @@ async def start_stack(data_dir: Path, extra_env: dict[str, str] | None = None) -
     drain_err = asyncio.create_task(_drain(process.stderr))
     try:
         ready = await _read_json_lines_until(process, lambda e: e.get("event") == "ready", READY_TIMEOUT_S)
+        # The ready line does not print the session secret (it would land in CI logs); the second
+        # façade replica needs it, so it is read from the data directory `up` keeps it in.
+        from gumloop_mcp.launcher import read_secret_file, session_secret_path
+
+        ready.setdefault("session_secret", read_secret_file(session_secret_path(data_dir)))
         drain_out = asyncio.create_task(_drain(process.stdout))
         yield Stack(ready=ready, process=process, data_dir=data_dir)
     finally:

@@ -249,7 +249,6 @@ async def _up(args: argparse.Namespace) -> int:
             "emulator_url": None if emulator_port is None else f"http://{HOST}:{emulator_port}",
             "tokens_grpc": tokens_target,
             "proxy_grpc": proxy_target,
-            "session_secret": secrets.session_secret,
         }
         if args.json:
             _emit(args, ready)

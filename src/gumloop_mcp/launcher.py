@@ -31,6 +31,7 @@ __all__ = [
     "caller_token_path",
     "load_secrets",
     "read_secret_file",
+    "session_secret_path",
     "write_secret_file",
 ]
 
@@ -102,6 +103,14 @@ def caller_token_path(data_dir: Path, caller: str, server: str) -> Path:
     return data_dir / CALLER_TOKENS_DIR / CALLER_TOKEN_FILES[(caller, server)]
 
 
+def session_secret_path(data_dir: Path) -> Path:
+    """Where `up` keeps the façade's session secret (the HMAC key of session ids; mode 0600).
+
+    Another replica of the same system reads it from here: it is never printed (logs keep it).
+    """
+    return data_dir / "secrets" / "facade-session-secret"
+
+
 def load_secrets(data_dir: Path) -> Secrets:
     """Read the stable secrets from `data_dir`, generating missing ones (files mode 0600)."""
     secret_dir = data_dir / "secrets"
@@ -115,7 +124,7 @@ def load_secrets(data_dir: Path) -> Secrets:
         proxy_encryption_key=_stable(
             secret_dir / "proxy-encryption-key", lambda: Fernet.generate_key().decode()
         ),
-        session_secret=_stable(secret_dir / "facade-session-secret", lambda: secrets.token_urlsafe(32)),
+        session_secret=_stable(session_secret_path(data_dir), lambda: secrets.token_urlsafe(32)),
         caller_tokens={
             pair: _stable(caller_token_path(data_dir, *pair), lambda: secrets.token_urlsafe(32))
             for pair in CALLER_TOKEN_FILES

@@ -16,7 +16,7 @@ from gumloop_mcp import cli
 from gumloop_mcp.bootstrap import AccountSpec
 from gumloop_mcp.claude_config import claude_desktop_config, render_claude_desktop_config
 from gumloop_mcp.cli import build_parser, main
-from gumloop_mcp.launcher import load_secrets, read_secret_file, write_secret_file
+from gumloop_mcp.launcher import load_secrets, read_secret_file, session_secret_path, write_secret_file
 from services.mcp_facade.management_models import AccountCreate, ApiTokenCreate, McpServerCreate
 
 
@@ -218,3 +218,16 @@ def test_real_credentials_use_gumloop_and_say_so(
     assert (ready["upstream"], ready["emulator_url"]) == ("gumloop", None)
     assert FakeSupervisor.last is not None and "emulator" not in FakeSupervisor.last.started
     assert specs[0].user_id == env.get("GUMLOOP_USER_ID", "")
+
+
+def test_the_ready_line_does_not_print_the_session_secret(
+    fake_up: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The HMAC key of session ids stays in <data-dir>/secrets (0600), out of CI logs."""
+    _, events, _, err = fake_up(capsys)
+    ready = next(e for e in events if e["event"] == "ready")
+    assert "session_secret" not in ready
+    secret = read_secret_file(session_secret_path(tmp_path))
+    assert secret and secret == load_secrets(tmp_path).session_secret
+    assert secret not in json.dumps(events) and secret not in err
+    assert stat.S_IMODE(session_secret_path(tmp_path).stat().st_mode) == 0o600
