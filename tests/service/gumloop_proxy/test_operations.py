@@ -9,6 +9,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
@@ -333,3 +334,50 @@ async def test_an_integral_float_page_size_reaches_gumloop_as_an_integer(
     assert response.http_status == 200 and len(body["sessions"]) <= 1
     response, body = await invoke(stub, account.id, "list_skills", {"page_size": 2.0})
     assert response.http_status == 200 and len(body["skills"]) <= 2
+
+
+async def test_filters_the_spec_confirms_reach_gumloop_in_their_place(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """Session/skill list filters in the query, export scoping and chat options in the body; before,
+    the catalog refused them as unknown arguments (an export scoped only by include_all_workspaces
+    could not be requested at all)."""
+    _, agents = await invoke(stub, account.id, "list_agents", {})
+    agent_id = agents["agents"][0]["id"]
+    filters = {"creator_user_id": "user_x", "trigger_id": "trig_x"}
+    response, _ = await invoke(stub, account.id, "list_sessions", {"agent_id": agent_id, **filters})
+    assert response.http_status == 200
+    skill_filters = {"creator_user_id": "user_x", "related_server_id": "gumloop_slack", "unused": True}
+    response, _ = await invoke(stub, account.id, "list_skills", skill_filters)
+    assert response.http_status == 200
+    export = {
+        "export_fields": ["agent_id", "agent_name"],
+        "start_date": "2026-01-01",
+        "end_date": "2026-01-31",
+        "data_type": "agents",
+        "include_all_workspaces": True,
+        "include_personal_workspaces": True,
+    }
+    _, body = await invoke(stub, account.id, "create_data_export", export)
+    assert body["state"] == "REQUESTED"
+    credit = {**EXPORT_ARGS, "category_filter": "AGENT_RUN"}
+    _, body = await invoke(stub, account.id, "create_data_export", credit)
+    assert body["state"] == "REQUESTED"
+    chat = {
+        "model": "anthropic/claude-sonnet-4",
+        "messages": [{"role": "user", "content": "Say hi"}],
+        "modalities": ["text"],
+        "image_config": {"size": "1024x1024"},
+        "provider": {"sort": "price"},
+    }
+    response, body = await invoke(stub, account.id, "create_chat_completion", chat)
+    assert response.http_status == 200 and body["choices"]
+    async with httpx.AsyncClient() as client:
+        seen = (await client.get(f"{emulator.base_url}/__emulator/requests")).json()["requests"]
+    sessions = next(r for r in seen if r["path"].endswith(f"/agents/{agent_id}/sessions"))
+    skills = next(r for r in reversed(seen) if r["path"].endswith("/skills") and r["method"] == "GET")
+    assert sessions["query"].items() >= filters.items()
+    assert (
+        skills["query"].items() >= {"creator_user_id": "user_x", "related_server_id": "gumloop_slack"}.items()
+    )
+    assert skills["query"]["unused"] == "true"

@@ -260,3 +260,45 @@ def test_integral_coercion_follows_the_schema_into_arrays_and_objects() -> None:
     assert [type(v) for v in out["ids"]] == [int, int, float]
     assert type(out["window"]["days"]) is int and type(out["ratio"]) is float and type(out["free"]) is float
     assert integral(None, 3.0) == 3.0 and type(integral(None, 3.0)) is float
+
+
+def test_the_filters_the_spec_confirms_are_placed_where_gumloop_reads_them() -> None:
+    """list_sessions/list_skills filters in the query; chat and export options in the JSON body."""
+    sessions = {"agent_id": "a", "creator_user_id": "u", "trigger_id": "t"}
+    validate_arguments(_op("list_sessions").input_schema, sessions)
+    assert build_request(_op("list_sessions"), sessions, Account()).params == [
+        ("creator_user_id", "u"),
+        ("trigger_id", "t"),
+    ]
+    skills = {"creator_user_id": "u", "related_server_id": "gumloop_slack", "unused": True}
+    validate_arguments(_op("list_skills").input_schema, skills)
+    assert build_request(_op("list_skills"), skills, Account()).params == [
+        ("creator_user_id", "u"),
+        ("related_server_id", "gumloop_slack"),
+        ("unused", "true"),
+    ]
+    with pytest.raises(InvalidArguments) as caught:  # Gumloop reads any value as "on"
+        validate_arguments(_op("list_skills").input_schema, {"unused": False})
+    assert caught.value.violations[0][0] == "unused"
+    chat = {
+        "model": "m",
+        "messages": [{"role": "user"}],
+        "modalities": ["image", "text"],
+        "image_config": {"size": "1024x1024"},
+        "provider": {"sort": "price"},
+    }
+    validate_arguments(_op("create_chat_completion").input_schema, chat)
+    assert build_request(_op("create_chat_completion"), chat, Account()).json_body == chat
+    with pytest.raises(InvalidArguments):
+        validate_arguments(_op("create_chat_completion").input_schema, {**chat, "modalities": ["audio"]})
+    export = {
+        "export_fields": ["log_id"],
+        "start_date": "2026-01-01",
+        "end_date": "2026-01-31",
+        "category_filter": "AGENT_RUN",
+        "include_all_workspaces": True,
+        "include_personal_workspaces": False,
+    }
+    validate_arguments(_op("create_data_export").input_schema, export)
+    body = build_request(_op("create_data_export"), export, Account()).json_body
+    assert body == {**export, "user_id": "user_1"}
