@@ -102,7 +102,7 @@ class Exchange:
     scope: ServerScope
     version: str
     modern: bool
-    # Cancellation scope: session nonce, legacy SSE connection id, or server id (modern).
+    # Cancellation scope: session nonce, legacy SSE connection id, or one stateless request.
     conn_key: str
     client_capabilities: dict[str, Any] = field(default_factory=dict)
     session: Session | None = None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import logging
 import time
@@ -184,6 +185,8 @@ class StreamableHttp:
 
     def __init__(self, app: FacadeApp) -> None:
         self._app = app
+        # Stateless requests share no connection: each gets its own cancellation scope.
+        self._modern_ids = itertools.count()
 
     # -- POST ------------------------------------------------------------------------------
 
@@ -300,7 +303,10 @@ class StreamableHttp:
             scope=resolved.scope,
             version=str(requested),
             modern=True,
-            conn_key=f"modern:{resolved.scope.server_id}",
+            # Per request, never per server: two stateless clients of one URL may use the same
+            # request id. 2026-07-28 cancels by closing the stream (the handler is cancelled with
+            # it), so a notifications/cancelled matches nothing here.
+            conn_key=f"modern:{next(self._modern_ids)}",
             client_capabilities=caps if isinstance(caps, dict) else {},
             log_level=level if isinstance(level, str) else None,
             token=request.match_info["token"],

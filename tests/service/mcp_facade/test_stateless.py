@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -265,3 +266,56 @@ async def test_session_ping_still_answers(stack: Stack) -> None:
         headers["MCP-Protocol-Version"] = "2025-11-25"
         async with http.post(stack.url, json=ping, headers=headers) as resp:
             assert (resp.status, (await resp.json())["result"]) == (200, {})
+
+
+async def test_one_stateless_clients_cancel_never_reaches_anothers_call(stack: Stack) -> None:
+    """Two stateless clients of one URL, same request id: B's notifications/cancelled leaves A's call
+    alone (cancellation was keyed per server); in 2026-07-28 closing the stream is what cancels."""
+    call = _request("tools/call", {"name": "slow", "arguments": {}}, msg_id=1)
+    cancel = {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": 1, "_meta": META},
+    }
+    async with aiohttp.ClientSession() as a, aiohttp.ClientSession() as b:
+
+        async def run() -> Any:
+            headers = {
+                "Accept": "application/json",
+                "MCP-Protocol-Version": "2026-07-28",
+                "Mcp-Method": "tools/call",
+                "Mcp-Name": "slow",
+            }
+            async with a.post(stack.url, json=call, headers=headers) as resp:
+                return resp.status, await resp.json()
+
+        pending = asyncio.create_task(run())
+        await asyncio.wait_for(stack.toolbox.started.wait(), 5)
+        async with b.post(stack.url, json=cancel, headers={"MCP-Protocol-Version": "2026-07-28"}) as resp:
+            assert resp.status == 202
+        await asyncio.sleep(0.3)
+        assert not stack.toolbox.cancelled.is_set() and not pending.done()
+        stack.toolbox.release.set()
+        status, reply = await asyncio.wait_for(pending, 5)
+    assert (status, reply["result"]["content"][0]["text"]) == (200, "slow done")
+
+
+async def test_closing_a_stateless_stream_cancels_its_call(stack: Stack) -> None:
+    """The client closing the connection of a running stateless tools/call cancels the call."""
+    params = {"name": "slow", "arguments": {}, "_meta": {**META, "progressToken": 1}}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "slow",
+    }
+    http = aiohttp.ClientSession()
+    try:
+        resp = await http.post(stack.url, json=call, headers=headers)
+        assert resp.content_type == "text/event-stream"
+        await asyncio.wait_for(stack.toolbox.started.wait(), 5)
+        resp.close()
+    finally:
+        await http.close()
+    await asyncio.wait_for(stack.toolbox.cancelled.wait(), 2)
