@@ -44,9 +44,32 @@ def test_up_rejects_an_unknown_store() -> None:
 
 
 def test_claude_config_without_token_bridges_the_url_through_mcp_remote() -> None:
-    """The snippet runs `npx -y mcp-remote URL` with no env."""
+    """The snippet runs `npx -y mcp-remote@0.15.1 URL` (the version the e2e suite runs) with no env."""
     entry = claude_desktop_config("http://127.0.0.1:8080/mcp/gmcp_x")["mcpServers"]["gumloop"]
-    assert entry == {"command": "npx", "args": ["-y", "mcp-remote", "http://127.0.0.1:8080/mcp/gmcp_x"]}
+    assert entry == {
+        "command": "npx",
+        "args": ["-y", "mcp-remote@0.15.1", "http://127.0.0.1:8080/mcp/gmcp_x"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_http"),
+    [
+        ("http://127.0.0.1:8080/mcp/t", False),
+        ("http://localhost:8080/mcp/t", False),
+        ("https://mcp.example.com/mcp/t", False),
+        ("http://10.0.0.5:8080/mcp/t", True),
+        ("http://MCP.internal/mcp/t", True),
+        ("http://[::1]:8080/mcp/t", True),  # mcp-remote 0.15.1 exempts only localhost and 127.0.0.1
+        ("http://127.0.0.2:8080/mcp/t", True),
+    ],
+)
+def test_claude_config_adds_allow_http_where_mcp_remote_needs_it(url: str, allow_http: bool) -> None:
+    """mcp-remote refuses plain http off localhost/127.0.0.1 unless --allow-http follows the URL."""
+    args = claude_desktop_config(url, api_token="gmcpat_abc")["mcpServers"]["gumloop"]["args"]
+    assert args[:3] == ["-y", "mcp-remote@0.15.1", url]
+    assert ("--allow-http" in args) is allow_http
+    assert args[-2:] == ["--header", "Authorization:${AUTH_HEADER}"]
 
 
 def test_claude_config_with_token_sends_it_from_env_not_args() -> None:
