@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, Final
 
 from aiohttp import web
@@ -83,6 +84,9 @@ class FacadeApp:
         self.closing = asyncio.Event()
         self._streams: set[web.StreamResponse] = set()
         self._rechecks: set[asyncio.Task[None]] = set()
+        # Tokens in use that stop resolving at a known time (a rotation's grace end), which the
+        # token service deletes without an event: cut what they opened then.
+        self._token_ends: dict[str, asyncio.TimerHandle] = {}
         resolver.add_listener(self.on_revocation)
 
     # -- revocations -------------------------------------------------------------------------
@@ -108,13 +112,28 @@ class FacadeApp:
         async def check(key: str, token: str) -> None:
             async with limit:
                 try:
-                    await self.resolver.resolve(token)
+                    resolved = await self.resolver.resolve(token)
                 except NotFound:
                     self.live.cut_token(key)
+                    return
                 except BackendUnavailable:
-                    pass  # unknown: keep it; the next request re-authorises anyway
+                    return  # unknown: keep it; the next request re-authorises anyway
+                ends = resolved.token_expires_at
+                if ends and ends != resolved.server_expires_at:
+                    self._cut_token_at(key, ends)
 
         await asyncio.gather(*(check(k, t) for k, t in tokens.items()))
+
+    def _cut_token_at(self, key: str, ends: float) -> None:
+        previous = self._token_ends.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        loop = asyncio.get_running_loop()
+        self._token_ends[key] = loop.call_later(max(0.0, ends - time.time()), self._token_ended, key)
+
+    def _token_ended(self, key: str) -> None:
+        self._token_ends.pop(key, None)
+        self.live.cut_token(key)
 
     async def authorize(self, request: web.Request) -> Resolved:
         """Host/Origin, token and second factor checks; raises an HTTP error response."""
@@ -199,6 +218,9 @@ class FacadeApp:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for timer in self._token_ends.values():
+            timer.cancel()
+        self._token_ends.clear()
 
 
 _CORS_HEADERS: Final = {

@@ -36,6 +36,8 @@ class FakeTokens(pb_grpc.TokenServiceServicer):
 
     def __init__(self) -> None:
         self.servers: dict[str, pb.McpServer] = {}
+        # Token -> epoch seconds when it stops resolving (a rotation's grace end).
+        self.token_ends: dict[str, int] = {}
         self.api_tokens: dict[str, pb.ApiToken] = {}
         self.resolve_calls = 0
         self.down = False
@@ -72,7 +74,10 @@ class FakeTokens(pb_grpc.TokenServiceServicer):
         server = self.servers.get(request.token)
         if server is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, "token does not resolve")
-        return pb.ResolveTokenResponse(mcp_server=server)
+        reply = pb.ResolveTokenResponse(mcp_server=server)
+        if request.token in self.token_ends:
+            reply.token_expire_time.FromSeconds(self.token_ends[request.token])
+        return reply
 
     async def VerifyApiToken(self, request: Any, context: Any) -> pb.VerifyApiTokenResponse:
         token = self.api_tokens.get(request.token)

@@ -187,6 +187,23 @@ async def test_a_rotated_token_without_grace_ends_only_its_own_streams(stack: St
             assert await _still_open(new)
 
 
+async def test_a_rotated_tokens_streams_end_when_its_grace_ends(stack: Stack) -> None:
+    """ROTATED with a grace period: the old token's stream stays until the grace ends, then ends
+    (the token service deletes grace tokens without an event)."""
+    new_token = generate_token(TokenKind.MCP_URL)
+    stack.tokens.servers[new_token] = stack.tokens.servers[stack.token]
+    async with aiohttp.ClientSession() as http:
+        session = await _initialize(http, stack.url)
+        async with _session_stream(http, stack.url, session) as old:
+            stack.tokens.token_ends[stack.token] = int(time.time()) + 2
+            for queue in stack.tokens.watchers:
+                await queue.put(
+                    pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_ROTATED, mcp_server_id="mcp_1")
+                )
+            assert await _still_open(old, 0.5)  # within the grace
+            await _ends(old, within_s=4)
+
+
 async def test_streams_and_calls_end_when_the_server_expires(stack: Stack) -> None:
     """No event needed: a stream ends at the record's expiry, and the expiry seen on a cache hit
     cancels the record's in-flight calls."""
