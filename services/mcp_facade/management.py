@@ -63,6 +63,8 @@ _HTTP_OF: Final = {
     grpc.StatusCode.NOT_FOUND: (404, "not_found"),
     grpc.StatusCode.ALREADY_EXISTS: (409, "already_exists"),
     grpc.StatusCode.FAILED_PRECONDITION: (409, "failed_precondition"),
+    # The token service gives up on an update whose scope kept changing under it: retry it.
+    grpc.StatusCode.ABORTED: (409, "aborted"),
     grpc.StatusCode.UNAUTHENTICATED: (401, "unauthenticated"),
     grpc.StatusCode.PERMISSION_DENIED: (403, "permission_denied"),
     grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "resource_exhausted"),

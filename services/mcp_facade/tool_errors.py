@@ -7,7 +7,8 @@ Error tree (what becomes a tool error, never a JSON-RPC error):
       INVALID_ARGUMENT           -> lists the field violations
       NOT_FOUND                  -> names the missing id
       RESOURCE_EXHAUSTED         -> rate-limit fields and retry_after_seconds in structuredContent
-      UNAVAILABLE / DEADLINE_EXCEEDED -> retry later
+      UNAVAILABLE / DEADLINE_EXCEEDED -> retry later: Gumloop's fault with an UpstreamError detail,
+                                    the gateway's own (proxy unreachable, its time limit) without
       UNAUTHENTICATED / PERMISSION_DENIED -> the account's Gumloop credentials
       FAILED_PRECONDITION / ALREADY_EXISTS / DATA_LOSS / others -> the upstream's own words
 """
@@ -101,7 +102,10 @@ def _rate_limit(err: grpc.aio.AioRpcError, upstream: pb.UpstreamError | None) ->
             fields["retry_after_seconds"] = int(
                 info.retry_delay.seconds + (1 if info.retry_delay.nanos else 0)
             )
+    # The proxy marks a retry-after it made up because Gumloop sent no rate-limit headers.
+    fields["retry_after_is_default"] = meta.get("retry-after-source") == "default"
     if fields["retry_after_seconds"] is None:
+        fields["retry_after_is_default"] = fields["reset_seconds"] is None
         fields["retry_after_seconds"] = fields["reset_seconds"] if fields["reset_seconds"] is not None else 60
     return fields
 
@@ -160,11 +164,32 @@ def rpc_error_result(
         limits = _rate_limit(err, upstream)
         structured.update(limits)
         structured["error"] = "rate_limited"
-        message = (
-            f"Gumloop rate limit reached; retry after {limits['retry_after_seconds']} seconds. {said}".strip()
+        guessed = (
+            " (Gumloop gave no retry time; this is the gateway's default)"
+            if limits["retry_after_is_default"]
+            else ""
         )
-    elif code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        message = (
+            f"Gumloop rate limit reached; retry after {limits['retry_after_seconds']} seconds{guessed}. "
+            f"{said}"
+        ).strip()
+    elif code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and upstream is not None:
         message = f"Gumloop did not answer in time or is unavailable ({said or code.name}); retry later."
+    elif code == grpc.StatusCode.UNAVAILABLE:
+        # No UpstreamError detail: the proxy never reached Gumloop (the proxy itself is unreachable, or
+        # its store is down). Blaming Gumloop would send the model and the operator the wrong way.
+        structured["component"] = "gateway"
+        message = (
+            f"This MCP gateway's Gumloop proxy is unavailable ({said or code.name}); Gumloop was not "
+            "called. Please retry later; if it persists, tell the gateway's operator."
+        )
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        structured["component"] = "gateway"
+        message = (
+            f"The call did not finish within this gateway's time limit ({said or code.name}); whether "
+            "Gumloop started the work is unknown. Check with the matching list or get tool, then retry "
+            "later if nothing was started."
+        )
     elif is_caller_refusal(err):
         structured["error"] = "gateway_misconfigured"
         message = (

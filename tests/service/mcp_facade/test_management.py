@@ -81,6 +81,8 @@ class FakeTokens(tpb_grpc.TokenServiceServicer):
 
     async def UpdateMcpServer(self, request: Any, context: Any) -> tpb.UpdateMcpServerResponse:
         server = await self._get(request.mcp_server.id, context)
+        if request.mcp_server.name == "contended":
+            await context.abort(grpc.StatusCode.ABORTED, "the scope kept changing; retry the update")
         for path in request.update_mask.paths:
             if path == "config":
                 server.config.CopyFrom(request.mcp_server.config)
@@ -182,6 +184,19 @@ async def test_backend_field_violations_become_400_fields(fakes: Fakes) -> None:
     assert resp.status == 400
     fields = (await resp.json())["error"]["fields"]
     assert fields == [{"field": "config.methods[0]", "description": "unknown method 'bogus'"}]
+
+
+async def test_an_aborted_update_is_409_to_retry(fakes: Fakes) -> None:
+    """ABORTED (the token service gave up on a contended scope update) is 409 aborted, not a 500."""
+    _, _, client = fakes
+    created = await client.post("/integrated-account/acct_1/mcp", json={"name": "x"}, headers=AUTH)
+    mcp_id = (await created.json())["id"]
+    resp = await client.patch(
+        f"/integrated-account/acct_1/mcp/{mcp_id}", json={"name": "contended"}, headers=AUTH
+    )
+    assert resp.status == 409
+    error = (await resp.json())["error"]
+    assert error["code"] == "aborted" and "retry" in error["message"]
 
 
 async def test_body_validation_errors_are_400_with_fields(fakes: Fakes) -> None:

@@ -47,6 +47,25 @@ def test_rate_limit_fields_come_from_trailing_metadata() -> None:
     assert (sc["limit"], sc["remaining"], sc["reset_seconds"], sc["retry_after_seconds"]) == (100, 0, 12, 12)
     assert sc["ratelimit_policy"] == '"default";q=100;w=60'
     assert "retry after 12 seconds" in text(result)
+    assert sc["retry_after_is_default"] is False and "default" not in text(result)
+
+
+def test_a_retry_after_the_proxy_made_up_is_marked_as_a_default() -> None:
+    """Gumloop sent no rate-limit headers: the proxy's default retry-after is said to be one."""
+    result = rpc_error_result(
+        err(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "slow down",
+            trailing=(("retry-after", "30"), ("retry-after-source", "default")),
+        ),
+        tool="t",
+    )
+    sc = result["structuredContent"]
+    assert sc["retry_after_seconds"] == 30 and sc["retry_after_is_default"] is True
+    assert sc["limit"] is None and sc["remaining"] is None
+    assert "retry after 30 seconds (Gumloop gave no retry time; this is the gateway's default)" in text(
+        result
+    )
 
 
 def test_rate_limit_falls_back_to_retry_info() -> None:
@@ -63,6 +82,20 @@ def test_each_code_says_what_to_do() -> None:
     assert "retry later" in text(rpc_error_result(err(grpc.StatusCode.UNAVAILABLE, "down"), tool="t"))
     assert "retry later" in text(rpc_error_result(err(grpc.StatusCode.DEADLINE_EXCEEDED, "slow"), tool="t"))
     assert "credentials" in text(rpc_error_result(err(grpc.StatusCode.UNAUTHENTICATED, "401"), tool="t"))
+
+
+def test_an_outage_says_whose_it_is() -> None:
+    """With an UpstreamError detail Gumloop failed; without one the gateway's own proxy did."""
+    gumloop = pb.UpstreamError(http_status=503, message="maintenance")
+    theirs = rpc_error_result(err(grpc.StatusCode.UNAVAILABLE, "x", gumloop), tool="t")
+    assert text(theirs).startswith("Gumloop did not answer") and "maintenance" in text(theirs)
+    assert "component" not in theirs["structuredContent"]
+    ours = rpc_error_result(err(grpc.StatusCode.UNAVAILABLE, "connection refused"), tool="t")
+    assert "gateway's Gumloop proxy is unavailable" in text(ours) and "Gumloop was not called" in text(ours)
+    assert ours["structuredContent"] == {"error": "unavailable", "component": "gateway"}
+    late = rpc_error_result(err(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"), tool="t")
+    assert "gateway's time limit" in text(late) and "unknown" in text(late)
+    assert late["structuredContent"]["component"] == "gateway"
 
 
 def test_upstream_error_detail_is_used() -> None:
