@@ -16,7 +16,7 @@ gen:  ## Regenerate the gRPC stubs from protos/
 	scripts/genproto
 
 lint:  ## ruff check and format check
-	.venv/bin/ruff check src services tests && .venv/bin/ruff format --check src services tests
+	.venv/bin/ruff check src services tests bench && .venv/bin/ruff format --check src services tests bench
 
 typecheck:  ## mypy strict
 	.venv/bin/mypy
