@@ -37,7 +37,7 @@ from .flowinputs import (
 )
 from .idempotency import IdempotencyStore, MemoryIdempotencyStore, fingerprint
 from .ratelimit import parse_rate_limit
-from .requests import build_request
+from .requests import build_request, integral
 from .settings import ProxySettings
 from .status import to_status
 from .streaming import iter_events, iter_lines
@@ -227,8 +227,10 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         # Scoped to this incarnation of the account (id and creation time): an account deleted and
         # created again under the same id, perhaps with another Gumloop credential, replays nothing.
         scope = f"{account.id}@{int(account.created_at.timestamp() * 1_000_000)}"
+        # Fingerprinted as sent (5.0 and 5 are one argument for an integer), so a retry is not refused.
+        digest = fingerprint(op.name, integral(op.input_schema, arguments))
         data, replayed = await self._idempotency.run(
-            scope, request.idempotency_key, fingerprint(op.name, arguments), call, deadline=deadline
+            scope, request.idempotency_key, digest, call, deadline=deadline
         )
         answer = pb.InvokeOperationResponse.FromString(data)
         answer.idempotent_replay = replayed

@@ -287,6 +287,28 @@ async def test_idempotency_keys_replay_and_refuse_other_arguments(
     assert json.loads(first.body_json)["session"]["id"]
 
 
+async def test_an_integral_float_retried_as_an_integer_replays_under_its_key(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
+) -> None:
+    """5.0 and 5 are one integer argument (both go upstream as 5): the same key replays, not refuses."""
+    chat = {"model": "anthropic/claude-sonnet-4", "messages": [{"role": "user", "content": "Say hi"}]}
+    first, body = await invoke(
+        stub, account.id, "create_chat_completion", {**chat, "max_completion_tokens": 5.0},
+        idempotency_key="k-float",
+    )  # fmt: skip
+    again, body_again = await invoke(
+        stub, account.id, "create_chat_completion", {**chat, "max_completion_tokens": 5},
+        idempotency_key="k-float",
+    )  # fmt: skip
+    assert not first.idempotent_replay and again.idempotent_replay
+    assert body_again == body
+    error = await _fails(
+        stub, account.id, "create_chat_completion", {**chat, "max_completion_tokens": 6},
+        idempotency_key="k-float",
+    )  # fmt: skip
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
 async def test_an_account_recreated_under_the_same_id_never_replays_the_old_accounts_answers(
     stub: pb_grpc.ProxyServiceStub, emulator: Any
 ) -> None:
