@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from typing import Any, Final
@@ -94,7 +95,9 @@ class FacadeApp:
     def on_revocation(self, revocation: Revocation) -> None:
         """Cut (or re-check) the open work a revocation concerns (token resolver listener)."""
         if revocation.final:
-            if revocation.server_id:
+            if revocation.api_token_id:
+                self.live.cut_api_token(revocation.api_token_id)
+            elif revocation.server_id:
                 self.live.cut_server(revocation.server_id)
             elif revocation.token_key:
                 self.live.cut_token(revocation.token_key)
@@ -146,7 +149,10 @@ class FacadeApp:
         try:
             resolved = await self.resolver.resolve(request.match_info["token"])
             if resolved.require_api_token:
-                await self.resolver.verify_api_token(request.headers.get("Authorization"), resolved.scope)
+                api_token_id = await self.resolver.verify_api_token(
+                    request.headers.get("Authorization"), resolved.scope
+                )
+                resolved = dataclasses.replace(resolved, api_token_id=api_token_id)
         except NotFound:
             raise _error(404, INVALID_REQUEST, "Not Found") from None
         except Unauthorized:

@@ -67,6 +67,8 @@ class Resolved:
     token_expires_at: float
     # Wall-clock end of the record itself (0 = none); token_expires_at may be sooner (rotation grace).
     server_expires_at: float = 0.0
+    # The id of the API token that passed the second factor for this request ("" when none was asked).
+    api_token_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +76,14 @@ class Revocation:
     """What a revocation event (or an expiry seen on a cache hit) means for work already running.
 
     `final` with `server_id`: the record is gone, cut its work. `final` with `token_key`: that
-    token stopped resolving, cut what it opened. Not final: the record (`server_id`, or every
-    record when empty) may have changed, re-check the tokens in use.
+    token stopped resolving, cut what it opened. `final` with `api_token_id`: that second-factor
+    API token was revoked or expired, cut what was opened with it. Not final: the record
+    (`server_id`, or every record when empty) may have changed, re-check the tokens in use.
     """
 
     server_id: str = ""
     token_key: str = ""
+    api_token_id: str = ""
     final: bool = False
 
 
@@ -169,8 +173,8 @@ class TokenResolver:
             self._cache.popitem(last=False)
         return resolved
 
-    async def verify_api_token(self, authorization: str | None, scope: ServerScope) -> None:
-        """Check `Authorization: Bearer <api token>` for an MCP client of `scope`'s account."""
+    async def verify_api_token(self, authorization: str | None, scope: ServerScope) -> str:
+        """Check `Authorization: Bearer <api token>` for an MCP client of `scope`'s account; its id."""
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthorized
         token = authorization[7:].strip()
@@ -180,7 +184,7 @@ class TokenResolver:
         now = time.monotonic()
         cached = self._api_cache.get(key)
         if cached is not None and cached[0] > now:
-            return
+            return cached[1]
         request = pb.VerifyApiTokenRequest(
             token=token, purpose=pb.API_TOKEN_PURPOSE_MCP_CLIENT, account_id=scope.account_id
         )
@@ -205,10 +209,12 @@ class TokenResolver:
             # Never trusted past its own expiry, even if the expiry event is late or lost.
             ttl = min(ttl, reply.api_token.expire_time.ToDatetime(tzinfo=UTC).timestamp() - time.time())
         if generation != self._api_generation or ttl <= 0:
-            return  # a revocation arrived meanwhile, or it is about to expire: valid once, not cached
+            # A revocation arrived meanwhile, or it is about to expire: valid once, not cached.
+            return str(reply.api_token.id)
         self._api_cache[key] = (now + ttl, reply.api_token.id)
         while len(self._api_cache) > self._max_size:
             self._api_cache.popitem(last=False)
+        return str(reply.api_token.id)
 
     def drop_server(self, server_id: str) -> None:
         """Forget every cached resolution of a record."""
@@ -271,6 +277,8 @@ class TokenResolver:
             self._notify(Revocation())  # events may have been missed: re-check what is open
         elif event.kind == pb.REVOCATION_KIND_API_TOKEN_REVOKED:
             self.drop_api_token(event.api_token_id)
+            if event.api_token_id:
+                self._notify(Revocation(api_token_id=event.api_token_id, final=True))
         else:
             self.drop_server(event.mcp_server_id)
             final = event.kind in (pb.REVOCATION_KIND_DELETED, pb.REVOCATION_KIND_EXPIRED)

@@ -80,6 +80,8 @@ class SseConnection:
     # The URL token the stream was opened with: kept in memory only, to resolve the current
     # scope of messages relayed from other replicas.
     token: str = field(repr=False, default="")
+    # The second-factor API token the stream was opened with ("" when none was asked).
+    api_token_id: str = ""
     queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
     session: Session | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -97,11 +99,15 @@ class LegacySse:
         """GET /mcp/{token}/sse."""
         resolved = await self._app.authorize(request)
         token = request.match_info["token"]
-        conn = SseConnection(secrets.token_urlsafe(18), resolved.scope.server_id, token)
+        conn = SseConnection(
+            secrets.token_urlsafe(18), resolved.scope.server_id, token, api_token_id=resolved.api_token_id
+        )
         self.connections[conn.conn_id] = conn
         request[SESSION] = conn.conn_id[:8]
         loop = asyncio.get_running_loop()
-        hold = self._app.live.hold(conn.server_id, token, lambda _: conn.queue.put_nowait(None))
+        hold = self._app.live.hold(
+            conn.server_id, token, lambda _: conn.queue.put_nowait(None), api_token_id=conn.api_token_id
+        )
         await self._claim(conn)
         claimed = loop.time()
         response = self._app.sse_response()
@@ -235,6 +241,7 @@ class LegacySse:
             send=send,
             log_level=await self._app.protocol.sessions.level(session),
             token=conn.token,
+            api_token_id=conn.api_token_id,
         )
 
     async def _answer(self, conn: SseConnection, msg: Message, ex: Exchange) -> None:

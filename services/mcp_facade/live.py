@@ -16,6 +16,8 @@ a cut task records its terminal state.
   event and takes its hold just after is cut at once (ids are never reused).
 - `cut_token()` (one token stopped resolving: a rotation's grace ended) ends the holds taken with
   that token, leaving the record's other token alone.
+- `cut_api_token()` (a second-factor API token was revoked or expired) ends the holds opened with
+  it; work of the same record opened with another API token goes on.
 - `tokens()` lists the tokens in use, for re-checking them when a record changed (UPDATED,
   ROTATED) or the watch reconnected after missing events.
 Tokens are kept in memory only, as long as the hold (the request carries them anyway).
@@ -30,13 +32,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["REVOKED_MESSAGE", "Hold", "LiveWork", "token_key"]
+__all__ = ["API_TOKEN_REVOKED_MESSAGE", "REVOKED_MESSAGE", "Hold", "LiveWork", "token_key"]
 
 logger = logging.getLogger(__name__)
 
 REVOKED_MESSAGE: Final = (
     "This MCP server URL was revoked or has expired, so the request was cancelled; "
     "ask the workspace admin for a new URL"
+)
+API_TOKEN_REVOKED_MESSAGE: Final = (
+    "The API token this request was authorised with was revoked or has expired, so the request was "
+    "cancelled; reconnect with a valid API token"
 )
 # Finally revoked record ids remembered, so that a racing hold is cut at once.
 _REMEMBER_REVOKED: Final = 10_000
@@ -57,6 +63,8 @@ class Hold:
     # Ends the work; called at most once, with the reason to report.
     cut: Callable[[str], None] = field(repr=False)
     token_key: str = ""
+    # The second-factor API token it was opened with ("" when the record asks for none).
+    api_token_id: str = ""
     done: bool = False
 
 
@@ -67,9 +75,9 @@ class LiveWork:
         self._by_server: dict[str, set[Hold]] = {}
         self._revoked: OrderedDict[str, None] = OrderedDict()
 
-    def hold(self, server_id: str, token: str, cut: Callable[[str], None]) -> Hold:
+    def hold(self, server_id: str, token: str, cut: Callable[[str], None], *, api_token_id: str = "") -> Hold:
         """Register running work; cut at once when the record was already revoked."""
-        hold = Hold(server_id, token, cut, token_key(token) if token else "")
+        hold = Hold(server_id, token, cut, token_key(token) if token else "", api_token_id)
         if server_id in self._revoked:
             self._cut(hold, REVOKED_MESSAGE)
             return hold
@@ -99,14 +107,25 @@ class LiveWork:
 
     def cut_token(self, key: str, reason: str = REVOKED_MESSAGE) -> int:
         """End what was opened with the token of `key` (see `token_key`); how many holds were cut."""
+        cut = self._cut_where(lambda h: h.token_key == key, reason)
+        if cut:
+            logger.info("cut %d open streams or calls of a token that no longer resolves", cut)
+        return cut
+
+    def cut_api_token(self, api_token_id: str, reason: str = API_TOKEN_REVOKED_MESSAGE) -> int:
+        """End what was opened with the second-factor API token `api_token_id`; how many were cut."""
+        cut = self._cut_where(lambda h: bool(api_token_id) and h.api_token_id == api_token_id, reason)
+        if cut:
+            logger.info("cut %d open streams or calls of a revoked API token", cut)
+        return cut
+
+    def _cut_where(self, matches: Callable[[Hold], bool], reason: str) -> int:
         cut = 0
         for holds in list(self._by_server.values()):
-            for hold in [h for h in holds if h.token_key == key]:
+            for hold in [h for h in holds if matches(h)]:
                 self.release(hold)
                 self._cut(hold, reason)
                 cut += 1
-        if cut:
-            logger.info("cut %d open streams or calls of a token that no longer resolves", cut)
         return cut
 
     def tokens(self, server_id: str | None = None) -> dict[str, str]:

@@ -112,6 +112,8 @@ class Exchange:
     log_level: str | None = None
     # The URL token of the request (memory only): a revoked or expired token cuts its calls.
     token: str = field(default="", repr=False)
+    # The second-factor API token's id ("" when none was asked): revoking it cuts its calls.
+    api_token_id: str = ""
 
 
 @dataclass(slots=True)
@@ -295,7 +297,7 @@ class Protocol:
         call = _Call(asyncio.create_task(self._run_tool(ex, name, arguments, ctx)), ctx)
         key = (ex.conn_key, str(msg.id))
         self._inflight[key] = call
-        hold = self.live.hold(ex.scope.server_id, ex.token, call.cut)
+        hold = self.live.hold(ex.scope.server_id, ex.token, call.cut, api_token_id=ex.api_token_id)
         try:
             result = await call.task
         except asyncio.CancelledError:

@@ -287,6 +287,7 @@ class StreamableHttp:
             session=session,
             log_level=log_level,
             token=request.match_info["token"],
+            api_token_id=resolved.api_token_id,
         )
 
     def _modern_exchange(self, request: web.Request, msg: Message, resolved: Resolved) -> Exchange:
@@ -310,6 +311,7 @@ class StreamableHttp:
             client_capabilities=caps if isinstance(caps, dict) else {},
             log_level=level if isinstance(level, str) else None,
             token=request.match_info["token"],
+            api_token_id=resolved.api_token_id,
         )
 
     @staticmethod
@@ -434,7 +436,12 @@ class StreamableHttp:
         await response.prepare(request)
         self._app.stream_opened(response)
         cut = asyncio.Event()
-        hold = self._app.live.hold(resolved.scope.server_id, request.match_info["token"], lambda _: cut.set())
+        hold = self._app.live.hold(
+            resolved.scope.server_id,
+            request.match_info["token"],
+            lambda _: cut.set(),
+            api_token_id=resolved.api_token_id,
+        )
         ends = session.expires_at
         if resolved.token_expires_at:
             ends = min(ends, resolved.token_expires_at)

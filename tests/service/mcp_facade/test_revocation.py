@@ -242,3 +242,53 @@ async def test_revocation_cuts_streams_and_calls_on_every_replica(stack: Stack, 
             await _ends(get_stream)
             status, reply = await asyncio.wait_for(call, ENDS_WITHIN_S)
             assert (status, reply["error"]["message"]) == (404, REVOKED_MESSAGE)
+
+
+async def test_revoking_the_second_factor_api_token_ends_what_was_opened_with_it(stack: Stack) -> None:
+    """API_TOKEN_REVOKED: streams and in-flight calls opened with that API token end; another's stay."""
+    token = stack.tokens.add_server("mcp_2fa", require_api_token=True)
+    url = _url(stack.server, token)
+    revoked = {"Authorization": f"Bearer {stack.tokens.add_api_token('apit_revoked')}"}
+    kept = {"Authorization": f"Bearer {stack.tokens.add_api_token('apit_kept')}"}
+    async with aiohttp.ClientSession() as http:
+        sessions = {}
+        for name, auth in (("revoked", revoked), ("kept", kept)):
+            body = {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25"},
+            }
+            async with http.post(url, json=body, headers={**BOTH, **auth}) as resp:
+                assert resp.status == 200
+                sessions[name] = resp.headers["Mcp-Session-Id"]
+        wait = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "wait", "arguments": {"wait_seconds": 60}}}  # fmt: skip
+        headers = {**BOTH, **revoked, "Mcp-Session-Id": sessions["revoked"]}
+
+        async def waiting_call() -> tuple[int, Any]:
+            async with http.post(url, json=wait, headers=headers) as resp:
+                return resp.status, await resp.json()
+
+        async with (
+            http.get(f"{url}/sse", headers={**SSE, **revoked}) as legacy,
+            http.get(url, headers={**SSE, **revoked, "Mcp-Session-Id": sessions["revoked"]}) as mine,
+            http.get(url, headers={**SSE, **kept, "Mcp-Session-Id": sessions["kept"]}) as other,
+        ):
+            assert legacy.status == mine.status == other.status == 200
+            call = asyncio.create_task(waiting_call())
+            await asyncio.wait_for(stack.toolbox.started.wait(), 5)
+            assert stack.server.facade.live.count("mcp_2fa") == 4
+            del stack.tokens.api_tokens[revoked["Authorization"][7:]]
+            for queue in stack.tokens.watchers:
+                await queue.put(
+                    pb.WatchRevocationsResponse(
+                        kind=pb.REVOCATION_KIND_API_TOKEN_REVOKED, api_token_id="apit_revoked"
+                    )
+                )
+            status, reply = await asyncio.wait_for(call, ENDS_WITHIN_S)
+            assert status == 404 and "API token" in reply["error"]["message"]
+            await _ends(legacy)
+            await _ends(mine)
+            assert await _still_open(other)  # opened with the other API token: untouched
+            assert stack.server.facade.live.count("mcp_2fa") == 1
