@@ -1,4 +1,5 @@
-"""Code shared by every service, and nothing else: logging, gRPC wiring, settings, tokens, JSON Schema."""
+"""Code shared by every service, and nothing else: logging, gRPC wiring and metrics, settings, tokens,
+JSON Schema."""
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
 from ._grpc_client import create_channel, error_details, field_violations, with_details
@@ -6,16 +7,21 @@ from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_s
 from ._jsonschema import compiled_validator, schema_violations
 from ._lifecycle import Servable, serve_until_stopped, stop_on_signals
 from ._logging import REDACTED, RedactingFilter, caller_var, configure, redact, request_id_var
+from ._metrics import METRICS_DISABLED, GrpcMetricsInterceptor, MetricsEndpoint, ServiceMetrics
 from ._settings import ServiceSettings
 from ._tokenformat import TokenKind, generate_token, hash_token, is_well_formed, token_prefix, tokens_equal
 
 __all__ = [
     "CallerAuthInterceptor",
     "CallerTokens",
+    "GrpcMetricsInterceptor",
+    "METRICS_DISABLED",
+    "MetricsEndpoint",
     "REDACTED",
     "RedactingFilter",
     "RequestContextInterceptor",
     "Servable",
+    "ServiceMetrics",
     "ServiceSettings",
     "TokenKind",
     "caller_var",

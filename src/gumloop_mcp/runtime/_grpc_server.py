@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_loopback_host
 from ._logging import caller_var, request_id_var
+from ._metrics import ServiceMetrics
 
 __all__ = ["RequestContextInterceptor", "caller_auth", "create_grpc_server", "start_serving"]
 
@@ -89,16 +90,19 @@ def create_grpc_server(
     caller_tokens: CallerTokens | None = None,
     service_label: str = "this service",
     caller_setting: str = "",
+    metrics: ServiceMetrics | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Build a grpc.aio server with the services, health checking and reflection.
 
     With `caller_tokens`, every RPC but health and reflection needs a known caller's bearer token
     (see CallerAuthInterceptor). Without any, the server is open, and says so loudly at start
     unless it is bound to loopback only (`caller_setting` names the env var that would close it).
+    With `metrics`, every call is counted into its registry (first in the chain, so refused calls count).
     Returns the server (not started), the bound port (pass 0 to pick a free one)
     and the health servicer; statuses become SERVING in `start_serving()`.
     """
-    chain: list[grpc.aio.ServerInterceptor] = [RequestContextInterceptor()]
+    chain: list[grpc.aio.ServerInterceptor] = [] if metrics is None else [metrics.interceptor()]
+    chain.append(RequestContextInterceptor())
     auth = caller_auth(caller_tokens, host=host, service_label=service_label, caller_setting=caller_setting)
     if auth is not None:
         chain.append(auth)

@@ -1,0 +1,235 @@
+"""Prometheus metrics of a gRPC service: a per-server registry, a call-counting interceptor, /metrics.
+
+Each server instance owns its `CollectorRegistry` (several servers run in one test process), and
+services add their own metrics to it (`ServiceMetrics.registry`).
+
+`GrpcMetricsInterceptor` counts every call of a registered method, by its full method name and its
+final status code, and observes its duration; a server-streaming call is counted once, when the
+stream ends (the code it ended with: OK, the aborted code, UNKNOWN for an exception, CANCELLED when
+the client left). Label values never come from the caller: a method the server does not register
+gets no handler (gRPC answers UNIMPLEMENTED) and is not counted, so a stranger cannot grow the label
+set, and no metadata or payload is ever read.
+
+`MetricsEndpoint` serves `GET /metrics` (Prometheus text format) with aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Final
+
+import grpc
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+__all__ = ["METRICS_DISABLED", "GrpcMetricsInterceptor", "MetricsEndpoint", "ServiceMetrics"]
+
+logger = logging.getLogger(__name__)
+
+# `metrics_port` value that turns the endpoint off (0 picks a free port).
+METRICS_DISABLED: Final = -1
+
+GRPC_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# Health checks (the kubelet probes every few seconds) are not counted; reflection is (rare, bounded).
+DEFAULT_EXCLUDED: Final = ("/grpc.health.v1.Health/",)
+
+_CODES_BY_VALUE: Final = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _status_name(code: Any, default: grpc.StatusCode) -> str:
+    """A StatusCode (or its int, as grpc.aio may report it) as its name, e.g. "NOT_FOUND"."""
+    if isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    if isinstance(code, int) and code in _CODES_BY_VALUE:
+        return str(_CODES_BY_VALUE[code].name)
+    return str(default.name)
+
+
+def _final_code(context: grpc.aio.ServicerContext, default: grpc.StatusCode) -> str:
+    try:
+        code = context.code()
+    except Exception:  # an older or fake context without code()
+        code = None
+    return _status_name(code, default) if code is not None else str(default.name)
+
+
+def _code_of_exception(exc: BaseException, context: grpc.aio.ServicerContext) -> str:
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        return str(grpc.StatusCode.CANCELLED.name)
+    if isinstance(exc, grpc.aio.AbortError):
+        # abort() set the code before raising
+        return _final_code(context, grpc.StatusCode.UNKNOWN)
+    # grpc.aio answers any other exception UNKNOWN
+    return str(grpc.StatusCode.UNKNOWN.name)
+
+
+class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Counts calls by full method and final status code, and observes their latency.
+
+    Put it first in the chain, so calls refused by later interceptors (UNAUTHENTICATED) count too.
+    """
+
+    def __init__(
+        self, handled: Counter, seconds: Histogram, *, excluded_prefixes: Sequence[str] = DEFAULT_EXCLUDED
+    ) -> None:
+        self._handled = handled
+        self._seconds = seconds
+        self._excluded = tuple(excluded_prefixes)
+
+    def _record(self, method: str, code: str, started: float) -> None:
+        self._handled.labels(method, code).inc()
+        self._seconds.labels(method, code).observe(time.perf_counter() - started)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        # No handler: not a registered method (UNIMPLEMENTED), whose name the caller chose.
+        method = handler_call_details.method or ""
+        if handler is None or method.startswith(self._excluded):
+            return handler
+        if handler.response_streaming:
+            return self._wrap_stream(handler, method)
+        return self._wrap_unary(handler, method)
+
+    def _wrap_unary(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        inner = handler.stream_unary if handler.request_streaming else handler.unary_unary
+        record = self._record
+
+        async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.UNKNOWN.name
+            try:
+                result = inner(request, context)
+                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                    result = await result
+                code = _final_code(context, grpc.StatusCode.OK)
+                return result
+            except BaseException as exc:
+                code = _code_of_exception(exc, context)
+                raise
+            finally:
+                record(method, code, started)
+
+        make = (
+            grpc.stream_unary_rpc_method_handler
+            if handler.request_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        return make(
+            behavior,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap_stream(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        inner = handler.stream_stream if handler.request_streaming else handler.unary_stream
+        record = self._record
+
+        async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            code = grpc.StatusCode.UNKNOWN.name
+            try:
+                result = inner(request, context)
+                if hasattr(result, "__aiter__"):
+                    # Closed explicitly: a wrapper leaving early must not leave the servicer's
+                    # generator (and its `finally`) to the garbage collector.
+                    async with contextlib.aclosing(result) as messages:
+                        async for message in messages:
+                            yield message
+                elif result is not None:  # a coroutine writing with context.write()
+                    await result
+                code = _final_code(context, grpc.StatusCode.OK)
+            except BaseException as exc:
+                code = _code_of_exception(exc, context)
+                raise
+            finally:
+                record(method, code, started)
+
+        make = (
+            grpc.stream_stream_rpc_method_handler
+            if handler.request_streaming
+            else grpc.unary_stream_rpc_method_handler
+        )
+        return make(
+            behavior,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class ServiceMetrics:
+    """The registry of one server instance, with the gRPC call metrics every service has."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.grpc_handled = Counter(
+            "gmcp_grpc_server_handled",
+            "gRPC calls completed, by full method and final status code (streams counted when they end).",
+            ["grpc_method", "grpc_code"],
+            registry=self.registry,
+        )
+        self.grpc_seconds = Histogram(
+            "gmcp_grpc_server_handling_seconds",
+            "Duration of gRPC calls (a stream: until it ended), by full method and final status code.",
+            ["grpc_method", "grpc_code"],
+            buckets=GRPC_BUCKETS,
+            registry=self.registry,
+        )
+
+    def interceptor(self) -> GrpcMetricsInterceptor:
+        """A server interceptor recording into this registry."""
+        return GrpcMetricsInterceptor(self.grpc_handled, self.grpc_seconds)
+
+    def render(self) -> bytes:
+        """Everything in the registry, in the Prometheus text format."""
+        return bytes(generate_latest(self.registry))
+
+    def endpoint(self, host: str, port: int) -> MetricsEndpoint | None:
+        """The /metrics HTTP endpoint on host:port (0: a free port), or None when port is -1 (off)."""
+        if port == METRICS_DISABLED:
+            return None
+        return MetricsEndpoint(self, host, port)
+
+
+class MetricsEndpoint:
+    """`GET /metrics` over HTTP (aiohttp), bound in `start()`, closed in `stop()`."""
+
+    def __init__(self, metrics: ServiceMetrics, host: str, port: int) -> None:
+        self._metrics = metrics
+        self._host = host
+        self._requested = port
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def _handle(self, _request: web.Request) -> web.Response:
+        return web.Response(body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def start(self) -> int:
+        """Bind and serve; returns the bound port. Raises OSError when the port is taken."""
+        app = web.Application()
+        app.router.add_get("/metrics", self._handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._requested)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        logger.info("metrics on http://%s:%d/metrics", self._host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
