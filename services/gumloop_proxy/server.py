@@ -13,7 +13,14 @@ from grpc_health.v1 import health
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
-from gumloop_mcp.runtime import CallerTokens, create_grpc_server, serve_until_stopped, start_serving
+from gumloop_mcp.runtime import (
+    CallerTokens,
+    MetricsEndpoint,
+    ServiceMetrics,
+    create_grpc_server,
+    serve_until_stopped,
+    start_serving,
+)
 
 from .accounts import AccountStore, open_account_store
 from .catalog import Catalog, default_catalog
@@ -21,7 +28,7 @@ from .decoding import ContentDecoder
 from .idempotency import IdempotencyStore, open_idempotency_store
 from .servicer import ProxyServicer
 from .settings import ProxySettings
-from .upstream import Upstream
+from .upstream import Upstream, UpstreamMetrics
 
 __all__ = ["ProxyServer", "create_server", "serve"]
 
@@ -42,19 +49,34 @@ class ProxyServer:
     catalog: Catalog
     idempotency: IdempotencyStore | None = None
     decoder: ContentDecoder | None = None
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    metrics_endpoint: MetricsEndpoint | None = None
     _started: bool = field(default=False, init=False)
 
+    @property
+    def ports(self) -> dict[str, int]:
+        """The bound ports: {"grpc": ..., "metrics": ...} ("metrics" only when the endpoint is on)."""
+        ports = {"grpc": self.port}
+        if self.metrics_endpoint is not None and self.metrics_endpoint.port:
+            ports["metrics"] = self.metrics_endpoint.port
+        return ports
+
     async def start(self) -> None:
-        """Start serving; health turns SERVING."""
+        """Serve /metrics (when on), then gRPC; health turns SERVING."""
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.start()
         await start_serving(self.server, self.health)
         self._started = True
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Flip health, let in-flight calls finish within `grace_s`, close the HTTP pool and the stores."""
+        """Flip health, let in-flight calls finish within `grace_s`, close the HTTP pool and the stores,
+        and last the metrics endpoint (scrapes during the drain still see the final counts)."""
         if self._started:
             await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
         self._started = False
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.stop()
         await self.upstream.close()
         await self.store.close()
         if self.idempotency is not None:
@@ -78,9 +100,10 @@ async def create_server(settings: ProxySettings, *, catalog: Catalog | None = No
     The catalog is validated here: a broken catalog file stops the service before it serves.
     """
     catalog = catalog or default_catalog()
+    metrics = ServiceMetrics()
     store = open_account_store(settings)
     idempotency = open_idempotency_store(settings)
-    upstream = Upstream(settings)
+    upstream = Upstream(settings, metrics=UpstreamMetrics(metrics.registry, catalog.operations))
     decoder = ContentDecoder(settings.decode_workers, settings.decode_cache_max_chars)
     servicer = ProxyServicer(settings, catalog, store, upstream, idempotency, decoder=decoder)
     callers = settings.caller_tokens
@@ -93,6 +116,7 @@ async def create_server(settings: ProxySettings, *, catalog: Catalog | None = No
             caller_tokens=CallerTokens.parse(callers.get_secret_value() if callers else None),
             service_label="proxy",
             caller_setting="GMCP_PROXY_CALLER_TOKENS",
+            metrics=metrics,
         )
     except BaseException:
         await upstream.close()
@@ -101,7 +125,18 @@ async def create_server(settings: ProxySettings, *, catalog: Catalog | None = No
         decoder.close()
         raise
     logger.info("catalog %s with %d operations", catalog.version, len(catalog.operations))
-    return ProxyServer(server, port, health_servicer, store, upstream, catalog, idempotency, decoder)
+    return ProxyServer(
+        server,
+        port,
+        health_servicer,
+        store,
+        upstream,
+        catalog,
+        idempotency,
+        decoder,
+        metrics,
+        metrics.endpoint(settings.host, settings.metrics_port),
+    )
 
 
 async def serve(
@@ -112,11 +147,12 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop`), then shut down gracefully.
 
-    `on_ready` receives the bound ports, e.g. {"grpc": 50052}, once the service answers.
+    `on_ready` receives the bound ports, e.g. {"grpc": 50052, "metrics": 9092}, once the service answers
+    ("metrics" is absent when metrics_port is -1).
     """
     await serve_until_stopped(
         lambda: create_server(settings),
-        ports=lambda proxy: {"grpc": proxy.port},
+        ports=lambda proxy: proxy.ports,
         grace_s=settings.shutdown_grace_s,
         stop=stop,
         on_ready=on_ready,

@@ -10,6 +10,9 @@
   502/503, at most twice with jittered backoff. Never a 429, never a POST.
 - Every failure becomes an errors.UpstreamError subclass carrying Gumloop's error envelope,
   with the request's credential cut out of it (an answer may quote the key it was sent).
+- `UpstreamMetrics` counts every attempt by catalog operation and HTTP status (or the failure's
+  kind), times it, and counts 429s and retries; labels are operation names of the catalog only
+  (anything else is "other"), never accounts, URLs or credentials.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http.cookiejar import CookieJar
 from typing import Any, Final
 
 import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from .errors import (
     UpstreamError,
@@ -40,7 +44,7 @@ from .requests import UpstreamRequest
 from .settings import ProxySettings
 from .transport import AiohttpTransport, BodyTooLarge, default_transport
 
-__all__ = ["Upstream", "UpstreamResponse", "error_from_response", "useful_headers"]
+__all__ = ["Upstream", "UpstreamMetrics", "UpstreamResponse", "error_from_response", "useful_headers"]
 
 logger = logging.getLogger(__name__)
 # httpx logs every request URL at INFO; signed download URLs carry their signature in the query.
@@ -56,6 +60,70 @@ _USEFUL_HEADERS: Final = frozenset(
         "x-ratelimit-remaining", "x-ratelimit-reset",
     }
 )  # fmt: skip
+
+
+# HTTP statuses labelled by their code; any other is labelled by its class ("4xx").
+_LABELLED_STATUSES: Final = frozenset(
+    {200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503, 504}
+)
+UPSTREAM_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 90, 300)
+
+
+def status_label(status: int) -> str:
+    """A bounded label for an HTTP status: the code for common ones, else its class."""
+    return str(status) if status in _LABELLED_STATUSES else f"{status // 100}xx"
+
+
+class UpstreamMetrics:
+    """Upstream requests (each attempt) by operation and status, their latency, 429s and retries.
+
+    `status` is an HTTP status (`status_label`) or, when no answer came, `timeout`,
+    `connection_error`, `too_large` or `cancelled`.
+    """
+
+    def __init__(self, registry: CollectorRegistry, operations: Iterable[str]) -> None:
+        self._known = frozenset(operations)
+        self.requests = Counter(
+            "gmcp_proxy_upstream_requests",
+            "Upstream HTTP requests (every attempt), by catalog operation and HTTP status or failure.",
+            ["operation", "status"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "gmcp_proxy_upstream_request_seconds",
+            "Upstream HTTP request latency (a stream: until its headers), by catalog operation.",
+            ["operation"],
+            buckets=UPSTREAM_BUCKETS,
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "gmcp_proxy_upstream_rate_limited",
+            "Upstream answers HTTP 429, by catalog operation.",
+            ["operation"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "gmcp_proxy_upstream_retries",
+            "Upstream requests sent again (idempotent GETs after a connection error or 502/503).",
+            ["operation"],
+            registry=registry,
+        )
+
+    def _operation(self, operation: str) -> str:
+        return operation if operation in self._known else "other"
+
+    def observe(self, operation: str, status: int | str, started: float) -> None:
+        """One attempt of `operation` ended with `status` (an HTTP status or a failure kind)."""
+        op = self._operation(operation)
+        label = status_label(status) if isinstance(status, int) else status
+        self.requests.labels(op, label).inc()
+        self.seconds.labels(op).observe(time.perf_counter() - started)
+        if status == 429:
+            self.rate_limited.labels(op).inc()
+
+    def retried(self, operation: str) -> None:
+        """`operation` is about to be sent again."""
+        self.retries.labels(self._operation(operation)).inc()
 
 
 @dataclass(frozen=True)
@@ -97,8 +165,15 @@ class _NoCookies(CookieJar):
 class Upstream:
     """Sends UpstreamRequests to Gumloop; one per process, closed at shutdown."""
 
-    def __init__(self, settings: ProxySettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: ProxySettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        metrics: UpstreamMetrics | None = None,
+    ) -> None:
         self._settings = settings
+        self._metrics = metrics
         if transport is None:
             # aiohttp's pool under httpx's API: about 0.4 ms less per request than httpcore (transport.py).
             transport = default_transport(
@@ -170,10 +245,7 @@ class Upstream:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     timeout = self._timeout(remaining)
                     budget = timeout.read or self._settings.request_timeout_s
-                    # The per-phase timeouts bound each read, not the whole answer: an upstream
-                    # dripping a byte a second would never trip them. This bounds it all.
-                    async with asyncio.timeout(budget):
-                        response = await self._exchange(request, timeout)
+                    response = await self._timed(operation, self._exchange(request, timeout), budget)
             except TimeoutError as exc:
                 why = (
                     "request_timeout_s"
@@ -196,6 +268,7 @@ class Upstream:
             except httpx.TransportError as exc:
                 if retry_safe and attempt < MAX_RETRIES:
                     attempt += 1
+                    self._retried(operation)
                     await _backoff(attempt, deadline)
                     continue
                 raise UpstreamUnavailable(
@@ -206,6 +279,7 @@ class Upstream:
                 logger.info(
                     "retrying %s after HTTP %d (attempt %d)", operation, response.status_code, attempt
                 )
+                self._retried(operation)
                 await _backoff(attempt, deadline)
                 continue
             if response.status_code >= 400:
@@ -218,6 +292,39 @@ class Upstream:
                     default_retry_after_s=self._settings.rate_limited_default_retry_after_s,
                 )
             return UpstreamResponse(response.status_code, useful_headers(response.headers), response.content)
+
+    def _observe(self, operation: str, status: int | str, started: float) -> None:
+        if self._metrics is not None:
+            self._metrics.observe(operation, status, started)
+
+    def _retried(self, operation: str) -> None:
+        if self._metrics is not None:
+            self._metrics.retried(operation)
+
+    async def _timed(
+        self, operation: str, exchange: Awaitable[httpx.Response], budget: float
+    ) -> httpx.Response:
+        """`exchange` bounded by `budget` seconds as a whole, observed in the metrics."""
+        started = time.perf_counter()
+        outcome: int | str = "cancelled"
+        try:
+            # The per-phase timeouts bound each read, not the whole answer: an upstream
+            # dripping a byte a second would never trip them. This bounds it all.
+            async with asyncio.timeout(budget):
+                response = await exchange
+            outcome = response.status_code
+            return response
+        except (TimeoutError, httpx.TimeoutException):
+            outcome = "timeout"
+            raise
+        except BodyTooLarge:
+            outcome = "too_large"
+            raise
+        except httpx.TransportError:
+            outcome = "connection_error"
+            raise
+        finally:
+            self._observe(operation, outcome, started)
 
     async def _exchange(self, request: UpstreamRequest, timeout: httpx.Timeout) -> httpx.Response:
         """`client.request(...)`: built by httpx, sent by the aiohttp transport directly when it is ours."""
@@ -277,6 +384,8 @@ class Upstream:
         semaphore = self._semaphore(account_id, max_concurrency)
         await semaphore.acquire()
         holding = True
+        started = time.perf_counter()
+        outcome: int | str | None = "cancelled"  # None once observed
         try:
             async with self._client.stream(
                 request.method,
@@ -288,6 +397,8 @@ class Upstream:
             ) as response:
                 semaphore.release()
                 holding = False
+                self._observe(operation, response.status_code, started)
+                outcome = None
                 if response.status_code >= 400:
                     body = _without_credentials(await response.aread(), request)
                     raise error_from_response(
@@ -299,16 +410,20 @@ class Upstream:
                     )
                 yield response
         except httpx.TimeoutException as exc:
+            outcome = outcome and "timeout"
             raise UpstreamTimeout(
                 f"Gumloop stream timed out ({type(exc).__name__})", operation=operation
             ) from exc
         except httpx.TransportError as exc:
+            outcome = outcome and "connection_error"
             raise UpstreamUnavailable(
                 f"Gumloop stream failed ({_failure(exc, operation)})", operation=operation
             ) from exc
         finally:
             if holding:
                 semaphore.release()
+            if outcome is not None:  # no headers came
+                self._observe(operation, outcome, started)
 
 
 def _failure(exc: httpx.TransportError, operation: str) -> str:
