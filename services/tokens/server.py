@@ -15,6 +15,8 @@ from grpc_health.v1 import health
 
 from gumloop_mcp.runtime import (
     CallerTokens,
+    MetricsEndpoint,
+    ServiceMetrics,
     create_channel,
     create_grpc_server,
     serve_until_stopped,
@@ -26,7 +28,7 @@ from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from .catalog_client import ProxyClient
 from .pepper import load_pepper
 from .revocations import RevocationHub
-from .servicer import TokenServicer
+from .servicer import TokenMetrics, TokenServicer
 from .settings import TokenSettings
 from .store import Clock, TokenStore
 from .store_redis import RedisTokenStore
@@ -50,10 +52,22 @@ class TokenServer:
     hub: RevocationHub
     proxy_channel: grpc.aio.Channel
     owns_channel: bool
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    metrics_endpoint: MetricsEndpoint | None = None
     _started: bool = field(default=False, init=False)
 
+    @property
+    def ports(self) -> dict[str, int]:
+        """The bound ports: {"grpc": ..., "metrics": ...} ("metrics" only when the endpoint is on)."""
+        ports = {"grpc": self.port}
+        if self.metrics_endpoint is not None and self.metrics_endpoint.port:
+            ports["metrics"] = self.metrics_endpoint.port
+        return ports
+
     async def start(self) -> None:
-        """Open the store (and its expiry scheduler / Redis listener), then serve."""
+        """Serve /metrics (when on), open the store (and its expiry scheduler / Redis listener), then gRPC."""
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.start()
         await self.store.start()
         await start_serving(self.server, self.health)
         self._started = True
@@ -71,6 +85,8 @@ class TokenServer:
             await self.server.stop(None)
         if self.owns_channel:
             await self.proxy_channel.close()
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.stop()
 
     async def __aenter__(self) -> TokenServer:
         await self.start()
@@ -119,7 +135,10 @@ async def create_server(
         timeout_s=settings.proxy_timeout_s,
         cache_s=settings.catalog_cache_s,
     )
-    servicer = TokenServicer(settings, store, hub, proxy, load_pepper(settings), clock)
+    metrics = ServiceMetrics()
+    servicer = TokenServicer(
+        settings, store, hub, proxy, load_pepper(settings), clock, TokenMetrics(metrics.registry, hub)
+    )
     server, port, health_servicer = create_grpc_server(
         lambda s: pb_grpc.add_TokenServiceServicer_to_server(servicer, s),
         [SERVICE_NAME],
@@ -128,8 +147,19 @@ async def create_server(
         caller_tokens=caller_tokens,
         service_label="token service",
         caller_setting="GMCP_TOKENS_CALLER_TOKENS",
+        metrics=metrics,
     )
-    return TokenServer(server, port, health_servicer, store, hub, channel, owns_channel)
+    return TokenServer(
+        server,
+        port,
+        health_servicer,
+        store,
+        hub,
+        channel,
+        owns_channel,
+        metrics,
+        metrics.endpoint(settings.host, settings.metrics_port),
+    )
 
 
 async def serve(
@@ -140,11 +170,12 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop`), then shut down gracefully.
 
-    `on_ready` receives the bound ports, e.g. {"grpc": 50051}, once the service answers.
+    `on_ready` receives the bound ports, e.g. {"grpc": 50051, "metrics": 9091}, once the service answers
+    ("metrics" is absent when metrics_port is -1).
     """
     await serve_until_stopped(
         lambda: create_server(settings),
-        ports=lambda tokens: {"grpc": tokens.port},
+        ports=lambda tokens: tokens.ports,
         grace_s=settings.shutdown_grace_s,
         stop=stop,
         on_ready=on_ready,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, TypeVar
 
 import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gumloop_mcp.runtime import (
     TokenKind,
@@ -34,6 +35,7 @@ from .errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    StoreUnavailable,
     TokenServiceError,
     Violation,
     to_status,
@@ -52,7 +54,7 @@ from .store import (
     new_id,
 )
 
-__all__ = ["TokenServicer"]
+__all__ = ["TokenMetrics", "TokenServicer"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,37 @@ _VALID_PURPOSES: Final = frozenset(
 )
 
 
+class TokenMetrics:
+    """ResolveToken outcomes, store failures by RPC, and open revocation watches.
+
+    Labels are fixed words and the servicer's own method names: never a token, hash or id.
+    """
+
+    OUTCOMES: Final = ("ok", "not_found", "malformed")
+
+    def __init__(self, registry: CollectorRegistry, hub: RevocationHub) -> None:
+        self.resolves = Counter(
+            "gmcp_tokens_resolve",
+            "ResolveToken outcomes: ok, not_found (unknown, expired, revoked), malformed (fails the format).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in self.OUTCOMES:
+            self.resolves.labels(outcome)
+        self.store_errors = Counter(
+            "gmcp_tokens_store_errors",
+            "Calls answered UNAVAILABLE because the store (SQLite or Redis) failed, by RPC.",
+            ["method"],
+            registry=registry,
+        )
+        self.watchers = Gauge(
+            "gmcp_tokens_revocation_watchers",
+            "Open WatchRevocations streams on this replica.",
+            registry=registry,
+        )
+        self.watchers.set_function(lambda: hub.subscriber_count)
+
+
 def _edge(
     handler: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]],
 ) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]]:
@@ -82,6 +115,9 @@ def _edge(
         try:
             return await handler(self, request, context)
         except TokenServiceError as error:
+            metrics: TokenMetrics | None = getattr(self, "_metrics", None)
+            if isinstance(error, StoreUnavailable) and metrics is not None:
+                metrics.store_errors.labels(handler.__name__).inc()
             await context.abort_with_status(to_status(error))
             raise AssertionError("abort_with_status returned") from error  # pragma: no cover
         except (grpc.aio.AbortError, grpc.aio.UsageError, asyncio.CancelledError):
@@ -116,8 +152,10 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         proxy: ProxyClient,
         pepper: bytes,
         clock: Clock,
+        metrics: TokenMetrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._store = store
         self._hub = hub
         self._proxy = proxy
@@ -304,16 +342,23 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
     async def ResolveToken(self, request: pb.ResolveTokenRequest, context: Any) -> pb.ResolveTokenResponse:
         """The hot path: checksum first (no store lookup for typos), then the keyed-hash lookup."""
         if not is_well_formed(request.token, TokenKind.MCP_URL):
+            self._resolved("malformed")
             raise NotFound(_NO_SUCH_TOKEN)
         presented = hash_token(request.token, self._pepper)
         resolution = await self._store.resolve(presented, self._settings.last_used_resolution_s)
         # The lookup is by hash; the final equality check is constant-time all the same.
         if resolution is None or not tokens_equal(resolution.stored_hash, presented):
+            self._resolved("not_found")
             raise NotFound(_NO_SUCH_TOKEN)
+        self._resolved("ok")
         response = pb.ResolveTokenResponse(mcp_server=server_message(resolution.record))
         if resolution.token_expire_time is not None:
             response.token_expire_time.CopyFrom(timestamp(resolution.token_expire_time))
         return response
+
+    def _resolved(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.resolves.labels(outcome).inc()
 
     async def WatchRevocations(
         self, request: pb.WatchRevocationsRequest, context: grpc.aio.ServicerContext
