@@ -23,6 +23,8 @@ KUBERNETES_VERSION = "1.37.0"
 OVERLAY_NAMES = ["dev", "prod"]
 OUR_SERVICES = {"tokens", "proxy", "facade", "emulator"}
 GRPC_PORTS = {"tokens": 50051, "proxy": 50052}
+METRICS_PORTS = {"tokens": 9091, "proxy": 9092}
+MONITORING_NAMESPACE = {"kubernetes.io/metadata.name": "monitoring", "gumloop-mcp.io/monitoring": "true"}
 SETTINGS = {
     "GMCP_TOKENS_": ("services.tokens.settings", "TokenSettings"),
     "GMCP_PROXY_": ("services.gumloop_proxy.settings", "ProxySettings"),
@@ -331,6 +333,72 @@ def test_network_policies_allow_exactly_the_designed_pod_to_pod_flows(rendered, 
     assert policies.ingress_from_pod(pods["facade"], client, 8081)
     assert not policies.ingress_from_pod(pods["facade"], pods["stranger"], 8081)
     assert not policies.ingress_from_pod(pods["facade"], client, 8080)
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_metrics_ports_admit_only_labelled_monitoring_namespaces_and_grpc_stays_facade_only(
+    rendered, overlay
+):
+    """Prometheus (a labelled monitoring namespace) scrapes tokens and proxy on their metrics port and
+    nothing else; no other peer reaches a metrics port; gRPC is still only façade (and tokens -> proxy)."""
+    policies = Policies(rendered[overlay])
+    pods = _pods(rendered[overlay])
+    prometheus = Pod(
+        "prometheus", {"app.kubernetes.io/name": "prometheus"}, MONITORING_NAMESPACE, frozenset()
+    )
+    unlabelled = Pod(
+        "other-team", {"app.kubernetes.io/name": "prometheus"}, {"kubernetes.io/metadata.name": "other"},
+        frozenset(),
+    )  # fmt: skip
+    client = Pod("admin-job", {"gumloop-mcp.io/management-client": "true"}, NAMESPACE_LABELS, frozenset())
+    everyone = [*pods.values(), prometheus, unlabelled, client]
+    for component, port in METRICS_PORTS.items():
+        assert port in pods[component].ports
+        assert policies.connects(prometheus, pods[component], port), component
+        others = [
+            p.name for p in everyone if p.name != "prometheus" and policies.connects(p, pods[component], port)
+        ]
+        assert others == [], f"{component} :{port} is open to {others}"
+        for other in (*GRPC_PORTS.values(), *METRICS_PORTS.values(), 8080, 8081, 8090, 6379):
+            if other != port:
+                assert not policies.connects(prometheus, pods[component], other), (component, other)
+    for name in ("facade", "emulator", "redis"):
+        if name in pods:
+            assert not any(policies.connects(prometheus, pods[name], p) for p in (8080, 8081, 8090, 6379))
+    grpc_clients = {
+        component: {
+            p.name
+            for p in everyone
+            if p is not pods[component] and policies.connects(p, pods[component], port)
+        }
+        for component, port in GRPC_PORTS.items()
+    }
+    assert grpc_clients == {"tokens": {"facade"}, "proxy": {"facade", "tokens"}}
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_NAMES)
+def test_the_metrics_port_is_named_configured_and_annotated_for_scraping(rendered, overlay):
+    """A named `metrics` containerPort equal to GMCP_<SVC>_METRICS_PORT and the prometheus.io annotations."""
+    config = next(
+        o["data"] for o in rendered[overlay] if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(
+            "gumloop-mcp-config")
+    )  # fmt: skip
+    prefixes = {"tokens": "GMCP_TOKENS_", "proxy": "GMCP_PROXY_"}
+    workloads = {_component(w): w for w in _workloads(rendered[overlay])}
+    for component, port in METRICS_PORTS.items():
+        workload = workloads[component]
+        (container,) = _containers(workload)
+        named = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert named == {"grpc": GRPC_PORTS[component], "metrics": port}
+        assert config[f"{prefixes[component]}METRICS_PORT"] == str(port)
+        annotations = workload["spec"]["template"]["metadata"]["annotations"]
+        assert annotations == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(port),
+            "prometheus.io/path": "/metrics",
+        }
+        probes = [container[k] for k in ("startupProbe", "readinessProbe", "livenessProbe")]
+        assert all(probe["grpc"]["port"] == GRPC_PORTS[component] for probe in probes)
 
 
 @pytest.mark.parametrize("overlay", OVERLAY_NAMES)
