@@ -27,7 +27,7 @@ from .contracts import Toolbox
 from .health import Health
 from .jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, JsonRpcError, error_response
 from .legacy_sse import LegacySse
-from .live import LiveWork
+from .live import LiveWork, SecondFactor
 from .metrics import FacadeMetrics
 from .protocol import Protocol
 from .security import HostPolicy
@@ -98,18 +98,21 @@ class FacadeApp:
             if revocation.api_token_id:
                 self.live.cut_api_token(revocation.api_token_id)
             elif revocation.server_id:
-                self.live.cut_server(revocation.server_id)
+                self.live.cut_server(revocation.server_id, remember=not revocation.local)
             elif revocation.token_key:
                 self.live.cut_token(revocation.token_key)
             return
         tokens = self.live.tokens(revocation.server_id or None)
-        if tokens:
-            task = asyncio.create_task(self._recheck(tokens), name="revocation-recheck")
+        # Every record (the watch reconnected, events may be lost): API token revocations too.
+        factors = self.live.second_factors() if not revocation.server_id else {}
+        if tokens or factors:
+            task = asyncio.create_task(self._recheck(tokens, factors), name="revocation-recheck")
             self._rechecks.add(task)
             task.add_done_callback(self._rechecks.discard)
 
-    async def _recheck(self, tokens: dict[str, str]) -> None:
-        """Cut what was opened with a token that no longer resolves (a rotation without grace, ...)."""
+    async def _recheck(self, tokens: dict[str, str], factors: dict[str, SecondFactor]) -> None:
+        """Cut what was opened with a token that no longer resolves (a rotation without grace, ...),
+        or with a second-factor API token that no longer verifies."""
         limit = asyncio.Semaphore(_RECHECK_CONCURRENCY)
 
         async def check(key: str, token: str) -> None:
@@ -125,7 +128,18 @@ class FacadeApp:
                 if ends and ends != resolved.server_expires_at:
                     self._cut_token_at(key, ends)
 
-        await asyncio.gather(*(check(k, t) for k, t in tokens.items()))
+        async def verify(factor: SecondFactor) -> None:
+            async with limit:
+                try:
+                    await self.resolver.verify_api_token(factor.authorization, factor.account_id)
+                except Unauthorized:
+                    self.live.cut_api_token(factor.id)
+                except BackendUnavailable:
+                    return  # unknown: keep it; the next request verifies it anyway
+
+        await asyncio.gather(
+            *(check(k, t) for k, t in tokens.items()), *(verify(f) for f in factors.values())
+        )
 
     def _cut_token_at(self, key: str, ends: float) -> None:
         previous = self._token_ends.pop(key, None)
@@ -149,10 +163,10 @@ class FacadeApp:
         try:
             resolved = await self.resolver.resolve(request.match_info["token"])
             if resolved.require_api_token:
-                api_token_id = await self.resolver.verify_api_token(
-                    request.headers.get("Authorization"), resolved.scope
+                factor = await self.resolver.verify_api_token(
+                    request.headers.get("Authorization"), resolved.scope.account_id
                 )
-                resolved = dataclasses.replace(resolved, api_token_id=api_token_id)
+                resolved = dataclasses.replace(resolved, second_factor=factor)
         except NotFound:
             raise _error(404, INVALID_REQUEST, "Not Found") from None
         except Unauthorized:

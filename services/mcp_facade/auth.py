@@ -34,7 +34,7 @@ from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 
 from .contracts import ServerScope
-from .live import token_key
+from .live import SecondFactor, token_key
 
 __all__ = ["BackendUnavailable", "NotFound", "Resolved", "Revocation", "TokenResolver", "Unauthorized"]
 
@@ -67,8 +67,8 @@ class Resolved:
     token_expires_at: float
     # Wall-clock end of the record itself (0 = none); token_expires_at may be sooner (rotation grace).
     server_expires_at: float = 0.0
-    # The id of the API token that passed the second factor for this request ("" when none was asked).
-    api_token_id: str = ""
+    # The API token that passed the second factor for this request (None when none was asked).
+    second_factor: SecondFactor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,9 @@ class Revocation:
     token_key: str = ""
     api_token_id: str = ""
     final: bool = False
+    # Seen by this replica's clock on a cache hit, not told by the token service: cut what is open,
+    # but do not condemn the record (its expiry may have been extended meanwhile).
+    local: bool = False
 
 
 class TokenResolver:
@@ -128,7 +131,7 @@ class TokenResolver:
             wall = time.time()
             if resolved.server_expires_at and resolved.server_expires_at <= wall:
                 self._cache.pop(key, None)
-                self._notify(Revocation(server_id=resolved.scope.server_id, final=True))
+                self._notify(Revocation(server_id=resolved.scope.server_id, final=True, local=True))
                 raise NotFound
             if resolved.token_expires_at and resolved.token_expires_at <= wall:
                 self._cache.pop(key, None)
@@ -173,20 +176,20 @@ class TokenResolver:
             self._cache.popitem(last=False)
         return resolved
 
-    async def verify_api_token(self, authorization: str | None, scope: ServerScope) -> str:
-        """Check `Authorization: Bearer <api token>` for an MCP client of `scope`'s account; its id."""
+    async def verify_api_token(self, authorization: str | None, account_id: str) -> SecondFactor:
+        """Check `Authorization: Bearer <api token>` for an MCP client of the account `account_id`."""
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthorized
         token = authorization[7:].strip()
         if not is_well_formed(token, TokenKind.API):
             raise Unauthorized
-        key = (token_key(token), scope.account_id)
+        key = (token_key(token), account_id)
         now = time.monotonic()
         cached = self._api_cache.get(key)
         if cached is not None and cached[0] > now:
-            return cached[1]
+            return SecondFactor(cached[1], account_id, authorization)
         request = pb.VerifyApiTokenRequest(
-            token=token, purpose=pb.API_TOKEN_PURPOSE_MCP_CLIENT, account_id=scope.account_id
+            token=token, purpose=pb.API_TOKEN_PURPOSE_MCP_CLIENT, account_id=account_id
         )
         generation = self._api_generation
         try:
@@ -210,11 +213,11 @@ class TokenResolver:
             ttl = min(ttl, reply.api_token.expire_time.ToDatetime(tzinfo=UTC).timestamp() - time.time())
         if generation != self._api_generation or ttl <= 0:
             # A revocation arrived meanwhile, or it is about to expire: valid once, not cached.
-            return str(reply.api_token.id)
+            return SecondFactor(str(reply.api_token.id), account_id, authorization)
         self._api_cache[key] = (now + ttl, reply.api_token.id)
         while len(self._api_cache) > self._max_size:
             self._api_cache.popitem(last=False)
-        return str(reply.api_token.id)
+        return SecondFactor(str(reply.api_token.id), account_id, authorization)
 
     def drop_server(self, server_id: str) -> None:
         """Forget every cached resolution of a record."""

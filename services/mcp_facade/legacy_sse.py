@@ -46,6 +46,7 @@ from .jsonrpc import (
     parse_message,
     result_response,
 )
+from .live import SecondFactor
 from .protocol import LEGACY_SSE_VERSIONS, Exchange, RequestCancelled
 from .sessions import Session
 from .state import StateUnavailable
@@ -80,8 +81,8 @@ class SseConnection:
     # The URL token the stream was opened with: kept in memory only, to resolve the current
     # scope of messages relayed from other replicas.
     token: str = field(repr=False, default="")
-    # The second-factor API token the stream was opened with ("" when none was asked).
-    api_token_id: str = ""
+    # The second-factor API token the stream was opened with (None when none was asked).
+    second_factor: SecondFactor | None = field(default=None, repr=False)
     queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
     session: Session | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -100,20 +101,22 @@ class LegacySse:
         resolved = await self._app.authorize(request)
         token = request.match_info["token"]
         conn = SseConnection(
-            secrets.token_urlsafe(18), resolved.scope.server_id, token, api_token_id=resolved.api_token_id
+            secrets.token_urlsafe(18), resolved.scope.server_id, token, second_factor=resolved.second_factor
         )
-        self.connections[conn.conn_id] = conn
         request[SESSION] = conn.conn_id[:8]
         loop = asyncio.get_running_loop()
-        hold = self._app.live.hold(
-            conn.server_id, token, lambda _: conn.queue.put_nowait(None), api_token_id=conn.api_token_id
-        )
-        await self._claim(conn)
-        claimed = loop.time()
         response = self._app.sse_response()
-        await response.prepare(request)
-        self._app.stream_opened(response)
+        self.connections[conn.conn_id] = conn
+        hold = self._app.live.hold(
+            conn.server_id, token, lambda _: conn.queue.put_nowait(None), second_factor=conn.second_factor
+        )
+        # Everything after registering is inside the try: a client that leaves during the claim or
+        # the prepare cancels this handler, and the finally must still release what was taken.
         try:
+            await self._claim(conn)
+            claimed = loop.time()
+            await response.prepare(request)
+            self._app.stream_opened(response)
             endpoint = f"/mcp/{token}/messages?session_id={conn.conn_id}"
             await response.write(f"event: endpoint\ndata: {endpoint}\n\n".encode())
             while not hold.done:
@@ -241,7 +244,7 @@ class LegacySse:
             send=send,
             log_level=await self._app.protocol.sessions.level(session),
             token=conn.token,
-            api_token_id=conn.api_token_id,
+            second_factor=conn.second_factor,
         )
 
     async def _answer(self, conn: SseConnection, msg: Message, ex: Exchange) -> None:

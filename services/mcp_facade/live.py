@@ -12,14 +12,16 @@ The shared state (state.py) only learns of it indirectly: a cut legacy stream re
 a cut task records its terminal state.
 
 - `cut_server()` (record DELETED or EXPIRED, or its expiry seen on a cache hit) ends every hold of
-  the record and remembers the id for a while: a request that resolved its token just before the
-  event and takes its hold just after is cut at once (ids are never reused).
+  the record; on the token service's word (not on a cache hit) it also remembers the id for a
+  while: a request that resolved its token just before the event and takes its hold just after is
+  cut at once (ids are never reused).
 - `cut_token()` (one token stopped resolving: a rotation's grace ended) ends the holds taken with
   that token, leaving the record's other token alone.
 - `cut_api_token()` (a second-factor API token was revoked or expired) ends the holds opened with
   it; work of the same record opened with another API token goes on.
 - `tokens()` lists the tokens in use, for re-checking them when a record changed (UPDATED,
-  ROTATED) or the watch reconnected after missing events.
+  ROTATED) or the watch reconnected after missing events; `second_factors()` the API tokens in
+  use, verified again after such a reconnect.
 Tokens are kept in memory only, as long as the hold (the request carries them anyway).
 """
 
@@ -32,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["API_TOKEN_REVOKED_MESSAGE", "REVOKED_MESSAGE", "Hold", "LiveWork", "token_key"]
+__all__ = ["API_TOKEN_REVOKED_MESSAGE", "REVOKED_MESSAGE", "Hold", "LiveWork", "SecondFactor", "token_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,17 @@ def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class SecondFactor:
+    """The API token a request passed the second factor with: its id, for cuts on its revocation,
+    and the `Authorization` value itself (memory only, never logged or stored, like the URL token),
+    to verify it again when revocation events may have been missed."""
+
+    id: str
+    account_id: str
+    authorization: str = field(repr=False)
+
+
 @dataclass(eq=False, slots=True)
 class Hold:
     """One open stream, in-flight call or task runner of a record."""
@@ -63,8 +76,8 @@ class Hold:
     # Ends the work; called at most once, with the reason to report.
     cut: Callable[[str], None] = field(repr=False)
     token_key: str = ""
-    # The second-factor API token it was opened with ("" when the record asks for none).
-    api_token_id: str = ""
+    # The second-factor API token it was opened with (None when the record asks for none).
+    second_factor: SecondFactor | None = None
     done: bool = False
 
 
@@ -75,9 +88,16 @@ class LiveWork:
         self._by_server: dict[str, set[Hold]] = {}
         self._revoked: OrderedDict[str, None] = OrderedDict()
 
-    def hold(self, server_id: str, token: str, cut: Callable[[str], None], *, api_token_id: str = "") -> Hold:
+    def hold(
+        self,
+        server_id: str,
+        token: str,
+        cut: Callable[[str], None],
+        *,
+        second_factor: SecondFactor | None = None,
+    ) -> Hold:
         """Register running work; cut at once when the record was already revoked."""
-        hold = Hold(server_id, token, cut, token_key(token) if token else "", api_token_id)
+        hold = Hold(server_id, token, cut, token_key(token) if token else "", second_factor)
         if server_id in self._revoked:
             self._cut(hold, REVOKED_MESSAGE)
             return hold
@@ -92,12 +112,18 @@ class LiveWork:
             if not holds:
                 del self._by_server[hold.server_id]
 
-    def cut_server(self, server_id: str, reason: str = REVOKED_MESSAGE) -> int:
-        """End everything held for a record that no longer exists; how many holds were cut."""
-        self._revoked[server_id] = None
-        self._revoked.move_to_end(server_id)
-        while len(self._revoked) > _REMEMBER_REVOKED:
-            self._revoked.popitem(last=False)
+    def cut_server(self, server_id: str, reason: str = REVOKED_MESSAGE, *, remember: bool = True) -> int:
+        """End everything held for a record that no longer exists; how many holds were cut.
+
+        `remember` (the token service said DELETED or EXPIRED): later holds of the record are cut at
+        once. Not for an expiry this replica only inferred from a cached entry: the record may have
+        been extended, and remembering it would refuse every later call of a valid record.
+        """
+        if remember:
+            self._revoked[server_id] = None
+            self._revoked.move_to_end(server_id)
+            while len(self._revoked) > _REMEMBER_REVOKED:
+                self._revoked.popitem(last=False)
         holds = list(self._by_server.pop(server_id, ()))
         for hold in holds:
             self._cut(hold, reason)
@@ -114,7 +140,12 @@ class LiveWork:
 
     def cut_api_token(self, api_token_id: str, reason: str = API_TOKEN_REVOKED_MESSAGE) -> int:
         """End what was opened with the second-factor API token `api_token_id`; how many were cut."""
-        cut = self._cut_where(lambda h: bool(api_token_id) and h.api_token_id == api_token_id, reason)
+        cut = self._cut_where(
+            lambda h: (
+                bool(api_token_id) and h.second_factor is not None and h.second_factor.id == api_token_id
+            ),
+            reason,
+        )
         if cut:
             logger.info("cut %d open streams or calls of a revoked API token", cut)
         return cut
@@ -134,6 +165,15 @@ class LiveWork:
             [self._by_server.get(server_id, set())] if server_id is not None else self._by_server.values()
         )
         return {h.token_key: h.token for holds in groups for h in holds if h.token}
+
+    def second_factors(self) -> dict[str, SecondFactor]:
+        """The second-factor API tokens in use (id -> factor), for verifying them again."""
+        return {
+            h.second_factor.id: h.second_factor
+            for holds in self._by_server.values()
+            for h in holds
+            if h.second_factor is not None
+        }
 
     def count(self, server_id: str | None = None) -> int:
         """How many holds are open (of one record, or in all)."""

@@ -33,7 +33,7 @@ from typing import Any, Final
 from .budget import budget_exceeded_result
 from .contracts import CallContext, ServerScope, Toolbox, ToolsUnavailableError, UnknownToolError
 from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, JsonRpcError, Message
-from .live import LiveWork
+from .live import LiveWork, SecondFactor
 from .metrics import FacadeMetrics
 from .sessions import LOG_LEVELS, Session, SessionStore
 from .settings import FacadeSettings
@@ -112,8 +112,8 @@ class Exchange:
     log_level: str | None = None
     # The URL token of the request (memory only): a revoked or expired token cuts its calls.
     token: str = field(default="", repr=False)
-    # The second-factor API token's id ("" when none was asked): revoking it cuts its calls.
-    api_token_id: str = ""
+    # The second-factor API token (None when none was asked): revoking it cuts its calls.
+    second_factor: SecondFactor | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -291,13 +291,14 @@ class Protocol:
                 task_param.get("ttl"),
                 ctx,
                 lambda: self._run_tool(ex, name, arguments, ctx),
+                second_factor=ex.second_factor,
             )
             return {"task": task}
         self._wire_sinks(msg, ex, ctx)
         call = _Call(asyncio.create_task(self._run_tool(ex, name, arguments, ctx)), ctx)
         key = (ex.conn_key, str(msg.id))
         self._inflight[key] = call
-        hold = self.live.hold(ex.scope.server_id, ex.token, call.cut, api_token_id=ex.api_token_id)
+        hold = self.live.hold(ex.scope.server_id, ex.token, call.cut, second_factor=ex.second_factor)
         try:
             result = await call.task
         except asyncio.CancelledError:

@@ -287,7 +287,7 @@ class StreamableHttp:
             session=session,
             log_level=log_level,
             token=request.match_info["token"],
-            api_token_id=resolved.api_token_id,
+            second_factor=resolved.second_factor,
         )
 
     def _modern_exchange(self, request: web.Request, msg: Message, resolved: Resolved) -> Exchange:
@@ -311,7 +311,7 @@ class StreamableHttp:
             client_capabilities=caps if isinstance(caps, dict) else {},
             log_level=level if isinstance(level, str) else None,
             token=request.match_info["token"],
-            api_token_id=resolved.api_token_id,
+            second_factor=resolved.second_factor,
         )
 
     @staticmethod
@@ -440,7 +440,7 @@ class StreamableHttp:
             resolved.scope.server_id,
             request.match_info["token"],
             lambda _: cut.set(),
-            api_token_id=resolved.api_token_id,
+            second_factor=resolved.second_factor,
         )
         ends = session.expires_at
         if resolved.token_expires_at:

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from .contracts import CallContext
 from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, JsonRpcError
-from .live import Hold, LiveWork
+from .live import Hold, LiveWork, SecondFactor
 from .state import FacadeState, StateUnavailable
 
 __all__ = ["RELATED_TASK", "TaskStore", "task_wire"]
@@ -107,8 +107,13 @@ class TaskStore:
         ttl_ms: Any,
         ctx: CallContext,
         run: Callable[[], Awaitable[dict[str, Any]]],
+        *,
+        second_factor: SecondFactor | None = None,
     ) -> dict[str, Any]:
-        """Record a new task, start `run()` here, and return the Task object."""
+        """Record a new task, start `run()` here, and return the Task object.
+
+        `second_factor`: the API token the task was started with; revoking it cuts the task.
+        """
         if len(self._runners) >= _MAX_TASKS:
             raise JsonRpcError(INVALID_PARAMS, "Too many tasks in flight; retry without `task` or later")
         try:
@@ -133,7 +138,9 @@ class TaskStore:
         key = (server_id, record["id"])
         runner = asyncio.create_task(self._run(dict(record), run), name=f"mcp-task-{record['id'][:6]}")
         self._runners[key] = (runner, ctx)
-        hold = self._live.hold(server_id, "", lambda reason: self._cut(key, reason))
+        hold = self._live.hold(
+            server_id, "", lambda reason: self._cut(key, reason), second_factor=second_factor
+        )
         runner.add_done_callback(lambda task: self._runner_done(key, record, task, hold))
         return task_wire(record)
 

@@ -8,6 +8,7 @@ and task runners stop; on every replica, since each watches revocations itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -292,3 +293,101 @@ async def test_revoking_the_second_factor_api_token_ends_what_was_opened_with_it
             await _ends(mine)
             assert await _still_open(other)  # opened with the other API token: untouched
             assert stack.server.facade.live.count("mcp_2fa") == 1
+
+
+async def test_an_expiry_seen_on_a_cache_hit_does_not_refuse_the_record_once_it_was_extended(
+    stack: Stack,
+) -> None:
+    """The cached entry says expired, but the record was extended (its UPDATED came late): calls work."""
+    token = generate_token(TokenKind.MCP_URL)
+    record = pb.McpServer(id="mcp_ext", name="extended", account_id="acct_1")
+    record.expire_time.FromSeconds(int(time.time()) + 2)
+    stack.tokens.servers[token] = record
+    url = _url(stack.server, token)
+    async with aiohttp.ClientSession() as http:
+        session = await _initialize(http, url)
+        await asyncio.sleep(2.2)
+        status, _ = await _post(http, url, session, "ping", {})
+        assert status == 404  # the stale cache entry: refused, and its open work cut
+        record.expire_time.FromSeconds(int(time.time()) + 86_400)
+        for queue in stack.tokens.watchers:
+            await queue.put(
+                pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_ext")
+            )
+        await asyncio.sleep(0.2)
+        status, reply = await _post(
+            http, url, session, "tools/call", {"name": "echo", "arguments": {"text": "hi"}}
+        )
+        assert status == 200, reply
+        assert reply["result"]["structuredContent"] == {"echo": "mcp_ext:hi"}
+
+
+async def _second_factor_session(
+    http: aiohttp.ClientSession, url: str, auth: dict[str, str], caps: dict[str, Any] | None = None
+) -> str:
+    params = {"protocolVersion": "2025-11-25", "capabilities": caps or {}}
+    body = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+    async with http.post(url, json=body, headers={**BOTH, **auth}) as resp:
+        assert resp.status == 200
+        return str(resp.headers["Mcp-Session-Id"])
+
+
+async def test_a_task_started_with_a_revoked_api_token_is_cancelled(stack: Stack) -> None:
+    """API_TOKEN_REVOKED cuts the task runners started with that API token too."""
+    token = stack.tokens.add_server("mcp_task2fa", require_api_token=True)
+    url = _url(stack.server, token)
+    auth = {"Authorization": f"Bearer {stack.tokens.add_api_token('apit_task')}"}
+    async with aiohttp.ClientSession() as http:
+        session = await _second_factor_session(http, url, auth, TASK_CAPS)
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "slow", "arguments": {}, "task": {}}}  # fmt: skip
+        async with http.post(url, json=body, headers={**BOTH, **auth, "Mcp-Session-Id": session}) as resp:
+            assert "task" in (await resp.json())["result"]
+        await asyncio.wait_for(stack.toolbox.started.wait(), 5)
+        for queue in stack.tokens.watchers:
+            await queue.put(
+                pb.WatchRevocationsResponse(
+                    kind=pb.REVOCATION_KIND_API_TOKEN_REVOKED, api_token_id="apit_task"
+                )
+            )
+        await asyncio.wait_for(stack.toolbox.cancelled.wait(), ENDS_WITHIN_S)
+
+
+async def test_after_a_watch_reconnect_api_tokens_in_use_are_verified_again(stack: Stack) -> None:
+    """Events may be lost while the watch is down: a stream whose API token no longer verifies ends."""
+    token = stack.tokens.add_server("mcp_recheck", require_api_token=True)
+    url = _url(stack.server, token)
+    revoked_token = stack.tokens.add_api_token("apit_gone")
+    revoked = {"Authorization": f"Bearer {revoked_token}"}
+    kept = {"Authorization": f"Bearer {stack.tokens.add_api_token('apit_here')}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{url}/sse", headers={**SSE, **revoked}) as gone,
+        http.get(f"{url}/sse", headers={**SSE, **kept}) as here,
+    ):
+        assert gone.status == here.status == 200
+        del stack.tokens.api_tokens[revoked_token]  # revoked while no event reached this replica
+        for queue in stack.tokens.watchers:
+            await queue.put(pb.WatchRevocationsResponse())  # the watch is live again: re-check
+        await _ends(gone)
+        assert await _still_open(here)
+
+
+async def test_a_legacy_stream_left_during_its_claim_releases_its_hold(stack: Stack) -> None:
+    """A client that leaves while the stream is being claimed (a slow shared state) leaves nothing held."""
+    state = stack.server.state
+    claim = state.claim_stream
+
+    async def slow_claim(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.5)
+        return await claim(*args, **kwargs)
+
+    state.claim_stream = slow_claim  # type: ignore[method-assign]
+    async with aiohttp.ClientSession() as http:
+        for _ in range(3):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await http.get(f"{stack.url}/sse", headers=SSE)
+        await asyncio.sleep(0.8)
+    assert stack.server.facade.live.count() == 0
+    assert stack.server.facade.legacy.connections == {}

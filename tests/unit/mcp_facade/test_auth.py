@@ -122,14 +122,14 @@ async def test_an_api_token_revoked_while_it_was_being_verified_is_not_cached() 
     resolver = TokenResolver(stub, ttl_s=30, max_size=10, deadline_s=1)  # type: ignore[arg-type]
     header = f"Bearer {generate_token(TokenKind.API)}"
     stub.hold = True
-    verifying = asyncio.create_task(resolver.verify_api_token(header, SCOPE))
+    verifying = asyncio.create_task(resolver.verify_api_token(header, SCOPE.account_id))
     await asyncio.wait_for(stub.entered.wait(), 5)
     revoked = pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_API_TOKEN_REVOKED, api_token_id="apit_1")
     resolver._apply(revoked)
     stub.release.set()
     await verifying
     stub.hold = False
-    await resolver.verify_api_token(header, SCOPE)
+    await resolver.verify_api_token(header, SCOPE.account_id)
     assert stub.calls == 2
 
 
@@ -138,8 +138,8 @@ async def test_a_cached_api_token_is_never_trusted_past_its_own_expiry() -> None
     stub = VerifyStub(expire_in_s=-1)
     resolver = TokenResolver(stub, ttl_s=30, max_size=10, deadline_s=1)  # type: ignore[arg-type]
     header = f"Bearer {generate_token(TokenKind.API)}"
-    await resolver.verify_api_token(header, SCOPE)
-    await resolver.verify_api_token(header, SCOPE)
+    await resolver.verify_api_token(header, SCOPE.account_id)
+    await resolver.verify_api_token(header, SCOPE.account_id)
     assert stub.calls == 2
 
 
