@@ -120,9 +120,10 @@ def _int(value: str | None) -> int | None:
     text = value.strip().split(",")[0].strip()
     if not _DIGITS.match(text):
         return None  # a fraction, sign, exponent, inf or nan: not a count of requests or seconds
-    if len(text.lstrip("0")) > len(str(MAX_VALUE)):
-        return MAX_VALUE  # and int() would refuse more than 4300 digits
-    return min(int(text), MAX_VALUE)
+    digits = text.lstrip("0") or "0"  # int() refuses more than 4300 digits, leading zeros included
+    if len(digits) > len(str(MAX_VALUE)):
+        return MAX_VALUE
+    return min(int(digits), MAX_VALUE)
 
 
 def _reset_delta(value: int | None, now: float) -> int | None:

@@ -129,6 +129,22 @@ async def test_a_2xx_answer_with_a_rate_limit_count_above_int64_is_not_lost(
     assert response.rate_limit.remaining == MAX_VALUE and response.rate_limit.limit == -1
 
 
+async def test_zero_padded_rate_limit_headers_are_read_on_a_200_and_a_429(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """5001 leading zeros made int() raise ValueError (its 4300-digit limit): INTERNAL on every answer."""
+    padded = {"X-RateLimit-Remaining": "0" * 5001 + "7", "Retry-After": "0" * 5001 + "12"}
+    await inject(emulator, "/teams", "latency", latency_ms=0, headers=padded, count=1)
+    response, body = await invoke(stub, account.id, "list_teams", {})
+    assert response.http_status == 200 and "teams" in body
+    assert response.rate_limit.remaining == 7 and response.rate_limit.retry_after_seconds == 12
+    await inject(emulator, "/teams", "status", status=429, headers=padded)
+    error = await _fails(stub, account.id, "list_teams")
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
+    trailers = dict(error.trailing_metadata() or ())
+    assert trailers["ratelimit-remaining"] == "7" and trailers["retry-after"] == "12"
+
+
 async def test_the_emulators_own_concurrency_429_reaches_the_caller(
     stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
 ) -> None:

@@ -144,3 +144,13 @@ def test_a_429_without_a_retry_after_or_reset_gets_the_default_marked_as_such():
     )
     assert default_retry_after(None, 0) is None
     assert "retry-after-source" not in dict(told.to_trailing_metadata())
+
+
+def test_zero_padded_values_longer_than_int_digit_limit_are_read():
+    """5001 leading zeros passed the length check but int() of the unstripped text raised ValueError."""
+    padded = "0" * 5001 + "7"
+    info = parse_rate_limit({"X-RateLimit-Remaining": padded, "Retry-After": "0" * 5001}, NOW)
+    assert info == RateLimitInfo(None, 7, None, 0, None)
+    assert parse_rate_limit({"Retry-After": "0" * 5001 + "9" * 30}, NOW) == RateLimitInfo(
+        None, None, None, MAX_VALUE, None
+    )
