@@ -176,5 +176,6 @@ def decode_page_token(field: str, kind: str, scope: str, token: str) -> Cursor |
         if not math.isfinite(position):  # NaN / Infinity: never issued, and NaN breaks every comparison
             raise ValueError("non-finite page position")
         return position, str(raw["i"])
-    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, RecursionError) as exc:
+        # OverflowError: a huge JSON integer as "t" (float() of 400 digits)
         raise InvalidArgument([(field, "is not a page token returned by this listing")]) from exc

@@ -175,12 +175,13 @@ def forged_page_token(kind: str, scope: str, position: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("position", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("position", ["NaN", "Infinity", "-Infinity", "9" * 400])
 async def test_a_page_token_with_a_non_finite_position_is_refused(
     make_tokens: MakeTokens, position: str
 ) -> None:
-    """A forged page token whose position is NaN or infinite is INVALID_ARGUMENT naming page_token on
-    both stores (SQLite answered an empty page for NaN, Redis UNAVAILABLE)."""
+    """A forged page token whose position is NaN, infinite or an integer too large for a float is
+    INVALID_ARGUMENT naming page_token on both stores (SQLite answered an empty page for NaN, Redis
+    UNAVAILABLE; a 400-digit integer raised OverflowError, INTERNAL)."""
     tokens = await make_tokens()
     await make_one(tokens)
     await tokens.stub.CreateApiToken(

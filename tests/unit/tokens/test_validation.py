@@ -104,3 +104,12 @@ def test_a_page_token_with_a_non_finite_position_is_invalid_argument(position: s
     with pytest.raises(InvalidArgument) as err:
         v.decode_page_token("page_token", "mcp", "acct_a", token)
     assert [field for field, _ in err.value.violations] == ["page_token"]
+
+
+def test_a_page_token_with_a_huge_integer_position_is_invalid_argument() -> None:
+    """float() of a 400-digit JSON integer raises OverflowError, which reached the caller as INTERNAL."""
+    raw = '{"k":"mcp","s":"acct_a","t":' + "9" * 400 + ',"i":"mcp_x"}'
+    token = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    with pytest.raises(InvalidArgument) as err:
+        v.decode_page_token("page_token", "mcp", "acct_a", token)
+    assert [field for field, _ in err.value.violations] == ["page_token"]
