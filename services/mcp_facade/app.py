@@ -84,7 +84,10 @@ class FacadeApp:
         self.legacy = LegacySse(self)
         self.closing = asyncio.Event()
         self._streams: set[web.StreamResponse] = set()
-        self._rechecks: set[asyncio.Task[None]] = set()
+        # One re-check at a time per scope ("" = every record, else a record id): a burst of events
+        # for one record runs one re-check now and at most one more after it, not one per event.
+        self._rechecks: dict[str, asyncio.Task[None]] = {}
+        self._recheck_again: set[str] = set()
         # Tokens in use that stop resolving at a known time (a rotation's grace end), which the
         # token service deletes without an event: cut what they opened then.
         self._token_ends: dict[str, asyncio.TimerHandle] = {}
@@ -102,13 +105,25 @@ class FacadeApp:
             elif revocation.token_key:
                 self.live.cut_token(revocation.token_key)
             return
-        tokens = self.live.tokens(revocation.server_id or None)
-        # Every record (the watch reconnected, events may be lost): API token revocations too.
-        factors = self.live.second_factors() if not revocation.server_id else {}
-        if tokens or factors:
-            task = asyncio.create_task(self._recheck(tokens, factors), name="revocation-recheck")
-            self._rechecks.add(task)
-            task.add_done_callback(self._rechecks.discard)
+        key = revocation.server_id
+        if key in self._rechecks:
+            self._recheck_again.add(key)  # what it read may predate this event: once more after it
+        elif self.live.tokens(key or None) or (not key and self.live.second_factors()):
+            self._rechecks[key] = asyncio.create_task(self._rechecks_of(key), name="revocation-recheck")
+
+    async def _rechecks_of(self, key: str) -> None:
+        """Re-check the tokens in use of one record (or of all when `key` is ""), again while asked."""
+        try:
+            while True:
+                self._recheck_again.discard(key)
+                tokens = self.live.tokens(key or None)
+                # Every record (the watch reconnected, events may be lost): API token revocations too.
+                factors = self.live.second_factors() if not key else {}
+                await self._recheck(tokens, factors)
+                if key not in self._recheck_again:
+                    return
+        finally:
+            self._rechecks.pop(key, None)
 
     async def _recheck(self, tokens: dict[str, str], factors: dict[str, SecondFactor]) -> None:
         """Cut what was opened with a token that no longer resolves (a rotation without grace, ...),
@@ -234,7 +249,7 @@ class FacadeApp:
             await asyncio.sleep(0.05)
         await self.legacy.close()
         await self.protocol.close()
-        for task in list(self._rechecks):
+        for task in list(self._rechecks.values()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

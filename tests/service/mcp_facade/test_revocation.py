@@ -391,3 +391,22 @@ async def test_a_legacy_stream_left_during_its_claim_releases_its_hold(stack: St
         await asyncio.sleep(0.8)
     assert stack.server.facade.live.count() == 0
     assert stack.server.facade.legacy.connections == {}
+
+
+async def test_a_burst_of_updates_re_checks_the_tokens_in_use_once_or_twice_not_per_event(
+    stack: Stack,
+) -> None:
+    """Twenty UPDATED events for one record: one re-check now and at most one more after it."""
+    async with aiohttp.ClientSession() as http:
+        session = await _initialize(http, stack.url)
+        async with _session_stream(http, stack.url, session) as stream:
+            before = stack.tokens.resolve_calls
+            for _ in range(20):
+                for queue in stack.tokens.watchers:
+                    await queue.put(
+                        pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_1")
+                    )
+            await asyncio.sleep(0.5)
+            assert 1 <= stack.tokens.resolve_calls - before <= 5
+            assert await _still_open(stream)  # the record still resolves: nothing is cut
+            assert stack.server.facade.live.count("mcp_1") == 1
