@@ -8,7 +8,7 @@ passed off as text.
 Rendering is CPU work (a 24 MB CSV takes seconds): the servicer runs it through `ContentDecoder`,
 on a small pool of worker threads (`decode_workers`) so the event loop keeps answering other RPCs,
 with the rendered Markdown of complete downloads kept by SHA-256 in a `RenderCache` (an LRU bounded
-by total characters, `decode_cache_max_chars`) so paging through one artifact renders it once.
+by the memory its texts hold, `decode_cache_max_bytes`) so paging through one artifact renders it once.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import logging
+import sys
 import threading
 import warnings
 import zipfile
@@ -266,38 +267,53 @@ def _size_text(size: int) -> str:
     return f"{size} bytes"
 
 
-class RenderCache:
-    """Rendered Markdown by (SHA-256, format): an LRU holding at most `max_chars` characters in all
-    and `max_entries` renderings. Thread-safe (the decoder's workers share it)."""
+def _text_bytes(text: str) -> int:
+    """The memory `text` holds: 1, 2 or 4 bytes a character by its widest one, plus the header
+    (one emoji makes a whole ASCII text 4 bytes a character, so neither len() nor its UTF-8 size bound it)."""
+    return sys.getsizeof(text)
 
-    def __init__(self, max_chars: int, max_entries: int = 16) -> None:
-        self._max_chars = max_chars
+
+class RenderCache:
+    """Rendered Markdown by (SHA-256, format): an LRU whose texts hold at most `max_bytes` bytes of
+    memory in all (sys.getsizeof, measured once at insert) and at most `max_entries` renderings.
+    Thread-safe (the decoder's workers share it)."""
+
+    def __init__(self, max_bytes: int, max_entries: int = 16) -> None:
+        self._max_bytes = max_bytes
         self._max_entries = max_entries
-        self._chars = 0
-        self._entries: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+        self._bytes = 0
+        self._entries: OrderedDict[tuple[str, str], tuple[str, str, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: tuple[str, str]) -> tuple[str, str] | None:
         """(format, text) rendered for `key`, or None."""
         with self._lock:
             hit = self._entries.get(key)
-            if hit is not None:
-                self._entries.move_to_end(key)
-            return hit
+            if hit is None:
+                return None
+            self._entries.move_to_end(key)
+            return hit[0], hit[1]
 
     def put(self, key: tuple[str, str], fmt: str, text: str) -> None:
         """Keep `text` for `key` (one rendering larger than the whole cache is not kept)."""
-        if len(text) > self._max_chars:
+        size = _text_bytes(text)
+        if size > self._max_bytes:
             return
         with self._lock:
             previous = self._entries.pop(key, None)
             if previous is not None:
-                self._chars -= len(previous[1])
-            self._entries[key] = (fmt, text)
-            self._chars += len(text)
-            while self._chars > self._max_chars or len(self._entries) > self._max_entries:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self._chars -= len(dropped)
+                self._bytes -= previous[2]
+            self._entries[key] = (fmt, text, size)
+            self._bytes += size
+            while self._bytes > self._max_bytes or len(self._entries) > self._max_entries:
+                _, (_, _, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+
+    @property
+    def size_bytes(self) -> int:
+        """The memory the cached texts hold, as counted against `max_bytes`."""
+        with self._lock:
+            return self._bytes
 
     def __len__(self) -> int:
         with self._lock:
@@ -308,9 +324,9 @@ class ContentDecoder:
     """`decode_content` off the event loop: at most `workers` renderings at once (the rest wait
     their turn), each in a worker thread, with an optional RenderCache. One per process."""
 
-    def __init__(self, workers: int, cache_max_chars: int = 0) -> None:
+    def __init__(self, workers: int, cache_max_bytes: int = 0) -> None:
         self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="proxy-decode")
-        self.cache = RenderCache(cache_max_chars) if cache_max_chars > 0 else None
+        self.cache = RenderCache(cache_max_bytes) if cache_max_bytes > 0 else None
 
     async def decode(
         self,

@@ -104,7 +104,7 @@ async def create_server(settings: ProxySettings, *, catalog: Catalog | None = No
     store = open_account_store(settings)
     idempotency = open_idempotency_store(settings)
     upstream = Upstream(settings, metrics=UpstreamMetrics(metrics.registry, catalog.operations))
-    decoder = ContentDecoder(settings.decode_workers, settings.decode_cache_max_chars)
+    decoder = ContentDecoder(settings.decode_workers, settings.decode_cache_max_bytes)
     servicer = ProxyServicer(settings, catalog, store, upstream, idempotency, decoder=decoder)
     callers = settings.caller_tokens
     try:

@@ -97,7 +97,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
     ) -> None:
         self._settings = settings
         # Owned by the caller (server.py closes it); a servicer built without one gets its own.
-        self._decoder = decoder or ContentDecoder(settings.decode_workers, settings.decode_cache_max_chars)
+        self._decoder = decoder or ContentDecoder(settings.decode_workers, settings.decode_cache_max_bytes)
         self._catalog = catalog
         self._store = store
         self._upstream = upstream

@@ -63,9 +63,10 @@ class ProxySettings(ServiceSettings):
     # Rendering artifacts and non-JSON answers as Markdown is CPU work (seconds for a 24 MB CSV):
     # it runs on this many worker threads, never on the event loop; more wait their turn.
     decode_workers: int = Field(default=2, ge=1)
-    # Rendered Markdown of complete downloads, kept by SHA-256 so paging renders once: an LRU of at
-    # most this many characters in all (and 16 renderings); 0 turns it off.
-    decode_cache_max_chars: int = Field(default=64 * 1024 * 1024, ge=0)
+    # Rendered Markdown of complete downloads, kept by SHA-256 so paging renders once: an LRU whose
+    # texts hold at most this many bytes of memory in all (a str takes 1, 2 or 4 bytes a character
+    # by its widest one; measured with sys.getsizeof), and 16 renderings; 0 turns it off.
+    decode_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     markdown_default_limit: int = 20_000
     markdown_max_limit: int = 100_000
     idempotency_ttl_s: float = 86_400.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import zipfile
 
 import docx
@@ -215,19 +216,36 @@ def test_a_json_artifact_nested_past_the_decoders_depth_is_shown_as_text() -> No
     assert content.markdown.text.startswith("[[[")
 
 
-def test_the_render_cache_is_an_lru_bounded_by_characters_and_entries():
+def test_the_render_cache_is_an_lru_bounded_by_bytes_and_entries():
     """Least recently used renderings go first; one larger than the whole cache is not kept."""
-    cache = RenderCache(max_chars=10, max_entries=3)
-    cache.put(("a", "text"), "text", "12345")
-    cache.put(("b", "text"), "text", "1234")
-    assert cache.get(("a", "text")) == ("text", "12345")  # a is now the most recent
-    cache.put(("c", "text"), "text", "123")  # 12 chars: b (least recent) goes
+    hundred = sys.getsizeof("x" * 100)
+    cache = RenderCache(max_bytes=2 * hundred + 10, max_entries=3)
+    cache.put(("a", "text"), "text", "a" * 100)
+    cache.put(("b", "text"), "text", "b" * 100)
+    assert cache.get(("a", "text")) == ("text", "a" * 100)  # a is now the most recent
+    cache.put(("c", "text"), "text", "c" * 100)  # three do not fit: b (least recent) goes
     assert cache.get(("b", "text")) is None and len(cache) == 2
-    cache.put(("huge", "text"), "text", "x" * 11)
+    assert cache.size_bytes == 2 * hundred
+    cache.put(("huge", "text"), "text", "x" * (2 * hundred))
     assert cache.get(("huge", "text")) is None and len(cache) == 2
     for name in "defg":
         cache.put((name, "text"), "text", "1")
     assert len(cache) == 3
+
+
+def test_the_render_cache_bound_holds_for_non_ascii_text():
+    """A character-bounded cache held up to 4 bytes a character: the bound is the texts' memory."""
+    bound = 100_000
+    cache = RenderCache(max_bytes=bound)
+    emoji = "\N{GRINNING FACE}" * 10_000  # 10 000 characters, 40 000 bytes
+    mostly_ascii = "x" * 9_999 + "\N{GRINNING FACE}"  # one emoji makes every character 4 bytes
+    for i in range(5):
+        cache.put((f"e{i}", "text"), "text", emoji)
+        cache.put((f"m{i}", "text"), "text", mostly_ascii)
+    assert len(cache) == 2
+    assert cache.size_bytes <= bound
+    kept = [cache.get((f"{kind}4", "text")) for kind in "em"]
+    assert sum(sys.getsizeof(hit[1]) for hit in kept if hit is not None) == cache.size_bytes
 
 
 def test_paging_a_cached_document_renders_it_once(monkeypatch):
@@ -242,7 +260,7 @@ def test_paging_a_cached_document_renders_it_once(monkeypatch):
         return real(data)
 
     monkeypatch.setitem(decoding._RENDERERS, "csv", counting)
-    cache = RenderCache(max_chars=1_000_000)
+    cache = RenderCache(max_bytes=1_000_000)
     data = b"a,b\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(200))
     first = _decode(data, "text/csv", limit=50, cache=cache)
     second = _decode(data, "text/csv", offset=first.markdown.next_offset, limit=50, cache=cache)
