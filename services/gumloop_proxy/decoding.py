@@ -31,9 +31,26 @@ from typing import Any
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
-__all__ = ["ContentDecoder", "RenderCache", "decode_content", "sniff_format"]
+__all__ = ["ContentDecoder", "RenderCache", "decode_content", "ignore_library_warnings", "sniff_format"]
 
 logger = logging.getLogger(__name__)
+
+
+def ignore_library_warnings() -> None:
+    """Silence openpyxl's notes on a workbook it reads, once for the process.
+
+    openpyxl warns (UserWarning, from its own modules) about what it cannot keep of a workbook: no
+    default style, unsupported extensions, DrawingML, unreadable headers; that is the document's
+    business, not the proxy's. pypdf 7 reports the repairs of a damaged PDF through its loggers, not
+    warnings (its warnings are deprecations, which should surface). The filter is installed here at
+    import rather than per rendering: catch_warnings() swaps the process-global filter list and is
+    not thread-safe, so two renderings on the decoder's workers could leave "ignore everything"
+    installed. Calling this again adds nothing (an identical filter is replaced).
+    """
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
+
+
+ignore_library_warnings()
 
 # DOCX and XLSX are zip archives: refuse to inflate more than this (a zip bomb fits in 25 MB).
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
@@ -184,12 +201,10 @@ def _render_html(data: bytes) -> str:
 def _render_pdf(data: bytes) -> str:
     from pypdf import PdfReader
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        pages = [
-            f"## Page {i}\n\n{(page.extract_text() or '').strip()}" for i, page in enumerate(reader.pages, 1)
-        ]
+    reader = PdfReader(io.BytesIO(data), strict=False)
+    pages = [
+        f"## Page {i}\n\n{(page.extract_text() or '').strip()}" for i, page in enumerate(reader.pages, 1)
+    ]
     if not pages:
         raise ValueError("the PDF has no pages")
     return "\n\n".join(pages)
@@ -233,9 +248,8 @@ def _render_xlsx(data: bytes) -> str:
 
     _check_unpacked_size(data)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    # Its warnings about the workbook are silenced once, at import (ignore_library_warnings).
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
         sheets = []
         for sheet in book.worksheets:

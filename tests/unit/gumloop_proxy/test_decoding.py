@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
 import sys
+import threading
+import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import docx
 import openpyxl
 import pytest
 from pypdf import PdfWriter
 
+from services.gumloop_proxy import decoding
 from services.gumloop_proxy.decoding import ContentDecoder, RenderCache, decode_content
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -54,6 +60,24 @@ def _xlsx() -> bytes:
     second.append(["rent", 5])
     out = io.BytesIO()
     book.save(out)
+    return out.getvalue()
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _xlsx_without_default_style() -> bytes:
+    """An XLSX whose stylesheet has no cell styles (as some exporters write): openpyxl warns."""
+    source = zipfile.ZipFile(io.BytesIO(_xlsx()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "xl/styles.xml":
+                data = data.replace(b"<cellStyles ", b"<cellStylesGone ").replace(
+                    b"</cellStyles>", b"</cellStylesGone>"
+                )
+            target.writestr(info, data)
     return out.getvalue()
 
 
@@ -321,3 +345,77 @@ async def test_the_decoder_renders_in_a_worker_thread_and_bounds_how_many_run_at
     assert [r.markdown.text for r in results] == [f"doc {i}" for i in range(4)]
     assert peak == 2 and loop_thread not in threads
     assert ticks >= 20  # ~0.4 s of rendering: the loop kept running meanwhile
+
+
+def test_rendering_pdf_and_xlsx_on_two_threads_leaves_the_warning_filters_alone(monkeypatch):
+    """Each rendering entered catch_warnings() + simplefilter("ignore"), which is process-global and not
+    thread-safe: a rendering entering while another ran saved the other's "ignore" filter and, leaving
+    last, put it back for the whole process. Here the PDF starts, the XLSX starts inside it, the PDF
+    ends, then the XLSX: that order left ("ignore", ...) installed."""
+    import pypdf
+
+    before = list(warnings.filters)
+    pdf_inside, xlsx_inside, pdf_done = threading.Event(), threading.Event(), threading.Event()
+    real_reader, real_load = pypdf.PdfReader, openpyxl.load_workbook
+
+    def reader(*args, **kwargs):
+        pdf_inside.set()
+        assert xlsx_inside.wait(10)
+        return real_reader(*args, **kwargs)
+
+    def load(*args, **kwargs):
+        xlsx_inside.set()
+        assert pdf_done.wait(10)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(pypdf, "PdfReader", reader)
+    monkeypatch.setattr(openpyxl, "load_workbook", load)
+
+    def render_pdf() -> str:
+        try:
+            return _decode(_pdf(), "application/pdf").markdown.source_format
+        finally:
+            pdf_done.set()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pdf = pool.submit(render_pdf)
+        assert pdf_inside.wait(10)
+        sheet = pool.submit(lambda: _decode(_xlsx(), XLSX).markdown.source_format)
+        assert pdf.result(timeout=20) == "pdf" and sheet.result(timeout=20) == "xlsx"
+    assert warnings.filters == before
+
+
+def test_openpyxl_warnings_about_a_workbook_are_ignored_and_others_still_shown():
+    """The filters installed once at import silence openpyxl's notes on a workbook it reads (no default
+    style, unsupported extensions), and nothing else."""
+    with warnings.catch_warnings(record=True) as log:
+        warnings.simplefilter("always")
+        decoding.ignore_library_warnings()
+        decoding.ignore_library_warnings()  # idempotent: no filter twice
+        text = _decode(_xlsx_without_default_style(), XLSX, "s.xlsx").markdown.text
+        warnings.warn("a warning of the proxy's own", UserWarning, stacklevel=1)
+        filters = list(warnings.filters)
+    assert "| EU | 12 |" in text
+    assert [str(w.message) for w in log] == ["a warning of the proxy's own"]
+    assert len(filters) == len(set(filters))
+
+
+def test_importing_the_decoder_installs_the_library_warning_filters():
+    """In a fresh interpreter (default filters) the XLSX renders with no warning printed."""
+    script = (
+        "import sys, warnings\n"
+        "from services.gumloop_proxy.decoding import decode_content\n"
+        "with warnings.catch_warnings(record=True) as log:\n"
+        "    result = decode_content(sys.stdin.buffer.read(), media_type=sys.argv[1], filename='s.xlsx',\n"
+        "                            limit=1000, max_image_bytes=0)\n"
+        "print(result.markdown.source_format, [str(w.message) for w in log])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, XLSX],
+        input=_xlsx_without_default_style(),
+        capture_output=True,
+        cwd=Path(__file__).resolve().parents[3],
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.decode().strip() == "xlsx []", done.stderr.decode()
