@@ -7,6 +7,7 @@ ProxyError
 ├── StoreUnavailable          UNAVAILABLE (account store down)
 ├── DownloadFailed            FAILED_PRECONDITION (signed link expired or refused) / UNAVAILABLE
 ├── IdempotencyKeyReused      FAILED_PRECONDITION (same key, different operation or arguments)
+├── TooManyStreams            RESOURCE_EXHAUSTED (the account's open streams at max_open_streams_per_account)
 └── UpstreamError             by HTTP status: 400 INVALID_ARGUMENT, 401 UNAUTHENTICATED,
     │                         402 FAILED_PRECONDITION, 403 PERMISSION_DENIED, 404 NOT_FOUND,
     │                         409 ALREADY_EXISTS | FAILED_PRECONDITION, 413 INVALID_ARGUMENT,
@@ -31,6 +32,7 @@ __all__ = [
     "NotFound",
     "ProxyError",
     "StoreUnavailable",
+    "TooManyStreams",
     "UpstreamError",
     "UpstreamMalformed",
     "UpstreamRateLimited",
@@ -121,6 +123,10 @@ class UpstreamMalformed(UpstreamError):
 
 class UpstreamTooLarge(UpstreamMalformed):
     """Gumloop's answer is larger than `max_response_bytes`; it was not read to the end."""
+
+
+class TooManyStreams(ProxyError):
+    """The account has `max_open_streams_per_account` streams open; this one was not sent upstream."""
 
 
 class IdempotencyKeyReused(ProxyError):

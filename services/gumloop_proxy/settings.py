@@ -52,6 +52,12 @@ class ProxySettings(ServiceSettings):
     # with a clear error instead of filling memory. Below the 32 MiB gRPC message limit.
     max_response_bytes: int = 16 * 1024 * 1024
     default_account_concurrency: int = 8
+    # Streams one account may hold open at once (each for up to stream_timeout_s, on a pooled
+    # connection). A stream holds an account_concurrency slot only until its headers arrive, so
+    # unary calls never queue behind open streams; this bounds the streams themselves, so one account
+    # cannot take the whole pool (max_connections) for an hour. One more is refused at once with
+    # RESOURCE_EXHAUSTED (not queued: an open stream may last an hour, longer than any deadline).
+    max_open_streams_per_account: int = Field(default=8, ge=1)
     # A Gumloop 429 with neither Retry-After nor a rate-limit reset (Gumloop documents no such
     # headers; its limits are concurrent runs) is passed on with this retry-after, in seconds, marked
     # as the proxy's default (trailer `retry-after-source: default`); 0 passes it on with none.

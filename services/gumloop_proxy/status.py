@@ -76,6 +76,8 @@ def to_status(error: errors.ProxyError) -> StatusWithTrailers:
         code = grpc.StatusCode.UNAVAILABLE
     elif isinstance(error, errors.IdempotencyKeyReused):
         code = grpc.StatusCode.FAILED_PRECONDITION
+    elif isinstance(error, errors.TooManyStreams):
+        code = grpc.StatusCode.RESOURCE_EXHAUSTED
     elif isinstance(error, errors.DownloadFailed):
         code = grpc.StatusCode.FAILED_PRECONDITION if error.expired else grpc.StatusCode.UNAVAILABLE
     elif isinstance(error, errors.UpstreamError):

@@ -5,7 +5,9 @@
   buffered request is also bounded as a whole (request_timeout_s or the deadline), so an answer
   dripping in slower than the read timeout notices still ends on time.
 - At most `max_concurrency` requests in flight per account (a semaphore keyed by account id);
-  a stream holds its slot only until its headers arrive.
+  a stream holds its slot only until its headers arrive. Open streams are bounded on their own, for
+  their whole life: at most `max_open_streams_per_account` per account, one more is refused
+  (errors.TooManyStreams, RESOURCE_EXHAUSTED) before anything goes upstream.
 - Retries only where repeating cannot hurt: idempotent GETs, after a connection error or a
   502/503, at most twice with jittered backoff. Never a 429, never a POST.
 - Every failure becomes an errors.UpstreamError subclass carrying Gumloop's error envelope,
@@ -32,6 +34,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from .errors import (
+    TooManyStreams,
     UpstreamError,
     UpstreamMalformed,
     UpstreamRateLimited,
@@ -194,6 +197,7 @@ class Upstream:
         )
         self._direct = transport if isinstance(transport, AiohttpTransport) else None
         self._semaphores: dict[str, tuple[int, asyncio.Semaphore]] = {}
+        self._open_streams: dict[str, int] = {}  # by account id; absent when none is open
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -377,9 +381,37 @@ class Upstream:
 
         The account's concurrency slot is held while the request is sent and its headers awaited,
         then released: an open stream (up to stream_timeout_s) must not make the account's other
-        calls queue behind it. Leaving the block (including by cancellation when the gRPC client
-        goes away) closes the upstream connection.
+        calls queue behind it. The stream itself counts against `max_open_streams_per_account` from
+        here until the block is left; one over it raises TooManyStreams at once, sending nothing.
+        Leaving the block (including by cancellation when the gRPC client goes away) closes the
+        upstream connection.
         """
+        limit = self._settings.max_open_streams_per_account
+        if self._open_streams.get(account_id, 0) >= limit:
+            raise TooManyStreams(
+                f"the account already has {limit} streams open (max_open_streams_per_account); "
+                "close one or retry when one ends"
+            )
+        self._open_streams[account_id] = self._open_streams.get(account_id, 0) + 1
+        try:
+            async with self._open_stream(
+                request, account_id, max_concurrency, operation, deadline
+            ) as response:
+                yield response
+        finally:
+            left = self._open_streams.pop(account_id) - 1
+            if left > 0:
+                self._open_streams[account_id] = left
+
+    @asynccontextmanager
+    async def _open_stream(
+        self,
+        request: UpstreamRequest,
+        account_id: str,
+        max_concurrency: int,
+        operation: str,
+        deadline: float | None,
+    ) -> AsyncIterator[httpx.Response]:
         remaining = None if deadline is None else deadline - time.monotonic()
         semaphore = self._semaphore(account_id, max_concurrency)
         await semaphore.acquire()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
 
+import grpc
 import httpx
 import pytest
 
 from services.gumloop_proxy import errors
 from services.gumloop_proxy.requests import UpstreamRequest
 from services.gumloop_proxy.settings import ProxySettings
+from services.gumloop_proxy.status import to_status
 from services.gumloop_proxy.upstream import Upstream
 
 SETTINGS = ProxySettings(request_timeout_s=5, connect_timeout_s=1, default_account_concurrency=2)
@@ -343,3 +346,46 @@ async def test_a_stream_gives_its_concurrency_slot_back_once_headers_arrive_or_i
         assert not semaphore.locked()
     finally:
         await upstream.close()
+
+
+async def test_open_streams_per_account_are_bounded_for_their_whole_life() -> None:
+    """With the unary slot given back at headers nothing bounded open streams (50 opened with
+    max_concurrency 1): one account could hold the whole pool for stream_timeout_s. The N+1th stream
+    of an account is refused before going upstream; other accounts and unary calls are not held up."""
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, content=b"data: x\n\n", headers={"content-type": "text/event-stream"})
+
+    settings = SETTINGS.model_copy(update={"max_open_streams_per_account": 2})
+    upstream = Upstream(settings, transport=httpx.MockTransport(handler))
+
+    def stream(account: str, path: str = "/s") -> contextlib.AbstractAsyncContextManager[httpx.Response]:
+        return upstream.stream(
+            _get("http://127.0.0.1:9" + path), account_id=account, max_concurrency=1, operation="op"
+        )
+
+    try:
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(2):
+                await held.enter_async_context(stream("a"))
+            with pytest.raises(errors.TooManyStreams, match="max_open_streams_per_account"):
+                async with stream("a", "/refused"):
+                    pass
+            assert "/refused" not in sent
+            async with stream("b") as other:
+                assert other.status_code == 200
+            answer = await asyncio.wait_for(_send(upstream, _get(), max_concurrency=1), 2)
+            assert answer.status == 200  # type: ignore[attr-defined]
+        async with stream("a") as again:
+            assert again.status_code == 200  # the closed streams gave their places back
+        assert upstream._open_streams == {}
+    finally:
+        await upstream.close()
+
+
+def test_too_many_streams_is_resource_exhausted() -> None:
+    """The proxy's own bound, not Gumloop's: RESOURCE_EXHAUSTED with the setting named."""
+    status = to_status(errors.TooManyStreams("the account already has 8 streams open"))
+    assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "8 streams open" in status.details
