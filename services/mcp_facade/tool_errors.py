@@ -7,6 +7,7 @@ Error tree (what becomes a tool error, never a JSON-RPC error):
       INVALID_ARGUMENT           -> lists the field violations
       NOT_FOUND                  -> names the missing id
       RESOURCE_EXHAUSTED         -> rate-limit fields and retry_after_seconds in structuredContent
+                                    (Gumloop's 429); without an UpstreamError, the gateway's own limit
       UNAVAILABLE / DEADLINE_EXCEEDED -> retry later: Gumloop's fault with an UpstreamError detail,
                                     the gateway's own (proxy unreachable, its time limit) without
       UNAUTHENTICATED / PERMISSION_DENIED -> the account's Gumloop credentials
@@ -110,6 +111,14 @@ def _rate_limit(err: grpc.aio.AioRpcError, upstream: pb.UpstreamError | None) ->
     return fields
 
 
+def _says_when(err: grpc.aio.AioRpcError) -> bool:
+    """Whether the error carries any rate-limit field (trailers or google.rpc.RetryInfo)."""
+    meta = _metadata(err)
+    if any(key.startswith("ratelimit") or key == "retry-after" for key in meta):
+        return True
+    return any(detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for detail in _details(err))
+
+
 def _details(err: grpc.aio.AioRpcError) -> list[Any]:
     try:
         return error_details(err)
@@ -160,6 +169,15 @@ def rpc_error_result(
         message += "Check the id, e.g. with the matching list tool."
         if ids:
             structured["ids"] = ids
+    elif code == grpc.StatusCode.RESOURCE_EXHAUSTED and upstream is None and not _says_when(err):
+        # Not Gumloop's 429 (that carries an UpstreamError): a limit of the gateway's own, such as the
+        # proxy's open streams per account. Nothing went upstream.
+        structured["error"] = "gateway_limit"
+        structured["component"] = "gateway"
+        message = (
+            f"This MCP gateway refused the call to protect the account: {said or code.name}. Gumloop was "
+            "not called; retry once other running calls of this account have finished."
+        )
     elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         limits = _rate_limit(err, upstream)
         structured.update(limits)

@@ -145,3 +145,12 @@ def test_a_refused_gateway_credential_is_an_operator_problem_not_the_accounts() 
     assert result["isError"] is True
     assert result["structuredContent"]["error"] == "gateway_misconfigured"
     assert "operator" in text(result) and "credentials" not in text(result)
+
+
+def test_a_limit_of_the_gateway_itself_is_not_called_a_gumloop_rate_limit() -> None:
+    """RESOURCE_EXHAUSTED with no UpstreamError and no rate-limit field: the proxy's own bound."""
+    said = "the account already has 8 streams open (max_open_streams_per_account); close one or retry"
+    result = rpc_error_result(err(grpc.StatusCode.RESOURCE_EXHAUSTED, said), tool="t")
+    assert result["structuredContent"] == {"error": "gateway_limit", "component": "gateway"}
+    assert "Gumloop was not called" in text(result) and "max_open_streams_per_account" in text(result)
+    assert "rate limit" not in text(result)
