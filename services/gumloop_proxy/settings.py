@@ -8,23 +8,16 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from gumloop_mcp.runtime import ServiceSettings
+from gumloop_mcp.runtime import GrpcServiceSettings
 
 
-class ProxySettings(ServiceSettings):
+class ProxySettings(GrpcServiceSettings):
     """Configuration, loaded once in main() and passed down."""
 
     model_config = SettingsConfigDict(env_prefix="GMCP_PROXY_", frozen=True, extra="ignore")
 
     grpc_port: int = 50052
-    # Prometheus metrics (GET /metrics over HTTP) on `host`: 0 picks a free port (reported in the
-    # `serving` line's ports as "metrics"), -1 turns the endpoint off.
-    metrics_port: int = Field(default=0, ge=-1, le=65535)
-    # Callers allowed to use the gRPC API (health and reflection stay open): "name=token" entries
-    # separated by commas/whitespace, or a JSON list of "name=token" strings; a name may repeat while
-    # its token is rotated; tokens are at least 16 characters. Empty: open to anyone who reaches the
-    # port (a WARNING at start unless bound to loopback). The caller's name is logged, never the token.
-    caller_tokens: SecretStr | None = None
+    # metrics_port and caller_tokens: GrpcServiceSettings.
     # Where integrated accounts (with encrypted credentials) live.
     store: Literal["sqlite", "redis"] = "sqlite"
     data_dir: Path = Path(".gumloop-mcp")

@@ -8,13 +8,14 @@ from ._jsonschema import compiled_validator, schema_violations
 from ._lifecycle import Servable, serve_until_stopped, stop_on_signals
 from ._logging import REDACTED, RedactingFilter, caller_var, configure, redact, request_id_var
 from ._metrics import METRICS_DISABLED, GrpcMetricsInterceptor, MetricsEndpoint, ServiceMetrics
-from ._settings import ServiceSettings
+from ._settings import GrpcServiceSettings, ServiceSettings
 from ._tokenformat import TokenKind, generate_token, hash_token, is_well_formed, token_prefix, tokens_equal
 
 __all__ = [
     "CallerAuthInterceptor",
     "CallerTokens",
     "GrpcMetricsInterceptor",
+    "GrpcServiceSettings",
     "METRICS_DISABLED",
     "MetricsEndpoint",
     "REDACTED",
