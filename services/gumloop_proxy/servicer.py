@@ -41,7 +41,8 @@ from .requests import build_request, integral
 from .settings import ProxySettings
 from .status import to_status
 from .streaming import iter_events, iter_lines
-from .upstream import Upstream, UpstreamResponse, malformed, useful_headers
+from .transport import BodyTooLarge
+from .upstream import Upstream, UpstreamResponse, malformed, read_bounded, useful_headers
 
 __all__ = ["ProxyServicer"]
 
@@ -449,22 +450,14 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
 
 async def _whole_body(response: httpx.Response, ceiling: int, operation: str) -> str:
     """The text of a (non-SSE) stream answer, read whole up to `ceiling` bytes."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > ceiling:
+    try:
+        body = await read_bounded(response, ceiling)
+    except BodyTooLarge as exc:
         raise errors.UpstreamTooLarge(
             f"Gumloop's answer is larger than {ceiling} bytes (max_response_bytes)", operation=operation
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > ceiling:
-            raise errors.UpstreamTooLarge(
-                f"Gumloop's answer is larger than {ceiling} bytes (max_response_bytes)", operation=operation
-            )
-        chunks.append(chunk)
+        ) from exc
     try:
-        return b"".join(chunks).decode(response.encoding or "utf-8")
+        return body.decode(response.encoding or "utf-8")
     except (LookupError, UnicodeDecodeError) as exc:
         media = response.headers.get("content-type", "")
         raise malformed(operation, response.status_code, f"a {media} stream answer that is not text") from exc

@@ -47,7 +47,14 @@ from .requests import UpstreamRequest
 from .settings import ProxySettings
 from .transport import AiohttpTransport, BodyTooLarge, default_transport
 
-__all__ = ["Upstream", "UpstreamMetrics", "UpstreamResponse", "error_from_response", "useful_headers"]
+__all__ = [
+    "Upstream",
+    "UpstreamMetrics",
+    "UpstreamResponse",
+    "error_from_response",
+    "read_bounded",
+    "useful_headers",
+]
 
 logger = logging.getLogger(__name__)
 # httpx logs every request URL at INFO; signed download URLs carry their signature in the query.
@@ -75,6 +82,22 @@ UPSTREAM_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 def status_label(status: int) -> str:
     """A bounded label for an HTTP status: the code for common ones, else its class."""
     return str(status) if status in _LABELLED_STATUSES else f"{status // 100}xx"
+
+
+async def read_bounded(response: httpx.Response, limit: int) -> bytes:
+    """A streamed httpx response's (decoded) body, or BodyTooLarge as soon as it, or its declared
+    length, passes `limit` bytes: a compression bomb stops here too."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class UpstreamMetrics:
@@ -348,22 +371,13 @@ class Upstream:
             return await self._direct.fetch(built, max_bytes=limit)
         response = await self._client.send(built, stream=True)
         try:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise BodyTooLarge(limit)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():  # decoded: a compression bomb stops here too
-                size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge(limit)
-                chunks.append(chunk)
+            content = await read_bounded(response, limit)
         finally:
             await response.aclose()
         return httpx.Response(
             response.status_code,
             headers=[(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"],
-            content=b"".join(chunks),
+            content=content,
             request=built,
         )
 
