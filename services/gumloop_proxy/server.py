@@ -19,6 +19,7 @@ from gumloop_mcp.runtime import (
     ServiceMetrics,
     create_grpc_server,
     serve_until_stopped,
+    service_ports,
     start_serving,
 )
 
@@ -56,10 +57,7 @@ class ProxyServer:
     @property
     def ports(self) -> dict[str, int]:
         """The bound ports: {"grpc": ..., "metrics": ...} ("metrics" only when the endpoint is on)."""
-        ports = {"grpc": self.port}
-        if self.metrics_endpoint is not None and self.metrics_endpoint.port:
-            ports["metrics"] = self.metrics_endpoint.port
-        return ports
+        return service_ports(self.port, self.metrics_endpoint)
 
     async def start(self) -> None:
         """Serve /metrics (when on), then gRPC; health turns SERVING."""

@@ -20,6 +20,7 @@ from gumloop_mcp.runtime import (
     create_channel,
     create_grpc_server,
     serve_until_stopped,
+    service_ports,
     start_serving,
 )
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
@@ -59,10 +60,7 @@ class TokenServer:
     @property
     def ports(self) -> dict[str, int]:
         """The bound ports: {"grpc": ..., "metrics": ...} ("metrics" only when the endpoint is on)."""
-        ports = {"grpc": self.port}
-        if self.metrics_endpoint is not None and self.metrics_endpoint.port:
-            ports["metrics"] = self.metrics_endpoint.port
-        return ports
+        return service_ports(self.port, self.metrics_endpoint)
 
     async def start(self) -> None:
         """Serve /metrics (when on), open the store (and its expiry scheduler / Redis listener), then gRPC."""

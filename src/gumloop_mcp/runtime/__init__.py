@@ -7,7 +7,7 @@ from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_s
 from ._jsonschema import compiled_validator, schema_violations
 from ._lifecycle import Servable, serve_until_stopped, stop_on_signals
 from ._logging import REDACTED, RedactingFilter, caller_var, configure, redact, request_id_var
-from ._metrics import METRICS_DISABLED, GrpcMetricsInterceptor, MetricsEndpoint, ServiceMetrics
+from ._metrics import METRICS_DISABLED, GrpcMetricsInterceptor, MetricsEndpoint, ServiceMetrics, service_ports
 from ._settings import GrpcServiceSettings, ServiceSettings
 from ._tokenformat import TokenKind, generate_token, hash_token, is_well_formed, token_prefix, tokens_equal
 
@@ -41,6 +41,7 @@ __all__ = [
     "request_id_var",
     "schema_violations",
     "serve_until_stopped",
+    "service_ports",
     "start_serving",
     "stop_on_signals",
     "token_prefix",

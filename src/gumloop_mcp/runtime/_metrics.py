@@ -26,7 +26,7 @@ import grpc
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-__all__ = ["METRICS_DISABLED", "GrpcMetricsInterceptor", "MetricsEndpoint", "ServiceMetrics"]
+__all__ = ["METRICS_DISABLED", "GrpcMetricsInterceptor", "MetricsEndpoint", "ServiceMetrics", "service_ports"]
 
 logger = logging.getLogger(__name__)
 
@@ -233,3 +233,11 @@ class MetricsEndpoint:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+
+
+def service_ports(grpc_port: int, metrics: MetricsEndpoint | None) -> dict[str, int]:
+    """A gRPC service's bound ports: {"grpc": ..., "metrics": ...} ("metrics" only when it serves)."""
+    ports = {"grpc": grpc_port}
+    if metrics is not None and metrics.port:
+        ports["metrics"] = metrics.port
+    return ports
