@@ -59,13 +59,15 @@ class FakeTokens(pb_grpc.TokenServiceServicer):
         self.api_tokens[token] = pb.ApiToken(id=token_id, name="client")
         return token
 
+    async def emit(self, event: pb.WatchRevocationsResponse) -> None:
+        """Send a revocation event to every open watch."""
+        for queue in self.watchers:
+            await queue.put(event)
+
     async def revoke(self, server_id: str) -> None:
         for token in [t for t, s in self.servers.items() if s.id == server_id]:
             del self.servers[token]
-        for queue in self.watchers:
-            await queue.put(
-                pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_DELETED, mcp_server_id=server_id)
-            )
+        await self.emit(pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_DELETED, mcp_server_id=server_id))
 
     async def ResolveToken(self, request: Any, context: Any) -> pb.ResolveTokenResponse:
         self.resolve_calls += 1

@@ -180,10 +180,9 @@ async def test_a_rotated_token_without_grace_ends_only_its_own_streams(stack: St
             _session_stream(http, _url(stack.server, new_token), new_session) as new,
         ):
             del stack.tokens.servers[stack.token]
-            for queue in stack.tokens.watchers:
-                await queue.put(
-                    pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_ROTATED, mcp_server_id="mcp_1")
-                )
+            await stack.tokens.emit(
+                pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_ROTATED, mcp_server_id="mcp_1")
+            )
             await _ends(old)
             assert await _still_open(new)
 
@@ -197,10 +196,9 @@ async def test_a_rotated_tokens_streams_end_when_its_grace_ends(stack: Stack) ->
         session = await _initialize(http, stack.url)
         async with _session_stream(http, stack.url, session) as old:
             stack.tokens.token_ends[stack.token] = int(time.time()) + 2
-            for queue in stack.tokens.watchers:
-                await queue.put(
-                    pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_ROTATED, mcp_server_id="mcp_1")
-                )
+            await stack.tokens.emit(
+                pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_ROTATED, mcp_server_id="mcp_1")
+            )
             assert await _still_open(old, 0.5)  # within the grace
             await _ends(old, within_s=4)
 
@@ -281,12 +279,11 @@ async def test_revoking_the_second_factor_api_token_ends_what_was_opened_with_it
             await asyncio.wait_for(stack.toolbox.started.wait(), 5)
             assert stack.server.facade.live.count("mcp_2fa") == 4
             del stack.tokens.api_tokens[revoked["Authorization"][7:]]
-            for queue in stack.tokens.watchers:
-                await queue.put(
-                    pb.WatchRevocationsResponse(
-                        kind=pb.REVOCATION_KIND_API_TOKEN_REVOKED, api_token_id="apit_revoked"
-                    )
+            await stack.tokens.emit(
+                pb.WatchRevocationsResponse(
+                    kind=pb.REVOCATION_KIND_API_TOKEN_REVOKED, api_token_id="apit_revoked"
                 )
+            )
             status, reply = await asyncio.wait_for(call, ENDS_WITHIN_S)
             assert status == 404 and "API token" in reply["error"]["message"]
             await _ends(legacy)
@@ -310,10 +307,9 @@ async def test_an_expiry_seen_on_a_cache_hit_does_not_refuse_the_record_once_it_
         status, _ = await _post(http, url, session, "ping", {})
         assert status == 404  # the stale cache entry: refused, and its open work cut
         record.expire_time.FromSeconds(int(time.time()) + 86_400)
-        for queue in stack.tokens.watchers:
-            await queue.put(
-                pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_ext")
-            )
+        await stack.tokens.emit(
+            pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_ext")
+        )
         await asyncio.sleep(0.2)
         status, reply = await _post(
             http, url, session, "tools/call", {"name": "echo", "arguments": {"text": "hi"}}
@@ -344,12 +340,9 @@ async def test_a_task_started_with_a_revoked_api_token_is_cancelled(stack: Stack
         async with http.post(url, json=body, headers={**BOTH, **auth, "Mcp-Session-Id": session}) as resp:
             assert "task" in (await resp.json())["result"]
         await asyncio.wait_for(stack.toolbox.started.wait(), 5)
-        for queue in stack.tokens.watchers:
-            await queue.put(
-                pb.WatchRevocationsResponse(
-                    kind=pb.REVOCATION_KIND_API_TOKEN_REVOKED, api_token_id="apit_task"
-                )
-            )
+        await stack.tokens.emit(
+            pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_API_TOKEN_REVOKED, api_token_id="apit_task")
+        )
         await asyncio.wait_for(stack.toolbox.cancelled.wait(), ENDS_WITHIN_S)
 
 
@@ -367,8 +360,7 @@ async def test_after_a_watch_reconnect_api_tokens_in_use_are_verified_again(stac
     ):
         assert gone.status == here.status == 200
         del stack.tokens.api_tokens[revoked_token]  # revoked while no event reached this replica
-        for queue in stack.tokens.watchers:
-            await queue.put(pb.WatchRevocationsResponse())  # the watch is live again: re-check
+        await stack.tokens.emit(pb.WatchRevocationsResponse())  # the watch is live again: re-check
         await _ends(gone)
         assert await _still_open(here)
 
@@ -402,10 +394,9 @@ async def test_a_burst_of_updates_re_checks_the_tokens_in_use_once_or_twice_not_
         async with _session_stream(http, stack.url, session) as stream:
             before = stack.tokens.resolve_calls
             for _ in range(20):
-                for queue in stack.tokens.watchers:
-                    await queue.put(
-                        pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_1")
-                    )
+                await stack.tokens.emit(
+                    pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_1")
+                )
             await asyncio.sleep(0.5)
             assert 1 <= stack.tokens.resolve_calls - before <= 5
             assert await _still_open(stream)  # the record still resolves: nothing is cut
