@@ -16,18 +16,19 @@ ARG PIP_NO_INDEX=0
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /buildenv && python3 -m venv /opt/venv
 WORKDIR /src
-# Dependencies first, from pyproject.toml alone, so a source change does not rebuild them.
+# Dependencies first, from the lock's export alone (requirements/*.txt: exact versions with hashes,
+# written from uv.lock by scripts/export-requirements), so a source change does not rebuild them.
+COPY requirements/runtime.txt requirements/build.txt /requirements/
 COPY pyproject.toml README.md ./
 # The seed wheelhouse is optional (absent on the public path). A COPY whose only source is a wildcard
 # matching nothing fails on the classic builder ("no source files were specified"), so pyproject.toml
 # (always there; pip ignores it in --find-links) keeps the source list non-empty, and `.cach[e]` names
 # no directory that must exist.
 COPY pyproject.toml .cach[e]/wheelhous[e] /seed/
-RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
- && /buildenv/bin/pip wheel --find-links /seed -w /wheels/deps -r /tmp/requirements.txt \
- && /buildenv/bin/pip wheel --find-links /seed -w /wheels/build hatchling \
- && /buildenv/bin/pip install --no-index --find-links /wheels/build hatchling \
- && /opt/venv/bin/pip install --no-index --find-links /wheels/deps /wheels/deps/*.whl
+RUN /buildenv/bin/pip install --require-hashes --no-deps --only-binary=:all: --find-links /seed \
+      -r /requirements/build.txt \
+ && /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: --find-links /seed \
+      -r /requirements/runtime.txt
 COPY src ./src
 COPY services ./services
 # The project's wheel goes outside /opt and is installed here, so the runtime stage copies only the

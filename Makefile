@@ -1,4 +1,4 @@
-.PHONY: help up test bench gen lint typecheck
+.PHONY: help up test bench gen lint typecheck upgrade
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -11,6 +11,9 @@ test:  ## Install what the tests need and run every test suite
 
 bench:  ## Run the benchmarks against the bundled emulator (table + bench/results/latest.json)
 	scripts/bench
+
+upgrade:  ## Move uv.lock to the newest allowed releases, then run every test (review and commit the lock)
+	scripts/upgrade
 
 gen:  ## Regenerate the gRPC stubs from protos/
 	scripts/genproto

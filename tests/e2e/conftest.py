@@ -132,16 +132,22 @@ def _installed_version(package: str) -> str | None:
 
 @pytest.fixture(scope="session")
 def node_tools() -> NodeTools:
-    """The pinned conformance suite, mcp-remote and Node 22, or a skip saying how to get them."""
+    """The pinned conformance suite, mcp-remote and Node 22; missing, a skip saying how to get them
+    (a failure under GMCP_REQUIRE_INTEGRATION=1, as in CI)."""
     pinned: dict[str, str] = json.loads(NODE_TOOLS_SPEC.read_text())["dependencies"]
     for package, version in pinned.items():
         installed = _installed_version(package)
+        if version.startswith("npm:"):  # an alias (a second version of one package): npm:NAME@VERSION
+            version = version.rsplit("@", 1)[1]
         if installed != version:
             state = "not installed" if installed is None else f"{installed} installed"
-            pytest.skip(
+            reason = (
                 f"{package}@{version} is {state} under .cache/node-tools: "
                 "run scripts/ensure-node-tools (needs npm and the npm registry)"
             )
+            if os.environ.get("GMCP_REQUIRE_INTEGRATION") == "1":
+                pytest.fail(f"GMCP_REQUIRE_INTEGRATION=1 and {reason}", pytrace=False)
+            pytest.skip(reason)
     modules = NODE_TOOLS_DIR / "node_modules"
     return NodeTools(
         node=modules / ".bin" / "node",

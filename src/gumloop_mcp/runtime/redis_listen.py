@@ -113,4 +113,4 @@ async def listen_forever(
         finally:
             with contextlib.suppress(Exception):
                 # Bounded: closing must not wait on a connection that stopped forwarding.
-                await asyncio.wait_for(pubsub.aclose(), liveness_timeout_s)  # type: ignore[no-untyped-call]
+                await asyncio.wait_for(pubsub.aclose(), liveness_timeout_s)
