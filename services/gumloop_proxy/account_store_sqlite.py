@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from gumloop_mcp.runtime import private_file
+
 from .accounts import (
     NewAccount,
     StoredAccount,
@@ -56,7 +58,7 @@ class SqliteAccountStore:
         self._cipher = cipher
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)  # 0600 (and its WAL files), in a 0700 directory
             self._db: sqlite3.Connection | None = sqlite3.connect(
                 str(path), check_same_thread=False, isolation_level=None, timeout=10
             )

@@ -17,6 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from gumloop_mcp.runtime import private_file
+
 from .errors import StoreUnavailable
 from .expiry import ExpiryScheduler
 from .revocations import RevocationHub
@@ -98,7 +100,7 @@ class SqliteTokenStore:
         """Open the file (WAL), create the schema, schedule every stored expiry."""
 
         def open_db() -> list[float]:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self._path)  # 0600 (and its WAL files), in a 0700 directory
             conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")

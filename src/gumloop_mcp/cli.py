@@ -25,6 +25,7 @@ from typing import Any
 from .bootstrap import AccountSpec, bootstrap
 from .claude_config import render_claude_desktop_config
 from .launcher import ChildExited, Supervisor, load_secrets
+from .runtime import private_directory
 
 __all__ = ["build_parser", "main"]
 
@@ -150,7 +151,9 @@ def _emit(args: argparse.Namespace, event: dict[str, Any]) -> None:
 
 async def _up(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Everything `up` and its children write holds or guards a secret: directories 0700, files 0600.
+    os.umask(0o077)
+    private_directory(data_dir)
     secrets = load_secrets(data_dir)
     store_env: dict[str, str] = {}
     if args.store == "redis" and not args.redis_url:

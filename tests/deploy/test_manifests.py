@@ -565,3 +565,34 @@ def test_the_grpc_servers_accept_exactly_their_clients_caller_tokens(rendered, o
     assert tokens_callers.identify(facade_env["GMCP_FACADE_PROXY_CALLER_TOKEN"]) is None
     for env in (proxy_env, tokens_env):
         assert not any("$(" in v for v in env.values()), "every $(VAR) resolves"
+
+
+def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec", {})
+    pod = spec.get("template", {}).get(
+        "spec", spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})
+    )
+    return [*pod.get("initContainers", []), *pod.get("containers", [])]
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_every_container_image_carries_an_explicit_tag_or_digest(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    """No container runs `:latest` by omission (the dev emulator once rendered as bare `gumloop-mcp`)."""
+    images = {
+        f"{obj['kind']}/{obj['metadata']['name']}/{c['name']}": c["image"]
+        for obj in rendered[overlay]
+        for c in _containers(obj)
+    }
+    assert images, overlay
+    untagged = {
+        where: image
+        for where, image in images.items()
+        if "@sha256:" not in image and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"))
+    }
+    assert untagged == {}
+    own = {
+        image for image in images.values() if image.split("@")[0].rsplit(":", 1)[0].endswith("gumloop-mcp")
+    }
+    assert len(own) == 1, f"{overlay} runs several builds of the project's image: {own}"

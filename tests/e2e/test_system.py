@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from .conftest import Stack
+from .conftest import ROOT, Stack
 
 ACCOUNT_PATH = "/integrated-account/{account}/mcp"
 
@@ -250,3 +251,21 @@ async def test_admin_create_api_token_mints_a_working_management_token(stack: St
         )
     assert resp.status_code == 200
     assert minted["id"] in {t["id"] for t in resp.json()["result"]}
+
+
+def test_data_directory_is_private_and_ignored(stack: Stack) -> None:
+    """Every directory `up` writes is 0700 and every file 0600 (SQLite files and journals included),
+    and the default data directory is in .gitignore, so `git add -A` cannot commit the secrets."""
+    data_dir = stack.stderr_path.parent / "data"  # start_stack's --data-dir
+    found = list(data_dir.rglob("*"))
+    assert any(p.suffix == ".sqlite3" for p in found), found
+    wrong = [
+        (str(p.relative_to(data_dir)), oct(p.stat().st_mode & 0o777))
+        for p in [data_dir, *found]
+        if (p.stat().st_mode & 0o777) != (0o700 if p.is_dir() else 0o600)
+    ]
+    assert wrong == []
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", ".gumloop-mcp/api-token"], cwd=ROOT, capture_output=True
+    )
+    assert ignored.returncode == 0, "the default data directory is not in .gitignore"

@@ -2,6 +2,7 @@
 JSON Schema."""
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
+from ._files import private_directory, private_file
 from ._grpc_client import create_channel, error_details, field_violations, with_details
 from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
 from ._jsonschema import compiled_validator, schema_violations
@@ -37,6 +38,8 @@ __all__ = [
     "is_caller_refusal",
     "is_loopback_host",
     "is_well_formed",
+    "private_directory",
+    "private_file",
     "redact",
     "request_id_var",
     "schema_violations",
