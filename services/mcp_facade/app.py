@@ -320,6 +320,7 @@ def create_public_app(
     route.add_route("OPTIONS", "/mcp/{token}/messages", _preflight)
     app.on_response_prepare.append(_cors_hook(facade.policy))
     health.add_routes(app)
-    # OAuth discovery probes get plain 404s (mcp.md §8): this server is authless or uses API tokens.
+    # OAuth discovery probes (MCP specification, "Authorization": /.well-known/oauth-protected-resource and
+    # /.well-known/oauth-authorization-server) get plain 404s: this server is authless or uses API tokens.
     route.add_get("/.well-known/{rest:.*}", _not_found)
     return app, facade

@@ -1,4 +1,4 @@
-"""Tool names derived from catalog operations (the rule in OPERATIONS.md).
+"""Tool names derived from catalog operations, by this rule (the README's "Tools" section shows it too):
 
 list -> ``list_all_gumloop_{resource_plural}``, get -> ``get_single_gumloop_{resource}_by_id``,
 create -> ``create_a_gumloop_{resource}``, update -> ``update_a_gumloop_{resource}_by_id``,

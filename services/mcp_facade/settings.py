@@ -34,7 +34,8 @@ class FacadeSettings(ServiceSettings):
     allowed_hosts: list[str] = []
     token_cache_ttl_s: float = 30.0
     token_cache_size: int = 10_000
-    # Per-token budget protecting the Gumloop quota from a runaway model.
+    # Per-server budget (one MCP server record, all its URLs and sessions) protecting the Gumloop quota
+    # from a runaway model.
     calls_per_minute: int = 120
     max_body_bytes: int = 1024 * 1024
     # Deadline of one MCP request, waits included, propagated to every gRPC call it makes. Above

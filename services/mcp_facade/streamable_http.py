@@ -116,7 +116,10 @@ def _modern_get_or_delete() -> web.Response:
 
 
 def _check_version_header(request: web.Request, allowed: tuple[str, ...]) -> None:
-    """400 for an MCP-Protocol-Version we do not speak; any supported one (or none) is fine (mcp.md §0.6)."""
+    """400 for an MCP-Protocol-Version we do not speak; any supported one (or none) is fine.
+
+    MCP specification, Streamable HTTP transport, "Protocol Version Header".
+    """
     header = request.headers.get(VERSION_HEADER)
     if header is not None and header not in allowed:
         raise JsonRpcError(

@@ -2,7 +2,8 @@
 documents, evaluations and audit logs, shaped like Gumloop's answers.
 
 Scenario 1 (a FAILED run created yesterday whose log explains the failure) and scenario 2 (a deployable
-skill, an agent to attach it to, sessions producing artifacts) from OPERATIONS.md both start here.
+skill, an agent to attach it to, sessions producing artifacts), the founding scenarios the e2e tests
+walk (tests/e2e/test_system.py), both start here.
 """
 
 from __future__ import annotations
