@@ -40,7 +40,7 @@ class Output:
 
 Handler = Callable[[ManagementClient, argparse.Namespace], Output]
 COMMANDS: Final = ("servers", "accounts", "api-tokens", "catalog")
-_URL_NOTE: Final = "shown once: keep it secret (anyone with it can use the server)"
+_URL_NOTE: Final = "shown only once; anyone holding it can use the server"
 
 
 def _iso_time(value: str) -> str:
@@ -87,7 +87,10 @@ def _server_account(client: ManagementClient, args: argparse.Namespace) -> str:
 
 
 def _created_server_text(server: dict[str, Any], verb: str) -> str:
-    return f"{card(server, SERVER_COLUMNS)}\n\n{verb}. MCP URL ({_URL_NOTE}):\n{server['url']}"
+    return (
+        f"{card(server, SERVER_COLUMNS)}\n\n{verb}. MCP URL ({_URL_NOTE}):\n{server['url']}\n\n"
+        "Claude Desktop snippet: gumloop-mcp claude-config --url URL"
+    )
 
 
 def servers_list(client: ManagementClient, args: argparse.Namespace) -> Output:
@@ -229,7 +232,14 @@ def api_tokens_revoke(client: ManagementClient, args: argparse.Namespace) -> Out
 
 
 def catalog(client: ManagementClient, args: argparse.Namespace) -> Output:
-    found = client.catalog()
+    try:
+        found = client.catalog()
+    except ManagementError as exc:
+        if exc.status == 404:
+            raise ManagementError(
+                f"the management API at {client.base_url} has no GET /catalog (older version)"
+            ) from None
+        raise
     if args.tag:
         operations = [op for op in found.get("operations") or [] if args.tag in (op.get("tags") or [])]
         found = {**found, "operations": operations}

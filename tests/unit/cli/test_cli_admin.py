@@ -284,3 +284,9 @@ def test_table_pads_columns_and_when_shows_utc_minutes() -> None:
     assert when("2026-12-05T21:07:30+01:00") == "2026-12-05 20:07Z"
     assert when(None) == "-"
     assert table([], SERVER_COLUMNS, "(no MCP servers)") == "(no MCP servers)"
+
+
+def test_catalog_on_an_api_without_it_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """A management API that predates GET /catalog: exit 1 with that explanation, not a bare 404."""
+    assert _run(["catalog"], lambda _: httpx.Response(404, text="404: Not Found"), []) == 1
+    assert "has no GET /catalog" in capsys.readouterr().err
