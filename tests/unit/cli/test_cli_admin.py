@@ -96,7 +96,7 @@ def test_servers_create_sends_the_scope_and_prints_the_url_once(capsys: pytest.C
         },
     )
     out = capsys.readouterr().out
-    assert "http://h/mcp/gmcp_new" in out and "shown once" in out
+    assert "http://h/mcp/gmcp_new" in out and "shown only once" in out
 
 
 def test_a_time_without_offset_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
