@@ -97,3 +97,21 @@ async def test_the_legacy_sse_transport_is_not_offered_on_mcp(stack: Stack) -> N
     async with aiohttp.ClientSession() as http, http.get(f"{stack.base}/mcp", headers=headers) as resp:
         assert resp.status == 405
         assert resp.headers["Allow"] == "POST"
+
+
+async def test_browser_clients_get_cors_and_host_checks_on_mcp_too(stack: Stack) -> None:
+    """`/mcp` answers an allowed Origin's preflight (API-token header allowed) and refuses a foreign Host."""
+    server = await stack.make(allowed_origins=["https://inspector.example"])
+    url = f"http://127.0.0.1:{server.public_port}/mcp"
+    origin = {"Origin": "https://inspector.example"}
+    auth = {"Authorization": f"Bearer {stack.token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.options(url, headers=origin) as resp:
+            assert resp.status == 204
+            assert resp.headers["Access-Control-Allow-Origin"] == "https://inspector.example"
+            assert "X-Gumloop-MCP-API-Token" in resp.headers["Access-Control-Allow-Headers"]
+        async with http.post(url, json=INIT, headers=origin | auth) as resp:
+            assert resp.status == 200
+            assert "Mcp-Session-Id" in resp.headers["Access-Control-Expose-Headers"]
+        async with http.post(url, json=INIT, headers=auth | {"Host": "evil.example"}) as resp:
+            assert resp.status == 421
