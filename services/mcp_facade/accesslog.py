@@ -92,7 +92,7 @@ def access_log_middleware(metrics: FacadeMetrics | None) -> Middleware:
                 tool,
                 request.get(SESSION, "-"),
             )
-            if metrics is not None and request.path.startswith("/mcp/"):
+            if metrics is not None and (request.path == "/mcp" or request.path.startswith("/mcp/")):
                 label = rpc_method if rpc_method in _KNOWN_METHODS else "other"
                 metrics.requests.labels(label, str(status)).inc()
 

@@ -1,7 +1,13 @@
-"""The public aiohttp application: `/mcp/{token}` (both transports), /healthz, /readyz.
+"""The public aiohttp application: `/mcp/{token}` (both transports), `/mcp`, /healthz, /readyz.
+
+The URL token travels in the path (`/mcp/{token}`) or, on the tokenless `/mcp` (Streamable
+HTTP only), in `Authorization: Bearer gmcp_...`, which keeps it out of URLs and client logs.
+Both forms resolve to the same scope through the same checks. The optional second-factor API
+token goes in `Authorization: Bearer gmcpat_...` on `/mcp/{token}`, and in
+`X-Gumloop-MCP-API-Token: gmcpat_...` on `/mcp` (where Authorization carries the URL token).
 
 Every MCP request passes, in order: Host/Origin checks (421/403), token resolution
-(404 with one generic body for unknown, malformed, expired and revoked tokens; 503
+(404 with one generic body for unknown, malformed, missing, expired and revoked tokens; 503
 when the token service is down), the optional API-token second factor (401 with
 `WWW-Authenticate`), and the body ceiling (413). Only then is JSON-RPC parsed.
 
@@ -36,7 +42,7 @@ from .settings import FacadeSettings
 from .state import FacadeState
 from .streamable_http import StreamableHttp
 
-__all__ = ["FACADE_KEY", "FacadeApp", "create_public_app"]
+__all__ = ["API_TOKEN_HEADER", "FACADE_KEY", "FacadeApp", "create_public_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +50,10 @@ logger = logging.getLogger(__name__)
 _RECHECK_CONCURRENCY: Final = 16
 
 FACADE_KEY: Final = web.AppKey("facade", object)
+# The second-factor API token on `/mcp`, whose Authorization header carries the URL token.
+API_TOKEN_HEADER: Final = "X-Gumloop-MCP-API-Token"
+# The URL token a request was authorised with (from the path or the Authorization header).
+_URL_TOKEN: Final = web.RequestKey("gmcp_url_token", str)
 WWW_AUTHENTICATE: Final = 'Bearer realm="gumloop-mcp"'
 
 
@@ -58,6 +68,24 @@ def _error(status: int, code: int, message: str, headers: dict[str, str] | None 
 
 def _too_large(limit: int) -> web.HTTPException:
     return _error(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
+
+
+def _bearer(value: str | None) -> str:
+    scheme, _, token = (value or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _credentials(request: web.Request) -> tuple[str, str | None]:
+    """The URL token and the second-factor `Authorization` value of a request.
+
+    `/mcp/{token}`: the path's token, the API token in Authorization. `/mcp`: the URL token in
+    Authorization, the API token in X-Gumloop-MCP-API-Token (passed on as a Bearer value).
+    """
+    token = request.match_info.get("token")
+    if token is not None:
+        return token, request.headers.get("Authorization")
+    api_token = request.headers.get(API_TOKEN_HEADER, "").strip()
+    return _bearer(request.headers.get("Authorization")), f"Bearer {api_token}" if api_token else None
 
 
 class FacadeApp:
@@ -175,12 +203,11 @@ class FacadeApp:
             raise _error(403, INVALID_REQUEST, "Forbidden: Origin not allowed")
         if self.closing.is_set():
             raise _error(503, INTERNAL_ERROR, "Server shutting down; retry", {"Retry-After": "1"})
+        token, authorization = _credentials(request)
         try:
-            resolved = await self.resolver.resolve(request.match_info["token"])
+            resolved = await self.resolver.resolve(token)
             if resolved.require_api_token:
-                factor = await self.resolver.verify_api_token(
-                    request.headers.get("Authorization"), resolved.scope.account_id
-                )
+                factor = await self.resolver.verify_api_token(authorization, resolved.scope.account_id)
                 resolved = dataclasses.replace(resolved, second_factor=factor)
         except NotFound:
             raise _error(404, INVALID_REQUEST, "Not Found") from None
@@ -188,7 +215,8 @@ class FacadeApp:
             raise _error(
                 401,
                 INVALID_REQUEST,
-                "Unauthorized: this MCP server requires an API token (Authorization: Bearer <token>)",
+                "Unauthorized: this MCP server requires an API token (Authorization: Bearer <token> "
+                f"on /mcp/<url token>, {API_TOKEN_HEADER}: <token> on /mcp)",
                 {"WWW-Authenticate": WWW_AUTHENTICATE},
             ) from None
         except BackendUnavailable:
@@ -198,7 +226,13 @@ class FacadeApp:
                 "Service Unavailable: the token service is unreachable; retry shortly",
                 {"Retry-After": "5"},
             ) from None
+        request[_URL_TOKEN] = token
         return resolved
+
+    @staticmethod
+    def url_token(request: web.Request) -> str:
+        """The URL token `authorize` accepted for this request (from the path or Authorization)."""
+        return request[_URL_TOKEN]
 
     async def read_body(self, request: web.Request) -> bytes:
         """The request body, or 413 beyond `max_body_bytes`."""
@@ -262,7 +296,7 @@ _CORS_HEADERS: Final = {
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": (
         "Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, "
-        "Mcp-Name, Last-Event-ID, If-None-Match"
+        "Mcp-Name, Last-Event-ID, If-None-Match, X-Gumloop-MCP-API-Token"
     ),
     "Access-Control-Expose-Headers": "Mcp-Session-Id, MCP-Protocol-Version, ETag, WWW-Authenticate",
     "Access-Control-Max-Age": "600",
@@ -275,7 +309,7 @@ def _cors_hook(policy: HostPolicy) -> Any:
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         origin = policy.cors_origin(request.headers.get("Origin"))
-        if origin is not None and request.path.startswith("/mcp/"):
+        if origin is not None and (request.path == "/mcp" or request.path.startswith("/mcp/")):
             response.headers["Access-Control-Allow-Origin"] = origin
             for name, value in _CORS_HEADERS.items():
                 response.headers.setdefault(name, value)
@@ -316,6 +350,11 @@ def create_public_app(
     route.add_delete("/mcp/{token}", facade.streamable.delete)
     route.add_get("/mcp/{token}/sse", facade.legacy.stream)
     route.add_post("/mcp/{token}/messages", facade.legacy.post)
+    # The URL token in `Authorization: Bearer` instead of the path (Streamable HTTP only).
+    route.add_post("/mcp", facade.streamable.post)
+    route.add_get("/mcp", facade.streamable.get)
+    route.add_delete("/mcp", facade.streamable.delete)
+    route.add_route("OPTIONS", "/mcp", _preflight)
     route.add_route("OPTIONS", "/mcp/{token}", _preflight)
     route.add_route("OPTIONS", "/mcp/{token}/messages", _preflight)
     app.on_response_prepare.append(_cors_hook(facade.policy))

@@ -1,4 +1,5 @@
-"""Streamable HTTP on `/mcp/{token}`: the stateless 2026-07-28 revision and the session revisions.
+"""Streamable HTTP on `/mcp/{token}` (and `/mcp` with the token in Authorization): the stateless
+2026-07-28 revision and the session revisions.
 
 How a POST is routed:
 - `initialize` opens a session (2025-11-25 / 2025-06-18 / 2025-03-26): the version is
@@ -289,7 +290,7 @@ class StreamableHttp:
             client_capabilities=session.client_capabilities,
             session=session,
             log_level=log_level,
-            token=request.match_info["token"],
+            token=self._app.url_token(request),
             second_factor=resolved.second_factor,
         )
 
@@ -313,7 +314,7 @@ class StreamableHttp:
             conn_key=f"modern:{next(self._modern_ids)}",
             client_capabilities=caps if isinstance(caps, dict) else {},
             log_level=level if isinstance(level, str) else None,
-            token=request.match_info["token"],
+            token=self._app.url_token(request),
             second_factor=resolved.second_factor,
         )
 
@@ -418,7 +419,7 @@ class StreamableHttp:
 
         Without a session id, an SSE-accepting client that names no modern version is
         an HTTP+SSE (2024-11-05) client pointed at the bare URL: it gets the legacy
-        stream and its `endpoint` event. Stateless clients get 405.
+        stream and its `endpoint` event (on `/mcp/{token}` only). Stateless clients get 405.
         """
         resolved = await self._app.authorize(request)
         request[RPC_METHOD] = "GET"
@@ -426,7 +427,8 @@ class StreamableHttp:
             return _modern_get_or_delete()
         session, _ = await self._session(request, resolved)
         if session is None:
-            if not _accepts_sse(request):
+            # HTTP+SSE needs the token in its URLs (its endpoint event names one): not on `/mcp`.
+            if not _accepts_sse(request) or "token" not in request.match_info:
                 return web.Response(status=405, headers={"Allow": "POST"})
             return await self._app.legacy.stream(request)
         if isinstance(session, SessionError):
@@ -441,7 +443,7 @@ class StreamableHttp:
         cut = asyncio.Event()
         hold = self._app.live.hold(
             resolved.scope.server_id,
-            request.match_info["token"],
+            self._app.url_token(request),
             lambda _: cut.set(),
             second_factor=resolved.second_factor,
         )

@@ -22,12 +22,15 @@ from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 
 from .launcher import read_secret_file, write_secret_file
 
-__all__ = ["AccountSpec", "Bootstrapped", "bootstrap"]
+__all__ = ["API_TOKEN_FILE", "DEMO_SERVER_FILE", "AccountSpec", "Bootstrapped", "bootstrap"]
 
 logger = logging.getLogger(__name__)
 
 DEMO_SERVER_NAME = "Demo (full scope)"
 ACCOUNT_ID = "acct_local"
+# In the data directory, mode 0600: the management API token, and {"id", "token"} of the demo server.
+API_TOKEN_FILE = "api-token"
+DEMO_SERVER_FILE = "demo-mcp-server.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +163,9 @@ async def bootstrap(
     try:
         tokens = TokenServiceStub(tokens_channel)
         proxy = ProxyServiceStub(proxy_channel)
-        api_token = await _api_token(tokens, data_dir / "api-token")
+        api_token = await _api_token(tokens, data_dir / API_TOKEN_FILE)
         account_id = await _account(proxy, spec)
-        server_id, mcp_token = await _demo_server(tokens, account_id, data_dir / "demo-mcp-server.json")
+        server_id, mcp_token = await _demo_server(tokens, account_id, data_dir / DEMO_SERVER_FILE)
         return Bootstrapped(api_token, account_id, server_id, mcp_token)
     finally:
         await tokens_channel.close()

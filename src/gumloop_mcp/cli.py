@@ -2,7 +2,11 @@
 
 gumloop-mcp up [--json] [--mcp-port 8080] [--admin-port 8081] ...   everything, supervised
 gumloop-mcp tokens | proxy | facade | emulator                      one service in the foreground
-gumloop-mcp claude-config --url URL [--api-token T]                 Claude Desktop snippet
+gumloop-mcp claude-config [--url URL] [--token-in-url]              Claude Desktop snippet
+gumloop-mcp servers list|create|get|update|rotate|revoke             MCP servers (management API)
+gumloop-mcp accounts list|connect|delete                            Gumloop accounts
+gumloop-mcp api-tokens create|list|revoke                           API tokens
+gumloop-mcp catalog                                                  operations, tags, method groups
 gumloop-mcp admin create-api-token --name N [--data-dir D]          mint an API token over gRPC
 """
 
@@ -22,8 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import cli_admin
 from .bootstrap import AccountSpec, bootstrap
 from .claude_config import render_claude_desktop_config
+from .cli_admin import connection
 from .launcher import ChildExited, Supervisor, load_secrets
 from .runtime import private_directory
 
@@ -66,9 +72,28 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=f"run the {name} service in the foreground (configured by env)")
 
     claude = sub.add_parser("claude-config", help="print a claude_desktop_config.json snippet")
-    claude.add_argument("--url", required=True, help="the MCP URL (…/mcp/<token>)")
-    claude.add_argument("--api-token", default=None, help="API token for require_api_token_auth servers")
+    claude.add_argument(
+        "--url", default=None, help="the MCP URL (…/mcp/<token>; default: the demo server `up` stored)"
+    )
+    claude.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="the `up` data directory (default: env GMCP_DATA_DIR, else .gumloop-mcp)",
+    )
+    claude.add_argument(
+        "--token-in-url",
+        action="store_true",
+        help="put the token in the URL (for clients that take only a URL); default: an Authorization header",
+    )
+    claude.add_argument(
+        "--api-token",
+        default=os.environ.get("GMCP_CLIENT_API_TOKEN"),
+        help="API token for require_api_token_auth servers (default: env GMCP_CLIENT_API_TOKEN)",
+    )
     claude.add_argument("--name", default="gumloop", help="the server's name in Claude Desktop")
+
+    cli_admin.add_commands(sub)
 
     admin = sub.add_parser("admin", help="administrative commands over gRPC")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
@@ -241,10 +266,12 @@ async def _up(args: argparse.Namespace) -> int:
             proxy_caller_token=secrets.caller_tokens[("cli", "proxy")],
         )
         base = f"http://{HOST}:{facade.ports['http']}"
+        admin_url = f"http://{HOST}:{facade.ports['admin']}"
+        connection.write_endpoints(data_dir, connection.Endpoints(base, admin_url))
         ready = {
             "event": "ready",
             "mcp_url": f"{base}/mcp/{done.mcp_token}",
-            "admin_url": f"http://{HOST}:{facade.ports['admin']}",
+            "admin_url": admin_url,
             "api_token": done.api_token,
             "account_id": done.account_id,
             "mcp_server_id": done.mcp_server_id,
@@ -298,7 +325,9 @@ def _print_summary(ready: dict[str, Any]) -> None:
         lines.append("  Upstream:                         the real Gumloop API")
     lines += [
         "",
-        "Claude Desktop (claude_desktop_config.json):",
+        "Manage MCP servers, accounts and API tokens: gumloop-mcp servers list (see --help)",
+        "",
+        "Claude Desktop (claude_desktop_config.json; the token travels in a header, not the URL):",
         render_claude_desktop_config(str(ready["mcp_url"])),
         "",
         "Press Ctrl-C to stop.",
@@ -345,6 +374,32 @@ async def _create_api_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _claude_config(args: argparse.Namespace) -> int:
+    url = args.url
+    if url is None:
+        directory = connection.data_dir(args.data_dir)
+        token = connection.demo_server_token(directory)
+        if token is None:
+            print(
+                f"gumloop-mcp claude-config: no demo server in {directory} (run `gumloop-mcp up` there "
+                "first, pass --data-dir, or give --url)",
+                file=sys.stderr,
+            )
+            return 2
+        stored = connection.read_endpoints(directory)
+        base = stored.mcp_base_url if stored is not None else connection.DEFAULT_MCP_BASE_URL
+        url = f"{base}/mcp/{token}"
+    try:
+        snippet = render_claude_desktop_config(
+            url, api_token=args.api_token, name=args.name, token_in_url=args.token_in_url
+        )
+    except ValueError as exc:
+        print(f"gumloop-mcp claude-config: {exc} (or use --token-in-url)", file=sys.stderr)
+        return 2
+    print(snippet)
+    return 0
+
+
 def _run_service(name: str) -> int:
     import runpy
 
@@ -363,8 +418,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(asyncio.run(_up(args)))
         sys.exit(130)
     if args.command == "claude-config":
-        print(render_claude_desktop_config(args.url, api_token=args.api_token, name=args.name))
-        return
+        sys.exit(_claude_config(args))
+    if args.command in cli_admin.COMMANDS:
+        sys.exit(cli_admin.run(args))
     if args.command == "admin":
         sys.exit(asyncio.run(_create_api_token(args)))
     sys.exit(_run_service(args.command))

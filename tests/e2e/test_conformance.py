@@ -324,21 +324,39 @@ async def _claude_desktop_session(session: Bridge) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "extra",
-    [(), ("--protocol", "auto"), ("--transport", "sse-only")],
-    ids=["desktop-default", "modern-bridge", "http+sse"],
+    ("extra", "token_in_url"),
+    [
+        ((), False),
+        ((), True),
+        (("--protocol", "auto"), False),
+        # HTTP+SSE names the token in its endpoint URLs: the URL form only.
+        (("--transport", "sse-only"), True),
+    ],
+    ids=["desktop-default", "desktop-url-form", "modern-bridge", "http+sse"],
 )
 async def test_mcp_remote_bridges_claude_desktop_to_the_server(
-    node_tools: NodeTools, stack: Stack, tmp_path: Path, extra: tuple[str, ...]
+    node_tools: NodeTools, stack: Stack, tmp_path: Path, extra: tuple[str, ...], token_in_url: bool
 ) -> None:
-    """Through mcp-remote (default, 2026-07-28 bridging, HTTP+SSE) Claude Desktop lists and calls tools."""
-    entry = claude_desktop_config(stack.ready["mcp_url"])["mcpServers"]["gumloop"]
+    """Through mcp-remote (default, 2026-07-28 bridging, HTTP+SSE) Claude Desktop lists and calls tools.
+
+    With the snippet's default header form, mcp-remote's log (Claude Desktop's log file) never holds
+    the token: the URL it prints is the tokenless /mcp.
+    """
+    url = stack.ready["mcp_url"]
+    entry = claude_desktop_config(url, token_in_url=token_in_url)["mcpServers"]["gumloop"]
     async with bridge(node_tools, entry, tmp_path, *extra) as session:
         result = await _claude_desktop_session(session)
     teams = {team["name"] for team in result["structuredContent"]["items"]}
     assert {"Emulator team", "Ops team"} <= teams
     log = (tmp_path / "mcp-remote.log").read_text(errors="replace")
     assert "Authentication required" not in log and "authorize" not in log.lower()
+    token = url.rsplit("/", 1)[1]
+    if token_in_url:
+        assert token in log  # what the header form is for: mcp-remote prints the URL it connects to
+    else:
+        assert token not in log
+        assert f"Connecting to remote server: {url.rsplit('/', 1)[0]}" in log
+        assert "Using custom headers: Authorization" in log
     if extra == ("--protocol", "auto"):
         assert "speaks MCP 2026-07-28" in log
 
@@ -346,7 +364,8 @@ async def test_mcp_remote_bridges_claude_desktop_to_the_server(
 async def test_mcp_remote_with_the_snippets_api_token_header_passes_the_second_factor(
     node_tools: NodeTools, stack: Stack, tmp_path: Path
 ) -> None:
-    """A require_api_token_auth server works through the snippet's --header and env (no OAuth)."""
+    """A require_api_token_auth server works through the snippet's --header and env (no OAuth), in the
+    header form (URL token in Authorization, API token in X-Gumloop-MCP-API-Token) and the URL form."""
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
         path = f"/integrated-account/{stack.ready['account_id']}/mcp"
         resp = await http.post(
@@ -355,7 +374,14 @@ async def test_mcp_remote_with_the_snippets_api_token_header_passes_the_second_f
             headers=stack.auth,
         )
     assert resp.status_code == 201, resp.text
-    config = claude_desktop_config(resp.json()["url"], api_token=stack.ready["api_token"])
-    async with bridge(node_tools, config["mcpServers"]["gumloop"], tmp_path) as session:
-        result = await _claude_desktop_session(session)
-    assert result["structuredContent"]["items"]
+    url = resp.json()["url"]
+    for token_in_url in (False, True):
+        home = tmp_path / f"in-url-{token_in_url}"
+        home.mkdir()
+        config = claude_desktop_config(url, api_token=stack.ready["api_token"], token_in_url=token_in_url)
+        async with bridge(node_tools, config["mcpServers"]["gumloop"], home) as session:
+            result = await _claude_desktop_session(session)
+        assert result["structuredContent"]["items"]
+        log = (home / "mcp-remote.log").read_text(errors="replace")
+        assert stack.ready["api_token"] not in log
+        assert (url.rsplit("/", 1)[1] in log) is token_in_url

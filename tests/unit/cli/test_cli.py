@@ -16,6 +16,7 @@ from gumloop_mcp import cli
 from gumloop_mcp.bootstrap import AccountSpec
 from gumloop_mcp.claude_config import claude_desktop_config, render_claude_desktop_config
 from gumloop_mcp.cli import build_parser, main
+from gumloop_mcp.cli_admin import connection
 from gumloop_mcp.launcher import load_secrets, read_secret_file, session_secret_path, write_secret_file
 from services.mcp_facade.management_models import AccountCreate, ApiTokenCreate, McpServerCreate
 
@@ -43,9 +44,28 @@ def test_up_rejects_an_unknown_store() -> None:
         build_parser().parse_args(["up", "--store", "mysql"])
 
 
-def test_claude_config_without_token_bridges_the_url_through_mcp_remote() -> None:
-    """The snippet runs `npx -y mcp-remote@0.15.1 URL` (the version the e2e suite runs) with no env."""
+def test_claude_config_sends_the_url_token_in_a_header_from_env_by_default() -> None:
+    """The snippet bridges the tokenless /mcp (mcp-remote@0.15.1, as the e2e suite runs it) and the
+    token is only in env, referenced by the Authorization header argument: never in args or the URL."""
     entry = claude_desktop_config("http://127.0.0.1:8080/mcp/gmcp_x")["mcpServers"]["gumloop"]
+    assert entry == {
+        "command": "npx",
+        "args": [
+            "-y",
+            "mcp-remote@0.15.1",
+            "http://127.0.0.1:8080/mcp",
+            "--header",
+            "Authorization:${AUTH_HEADER}",
+        ],
+        "env": {"AUTH_HEADER": "Bearer gmcp_x"},
+    }
+
+
+def test_claude_config_token_in_url_keeps_the_url_form() -> None:
+    """--token-in-url: the secret URL as given, no env (for clients that take only a URL)."""
+    entry = claude_desktop_config("http://127.0.0.1:8080/mcp/gmcp_x", token_in_url=True)["mcpServers"][
+        "gumloop"
+    ]
     assert entry == {
         "command": "npx",
         "args": ["-y", "mcp-remote@0.15.1", "http://127.0.0.1:8080/mcp/gmcp_x"],
@@ -64,27 +84,85 @@ def test_claude_config_without_token_bridges_the_url_through_mcp_remote() -> Non
         ("http://127.0.0.2:8080/mcp/t", True),
     ],
 )
-def test_claude_config_adds_allow_http_where_mcp_remote_needs_it(url: str, allow_http: bool) -> None:
+@pytest.mark.parametrize("token_in_url", [False, True])
+def test_claude_config_adds_allow_http_where_mcp_remote_needs_it(
+    url: str, allow_http: bool, token_in_url: bool
+) -> None:
     """mcp-remote refuses plain http off localhost/127.0.0.1 unless --allow-http follows the URL."""
-    args = claude_desktop_config(url, api_token="gmcpat_abc")["mcpServers"]["gumloop"]["args"]
-    assert args[:3] == ["-y", "mcp-remote@0.15.1", url]
+    config = claude_desktop_config(url, api_token="gmcpat_abc", token_in_url=token_in_url)
+    args = config["mcpServers"]["gumloop"]["args"]
+    assert args[:3] == ["-y", "mcp-remote@0.15.1", url if token_in_url else url.removesuffix("/t")]
     assert ("--allow-http" in args) is allow_http
-    assert args[-2:] == ["--header", "Authorization:${AUTH_HEADER}"]
+    assert args[3 + allow_http : 5 + allow_http] == ["--header", "Authorization:${AUTH_HEADER}"]
 
 
-def test_claude_config_with_token_sends_it_from_env_not_args() -> None:
-    """The API token sits in env and the header argument only references it."""
-    entry = claude_desktop_config("http://h/mcp/t", api_token="gmcpat_abc")["mcpServers"]["gumloop"]
+def test_claude_config_with_an_api_token_keeps_both_secrets_in_env() -> None:
+    """Header form: URL token in Authorization, API token in X-Gumloop-MCP-API-Token; both from env."""
+    entry = claude_desktop_config("https://h/x/mcp/gmcp_t", api_token="gmcpat_abc")["mcpServers"]["gumloop"]
+    assert entry["args"] == [
+        "-y",
+        "mcp-remote@0.15.1",
+        "https://h/x/mcp",
+        "--header",
+        "Authorization:${AUTH_HEADER}",
+        "--header",
+        "X-Gumloop-MCP-API-Token:${GUMLOOP_MCP_API_TOKEN}",
+    ]
+    assert entry["env"] == {"AUTH_HEADER": "Bearer gmcp_t", "GUMLOOP_MCP_API_TOKEN": "gmcpat_abc"}
+
+
+def test_claude_config_url_form_sends_the_api_token_in_authorization_from_env() -> None:
+    """URL form: the API token sits in env and the Authorization header argument only references it."""
+    config = claude_desktop_config("http://h/mcp/t", api_token="gmcpat_abc", token_in_url=True)
+    entry = config["mcpServers"]["gumloop"]
     assert entry["args"][-2:] == ["--header", "Authorization:${AUTH_HEADER}"]
     assert entry["env"] == {"AUTH_HEADER": "Bearer gmcpat_abc"}
     assert "gmcpat_abc" not in " ".join(entry["args"])
 
 
+@pytest.mark.parametrize(
+    "url", ["http://h/other/gmcp_t", "http://h/mcp", "http://h/mcp/", "ftp://h/mcp/t", "t"]
+)
+def test_claude_config_header_form_refuses_what_is_not_an_mcp_url(url: str) -> None:
+    """Without …/mcp/<token> there is no token to move into the header: a clear ValueError."""
+    with pytest.raises(ValueError, match="not an MCP URL"):
+        claude_desktop_config(url)
+
+
 def test_claude_config_command_prints_valid_json(capsys: pytest.CaptureFixture[str]) -> None:
     """`gumloop-mcp claude-config --url U` prints a parseable mcpServers object."""
-    main(["claude-config", "--url", "http://127.0.0.1:8080/mcp/t", "--name", "gl"])
+    with pytest.raises(SystemExit) as exited:
+        main(["claude-config", "--url", "http://127.0.0.1:8080/mcp/t", "--name", "gl"])
+    assert exited.value.code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(render_claude_desktop_config("http://127.0.0.1:8080/mcp/t", name="gl"))
+
+
+def test_claude_config_defaults_to_the_demo_server_up_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --url: the demo server's token and the MCP base URL `up` wrote to the data directory."""
+    write_secret_file(tmp_path / "demo-mcp-server.json", json.dumps({"id": "mcp_d", "token": "gmcp_demo"}))
+    connection.write_endpoints(
+        tmp_path, connection.Endpoints("http://127.0.0.1:18080", "http://127.0.0.1:18081")
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(["claude-config", "--data-dir", str(tmp_path)])
+    assert exited.value.code == 0
+    entry = json.loads(capsys.readouterr().out)["mcpServers"]["gumloop"]
+    assert entry["args"][2] == "http://127.0.0.1:18080/mcp"
+    assert entry["env"] == {"AUTH_HEADER": "Bearer gmcp_demo"}
+
+
+def test_claude_config_without_url_or_demo_server_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --url and nothing stored: exit 2 naming `gumloop-mcp up` and --url."""
+    with pytest.raises(SystemExit) as exited:
+        main(["claude-config", "--data-dir", str(tmp_path)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "gumloop-mcp up" in err and "--url" in err
 
 
 def test_secret_files_are_written_with_mode_0600(tmp_path: Path) -> None:
