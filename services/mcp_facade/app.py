@@ -9,7 +9,9 @@ token goes in `Authorization: Bearer gmcpat_...` on `/mcp/{token}`, and in
 Every MCP request passes, in order: Host/Origin checks (421/403), token resolution
 (404 with one generic body for unknown, malformed, missing, expired and revoked tokens; 503
 when the token service is down), the optional API-token second factor (401 with
-`WWW-Authenticate`), and the body ceiling (413). Only then is JSON-RPC parsed.
+`WWW-Authenticate`), and the body ceiling (413) and read timeout (408). Only then is
+JSON-RPC parsed. SSE streams take a slot per MCP server and per client address (429
+beyond; limits.py).
 
 Revocations reach work already running through `live` (live.py): the token resolver's
 listener cuts the streams, calls and tasks of a revoked or expired record at once, and
@@ -23,6 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any, Final
 
 from aiohttp import web
@@ -33,6 +36,7 @@ from .contracts import Toolbox
 from .health import Health
 from .jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, JsonRpcError, error_response
 from .legacy_sse import LegacySse
+from .limits import StreamSlots
 from .live import LiveWork, SecondFactor
 from .metrics import FacadeMetrics
 from .protocol import Protocol
@@ -88,6 +92,12 @@ def _credentials(request: web.Request) -> tuple[str, str | None]:
     return _bearer(request.headers.get("Authorization")), f"Bearer {api_token}" if api_token else None
 
 
+def _too_slow(timeout_s: float) -> web.HTTPException:
+    return _error(
+        408, INVALID_REQUEST, f"Request Timeout: the body did not arrive within {timeout_s:g} seconds"
+    )
+
+
 class FacadeApp:
     """Shared state of the public app: auth, protocol, open streams, shutdown flag."""
 
@@ -112,6 +122,7 @@ class FacadeApp:
         self.legacy = LegacySse(self)
         self.closing = asyncio.Event()
         self._streams: set[web.StreamResponse] = set()
+        self.slots = StreamSlots(settings.max_streams_per_server, settings.max_streams_per_client)
         # One re-check at a time per scope ("" = every record, else a record id): a burst of events
         # for one record runs one re-check now and at most one more after it, not one per event.
         self._rechecks: dict[str, asyncio.Task[None]] = {}
@@ -243,12 +254,35 @@ class FacadeApp:
             raise _too_large(limit)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(self.settings.body_timeout_s):
+                async for chunk in request.content.iter_any():
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(limit)
+                    chunks.append(chunk)
+        except TimeoutError:
+            self.tripped("body_timeout")
+            raise _too_slow(self.settings.body_timeout_s) from None
         return b"".join(chunks)
+
+    def tripped(self, limit: str) -> None:
+        """Count a refusal by a resource bound (gmcp_facade_limit_tripped_total)."""
+        if self.metrics is not None:
+            self.metrics.tripped(limit)
+
+    @contextlib.contextmanager
+    def stream_slot(self, request: web.Request, server_id: str) -> Iterator[None]:
+        """Hold one of the server's and the client address's stream slots, or raise 429."""
+        client = request.remote or ""
+        refused = self.slots.acquire(server_id, client)
+        if refused is not None:
+            self.tripped(refused)
+            raise self.slots.refusal(refused)
+        try:
+            yield
+        finally:
+            self.slots.release(server_id, client)
 
     def sse_response(self) -> web.StreamResponse:
         """A prepared-to-be SSE response with anti-buffering headers."""

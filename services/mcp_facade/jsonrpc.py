@@ -10,6 +10,8 @@ is chosen by the transport):
       -32601 METHOD_NOT_FOUND       unknown or unadvertised method
       -32602 INVALID_PARAMS         bad params, unknown (or out-of-scope) tool, bad level
       -32603 INTERNAL_ERROR         a bug or a backend failure we cannot describe better
+      -32000 RATE_LIMITED           the MCP server's call budget is spent (tools/list, batch items);
+                                    data.retry_after_seconds says when to retry
       -32020 HEADER_MISMATCH        2026-07-28: Mcp-Method / Mcp-Name differ from the body
       -32022 UNSUPPORTED_VERSION    2026-07-28: protocol version not supported
 """
@@ -28,6 +30,7 @@ __all__ = [
     "METHOD_NOT_FOUND",
     "MODERN_HTTP_STATUS",
     "PARSE_ERROR",
+    "RATE_LIMITED",
     "UNSUPPORTED_VERSION",
     "JsonRpcError",
     "Message",
@@ -43,6 +46,7 @@ INVALID_REQUEST: Final = -32600
 METHOD_NOT_FOUND: Final = -32601
 INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603
+RATE_LIMITED: Final = -32000
 HEADER_MISMATCH: Final = -32020
 MISSING_CLIENT_CAPABILITY: Final = -32021
 UNSUPPORTED_VERSION: Final = -32022

@@ -14,6 +14,12 @@ parse) and answers 202, or 404 when the owner no longer listens. The owner handl
 relayed message exactly like a local POST, with the scope its own token cache
 resolves for the stream's token (the token itself never leaves the process).
 
+Bounds (settings): a stream holds at most `sse_max_inflight` requests in progress (a POST
+beyond gets 429), and at most `sse_buffer_bytes` of events its client has not read yet: a
+client that stops reading while posting is cut off (metric limit "sse_buffer") instead of
+growing the façade's memory. Each stream takes a slot of its MCP server and of its client
+address (app.stream_slot: 429 beyond).
+
 The owner also holds the stream in live.py: when its record is revoked or expires (every
 replica watches revocations itself), the stream ends, its pending requests are cancelled and
 its claim is released, so POSTs on any replica get 404. It also ends at the token's expiry.
@@ -28,6 +34,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -38,6 +45,7 @@ from .auth import BackendUnavailable, NotFound
 from .jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    RATE_LIMITED,
     JsonRpcError,
     Message,
     as_object,
@@ -46,6 +54,7 @@ from .jsonrpc import (
     parse_message,
     result_response,
 )
+from .limits import limited
 from .live import SecondFactor
 from .protocol import LEGACY_SSE_VERSIONS, Exchange, RequestCancelled
 from .sessions import Session
@@ -83,9 +92,40 @@ class SseConnection:
     token: str = field(repr=False, default="")
     # The second-factor API token the stream was opened with (None when none was asked).
     second_factor: SecondFactor | None = field(default=None, repr=False)
-    queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
+    # Encoded events waiting to be written (None ends the stream), `buffered` bytes in all.
+    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
     session: Session | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    buffered: int = 0
+    buffer_limit: int = 4 * 1024 * 1024
+    # Called once when an event does not fit in `buffer_limit`: the client is not reading.
+    on_overflow: Callable[[], None] | None = field(default=None, repr=False)
+    overflowed: bool = False
+
+    def push(self, item: dict[str, Any]) -> bool:
+        """Queue one event for the client; False (and the stream is being cut) when it does not fit."""
+        if self.overflowed:
+            return False
+        frame = f"event: message\ndata: {json.dumps(item)}\n\n".encode()
+        if self.buffered and self.buffered + len(frame) > self.buffer_limit:
+            self.overflowed = True
+            if self.on_overflow is not None:
+                self.on_overflow()
+            return False
+        self.buffered += len(frame)
+        self.queue.put_nowait(frame)
+        return True
+
+    async def next_frame(self, timeout: float) -> bytes | None:
+        """The next event to write (None: end the stream); TimeoutError when none came in `timeout`."""
+        frame = await asyncio.wait_for(self.queue.get(), timeout)
+        if frame is not None:
+            self.buffered -= len(frame)
+        return frame
+
+    def end(self) -> None:
+        """Ask the stream to end after the events already queued."""
+        self.queue.put_nowait(None)
 
 
 class LegacySse:
@@ -99,16 +139,38 @@ class LegacySse:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """GET /mcp/{token}/sse."""
         resolved = await self._app.authorize(request)
+        with self._app.stream_slot(request, resolved.scope.server_id):
+            return await self._stream(request, resolved)
+
+    def _overflowed(self, request: web.Request, conn: SseConnection) -> None:
+        """The client stopped reading its stream while posting: cut the connection at once."""
+        self._app.tripped("sse_buffer")
+        logger.warning(
+            "HTTP+SSE client does not read its stream (over %d bytes waiting): stream closed",
+            conn.buffer_limit,
+        )
+        self.connections.pop(conn.conn_id, None)  # later POSTs get 404 at once
+        transport = request.transport
+        if transport is not None:
+            transport.abort()  # close() would wait for the unread buffer to drain, forever
+        conn.end()
+
+    async def _stream(self, request: web.Request, resolved: Any) -> web.StreamResponse:
         token = request.match_info["token"]
         conn = SseConnection(
-            secrets.token_urlsafe(18), resolved.scope.server_id, token, second_factor=resolved.second_factor
+            secrets.token_urlsafe(18),
+            resolved.scope.server_id,
+            token,
+            second_factor=resolved.second_factor,
+            buffer_limit=self._app.settings.sse_buffer_bytes,
         )
+        conn.on_overflow = lambda: self._overflowed(request, conn)
         request[SESSION] = conn.conn_id[:8]
         loop = asyncio.get_running_loop()
         response = self._app.sse_response()
         self.connections[conn.conn_id] = conn
         hold = self._app.live.hold(
-            conn.server_id, token, lambda _: conn.queue.put_nowait(None), second_factor=conn.second_factor
+            conn.server_id, token, lambda _: conn.end(), second_factor=conn.second_factor
         )
         # Everything after registering is inside the try: a client that leaves during the claim or
         # the prepare cancels this handler, and the finally must still release what was taken.
@@ -129,13 +191,13 @@ class LegacySse:
                     if wait <= 0:
                         break
                 try:
-                    item = await asyncio.wait_for(conn.queue.get(), wait)
+                    frame = await conn.next_frame(wait)
                 except TimeoutError:
                     await response.write(b": keepalive\n\n")
                     continue
-                if item is None:
+                if frame is None:
                     break
-                await response.write(f"event: message\ndata: {json.dumps(item)}\n\n".encode())
+                await response.write(frame)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -191,14 +253,31 @@ class LegacySse:
             if not delivered:
                 return web.Response(status=404, text="Unknown or closed SSE session")
             return web.Response(status=202, text="Accepted")
+        if msg.kind == "request" and self._busy(conn):
+            raise limited(
+                f"Too many requests in progress on this SSE stream (at most "
+                f"{self._app.settings.sse_max_inflight}); wait for their answers",
+                retry_after_s=1,
+            )
         await self._handle(conn, msg, resolved.scope)
         return web.Response(status=202, text="Accepted")
+
+    def _busy(self, conn: SseConnection) -> bool:
+        """Whether the stream already has `sse_max_inflight` requests in progress (counted as tripped)."""
+        if len(conn.tasks) < self._app.settings.sse_max_inflight:
+            return False
+        self._app.tripped("sse_inflight")
+        return True
 
     async def _handle(self, conn: SseConnection, msg: Message, scope: Any) -> None:
         """Process one message of the stream (local or relayed): answers go on the stream."""
         ex = await self._exchange(conn, scope)
         if msg.kind == "notification":
             self._app.protocol.notification(msg, ex)
+            return
+        if self._busy(conn):  # a relayed request (a local one was refused with 429 already)
+            error = JsonRpcError(RATE_LIMITED, "Too many requests in progress on this SSE stream")
+            conn.push(error_response(msg.id, error))
             return
         task = asyncio.create_task(self._answer(conn, msg, ex))
         conn.tasks.add(task)
@@ -232,7 +311,7 @@ class LegacySse:
         version = session.protocol_version if session else "2024-11-05"
 
         async def send(note: dict[str, Any]) -> None:
-            await conn.queue.put(note)
+            conn.push(note)
 
         return Exchange(
             scope=scope,
@@ -268,10 +347,9 @@ class LegacySse:
         except Exception:
             logger.exception("request failed")
             reply = error_response(msg.id, JsonRpcError(-32603, "Internal error"))
-        await conn.queue.put(reply)
+        conn.push(reply)
 
     async def close(self) -> None:
         """End every stream (shutdown)."""
         for conn in list(self.connections.values()):
-            with contextlib.suppress(asyncio.QueueFull):
-                conn.queue.put_nowait(None)
+            conn.end()

@@ -20,7 +20,7 @@ __all__ = ["FacadeMetrics"]
 
 
 class FacadeMetrics:
-    """Requests by method and status, tool-call latency, shared-state failures, active SSE streams."""
+    """Requests by method and status, tool-call latency, shared-state failures, SSE streams, limits."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -46,6 +46,21 @@ class FacadeMetrics:
         self.active_sse = Gauge(
             "gmcp_facade_active_sse_streams", "Open SSE streams (all kinds).", registry=self.registry
         )
+        self.limit_tripped = Counter(
+            "gmcp_facade_limit_tripped",
+            "Requests refused or connections closed by a resource bound, by limit (batch_size, budget, "
+            "streams_per_server, streams_per_client, sse_inflight, sse_buffer, connections, "
+            "header_timeout, body_timeout) and port (public, admin).",
+            ["limit", "port"],
+            registry=self.registry,
+        )
+        self.connections = Gauge(
+            "gmcp_facade_open_connections", "Open HTTP connections by port.", ["port"], registry=self.registry
+        )
+
+    def tripped(self, limit: str, port: str = "public") -> None:
+        """Count one refusal (or cut) by the resource bound `limit`."""
+        self.limit_tripped.labels(limit, port).inc()
 
     async def handle(self, request: web.Request) -> web.Response:
         """GET /metrics in the Prometheus text format."""

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .budget import budget_exceeded_result
+from .budget import budget_exceeded_error, budget_exceeded_result
 from .contracts import CallContext, ServerScope, Toolbox, ToolsUnavailableError, UnknownToolError
 from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, JsonRpcError, Message
 from .live import LiveWork, SecondFactor
@@ -114,6 +114,8 @@ class Exchange:
     token: str = field(default="", repr=False)
     # The second-factor API token (None when none was asked): revoking it cuts its calls.
     second_factor: SecondFactor | None = field(default=None, repr=False)
+    # The message is one of a JSON-RPC batch: every request then takes from the call budget.
+    batch: bool = False
 
 
 @dataclass(slots=True)
@@ -207,8 +209,20 @@ class Protocol:
             result.setdefault("resultType", "complete")
         return result
 
+    async def _charge(self, ex: Exchange) -> None:
+        """Take one call from the server's budget, or raise the -32000 error saying when to retry."""
+        per_minute = self._settings.calls_per_minute
+        retry_after = await self.state.take_call(ex.scope.server_id, per_minute)
+        if retry_after > 0:
+            if self._metrics is not None:
+                self._metrics.tripped("budget")
+            raise budget_exceeded_error(retry_after, per_minute)
+
     async def _dispatch(self, msg: Message, ex: Exchange) -> dict[str, Any]:
         method, params = msg.method, msg.params
+        # tools/call and tools/list take from the budget themselves; in a batch, so does every request.
+        if ex.batch and method not in ("tools/call", "tools/list"):
+            await self._charge(ex)
         if method == "ping" and not ex.modern:
             return {}  # 2026-07-28 removed ping: a modern ping falls through to 404 / -32601
         if method == "server/discover":
@@ -219,6 +233,7 @@ class Protocol:
                 raise JsonRpcError(
                     INVALID_PARAMS, "Invalid cursor: tools/list returns every tool in one page"
                 )
+            await self._charge(ex)  # a whole catalog per request: not free to repeat without end
             try:
                 tools = await self._toolbox.list_tools(ex.scope)
             except ToolsUnavailableError as exc:
@@ -281,6 +296,8 @@ class Protocol:
         retry_after = await self.state.take_call(ex.scope.server_id, self._settings.calls_per_minute)
         if retry_after > 0:
             self._observe("budget", started)
+            if self._metrics is not None:
+                self._metrics.tripped("budget")
             return budget_exceeded_result(retry_after, self._settings.calls_per_minute)
         loop = asyncio.get_running_loop()
         ctx = CallContext(deadline=loop.time() + self._settings.request_deadline_s, request_id=str(msg.id))

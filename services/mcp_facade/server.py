@@ -24,6 +24,7 @@ from gumloop_mcp.runtime import stop_on_signals
 from .app import FacadeApp, create_public_app
 from .auth import TokenResolver
 from .backends import Backends, connect_backends
+from .connections import FD_RESERVE, ConnectionGuard, GuardedSite, fd_limit
 from .contracts import Toolbox
 from .health import Health
 from .metrics import FacadeMetrics
@@ -105,13 +106,33 @@ def _admin_app(
     return app
 
 
-async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+def _connection_limits(settings: FacadeSettings) -> tuple[int, int]:
+    """The public and admin connection limits, kept below the file-descriptor limit."""
+    wanted = settings.max_connections + settings.admin_max_connections + FD_RESERVE
+    available = fd_limit(wanted) - FD_RESERVE
+    admin = max(1, min(settings.admin_max_connections, available // 10))
+    public = max(1, min(settings.max_connections, available - admin))
+    if public < settings.max_connections:
+        logger.warning(
+            "max_connections lowered from %d to %d to stay below the file-descriptor limit",
+            settings.max_connections,
+            public,
+        )
+    return public, admin
+
+
+async def _start(
+    app: web.Application, host: str, port: int, guard: ConnectionGuard, settings: FacadeSettings
+) -> tuple[web.AppRunner, int]:
+    # First, so that it sees every request start (it ends the connection's header timeout).
+    app.middlewares.insert(0, guard.middleware())
+    runner = web.AppRunner(
+        app, access_log=None, handler_cancellation=True, keepalive_timeout=settings.keepalive_timeout_s
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = GuardedSite(runner, host, port, guard)
     await site.start()
-    port_bound: int = runner.addresses[0][1]
-    return runner, port_bound
+    return runner, site.port
 
 
 async def create_server(
@@ -142,9 +163,17 @@ async def create_server(
     public_app, facade = create_public_app(
         settings, toolbox, resolver, sessions, state, health, metrics=metrics
     )
-    public_runner, public_port = await _start(public_app, settings.host, settings.port)
+    public_limit, admin_limit = _connection_limits(settings)
+    public_guard = ConnectionGuard("public", public_limit, settings.header_timeout_s, metrics)
+    admin_guard = ConnectionGuard("admin", admin_limit, settings.header_timeout_s, metrics)
+    admin_app = _admin_app(settings, backends, health, metrics)
+    # The MCP handlers time their own body reads after authorising; the admin handlers do not.
+    admin_app.middlewares.append(admin_guard.body_deadline_middleware(settings.body_timeout_s))
+    public_runner, public_port = await _start(
+        public_app, settings.host, settings.port, public_guard, settings
+    )
     admin_runner, admin_port = await _start(
-        _admin_app(settings, backends, health, metrics), settings.admin_host, settings.admin_port
+        admin_app, settings.admin_host, settings.admin_port, admin_guard, settings
     )
     logger.info(
         "façade serving MCP on %s:%d, admin on %s:%d",

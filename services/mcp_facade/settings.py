@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from gumloop_mcp.runtime import ServiceSettings
@@ -54,3 +54,25 @@ class FacadeSettings(ServiceSettings):
     store: Literal["memory", "redis"] = "memory"
     redis_url: SecretStr | None = None
     redis_key_prefix: str = "gmcp:facade:"
+
+    # -- bounds on what one client can hold (see SECURITY.md, "Resource limits"); 0 disables a count --
+    # Messages in one JSON-RPC batch (2025-03-26 sessions); each request in it also takes from the budget.
+    max_batch_items: int = Field(default=20, ge=1)
+    # Open SSE streams (HTTP+SSE sessions and GET streams) per MCP server, and per client address
+    # (the peer address: behind a reverse proxy every client shares the proxy's, so raise or disable it).
+    max_streams_per_server: int = Field(default=16, ge=0)
+    max_streams_per_client: int = Field(default=32, ge=0)
+    # HTTP+SSE: requests of one stream being processed at once (more: 429), and bytes of replies waiting
+    # for a client that does not read its stream (more: the stream is cut). One reply always fits.
+    sse_max_inflight: int = Field(default=16, ge=1)
+    sse_buffer_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Connections open at once on the public and on the admin port; above, a new connection gets 503
+    # and is closed. Each is also kept below the process's file-descriptor limit (minus a reserve).
+    max_connections: int = Field(default=2000, ge=1)
+    admin_max_connections: int = Field(default=100, ge=1)
+    # Both ports: a new connection must send its request headers within header_timeout_s, a request
+    # body must arrive within body_timeout_s, and an idle keep-alive connection is closed after
+    # keepalive_timeout_s (which also bounds the headers of every later request on it).
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    keepalive_timeout_s: float = Field(default=30.0, gt=0)

@@ -387,11 +387,22 @@ class StreamableHttp:
             return _rpc_error(error, status=400)
         if not items:
             return _rpc_error(JsonRpcError(INVALID_REQUEST, "Invalid Request: empty batch"), status=400)
+        limit = self._app.settings.max_batch_items
+        if len(items) > limit:
+            self._app.tripped("batch_size")
+            error = JsonRpcError(
+                INVALID_REQUEST,
+                f"Invalid Request: a batch may hold at most {limit} messages (got {len(items)}); "
+                "send the rest in further requests",
+                {"max_batch_items": limit},
+            )
+            return _rpc_error(error, status=400)
         try:
             _check_version_header(request, SESSION_VERSIONS)
         except JsonRpcError as exc:
             return _rpc_error(exc)
         ex = self._session_exchange(request, resolved, session, log_level)
+        ex.batch = True  # every request of the batch takes from the call budget
         replies: list[dict[str, Any]] = []
         for item in items:
             try:
@@ -437,6 +448,12 @@ class StreamableHttp:
             _check_version_header(request, SESSION_VERSIONS)
         except JsonRpcError as exc:
             return _rpc_error(exc)
+        with self._app.stream_slot(request, resolved.scope.server_id):
+            return await self._session_stream(request, resolved, session)
+
+    async def _session_stream(
+        self, request: web.Request, resolved: Resolved, session: Session
+    ) -> web.StreamResponse:
         response = self._app.sse_response()
         await response.prepare(request)
         self._app.stream_opened(response)

@@ -7,7 +7,15 @@ from ._grpc_client import create_channel, error_details, field_violations, with_
 from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
 from ._jsonschema import compiled_validator, schema_violations
 from ._lifecycle import Servable, serve_until_stopped, stop_on_signals
-from ._logging import REDACTED, RedactingFilter, caller_var, configure, redact, request_id_var
+from ._logging import (
+    REDACTED,
+    RedactingFilter,
+    RepeatLimitFilter,
+    caller_var,
+    configure,
+    redact,
+    request_id_var,
+)
 from ._metrics import METRICS_DISABLED, GrpcMetricsInterceptor, MetricsEndpoint, ServiceMetrics, service_ports
 from ._settings import GrpcServiceSettings, ServiceSettings
 from ._tokenformat import TokenKind, generate_token, hash_token, is_well_formed, token_prefix, tokens_equal
@@ -21,6 +29,7 @@ __all__ = [
     "MetricsEndpoint",
     "REDACTED",
     "RedactingFilter",
+    "RepeatLimitFilter",
     "RequestContextInterceptor",
     "Servable",
     "ServiceMetrics",

@@ -1,4 +1,4 @@
-"""Logging: JSON lines with a request id, and a filter that redacts secrets.
+"""Logging: JSON lines with a request id, a filter that redacts secrets, and one that stops floods.
 
 Every service calls `configure()` once in `main()`. The redacting filter rewrites
 the message and arguments of every record, so a token that slips into a log call
@@ -11,11 +11,15 @@ a light tool call 0.1-0.3 ms at concurrency 1 on two cores. WARNING and above ar
 written at once together with everything before them (order is kept), and so is
 every line logged outside an event loop; pending lines are written at exit
 (logging.shutdown) and whenever 256 are waiting.
+
+A warning or error repeated from one place passes at most `repeat_burst` times per
+`repeat_interval_s`, then a summary says how many were dropped (_repeatlimit.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextvars
 import logging
 import re
@@ -24,10 +28,13 @@ from typing import Any, Final, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
+from ._repeatlimit import SUPPRESSED_FIELD, RepeatLimitFilter
+
 __all__ = [
     "REDACTED",
     "BatchingStreamHandler",
     "RedactingFilter",
+    "RepeatLimitFilter",
     "caller_var",
     "configure",
     "redact",
@@ -65,6 +72,7 @@ _RECORD_FIELDS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None
     "asctime",
     "request_id",
     "caller",
+    SUPPRESSED_FIELD,
 }
 
 
@@ -192,14 +200,35 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_installed_limiter: list[RepeatLimitFilter] = []
+
+
+def _flush_limiter() -> None:
+    for limiter in _installed_limiter:
+        limiter.flush()
+
+
 def configure(
-    level: str = "INFO", *, json_format: bool = True, stream: Any = None, batch_s: float = _BATCH_S
+    level: str = "INFO",
+    *,
+    json_format: bool = True,
+    stream: Any = None,
+    batch_s: float = _BATCH_S,
+    repeat_burst: int = 20,
+    repeat_interval_s: float = 60.0,
 ) -> None:
-    """Install the JSON (or plain) formatter and the redacting filter on the root logger.
+    """Install the JSON (or plain) formatter, the repeat limit and the redacting filter on the root logger.
 
     `batch_s` bounds how long an INFO/DEBUG line logged in an event loop may wait (0: write each at once).
+    A WARNING or worse from one call site with one message template is written at most `repeat_burst`
+    times per `repeat_interval_s`; a summary counts the rest.
     """
     handler = BatchingStreamHandler(stream or sys.stderr, batch_s)
+    limiter = RepeatLimitFilter(repeat_burst, repeat_interval_s)
+    limiter.sink = handler.handle
+    if not _installed_limiter:
+        atexit.register(_flush_limiter)  # after logging's own exit hook is registered: runs before it
+    _installed_limiter[:] = [limiter]
     if json_format:
         handler.setFormatter(
             JsonFormatter(
@@ -209,6 +238,7 @@ def configure(
         )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(limiter)  # first: a dropped record costs no redaction
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):

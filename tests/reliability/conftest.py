@@ -1,0 +1,130 @@
+"""The real system for reliability tests: `gumloop-mcp up --json` on free loopback ports, and the
+façade's own process (found among `up`'s children) so tests can read its resident memory.
+
+The façade runs with its default bounds, except a header timeout of 3 s (default 10 s) so that
+the slow-header test stays short, and 600 connections at most (default 2,000) so that filling
+them takes well under that timeout on a busy machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 90.0
+HEADER_TIMEOUT_S = 3.0
+MAX_CONNECTIONS = 600
+
+
+@dataclass
+class Facade:
+    """What `up --json` reported, and the façade process's id."""
+
+    ready: dict[str, Any]
+    pid: int
+    stderr_path: Path
+
+    @property
+    def mcp_url(self) -> str:
+        return str(self.ready["mcp_url"])
+
+    @property
+    def port(self) -> int:
+        return int(self.mcp_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+    @property
+    def admin(self) -> str:
+        return str(self.ready["admin_url"])
+
+    def rss_mib(self) -> float:
+        """The façade's resident memory (VmRSS) in MiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS line")
+
+    def logs(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+def _facade_pid(parent: int) -> int:
+    """The child of `parent` running `python -m services.mcp_facade`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"services.mcp_facade" in cmdline:
+            return int(entry.name)
+    raise RuntimeError("the façade process was not found among `up`'s children")
+
+
+def _read_ready(process: subprocess.Popen[bytes]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    done = threading.Event()
+
+    def scan() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") in ("ready", "error"):
+                found.update(event)
+                break
+        done.set()
+        for _ in process.stdout:  # keep draining so the pipe never fills
+            pass
+
+    threading.Thread(target=scan, daemon=True).start()
+    if not done.wait(READY_TIMEOUT_S) or found.get("event") != "ready":
+        raise RuntimeError(f"`gumloop-mcp up` did not become ready: {found or 'exited or timed out'}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def facade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facade]:
+    """The running system shared by a module's tests, with the façade's pid."""
+    base = tmp_path_factory.mktemp("reliability")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUMLOOP_", "GMCP_"))}
+    env["GMCP_EMULATOR_TIME_SCALE"] = "0.01"
+    env["GMCP_FACADE_HEADER_TIMEOUT_S"] = str(HEADER_TIMEOUT_S)
+    env["GMCP_FACADE_MAX_CONNECTIONS"] = str(MAX_CONNECTIONS)
+    stderr_path = base / "stderr.log"
+    with stderr_path.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gumloop_mcp.cli", "up", "--json"]
+            + ["--mcp-port", "0", "--admin-port", "0", "--tokens-port", "0", "--proxy-port", "0"]
+            + ["--emulator-port", "0", "--data-dir", str(base / "data")],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+            cwd=ROOT,
+        )
+    try:
+        ready = _read_ready(process)
+        yield Facade(ready, _facade_pid(process.pid), stderr_path)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
