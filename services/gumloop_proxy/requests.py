@@ -7,6 +7,12 @@ JSON body, multipart fields and files form a multipart body; integral floats (5.
 integers wherever the schema says integer. The account supplies the auth
 headers and the fields Gumloop wants from it (`user_id`/`project_id` on legacy endpoints,
 `team_id` on every request when set).
+
+Every path and query value is bounded once percent-encoded (MAX_PATH_SEGMENT_CHARS,
+MAX_QUERY_VALUE_CHARS, and MAX_URL_TARGET_CHARS for path and query together), whatever the
+catalog's schema says: an over-long one is refused naming its field, before anything is sent
+(httpx refuses URLs past 64 KiB with InvalidURL; Gumloop's parser answers far shorter ones with
+an error of its own).
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any, Final, Protocol
+from urllib.parse import quote, urlencode
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
@@ -33,6 +39,13 @@ __all__ = [
     "decode_file",
     "integral",
 ]
+
+
+# Ids are far shorter; a free-text query value (a search) gets more room; common servers cap the
+# request line at 8 KiB.
+MAX_PATH_SEGMENT_CHARS: Final = 512
+MAX_QUERY_VALUE_CHARS: Final = 2048
+MAX_URL_TARGET_CHARS: Final = 7168
 
 
 class _Secret(Protocol):
@@ -114,7 +127,7 @@ def build_request(op: OperationSpec, arguments: Mapping[str, Any], account: Acco
         if param.location == "path":
             path = path.replace("{" + param.wire_name + "}", _path_segment(param.name, value))
         elif param.location == "query":
-            params.extend(_query_pairs(param.wire_name, value))
+            params.extend(_query_pairs(param.name, param.wire_name, value))
         elif param.location == "body":
             if param.wire_name == WHOLE_BODY:
                 whole_body = value
@@ -147,6 +160,7 @@ def build_request(op: OperationSpec, arguments: Mapping[str, Any], account: Acco
         if op.team_id_in_body and op.method not in ("GET", "DELETE"):
             extra_body["team_id"] = account.team_id
 
+    _check_url_length(op, arguments, path, params)
     request = UpstreamRequest(
         method=op.method, url=base_url(account, op.host) + path, params=params, headers=auth_headers(account)
     )
@@ -237,7 +251,28 @@ def _path_segment(name: str, value: Any) -> str:
     text = _scalar(value)
     if text in ("", ".", ".."):
         raise InvalidArguments([(name, "must be an id, not empty, '.' or '..'")])
-    return quote(text, safe="")
+    encoded = quote(text, safe="")
+    if len(encoded) > MAX_PATH_SEGMENT_CHARS:
+        raise InvalidArguments([(name, _too_long(len(encoded), MAX_PATH_SEGMENT_CHARS))])
+    return encoded
+
+
+def _too_long(length: int, limit: int) -> str:
+    return f"is too long for the URL: {length} characters once percent-encoded, at most {limit}"
+
+
+def _check_url_length(
+    op: OperationSpec, arguments: Mapping[str, Any], path: str, params: list[tuple[str, str]]
+) -> None:
+    """Refuse a path and query that together pass MAX_URL_TARGET_CHARS, naming the longest argument."""
+    length = len(path) + 1 + len(urlencode(params))
+    if length <= MAX_URL_TARGET_CHARS:
+        return
+    in_url = [p.name for p in op.parameters if p.location in ("path", "query") and p.name in arguments]
+    longest = max(in_url, key=lambda name: len(_scalar(arguments[name])), default="arguments")
+    raise InvalidArguments(
+        [(longest, _too_long(length, MAX_URL_TARGET_CHARS) + " for path and query together")]
+    )
 
 
 def _scalar(value: Any) -> str:
@@ -250,7 +285,18 @@ def _scalar(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _query_pairs(name: str, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, list):
-        return [(name, _scalar(v)) for v in value if v is not None]
-    return [(name, _scalar(value))]
+def _query_pairs(field: str, name: str, value: Any) -> list[tuple[str, str]]:
+    """(wire name, text) pairs of a query argument, each value bounded (a list's items one by one)."""
+    items = (
+        [(f"{field}[{i}]", v) for i, v in enumerate(value)] if isinstance(value, list) else [(field, value)]
+    )
+    pairs: list[tuple[str, str]] = []
+    for where, item in items:
+        if item is None:
+            continue
+        text = _scalar(item)
+        encoded = len(quote(text, safe=""))
+        if encoded > MAX_QUERY_VALUE_CHARS:
+            raise InvalidArguments([(where, _too_long(encoded, MAX_QUERY_VALUE_CHARS))])
+        pairs.append((name, text))
+    return pairs

@@ -3,7 +3,9 @@
 Resolutions are cached for `token_cache_ttl_s` (keyed by a hash of the token, never
 the token itself) and dropped as soon as the token service's WatchRevocations stream
 reports the record changed. The watch reconnects with backoff; on every (re)connect
-the cache is cleared, since events may have been missed while it was down.
+the cache is cleared, since events may have been missed while it was down. The server's
+planned recycling of a connection (its max connection age) is logged at INFO and
+reconnected at once; any other break is a WARNING.
 
 Failures: `NotFound` (unknown, malformed, expired, revoked: indistinguishable on
 purpose), `Unauthorized` (second factor missing or wrong), `BackendUnavailable`
@@ -29,7 +31,7 @@ from typing import Final
 
 import grpc
 
-from gumloop_mcp.runtime import TokenKind, is_caller_refusal, is_well_formed
+from gumloop_mcp.runtime import TokenKind, is_caller_refusal, is_planned_reconnect, is_well_formed
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 # Verified API tokens are trusted this long (revocation events drop them sooner).
 _API_TOKEN_TTL_S: Final = 30.0
+_BACKOFF_MIN_S: Final = 0.2
 _BACKOFF_MAX_S: Final = 10.0
 
 
@@ -252,24 +255,30 @@ class TokenResolver:
             self._watch_task = None
 
     async def _watch(self) -> None:
-        backoff = 0.2
+        backoff = _BACKOFF_MIN_S
         while True:
             try:
                 call = self._stub.WatchRevocations(pb.WatchRevocationsRequest())
                 async for event in call:
-                    backoff = 0.2
+                    backoff = _BACKOFF_MIN_S
                     self._apply(event)
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:
-                logger.warning("revocation watch broken (%s); reconnecting", exc.code().name)
+                if is_planned_reconnect(exc):
+                    # The token service recycles every connection after its max age (a GOAWAY, then
+                    # the stream is ended): routine, so not a WARNING, and reconnected without delay.
+                    logger.info("revocation watch: the token service recycled the connection; reconnecting")
+                    backoff = 0.0
+                else:
+                    logger.warning("revocation watch broken (%s); reconnecting", exc.code().name)
             except Exception:
                 logger.exception("revocation watch failed; reconnecting")
             self.watch_live.clear()
             # Events may be lost while disconnected: serve nothing stale.
             self.clear()
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _BACKOFF_MAX_S)
+            backoff = min(max(backoff * 2, _BACKOFF_MIN_S), _BACKOFF_MAX_S)
 
     def _apply(self, event: pb.WatchRevocationsResponse) -> None:
         if event.kind == pb.REVOCATION_KIND_UNSPECIFIED:

@@ -5,6 +5,10 @@
 readiness flips, new MCP requests get 503, SSE streams are closed, in-flight calls
 get `shutdown_grace_s`, then the shared state (memory or Redis, see state.py) and the
 backends are closed last.
+
+Any other request still running after the grace (a body that never finished arriving, a long
+poll) gets `HANDLER_CUT_S` and is then cancelled: aiohttp's own default would wait 60 s for it
+(twice), far past the grace, and `up` would have to kill the process.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -35,6 +39,10 @@ from .state import FacadeState, open_state
 __all__ = ["FacadeServer", "create_server", "serve"]
 
 logger = logging.getLogger(__name__)
+
+# How long aiohttp waits for a request handler still running after the grace before it cancels it,
+# and then again for the cancelled handler to end (so at most twice this, per runner, in parallel).
+HANDLER_CUT_S: Final = 1.0
 
 
 @dataclass(slots=True)
@@ -57,8 +65,7 @@ class FacadeServer:
         self.health.shutting_down = True
         await self.facade.shutdown(grace_s)
         await self.resolver.stop()
-        await self.public_runner.cleanup()
-        await self.admin_runner.cleanup()
+        await asyncio.gather(self.public_runner.cleanup(), self.admin_runner.cleanup())
         await self.state.close()
         if self.backends is not None and self.owns_backends:
             await self.backends.close()
@@ -127,7 +134,11 @@ async def _start(
     # First, so that it sees every request start (it ends the connection's header timeout).
     app.middlewares.insert(0, guard.middleware())
     runner = web.AppRunner(
-        app, access_log=None, handler_cancellation=True, keepalive_timeout=settings.keepalive_timeout_s
+        app,
+        access_log=None,
+        handler_cancellation=True,
+        keepalive_timeout=settings.keepalive_timeout_s,
+        shutdown_timeout=HANDLER_CUT_S,
     )
     await runner.setup()
     site = GuardedSite(runner, host, port, guard)

@@ -189,7 +189,7 @@ async def _up(args: argparse.Namespace) -> int:
         print(f"gumloop-mcp: {problem}", file=sys.stderr, flush=True)
         _emit(args, {"event": "error", "message": problem})
         return 2
-    sup = Supervisor()
+    sup = Supervisor(on_event=lambda event: _emit(args, event))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -284,16 +284,7 @@ async def _up(args: argparse.Namespace) -> int:
             _emit(args, ready)
         else:
             _print_summary(ready)
-        waiter = asyncio.create_task(sup.wait_any_exit())
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if waiter.done():
-            child = waiter.result()
-            raise ChildExited(
-                f"{child.name} exited with code {child.process.returncode}; stopping everything"
-            )
-        waiter.cancel()
+        await sup.supervise(stop)  # restarts crashed services; raises ChildExited on a crash loop
         print("gumloop-mcp: stopping", file=sys.stderr, flush=True)
         return 0
     except ChildExited as exc:

@@ -3,7 +3,9 @@
 Each service runs as its own child process (`python -m services.tokens`, ...) configured by
 environment variables. A child announces readiness with one JSON line on stdout
 (`{"event": "serving", ...}`); everything else it writes goes to our stderr, prefixed with its
-name, so our stdout stays reserved for our own events. If any child exits, all are stopped.
+name, so our stdout stays reserved for our own events. A child that exits unexpectedly is
+restarted on the same ports after a capped exponential back-off while the others keep serving;
+one that crash-loops (see CRASH_LOOP_LIMIT) stops them all.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -24,13 +26,18 @@ from typing import Any, Final
 from cryptography.fernet import Fernet
 
 __all__ = [
+    "CRASH_LOOP_LIMIT",
+    "CRASH_LOOP_WINDOW_S",
+    "PORT_ENV",
     "Child",
     "ChildExited",
     "Supervisor",
     "Secrets",
     "caller_token_path",
+    "describe_exit",
     "load_secrets",
     "read_secret_file",
+    "restart_delay",
     "session_secret_path",
     "write_secret_file",
 ]
@@ -133,17 +140,58 @@ def load_secrets(data_dir: Path) -> Secrets:
 
 
 class ChildExited(RuntimeError):
-    """A supervised child process exited (or never announced that it serves)."""
+    """A supervised child process exited for good (it never served, or it crashes in a loop)."""
+
+
+# `up` restarts a crashed service the way Kubernetes restarts a container: after an exponential
+# back-off (RESTART_BACKOFF_INITIAL_S doubled per recent crash, capped at RESTART_BACKOFF_MAX_S),
+# while the others keep serving. A service that crashes CRASH_LOOP_LIMIT times within
+# CRASH_LOOP_WINDOW_S is crash-looping: the stack stops with a message naming it.
+RESTART_BACKOFF_INITIAL_S: Final = 0.5
+RESTART_BACKOFF_MAX_S: Final = 15.0
+CRASH_LOOP_LIMIT: Final = 5
+CRASH_LOOP_WINDOW_S: Final = 120.0
+
+# The env variable that sets each announced port, by service module: a restarted service is
+# given the ports it announced first (port 0 resolved), since the others were configured with them.
+PORT_ENV: Final[dict[str, dict[str, str]]] = {
+    "services.tokens": {"grpc": "GMCP_TOKENS_GRPC_PORT", "metrics": "GMCP_TOKENS_METRICS_PORT"},
+    "services.gumloop_proxy": {"grpc": "GMCP_PROXY_GRPC_PORT", "metrics": "GMCP_PROXY_METRICS_PORT"},
+    "services.mcp_facade": {"http": "GMCP_FACADE_PORT", "admin": "GMCP_FACADE_ADMIN_PORT"},
+    "gumloop_mcp.emulator": {"http": "GMCP_EMULATOR_PORT"},
+}
+
+
+def describe_exit(returncode: int | None) -> str:
+    """ "exit code 3" or "killed by SIGKILL" (asyncio reports a signal as a negative code)."""
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def restart_delay(recent_crashes: int) -> float:
+    """The back-off before a restart, given how many crashes fall in the window (this one included)."""
+    exponent = max(recent_crashes - 1, 0)
+    return min(RESTART_BACKOFF_INITIAL_S * 2.0**exponent, RESTART_BACKOFF_MAX_S)
 
 
 @dataclass(slots=True)
 class Child:
-    """One running service process and what it announced."""
+    """One supervised service: its current process, what it announced, how to start it again."""
 
     name: str
-    process: asyncio.subprocess.Process
+    module: str
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
     ports: dict[str, int] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    crashes: list[float] = field(default_factory=list)  # monotonic times of recent crashes
+    restarts: int = 0
 
 
 async def _forward(name: str, stream: asyncio.StreamReader | None) -> None:
@@ -162,7 +210,9 @@ async def _await_serving(name: str, process: asyncio.subprocess.Process) -> dict
         line = await process.stdout.readline()
         if not line:
             code = await process.wait()
-            raise ChildExited(f"{name} exited with code {code} before it was serving (see its log above)")
+            raise ChildExited(
+                f"{name} exited ({describe_exit(code)}) before it was serving (see its log above)"
+            )
         event: Any = None
         with contextlib.suppress(ValueError):
             event = json.loads(line)
@@ -174,56 +224,151 @@ async def _await_serving(name: str, process: asyncio.subprocess.Process) -> dict
 
 
 class Supervisor:
-    """Starts children, waits until they serve, and stops them all (in reverse order)."""
+    """Starts children, waits until they serve, restarts crashed ones, stops them all in reverse order.
 
-    def __init__(self) -> None:
+    `on_event` receives the JSON events `up --json` prints (a restart, a crash loop).
+    """
+
+    def __init__(self, on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.children: list[Child] = []
+        self._on_event = on_event or (lambda _event: None)
 
     async def start(self, name: str, module: str, env: Mapping[str, str]) -> Child:
         """Start `python -m module` with `env` added and wait for its `serving` event."""
+        child = Child(name, module, dict(env))
+        self.children.append(child)
+        await self._spawn(child)
+        self._pin_ports(child)
+        return child
+
+    async def _spawn(self, child: Child) -> None:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            module,
+            child.module,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, **env},
+            env={**os.environ, **child.env},
             start_new_session=True,  # our Ctrl-C reaches them only through us, in order
         )
-        child = Child(name, process)
-        self.children.append(child)
-        child.tasks.append(asyncio.create_task(_forward(name, process.stderr)))
+        child.process = process
+        child.tasks.append(asyncio.create_task(_forward(child.name, process.stderr)))
         try:
-            child.ports = await asyncio.wait_for(_await_serving(name, process), SERVING_TIMEOUT_S)
+            ports = await asyncio.wait_for(_await_serving(child.name, process), SERVING_TIMEOUT_S)
         except TimeoutError:
-            raise ChildExited(f"{name} did not report serving within {SERVING_TIMEOUT_S:.0f}s") from None
-        child.tasks.append(asyncio.create_task(_forward(name, process.stdout)))
-        logger.info("%s serving on %s", name, child.ports)
-        return child
+            raise ChildExited(
+                f"{child.name} did not report serving within {SERVING_TIMEOUT_S:.0f}s"
+            ) from None
+        child.tasks.append(asyncio.create_task(_forward(child.name, process.stdout)))
+        if child.ports and ports != child.ports:  # pinned: only a service that ignores its env gets here
+            raise ChildExited(f"{child.name} came back on {ports}, not on its ports {child.ports}")
+        child.ports = ports
+        logger.info("%s serving on %s", child.name, ports)
 
-    async def wait_any_exit(self) -> Child:
-        """Return the first child that exits."""
-        waits = {asyncio.create_task(c.process.wait()): c for c in self.children}
+    def _pin_ports(self, child: Child) -> None:
+        """Put the announced ports into the child's env, so that a restart binds the same ones."""
+        names = PORT_ENV.get(child.module, {})
+        for port_name, port in child.ports.items():
+            if port_name not in names:
+                logger.warning("%s announced port %r, which a restart cannot pin", child.name, port_name)
+                continue
+            child.env[names[port_name]] = str(port)
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        """Keep every child serving until `stop` is set.
+
+        Raises ChildExited when a child crash-loops (the caller then stops everything).
+        """
+        keepers = [
+            asyncio.create_task(self._keep(child, stop), name=f"keep-{child.name}") for child in self.children
+        ]
+        stopper = asyncio.create_task(stop.wait())
         try:
-            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({stopper, *keepers}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper:
+                    task.result()  # a keeper ends only by raising ChildExited
         finally:
-            for task in waits:
+            for task in (stopper, *keepers):
                 task.cancel()
-        return waits[next(iter(done))]
+            await asyncio.gather(stopper, *keepers, return_exceptions=True)
+
+    async def _keep(self, child: Child, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            assert child.process is not None
+            code = await child.process.wait()
+            await self._drain(child)
+            now = loop.time()
+            child.crashes = [t for t in child.crashes if now - t < CRASH_LOOP_WINDOW_S] + [now]
+            how = describe_exit(code)
+            if len(child.crashes) >= CRASH_LOOP_LIMIT:
+                message = (
+                    f"{child.name} crashed {len(child.crashes)} times within {CRASH_LOOP_WINDOW_S:.0f}s "
+                    f"(last: {how}); it is crash-looping, stopping everything"
+                )
+                self._on_event({"event": "crash_loop", "service": child.name, "exit": how})
+                raise ChildExited(message)
+            delay = restart_delay(len(child.crashes))
+            child.restarts += 1
+            logger.warning(
+                "%s exited unexpectedly (%s); restart %d in %.1fs (%d crash(es) in the last %.0fs, "
+                "the stack stops at %d); the other services keep serving",
+                child.name,
+                how,
+                child.restarts,
+                delay,
+                len(child.crashes),
+                CRASH_LOOP_WINDOW_S,
+                CRASH_LOOP_LIMIT,
+            )
+            self._on_event(
+                {
+                    "event": "restarting",
+                    "service": child.name,
+                    "exit": how,
+                    "restart": child.restarts,
+                    "delay_s": delay,
+                }
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return
+            try:
+                await self._spawn(child)
+            except ChildExited as exc:  # it died (or hung) again before serving: one more crash
+                logger.warning("%s", exc)
+                if child.process is not None and child.process.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        child.process.kill()
+                continue
+            logger.info(
+                "%s restarted (restart %d), serving again on %s", child.name, child.restarts, child.ports
+            )
+            self._on_event(
+                {"event": "serving", "service": child.name, "ports": child.ports, "restart": child.restarts}
+            )
+
+    async def _drain(self, child: Child) -> None:
+        """Let the output forwarders of an exited process finish (its last lines say why it died)."""
+        tasks, child.tasks = child.tasks, []
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 2)
 
     async def stop_all(self) -> None:
         """SIGTERM every running child (last started first), then SIGKILL stragglers."""
         for child in reversed(self.children):
-            if child.process.returncode is None:
+            process = child.process
+            if process is not None and process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
-                    child.process.send_signal(signal.SIGTERM)
+                    process.send_signal(signal.SIGTERM)
                 try:
-                    await asyncio.wait_for(child.process.wait(), STOP_GRACE_S)
+                    await asyncio.wait_for(process.wait(), STOP_GRACE_S)
                 except TimeoutError:
                     logger.warning("%s did not stop within %.0fs; killing it", child.name, STOP_GRACE_S)
                     with contextlib.suppress(ProcessLookupError):
-                        child.process.kill()
-                    await child.process.wait()
-            for task in child.tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, 2)
+                        process.kill()
+                    await process.wait()
+            await self._drain(child)

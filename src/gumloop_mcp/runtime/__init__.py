@@ -3,7 +3,7 @@ JSON Schema."""
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
 from ._files import private_directory, private_file
-from ._grpc_client import create_channel, error_details, field_violations, with_details
+from ._grpc_client import create_channel, error_details, field_violations, is_planned_reconnect, with_details
 from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
 from ._jsonschema import compiled_validator, schema_violations
 from ._lifecycle import Servable, serve_until_stopped, stop_on_signals
@@ -45,6 +45,7 @@ __all__ = [
     "generate_token",
     "hash_token",
     "is_caller_refusal",
+    "is_planned_reconnect",
     "is_loopback_host",
     "is_well_formed",
     "private_directory",

@@ -11,7 +11,14 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-__all__ = ["caller_token_interceptors", "create_channel", "error_details", "field_violations", "with_details"]
+__all__ = [
+    "caller_token_interceptors",
+    "create_channel",
+    "error_details",
+    "field_violations",
+    "is_planned_reconnect",
+    "with_details",
+]
 
 # Headless Services resolve to every pod; round_robin spreads calls over them,
 # and keepalive notices dead pods quickly.
@@ -112,3 +119,17 @@ def field_violations(error: grpc.aio.AioRpcError | grpc.RpcError) -> list[tuple[
             detail.Unpack(bad)
             out.extend((v.field, v.description) for v in bad.field_violations)
     return out
+
+
+# What gRPC core says when a server ends a stream because its connection reached
+# grpc.max_connection_age_ms (+ grace): the server's planned recycling, not a fault.
+_MAX_AGE_DETAILS: Final = "max connection age"
+
+
+def is_planned_reconnect(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether a long-lived stream ended because the server recycled its connection (max age).
+
+    The server sends GOAWAY at the age, lets open streams run for the grace, then ends them with
+    UNAVAILABLE "max connection age"; a killed or stopping server ends them otherwise.
+    """
+    return exc.code() == grpc.StatusCode.UNAVAILABLE and _MAX_AGE_DETAILS in (exc.details() or "").lower()

@@ -23,6 +23,8 @@ __all__ = ["compiled_validator", "schema_violations"]
 _VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
 _MAX_CACHED = 512
 _MAX_VIOLATIONS = 20
+# Longest violation message sent back (jsonschema quotes the offending value in most of them).
+_MAX_MESSAGE_CHARS = 300
 
 
 def compiled_validator(schema: Mapping[str, Any]) -> Draft202012Validator:
@@ -82,7 +84,18 @@ def _describe(error: ValidationError, prefix: str) -> list[tuple[str, str]]:
     if error.validator == "enum":
         options = ", ".join(json.dumps(v) for v in expected)
         return [(here or "arguments", f"must be one of {options}")]
-    return [(here or "arguments", error.message)]
+    if error.validator in ("maxLength", "minLength") and isinstance(error.instance, str):
+        bound = "at most" if error.validator == "maxLength" else "at least"
+        return [
+            (here or "arguments", f"must be {bound} {expected} characters long, got {len(error.instance)}")
+        ]
+    if error.validator == "pattern" and isinstance(error.instance, str):
+        return [(here or "arguments", f"must match the pattern {expected}")]
+    # jsonschema's own messages quote the value: a huge one must not travel back in the status.
+    message = error.message
+    if len(message) > _MAX_MESSAGE_CHARS:
+        message = message[: _MAX_MESSAGE_CHARS - 1] + "…"
+    return [(here or "arguments", message)]
 
 
 def _json_type(value: Any) -> str:

@@ -110,9 +110,17 @@ class FakeGumloop:
         # What POST /chat/completions answers: (content type, body).
         self.chat_reply: tuple[str, bytes] = ("text/event-stream", b"data: [DONE]\n\n")
         self._runner: web.AppRunner | None = None
+        # Every request that reached it (method and path with query), in order.
+        self.seen: list[str] = []
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.seen.append(f"{request.method} {request.path_qs}")
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._record])
         app.router.add_get("/api/v1/artifacts/{artifact_id}/download", self._artifact)
         app.router.add_get("/files/big.csv", self._file)
         app.router.add_get("/api/v1/teams", self._teams)

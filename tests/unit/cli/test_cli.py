@@ -17,7 +17,13 @@ from gumloop_mcp.bootstrap import AccountSpec
 from gumloop_mcp.claude_config import claude_desktop_config, render_claude_desktop_config
 from gumloop_mcp.cli import build_parser, main
 from gumloop_mcp.cli_admin import connection
-from gumloop_mcp.launcher import load_secrets, read_secret_file, session_secret_path, write_secret_file
+from gumloop_mcp.launcher import (
+    ChildExited,
+    load_secrets,
+    read_secret_file,
+    session_secret_path,
+    write_secret_file,
+)
 from services.mcp_facade.management_models import AccountCreate, ApiTokenCreate, McpServerCreate
 
 
@@ -231,11 +237,11 @@ PORTS["facade"] = {"http": 18080, "admin": 18081}
 
 
 class FakeSupervisor:
-    """Records which services `up` starts; the first child 'exits' right after the ready line."""
+    """Records which services `up` starts; the first child crash-loops right after the ready line."""
 
     last: FakeSupervisor | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, on_event: Any = None) -> None:
         self.started = []
         FakeSupervisor.last = self
 
@@ -243,8 +249,8 @@ class FakeSupervisor:
         self.started.append(name)
         return SimpleNamespace(name=name, ports=PORTS[name])
 
-    async def wait_any_exit(self) -> Any:
-        return SimpleNamespace(name=self.started[0], process=SimpleNamespace(returncode=0))
+    async def supervise(self, stop: asyncio.Event) -> None:
+        raise ChildExited(f"{self.started[0]} is crash-looping")
 
     async def stop_all(self) -> None:
         pass

@@ -12,7 +12,12 @@ from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from services.gumloop_proxy.arguments import parse_arguments, validate_arguments
 from services.gumloop_proxy.catalog import OperationSpec, default_catalog
 from services.gumloop_proxy.errors import InvalidArguments
-from services.gumloop_proxy.requests import build_request
+from services.gumloop_proxy.requests import (
+    MAX_PATH_SEGMENT_CHARS,
+    MAX_QUERY_VALUE_CHARS,
+    MAX_URL_TARGET_CHARS,
+    build_request,
+)
 
 CATALOG = default_catalog()
 
@@ -302,3 +307,75 @@ def test_the_filters_the_spec_confirms_are_placed_where_gumloop_reads_them() -> 
     validate_arguments(_op("create_data_export").input_schema, export)
     body = build_request(_op("create_data_export"), export, Account()).json_body
     assert body == {**export, "user_id": "user_1"}
+
+
+@pytest.mark.parametrize("length", [9_000, 70_000])
+def test_an_over_long_path_parameter_is_refused_before_any_url_is_built(length: int) -> None:
+    """The generic bound holds without any schema: the field is named, the value is not echoed."""
+    with pytest.raises(InvalidArguments) as caught:
+        build_request(_op("get_agent"), {"agent_id": "a" * length}, Account())
+    [(name, why)] = caught.value.violations
+    assert name == "agent_id"
+    limit = MAX_PATH_SEGMENT_CHARS
+    assert why == f"is too long for the URL: {length} characters once percent-encoded, at most {limit}"
+
+
+def test_the_path_bound_counts_percent_encoding() -> None:
+    """A short id of multi-byte characters grows ninefold once encoded: the encoded size is bounded."""
+    build_request(_op("get_agent"), {"agent_id": "é" * (MAX_PATH_SEGMENT_CHARS // 6)}, Account())
+    with pytest.raises(InvalidArguments) as caught:
+        build_request(_op("get_agent"), {"agent_id": "é" * (MAX_PATH_SEGMENT_CHARS // 6 + 1)}, Account())
+    assert caught.value.violations[0][0] == "agent_id"
+
+
+def test_an_over_long_query_value_is_refused_naming_it() -> None:
+    """A query value (or one item of a list) past MAX_QUERY_VALUE_CHARS names its field."""
+    build_request(_op("list_agents"), {"search": "s" * MAX_QUERY_VALUE_CHARS}, Account())
+    with pytest.raises(InvalidArguments) as caught:
+        build_request(_op("list_agents"), {"search": "s" * (MAX_QUERY_VALUE_CHARS + 1)}, Account())
+    assert [name for name, _ in caught.value.violations] == ["search"]
+
+
+def test_path_and_query_together_are_bounded_naming_the_longest_argument() -> None:
+    """Values each within bounds can still add up past MAX_URL_TARGET_CHARS: the longest is named."""
+    arguments = {"search": "s" * 2000, "creator": "c" * 2040, "tool": "t" * 2000}
+    build_request(_op("list_agents"), arguments, Account())
+    with pytest.raises(InvalidArguments) as caught:
+        build_request(_op("list_agents"), {**arguments, "flow": "f" * 1500}, Account())
+    [(name, why)] = caught.value.violations
+    assert name == "creator"
+    assert why.endswith(f"at most {MAX_URL_TARGET_CHARS} for path and query together")
+
+
+def test_catalog_path_parameters_carry_a_length_and_an_id_pattern() -> None:
+    """Every path parameter's schema bounds its length and allows only id characters."""
+    path_params = [
+        (op.name, p.name, op.input_schema["properties"][p.name])
+        for op in CATALOG.operations.values()
+        for p in op.parameters
+        if p.location == "path"
+    ]
+    assert path_params
+    for op_name, name, schema in path_params:
+        assert schema.get("maxLength") == 200, (op_name, name)
+        assert schema.get("pattern") == "^[A-Za-z0-9][A-Za-z0-9_.:-]*$", (op_name, name)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a" * 70_000, "must be at most 200 characters long, got 70000"),
+        ("a" * 9_000, "must be at most 200 characters long, got 9000"),
+        ("a/../runs", "must match the pattern ^[A-Za-z0-9][A-Za-z0-9_.:-]*$"),
+        ("..", "must match the pattern ^[A-Za-z0-9][A-Za-z0-9_.:-]*$"),
+    ],
+)
+def test_schema_refusals_of_path_ids_name_the_field_without_echoing_it(value: str, expected: str) -> None:
+    with pytest.raises(InvalidArguments) as caught:
+        validate_arguments(_op("get_agent").input_schema, {"agent_id": value})
+    assert caught.value.violations == [("agent_id", expected)]
+
+
+@pytest.mark.parametrize("agent_id", ["abc123DEFghiJKL", "agent_456", "art_0a1b2c3d4e5f", "gumloop_slack"])
+def test_id_shapes_from_gumloop_and_the_emulator_pass_the_pattern(agent_id: str) -> None:
+    validate_arguments(_op("get_agent").input_schema, {"agent_id": agent_id})
