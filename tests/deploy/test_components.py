@@ -34,7 +34,7 @@ def with_component(kubectl: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
 def test_deploy_has_the_documented_components():
     """Every directory under deploy/components is a kustomize Component, and the README explains
     switching each one on."""
-    assert {"monitoring"} <= set(COMPONENT_NAMES)
+    assert {"monitoring", "gateway-api"} <= set(COMPONENT_NAMES)
     readme = (DEPLOY / "README.md").read_text()
     for name in COMPONENT_NAMES:
         kustomization = yaml.safe_load((COMPONENTS / name / "kustomization.yaml").read_text())
@@ -192,3 +192,69 @@ def test_every_alert_has_operator_text_and_a_severity():
         assert alert["labels"]["severity"] in {"warning", "critical"}
         assert re.fullmatch(r"\d+m", alert["for"]), alert["alert"]
         assert alert["expr"].count("(") == alert["expr"].count(")"), alert["alert"]
+
+
+# ---- ingress controller namespace and the Gateway API -------------------------------------------
+
+
+def _public_port_sources(objects: list[dict[str, Any]]) -> set[str]:
+    """Namespaces (by name) whose pods may open the façade's public port."""
+    policies = Policies(objects)
+    pods = _pods(objects)
+    candidates = {"ingress-nginx", "traefik", "envoy-gateway-system", "gateway-system", "gumloop-mcp"}
+    return {
+        namespace
+        for namespace in candidates
+        if policies.ingress_from_pod(
+            pods["facade"],
+            Pod("gw", {"app": "gw"}, {"kubernetes.io/metadata.name": namespace}, frozenset()),
+            8080,
+        )
+    }
+
+
+def test_the_ingress_controller_namespace_is_a_setting_that_never_reaches_the_cluster(rendered):
+    """The base default (ingress-nginx) lands in the façade policy; the setting itself is local-config
+    (not applied) and no placeholder is left anywhere."""
+    for overlay in ("base", "dev", "prod"):
+        objects = rendered[overlay]
+        assert _public_port_sources(objects) == {"ingress-nginx"}, overlay
+        assert "gumloop-mcp-ingress-controller" not in {o["metadata"]["name"] for o in objects}
+        assert "INGRESS_CONTROLLER_NAMESPACE" not in yaml.safe_dump_all(objects)
+
+
+def _readme_block(marker: str) -> str:
+    readme = (DEPLOY / "README.md").read_text()
+    found = re.search(re.escape(marker) + r".*?\n```yaml\n(.*?)```", readme, flags=re.DOTALL)
+    assert found, f"deploy/README.md has no yaml block after {marker!r}"
+    return found.group(1)
+
+
+def test_the_documented_overlay_moves_the_public_port_to_another_controller_namespace(kubectl):
+    """deploy/README.md's snippet (patch the setting, repeat the replacement), rendered as written on
+    top of prod: only that namespace reaches :8080 afterwards."""
+    snippet = yaml.safe_load(
+        _readme_block("<!-- tested: tests/deploy/test_components.py (ingress controller")
+    )
+    assert snippet["resources"] == ["../gumloop-mcp/deploy/overlays/prod"]
+    extra = yaml.safe_dump({k: v for k, v in snippet.items() if k in {"patches", "replacements"}})
+    objects = render_with(kubectl, OVERLAYS["prod"], [], extra)
+    assert _public_port_sources(objects) == {"traefik"}
+    with_gateway = render_with(kubectl, OVERLAYS["prod"], ["gateway-api"], extra)
+    assert _public_port_sources(with_gateway) == {"traefik"}
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_gateway_api_component_routes_only_the_public_port_and_drops_the_ingress(with_component, overlay):
+    """One HTTPRoute to gumloop-facade:8080 (never the admin Service), hour-long timeouts, no Ingress."""
+    objects = with_component[(overlay, "gateway-api")]
+    assert not _of(objects, "Ingress")
+    (route,) = _of(objects, "HTTPRoute").values()
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    services = _of(objects, "Service")
+    backends = [b for rule in route["spec"]["rules"] for b in rule["backendRefs"]]
+    assert [(b["name"], b["port"]) for b in backends] == [("gumloop-facade", 8080)]
+    assert [p["port"] for p in services["gumloop-facade"]["spec"]["ports"]] == [8080]
+    for rule in route["spec"]["rules"]:
+        assert rule["timeouts"] == {"request": "3600s", "backendRequest": "3600s"}
+    assert route["spec"]["parentRefs"] and route["spec"]["hostnames"]
