@@ -34,7 +34,7 @@ def with_component(kubectl: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
 def test_deploy_has_the_documented_components():
     """Every directory under deploy/components is a kustomize Component, and the README explains
     switching each one on."""
-    assert {"monitoring", "gateway-api"} <= set(COMPONENT_NAMES)
+    assert {"monitoring", "gateway-api", "external-secrets"} <= set(COMPONENT_NAMES)
     readme = (DEPLOY / "README.md").read_text()
     for name in COMPONENT_NAMES:
         kustomization = yaml.safe_load((COMPONENTS / name / "kustomization.yaml").read_text())
@@ -258,3 +258,43 @@ def test_the_gateway_api_component_routes_only_the_public_port_and_drops_the_ing
     for rule in route["spec"]["rules"]:
         assert rule["timeouts"] == {"request": "3600s", "backendRequest": "3600s"}
     assert route["spec"]["parentRefs"] and route["spec"]["hostnames"]
+
+
+# ---- external secrets ---------------------------------------------------------------------------
+
+
+def _readme_secret_keys() -> dict[str, set[str]]:
+    """Secret name -> keys, from deploy/README.md's `kubectl create secret generic` commands."""
+    readme = (DEPLOY / "README.md").read_text().replace("\\\n", " ")
+    found: dict[str, set[str]] = {}
+    for line in readme.splitlines():
+        command = re.search(r"create secret generic (\S+)(.*)", line)
+        if command:
+            found[command.group(1)] = set(re.findall(r"--from-literal=(\w+)=", command.group(2)))
+    return found
+
+
+def test_external_secrets_make_exactly_the_secrets_prod_reads(with_component):
+    """The ExternalSecrets target the Secret names and keys that the prod Deployments reference and
+    that deploy/README.md tells operators to create by hand."""
+    objects = with_component[("prod", "external-secrets")]
+    made = {
+        e["spec"]["target"]["name"]: {d["secretKey"] for d in e["spec"]["data"]}
+        for e in _of(objects, "ExternalSecret").values()
+    }
+    read: dict[str, set[str]] = {}
+    for workload in objects:
+        if workload["kind"] != "Deployment":
+            continue
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            for entry in container.get("env", []):
+                ref = entry.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    read.setdefault(ref["name"], set()).add(ref["key"])
+    assert made == read
+    assert made == _readme_secret_keys()
+    for external in _of(objects, "ExternalSecret").values():
+        assert external["apiVersion"] == "external-secrets.io/v1"
+        assert external["spec"]["target"]["deletionPolicy"] == "Retain"
+        remote = [d["remoteRef"] for d in external["spec"]["data"]]
+        assert all(r["key"] and r["property"] for r in remote)
