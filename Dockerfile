@@ -63,3 +63,18 @@ ENTRYPOINT ["gumloop-mcp"]
 CMD ["--help"]
 COPY --from=build /opt/venv /opt/venv
 USER ${UID}:${UID}
+# OCI annotations (org.opencontainers.image.*). scripts/build-image sets the arguments: the version
+# from pyproject.toml, the git commit (with "-dirty" for uncommitted changes), its commit time as
+# `created` (so an unchanged tree rebuilds to the same image), and the source repository. Labels are
+# metadata only and come last, so a new commit changes no filesystem layer.
+ARG VERSION=0.1.0
+ARG REVISION=
+ARG CREATED=
+ARG SOURCE=https://github.com/gumloop-mcp/gumloop-mcp
+LABEL org.opencontainers.image.title="gumloop-mcp" \
+      org.opencontainers.image.description="Safe, scoped and reliable control of Gumloop for AI agents, over the Model Context Protocol: the MCP façade, the token service, the Gumloop proxy and the emulator in one image." \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.created="${CREATED}"

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ class Stack:
     ready: dict[str, Any]
     process: subprocess.Popen[bytes]
     stderr_path: Path
+    # service name -> the ports its "serving" event reported (e.g. {"grpc": N, "metrics": M})
+    ports: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def admin(self) -> str:
@@ -44,7 +46,8 @@ class Stack:
         return self.stderr_path.read_text(errors="replace")
 
 
-def _read_ready(process: subprocess.Popen[bytes]) -> dict[str, Any]:
+def _read_ready(process: subprocess.Popen[bytes], ports: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """The "ready" (or "error") event; each "serving" event before it fills `ports`."""
     found: dict[str, Any] = {}
     done = threading.Event()
 
@@ -55,6 +58,8 @@ def _read_ready(process: subprocess.Popen[bytes]) -> dict[str, Any]:
                 event = json.loads(line)
             except ValueError:
                 continue
+            if event.get("event") == "serving":
+                ports[str(event["service"])] = dict(event["ports"])
             if event.get("event") in ("ready", "error"):
                 found.update(event)
                 break
@@ -87,8 +92,9 @@ def start_stack(base: Path, *extra_args: str) -> Iterator[Stack]:
             cwd=ROOT,
         )
     try:
-        ready = _read_ready(process)
-        yield Stack(ready, process, stderr_path)
+        ports: dict[str, dict[str, int]] = {}
+        ready = _read_ready(process, ports)
+        yield Stack(ready, process, stderr_path, ports)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -9,11 +9,11 @@ from typing import Any, Final
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_loopback_host
 from ._logging import caller_var, request_id_var
 from ._metrics import ServiceMetrics
+from ._reflection import enable_reflection
 
 __all__ = ["RequestContextInterceptor", "caller_auth", "create_grpc_server", "start_serving"]
 
@@ -92,7 +92,7 @@ def create_grpc_server(
     caller_setting: str = "",
     metrics: ServiceMetrics | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """Build a grpc.aio server with the services, health checking and reflection.
+    """Build a grpc.aio server with the services, health checking and reflection (v1 and v1alpha).
 
     With `caller_tokens`, every RPC but health and reflection needs a known caller's bearer token
     (see CallerAuthInterceptor). Without any, the server is open, and says so loudly at start
@@ -111,7 +111,7 @@ def create_grpc_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = list(service_names)
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    enable_reflection([*names, health.SERVICE_NAME], server)  # grpc.reflection.v1 and v1alpha
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"could not bind gRPC port {host}:{port}")
