@@ -15,7 +15,7 @@ from typing import Final
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from gumloop_mcp.scope import OperationRef, matching_operations, unknown_methods, unknown_tags
+from gumloop_mcp.scope import METHOD_GROUPS, OperationRef, matching_operations, unknown_methods, unknown_tags
 
 from .errors import InvalidArgument, Violation
 from .store import Cursor
@@ -74,9 +74,11 @@ def check_expiry(
         return None, [(field, "is malformed (seconds or nanos out of range)")]
     value = timestamp.seconds + timestamp.nanos / 1e9
     if value <= now:
-        return None, [(field, "lies in the past")]
+        return None, [(field, f"lies in the past; it must lie at least {min_lead_s:g} s ahead")]
     if value < now + min_lead_s:
-        return None, [(field, f"must lie at least {min_lead_s:g} s ahead")]
+        return None, [
+            (field, f"must lie at least {min_lead_s:g} s ahead (it lies {value - now:.0f} s ahead)")
+        ]
     return value, []
 
 
@@ -129,16 +131,20 @@ def check_scope_against_catalog(
     """Unknown method names and tags, or a scope that admits no operation at all."""
     bad_methods = set(unknown_methods(methods, operations))
     bad_tags = set(unknown_tags(tags, operations))
+    # The valid values, in the message itself: a caller learns them from the first refusal.
+    groups = ", ".join(METHOD_GROUPS)
+    names = ", ".join(sorted(op.name for op in operations))
+    known_tags = ", ".join(sorted({t for op in operations for t in op.tags}))
     violations: list[Violation] = [
         (
             f"{field}.methods[{index}]",
-            f"unknown method {name!r}: use a group (read, write, custom) or an operation name",
+            f"unknown method {name!r}: use a group ({groups}) or an operation name ({names})",
         )
         for index, name in enumerate(methods)
         if name in bad_methods
     ]
     violations += [
-        (f"{field}.tags[{index}]", f"no operation carries the tag {tag!r}")
+        (f"{field}.tags[{index}]", f"no operation carries the tag {tag!r}; the tags are: {known_tags}")
         for index, tag in enumerate(tags)
         if tag in bad_tags
     ]
