@@ -131,20 +131,23 @@ def check_scope_against_catalog(
     """Unknown method names and tags, or a scope that admits no operation at all."""
     bad_methods = set(unknown_methods(methods, operations))
     bad_tags = set(unknown_tags(tags, operations))
-    # The valid values, in the message itself: a caller learns them from the first refusal.
-    groups = ", ".join(METHOD_GROUPS)
-    names = ", ".join(sorted(op.name for op in operations))
-    known_tags = ", ".join(sorted({t for op in operations for t in op.tags}))
-    violations: list[Violation] = [
-        (
-            f"{field}.methods[{index}]",
-            f"unknown method {name!r}: use a group ({groups}) or an operation name ({names})",
-        )
+    # The valid values come first and once (a long refusal is cut after its first entries):
+    # a caller learns them from the first refusal.
+    violations: list[Violation] = []
+    if bad_methods:
+        names = ", ".join(sorted(op.name for op in operations))
+        groups = ", ".join(METHOD_GROUPS)
+        violations.append((f"{field}.methods", f"use a group ({groups}) or an operation name ({names})"))
+    if bad_tags:
+        known_tags = ", ".join(sorted({t for op in operations for t in op.tags}))
+        violations.append((f"{field}.tags", f"the tags are: {known_tags}"))
+    violations += [
+        (f"{field}.methods[{index}]", f"unknown method {name!r}")
         for index, name in enumerate(methods)
         if name in bad_methods
     ]
     violations += [
-        (f"{field}.tags[{index}]", f"no operation carries the tag {tag!r}; the tags are: {known_tags}")
+        (f"{field}.tags[{index}]", f"no operation carries the tag {tag!r}")
         for index, tag in enumerate(tags)
         if tag in bad_tags
     ]

@@ -191,7 +191,12 @@ async def test_unknown_scope_values_are_a_400_naming_the_valid_ones(real: RealSt
     ):
         error = (await resp.json())["error"]
     assert resp.status == 400
-    assert [f["field"] for f in error["fields"]] == ["config.methods[0]", "config.tags[0]"]
+    assert [f["field"] for f in error["fields"]] == [
+        "config.methods",
+        "config.tags",
+        "config.methods[0]",
+        "config.tags[0]",
+    ]
     message = error["message"]
     for valid in ("read, write, custom", "list_agents", "start_pipeline", "agents, flows"):
         assert valid in message, valid
@@ -216,3 +221,19 @@ async def test_the_catalog_lists_what_a_scope_accepts(real: RealStack) -> None:
     assert by_name["list_agents"]["kind"] == "read" and by_name["list_agents"]["operation_kind"] == "list"
     assert by_name["start_pipeline"]["kind"] == "custom"
     assert by_name["start_pipeline"]["tool_name"] == "gumloop_start_pipeline"
+
+
+async def test_a_scope_of_many_unknown_values_is_a_bounded_400_not_a_500(real: RealStack) -> None:
+    """200 long unknown methods: the token service reports a bounded list (gRPC trailers stay under
+    their 8 KiB limit), so the caller gets a 400 with the first problems, not a transport error."""
+    body = {"name": "s", "config": {"methods": [f"m{i:03d}" + "x" * 120 for i in range(200)]}}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{real.admin}/integrated-account/{ACCOUNT}/mcp", json=body, headers=real.auth) as resp,
+    ):
+        error = (await resp.json())["error"]
+    assert resp.status == 400
+    fields = [f["field"] for f in error["fields"]]
+    assert fields[:10] == ["config.methods"] + [f"config.methods[{i}]" for i in range(9)]
+    assert "list_agents" in error["fields"][0]["description"]
+    assert fields[-1] == "request" and "more problems" in error["fields"][-1]["description"]
