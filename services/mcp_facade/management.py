@@ -9,12 +9,17 @@ Backend errors map in ONE place (`_grpc_error`): INVALID_ARGUMENT -> 400 with fi
 NOT_FOUND -> 404,
 ALREADY_EXISTS/FAILED_PRECONDITION -> 409, UNAUTHENTICATED -> 401, PERMISSION_DENIED -> 403,
 UNAVAILABLE/DEADLINE_EXCEEDED -> 503.
+
+One middleware fronts every route of the admin port (health and metrics too): Host and Origin are
+checked like on the public port (security.HostPolicy with GMCP_FACADE_ADMIN_ALLOWED_HOSTS/_ORIGINS;
+loopback-only by default), and every error, aiohttp's own 404/405 included, is the JSON envelope.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,20 +33,27 @@ from pydantic import BaseModel, ValidationError
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as ppb
 from gumloop_mcp.runtime import field_violations, is_caller_refusal
+from gumloop_mcp.scope import METHOD_GROUPS
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 
 from .backends import Backends
 from .management_models import (
+    ID_PATTERN,
     AccountCreate,
     AccountOut,
     ApiTokenCreate,
     ApiTokenCreated,
     ApiTokenOut,
+    CatalogOperation,
+    CatalogOut,
     McpConfig,
     McpServerCreate,
     McpServerOut,
     McpServerPatch,
+    RotateRequest,
 )
+from .naming import kind_name, tool_names
+from .security import HostPolicy
 from .settings import FacadeSettings
 
 __all__ = ["ROUTES", "Route", "create_admin_app"]
@@ -52,6 +64,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _M = TypeVar("_M", bound=BaseModel)
 _SETTINGS: Final = web.AppKey("settings", FacadeSettings)
 _BACKENDS: Final = web.AppKey("backends", Backends)
+_POLICY: Final = web.AppKey("host_policy", HostPolicy)
 _TIMEOUT_S: Final = 10.0
 _PURPOSES: Final = {
     "management": tpb.API_TOKEN_PURPOSE_MANAGEMENT,
@@ -104,6 +117,8 @@ def _grpc_error(err: grpc.aio.AioRpcError) -> ApiError:
         logger.error("backend error %s", err.code().name)
         return ApiError(500, code, "internal error")
     fields = [(_rest_field(f), d) for f, d in field_violations(err)]
+    if fields:  # the message in REST terms: every violation, e.g. "expires_at: must lie at least 60 s ahead"
+        return ApiError(status, code, "; ".join(f"{f}: {d}" for f, d in fields), fields)
     return ApiError(status, code, err.details() or code, fields)
 
 
@@ -113,7 +128,8 @@ def _rest_field(field: str) -> str:
         if field.startswith(prefix):
             field = field[len(prefix) :]
             break
-    return field.replace("expire_time", "expires_at").replace("purposes", "purpose")
+    field = field.replace("expire_time", "expires_at").replace("purposes", "purpose")
+    return "grace_period_seconds" if field == "grace_period" else field
 
 
 # --- conversions --------------------------------------------------------------------------------
@@ -189,7 +205,9 @@ def _url_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
-async def _body(request: web.Request, model: type[_M]) -> _M:
+async def _body(request: web.Request, model: type[_M], *, optional: bool = False) -> _M:
+    if optional and not (await request.read()).strip():
+        return model()
     try:
         raw = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
@@ -311,13 +329,15 @@ async def delete_mcp(request: web.Request) -> web.Response:
 
 
 async def rotate_mcp(request: web.Request) -> web.Response:
-    """Issue a new token (new url); the old one stops working."""
+    """Issue a new token (new url); the old one works for grace_period_seconds (default 0), then stops."""
+    body = await _body(request, RotateRequest, optional=True)
     server = await _owned_server(request)
-    resp = await request.app[_BACKENDS].tokens.RotateMcpServerToken(
-        tpb.RotateMcpServerTokenRequest(id=server.id), timeout=_TIMEOUT_S
-    )
-    url = _mcp_url(request.app[_SETTINGS], resp.token)
-    return web.json_response(_server_out(resp.mcp_server, url).model_dump(mode="json"))
+    rotate = tpb.RotateMcpServerTokenRequest(id=server.id)
+    rotate.grace_period.FromSeconds(body.grace_period_seconds)
+    resp = await request.app[_BACKENDS].tokens.RotateMcpServerToken(rotate, timeout=_TIMEOUT_S)
+    out = _server_out(resp.mcp_server, _mcp_url(request.app[_SETTINGS], resp.token))
+    out.old_url_expires_at = _dt(resp, "old_token_expire_time")
+    return web.json_response(out.model_dump(mode="json"))
 
 
 async def create_account(request: web.Request) -> web.Response:
@@ -402,6 +422,41 @@ async def delete_api_token(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+# A full stop that ends a sentence (not "e.g." / "i.e."), then the next sentence's capital.
+_SENTENCE_END: Final = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=\.)\s+(?=[A-Z])")
+
+
+def _one_line(op: ppb.Operation) -> str:
+    text = " ".join(op.description.split())
+    first = _SENTENCE_END.split(text, maxsplit=1)[0]
+    return first or op.title or op.name.replace("_", " ")
+
+
+async def get_catalog(request: web.Request) -> web.Response:
+    """The values config.methods and config.tags accept: method groups, operations (with tool names), tags."""
+    resp = await request.app[_BACKENDS].proxy.ListOperations(ppb.ListOperationsRequest(), timeout=_TIMEOUT_S)
+    ops = list(resp.operations)
+    names = tool_names(ops)
+    group_of = {kind: group for group, kinds in METHOD_GROUPS.items() for kind in kinds}
+    out = CatalogOut(
+        method_groups={group: sorted(kinds) for group, kinds in METHOD_GROUPS.items()},
+        tags=sorted({tag for op in ops for tag in op.tags}),
+        operations=[
+            CatalogOperation(
+                name=op.name,
+                tool_name=names[op.name],
+                kind=group_of[kind_name(op)],
+                operation_kind=kind_name(op),
+                tags=list(op.tags),
+                description=_one_line(op),
+            )
+            for op in ops
+        ],
+        catalog_version=resp.catalog_version,
+    )
+    return web.json_response(out.model_dump(mode="json"))
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """One management route: the table the app and the OpenAPI document are built from."""
@@ -412,7 +467,11 @@ class Route:
     status: int
     body: type[BaseModel] | None
     response: type[BaseModel] | None
+    # The body may be left out (an empty body means the model's defaults).
+    body_optional: bool = False
     paged: bool = False
+    # Data of no account: tokens bound to one account may use it too.
+    any_token: bool = False
 
 
 _ACC = "/integrated-account/{account_id}"
@@ -422,7 +481,7 @@ ROUTES: Final = (
     Route("GET", f"{_ACC}/mcp/{{mcp_id}}", get_mcp, 200, None, McpServerOut),
     Route("PATCH", f"{_ACC}/mcp/{{mcp_id}}", patch_mcp, 200, McpServerPatch, McpServerOut),
     Route("DELETE", f"{_ACC}/mcp/{{mcp_id}}", delete_mcp, 204, None, None),
-    Route("POST", f"{_ACC}/mcp/{{mcp_id}}/rotate", rotate_mcp, 200, None, McpServerOut),
+    Route("POST", f"{_ACC}/mcp/{{mcp_id}}/rotate", rotate_mcp, 200, RotateRequest, McpServerOut, True),
     Route("POST", "/integrated-account", create_account, 201, AccountCreate, AccountOut),
     Route("GET", "/integrated-account", list_accounts, 200, None, AccountOut, paged=True),
     Route("GET", _ACC, get_account, 200, None, AccountOut),
@@ -430,7 +489,9 @@ ROUTES: Final = (
     Route("POST", "/api-tokens", create_api_token, 201, ApiTokenCreate, ApiTokenCreated),
     Route("GET", "/api-tokens", list_api_tokens, 200, None, ApiTokenOut, paged=True),
     Route("DELETE", "/api-tokens/{token_id}", delete_api_token, 204, None, None),
+    Route("GET", "/catalog", get_catalog, 200, None, CatalogOut, any_token=True),
 )
+_ANY_TOKEN: Final = frozenset(r.path for r in ROUTES if r.any_token)
 _PUBLIC: Final = frozenset({"/openapi.json", "/healthz", "/readyz", "/metrics"})
 
 
@@ -452,7 +513,7 @@ async def _authenticate(request: web.Request) -> None:
         raise ApiError(
             401, "unauthenticated", "the API token is invalid, expired or not allowed here"
         ) from None
-    if not verify.account_id and reply.api_token.account_id:
+    if not verify.account_id and reply.api_token.account_id and request.path not in _ANY_TOKEN:
         # The token service lets a bound token pass when the request names no account; the routes
         # without one (all accounts, all API tokens) would let it mint an unbound token or read
         # every account, so they take unbound tokens only.
@@ -463,16 +524,53 @@ async def _authenticate(request: web.Request) -> None:
         )
 
 
+# Probes answer any Host: kubelet sends the pod IP, and they reveal nothing.
+_PROBES: Final = frozenset({"/healthz", "/readyz"})
+_PATH_PARAM: Final = re.compile(ID_PATTERN)
+
+
+def _check_origin(request: web.Request) -> None:
+    """DNS-rebinding protection: a page on another name must not read the admin port."""
+    if request.path in _PROBES:
+        return
+    policy = request.app[_POLICY]
+    if not policy.host_ok(request.headers.get("Host")):
+        raise ApiError(421, "misdirected_request", "this Host is not allowed on the admin port")
+    if not policy.origin_ok(request.headers.get("Origin")):
+        raise ApiError(403, "forbidden_origin", "this Origin is not allowed on the admin port")
+
+
+def _http_error(exc: web.HTTPException) -> web.Response:
+    """aiohttp's own errors (unknown route or method, body too large) as the JSON envelope."""
+    messages = {
+        404: ("not_found", "no such route"),
+        405: ("method_not_allowed", f"{exc.reason}: allowed {exc.headers.get('Allow', 'none')}"),
+        413: ("payload_too_large", "the body is larger than the configured maximum"),
+    }
+    code, message = messages.get(exc.status, (exc.reason.lower().replace(" ", "_"), exc.reason))
+    response = _error_response(ApiError(exc.status, code, message))
+    if "Allow" in exc.headers:
+        response.headers["Allow"] = exc.headers["Allow"]
+    return response
+
+
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        _check_origin(request)
         if request.path not in _PUBLIC and request.match_info.route.resource is not None:
+            if not all(_PATH_PARAM.match(value) for value in request.match_info.values()):
+                raise ApiError(404, "not_found", "no such resource (malformed id)")
             await _authenticate(request)
         return await handler(request)
     except ApiError as err:
         return _error_response(err)
     except grpc.aio.AioRpcError as err:
         return _error_response(_grpc_error(err))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _http_error(exc)
 
 
 def create_admin_app(settings: FacadeSettings, backends: Backends) -> web.Application:
@@ -482,6 +580,9 @@ def create_admin_app(settings: FacadeSettings, backends: Backends) -> web.Applic
     app = web.Application(middlewares=[_middleware], client_max_size=settings.max_body_bytes)
     app[_SETTINGS] = settings
     app[_BACKENDS] = backends
+    app[_POLICY] = HostPolicy(
+        settings.admin_allowed_origins, settings.admin_allowed_hosts, settings.admin_host
+    )
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     document = openapi_document(ROUTES)

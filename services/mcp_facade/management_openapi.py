@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from .management_models import ErrorEnvelope
+from .management_models import ID_PATTERN, MAX_ROTATION_GRACE_S, MIN_EXPIRY_LEAD_S, ErrorEnvelope
 
 if TYPE_CHECKING:
     from .management import Route
@@ -16,11 +16,33 @@ if TYPE_CHECKING:
 __all__ = ["openapi_document"]
 
 _ERRORS = {
-    "400": "Invalid input (field violations in error.fields)",
+    "400": "Invalid input (field violations in error.fields, each also named in error.message)",
     "401": "Missing or invalid API token",
-    "404": "Not found",
+    "403": "The API token does not grant this route, or the Origin is not allowed",
+    "404": "Not found (also: a malformed id, an unknown route)",
+    "405": "Method not allowed: the path (e.g. with an empty id) names another route",
+    "421": "The Host is not allowed on the admin port",
     "503": "A backend service is unavailable",
 }
+# Only where they can happen: conflicts on writes, a too-large body where there is one.
+_WRITE_ERRORS = {
+    "409": "Conflict: already exists, or concurrent changes (retry)",
+    "429": "A backend refused for load; retry later",
+}
+_BODY_ERRORS = {"413": "The body is larger than GMCP_FACADE_MAX_BODY_BYTES"}
+_DESCRIPTION = f"""Management of integrated accounts, MCP servers and API tokens.
+
+Every route except /openapi.json needs `Authorization: Bearer <management API token>`.
+Every error answers the JSON envelope `{{"error": {{"code", "message", "fields"}}}}`.
+
+- `expires_at` must lie at least {MIN_EXPIRY_LEAD_S} s ahead (the token service's
+  GMCP_TOKENS_MIN_EXPIRY_LEAD_S; the 400 names the minimum in force).
+- Rotation takes an optional `grace_period_seconds` (0 to {MAX_ROTATION_GRACE_S}): the old URL
+  keeps working that long, never past the server's own expiry.
+- `config.methods` takes method groups or operation names and `config.tags` takes tags, all
+  listed by `GET /catalog`; an unknown value is a 400 naming the valid ones.
+- `next_cursor` is opaque: pass back the value a listing returned (another value is a 400).
+"""
 
 
 def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
@@ -41,13 +63,18 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         params = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string", "pattern": ID_PATTERN}}
             for p in re.findall(r"{(\w+)}", route.path)
         ]
         if route.paged:
             params += [
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {"name": "next_cursor", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "next_cursor",
+                    "in": "query",
+                    "description": "the next_cursor of the previous page, unchanged",
+                    "schema": {"type": "string"},
+                },
             ]
         op: dict[str, Any] = {
             "operationId": _operation_id(route),
@@ -59,7 +86,7 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
             op["parameters"] = params
         if route.body is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": not route.body_optional,
                 "content": {"application/json": {"schema": _schema(route.body, components)}},
             }
         if route.response is None:
@@ -79,7 +106,12 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
                 "description": "OK",
                 "content": {"application/json": {"schema": ref}},
             }
-        for code, text in _ERRORS.items():
+        errors = dict(_ERRORS)
+        if route.method != "GET":
+            errors.update(_WRITE_ERRORS)
+        if route.body is not None:
+            errors.update(_BODY_ERRORS)
+        for code, text in sorted(errors.items()):
             op["responses"][code] = {
                 "description": text,
                 "content": {"application/json": {"schema": error_ref}},
@@ -87,7 +119,7 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "gumloop-mcp management API", "version": "1"},
+        "info": {"title": "gumloop-mcp management API", "version": "1", "description": _DESCRIPTION},
         "paths": paths,
         "components": {
             "schemas": components,

@@ -1,29 +1,60 @@
-"""Origin and Host checks (DNS-rebinding protection) for the public MCP endpoint.
+"""Origin and Host checks (DNS-rebinding protection) for the public MCP port and the admin port.
 
 - A present `Origin` must be in `allowed_origins` (exact match), else 403. A missing
   one is fine: Claude's connector calls come server-side.
 - `Host` must be in `allowed_hosts` when that list is set. When it is empty and the
   server is bound to loopback, only loopback names pass (a rebinding page on another
-  name cannot reach a local server); otherwise any Host passes.
+  name cannot reach a local server); otherwise any well-formed Host passes.
+
+Host values are parsed strictly as `host[:port]` (RFC 9110 / RFC 3986 authority without
+userinfo): a reg-name, an IPv4 address or a bracketed IPv6 address, then an optional
+decimal port. Anything else (`127.0.0.1:80@evil.com`, `a:b:c`, a path) is malformed and
+refused; it is never cut at a separator and then compared.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from typing import Final
 
 from gumloop_mcp.runtime import is_loopback_host
 
-__all__ = ["HostPolicy", "is_loopback_host"]
+__all__ = ["HostPolicy", "is_loopback_host", "origin_host", "parse_host"]
+
+# reg-name restricted to DNS-style labels (letters, digits, '-', '_', '.'): what a browser sends.
+_REG_NAME: Final = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_.])?")
+_PORT: Final = re.compile(r"[0-9]{0,5}")  # RFC 3986 allows an empty port
+_ORIGIN: Final = re.compile(r"(https?)://([^/?#]*)")
 
 
-def _hostname(host_header: str) -> str:
-    """The name part of a Host header value (without port), lower-cased."""
-    value = host_header.strip().lower()
+def parse_host(value: str) -> str | None:
+    """The lower-cased name of a `host[:port]` value (IPv6 kept in brackets), or None when malformed."""
+    value = value.strip().lower()
     if value.startswith("["):
         end = value.find("]")
-        return value[: end + 1] if end != -1 else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+        if end == -1:
+            return None
+        name, rest = value[: end + 1], value[end + 1 :]
+        try:
+            ipaddress.IPv6Address(name[1:-1])
+        except ValueError:
+            return None
+    else:
+        name, sep, port = value.partition(":")
+        rest = f"{sep}{port}"
+        if not _REG_NAME.fullmatch(name):
+            return None
+    if rest and not (rest.startswith(":") and _PORT.fullmatch(rest[1:]) and int(rest[1:] or 0) <= 65535):
+        return None
+    return name
+
+
+def origin_host(origin: str) -> str | None:
+    """The host name of an `http(s)://host[:port]` origin, or None when it is not of that form."""
+    match = _ORIGIN.fullmatch(origin.strip().lower().rstrip("/"))
+    return parse_host(match.group(2)) if match else None
 
 
 class HostPolicy:
@@ -41,8 +72,9 @@ class HostPolicy:
         normalized = origin.rstrip("/").lower()
         if normalized in self._origins:
             return True
-        if self._loopback_only and not self._origins and normalized != "null":
-            return is_loopback_host(_hostname(urlsplit(normalized).netloc))
+        if self._loopback_only and not self._origins:
+            name = origin_host(normalized)
+            return name is not None and is_loopback_host(name)
         return False
 
     def cors_origin(self, origin: str | None) -> str | None:
@@ -52,11 +84,14 @@ class HostPolicy:
         return origin
 
     def host_ok(self, host: str | None) -> bool:
-        """Whether the Host header is acceptable."""
+        """Whether the Host header is acceptable (a malformed one never is)."""
         if not host:
             return not self._hosts and not self._loopback_only
+        name = parse_host(host)
+        if name is None:
+            return False
         if self._hosts:
-            return host.lower() in self._hosts or _hostname(host) in self._hosts
+            return host.strip().lower() in self._hosts or name in self._hosts
         if self._loopback_only:
-            return is_loopback_host(_hostname(host))
+            return is_loopback_host(name)
         return True

@@ -32,6 +32,10 @@ class FacadeSettings(ServiceSettings):
     allowed_origins: list[str] = []
     # Host allow-list; empty allows any Host except when bound to loopback, where only loopback names pass.
     allowed_hosts: list[str] = []
+    # The same two checks on the admin port (management API, /metrics, /openapi.json); same rules.
+    # /healthz and /readyz answer any Host (kubelet probes use the pod IP).
+    admin_allowed_origins: list[str] = []
+    admin_allowed_hosts: list[str] = []
     token_cache_ttl_s: float = 30.0
     token_cache_size: int = 10_000
     # Per-server budget (one MCP server record, all its URLs and sessions) protecting the Gumloop quota

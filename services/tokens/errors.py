@@ -16,6 +16,7 @@ message, so a caller cannot tell them apart. `to_status()` is the only place tha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 import grpc
 from google.rpc import error_details_pb2
@@ -37,6 +38,11 @@ __all__ = [
 
 #: (field path, description), e.g. ("mcp_server.name", "must be 1-128 characters").
 Violation = tuple[str, str]
+# A gRPC status travels in trailers (grpc-message and the BadRequest in grpc-status-details-bin), which
+# a client refuses past 8 KiB: report at most this many violations, the summary message cut to this size
+# (the BadRequest keeps every reported violation whole).
+MAX_REPORTED_VIOLATIONS: Final = 10
+MAX_SUMMARY_CHARS: Final = 1000
 
 
 class TokenServiceError(Exception):
@@ -51,8 +57,13 @@ class InvalidArgument(TokenServiceError):
     """The request is malformed; `violations` name each bad field."""
 
     def __init__(self, violations: Sequence[Violation], message: str | None = None) -> None:
-        self.violations = list(violations)
+        self.violations = list(violations[:MAX_REPORTED_VIOLATIONS])
+        if len(violations) > MAX_REPORTED_VIOLATIONS:
+            more = len(violations) - MAX_REPORTED_VIOLATIONS
+            self.violations.append(("request", f"{more} more problems not listed; fix these first"))
         summary = "; ".join(f"{field}: {desc}" for field, desc in self.violations)
+        if len(summary) > MAX_SUMMARY_CHARS:
+            summary = summary[: MAX_SUMMARY_CHARS - 1] + "…"
         super().__init__(message or f"invalid argument: {summary}")
 
 

@@ -15,7 +15,7 @@ from typing import Final
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from gumloop_mcp.scope import OperationRef, matching_operations, unknown_methods, unknown_tags
+from gumloop_mcp.scope import METHOD_GROUPS, OperationRef, matching_operations, unknown_methods, unknown_tags
 
 from .errors import InvalidArgument, Violation
 from .store import Cursor
@@ -74,9 +74,11 @@ def check_expiry(
         return None, [(field, "is malformed (seconds or nanos out of range)")]
     value = timestamp.seconds + timestamp.nanos / 1e9
     if value <= now:
-        return None, [(field, "lies in the past")]
+        return None, [(field, f"lies in the past; it must lie at least {min_lead_s:g} s ahead")]
     if value < now + min_lead_s:
-        return None, [(field, f"must lie at least {min_lead_s:g} s ahead")]
+        return None, [
+            (field, f"must lie at least {min_lead_s:g} s ahead (it lies {value - now:.0f} s ahead)")
+        ]
     return value, []
 
 
@@ -129,11 +131,18 @@ def check_scope_against_catalog(
     """Unknown method names and tags, or a scope that admits no operation at all."""
     bad_methods = set(unknown_methods(methods, operations))
     bad_tags = set(unknown_tags(tags, operations))
-    violations: list[Violation] = [
-        (
-            f"{field}.methods[{index}]",
-            f"unknown method {name!r}: use a group (read, write, custom) or an operation name",
-        )
+    # The valid values come first and once (a long refusal is cut after its first entries):
+    # a caller learns them from the first refusal.
+    violations: list[Violation] = []
+    if bad_methods:
+        names = ", ".join(sorted(op.name for op in operations))
+        groups = ", ".join(METHOD_GROUPS)
+        violations.append((f"{field}.methods", f"use a group ({groups}) or an operation name ({names})"))
+    if bad_tags:
+        known_tags = ", ".join(sorted({t for op in operations for t in op.tags}))
+        violations.append((f"{field}.tags", f"the tags are: {known_tags}"))
+    violations += [
+        (f"{field}.methods[{index}]", f"unknown method {name!r}")
         for index, name in enumerate(methods)
         if name in bad_methods
     ]

@@ -105,8 +105,13 @@ def with_details(code: grpc.StatusCode, message: str, *details: Message) -> grpc
 
 
 def error_details(error: grpc.aio.AioRpcError | grpc.RpcError) -> list[Any]:
-    """The google.rpc.Status detail payloads of an error, each as its own Any."""
-    status = rpc_status.from_call(error)
+    """The google.rpc.Status detail payloads of an error, each as its own Any (none when unreadable)."""
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:
+        # The details disagree with the call's code: e.g. the transport replaced an answer whose
+        # headers were too large with RESOURCE_EXHAUSTED. Its details are not the answer's.
+        return []
     return list(status.details) if status is not None else []
 
 

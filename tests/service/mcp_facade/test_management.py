@@ -35,6 +35,8 @@ class FakeTokens(tpb_grpc.TokenServiceServicer):
     def __init__(self) -> None:
         self.servers: dict[str, tpb.McpServer] = {}
         self.ids = itertools.count(1)
+        # The grace_period (seconds, None when unset) of every RotateMcpServerToken call.
+        self.rotations: list[int | None] = []
 
     async def VerifyApiToken(self, request: Any, context: Any) -> tpb.VerifyApiTokenResponse:
         if request.token not in (GOOD, BOUND) or request.purpose != tpb.API_TOKEN_PURPOSE_MANAGEMENT:
@@ -99,6 +101,13 @@ class FakeTokens(tpb_grpc.TokenServiceServicer):
         del self.servers[request.id]
         return tpb.DeleteMcpServerResponse()
 
+    async def RotateMcpServerToken(self, request: Any, context: Any) -> tpb.RotateMcpServerTokenResponse:
+        server = await self._get(request.id, context)
+        self.rotations.append(request.grace_period.seconds if request.HasField("grace_period") else None)
+        reply = tpb.RotateMcpServerTokenResponse(mcp_server=server, token=f"gmcp_rotated_{server.id}")
+        reply.old_token_expire_time.FromSeconds(2_000_000_000 + request.grace_period.seconds)
+        return reply
+
     async def CreateApiToken(self, request: Any, context: Any) -> tpb.CreateApiTokenResponse:
         token = tpb.ApiToken()
         token.CopyFrom(request.api_token)
@@ -107,7 +116,22 @@ class FakeTokens(tpb_grpc.TokenServiceServicer):
 
 
 class FakeProxy(ppb_grpc.ProxyServiceServicer):
-    """Accounts in a dict; remembers the last credential it was given."""
+    """Accounts in a dict; remembers the last credential it was given; a two-operation catalog."""
+
+    async def ListOperations(self, request: Any, context: Any) -> ppb.ListOperationsResponse:
+        return ppb.ListOperationsResponse(
+            operations=[
+                ppb.Operation(
+                    name="get_agent",
+                    kind=ppb.OPERATION_KIND_GET,
+                    resource="agent",
+                    tags=["agents"],
+                    description="Returns one agent (e.g. its name). Then more text.",
+                ),
+                ppb.Operation(name="delete_agent", kind=ppb.OPERATION_KIND_DELETE, resource="agent", tags=[]),
+            ],
+            catalog_version="c1",
+        )
 
     def __init__(self) -> None:
         self.accounts: dict[str, ppb.IntegratedAccount] = {}
@@ -347,3 +371,126 @@ async def test_a_nesting_bomb_body_is_a_400_not_a_500(fakes: Fakes) -> None:
         headers={**AUTH, "Content-Type": "application/json"},
     )
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
+
+
+async def test_rotate_passes_a_bounded_grace_period_and_defaults_to_none(fakes: Fakes) -> None:
+    """No body is grace 0; {"grace_period_seconds": 30} reaches the token service; bad values are 400."""
+    tokens, _, client = fakes
+    created = await (
+        await client.post("/integrated-account/acct_1/mcp", json={"name": "a"}, headers=AUTH)
+    ).json()
+    path = f"/integrated-account/acct_1/mcp/{created['id']}/rotate"
+    plain = await client.post(path, headers=AUTH)
+    assert plain.status == 200 and (await plain.json())["url"].endswith("/mcp/gmcp_rotated_mcp_1")
+    graced = await client.post(path, json={"grace_period_seconds": 30}, headers=AUTH)
+    assert graced.status == 200
+    assert (await graced.json())["old_url_expires_at"].startswith("2033-05-18T03:33:50")
+    assert tokens.rotations == [0, 30]
+    for bad in (86_401, -1, "30", True, None):
+        resp = await client.post(path, json={"grace_period_seconds": bad}, headers=AUTH)
+        assert resp.status == 400, bad
+        assert [f["field"] for f in (await resp.json())["error"]["fields"]] == ["grace_period_seconds"]
+    unknown = await client.post(path, json={"grace": 30}, headers=AUTH)
+    assert unknown.status == 400 and tokens.rotations == [0, 30]
+
+
+async def test_booleans_are_strict_and_null_only_where_documented(fakes: Fakes) -> None:
+    """ "no"/"yes"/1 are not booleans; null is refused for fields the schema says are never null."""
+    tokens, _, client = fakes
+    for value in ("no", "yes", 1, "true"):
+        resp = await client.post(
+            "/integrated-account/acct_1/mcp",
+            json={"name": "a", "require_api_token_auth": value},
+            headers=AUTH,
+        )
+        assert resp.status == 400, value
+        assert (await resp.json())["error"]["fields"][0]["field"] == "require_api_token_auth"
+    assert tokens.servers == {}
+    created = await (
+        await client.post("/integrated-account/acct_1/mcp", json={"name": "a"}, headers=AUTH)
+    ).json()
+    path = f"/integrated-account/acct_1/mcp/{created['id']}"
+    for body in ({"name": None}, {"require_api_token_auth": None}, {"config": None}):
+        resp = await client.patch(path, json=body, headers=AUTH)
+        assert resp.status == 400, body
+    cleared = await client.patch(path, json={"expires_at": None}, headers=AUTH)  # documented as nullable
+    assert cleared.status == 200
+
+
+async def test_the_catalog_is_published_to_any_management_token(fakes: Fakes) -> None:
+    """GET /catalog answers groups, tags and operations (one line each), for bound tokens too."""
+    _, _, client = fakes
+    for headers in (AUTH, BOUND_AUTH):
+        resp = await client.get("/catalog", headers=headers)
+        assert resp.status == 200
+        catalog = await resp.json()
+        assert catalog["tags"] == ["agents"] and set(catalog["method_groups"]) == {"read", "write", "custom"}
+        assert catalog["operations"] == [
+            {
+                "name": "get_agent",
+                "tool_name": "get_single_gumloop_agent_by_id",
+                "kind": "read",
+                "operation_kind": "get",
+                "tags": ["agents"],
+                "description": "Returns one agent (e.g. its name).",
+            },
+            {
+                "name": "delete_agent",
+                "tool_name": "delete_a_gumloop_agent_by_id",
+                "kind": "write",
+                "operation_kind": "delete",
+                "tags": [],
+                "description": "delete agent",
+            },
+        ]
+    assert (await client.get("/catalog")).status == 401
+
+
+async def test_unknown_routes_and_methods_answer_the_json_error_envelope(fakes: Fakes) -> None:
+    """aiohttp's own 404 and 405 are JSON errors (405 keeps its Allow header); so is a malformed id."""
+    _, _, client = fakes
+    missing = await client.get("/nope", headers=AUTH)
+    assert missing.status == 404 and missing.content_type == "application/json"
+    assert (await missing.json())["error"]["code"] == "not_found"
+    wrong = await client.put("/api-tokens", headers=AUTH)
+    assert wrong.status == 405 and wrong.content_type == "application/json"
+    assert "GET" in wrong.headers["Allow"] and (await wrong.json())["error"]["code"] == "method_not_allowed"
+    odd = await client.get("/integrated-account/%C3%A9t%C3%A9/mcp", headers=AUTH)
+    assert odd.status == 404 and (await odd.json())["error"]["code"] == "not_found"
+
+
+async def test_the_admin_port_checks_host_and_origin(fakes: Fakes) -> None:
+    """On loopback: another Host (or a userinfo trick) is 421, another Origin 403, on /openapi.json too."""
+    _, _, client = fakes
+    port = client.port
+    assert (await client.get("/openapi.json", headers={"Host": f"127.0.0.1:{port}"})).status == 200
+    for host in ("evil.example", f"127.0.0.1:{port}@evil.example", "localhost:1:2"):
+        resp = await client.get("/openapi.json", headers={"Host": host})
+        assert resp.status == 421, host
+        assert (await resp.json())["error"]["code"] == "misdirected_request"
+    for origin in ("http://evil.example", f"http://127.0.0.1:{port}@evil.example", "null"):
+        resp = await client.get("/openapi.json", headers={"Origin": origin})
+        assert resp.status == 403, origin
+    assert (await client.get("/openapi.json", headers={"Origin": f"http://localhost:{port}"})).status == 200
+
+
+async def test_the_admin_allow_lists_replace_the_loopback_rule() -> None:
+    """With GMCP_FACADE_ADMIN_ALLOWED_HOSTS/_ORIGINS set, exactly those pass."""
+    settings = FacadeSettings(
+        admin_host="0.0.0.0",
+        admin_allowed_hosts=["admin.example.test"],
+        admin_allowed_origins=["https://console.example.test"],
+    )
+    channel = create_channel("127.0.0.1:1")
+    backends = Backends(tpb_grpc.TokenServiceStub(channel), ppb_grpc.ProxyServiceStub(channel))
+    client = TestClient(TestServer(create_admin_app(settings, backends), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        ok = {"Host": "admin.example.test:8081", "Origin": "https://console.example.test"}
+        assert (await client.get("/openapi.json", headers=ok)).status == 200
+        assert (await client.get("/openapi.json", headers={"Host": "127.0.0.1"})).status == 421
+        bad_origin = {"Host": "admin.example.test", "Origin": "http://localhost"}
+        assert (await client.get("/openapi.json", headers=bad_origin)).status == 403
+    finally:
+        await client.close()
+        await channel.close()

@@ -97,3 +97,25 @@ async def test_health_on_both_ports_and_metrics_on_admin_only(stack: Stack) -> N
             text = await resp.text()
             assert 'gmcp_facade_requests_total{method="initialize",status="200"}' in text
             assert "gmcp_facade_active_sse_streams" in text
+
+
+async def test_a_userinfo_host_trick_is_refused_on_both_ports(stack: Stack) -> None:
+    """`Host: 127.0.0.1:PORT@evil.example` is malformed: 421 on the public port and on the admin port,
+    whose /metrics and /openapi.json a rebinding page must not read; the probes answer any Host."""
+    server = stack.server
+    public = f"http://127.0.0.1:{server.public_port}"
+    admin = f"http://127.0.0.1:{server.admin_port}"
+    async with aiohttp.ClientSession() as http:
+        trick = {"Host": f"127.0.0.1:{server.public_port}@evil.example"}
+        async with http.post(f"{public}/mcp/{stack.token}", json=INIT, headers=trick) as resp:
+            assert resp.status == 421
+        trick = {"Host": f"127.0.0.1:{server.admin_port}@evil.example"}
+        for path in ("/metrics", "/openapi.json"):
+            async with http.get(f"{admin}{path}", headers=trick) as resp:
+                assert resp.status == 421, path
+            async with http.get(f"{admin}{path}", headers={"Origin": "http://evil.example"}) as resp:
+                assert resp.status == 403, path
+            async with http.get(f"{admin}{path}") as resp:
+                assert resp.status == 200, path
+        async with http.get(f"{admin}/healthz", headers={"Host": "10.0.0.7:8081"}) as resp:
+            assert resp.status == 200

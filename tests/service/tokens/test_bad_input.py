@@ -55,12 +55,12 @@ CREATE_CASES = {
     ),
     "unknown method": (
         server(config=pb.McpServerConfig(methods=["read", "read", "frobnicate", "list_agents"])),
-        ["mcp_server.config.methods[2]"],
+        ["mcp_server.config.methods", "mcp_server.config.methods[2]"],
     ),
     "blank method": (server(config=pb.McpServerConfig(methods=[""])), ["mcp_server.config.methods[0]"]),
     "unknown tag": (
         server(config=pb.McpServerConfig(tags=["agents", "nope"])),
-        ["mcp_server.config.tags[1]"],
+        ["mcp_server.config.tags", "mcp_server.config.tags[1]"],
     ),
     "scope matching no operation": (
         server(config=pb.McpServerConfig(methods=["custom"], tags=["agents"])),
@@ -109,7 +109,7 @@ async def test_update_rejects_bad_masks_and_values(make_tokens: MakeTokens) -> N
         (
             pb.McpServer(id=rid, config=pb.McpServerConfig(methods=["nope"])),
             ["config"],
-            ["mcp_server.config.methods[0]"],
+            ["mcp_server.config.methods", "mcp_server.config.methods[0]"],
         ),
         (pb.McpServer(name="x"), ["name"], ["mcp_server.id"]),
     ]

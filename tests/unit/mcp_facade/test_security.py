@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.mcp_facade.security import HostPolicy
+from services.mcp_facade.security import HostPolicy, origin_host, parse_host
 
 
 def test_loopback_server_accepts_only_loopback_hosts_and_origins() -> None:
@@ -35,3 +35,31 @@ def test_names_that_merely_start_like_a_loopback_address_are_not_loopback() -> N
     assert not policy.host_ok("127.0.0.1.nip.io:8080")
     assert not policy.origin_ok("http://127.attacker.example")
     assert policy.host_ok("127.5.6.7:8080") and policy.origin_ok("http://127.0.0.2:3000")
+
+
+def test_a_host_is_parsed_strictly_not_cut_at_a_separator() -> None:
+    """`127.0.0.1:PORT@evil.com` and other non-`host[:port]` values are malformed, never loopback."""
+    policy = HostPolicy([], [], "127.0.0.1")
+    for host in (
+        "127.0.0.1:8080@evil.com",
+        "localhost:1:2",
+        "127.0.0.1:99999",
+        "127.0.0.1/x",
+        "[::1",
+        "[zz]:1",
+    ):
+        assert parse_host(host) is None, host
+        assert not policy.host_ok(host), host
+    assert parse_host("LocalHost:80") == "localhost" and parse_host("[::1]:443") == "[::1]"
+    assert parse_host("127.0.0.1:") == "127.0.0.1"  # RFC 3986: an empty port is allowed
+    public = HostPolicy([], [], "0.0.0.0")  # any Host passes when public, but a malformed one never does
+    assert public.host_ok("mcp.example.com:443") and not public.host_ok("a@b")
+
+
+def test_an_origin_is_scheme_host_and_port_only() -> None:
+    """Origins with userinfo, a path or another scheme are refused on loopback."""
+    policy = HostPolicy([], [], "127.0.0.1")
+    assert origin_host("http://[::1]:3000") == "[::1]"
+    for origin in ("http://127.0.0.1:80@evil.com", "http://localhost/path", "ftp://localhost", "localhost"):
+        assert origin_host(origin) is None, origin
+        assert not policy.origin_ok(origin), origin

@@ -32,7 +32,8 @@ def test_expiry_must_lie_at_least_the_lead_ahead() -> None:
     now = 1_000_000.0
     assert v.check_expiry("e", None, now, 60) == (None, [])
     assert v.check_expiry("e", timestamp_pb2.Timestamp(seconds=1_000_060), now, 60) == (1_000_060.0, [])
-    assert "past" in v.check_expiry("e", timestamp_pb2.Timestamp(seconds=999_999), now, 60)[1][0][1]
+    past = v.check_expiry("e", timestamp_pb2.Timestamp(seconds=999_999), now, 60)[1][0][1]
+    assert "past" in past and "at least 60 s ahead" in past
     assert "60 s ahead" in v.check_expiry("e", timestamp_pb2.Timestamp(seconds=1_000_059), now, 60)[1][0][1]
     malformed = timestamp_pb2.Timestamp(seconds=1_000_100, nanos=1_000_000_000)
     assert "malformed" in v.check_expiry("e", malformed, now, 60)[1][0][1]
@@ -50,7 +51,11 @@ def test_scope_is_checked_against_the_catalog() -> None:
     """Unknown methods and tags are named by index; a scope admitting nothing is refused as a whole."""
     assert v.check_scope_against_catalog("c", ["read", "start_pipeline"], [], OPS) == []
     violations = v.check_scope_against_catalog("c", ["read", "bogus"], ["agents", "zzz"], OPS)
-    assert [f for f, _ in violations] == ["c.methods[1]", "c.tags[1]"]
+    assert [f for f, _ in violations] == ["c.methods", "c.tags", "c.methods[1]", "c.tags[1]"]
+    methods_why, tags_why = violations[0][1], violations[1][1]
+    # The refusal names every valid value once: groups and operation names, and the known tags.
+    assert "read, write, custom" in methods_why and all(op.name in methods_why for op in OPS)
+    assert tags_why.startswith("the tags are: ") and all(t in tags_why for op in OPS for t in op.tags)
     nothing = v.check_scope_against_catalog("c", ["custom"], ["agents"], OPS)
     assert [f for f, _ in nothing] == ["c"] and "matches no operation" in nothing[0][1]
 
