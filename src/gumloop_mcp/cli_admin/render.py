@@ -105,20 +105,20 @@ def _first(record: dict[str, Any], *keys: str) -> Any:
 
 
 OPERATION_COLUMNS: Final[tuple[Column, ...]] = (
-    ("OPERATION", lambda o: _words(_first(o, "name", "operation", "operation_id"))),
-    ("TOOL", lambda o: _words(_first(o, "tool_name", "tool"))),
-    ("KIND", lambda o: _words(_first(o, "kind", "method", "method_group"))),
+    ("OPERATION", lambda o: _words(o.get("name"))),
+    ("TOOL", lambda o: _words(o.get("tool_name"))),
+    ("KIND", lambda o: _words(o.get("kind"))),
     ("TAGS", lambda o: _words(o.get("tags"))),
 )
 
 
 def catalog_text(catalog: dict[str, Any]) -> str:
     """The operations table, then the tags and method groups a server can be scoped to."""
-    groups = _first(catalog, "method_groups", "methods", "groups") or []
+    groups = catalog.get("method_groups") or {}
     parts = [
         table(list(catalog.get("operations") or []), OPERATION_COLUMNS),
         "",
         f"Tags:          {_words(catalog.get('tags'))}",
-        f"Method groups: {_words(groups)}",
+        "Method groups: " + "; ".join(f"{name} ({_words(kinds)})" for name, kinds in sorted(groups.items())),
     ]
     return "\n".join(parts)

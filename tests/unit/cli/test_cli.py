@@ -220,7 +220,7 @@ def test_account_model_needs_exactly_one_credential_and_hides_it() -> None:
         AccountCreate.model_validate({"display_name": "a"})
     with pytest.raises(ValueError, match="exactly one"):
         AccountCreate.model_validate({"display_name": "a", "api_key": "k", "access_token": "t"})
-    body = AccountCreate.model_validate({"display_name": "a", "api_key": "sk-secret"})
+    body = AccountCreate.model_validate({"display_name": "a", "api_key": "sk-secret", "user_id": "u"})
     assert "sk-secret" not in repr(body)
 
 

@@ -264,14 +264,18 @@ def test_catalog_renders_operations_tags_and_groups(capsys: pytest.CaptureFixtur
             {"name": "start_flow", "tool_name": "start_gumloop_flow", "kind": "write", "tags": ["flows"]},
         ],
         "tags": ["flows", "teams"],
-        "method_groups": ["read", "write"],
+        "method_groups": {"read": ["get", "list"], "write": ["create", "update", "delete"]},
+        "catalog_version": "v",
     }
     sent: Sent = []
     assert _run(["catalog", "--tag", "flows"], lambda _: httpx.Response(200, json=found), sent) == 0
     assert sent[0][:2] == ("GET", "/catalog")
     out = capsys.readouterr().out
     assert "start_gumloop_flow" in out and "list_all_gumloop_teams" not in out
-    assert "Tags:          flows,teams" in out and "Method groups: read,write" in out
+    assert (
+        "Tags:          flows,teams" in out
+        and "Method groups: read (get,list); write (create,update,delete)" in out
+    )
     assert catalog_text({"operations": []}).startswith("(none)")
 
 
