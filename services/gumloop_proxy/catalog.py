@@ -68,7 +68,7 @@ _OP_KEYS: Final = frozenset(
     {
         "name", "kind", "resource", "resource_plural", "method", "host", "path", "title", "description",
         "tags", "params", "account_fields", "team_id_in_body", "read_only", "destructive", "idempotent",
-        "async_work", "streams", "pagination", "has_dynamic_inputs", "returns", "fixed_query",
+        "async_work", "streams", "pagination", "has_dynamic_inputs", "returns", "fixed_query", "upstream",
     }
 )  # fmt: skip
 # The body argument whose wire name is "*" is sent as the whole JSON body (free-form configs).

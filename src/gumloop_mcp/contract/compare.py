@@ -7,9 +7,10 @@ nested properties and array items included; account fields filled by the proxy; 
 fields the catalog declares in `returns`). A disagreement names the operation and the fact
 (`query.state.enum`, `body.config.approval_mode.enum`, `returns.log`...).
 
-The catalog may knowingly follow Gumloop's official SDK where the OpenAPI documents are older:
-such facts are listed in the operation's `upstream.sdk_facts` with the reason, and are then
-expected to disagree (an entry whose fact agrees is reported as stale, so the list stays true).
+The catalog may knowingly differ (it follows Gumloop's official SDK where the OpenAPI documents
+are older, or leaves out a field the proxy must not send): such facts are listed in the
+operation's `upstream.deviations` with the reason, and are then expected to disagree (an entry
+whose fact agrees is reported as stale, so the list stays true).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Report:
     # catalog operations the documents do not describe
     undescribed: list[str] = field(default_factory=list)
     disagreements: list[Disagreement] = field(default_factory=list)
-    # facts listed in upstream.sdk_facts that in fact agree with the documents
+    # facts listed in upstream.deviations that in fact agree with the documents
     stale_exemptions: list[Disagreement] = field(default_factory=list)
 
 
@@ -68,10 +69,10 @@ def compare_catalog(catalog: Mapping[str, Any], contract: Mapping[str, Any]) -> 
             continue
         report.described[name] = doc["key"]
         found = {d.fact: d for d in _compare_operation(entry, doc, shared)}
-        exempt: Mapping[str, str] = (entry.get("upstream") or {}).get("sdk_facts") or {}
+        exempt: Mapping[str, str] = (entry.get("upstream") or {}).get("deviations") or {}
         report.disagreements.extend(d for fact, d in found.items() if fact not in exempt)
         report.stale_exemptions.extend(
-            Disagreement(name, fact, "listed in upstream.sdk_facts but agrees with the documents")
+            Disagreement(name, fact, "listed in upstream.deviations but agrees with the documents")
             for fact in exempt
             if fact not in found
         )
@@ -226,9 +227,10 @@ def _compare_body(
                 differ(fact, "the catalog uploads a file; the documents do not declare binary content")
             continue
         _compare_schema(fact, mine["schema"], sub, differ)
+    open_ended = schema.get("additionalProperties", False) is not False  # {} or true: other fields allowed
     for p in ours:
         wire = p.get("wire_name") or p["name"]
-        if wire not in properties:
+        if wire not in properties and not open_ended:
             differ(f"{prefix}.{wire}", "in the catalog; not documented")
     for wire in sorted(account):
         if wire not in properties and entry["method"] not in ("GET", "DELETE"):

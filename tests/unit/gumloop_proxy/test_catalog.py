@@ -100,9 +100,11 @@ def test_list_operations_declare_pagination_and_the_stream_host_is_used_for_chat
     for op in catalog.operations.values():
         if op.kind == "list":
             assert op.proto.pagination.style != pb.PAGINATION_STYLE_UNSPECIFIED, op.name
-    agents = catalog.get("list_agents").proto  # type: ignore[union-attr]
-    assert agents.pagination.style == pb.PAGINATION_STYLE_CURSOR
-    assert (agents.pagination.cursor_parameter, agents.pagination.next_cursor_field) == (
+    # Gumloop documents no paging for GET /agents (its next_cursor is reserved, always null)
+    assert catalog.get("list_agents").proto.pagination.style == pb.PAGINATION_STYLE_NONE  # type: ignore[union-attr]
+    sessions = catalog.get("list_sessions").proto  # type: ignore[union-attr]
+    assert sessions.pagination.style == pb.PAGINATION_STYLE_CURSOR
+    assert (sessions.pagination.cursor_parameter, sessions.pagination.next_cursor_field) == (
         "cursor",
         "next_cursor",
     )

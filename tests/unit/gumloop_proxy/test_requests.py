@@ -50,10 +50,10 @@ def test_path_parameters_are_url_encoded_into_the_template() -> None:
 
 def test_query_parameters_use_true_false_and_omit_absent_ones() -> None:
     """Booleans become true/false, integers decimal, unset arguments are not sent."""
-    request = build_request(
-        _op("list_agents"), {"has_triggers": False, "page_size": 5, "search": None}, Account()
-    )
-    assert request.params == [("has_triggers", "false"), ("page_size", "5")]
+    request = build_request(_op("list_agents"), {"has_triggers": False, "search": None}, Account())
+    assert request.params == [("has_triggers", "false")]
+    request = build_request(_op("list_skills"), {"page_size": 5, "unused": True, "cursor": None}, Account())
+    assert request.params == [("unused", "true"), ("page_size", "5")]
 
 
 def test_legacy_get_gets_user_id_in_the_query_and_post_in_the_body() -> None:
@@ -138,7 +138,7 @@ def test_arguments_report_bad_json_unknown_missing_and_wrong_types() -> None:
         parse_arguments("[1]")
     assert parse_arguments("  ") == {}
     with pytest.raises(InvalidArguments) as caught:
-        validate_arguments(_op("list_agents").input_schema, {"page_size": "ten", "colour": 1})
+        validate_arguments(_op("list_skills").input_schema, {"page_size": "ten", "colour": 1})
     fields = dict(caught.value.violations)
     assert fields["colour"].startswith("is not a known argument; expected one of:")
     assert fields["page_size"] == "must be of type integer, got string"
@@ -229,8 +229,8 @@ def test_an_integer_too_long_to_read_is_a_field_violation() -> None:
 def test_integral_floats_are_sent_as_integers_where_the_schema_says_integer() -> None:
     """JSON Schema accepts 5.0 as an integer; Gumloop refuses page_size=5.0, so it goes as 5."""
     arguments = parse_arguments('{"page_size": 5.0, "cursor": "c"}')
-    validate_arguments(_op("list_agents").input_schema, arguments)
-    assert build_request(_op("list_agents"), arguments, Account()).params == [
+    validate_arguments(_op("list_skills").input_schema, arguments)
+    assert build_request(_op("list_skills"), arguments, Account()).params == [
         ("page_size", "5"),
         ("cursor", "c"),
     ]
