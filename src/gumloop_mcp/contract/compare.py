@@ -293,3 +293,60 @@ def _compare_schema(fact: str, ours: Mapping[str, Any], theirs: Mapping[str, Any
     our_items, their_items = ours.get("items"), theirs.get("items")
     if isinstance(our_items, dict) and isinstance(their_items, dict):
         _compare_schema(f"{fact}[]", our_items, their_items, differ)
+
+
+def fidelity_table(catalog: Mapping[str, Any], contract: Mapping[str, Any]) -> str:
+    """The README's "Upstream fidelity" table: per Gumloop source, the operations checked against it.
+
+    `*` marks an operation with deviations (facts the catalog states differently, with reasons in
+    `upstream.deviations`), `?` one with inferred facts Gumloop does not document (`upstream.inferred`).
+    """
+    report = compare_catalog(catalog, contract)
+    rows: dict[str, list[str]] = {}
+    for entry in catalog["operations"]:
+        upstream = entry.get("upstream") or {}
+        name = (
+            entry["name"]
+            + ("*" if upstream.get("deviations") else "")
+            + ("?" if upstream.get("inferred") else "")
+        )
+        if entry["name"] in report.described:
+            document = contract["operations"][report.described[entry["name"]]]["document"]
+            source = f"OpenAPI `{document}`"
+        elif upstream.get("source") == "sdk":
+            source = "official SDK `gumloop` 0.5.9 only"
+        else:
+            source = "neither (our notes, `gumloop-api.md`)"
+        rows.setdefault(source, []).append(name)
+    lines = ["| Gumloop source | operations checked against it |", "|---|---|"]
+    lines += [f"| {source} | {', '.join(sorted(names))} |" for source, names in sorted(rows.items())]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m gumloop_mcp.contract.compare CATALOG CONTRACT [--table]`: the disagreements (exit 1
+    when there are any), or the README's fidelity table."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description="Compare an operation catalog with Gumloop's contract.")
+    parser.add_argument("catalog", type=Path)
+    parser.add_argument("contract", type=Path)
+    parser.add_argument("--table", action="store_true", help="print the README's upstream fidelity table")
+    args = parser.parse_args(argv)
+    catalog = json.loads(args.catalog.read_text(encoding="utf-8"))
+    contract = json.loads(args.contract.read_text(encoding="utf-8"))
+    if args.table:
+        print(fidelity_table(catalog, contract), end="")
+        return 0
+    report = compare_catalog(catalog, contract)
+    for line in [*report.disagreements, *report.stale_exemptions]:
+        print(line)
+    checked, undescribed = len(report.described), len(report.undescribed)
+    print(f"{checked} operations checked, {undescribed} not described by the documents")
+    return 1 if report.disagreements or report.stale_exemptions else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

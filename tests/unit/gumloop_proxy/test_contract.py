@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gumloop_mcp.contract.compare import compare_catalog
+from gumloop_mcp.contract.compare import compare_catalog, fidelity_table
 from gumloop_mcp.contract.openapi import ContractError, build_contract, dump_contract, load_documents
 from services.gumloop_proxy.catalog import CATALOG_PATH
 
@@ -193,3 +193,43 @@ def test_a_deviation_that_agrees_with_the_documents_is_a_stale_exemption() -> No
     assert [str(d) for d in stale] == [
         "get_agent: path.agent_id.required: listed in upstream.deviations but agrees with the documents"
     ]
+
+
+def test_the_readme_fidelity_table_matches_the_catalog_and_the_contract() -> None:
+    """README.md's "Upstream fidelity" table is the generated one (regenerate it with
+    `python -m gumloop_mcp.contract.compare --table CATALOG CONTRACT`)."""
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- fidelity-table:start -->\n", "<!-- fidelity-table:end -->"
+    assert start in readme and end in readme
+    shown = readme.split(start, 1)[1].split(end, 1)[0]
+    assert shown == fidelity_table(_catalog(), _contract())
+
+
+def test_inferred_facts_are_ones_gumloop_does_not_document() -> None:
+    """An `upstream.inferred` answer fact is one the documents leave open; once Gumloop documents it,
+    this fails so the marker (and the warning in the description) can go."""
+    contract = _contract()
+    report = compare_catalog(_catalog(), contract)
+    marked = 0
+    for op in _catalog()["operations"]:
+        inferred = op["upstream"].get("inferred") or {}
+        if not inferred:
+            continue
+        documented = contract["operations"][report.described[op["name"]]]
+        answers = [
+            r["content"].get("application/json")
+            for s, r in documented["responses"].items()
+            if s.startswith("2")
+        ]
+        body = ((documented.get("request_body") or {}).get("content") or {}).get("application/json") or {}
+        for fact in inferred:
+            marked += 1
+            if fact.startswith("returns."):
+                assert all(a is None or "properties" not in a for a in answers), (op["name"], fact)
+            elif fact == "response":
+                assert all(a is None for a in answers), (op["name"], fact)
+            else:
+                assert fact.startswith("body.") and "properties" not in body, (op["name"], fact)
+    assert marked >= 3
+    runs = _op(_catalog(), "list_automation_runs")
+    assert "does not document" in runs["description"] and "get_pl_run" in runs["description"]
