@@ -119,10 +119,16 @@ def test_a_whole_body_argument_is_sent_as_the_body_and_streams_use_the_stream_ho
     """attach_agent_mcp_server sends its config as the body; stream_session adds stream=true."""
     attach = build_request(
         _op("attach_agent_mcp_server"),
-        {"agent_id": "a", "server_id": "s", "config": {"approval_mode": "auto"}},
+        {"agent_id": "a", "server_id": "s", "config": {"approval_mode": "write"}},
         Account(),
     )
-    assert attach.method == "PUT" and attach.json_body == {"approval_mode": "auto"}
+    assert attach.method == "PUT" and attach.json_body == {"approval_mode": "write"}
+    with pytest.raises(InvalidArguments) as caught:  # not a Gumloop approval mode
+        validate_arguments(
+            _op("attach_agent_mcp_server").input_schema,
+            {"agent_id": "a", "server_id": "s", "config": {"approval_mode": "auto"}},
+        )
+    assert caught.value.violations[0][0] == "config.approval_mode"
     stream = build_request(_op("stream_session"), {"session_id": "s1"}, Account())
     assert stream.url == "http://127.0.0.1:9/ws/api/v1/sessions/s1"
     assert stream.params == [("stream", "true")]
