@@ -1,11 +1,14 @@
-"""The operation catalog: a declarative data file (catalog.json) and the loader that checks it.
+"""The operation catalog: a declarative data file (catalog.json) and the typed models that check it.
 
 Each operation in the file declares its route (method, host, path), its arguments with their
-placement (path, query, body, multipart field or file) and JSON Schema, and facts a caller needs
-(kind, resource, tags, async work, pagination, streaming). The loader turns the argument list
-into a flat, `$ref`-free input schema plus the lossless `Parameter` list, validates the whole
-file at startup (a broken catalog stops the service, it never serves half a catalog), and
-computes `catalog_version` as a digest of the file.
+placement (path, query, body, multipart field or file) and JSON Schema, facts a caller needs
+(kind, resource, tags, async work, pagination, streaming) and where those facts come from
+(`upstream`: Gumloop's OpenAPI documents, its official SDK, or our notes; deviations and inferred
+facts named). The pydantic models below (strict, unknown keys refused) validate the whole file at
+startup: a broken catalog stops the service with every problem named by operation and field, it
+never serves half a catalog. The loader then turns the argument list into a flat, `$ref`-free
+input schema plus the lossless `Parameter` list, and computes `catalog_version` as a digest of the
+file.
 
 Account-derived fields (`user_id`, `project_id`, `team_id`) are never arguments: the request
 builder fills them from the account (`account_fields`, `team_id_in_body`).
@@ -17,29 +20,32 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
 __all__ = [
     "ACCOUNT_FIELDS",
     "Catalog",
+    "CatalogDocument",
     "CatalogError",
+    "OperationEntry",
     "OperationSpec",
     "ParameterSpec",
     "default_catalog",
     "load_catalog",
+    "parse_catalog",
 ]
 
 CATALOG_PATH: Final = Path(__file__).with_name("catalog.json")
 ACCOUNT_FIELDS: Final = frozenset({"user_id", "project_id", "team_id"})
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _PATH_PARAM = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 _KINDS: Final = {
     "list": pb.OPERATION_KIND_LIST,
@@ -62,21 +68,201 @@ _PAGINATION: Final = {
     "CURSOR": pb.PAGINATION_STYLE_CURSOR,
     "PAGE_NUMBER": pb.PAGINATION_STYLE_PAGE_NUMBER,
 }
-_METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
-_RETURN_TYPES: Final = frozenset({"string", "array", "object", "boolean", "integer", "number"})
-_OP_KEYS: Final = frozenset(
-    {
-        "name", "kind", "resource", "resource_plural", "method", "host", "path", "title", "description",
-        "tags", "params", "account_fields", "team_id_in_body", "read_only", "destructive", "idempotent",
-        "async_work", "streams", "pagination", "has_dynamic_inputs", "returns", "fixed_query",
-    }
-)  # fmt: skip
 # The body argument whose wire name is "*" is sent as the whole JSON body (free-form configs).
 WHOLE_BODY: Final = "*"
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
+Kind = Literal["list", "get", "create", "update", "delete", "custom"]
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+Location = Literal["path", "query", "body", "multipart_field", "multipart_file"]
+JsonType = Literal["string", "array", "object", "boolean", "integer", "number"]
+AccountField = Literal["user_id", "project_id", "team_id"]
 
 
 class CatalogError(ValueError):
     """The catalog file is inconsistent; the message lists every problem found."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class ParamEntry(_Strict):
+    """One argument: its name, where it goes upstream, and its JSON Schema."""
+
+    name: Name
+    location: Location = Field(alias="in")
+    wire_name: str | None = Field(default=None, min_length=1)
+    required: bool = False
+    json_schema: dict[str, Any] = Field(alias="schema", min_length=1)
+
+    @property
+    def wire(self) -> str:
+        return self.wire_name or self.name
+
+
+class AsyncWorkEntry(_Strict):
+    """The operation starts work that `status_operation` reports on."""
+
+    status_operation: Name
+    id_field: Text
+    status_id_parameter: Name
+    state_field: Text
+    terminal_states: list[Text] = Field(min_length=1)
+
+
+class PaginationEntry(_Strict):
+    """How a list operation pages upstream."""
+
+    style: Literal["NONE", "CURSOR", "PAGE_NUMBER"]
+    items_field: str = ""
+    limit_parameter: str = ""
+    cursor_parameter: str = ""
+    next_cursor_field: str = ""
+    max_page_size: int = Field(default=0, ge=0)
+
+
+class UpstreamEntry(_Strict):
+    """Where the operation's facts come from.
+
+    `source`: `openapi` (Gumloop's published OpenAPI documents; held to them by the contract test),
+    `sdk` (only Gumloop's official SDK calls it) or `notes` (neither; our research notes).
+    `reference` names the SDK method or note. `deviations` maps a fact the catalog knowingly states
+    differently from the documents to the reason; `inferred` maps a fact Gumloop does not document
+    at all (for example the fields of an answer) to how we know it.
+    """
+
+    source: Literal["openapi", "sdk", "notes"]
+    reference: str = ""
+    deviations: dict[str, Text] = Field(default_factory=dict)
+    inferred: dict[str, Text] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _referenced(self) -> UpstreamEntry:
+        if self.source != "openapi" and not self.reference.strip():
+            raise ValueError(f"source {self.source!r} needs a reference (the SDK method or note)")
+        return self
+
+
+class OperationEntry(_Strict):
+    """One catalog operation as written in the file."""
+
+    name: Name
+    kind: Kind
+    resource: Text
+    resource_plural: str = ""
+    method: Method
+    host: Literal["API", "STREAM"]
+    path: Annotated[str, Field(pattern=r"^/")]
+    title: Text
+    description: Text
+    tags: list[Name] = Field(min_length=1)
+    params: list[ParamEntry]
+    account_fields: list[AccountField] = Field(default_factory=list)
+    team_id_in_body: bool = False
+    read_only: bool = False
+    destructive: bool = False
+    idempotent: bool = False
+    async_work: AsyncWorkEntry | None = None
+    streams: bool = False
+    pagination: PaginationEntry | None = None
+    has_dynamic_inputs: bool = False
+    returns: dict[str, JsonType] = Field(default_factory=dict)
+    fixed_query: dict[str, str] = Field(default_factory=dict)
+    upstream: UpstreamEntry
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> OperationEntry:
+        problems: list[str] = []
+        shared = (info.context or {}).get("shared") or {}
+        _input_schema(self, shared if isinstance(shared, dict) else {}, problems)
+        names = [p.name for p in self.params]
+        problems.extend(
+            f"duplicate parameter {n!r}" for n in sorted({n for n in names if names.count(n) > 1})
+        )
+        problems.extend(
+            f"{n!r} comes from the account and cannot be an argument" for n in names if n in ACCOUNT_FIELDS
+        )
+        declared = set(_PATH_PARAM.findall(self.path))
+        in_path = {p.wire for p in self.params if p.location == "path"}
+        problems.extend(f"path parameter {{{m}}} is not declared" for m in sorted(declared - in_path))
+        problems.extend(
+            f"parameter {extra!r} is in the path but the path has no {{{extra}}}"
+            for extra in sorted(in_path - declared)
+        )
+        for p in self.params:
+            if p.location == "path" and not p.required:
+                problems.append(f"path parameter {p.name!r} must be required")
+            if self.method == "GET" and p.location in ("body", "multipart_field", "multipart_file"):
+                problems.append(f"GET cannot carry {p.location} parameter {p.name!r}")
+        locations = {p.location for p in self.params}
+        if "body" in locations and {"multipart_field", "multipart_file"} & locations:
+            problems.append("cannot mix JSON body and multipart parameters")
+        body = [p for p in self.params if p.location == "body"]
+        if any(p.wire == WHOLE_BODY for p in body) and len(body) > 1:
+            problems.append("a whole-body parameter must be the only body parameter")
+        if self.read_only and self.destructive:
+            problems.append("an operation cannot be both read_only and destructive")
+        if self.kind == "list":
+            if not self.resource_plural:
+                problems.append("list operations need resource_plural")
+            if self.pagination is None:
+                problems.append("list operations need pagination")
+        if self.pagination is not None:
+            page = self.pagination
+            problems.extend(
+                f"pagination.{key} {value!r} is not a parameter"
+                for key, value in (
+                    ("limit_parameter", page.limit_parameter),
+                    ("cursor_parameter", page.cursor_parameter),
+                )
+                if value and value not in names
+            )
+            if page.style != "NONE" and not page.cursor_parameter:
+                problems.append("paged operations need pagination.cursor_parameter")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class CatalogDocument(_Strict):
+    """The whole catalog file."""
+
+    format: Literal[1]
+    shared: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+    operations: list[OperationEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CatalogDocument:
+        problems: list[str] = []
+        by_name: dict[str, OperationEntry] = {}
+        seen_kind_resource: dict[tuple[str, str], str] = {}
+        for op in self.operations:
+            if op.name in by_name:
+                problems.append(f"{op.name}: duplicate name {op.name!r}")
+                continue
+            by_name[op.name] = op
+            if op.kind != "custom":
+                key = (op.kind, op.resource)
+                if key in seen_kind_resource:
+                    problems.append(
+                        f"{op.name}: kind {op.kind!r} and resource {op.resource!r} "
+                        f"already used by {seen_kind_resource[key]!r}"
+                    )
+                seen_kind_resource[key] = op.name
+        for op in self.operations:
+            work = op.async_work
+            if work is None:
+                continue
+            status = by_name.get(work.status_operation)
+            if status is None:
+                problems.append(f"{op.name}: async status_operation {work.status_operation!r} is unknown")
+            elif work.status_id_parameter not in {p.name for p in status.params}:
+                problems.append(f"{op.name}: {status.name} has no parameter {work.status_id_parameter!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 @dataclass(frozen=True)
@@ -108,6 +294,7 @@ class OperationSpec:
     read_only: bool
     has_dynamic_inputs: bool
     returns: Mapping[str, str]
+    upstream: UpstreamEntry
     proto: pb.Operation = field(repr=False, compare=False)
 
     def parameter(self, name: str) -> ParameterSpec | None:
@@ -161,49 +348,37 @@ def load_catalog(path: Path) -> Catalog:
 
 def parse_catalog(document: Any, *, version: str) -> Catalog:
     """Validate a parsed catalog document and build its operations."""
-    problems: list[str] = []
-    if not isinstance(document, dict) or not isinstance(document.get("operations"), list):
-        raise CatalogError("catalog must be an object with an `operations` list")
-    shared = document.get("shared") or {}
-    specs: dict[str, OperationSpec] = {}
-    seen_kind_resource: dict[tuple[str, str], str] = {}
-    for index, entry in enumerate(document["operations"]):
-        where = f"operations[{index}]"
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: not an object")
-            continue
-        name = entry.get("name")
-        where = f"{where} ({name})"
-        before = len(problems)
-        spec = _build_operation(entry, shared, where, problems)
-        if spec is None or len(problems) > before:
-            continue
-        if spec.name in specs:
-            problems.append(f"{where}: duplicate name {spec.name!r}")
-            continue
-        if spec.kind != "custom":
-            key = (spec.kind, spec.proto.resource)
-            if key in seen_kind_resource:
-                problems.append(
-                    f"{where}: kind {spec.kind!r} and resource {spec.proto.resource!r} "
-                    f"already used by {seen_kind_resource[key]!r}"
-                )
-                continue
-            seen_kind_resource[key] = spec.name
-        specs[spec.name] = spec
-    for spec in specs.values():
-        work = spec.proto.async_work
-        if spec.proto.starts_async_work:
-            status = specs.get(work.status_operation)
-            if status is None:
-                problems.append(f"{spec.name}: async status_operation {work.status_operation!r} is unknown")
-            elif status.parameter(work.status_id_parameter) is None:
-                problems.append(
-                    f"{spec.name}: {work.status_operation} has no parameter {work.status_id_parameter!r}"
-                )
-    if problems:
-        raise CatalogError("invalid catalog:\n  " + "\n  ".join(problems))
-    return Catalog(operations=specs, version=version)
+    try:
+        shared = document.get("shared") if isinstance(document, dict) else None
+        checked = CatalogDocument.model_validate(document, context={"shared": shared})
+    except ValidationError as exc:
+        raise CatalogError("invalid catalog:\n  " + "\n  ".join(_explain(exc, document))) from None
+    return Catalog(
+        operations={op.name: _build_operation(op, checked.shared) for op in checked.operations},
+        version=version,
+    )
+
+
+def _explain(exc: ValidationError, document: Any) -> list[str]:
+    """One line per problem: the operation (by index and name), the field path and what is wrong."""
+    lines = []
+    operations = document.get("operations") if isinstance(document, dict) else None
+    for error in exc.errors():
+        loc = list(error["loc"])
+        where = ""
+        if len(loc) >= 2 and loc[0] == "operations" and isinstance(loc[1], int):
+            entry = operations[loc[1]] if isinstance(operations, list) and loc[1] < len(operations) else None
+            name = entry.get("name") if isinstance(entry, dict) else None
+            where = f"operations[{loc[1]}] ({name})"
+            loc = loc[2:]
+        path = ""
+        for part in loc:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] in ("literal_error", "string_pattern_mismatch", "missing", "extra_forbidden"):
+            message += f" (got {error['input']!r})" if error["type"] != "missing" else ""
+        lines.append(": ".join(x for x in (where, path, message) if x))
+    return lines
 
 
 def _resolve(schema: Any, shared: Mapping[str, Any], where: str, problems: list[str]) -> Any:
@@ -224,106 +399,46 @@ def _resolve(schema: Any, shared: Mapping[str, Any], where: str, problems: list[
     return schema
 
 
-def _build_operation(
-    entry: Mapping[str, Any], shared: Mapping[str, Any], where: str, problems: list[str]
-) -> OperationSpec | None:
-    unknown = set(entry) - _OP_KEYS
-    if unknown:
-        problems.append(f"{where}: unknown keys {sorted(unknown)}")
-    name = entry.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        problems.append(f"{where}: name must be snake_case, at most 48 characters")
-        return None
-    kind = str(entry.get("kind"))
-    method, host, path = str(entry.get("method")), str(entry.get("host")), entry.get("path")
-    if kind not in _KINDS:
-        problems.append(f"{where}: kind must be one of {sorted(_KINDS)}")
-    if method not in _METHODS:
-        problems.append(f"{where}: method must be one of {sorted(_METHODS)}")
-    if host not in _HOSTS:
-        problems.append(f"{where}: host must be API or STREAM")
-    if not isinstance(path, str) or not path.startswith("/"):
-        problems.append(f"{where}: path must start with /")
-        path = "/"
+def _input_schema(op: OperationEntry, shared: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The flat input schema of `op` (every `$shared` inlined); problems found are appended."""
+    properties = {
+        p.name: _resolve(p.json_schema, shared, f"parameter {p.name!r}", problems) for p in op.params
+    }
     problems.extend(
-        f"{where}: {key} is required"
-        for key in ("resource", "title", "description")
-        if not isinstance(entry.get(key), str) or not entry[key].strip()
+        f"parameter {name!r} needs a description"
+        for name, schema in properties.items()
+        if not (isinstance(schema, dict) and schema.get("description"))
     )
-    resource = str(entry.get("resource", ""))
-    if kind == "list" and not entry.get("resource_plural"):
-        problems.append(f"{where}: list operations need resource_plural")
-    tags = entry.get("tags")
-    if not isinstance(tags, list) or not tags or not all(isinstance(t, str) and _NAME.match(t) for t in tags):
-        problems.append(f"{where}: tags must be a non-empty list of snake_case words")
-        tags = []
-
-    params: list[ParameterSpec] = []
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    raw_params = entry.get("params")
-    if not isinstance(raw_params, list):
-        problems.append(f"{where}: params must be a list")
-        raw_params = []
-    for raw in raw_params:
-        param = _build_parameter(raw, shared, where, problems, properties)
-        if param is None:
-            continue
-        if param.name in {p.name for p in params}:
-            problems.append(f"{where}: duplicate parameter {param.name!r}")
-        params.append(param)
-        if param.required:
-            required.append(param.name)
-
-    declared_path = set(_PATH_PARAM.findall(path))
-    path_params = {p.wire_name for p in params if p.location == "path"}
-    problems.extend(
-        f"{where}: path parameter {{{m}}} is not declared" for m in sorted(declared_path - path_params)
-    )
-    problems.extend(
-        f"{where}: parameter {extra!r} is in the path but the path has no {{{extra}}}"
-        for extra in sorted(path_params - declared_path)
-    )
-    for p in params:
-        if p.location == "path" and not p.required:
-            problems.append(f"{where}: path parameter {p.name!r} must be required")
-        if method == "GET" and p.location in ("body", "multipart_field", "multipart_file"):
-            problems.append(f"{where}: GET cannot carry {p.location} parameter {p.name!r}")
-    locations = {p.location for p in params}
-    if {"body"} & locations and {"multipart_field", "multipart_file"} & locations:
-        problems.append(f"{where}: cannot mix JSON body and multipart parameters")
-    whole = [p for p in params if p.location == "body" and p.wire_name == WHOLE_BODY]
-    if len(whole) > 1 or (whole and len([p for p in params if p.location == "body"]) > 1):
-        problems.append(f"{where}: a whole-body parameter must be the only body parameter")
-
-    account_fields = entry.get("account_fields", [])
-    if not isinstance(account_fields, list) or not set(account_fields) <= ACCOUNT_FIELDS:
-        problems.append(f"{where}: account_fields must be a subset of {sorted(ACCOUNT_FIELDS)}")
-        account_fields = []
-
     input_schema: dict[str, Any] = {
         "type": "object",
         "properties": properties,
-        "required": required,
+        "required": [p.name for p in op.params if p.required],
         "additionalProperties": False,
     }
     try:
         Draft202012Validator.check_schema(input_schema)
     except SchemaError as exc:
-        problems.append(f"{where}: input schema invalid: {exc.message}")
+        problems.append(f"input schema invalid: {exc.message}")
+    return input_schema
 
-    streams = bool(entry.get("streams", False))
+
+def _build_operation(op: OperationEntry, shared: Mapping[str, Any]) -> OperationSpec:
+    problems: list[str] = []
+    input_schema = _input_schema(op, shared, problems)
+    if problems:  # validated already: only a changed `shared` could get here
+        raise CatalogError(f"{op.name}: " + "; ".join(problems))
+    params = tuple(ParameterSpec(p.name, p.location, p.wire, p.required) for p in op.params)
     proto = pb.Operation(
-        name=name,
-        kind=_KINDS.get(kind, pb.OPERATION_KIND_UNSPECIFIED),
-        resource=resource,
-        resource_plural=str(entry.get("resource_plural", "")),
-        http_method=str(method),
-        host=_HOSTS.get(host, pb.HOST_UNSPECIFIED),
-        path=path,
-        title=str(entry.get("title", "")),
-        description=str(entry.get("description", "")),
-        tags=tags,
+        name=op.name,
+        kind=_KINDS[op.kind],
+        resource=op.resource,
+        resource_plural=op.resource_plural,
+        http_method=op.method,
+        host=_HOSTS[op.host],
+        path=op.path,
+        title=op.title,
+        description=op.description,
+        tags=op.tags,
         input_schema_json=json.dumps(input_schema, sort_keys=True),
         parameters=[
             pb.Parameter(
@@ -334,119 +449,38 @@ def _build_operation(
             )
             for p in params
         ],
-        read_only=bool(entry.get("read_only", False)),
-        destructive=bool(entry.get("destructive", False)),
-        idempotent=bool(entry.get("idempotent", False)),
-        streams=streams,
-        has_dynamic_inputs=bool(entry.get("has_dynamic_inputs", False)),
+        read_only=op.read_only,
+        destructive=op.destructive,
+        idempotent=op.idempotent,
+        streams=op.streams,
+        has_dynamic_inputs=op.has_dynamic_inputs,
     )
-    if proto.read_only and proto.destructive:
-        problems.append(f"{where}: an operation cannot be both read_only and destructive")
-    returns = entry.get("returns", {})
-    if not isinstance(returns, dict) or not set(returns.values()) <= _RETURN_TYPES:
-        problems.append(f"{where}: returns maps body fields to one of {sorted(_RETURN_TYPES)}")
-        returns = {}
-    if returns:
+    if op.returns:
         proto.output_schema_json = json.dumps(
-            {"type": "object", "properties": {k: {"type": v} for k, v in returns.items()}}, sort_keys=True
+            {"type": "object", "properties": {k: {"type": v} for k, v in op.returns.items()}}, sort_keys=True
         )
-    _apply_async(entry.get("async_work"), proto, where, problems)
-    _apply_pagination(entry.get("pagination"), proto, kind, params, where, problems)
-    fixed_query = entry.get("fixed_query", {})
-    if not isinstance(fixed_query, dict) or not all(isinstance(v, str) for v in fixed_query.values()):
-        problems.append(f"{where}: fixed_query maps names to strings")
-        fixed_query = {}
+    if op.async_work is not None:
+        proto.starts_async_work = True
+        proto.async_work.CopyFrom(pb.AsyncWork(**op.async_work.model_dump()))
+    if op.pagination is not None:
+        page = op.pagination
+        proto.pagination.CopyFrom(pb.Pagination(**{**page.model_dump(), "style": _PAGINATION[page.style]}))
     return OperationSpec(
-        name=name,
-        kind=str(kind),
-        method=str(method),
-        host=str(host),
-        path=path,
-        parameters=tuple(params),
+        name=op.name,
+        kind=op.kind,
+        method=op.method,
+        host=op.host,
+        path=op.path,
+        parameters=params,
         input_schema=input_schema,
-        account_fields=tuple(account_fields),
-        team_id_in_body=bool(entry.get("team_id_in_body", False)),
-        fixed_query=fixed_query,
-        streams=streams,
-        idempotent=proto.idempotent,
-        read_only=proto.read_only,
-        has_dynamic_inputs=proto.has_dynamic_inputs,
-        returns=returns,
+        account_fields=tuple(op.account_fields),
+        team_id_in_body=op.team_id_in_body,
+        fixed_query=dict(op.fixed_query),
+        streams=op.streams,
+        idempotent=op.idempotent,
+        read_only=op.read_only,
+        has_dynamic_inputs=op.has_dynamic_inputs,
+        returns=dict(op.returns),
+        upstream=op.upstream,
         proto=proto,
-    )
-
-
-def _build_parameter(
-    raw: Any, shared: Mapping[str, Any], where: str, problems: list[str], properties: dict[str, Any]
-) -> ParameterSpec | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-        problems.append(f"{where}: every parameter needs a name")
-        return None
-    pname = raw["name"]
-    if pname in ACCOUNT_FIELDS:
-        problems.append(f"{where}: {pname!r} comes from the account and cannot be an argument")
-        return None
-    location = raw.get("in")
-    if location not in _LOCATIONS:
-        problems.append(
-            f"{where}: parameter {pname!r} has location {location!r}, not one of {sorted(_LOCATIONS)}"
-        )
-        return None
-    schema = _resolve(raw.get("schema"), shared, f"{where}.{pname}", problems)
-    if not isinstance(schema, dict) or not schema:
-        problems.append(f"{where}: parameter {pname!r} needs a schema")
-        return None
-    if not schema.get("description"):
-        problems.append(f"{where}: parameter {pname!r} needs a description")
-    properties[pname] = schema
-    return ParameterSpec(
-        name=pname,
-        location=location,
-        wire_name=str(raw.get("wire_name") or pname),
-        required=bool(raw.get("required")),
-    )
-
-
-def _apply_async(raw: Any, proto: pb.Operation, where: str, problems: list[str]) -> None:
-    if raw is None:
-        return
-    keys = ("status_operation", "id_field", "status_id_parameter", "state_field")
-    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) and raw[k] for k in keys):
-        problems.append(f"{where}: async_work needs {', '.join(keys)}")
-        return
-    states = raw.get("terminal_states")
-    if not isinstance(states, list) or not states:
-        problems.append(f"{where}: async_work needs terminal_states")
-        return
-    proto.starts_async_work = True
-    proto.async_work.CopyFrom(pb.AsyncWork(**{k: raw[k] for k in keys}, terminal_states=states))
-
-
-def _apply_pagination(
-    raw: Any, proto: pb.Operation, kind: Any, params: Sequence[ParameterSpec], where: str, problems: list[str]
-) -> None:
-    if raw is None:
-        if kind == "list":
-            problems.append(f"{where}: list operations need pagination")
-        return
-    if not isinstance(raw, dict) or raw.get("style") not in _PAGINATION:
-        problems.append(f"{where}: pagination.style must be one of {sorted(_PAGINATION)}")
-        return
-    names = {p.name for p in params}
-    problems.extend(
-        f"{where}: pagination.{key} {raw[key]!r} is not a parameter"
-        for key in ("limit_parameter", "cursor_parameter")
-        if raw.get(key) and raw[key] not in names
-    )
-    if raw["style"] != "NONE" and not raw.get("cursor_parameter"):
-        problems.append(f"{where}: paged operations need pagination.cursor_parameter")
-    proto.pagination.CopyFrom(
-        pb.Pagination(
-            style=_PAGINATION[raw["style"]],
-            items_field=str(raw.get("items_field", "")),
-            limit_parameter=str(raw.get("limit_parameter", "")),
-            cursor_parameter=str(raw.get("cursor_parameter", "")),
-            next_cursor_field=str(raw.get("next_cursor_field", "")),
-            max_page_size=int(raw.get("max_page_size", 0)),
-        )
     )

@@ -57,128 +57,23 @@ _ARTIFACT_DESCRIPTION: Final = (
     "back as Markdown (page with offset/limit), images inline, other files as metadata (filename, "
     "media type, size, digest) with a short-lived download link."
 )
-_POLL: Final = re.compile(r"\bpoll(?:s|ed|ing)?\b", re.IGNORECASE)
-# "..., and you poll X until a.b is done" up to the end of its clause (";" or a sentence's ".").
-_POLL_CLAUSE: Final = re.compile(
-    r"[,;]?\s*(?:and\s+|then\s+)*(?:you\s+)?(?:should\s+|can\s+|must\s+|may\s+)?"
-    r"poll(?:s|ing)?\b(?:(?!;|\.(?:\s|$)).)*",
-    re.IGNORECASE,
-)
-# Clauses about the upstream's own paging, which the façade replaces with limit/cursor/next_cursor.
-_PAGING: Final = re.compile(
-    r"next_cursor|\bcursor\b|total_pages|\bpages?\b|comes back at once|all at once", re.IGNORECASE
-)
 
 
-def _sentences(text: str) -> list[str]:
-    return [x for x in re.split(r"(?<=\.)\s+", text) if x.strip()]
-
-
-def _end(sentence: str) -> str:
-    sentence = sentence.rstrip(" ,;")
-    return sentence if not sentence or sentence.endswith(".") else sentence + "."
-
-
-def _without_polling(text: str) -> str:
-    """The text without telling the model to poll: the façade waits server-side (wait_seconds)."""
-    kept = []
-    for sentence in _sentences(text):
-        if _POLL.search(sentence):
-            sentence = _end(_POLL_CLAUSE.sub("", sentence).strip())
-            if _POLL.search(sentence) or len(sentence) < 3:
-                continue
-        kept.append(sentence)
-    return " ".join(kept)
-
-
-def _balanced(text: str, start: int) -> int:
-    """The index just past the bracket group opening at `start` ("{" or "["), or -1."""
-    closing = {"{": "}", "[": "]"}
-    stack: list[str] = []
-    for index in range(start, len(text)):
-        char = text[index]
-        if char in closing:
-            stack.append(closing[char])
-        elif stack and char == stack[-1]:
-            stack.pop()
-            if not stack:
-                return index + 1
-    return -1
-
-
-def _item_shape(group: str) -> str:
-    """The `{...}` of the first `[{...}]` inside a bracket group ("" when there is none)."""
-    at = group.find("[{")
-    end = _balanced(group, at) if at >= 0 else -1
-    return group[at + 1 : end - 1] if end > 0 else ""
-
-
-def _without_envelopes(text: str, items_field: str) -> str:
-    """Upstream list envelopes (`{agents [{...}], next_cursor}`, `as teams [{...}]`) replaced by the
-    shape of one item, since the tool answers {items, next_cursor} whatever the upstream sends."""
-    out = ""
-    index = 0
-    while index < len(text):
-        char = text[index]
-        named = bool(items_field) and text.startswith(f"{items_field} [{{", index)
-        named = named and (index == 0 or not (text[index - 1].isalnum() or text[index - 1] == "_"))
-        start = index + len(items_field) + 1 if named else index
-        if named or char in "{[":
-            end = _balanced(text, start)
-            group = text[start:end] if end > 0 else ""
-            inner = group[1:-1].strip()
-            head = out.rstrip()
-            envelope = named or (
-                char == "{"
-                and (
-                    (items_field and re.match(rf"{re.escape(items_field)}\b", inner) is not None)
-                    or "next_cursor" in inner
-                    or "total_pages" in inner
-                )
-            )
-            envelope = envelope or (group.startswith("[{") and head.endswith((",", " as")))
-            if end > 0 and envelope:
-                shape = _item_shape(group)
-                returns = False
-                for word in ("as", "Returns", "returns"):
-                    if head == word or head.endswith(" " + word):
-                        head, returns = head[: -len(word)].rstrip(), word != "as"
-                        break
-                out = head.rstrip(",")
-                if shape:
-                    out += f" Returns items {shape}" if returns or not out else f", each item {shape}"
-                index = end
-                continue
-        out += char
-        index += 1
-    return out
-
-
-def _without_paging(text: str) -> str:
-    """The text without the upstream's paging instructions (clause by clause)."""
-    kept = []
-    for sentence in _sentences(text):
-        clauses = [c for c in re.split(r";\s+", sentence) if not _PAGING.search(c)]
-        sentence = _end("; ".join(c.rstrip(".") for c in clauses).strip())
-        if len(sentence) > 2:
-            kept.append(sentence)
-    return " ".join(kept)
-
-
-def _own_words(text: str, op: pb.Operation, kind: str, name_of: dict[str, str]) -> str:
-    """The catalog's description, made true of the tool rather than of the upstream endpoint.
-
-    Operation names become tool names; no sentence tells the model to poll (status tools wait
-    server-side); list tools lose the upstream's envelope and paging (they answer {items,
-    next_cursor}); "the artifact reader" is named.
-    """
-    text = _without_polling(text)
-    if kind == "list":
-        text = _without_paging(_without_envelopes(text, op.pagination.items_field))
+def _own_words(text: str, name_of: dict[str, str]) -> str:
+    """The catalog's description with operation names replaced by tool names ("the artifact reader"
+    named too). The catalog describes what an operation does and returns; how to wait and how to
+    page are not in its prose but in its structured fields (`async_work`, `pagination`), which
+    `_description` turns into the tool's own guidance, so rewording a description changes no
+    behaviour."""
     text = _rename(text, name_of)
     if "get_artifact" in name_of:
         text = text.replace("the artifact reader", name_of["get_artifact"])
     return text
+
+
+def _either(values: list[str]) -> str:
+    """ "a", "a or b", "a, b or c"."""
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
 
 
 def _rename(text: str, name_of: dict[str, str]) -> str:
@@ -198,10 +93,12 @@ def _rename_descriptions(schema: dict[str, Any], name_of: dict[str, str]) -> dic
     return schema
 
 
-def _description(op: pb.Operation, kind: str, waits: bool, name_of: dict[str, str]) -> str:
+def _description(
+    op: pb.Operation, kind: str, waits: bool, name_of: dict[str, str], work_of: pb.AsyncWork | None = None
+) -> str:
     if op.name == "get_artifact":  # upstream: a download link; the tool: the decoded content
         return _ARTIFACT_DESCRIPTION
-    parts = [_own_words(op.description.strip(), op, kind, name_of) or op.title or op.name.replace("_", " ")]
+    parts = [_own_words(op.description.strip(), name_of) or op.title or op.name.replace("_", " ")]
     if kind == "list":
         parts.append(
             "Returns {items, next_cursor}; pass next_cursor back as cursor for the next page "
@@ -210,14 +107,17 @@ def _description(op: pb.Operation, kind: str, waits: bool, name_of: dict[str, st
         if not op.pagination.items_field:
             parts.append("The groups are flattened into items, each carrying its group key as `group`.")
     if op.starts_async_work and op.async_work.status_operation in name_of:
-        status = name_of[op.async_work.status_operation]
+        work = op.async_work
         parts.append(
-            f"Returns at once with the id and state of the started work; call {status} with "
-            "wait_seconds to wait for it to finish."
+            f"Returns at once with the id and state of the started work; call "
+            f"{name_of[work.status_operation]} with wait_seconds to wait until {work.state_field} is "
+            f"{_either(list(work.terminal_states))}."
         )
     if waits:
+        final = f" ({_either(list(work_of.terminal_states))})" if work_of and work_of.terminal_states else ""
         parts.append(
-            "Set wait_seconds to wait (server-side, with progress) until the work reaches a final state."
+            "Set wait_seconds to wait (server-side, with progress) until the work reaches a final "
+            f"state{final}."
         )
     return " ".join(parts)
 
@@ -243,7 +143,7 @@ def build_tools(operations: list[pb.Operation], max_wait_seconds: float) -> dict
         definition: dict[str, Any] = {
             "name": names[op.name],
             "title": _title(op),
-            "description": _description(op, kind, waits, names),
+            "description": _description(op, kind, waits, names, work),
             "inputSchema": _rename_descriptions(
                 input_schema(op, kind=kind, waits=waits, max_wait_seconds=max_wait_seconds), names
             ),

@@ -188,7 +188,7 @@ SAMPLES: dict[str, Sample] = {
     "list_models": _none,
     "list_teams": _none,
     "list_mcp_servers": _none,
-    "list_agents": lambda c: _const({"page_size": 5}),
+    "list_agents": _none,
     "list_skills": lambda c: _const({"page_size": 5}),
     "get_inputs": lambda c: _awaited({"saved_item_id": c.saved_item_id()}),
     "start_pipeline": lambda c: _awaited(
@@ -213,7 +213,7 @@ SAMPLES: dict[str, Sample] = {
     "update_agent_skills": lambda c: _awaited({"agent_id": c.agent_id(), "attach": _list(c.skill_id())}),
     "list_agent_mcp_servers": _agent,
     "attach_agent_mcp_server": lambda c: _awaited(
-        {"agent_id": c.agent_id(), "server_id": c.server_id(), "config": {"approval_mode": "auto"}}
+        {"agent_id": c.agent_id(), "server_id": c.server_id(), "config": {"approval_mode": "write"}}
     ),
     "detach_agent_mcp_server": lambda c: _awaited({"agent_id": c.agent_id(), "server_id": c.server_id()}),
     "list_agent_versions": _agent,
@@ -275,6 +275,10 @@ SAMPLES: dict[str, Sample] = {
     ),
 }
 STREAM_ONLY = {"stream_session"}
+# Needs a session paused in approval_required, which the bundled emulator does not produce yet (its
+# approvals flow is issue 12's emulator work); the request itself is checked offline against the
+# official SDK in tests/unit/gumloop_proxy/test_catalog_fidelity.py.
+NO_EMULATOR_ROUTE = {"resolve_session_approvals"}
 
 
 async def _const(value: dict[str, Any]) -> dict[str, Any]:
@@ -303,7 +307,7 @@ async def _call(server_id: Awaitable[str]) -> dict[str, Any]:
 
 def test_every_catalog_operation_has_a_sample() -> None:
     """The round-trip test below covers the whole catalog."""
-    assert set(default_catalog().operations) == set(SAMPLES) | STREAM_ONLY
+    assert set(default_catalog().operations) == set(SAMPLES) | STREAM_ONLY | NO_EMULATOR_ROUTE
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

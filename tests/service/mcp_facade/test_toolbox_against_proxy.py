@@ -43,11 +43,8 @@ class Upstream:
 def upstream_app(state: Upstream) -> web.Application:
     async def agents(request: web.Request) -> web.Response:
         state.seen.append(str(request.rel_url))
-        size = int(request.query.get("page_size", "2"))
-        start = int(request.query.get("cursor") or 0)
-        page = AGENTS[start : start + size]
-        nxt = str(start + size) if start + size < len(AGENTS) else None
-        return web.json_response({"agents": page, "next_cursor": nxt})
+        # as Gumloop documents GET /agents: every agent at once, next_cursor reserved (always null)
+        return web.json_response({"agents": AGENTS, "next_cursor": None})
 
     async def run(request: web.Request) -> web.Response:
         state.run_polls += 1
@@ -175,7 +172,8 @@ async def test_tools_per_scope_over_the_real_catalog(stack: Stack) -> None:
 
 
 async def test_list_tool_pages_through_the_upstream_cursor(stack: Stack) -> None:
-    """limit/cursor walk every agent exactly once; the last page has no next_cursor."""
+    """limit/cursor walk every agent exactly once; the last page has no next_cursor. Gumloop documents
+    no paging for GET /agents, so the façade pages the whole answer itself."""
     seen: list[str] = []
     cursor: str | None = None
     for _ in range(5):
@@ -187,7 +185,7 @@ async def test_list_tool_pages_through_the_upstream_cursor(stack: Stack) -> None
         if cursor is None:
             break
     assert seen == [a["id"] for a in AGENTS]
-    assert any("page_size=2" in url for url in stack.upstream.seen)
+    assert not any("page_size" in url for url in stack.upstream.seen if "/agents" in url)
 
 
 async def test_get_run_with_wait_seconds_reaches_the_terminal_state(stack: Stack) -> None:

@@ -100,9 +100,11 @@ def test_list_operations_declare_pagination_and_the_stream_host_is_used_for_chat
     for op in catalog.operations.values():
         if op.kind == "list":
             assert op.proto.pagination.style != pb.PAGINATION_STYLE_UNSPECIFIED, op.name
-    agents = catalog.get("list_agents").proto  # type: ignore[union-attr]
-    assert agents.pagination.style == pb.PAGINATION_STYLE_CURSOR
-    assert (agents.pagination.cursor_parameter, agents.pagination.next_cursor_field) == (
+    # Gumloop documents no paging for GET /agents (its next_cursor is reserved, always null)
+    assert catalog.get("list_agents").proto.pagination.style == pb.PAGINATION_STYLE_NONE  # type: ignore[union-attr]
+    sessions = catalog.get("list_sessions").proto  # type: ignore[union-attr]
+    assert sessions.pagination.style == pb.PAGINATION_STYLE_CURSOR
+    assert (sessions.pagination.cursor_parameter, sessions.pagination.next_cursor_field) == (
         "cursor",
         "next_cursor",
     )
@@ -171,13 +173,35 @@ def test_account_fields_cannot_be_arguments_and_refs_are_refused() -> None:
 def test_unknown_async_status_operation_and_bad_location_are_refused() -> None:
     """Async work must point at a real status operation; locations come from a fixed set."""
 
-    def mutate(d: dict[str, Any]) -> None:
+    def unknown_status(d: dict[str, Any]) -> None:
         _op(d, "start_agent")["async_work"]["status_operation"] = "no_such_op"
+
+    def cookie(d: dict[str, Any]) -> None:
         _op(d, "get_agent")["params"][0]["in"] = "cookie"
 
+    assert "start_agent: async status_operation 'no_such_op' is unknown" in _broken(unknown_status)
+    assert re.search(
+        r"\(get_agent\): params\[0\]\.in: Input should be 'path'.*\(got 'cookie'\)", _broken(cookie)
+    )
+
+
+def test_the_catalog_is_strictly_typed_and_each_problem_names_operation_and_field() -> None:
+    """Wrong types are not coerced, unknown keys are refused, every operation says its upstream source;
+    all problems of the file are listed at once, each with its operation and field."""
+
+    def mutate(d: dict[str, Any]) -> None:
+        _op(d, "get_agent")["read_only"] = "yes"
+        _op(d, "list_teams")["colour"] = "blue"
+        del _op(d, "get_session")["upstream"]
+        _op(d, "list_models")["upstream"] = {"source": "sdk"}
+        _op(d, "list_sessions")["pagination"]["max_page_size"] = "100"
+
     message = _broken(mutate)
-    assert "status_operation 'no_such_op' is unknown" in message
-    assert "location 'cookie'" in message
+    assert "(get_agent): read_only: Input should be a valid boolean" in message
+    assert "(list_teams): colour: Extra inputs are not permitted (got 'blue')" in message
+    assert "(get_session): upstream: Field required" in message
+    assert "(list_models): upstream: source 'sdk' needs a reference" in message
+    assert "(list_sessions): pagination.max_page_size: Input should be a valid integer" in message
 
 
 def test_a_list_without_pagination_and_an_invalid_schema_are_refused() -> None:

@@ -55,10 +55,10 @@ def test_path_parameters_are_url_encoded_into_the_template() -> None:
 
 def test_query_parameters_use_true_false_and_omit_absent_ones() -> None:
     """Booleans become true/false, integers decimal, unset arguments are not sent."""
-    request = build_request(
-        _op("list_agents"), {"has_triggers": False, "page_size": 5, "search": None}, Account()
-    )
-    assert request.params == [("has_triggers", "false"), ("page_size", "5")]
+    request = build_request(_op("list_agents"), {"has_triggers": False, "search": None}, Account())
+    assert request.params == [("has_triggers", "false")]
+    request = build_request(_op("list_skills"), {"page_size": 5, "unused": True, "cursor": None}, Account())
+    assert request.params == [("unused", "true"), ("page_size", "5")]
 
 
 def test_legacy_get_gets_user_id_in_the_query_and_post_in_the_body() -> None:
@@ -124,10 +124,16 @@ def test_a_whole_body_argument_is_sent_as_the_body_and_streams_use_the_stream_ho
     """attach_agent_mcp_server sends its config as the body; stream_session adds stream=true."""
     attach = build_request(
         _op("attach_agent_mcp_server"),
-        {"agent_id": "a", "server_id": "s", "config": {"approval_mode": "auto"}},
+        {"agent_id": "a", "server_id": "s", "config": {"approval_mode": "write"}},
         Account(),
     )
-    assert attach.method == "PUT" and attach.json_body == {"approval_mode": "auto"}
+    assert attach.method == "PUT" and attach.json_body == {"approval_mode": "write"}
+    with pytest.raises(InvalidArguments) as caught:  # not a Gumloop approval mode
+        validate_arguments(
+            _op("attach_agent_mcp_server").input_schema,
+            {"agent_id": "a", "server_id": "s", "config": {"approval_mode": "auto"}},
+        )
+    assert caught.value.violations[0][0] == "config.approval_mode"
     stream = build_request(_op("stream_session"), {"session_id": "s1"}, Account())
     assert stream.url == "http://127.0.0.1:9/ws/api/v1/sessions/s1"
     assert stream.params == [("stream", "true")]
@@ -143,7 +149,7 @@ def test_arguments_report_bad_json_unknown_missing_and_wrong_types() -> None:
         parse_arguments("[1]")
     assert parse_arguments("  ") == {}
     with pytest.raises(InvalidArguments) as caught:
-        validate_arguments(_op("list_agents").input_schema, {"page_size": "ten", "colour": 1})
+        validate_arguments(_op("list_skills").input_schema, {"page_size": "ten", "colour": 1})
     fields = dict(caught.value.violations)
     assert fields["colour"].startswith("is not a known argument; expected one of:")
     assert fields["page_size"] == "must be of type integer, got string"
@@ -234,8 +240,8 @@ def test_an_integer_too_long_to_read_is_a_field_violation() -> None:
 def test_integral_floats_are_sent_as_integers_where_the_schema_says_integer() -> None:
     """JSON Schema accepts 5.0 as an integer; Gumloop refuses page_size=5.0, so it goes as 5."""
     arguments = parse_arguments('{"page_size": 5.0, "cursor": "c"}')
-    validate_arguments(_op("list_agents").input_schema, arguments)
-    assert build_request(_op("list_agents"), arguments, Account()).params == [
+    validate_arguments(_op("list_skills").input_schema, arguments)
+    assert build_request(_op("list_skills"), arguments, Account()).params == [
         ("page_size", "5"),
         ("cursor", "c"),
     ]

@@ -64,32 +64,78 @@ def _op(name: str, kind: int, description: str, **extra: object) -> pb.Operation
     return pb.Operation(name=name, kind=kind, resource=resource, description=description, **extra)
 
 
-def test_upstream_envelopes_become_the_item_shape_and_poll_clauses_are_cut() -> None:
-    """A synthetic catalog: the envelope turns into "each item {...}", paging clauses and the polling
-    clause go, and the rest of each sentence stays."""
+def _synthetic(description: str) -> list[pb.Operation]:
     listing = _op(
         "list_widgets",
         pb.OPERATION_KIND_LIST,
-        "Lists widgets, newest first, as {widgets [{id, meta {a, b}}], next_cursor}; pass next_cursor "
-        "as cursor until it is null. Everything comes back at once.",
+        f"Lists widgets. {description}",
         resource_plural="widgets",
-        pagination=pb.Pagination(items_field="widgets"),
+        pagination=pb.Pagination(
+            style=pb.PAGINATION_STYLE_CURSOR, items_field="widgets", cursor_parameter="c"
+        ),
     )
     start = _op(
         "create_job",
         pb.OPERATION_KIND_CREATE,
-        "Starts a job (HTTP 202, state queued) and you poll get_job until job.state is done. "
-        "Poll get_job every second.",
+        f"Starts a job (HTTP 202, state queued). {description}",
         starts_async_work=True,
         async_work=pb.AsyncWork(
-            status_operation="get_job", state_field="job.state", terminal_states=["done"]
+            status_operation="get_job", state_field="job.state", terminal_states=["done", "failed"]
         ),
     )
-    status = _op("get_job", pb.OPERATION_KIND_GET, "Returns a job.")
-    tools = {t.operation.name: t.definition for t in build_tools([listing, start, status], 60).values()}
-    assert tools["list_widgets"]["description"] == (
-        f"Lists widgets, newest first, each item {{id, meta {{a, b}}}}. {LIST_SENTENCE}"
+    status = _op("get_job", pb.OPERATION_KIND_GET, f"Returns a job. {description}")
+    return [listing, start, status]
+
+
+def test_waiting_and_paging_guidance_comes_from_the_structured_fields() -> None:
+    """The catalog's prose is kept (names renamed); the guidance is built from async_work (status
+    tool, state field, final states) and pagination, not read out of the prose."""
+    tools = {t.operation.name: t.definition for t in build_tools(_synthetic("See get_job."), 60).values()}
+    assert (
+        tools["list_widgets"]["description"]
+        == f"Lists widgets. See get_single_gumloop_job_by_id. {LIST_SENTENCE}"
     )
-    started = str(tools["create_job"]["description"])
-    assert started.startswith("Starts a job (HTTP 202, state queued). Returns at once")
-    assert not POLLING.search(started)
+    assert tools["create_job"]["description"] == (
+        "Starts a job (HTTP 202, state queued). See get_single_gumloop_job_by_id. Returns at once with "
+        "the id and state of the started work; call get_single_gumloop_job_by_id with wait_seconds to wait "
+        "until job.state is done or failed."
+    )
+    assert tools["get_job"]["description"] == (
+        "Returns a job. See get_single_gumloop_job_by_id. Set wait_seconds to wait (server-side, with "
+        "progress) until the work reaches a final state (done or failed)."
+    )
+
+
+def test_rewording_a_description_changes_no_behaviour() -> None:
+    """Every real operation with its description replaced (even by text about polling and cursors)
+    gives the same tool: same schemas, annotations, waiting, and the same guidance after the prose."""
+    operations = default_catalog().select()
+    before = build_tools(operations, 120)
+    reworded = []
+    for op in operations:
+        copy = pb.Operation()
+        copy.CopyFrom(op)
+        copy.description = "Reworded: poll it until done; pass next_cursor as cursor; all at once."
+        reworded.append(copy)
+    after = build_tools(reworded, 120)
+    assert list(before) == list(after)
+    for name, tool in before.items():
+        other = after[name]
+        assert (tool.kind, tool.waits, tool.work) == (other.kind, other.waits, other.work), name
+        for key in ("title", "inputSchema", "outputSchema", "annotations"):
+            assert tool.definition.get(key) == other.definition.get(key), (name, key)
+        if tool.operation.name == "get_artifact":
+            continue
+        guidance = str(other.definition["description"]).split("all at once.", 1)[1]
+        assert str(tool.definition["description"]).endswith(guidance), name
+
+
+def test_catalog_descriptions_leave_waiting_and_paging_to_the_structured_fields() -> None:
+    """No catalog description tells the caller to poll or how the upstream pages: async_work and
+    pagination say that, once, for every consumer."""
+    for op in default_catalog().select():
+        assert not POLLING.search(op.description), op.name
+        if op.kind == pb.OPERATION_KIND_LIST:
+            assert not re.search(r"next_cursor|\bcursor\b|total_pages|\bpages?\b|at once", op.description), (
+                op.name
+            )

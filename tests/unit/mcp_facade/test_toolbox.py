@@ -212,20 +212,20 @@ async def test_arguments_are_validated_before_any_rpc() -> None:
 async def test_cursor_list_maps_limit_and_cursor_and_returns_next_cursor() -> None:
     """CURSOR paging: limit -> page_size, next_cursor round-trips to the upstream cursor."""
     proxy = FakeProxy()
-    proxy.sequence["list_agents"] = [
-        {"agents": [{"id": "a1"}, {"id": "a2"}], "next_cursor": "up_2"},
-        {"agents": [{"id": "a3"}], "next_cursor": None},
+    proxy.sequence["list_skills"] = [
+        {"skills": [{"id": "a1"}, {"id": "a2"}], "next_cursor": "up_2"},
+        {"skills": [{"id": "a3"}], "next_cursor": None},
     ]
     box = make(proxy)
-    first = await box.call_tool(ALL, "list_all_gumloop_agents", {"limit": 2, "search": "x"}, ctx())
+    first = await box.call_tool(ALL, "list_all_gumloop_skills", {"limit": 2, "search_query": "x"}, ctx())
     assert [a["id"] for a in first["structuredContent"]["items"]] == ["a1", "a2"]
     cursor = first["structuredContent"]["next_cursor"]
     assert cursor and json.loads(first["content"][0]["text"]) == first["structuredContent"]
-    second = await box.call_tool(ALL, "list_all_gumloop_agents", {"limit": 2, "cursor": cursor}, ctx())
+    second = await box.call_tool(ALL, "list_all_gumloop_skills", {"limit": 2, "cursor": cursor}, ctx())
     assert [a["id"] for a in second["structuredContent"]["items"]] == ["a3"]
     assert second["structuredContent"]["next_cursor"] is None
-    calls = proxy.invoked("list_agents")
-    assert calls[0] == {"page_size": 2, "search": "x"}
+    calls = proxy.invoked("list_skills")
+    assert calls[0] == {"page_size": 2, "search_query": "x"}
     assert calls[1] == {"page_size": 2, "cursor": "up_2"}
 
 
@@ -548,7 +548,7 @@ async def test_descriptions_name_tools_not_operations_and_say_how_to_wait() -> N
     tools = {t["name"]: t for t in await make(FakeProxy()).list_tools(ALL)}
     start = tools["gumloop_start_pipeline"]["description"]
     assert "get_pl_run" not in start and "get_single_gumloop_run_by_id with wait_seconds" in start
-    assert "next_cursor" in tools["list_all_gumloop_agents"]["description"]
+    assert "next_cursor" in tools["list_all_gumloop_agents"]["description"]  # the façade pages it locally
     assert "wait_seconds" in tools["get_single_gumloop_run_by_id"]["description"]
     export_id = tools["get_single_gumloop_data_export_by_id"]["inputSchema"]["properties"]["data_export_id"]
     assert export_id["description"] == "From create_a_gumloop_data_export."
