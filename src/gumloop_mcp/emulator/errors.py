@@ -1,12 +1,13 @@
 """Gumloop's error envelope and the exceptions handlers raise.
 
     ApiError (status, code, type, message, param, headers); the codes the emulator answers:
-    ├── 400 invalid_request, interaction_gummie_mismatch                    (invalid_request_error)
+    ├── 400 invalid_request, interaction_gummie_mismatch, skill_not_found   (invalid_request_error)
     ├── 401 unauthorized                                                    (authentication_error)
     ├── 403 forbidden, signature_invalid                                    (permission_error)
-    ├── 404 not_found, gummie_not_found, interaction_not_found, mcp_server_not_found, model_not_found
+    ├── 404 not_found, gummie_not_found, interaction_not_found, mcp_server_not_found, model_not_found,
+    │       skill_not_found
     ├── 405 method_not_allowed
-    ├── 409 session_already_exists, skill_already_exists, interaction_not_in_terminal_state
+    ├── 409 session_already_exists, agent_already_exists, interaction_not_in_terminal_state
     ├── 413 payload_too_large
     ├── 429 rate_limit_exceeded       (rate_limit_error, with X-RateLimit-* and Retry-After)
     ├── 500 upload_failed             (api_error: every file of /upload_files failed)

@@ -270,7 +270,8 @@ async def test_skill_deltas_answer_what_changed_and_refuse_conflicts(client: htt
     both = await client.patch(path, json={"attach": [skill_id], "detach": [skill_id]})
     assert both.status_code == 400 and both.json()["error"]["details"]["skill_ids"] == [skill_id]
     unknown = await client.patch(path, json={"attach": ["skill_nope"]})
-    assert unknown.status_code == 404 and unknown.json()["error"]["details"]["skill_ids"] == ["skill_nope"]
+    assert unknown.status_code == 400 and unknown.json()["error"]["details"]["skill_ids"] == ["skill_nope"]
+    assert unknown.json()["error"]["code"] == "skill_not_found"  # the agents document: 400, offending ids
     too_many = await client.patch(path, json={"attach": [f"s{i}" for i in range(101)]})
     assert too_many.status_code == 400
     gone = (await client.patch(path, json={"detach": [skill_id]})).json()
