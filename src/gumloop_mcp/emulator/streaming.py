@@ -31,17 +31,26 @@ async def _send(response: web.StreamResponse, event: str | None, data: str) -> N
     await response.write(f"{prefix}data: {data}\n\n".encode())
 
 
-def _resume_index(cursor: str, session_id: str, count: int) -> int:
-    """The event index after ``<session_id>:<n>``; 400 (before the stream starts) unless the cursor names
-    this session and 0 <= n <= the number of events so far."""
+def _resume_index(cursor: str, session_id: str, count: int) -> int | None:
+    """The event index after ``<session_id>:<n>``; None (not resumable) unless the cursor names this
+    session and 0 <= n <= the number of events so far."""
     sid, _, n = cursor.rpartition(":")
     if sid != session_id or not (n.isascii() and n.isdigit()) or int(n) > count:
-        raise bad_request(
-            f"last_cursor {cursor!r} is not a cursor of session {session_id!r} "
-            f"(expected {session_id}:<n> with 0 <= n <= {count})",
-            param="last_cursor",
-        )
+        return None
     return int(n)
+
+
+def _not_resumable(session_id: str, state: str, index: int, reason: str) -> str:
+    """The one event a stream that cannot resume sends: ``finish`` with ``finishReason: not_resumable``."""
+    return json.dumps(
+        {
+            "type": "finish",
+            "data": {"state": state, "reason": reason},
+            "final": True,
+            "stream_cursor": f"{session_id}:{index}",
+            "finishReason": "not_resumable",
+        }
+    )
 
 
 @routes.get(WS + "/sessions/{session_id}")
@@ -51,10 +60,15 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     s = session_or_404(e, request.match_info["session_id"])
     if request.query.get("stream", "").lower() != "true":
         return web.json_response({"session": session_view(e, s), "queue_position": queue_position(e, s)})
-    start = 0
+    start: int | None = 0
     if last := request.query.get("last_cursor"):
         start = _resume_index(last, s.id, len(s.events))
     response = await _sse(request)
+    if start is None:
+        # A stale or foreign cursor: Gumloop ends the stream at once rather than answering 400.
+        reason = f"last_cursor {last!r} is not a current cursor of session {s.id!r}"
+        await _send(response, "finish", _not_resumable(s.id, s.state, len(s.events), reason))
+        return response
     deadline = time.monotonic() + MAX_STREAM_S
     index = start
     while time.monotonic() < deadline:
@@ -69,19 +83,8 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
             if ev["final"]:
                 return response
         if s.state in {"idle", "completed", "failed"} and s.due is None:
-            await _send(
-                response,
-                "finish",
-                json.dumps(
-                    {
-                        "type": "finish",
-                        "data": {"state": s.state},
-                        "final": True,
-                        "stream_cursor": f"{s.id}:{index}",
-                        "finishReason": "not_resumable",
-                    }
-                ),
-            )
+            reason = f"session is {s.state} and has no further events"
+            await _send(response, "finish", _not_resumable(s.id, s.state, index, reason))
             return response
         await asyncio.sleep(POLL_S)
     return response
