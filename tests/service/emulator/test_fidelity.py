@@ -105,3 +105,27 @@ async def test_evaluation_frequency_is_a_mode_string(client: httpx.AsyncClient) 
     assert fresh["frequency"] == "debounced"
     patched = await client.patch(A + f"/agents/{aid}/evaluation-config", json={"frequency": "every"})
     assert patched.json()["config"]["frequency"] == "every"
+
+
+async def test_each_endpoint_family_answers_errors_in_gumloops_form(client: httpx.AsyncClient) -> None:
+    """v1 resources: the nested envelope; flows/files/organization: the flat PublicError
+    {error: code, message, metadata}; the legacy agent endpoints: a bare string."""
+    nested = await client.get(A + "/agents/agent_nope")
+    assert nested.status_code == 404
+    assert nested.json()["error"]["code"] == "not_found" and nested.json()["error"]["type"]
+    flat = await client.get(A + "/get_pl_run", params={"run_id": "run_nope", "user_id": "emu_user_1"})
+    assert flat.status_code == 404
+    assert flat.json() == {"error": "not_found", "message": "run 'run_nope' not found", "metadata": {}}
+    with_param = await client.post(A + "/upload_file", json={"user_id": "emu_user_1", "file_content": "eA=="})
+    assert with_param.status_code == 400
+    assert with_param.json() == {
+        "error": "invalid_request",
+        "message": "file_name is required",
+        "metadata": {"param": "file_name"},
+    }
+    bare = await client.post(
+        A + "/start_agent", json={"gummie_id": "gummie_nope", "message": "hi", "user_id": "emu_user_1"}
+    )
+    assert bare.status_code == 404 and bare.text == "gummie_not_found"
+    missing = await client.post(A + "/start_agent", json={"message": "hi", "user_id": "emu_user_1"})
+    assert missing.status_code == 400 and missing.text == "gummie_id is required"

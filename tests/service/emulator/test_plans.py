@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import FakeTime, PlanClient
+from .conftest import FakeTime, PlanClient, error_of
 
 A = "/api/v1"
 U = {"user_id": "emu_user_1"}
@@ -47,8 +47,8 @@ async def test_free_and_pro_refuse_work_over_their_own_limits_with_429(
         await _start_run(c)
     refused = await c.post(A + "/start_pipeline", json=FLOW)
     assert refused.status_code == 429
-    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
-    assert "workflow runs" in refused.json()["error"]["message"]
+    assert error_of(refused)["code"] == "rate_limit_exceeded"
+    assert "workflow runs" in error_of(refused)["message"]
     assert refused.headers["X-RateLimit-Limit"] == str(runs)
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert refused.headers["Retry-After"] == "3"
@@ -58,7 +58,7 @@ async def test_free_and_pro_refuse_work_over_their_own_limits_with_429(
     refused = await c.post(A + "/agents/agent_research/sessions", json={"input": "one too many"})
     assert refused.status_code == 429
     assert refused.headers["X-RateLimit-Limit"] == str(agents)
-    assert "agent interactions" in refused.json()["error"]["message"]
+    assert "agent interactions" in error_of(refused)["message"]
     listed = (await c.get(A + "/agents/agent_research/sessions", params={"search": "one too many"})).json()
     assert listed["sessions"] == []  # a refused session was never created
 
