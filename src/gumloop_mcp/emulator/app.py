@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gumloop_mcp.emulator import (
     routes_agents,
+    routes_approvals,
     routes_legacy,
     routes_mcp,
     routes_misc,
@@ -234,6 +235,7 @@ def create_app(
         routes_legacy,
         routes_agents,
         routes_sessions,
+        routes_approvals,
         routes_skills,
         routes_mcp,
         routes_misc,

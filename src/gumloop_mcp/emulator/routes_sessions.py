@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gumloop_mcp.emulator import approvals
 from gumloop_mcp.emulator.context import Emulator, emu, json_body
 from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
 from gumloop_mcp.emulator.pagination import paginate
@@ -14,7 +15,7 @@ from gumloop_mcp.emulator.store import Session, iso, new_id
 
 routes = web.RouteTableDef()
 API = "/api/v1"
-STATES = {"idle", "queued", "processing", "completed", "failed"}
+STATES = {"idle", "queued", "processing", "approval_required", "completed", "failed"}
 
 
 def session_view(e: Emulator, s: Session, *, messages: bool = True) -> dict[str, Any]:
@@ -36,6 +37,7 @@ def session_view(e: Emulator, s: Session, *, messages: bool = True) -> dict[str,
         "participants": {e.settings.user_id: {"first_name": "Ada", "last_name": "Lovelace"}},
         "creator": {"id": e.settings.user_id},
         "metadata": s.metadata,
+        "pending_approvals": s.pending_approvals if s.state == "approval_required" else None,
         "usage": {
             "credit_cost": 2 if s.state == "completed" else 0,
             "tool_credit_cost": 0,
@@ -75,6 +77,7 @@ def _start(e: Emulator, s: Session, text: str) -> None:
     (nothing recorded) at a Free/Pro limit."""
     now = e.now()
     admitted = e.store.admit("session", now)
+    s.pending_approvals, s.approved, s.decisions = None, False, []  # a new message supersedes them
     s.messages.append(
         {
             "id": new_id("msg_"),
@@ -162,11 +165,16 @@ async def get_session(request: web.Request) -> web.Response:
 
 @routes.post(API + "/sessions/{session_id}/messages")
 async def send_message(request: web.Request) -> web.Response:
-    """202 processing; 409 while the previous interaction is not terminal."""
+    """202 processing; 409 while the previous interaction is not terminal. A session waiting in
+    approval_required takes a new message (its pending approvals are superseded), or, with
+    ``approval_responses`` and no input, answers them as POST /sessions/{id}/approvals does."""
     e, body = emu(request), await json_body(request)
     s = session_or_404(e, request.match_info["session_id"])
     _no_stream(body, request)
     text = _input(body)
+    if text is None and body.get("approval_responses") is not None:
+        approvals.resolve(e.store, s, body.get("approval_responses"), e.now())
+        return web.json_response({"session": session_view(e, s), "queue_position": queue_position(e, s)})
     if text is None:
         raise bad_request("input is required", param="input")
     if s.state in {"processing", "queued"}:
@@ -184,11 +192,12 @@ async def send_message(request: web.Request) -> web.Response:
 
 @routes.post(API + "/sessions/{session_id}/cancel")
 async def cancel_session(request: web.Request) -> web.Response:
-    """processing/queued -> failed; a queued session leaves the queue, a processing one frees its slot for
-    the next queued work at once."""
+    """processing/queued/approval_required -> failed; a queued session leaves the queue, a processing one
+    frees its slot for the next queued work at once."""
     e = emu(request)
     s = session_or_404(e, request.match_info["session_id"])
-    if s.state in {"processing", "queued"}:
+    if s.state in {"processing", "queued", "approval_required"}:
+        s.pending_approvals = None
         e.store.dequeue("session", s.id)
         s.state = "failed"
         s.due = None

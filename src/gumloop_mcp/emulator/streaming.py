@@ -80,9 +80,11 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
             index += 1
             data = {**ev, "stream_cursor": f"{s.id}:{index}"}
             await _send(response, "finish" if ev["final"] else "message", json.dumps(data))
-            if ev["final"]:
+            # A pause for approval is final too, but the session may have gone on since: only the last
+            # final event of a session no longer working ends the stream.
+            if ev["final"] and index == len(s.events) and s.state not in {"processing", "queued"}:
                 return response
-        if s.state in {"idle", "completed", "failed"} and s.due is None:
+        if s.state in {"idle", "completed", "failed", "approval_required"} and s.due is None:
             reason = f"session is {s.state} and has no further events"
             await _send(response, "finish", _not_resumable(s.id, s.state, index, reason))
             return response
