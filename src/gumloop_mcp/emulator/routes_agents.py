@@ -376,7 +376,7 @@ async def evaluation_metrics(request: web.Request) -> web.Response:
             grades[ev["grade"]] += 1
             for tag in ev["applied_tags"]:
                 tags[tag] = tags.get(tag, 0) + 1
-    return web.json_response({"grades": grades, "tags": tags})
+    return web.json_response({"days": days, "grades": grades, "tags": tags})
 
 
 @routes.get(API + "/agents/{agent_id}/evaluations/{evaluation_id}")
@@ -415,7 +415,7 @@ def _default_config(aid: str) -> dict[str, Any]:
         "criteria": [],
         "tags": [],
         "data_points": [],
-        "sentiment": {"enabled": False, "affects_grade": False, "description": None},
+        "sentiment": {"enabled": False, "affects_grade": False, "description": ""},
         "updated_ts": None,
     }
 

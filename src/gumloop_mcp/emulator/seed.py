@@ -156,9 +156,9 @@ def _agents(store: Store, now: float) -> None:
                     {
                         "id": "c1",
                         "name": "Answered the question",
-                        "type": "boolean",
-                        "priority": "high",
-                        "result": n % 3 == 0,
+                        "type": "other",
+                        "priority": "needs_review",
+                        "result": "success" if n % 3 == 0 else "failure",
                         "rationale": "Compared answer with request",
                     }
                 ],
@@ -177,9 +177,12 @@ def _agents(store: Store, now: float) -> None:
             "include_auto_tags": True,
             "interaction_types": ["api", "web"],
             "criteria": [],
-            "tags": ["billing", "onboarding"],
+            "tags": [
+                {"name": "billing", "description": "Questions about invoices and payments"},
+                {"name": "onboarding", "description": "Getting started with the product"},
+            ],
             "data_points": [],
-            "sentiment": {"enabled": True, "affects_grade": False, "description": None},
+            "sentiment": {"enabled": True, "affects_grade": False, "description": ""},
             "updated_ts": iso(now - DAY),
         }
         sid = f"sess_{aid}_seed"

@@ -140,6 +140,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 "object": "chat.completion",
                 "created": created,
                 "model": model,
+                "system_fingerprint": None,
                 "choices": [
                     {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
                 ],
@@ -157,6 +158,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
+            "system_fingerprint": None,
             "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
         }
         await _send(response, None, json.dumps(chunk))
@@ -165,6 +167,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
+        "system_fingerprint": None,
         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
         "usage": usage,
     }
