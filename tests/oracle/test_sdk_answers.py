@@ -144,10 +144,34 @@ async def _sessions_and_artifacts(sdk: AsyncGumloop, fake_time: FakeTime, aid: s
     assert [r.outcome for r in resolved.results] == ["accepted"]
     fake_time.now += 10
     assert (await sdk.sessions.retrieve(paused.session.id)).session.state == "completed"
+    await _streams(sdk, fake_time, aid)
     artifacts = (await sdk.artifacts.list("agent_support", session_id=idle.session.id)).artifacts
     assert artifacts
     link = await sdk.artifacts.download(artifacts[0].id)
     assert link.download_url.startswith("http://127.0.0.1:")
+
+
+async def _streams(sdk: AsyncGumloop, fake_time: FakeTime, aid: str) -> None:
+    """The SDK's streamed create and send go to the stream host; streamed approvals continue a pause."""
+    stop = asyncio.Event()
+    ticker = asyncio.create_task(ticking(fake_time, stop))
+    try:
+        created = [e async for e in sdk.sessions.stream("agent_support", input="Stream it")]
+        assert [e.type for e in created] == ["user-message", "text-delta", "finish"]
+        sid = created[-1].stream_cursor.split(":")[0] if created[-1].stream_cursor else ""
+        more = [e async for e in sdk.sessions.stream_message(sid, input="And more")]
+        assert [e.type for e in more] == ["user-message", "text-delta", "finish"]
+        paused = [e async for e in sdk.sessions.stream(aid, input="Post it")]
+        assert paused[-1].data["state"] == "approval_required"
+        ar = paused[-1].data["pending_approvals"][0]["action_request_id"]
+        psid = paused[-1].stream_cursor.split(":")[0] if paused[-1].stream_cursor else ""
+        answer = [{"action_request_id": ar, "action": "reject", "reason": "no"}]
+        after = [e async for e in sdk.sessions.stream_message(psid, approval_responses=answer)]
+        assert [e.type for e in after] == ["text-delta", "finish"]
+        assert after[-1].data == {"state": "completed", "reason": "rejected"}
+    finally:
+        stop.set()
+        await ticker
 
 
 async def _evaluations_chat_brain(sdk: AsyncGumloop) -> None:

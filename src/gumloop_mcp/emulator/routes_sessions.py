@@ -125,14 +125,10 @@ async def list_sessions(request: web.Request) -> web.Response:
     )
 
 
-@routes.post(API + "/agents/{agent_id}/sessions")
-async def create_session(request: web.Request) -> web.Response:
-    """201 idle without input; 202 processing (or queued with queue_position on Enterprise at the limit)
-    with input; 409 on a taken session_id; 429 at a Free/Pro limit."""
-    e, body = emu(request), await json_body(request)
-    aid = request.match_info["agent_id"]
+def create(e: Emulator, aid: str, body: dict[str, Any]) -> tuple[Session, bool]:
+    """A new session (started when the body has input: then True); 409 on a taken session_id; 429 at a
+    Free/Pro limit, leaving no session behind. Shared by both hosts."""
     agent_or_404(e, aid)
-    _no_stream(body, request)
     text = _input(body)
     sid = body.get("session_id") or new_id("sess_")
     if sid in e.store.sessions:
@@ -143,11 +139,21 @@ async def create_session(request: web.Request) -> web.Response:
     name = body.get("name") or (text[:60] if text else "New session")
     session = Session(sid, aid, str(name), "idle", e.now(), metadata={"client": metadata} if metadata else {})
     if text is not None:
-        _start(e, session, text)  # a 429 here leaves no session behind
+        _start(e, session, text)
     e.store.sessions[sid] = session
-    status = 202 if text is not None else 201
+    return session, text is not None
+
+
+@routes.post(API + "/agents/{agent_id}/sessions")
+async def create_session(request: web.Request) -> web.Response:
+    """201 idle without input; 202 processing (or queued with queue_position on Enterprise at the limit)
+    with input; 409 on a taken session_id; 429 at a Free/Pro limit."""
+    e, body = emu(request), await json_body(request)
+    _no_stream(body, request)
+    session, started = create(e, request.match_info["agent_id"], body)
     return web.json_response(
-        {"session": session_view(e, session), "queue_position": queue_position(e, session)}, status=status
+        {"session": session_view(e, session), "queue_position": queue_position(e, session)},
+        status=202 if started else 201,
     )
 
 
@@ -163,18 +169,13 @@ async def get_session(request: web.Request) -> web.Response:
     )
 
 
-@routes.post(API + "/sessions/{session_id}/messages")
-async def send_message(request: web.Request) -> web.Response:
-    """202 processing; 409 while the previous interaction is not terminal. A session waiting in
-    approval_required takes a new message (its pending approvals are superseded), or, with
-    ``approval_responses`` and no input, answers them as POST /sessions/{id}/approvals does."""
-    e, body = emu(request), await json_body(request)
-    s = session_or_404(e, request.match_info["session_id"])
-    _no_stream(body, request)
+def continue_session(e: Emulator, s: Session, body: dict[str, Any]) -> bool:
+    """Send the body's input (True), or, with ``approval_responses`` and no input, answer the pending
+    approvals (False). 409 while the previous interaction is not terminal. Shared by both hosts."""
     text = _input(body)
     if text is None and body.get("approval_responses") is not None:
         approvals.resolve(e.store, s, body.get("approval_responses"), e.now())
-        return web.json_response({"session": session_view(e, s), "queue_position": queue_position(e, s)})
+        return False
     if text is None:
         raise bad_request("input is required", param="input")
     if s.state in {"processing", "queued"}:
@@ -185,8 +186,20 @@ async def send_message(request: web.Request) -> web.Response:
             "before sending another message",
         )
     _start(e, s, text)
+    return True
+
+
+@routes.post(API + "/sessions/{session_id}/messages")
+async def send_message(request: web.Request) -> web.Response:
+    """202 processing; 409 while the previous interaction is not terminal. A session waiting in
+    approval_required takes a new message (its pending approvals are superseded), or, with
+    ``approval_responses`` and no input, answers them as POST /sessions/{id}/approvals does (200)."""
+    e, body = emu(request), await json_body(request)
+    s = session_or_404(e, request.match_info["session_id"])
+    _no_stream(body, request)
+    sent = continue_session(e, s, body)
     return web.json_response(
-        {"session": session_view(e, s), "queue_position": queue_position(e, s)}, status=202
+        {"session": session_view(e, s), "queue_position": queue_position(e, s)}, status=202 if sent else 200
     )
 
 

@@ -11,8 +11,14 @@ from aiohttp import web
 
 from gumloop_mcp.emulator.context import emu, json_body
 from gumloop_mcp.emulator.errors import ApiError, bad_request
-from gumloop_mcp.emulator.routes_sessions import queue_position, session_or_404, session_view
-from gumloop_mcp.emulator.store import new_id
+from gumloop_mcp.emulator.routes_sessions import (
+    continue_session,
+    create,
+    queue_position,
+    session_or_404,
+    session_view,
+)
+from gumloop_mcp.emulator.store import Session, new_id
 
 routes = web.RouteTableDef()
 WS = "/ws/api/v1"
@@ -69,6 +75,34 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
         reason = f"last_cursor {last!r} is not a current cursor of session {s.id!r}"
         await _send(response, "finish", _not_resumable(s.id, s.state, len(s.events), reason))
         return response
+    return await _events(request, response, s, start)
+
+
+@routes.post(WS + "/agents/{agent_id}/sessions")
+async def stream_new_session(request: web.Request) -> web.StreamResponse:
+    """POST with ``stream: true`` on the stream host (the SDK's sessions.create(stream=True) / .stream):
+    the session is created as on the API host, then its events stream until the turn ends."""
+    e, body = emu(request), await json_body(request)
+    s, _started = create(e, request.match_info["agent_id"], body)
+    return await _events(request, await _sse(request), s, 0)
+
+
+@routes.post(WS + "/sessions/{session_id}/messages")
+async def stream_message(request: web.Request) -> web.StreamResponse:
+    """A message (or approval_responses) sent with ``stream: true`` on the stream host: the events that
+    follow it stream until the turn ends (or pauses again)."""
+    e, body = emu(request), await json_body(request)
+    s = session_or_404(e, request.match_info["session_id"])
+    start = len(s.events)
+    continue_session(e, s, body)
+    return await _events(request, await _sse(request), s, start)
+
+
+async def _events(
+    request: web.Request, response: web.StreamResponse, s: Session, start: int
+) -> web.StreamResponse:
+    """Send ``s``'s events from ``start`` until a final one ends the turn."""
+    e = emu(request)
     deadline = time.monotonic() + MAX_STREAM_S
     index = start
     while time.monotonic() < deadline:
