@@ -154,8 +154,9 @@ def build_request(op: OperationSpec, arguments: Mapping[str, Any], account: Acco
             params.append((name, value))
         else:
             extra_body[name] = value
-    if account.team_id:
-        # Gumloop's SDK sends team_id in the query of every request; some POSTs want it in the body too.
+    if account.team_id and op.host != "STREAM":
+        # Gumloop's SDK sends team_id in the query of every request to the API host (never to the stream
+        # host: its stream and chat calls carry none); some POSTs want it in the body too.
         params.append(("team_id", account.team_id))
         if op.team_id_in_body and op.method not in ("GET", "DELETE"):
             extra_body["team_id"] = account.team_id

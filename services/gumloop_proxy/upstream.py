@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -513,10 +514,31 @@ async def _backoff(attempt: int, deadline: float | None) -> None:
     await asyncio.sleep(delay)
 
 
+# Keys of a flat error body that are not context (the SDK's errors._FLAT_RESERVED_KEYS).
+_FLAT_RESERVED = frozenset({"error", "message", "error_description", "trace_id", "metadata", "detail"})
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _flat_details(body: dict[str, Any]) -> dict[str, Any]:
+    """A flat body's machine-readable context: its ``metadata`` object, else the other top-level keys."""
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        return metadata
+    return {k: v for k, v in body.items() if k not in _FLAT_RESERVED}
+
+
 def error_from_response(
     status: int, headers: httpx.Headers, body: bytes, operation: str, *, default_retry_after_s: int = 0
 ) -> UpstreamError:
-    """The UpstreamError for an error answer, keeping Gumloop's envelope (new or legacy shape).
+    """The UpstreamError for an error answer, keeping what Gumloop said in any of its forms (as its
+    SDK's errors.to_api_error reads them):
+
+    - the v1 envelope ``{"error": {code, message, type, param, details}}``;
+    - the flat PublicError ``{"error": code, "message", "metadata"}`` (older endpoints): code, message,
+      metadata as details (its ``param`` as the param); OAuth's ``error_description`` as the message;
+    - a bare string (JSON or text; the legacy agent endpoints): the message, and the code too when it
+      reads as one (``gummie_not_found``);
+    - anything else: ``message`` or ``detail`` when present, else the start of the body.
 
     A 429 saying nothing of when to retry gets `default_retry_after_s` (when > 0), marked as a default.
     """
@@ -536,14 +558,23 @@ def error_from_response(
             param = str(envelope.get("param") or "")
             raw_details = envelope.get("details")
             details = raw_details if isinstance(raw_details, dict) else {}
-        elif isinstance(envelope, str):
-            code, message = envelope, envelope
-        elif isinstance(parsed.get("message"), str):
-            message = parsed["message"]
-        elif isinstance(parsed.get("detail"), str):
-            message = parsed["detail"]
-    elif body:
-        message = body[:500].decode("utf-8", "replace").strip()
+        else:
+            if isinstance(envelope, str):
+                code = envelope
+            details = _flat_details(parsed)
+            if isinstance(details.get("param"), str):
+                param = details["param"]
+            for key in ("message", "error_description", "detail"):
+                if isinstance(parsed.get(key), str) and parsed[key]:
+                    message = parsed[key]
+                    break
+            else:
+                message = code
+    else:
+        text = parsed if isinstance(parsed, str) else body[:500].decode("utf-8", "replace")
+        message = text.strip()[:500]
+        if _CODE.fullmatch(message):
+            code = message
     message = message or f"Gumloop answered HTTP {status}"
     kwargs: dict[str, Any] = {
         "http_status": status, "code": code, "type": type_, "param": param, "details": details,

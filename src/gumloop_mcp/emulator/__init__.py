@@ -2,7 +2,13 @@
 on an injectable clock, Gumloop's plans (``GMCP_EMULATOR_PLAN`` free | pro | enterprise: concurrency limits
 for workflow runs and agent interactions, 429 on Free/Pro, FIFO queueing on Enterprise; unset = one pool of
 ``max_concurrent_runs``, default 3, refusing with 429), agent/skill versions, signed artifact links, SSE,
-fault injection. Settings: settings.py; plans: plans.py."""
+fault injection. Settings: settings.py; plans: plans.py.
+
+It answers as Gumloop's OpenAPI documents and official SDK (``gumloop``) say, checked by tests/oracle: errors
+in each endpoint family's form (errors.py), a guMCP catalog (mcp_catalog.py), and sessions that pause in
+``approval_required`` for a human (approvals.py: an agent's MCP server with ``approval_mode`` ``all`` or
+``write`` pauses every message before its first such tool; ``[ask]`` in a message asks a question; answered
+by POST /sessions/{id}/approvals). ``[fail]`` in a message makes a run, session or chat completion fail."""
 
 from gumloop_mcp.emulator.app import RunningEmulator, create_app, start_emulator
 from gumloop_mcp.emulator.settings import EmulatorSettings

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gumloop_mcp.emulator import (
     routes_agents,
+    routes_approvals,
     routes_legacy,
     routes_mcp,
     routes_misc,
@@ -24,7 +25,7 @@ from gumloop_mcp.emulator import (
 from gumloop_mcp.emulator.auth import authenticate
 from gumloop_mcp.emulator.clock import Clock
 from gumloop_mcp.emulator.context import EMU, Emulator, json_body
-from gumloop_mcp.emulator.errors import ApiError
+from gumloop_mcp.emulator.errors import ApiError, Form
 from gumloop_mcp.emulator.settings import EmulatorSettings
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,16 @@ LEGACY = {
 }
 # Legacy endpoints with a path parameter: /agent_status/{interaction_id} (gumloop-api.md §1, §2a).
 LEGACY_PREFIXES = ("/agent_status/",)
+# The legacy agent endpoints answer errors as bare strings; the other older endpoints (flows, files,
+# organization) as Gumloop's flat PublicError; the v1 resource API with the nested envelope (errors.py).
+BARE_ERRORS = ("/start_agent", "/agent_status/")
+FLAT_ERRORS = LEGACY | {
+    "/get_audit_logs",
+    "/manage_workspace_users",
+    "/manage_permission_group_users",
+    "/export_data",
+    "/export_status",
+}
 REDACT = {"authorization", "x-auth-key"}
 
 
@@ -96,9 +107,28 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
+def form_for(path: str) -> Form:
+    """How errors of the endpoint at ``path`` are answered (errors.py)."""
+    for prefix in ("/api/v1", "/ws/api/v1"):
+        if path.startswith(prefix + "/"):
+            route = path[len(prefix) :]
+            if route.startswith(BARE_ERRORS):
+                return "bare"
+            if route in FLAT_ERRORS:
+                return "flat"
+    return "envelope"
+
+
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate Gumloop routes and answer every ApiError with the envelope."""
+    """Authenticate Gumloop routes and answer every ApiError in its endpoint family's form."""
+    try:
+        return await _authenticated(request, handler)
+    except ApiError as err:
+        return err.response(form_for(request.path))
+
+
+async def _authenticated(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         path = request.path
         for prefix in ("/api/v1", "/ws/api/v1"):
@@ -108,14 +138,10 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
                 authenticate(request, request.app[EMU].settings, legacy=legacy)
                 break
         return await handler(request)
-    except ApiError as err:
-        return err.response()
-    except web.HTTPNotFound:
-        return ApiError(404, "not_found", f"no route for {request.method} {request.path}").response()
-    except web.HTTPMethodNotAllowed:
-        return ApiError(
-            405, "method_not_allowed", f"{request.method} not allowed on {request.path}"
-        ).response()
+    except web.HTTPNotFound as exc:
+        raise ApiError(404, "not_found", f"no route for {request.method} {request.path}") from exc
+    except web.HTTPMethodNotAllowed as exc:
+        raise ApiError(405, "method_not_allowed", f"{request.method} not allowed on {request.path}") from exc
 
 
 routes = web.RouteTableDef()
@@ -209,6 +235,7 @@ def create_app(
         routes_legacy,
         routes_agents,
         routes_sessions,
+        routes_approvals,
         routes_skills,
         routes_mcp,
         routes_misc,

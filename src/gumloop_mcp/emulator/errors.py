@@ -1,12 +1,13 @@
 """Gumloop's error envelope and the exceptions handlers raise.
 
     ApiError (status, code, type, message, param, headers); the codes the emulator answers:
-    ├── 400 invalid_request, interaction_gummie_mismatch                    (invalid_request_error)
+    ├── 400 invalid_request, interaction_gummie_mismatch, skill_not_found   (invalid_request_error)
     ├── 401 unauthorized                                                    (authentication_error)
     ├── 403 forbidden, signature_invalid                                    (permission_error)
-    ├── 404 not_found, gummie_not_found, interaction_not_found, mcp_server_not_found, model_not_found
+    ├── 404 not_found, gummie_not_found, interaction_not_found, mcp_server_not_found, model_not_found,
+    │       skill_not_found
     ├── 405 method_not_allowed
-    ├── 409 session_already_exists, skill_already_exists, interaction_not_in_terminal_state
+    ├── 409 session_already_exists, agent_already_exists, interaction_not_in_terminal_state
     ├── 413 payload_too_large
     ├── 429 rate_limit_exceeded       (rate_limit_error, with X-RateLimit-* and Retry-After)
     ├── 500 upload_failed             (api_error: every file of /upload_files failed)
@@ -14,14 +15,25 @@
         502 upstream_error            (api_error: a chat completion whose model provider failed, which
                                        the emulator does for a last user message containing [fail])
 
-The middleware in app.py turns every ApiError into ``{"error": {code, message, type, param, details}}``.
+How an error is answered depends on the endpoint family, as Gumloop does (its SDK's errors.py parses all
+three; the middleware in app.py picks the form by route, ``form_for``):
+
+- ``envelope`` — the v1 resource API (agents, sessions, skills, MCP, artifacts, evaluations, teams, models,
+  brain, chat): ``{"error": {code, message, type, param, details}}``;
+- ``flat`` — the older flow, file and organization endpoints (start_pipeline, get_pl_run, upload_file,
+  get_audit_logs, export_data, ...): Gumloop's PublicError ``{"error": code, "message", "metadata"}``
+  (metadata = details, plus ``param`` when one is named);
+- ``bare`` — the legacy agent endpoints (start_agent, agent_status/{id}): a bare string, the documented
+  error string (``gummie_not_found``, ``interaction_not_found``, ``gummie_id is required``...), as text.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
+
+Form = Literal["envelope", "flat", "bare"]
 
 
 class ApiError(Exception):
@@ -47,8 +59,16 @@ class ApiError(Exception):
         self.details = details or {}
         self.headers = headers or {}
 
-    def response(self) -> web.Response:
-        """The JSON response for this error."""
+    def response(self, form: Form = "envelope") -> web.Response:
+        """This error answered in ``form`` (see the module docstring)."""
+        if form == "bare":
+            # The documented legacy strings: the code, or for a plain bad request its message.
+            text = self.message if self.code == "invalid_request" else self.code
+            return web.Response(text=text, status=self.status, headers=self.headers)
+        if form == "flat":
+            metadata = {**self.details, **({"param": self.param} if self.param else {})}
+            flat = {"error": self.code, "message": self.message, "metadata": metadata}
+            return web.json_response(flat, status=self.status, headers=self.headers)
         body = {
             "error": {
                 "code": self.code,

@@ -54,30 +54,61 @@ async def list_agents(request: web.Request) -> web.Response:
     if tool := q.get("tool"):
         items = [a for a in items if any(t.get("server_id") == tool for t in a["tools"])]
     page, nxt = paginate(items, q)
-    return web.json_response({"agents": [{**a, "skill_ids": None} for a in page], "next_cursor": nxt})
+    return web.json_response({"agents": page, "next_cursor": nxt})
+
+
+def unknown_skills(e: Emulator, ids: list[str], param: str) -> ApiError | None:
+    """400 skill_not_found naming the ids that are not (or no longer) skills, or None."""
+    unknown = [sid for sid in ids if sid not in e.store.skills or e.store.skills[sid].get("_deleted")]
+    if not unknown:
+        return None
+    return ApiError(
+        400, "skill_not_found", f"skills not found: {', '.join(unknown)}",
+        param=param, details={"skill_ids": unknown},
+    )  # fmt: skip
+
+
+def _optional(body: dict[str, Any], key: str, kind: type, what: str) -> Any:
+    value = body.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise bad_request(f"{key} must be {what}", param=key)
+    return value
 
 
 @routes.post(API + "/agents")
 async def create_agent(request: web.Request) -> web.Response:
-    """Create an agent (201)."""
+    """Create an agent (201), honouring ``agent_id`` (409 agent_already_exists when taken), ``team_id``,
+    ``folder_id``, ``is_active`` and ``skill_ids`` (attached in the same transaction: an unknown id fails
+    the whole request with 400 skill_not_found and no agent is created)."""
     e, body = emu(request), await json_body(request)
     name = required(body, "name")
     if not isinstance(name, str) or len(name) > 256:
         raise bad_request("name must be a string of at most 256 characters", param="name")
-    aid = new_id("agent_")
+    skill_ids = _optional(body, "skill_ids", list, "a list of skill ids") or []
+    if not all(isinstance(sid, str) for sid in skill_ids):
+        raise bad_request("skill ids must be strings", param="skill_ids")
+    skill_ids = list(dict.fromkeys(skill_ids))
+    if (err := unknown_skills(e, skill_ids, "skill_ids")) is not None:
+        raise err
+    is_active = body.get("is_active", True)
+    if not isinstance(is_active, bool):
+        raise bad_request("is_active must be a boolean", param="is_active")
+    aid = _optional(body, "agent_id", str, "a string") or new_id("agent_")
+    if aid in e.store.agents:
+        raise ApiError(409, "agent_already_exists", f"agent {aid!r} already exists", param="agent_id")
     agent: dict[str, Any] = {
         "id": aid,
         "name": name,
-        "description": body.get("description", ""),
-        "team_id": e.settings.team_id,
-        "is_active": True,
-        "model_name": body.get("model_name", "anthropic/claude-sonnet-4"),
-        "system_prompt": body.get("system_prompt", ""),
-        "tools": body.get("tools", []),
-        "resources": body.get("resources", []),
-        "skill_ids": [],
-        "metadata": body.get("metadata", {}),
-        "folder_id": None,
+        "description": body.get("description") or "",
+        "team_id": _optional(body, "team_id", str, "a string") or e.settings.team_id,
+        "is_active": is_active,
+        "model_name": body.get("model_name") or "anthropic/claude-sonnet-4",
+        "system_prompt": body.get("system_prompt") or "",
+        "tools": body.get("tools") or [],
+        "resources": body.get("resources") or [],
+        "skill_ids": skill_ids,
+        "metadata": body.get("metadata") or {},
+        "folder_id": _optional(body, "folder_id", str, "a string"),
         "type": "agent",
         "created_at": iso(e.now()),
         "active_trigger_count": 0,
@@ -116,8 +147,9 @@ _MAX_SKILL_DELTA = 100
 async def update_agent_skills(request: web.Request) -> web.Response:
     """Attach/detach skills by delta (a new version when the set changes), per gumloop-api.md §2b.
 
-    At most 100 unique ids; an id in both lists, or an unknown skill, is refused with the offending
-    ids in error.details.skill_ids. The answer says what changed and what already was so.
+    At most 100 unique ids; an id in both lists (invalid_request), or an unknown skill (skill_not_found),
+    is refused with 400 and the offending ids in error.details.skill_ids. The answer says what changed
+    and what already was so.
     """
     e, body = emu(request), await json_body(request)
     agent = agent_or_404(e, request.match_info["agent_id"])
@@ -135,12 +167,8 @@ async def update_agent_skills(request: web.Request) -> web.Response:
             400, "invalid_request", "skill ids may not be both attached and detached",
             param="attach", details={"skill_ids": both},
         )  # fmt: skip
-    unknown = [sid for sid in attach if sid not in e.store.skills]
-    if unknown:
-        raise ApiError(
-            404, "not_found", f"skills not found: {', '.join(unknown)}",
-            param="attach", details={"skill_ids": unknown},
-        )  # fmt: skip
+    if (err := unknown_skills(e, attach, "attach")) is not None:
+        raise err
     current: list[str] = agent["skill_ids"]
     attached = [sid for sid in attach if sid not in current]
     already_attached = [sid for sid in attach if sid in current]
@@ -348,7 +376,7 @@ async def evaluation_metrics(request: web.Request) -> web.Response:
             grades[ev["grade"]] += 1
             for tag in ev["applied_tags"]:
                 tags[tag] = tags.get(tag, 0) + 1
-    return web.json_response({"grades": grades, "tags": tags})
+    return web.json_response({"days": days, "grades": grades, "tags": tags})
 
 
 @routes.get(API + "/agents/{agent_id}/evaluations/{evaluation_id}")
@@ -380,14 +408,14 @@ def _default_config(aid: str) -> dict[str, Any]:
         "enabled": False,
         "is_active": False,
         "model_name": None,
-        "frequency": 1.0,
+        "frequency": "debounced",
         "language": "en",
         "include_auto_tags": False,
         "interaction_types": [],
         "criteria": [],
         "tags": [],
         "data_points": [],
-        "sentiment": {"enabled": False, "affects_grade": False, "description": None},
+        "sentiment": {"enabled": False, "affects_grade": False, "description": ""},
         "updated_ts": None,
     }
 

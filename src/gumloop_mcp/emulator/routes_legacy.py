@@ -37,16 +37,18 @@ async def _params(request: web.Request) -> dict[str, Any]:
 
 
 def _run_view(run: Run) -> dict[str, Any]:
-    return {
+    view: dict[str, Any] = {
         "run_id": run.run_id,
         "saved_item_id": run.saved_item_id,
         "user_id": run.user_id,
         "state": run.state,
         "outputs": run.outputs,
         "created_ts": iso(run.created_ts),
-        "finished_ts": iso(run.finished_ts) if run.finished_ts is not None else None,
         "log": run.log,
     }
+    if run.finished_ts is not None:  # documented as a date-time string: absent until the run ends
+        view["finished_ts"] = iso(run.finished_ts)
+    return view
 
 
 @routes.post(API + "/start_pipeline")

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gumloop_mcp.emulator import approvals
 from gumloop_mcp.emulator.context import Emulator, emu, json_body
 from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
 from gumloop_mcp.emulator.pagination import paginate
@@ -14,7 +15,7 @@ from gumloop_mcp.emulator.store import Session, iso, new_id
 
 routes = web.RouteTableDef()
 API = "/api/v1"
-STATES = {"idle", "queued", "processing", "completed", "failed"}
+STATES = {"idle", "queued", "processing", "approval_required", "completed", "failed"}
 
 
 def session_view(e: Emulator, s: Session, *, messages: bool = True) -> dict[str, Any]:
@@ -36,6 +37,7 @@ def session_view(e: Emulator, s: Session, *, messages: bool = True) -> dict[str,
         "participants": {e.settings.user_id: {"first_name": "Ada", "last_name": "Lovelace"}},
         "creator": {"id": e.settings.user_id},
         "metadata": s.metadata,
+        "pending_approvals": s.pending_approvals if s.state == "approval_required" else None,
         "usage": {
             "credit_cost": 2 if s.state == "completed" else 0,
             "tool_credit_cost": 0,
@@ -75,6 +77,7 @@ def _start(e: Emulator, s: Session, text: str) -> None:
     (nothing recorded) at a Free/Pro limit."""
     now = e.now()
     admitted = e.store.admit("session", now)
+    s.pending_approvals, s.approved, s.decisions = None, False, []  # a new message supersedes them
     s.messages.append(
         {
             "id": new_id("msg_"),
@@ -122,14 +125,10 @@ async def list_sessions(request: web.Request) -> web.Response:
     )
 
 
-@routes.post(API + "/agents/{agent_id}/sessions")
-async def create_session(request: web.Request) -> web.Response:
-    """201 idle without input; 202 processing (or queued with queue_position on Enterprise at the limit)
-    with input; 409 on a taken session_id; 429 at a Free/Pro limit."""
-    e, body = emu(request), await json_body(request)
-    aid = request.match_info["agent_id"]
+def create(e: Emulator, aid: str, body: dict[str, Any]) -> tuple[Session, bool]:
+    """A new session (started when the body has input: then True); 409 on a taken session_id; 429 at a
+    Free/Pro limit, leaving no session behind. Shared by both hosts."""
     agent_or_404(e, aid)
-    _no_stream(body, request)
     text = _input(body)
     sid = body.get("session_id") or new_id("sess_")
     if sid in e.store.sessions:
@@ -140,11 +139,21 @@ async def create_session(request: web.Request) -> web.Response:
     name = body.get("name") or (text[:60] if text else "New session")
     session = Session(sid, aid, str(name), "idle", e.now(), metadata={"client": metadata} if metadata else {})
     if text is not None:
-        _start(e, session, text)  # a 429 here leaves no session behind
+        _start(e, session, text)
     e.store.sessions[sid] = session
-    status = 202 if text is not None else 201
+    return session, text is not None
+
+
+@routes.post(API + "/agents/{agent_id}/sessions")
+async def create_session(request: web.Request) -> web.Response:
+    """201 idle without input; 202 processing (or queued with queue_position on Enterprise at the limit)
+    with input; 409 on a taken session_id; 429 at a Free/Pro limit."""
+    e, body = emu(request), await json_body(request)
+    _no_stream(body, request)
+    session, started = create(e, request.match_info["agent_id"], body)
     return web.json_response(
-        {"session": session_view(e, session), "queue_position": queue_position(e, session)}, status=status
+        {"session": session_view(e, session), "queue_position": queue_position(e, session)},
+        status=202 if started else 201,
     )
 
 
@@ -160,13 +169,13 @@ async def get_session(request: web.Request) -> web.Response:
     )
 
 
-@routes.post(API + "/sessions/{session_id}/messages")
-async def send_message(request: web.Request) -> web.Response:
-    """202 processing; 409 while the previous interaction is not terminal."""
-    e, body = emu(request), await json_body(request)
-    s = session_or_404(e, request.match_info["session_id"])
-    _no_stream(body, request)
+def continue_session(e: Emulator, s: Session, body: dict[str, Any]) -> bool:
+    """Send the body's input (True), or, with ``approval_responses`` and no input, answer the pending
+    approvals (False). 409 while the previous interaction is not terminal. Shared by both hosts."""
     text = _input(body)
+    if text is None and body.get("approval_responses") is not None:
+        approvals.resolve(e.store, s, body.get("approval_responses"), e.now())
+        return False
     if text is None:
         raise bad_request("input is required", param="input")
     if s.state in {"processing", "queued"}:
@@ -177,18 +186,31 @@ async def send_message(request: web.Request) -> web.Response:
             "before sending another message",
         )
     _start(e, s, text)
+    return True
+
+
+@routes.post(API + "/sessions/{session_id}/messages")
+async def send_message(request: web.Request) -> web.Response:
+    """202 processing; 409 while the previous interaction is not terminal. A session waiting in
+    approval_required takes a new message (its pending approvals are superseded), or, with
+    ``approval_responses`` and no input, answers them as POST /sessions/{id}/approvals does (200)."""
+    e, body = emu(request), await json_body(request)
+    s = session_or_404(e, request.match_info["session_id"])
+    _no_stream(body, request)
+    sent = continue_session(e, s, body)
     return web.json_response(
-        {"session": session_view(e, s), "queue_position": queue_position(e, s)}, status=202
+        {"session": session_view(e, s), "queue_position": queue_position(e, s)}, status=202 if sent else 200
     )
 
 
 @routes.post(API + "/sessions/{session_id}/cancel")
 async def cancel_session(request: web.Request) -> web.Response:
-    """processing/queued -> failed; a queued session leaves the queue, a processing one frees its slot for
-    the next queued work at once."""
+    """processing/queued/approval_required -> failed; a queued session leaves the queue, a processing one
+    frees its slot for the next queued work at once."""
     e = emu(request)
     s = session_or_404(e, request.match_info["session_id"])
-    if s.state in {"processing", "queued"}:
+    if s.state in {"processing", "queued", "approval_required"}:
+        s.pending_approvals = None
         e.store.dequeue("session", s.id)
         s.state = "failed"
         s.due = None

@@ -81,8 +81,6 @@ async def create_skill(request: web.Request) -> web.Response:
     """201 with the new skill."""
     e = emu(request)
     skill_files, name, description = await _upload(request, e)
-    if any(s["name"] == name and not s.get("_deleted") for s in e.store.skills.values()):
-        raise ApiError(409, "skill_already_exists", f"a skill named {name!r} already exists", param="files")
     now = iso(e.now())
     sid = new_id("skill_")
     skill = {
@@ -110,7 +108,7 @@ async def create_skill(request: web.Request) -> web.Response:
 def _skill_or_404(e: Emulator, skill_id: str) -> dict[str, Any]:
     skill = e.store.skills.get(skill_id)
     if skill is None or skill.get("_deleted"):
-        raise not_found("skill", skill_id)
+        raise ApiError(404, "skill_not_found", f"skill {skill_id!r} not found", param="skill_id")
     return skill
 
 

@@ -8,9 +8,7 @@ walk (tests/e2e/test_system.py), both start here.
 
 from __future__ import annotations
 
-from typing import Any
-
-from gumloop_mcp.emulator import agent_versions, files
+from gumloop_mcp.emulator import agent_versions, files, mcp_catalog
 from gumloop_mcp.emulator.store import Run, Session, Store, iso
 
 DAY = 86400.0
@@ -159,9 +157,9 @@ def _agents(store: Store, now: float) -> None:
                     {
                         "id": "c1",
                         "name": "Answered the question",
-                        "type": "boolean",
-                        "priority": "high",
-                        "result": n % 3 == 0,
+                        "type": "other",
+                        "priority": "needs_review",
+                        "result": "success" if n % 3 == 0 else "failure",
                         "rationale": "Compared answer with request",
                     }
                 ],
@@ -175,14 +173,17 @@ def _agents(store: Store, now: float) -> None:
             "enabled": True,
             "is_active": True,
             "model_name": "anthropic/claude-sonnet-4",
-            "frequency": 1.0,
+            "frequency": "debounced",
             "language": "en",
             "include_auto_tags": True,
             "interaction_types": ["api", "web"],
             "criteria": [],
-            "tags": ["billing", "onboarding"],
+            "tags": [
+                {"name": "billing", "description": "Questions about invoices and payments"},
+                {"name": "onboarding", "description": "Getting started with the product"},
+            ],
             "data_points": [],
-            "sentiment": {"enabled": True, "affects_grade": False, "description": None},
+            "sentiment": {"enabled": True, "affects_grade": False, "description": ""},
             "updated_ts": iso(now - DAY),
         }
         sid = f"sess_{aid}_seed"
@@ -232,68 +233,7 @@ def _agents(store: Store, now: float) -> None:
 
 
 def _mcp(store: Store) -> None:
-    def server(sid: str, name: str, status: str, tools: list[tuple[str, str]]) -> dict[str, Any]:
-        return {
-            "server_id": sid,
-            "name": name,
-            "type": "gumcp_server",
-            "status": status,
-            "icon_url": None,
-            "description": f"{name} via guMCP",
-            "gumloop_auth_url": f"https://www.gumloop.com/auth/{sid}",
-            "mcp_url": f"https://mcp.gumloop.com/{sid}/mcp",
-            "tool_count": len(tools),
-            "allowed_tool_call_ids": None,
-            "_tools": [
-                {
-                    "tool_call_id": f"{sid}__{t}",
-                    "name": t,
-                    "description": d,
-                    "input_schema": {
-                        "type": "object",
-                        "properties": {"text": {"type": "string"}},
-                        "required": [],
-                    },
-                    "server_id": sid,
-                    "server_type": "gumcp_server",
-                }
-                for t, d in tools
-            ],
-            "_resources": [
-                {
-                    "uri": f"{sid}://docs/{n}",
-                    "name": f"doc-{n}",
-                    "title": f"Document {n}",
-                    "description": "Seeded resource",
-                    "mime_type": "text/plain",
-                    "size": 20,
-                    "server_id": sid,
-                }
-                for n in range(1, 26)
-            ],
-            "_prompts": [
-                {
-                    "name": "summarise",
-                    "description": "Summarise a channel",
-                    "arguments": [{"name": "channel", "description": "Channel name", "required": True}],
-                    "server_id": sid,
-                }
-            ],
-        }
-
-    for srv in (
-        server(
-            "gumloop_slack",
-            "Slack",
-            "connected",
-            [("slack_send_message", "Send a message"), ("slack_list_channels", "List channels")],
-        ),
-        server("gumloop_gmail", "Gmail", "unauthenticated", [("gmail_send", "Send an email")]),
-        server("gumloop_notion", "Notion", "connected", [("notion_search", "Search pages")]),
-        # Restricted for the organization by its admins: attaching it to an agent is 403.
-        server("gumloop_github", "GitHub", "blocked", [("github_search", "Search code")]),
-    ):
-        store.mcp_servers[srv["server_id"]] = srv
+    store.mcp_servers.update(mcp_catalog.catalog())
 
 
 def _misc(store: Store, now: float) -> None:

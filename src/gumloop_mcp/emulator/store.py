@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gumloop_mcp.emulator import files
+from gumloop_mcp.emulator import approvals, files
 from gumloop_mcp.emulator.errors import ApiError
 from gumloop_mcp.emulator.plans import Concurrency, Pool
 
@@ -87,6 +87,11 @@ class Session:
     messages: list[dict[str, Any]] = field(default_factory=list)
     due: float | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    # Waiting for a human (approvals.py): what is pending, whether this message's approvals were given,
+    # and the approved tools / answers the reply reports.
+    pending_approvals: list[dict[str, Any]] | None = None
+    approved: bool = False
+    decisions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -320,8 +325,23 @@ class Store:
             )
             return
         agent = self.agents.get(session.agent_id, {})
+        if not session.approved:
+            pending = approvals.pending_for(agent, self.mcp_servers, prompt, self.user_id)
+            if pending:
+                session.state = "approval_required"
+                session.pending_approvals = pending
+                session.events.append(
+                    {
+                        "type": "finish",
+                        "data": {"state": "approval_required", "pending_approvals": pending},
+                        "final": True,
+                    }
+                )
+                return
         skills = [self.skills[s]["name"] for s in agent.get("skill_ids") or [] if s in self.skills]
         reply = f"Done: {prompt[:200]}" + (f" (used skills: {', '.join(skills)})" if skills else "")
+        if session.decisions:
+            reply += f" ({'; '.join(session.decisions)})"
         session.messages.append(
             {
                 "id": new_id("msg_"),

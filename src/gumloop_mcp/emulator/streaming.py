@@ -11,8 +11,14 @@ from aiohttp import web
 
 from gumloop_mcp.emulator.context import emu, json_body
 from gumloop_mcp.emulator.errors import ApiError, bad_request
-from gumloop_mcp.emulator.routes_sessions import queue_position, session_or_404, session_view
-from gumloop_mcp.emulator.store import new_id
+from gumloop_mcp.emulator.routes_sessions import (
+    continue_session,
+    create,
+    queue_position,
+    session_or_404,
+    session_view,
+)
+from gumloop_mcp.emulator.store import Session, new_id
 
 routes = web.RouteTableDef()
 WS = "/ws/api/v1"
@@ -31,17 +37,26 @@ async def _send(response: web.StreamResponse, event: str | None, data: str) -> N
     await response.write(f"{prefix}data: {data}\n\n".encode())
 
 
-def _resume_index(cursor: str, session_id: str, count: int) -> int:
-    """The event index after ``<session_id>:<n>``; 400 (before the stream starts) unless the cursor names
-    this session and 0 <= n <= the number of events so far."""
+def _resume_index(cursor: str, session_id: str, count: int) -> int | None:
+    """The event index after ``<session_id>:<n>``; None (not resumable) unless the cursor names this
+    session and 0 <= n <= the number of events so far."""
     sid, _, n = cursor.rpartition(":")
     if sid != session_id or not (n.isascii() and n.isdigit()) or int(n) > count:
-        raise bad_request(
-            f"last_cursor {cursor!r} is not a cursor of session {session_id!r} "
-            f"(expected {session_id}:<n> with 0 <= n <= {count})",
-            param="last_cursor",
-        )
+        return None
     return int(n)
+
+
+def _not_resumable(session_id: str, state: str, index: int, reason: str) -> str:
+    """The one event a stream that cannot resume sends: ``finish`` with ``finishReason: not_resumable``."""
+    return json.dumps(
+        {
+            "type": "finish",
+            "data": {"state": state, "reason": reason},
+            "final": True,
+            "stream_cursor": f"{session_id}:{index}",
+            "finishReason": "not_resumable",
+        }
+    )
 
 
 @routes.get(WS + "/sessions/{session_id}")
@@ -51,10 +66,43 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     s = session_or_404(e, request.match_info["session_id"])
     if request.query.get("stream", "").lower() != "true":
         return web.json_response({"session": session_view(e, s), "queue_position": queue_position(e, s)})
-    start = 0
+    start: int | None = 0
     if last := request.query.get("last_cursor"):
         start = _resume_index(last, s.id, len(s.events))
     response = await _sse(request)
+    if start is None:
+        # A stale or foreign cursor: Gumloop ends the stream at once rather than answering 400.
+        reason = f"last_cursor {last!r} is not a current cursor of session {s.id!r}"
+        await _send(response, "finish", _not_resumable(s.id, s.state, len(s.events), reason))
+        return response
+    return await _events(request, response, s, start)
+
+
+@routes.post(WS + "/agents/{agent_id}/sessions")
+async def stream_new_session(request: web.Request) -> web.StreamResponse:
+    """POST with ``stream: true`` on the stream host (the SDK's sessions.create(stream=True) / .stream):
+    the session is created as on the API host, then its events stream until the turn ends."""
+    e, body = emu(request), await json_body(request)
+    s, _started = create(e, request.match_info["agent_id"], body)
+    return await _events(request, await _sse(request), s, 0)
+
+
+@routes.post(WS + "/sessions/{session_id}/messages")
+async def stream_message(request: web.Request) -> web.StreamResponse:
+    """A message (or approval_responses) sent with ``stream: true`` on the stream host: the events that
+    follow it stream until the turn ends (or pauses again)."""
+    e, body = emu(request), await json_body(request)
+    s = session_or_404(e, request.match_info["session_id"])
+    start = len(s.events)
+    continue_session(e, s, body)
+    return await _events(request, await _sse(request), s, start)
+
+
+async def _events(
+    request: web.Request, response: web.StreamResponse, s: Session, start: int
+) -> web.StreamResponse:
+    """Send ``s``'s events from ``start`` until a final one ends the turn."""
+    e = emu(request)
     deadline = time.monotonic() + MAX_STREAM_S
     index = start
     while time.monotonic() < deadline:
@@ -66,22 +114,13 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
             index += 1
             data = {**ev, "stream_cursor": f"{s.id}:{index}"}
             await _send(response, "finish" if ev["final"] else "message", json.dumps(data))
-            if ev["final"]:
+            # A pause for approval is final too, but the session may have gone on since: only the last
+            # final event of a session no longer working ends the stream.
+            if ev["final"] and index == len(s.events) and s.state not in {"processing", "queued"}:
                 return response
-        if s.state in {"idle", "completed", "failed"} and s.due is None:
-            await _send(
-                response,
-                "finish",
-                json.dumps(
-                    {
-                        "type": "finish",
-                        "data": {"state": s.state},
-                        "final": True,
-                        "stream_cursor": f"{s.id}:{index}",
-                        "finishReason": "not_resumable",
-                    }
-                ),
-            )
+        if s.state in {"idle", "completed", "failed", "approval_required"} and s.due is None:
+            reason = f"session is {s.state} and has no further events"
+            await _send(response, "finish", _not_resumable(s.id, s.state, index, reason))
             return response
         await asyncio.sleep(POLL_S)
     return response
@@ -135,6 +174,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 "object": "chat.completion",
                 "created": created,
                 "model": model,
+                "system_fingerprint": None,
                 "choices": [
                     {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
                 ],
@@ -152,6 +192,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
+            "system_fingerprint": None,
             "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
         }
         await _send(response, None, json.dumps(chunk))
@@ -160,6 +201,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
+        "system_fingerprint": None,
         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
         "usage": usage,
     }

@@ -62,3 +62,21 @@ async def plan_client(fake_time: FakeTime) -> AsyncIterator[PlanClient]:
             )
 
         yield make
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    """``{code, message, param, details}`` of an error answer in any of Gumloop's three forms: the v1
+    envelope ``{"error": {...}}``, the older endpoints' flat ``{"error": code, "message", "metadata"}``
+    (param inside metadata), or a bare string (the legacy agent endpoints)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    if isinstance(body, str):
+        return {"code": body, "message": body, "param": None, "details": {}}
+    error = body["error"]
+    if isinstance(error, dict):
+        return dict(error)
+    metadata = dict(body.get("metadata") or {})
+    param = metadata.pop("param", None)
+    return {"code": error, "message": body["message"], "param": param, "details": metadata}

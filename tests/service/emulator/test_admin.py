@@ -5,7 +5,7 @@ import math
 import httpx
 import pytest
 
-from .conftest import FakeTime
+from .conftest import FakeTime, error_of
 
 A = "/api/v1"
 ORG = {"organization_id": "org_emu_1", "user_id": "emu_user_1"}
@@ -68,7 +68,7 @@ async def test_audit_log_bad_requests(
     """Malformed or reversed timestamps, a missing user_id, bad paging and an unknown organization."""
     r = await client.get(A + "/get_audit_logs", params=params)
     assert r.status_code == status, r.text
-    assert r.json()["error"]["param"] == param
+    assert error_of(r)["param"] == param
 
 
 async def test_audit_logs_need_an_org_admin(client: httpx.AsyncClient) -> None:
@@ -138,7 +138,7 @@ async def test_export_data_bad_requests(
     body = {k: v for k, v in {**EXPORT, **change}.items() if v is not None}
     r = await client.post(A + "/export_data", json=body)
     assert r.status_code == 400, r.text
-    assert r.json()["error"]["param"] == param
+    assert error_of(r)["param"] == param
 
 
 async def test_credit_log_exports_need_no_scope(client: httpx.AsyncClient) -> None:
@@ -166,5 +166,5 @@ async def test_manage_users_answers_success_and_message(
     assert "removed" in removed.json()["message"]
     for missing in ("organization_id", "user_id", target, "action", "user_email"):
         r = await client.post(A + path, json={k: v for k, v in body.items() if k != missing})
-        assert r.status_code == 400 and r.json()["error"]["param"] == missing, missing
+        assert r.status_code == 400 and error_of(r)["param"] == missing, missing
     assert (await client.post(A + path, json={**body, "user_id": "not_admin"})).status_code == 403

@@ -8,7 +8,7 @@ import httpx
 
 from gumloop_mcp.emulator import RunningEmulator
 
-from .conftest import FakeTime
+from .conftest import FakeTime, error_of
 
 A = "/api/v1"
 U = {"user_id": "emu_user_1"}
@@ -19,7 +19,7 @@ async def test_missing_or_wrong_credentials_are_401(emulator: RunningEmulator) -
     async with httpx.AsyncClient(base_url=emulator.api_base_url) as c:
         r = await c.get("/agents")
         assert r.status_code == 401
-        assert "Bearer token" in r.json()["error"]["message"]
+        assert "Bearer token" in error_of(r)["message"]
         r = await c.get("/agents", headers={"Authorization": "Bearer nope", "x-auth-key": emulator.user_id})
         assert r.status_code == 401
         r = await c.get(
@@ -73,7 +73,7 @@ async def test_a_pipeline_runs_then_finishes_and_can_be_killed(
     bad = await client.post(
         A + "/start_pipeline", json={**U, "saved_item_id": "si_weekly_report", "pipeline_inputs": {"x": 1}}
     )
-    assert bad.status_code == 400 and "unknown pipeline inputs" in bad.json()["error"]["message"]
+    assert bad.status_code == 400 and "unknown pipeline inputs" in error_of(bad)["message"]
 
 
 async def test_concurrency_limit_gives_429_with_rate_limit_headers(client: httpx.AsyncClient) -> None:
@@ -101,7 +101,7 @@ async def test_scenario_two_skill_session_artifacts(client: httpx.AsyncClient, f
     sid = r.json()["session"]["id"]
     conflict = await client.post(A + f"/sessions/{sid}/messages", json={"input": "more"})
     assert conflict.status_code == 409
-    assert conflict.json()["error"]["code"] == "interaction_not_in_terminal_state"
+    assert error_of(conflict)["code"] == "interaction_not_in_terminal_state"
     fake_time.now += 4
     session = (await client.get(A + f"/sessions/{sid}")).json()["session"]
     assert session["state"] == "completed"
@@ -126,7 +126,7 @@ async def test_scenario_two_skill_session_artifacts(client: httpx.AsyncClient, f
 async def test_skill_upload_errors_are_400_and_413(client: httpx.AsyncClient) -> None:
     """Bad SKILL.md is 400 with a clear message; over 10 MB is 413."""
     r = await client.post(A + "/skills", files={"files": ("SKILL.md", b"# no front matter", "text/markdown")})
-    assert r.status_code == 400 and "front matter" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "front matter" in error_of(r)["message"]
     big = io.BytesIO()
     with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as z:
         z.writestr("SKILL.md", b"x" * (10 * 1024 * 1024 + 10))
@@ -139,7 +139,7 @@ async def test_unknown_things_are_404_with_the_envelope(client: httpx.AsyncClien
     for path in ("/agents/nope", "/sessions/nope", "/mcp/servers/nope", "/no/such/route"):
         r = await client.get(A + path)
         assert r.status_code == 404
-        assert r.json()["error"]["message"]
+        assert error_of(r)["message"]
 
 
 async def test_list_agents_paginates_with_opaque_cursors(client: httpx.AsyncClient) -> None:
@@ -210,7 +210,7 @@ async def test_workspace_user_management_takes_a_user_email(client: httpx.AsyncC
         A + "/manage_permission_group_users",
         json={**U, "organization_id": "org_emu_1", "action": "add", "group_id": "g"},
     )
-    assert r.status_code == 400 and r.json()["error"]["param"] == "user_email"
+    assert r.status_code == 400 and error_of(r)["param"] == "user_email"
 
 
 async def test_legacy_api_key_query_and_session_create_statuses(
@@ -224,9 +224,9 @@ async def test_legacy_api_key_query_and_session_create_statuses(
     idle = await client.post(A + "/agents/agent_research/sessions", json={"session_id": "sess_mine"})
     assert idle.status_code == 201 and idle.json()["session"]["state"] == "idle"
     again = await client.post(A + "/agents/agent_research/sessions", json={"session_id": "sess_mine"})
-    assert again.status_code == 409 and again.json()["error"]["code"] == "session_already_exists"
+    assert again.status_code == 409 and error_of(again)["code"] == "session_already_exists"
     streamed = await client.post(A + "/agents/agent_research/sessions", json={"input": "x", "stream": True})
-    assert streamed.status_code == 400 and "/ws/api/v1" in streamed.json()["error"]["message"]
+    assert streamed.status_code == 400 and "/ws/api/v1" in error_of(streamed)["message"]
 
 
 async def test_non_ascii_credentials_and_signatures_are_refused_not_crashed_on(
@@ -268,9 +268,10 @@ async def test_skill_deltas_answer_what_changed_and_refuse_conflicts(client: htt
     assert again["attached"] == [] and again["already_attached"] == [skill_id]
     assert again["detached"] == [] and again["already_detached"] == ["skill_never_there"]
     both = await client.patch(path, json={"attach": [skill_id], "detach": [skill_id]})
-    assert both.status_code == 400 and both.json()["error"]["details"]["skill_ids"] == [skill_id]
+    assert both.status_code == 400 and error_of(both)["details"]["skill_ids"] == [skill_id]
     unknown = await client.patch(path, json={"attach": ["skill_nope"]})
-    assert unknown.status_code == 404 and unknown.json()["error"]["details"]["skill_ids"] == ["skill_nope"]
+    assert unknown.status_code == 400 and error_of(unknown)["details"]["skill_ids"] == ["skill_nope"]
+    assert error_of(unknown)["code"] == "skill_not_found"  # the agents document: 400, offending ids
     too_many = await client.patch(path, json={"attach": [f"s{i}" for i in range(101)]})
     assert too_many.status_code == 400
     gone = (await client.patch(path, json={"detach": [skill_id]})).json()

@@ -7,7 +7,7 @@ import httpx
 
 from gumloop_mcp.emulator import RunningEmulator
 
-from .conftest import FakeTime
+from .conftest import FakeTime, error_of
 
 A = "/api/v1"
 U = {"user_id": "emu_user_1"}
@@ -34,7 +34,7 @@ async def test_upload_files_all_some_and_none_succeed(client: httpx.AsyncClient)
     assert mixed.json() == {"partial_success": True, "uploaded_files": ["c.txt"], "failed_files": ["bad.bin"]}
     none = await client.post(A + "/upload_files", json={**U, "files": [bad]})
     assert none.status_code == 500
-    assert none.json()["error"]["details"] == {"failed_files": ["bad.bin"]}
+    assert error_of(none)["details"] == {"failed_files": ["bad.bin"]}
 
 
 async def test_upload_files_missing_parameters_are_400(client: httpx.AsyncClient) -> None:
@@ -59,7 +59,7 @@ async def test_start_agent_continues_a_finished_interaction_keeping_its_history(
     iid = first.json()["interaction_id"]
     body = {**U, "gummie_id": "agent_research", "message": "two", "interaction_id": iid}
     busy = await client.post(A + "/start_agent", json=body)
-    assert busy.status_code == 409 and busy.json()["error"]["code"] == "interaction_not_in_terminal_state"
+    assert busy.status_code == 409 and error_of(busy)["code"] == "interaction_not_in_terminal_state"
     fake_time.now += 5
     assert (await _status(client, iid))["state"] == "COMPLETED"
     again = await client.post(A + "/start_agent", json=body)
@@ -81,7 +81,7 @@ async def test_start_agent_refuses_unknown_or_foreign_interactions_and_unknown_a
         A + "/start_agent",
         json={**U, "gummie_id": "agent_research", "message": "hi", "interaction_id": "int_made_up"},
     )
-    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "interaction_not_found"
+    assert unknown.status_code == 404 and error_of(unknown)["code"] == "interaction_not_found"
     assert (await client.get(A + "/agent_status/int_made_up", params=U)).status_code == 404
     started = await client.post(A + "/start_agent", json={**U, "gummie_id": "agent_research", "message": "x"})
     fake_time.now += 5
@@ -94,9 +94,9 @@ async def test_start_agent_refuses_unknown_or_foreign_interactions_and_unknown_a
             "interaction_id": started.json()["interaction_id"],
         },
     )
-    assert other.status_code == 400 and other.json()["error"]["code"] == "interaction_gummie_mismatch"
+    assert other.status_code == 400 and error_of(other)["code"] == "interaction_gummie_mismatch"
     nobody = await client.post(A + "/start_agent", json={**U, "gummie_id": "agent_nope", "message": "x"})
-    assert nobody.status_code == 404 and nobody.json()["error"]["code"] == "gummie_not_found"
+    assert nobody.status_code == 404 and error_of(nobody)["code"] == "gummie_not_found"
 
 
 async def test_a_failed_interaction_can_be_continued(client: httpx.AsyncClient, fake_time: FakeTime) -> None:
@@ -158,8 +158,8 @@ async def test_agent_status_takes_api_key_in_the_query_and_needs_user_or_project
         assert by_project.status_code == 200
         missing = await bare.get(f"/agent_status/{iid}", params={"api_key": emulator.api_key})
         assert missing.status_code == 400
-        assert missing.json()["error"]["message"] == "project_id or user_id is required"
+        assert error_of(missing)["message"] == "project_id or user_id is required"
         assert (await bare.get(f"/agent_status/{iid}", params=U)).status_code == 401
         unknown = await bare.get("/agent_status/int_nope", params={**U, "api_key": emulator.api_key})
-        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "interaction_not_found"
+        assert unknown.status_code == 404 and error_of(unknown)["code"] == "interaction_not_found"
         assert (await bare.get("/agents", params={"api_key": emulator.api_key})).status_code == 401

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import FakeTime, PlanClient
+from .conftest import FakeTime, PlanClient, error_of
 
 A = "/api/v1"
 U = {"user_id": "emu_user_1"}
@@ -47,8 +47,8 @@ async def test_free_and_pro_refuse_work_over_their_own_limits_with_429(
         await _start_run(c)
     refused = await c.post(A + "/start_pipeline", json=FLOW)
     assert refused.status_code == 429
-    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
-    assert "workflow runs" in refused.json()["error"]["message"]
+    assert error_of(refused)["code"] == "rate_limit_exceeded"
+    assert "workflow runs" in error_of(refused)["message"]
     assert refused.headers["X-RateLimit-Limit"] == str(runs)
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert refused.headers["Retry-After"] == "3"
@@ -58,7 +58,7 @@ async def test_free_and_pro_refuse_work_over_their_own_limits_with_429(
     refused = await c.post(A + "/agents/agent_research/sessions", json={"input": "one too many"})
     assert refused.status_code == 429
     assert refused.headers["X-RateLimit-Limit"] == str(agents)
-    assert "agent interactions" in refused.json()["error"]["message"]
+    assert "agent interactions" in error_of(refused)["message"]
     listed = (await c.get(A + "/agents/agent_research/sessions", params={"search": "one too many"})).json()
     assert listed["sessions"] == []  # a refused session was never created
 
@@ -73,7 +73,7 @@ async def test_enterprise_queues_runs_past_15_and_promotes_them_fifo_as_slots_fr
     queued = [await _start_run(c) for _ in range(3)]
     assert await _states(c, queued) == ["QUEUED"] * 3
     first = await _run(c, queued[0])
-    assert first["finished_ts"] is None and first["outputs"] == {}
+    assert "finished_ts" not in first and first["outputs"] == {}
     assert any("queued" in line and "15" in line for line in first["log"])
     run_map = (await c.get(A + "/get_plrun_saved_item_map", params={**FLOW})).json()
     assert {r["run_id"]: r["state"] for r in run_map["si_weekly_report"]}[queued[2]] == "QUEUED"

@@ -139,12 +139,19 @@ async def test_resuming_after_the_last_event_only_sends_what_follows(
 
 
 @pytest.mark.parametrize("suffix", [":-5", ":-1", ":99", ":x", ":", ""])
-async def test_a_cursor_out_of_range_or_of_another_session_is_a_400(
+async def test_a_stale_or_foreign_cursor_ends_the_stream_as_not_resumable(
     client: httpx.AsyncClient, fake_time: FakeTime, suffix: str
 ) -> None:
-    """Negative, past-the-end, non-numeric or foreign cursors are refused before the stream starts (no
-    IndexError mid-stream, no replay of the last event)."""
+    """Negative, past-the-end, non-numeric or foreign cursors: as Gumloop, a 200 stream whose only event is
+    ``finish`` with ``finishReason: not_resumable`` (not an HTTP 400; no replay of any event)."""
     sid = await _finished_session(client, fake_time)
     cursor = (sid + suffix) if suffix else "sess_other:1"
-    r = await client.get(WS + f"/sessions/{sid}", params={"stream": "true", "last_cursor": cursor})
-    assert r.status_code == 400 and r.json()["error"]["param"] == "last_cursor"
+    params = {"stream": "true", "last_cursor": cursor}
+    async with client.stream("GET", WS + f"/sessions/{sid}", params=params) as resp:
+        assert resp.status_code == 200
+        lines = [line async for line in resp.aiter_lines() if line]
+    assert lines[0] == "event: finish"
+    events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    assert len(events) == 1
+    assert events[0]["finishReason"] == "not_resumable" and events[0]["final"] is True
+    assert events[0]["type"] == "finish" and "last_cursor" in events[0]["data"]["reason"]

@@ -4,6 +4,7 @@ import io
 import zipfile
 
 import httpx
+from gumloop.types import AgentVersionResponse
 
 A = "/api/v1"
 
@@ -35,10 +36,31 @@ async def test_updating_an_agent_records_a_new_deployed_version_with_its_own_com
     assert v2["version"]["major_version"] == 2
     assert v2["version"]["composition"]["system_prompt"] == "Write at length."
     assert v2["version"]["composition"]["model_name"] == "m/one"
-    assert v2["changes"]["previous_version_id"] == v1_id
-    assert v2["changes"]["fields"] == {
-        "system_prompt": {"before": "Write briefly.", "after": "Write at length."}
+    # The official SDK's AgentVersionChanges shape.
+    assert v2["changes"] == {
+        "base_version_id": v1_id,
+        "attachment_changes_complete": True,
+        "field_changes": [
+            {
+                "field": "system_prompt",
+                "status": "modified",
+                "text_hunks": [
+                    {
+                        "old_start": 0,
+                        "old_end": 1,
+                        "new_start": 0,
+                        "new_end": 1,
+                        "old_text": "Write briefly.",
+                        "new_text": "Write at length.",
+                    }
+                ],
+            }
+        ],
+        "tool_changes": [],
+        "skill_changes": [],
+        "knowledge_source_changes": [],
     }
+    assert AgentVersionResponse.model_validate(v2).changes is not None
     v1 = (await client.get(A + f"/agents/{aid}/versions/{v1_id}")).json()
     assert v1["version"]["composition"]["system_prompt"] == "Write briefly."
     assert v1["version"]["is_deployed"] is False and v1["changes"] is None
@@ -54,7 +76,15 @@ async def test_updating_an_agent_records_a_new_deployed_version_with_its_own_com
     assert [v["major_version"] for v in versions] == [3, 2, 1]
     v3 = (await client.get(A + f"/agents/{aid}/versions/{versions[0]['id']}")).json()
     assert v3["version"]["composition"]["skill_ids"] == [skill.json()["skill"]["id"]]
-    assert list(v3["changes"]["fields"]) == ["skill_ids"]
+    assert v3["changes"]["skill_changes"] == [{"skill_id": skill.json()["skill"]["id"], "status": "added"}]
+    assert v3["changes"]["field_changes"] == [] and v3["changes"]["tool_changes"] == []
+    await client.put(A + f"/agents/{aid}/mcp-servers/gumloop_slack", json={"approval_mode": "write"})
+    versions = (await client.get(A + f"/agents/{aid}/versions")).json()["versions"]
+    v4 = (await client.get(A + f"/agents/{aid}/versions/{versions[0]['id']}")).json()
+    (tool_change,) = v4["changes"]["tool_changes"]
+    assert tool_change["identity"] == {"type": "gumcp_server", "server_id": "gumloop_slack"}
+    assert tool_change["status"] == "added" and tool_change["new_position"] == 0
+    assert AgentVersionResponse.model_validate(v4).changes is not None
     missing = await client.get(A + f"/agents/{aid}/versions/ver_nope")
     assert missing.status_code == 404
 
@@ -66,7 +96,9 @@ async def test_a_seeded_agent_has_two_versions_and_an_update_makes_the_third(
     versions = (await client.get(A + "/agents/agent_research/versions")).json()["versions"]
     assert [v["id"] for v in versions] == ["ver_agent_research_2", "ver_agent_research_1"]
     v2 = (await client.get(A + "/agents/agent_research/versions/ver_agent_research_2")).json()
-    assert v2["changes"]["fields"]["system_prompt"]["before"] == "You are a helpful assistant."
+    (change,) = v2["changes"]["field_changes"]
+    assert change["field"] == "system_prompt"
+    assert change["text_hunks"][0]["old_text"].startswith("You are a helpful assistant.")
     await client.patch(A + "/agents/agent_research", json={"description": "Now also summarises"})
     versions = (await client.get(A + "/agents/agent_research/versions")).json()["versions"]
     assert [v["major_version"] for v in versions] == [3, 2, 1]

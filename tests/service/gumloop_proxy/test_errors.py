@@ -340,3 +340,36 @@ async def test_an_account_recreated_under_the_same_id_never_replays_the_old_acco
     )
     assert not first.idempotent_replay and not again.idempotent_replay
     assert body_again["session"]["id"] != body["session"]["id"]
+
+
+async def test_the_older_endpoints_error_forms_reach_the_caller_with_code_message_and_metadata(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """The emulator answers as Gumloop does per endpoint family: get_pl_run's flat {error: code, message,
+    metadata} keeps all three (metadata as details_json); start_agent's bare string is the code and the
+    message; the v1 envelope is unchanged."""
+    flat = await _fails(stub, account.id, "get_pl_run", {"run_id": "run_nope"})
+    assert flat.code() == grpc.StatusCode.NOT_FOUND
+    (upstream,) = _unpack(flat, pb.UpstreamError)
+    assert upstream.code == "not_found" and upstream.message == "run 'run_nope' not found"
+    assert upstream.http_status == 404 and upstream.operation == "get_pl_run"
+    bare = await _fails(stub, account.id, "start_agent", {"gummie_id": "gummie_nope", "message": "hi"})
+    assert bare.code() == grpc.StatusCode.NOT_FOUND
+    (upstream,) = _unpack(bare, pb.UpstreamError)
+    assert (upstream.code, upstream.message) == ("gummie_not_found", "gummie_not_found")
+    nested = await _fails(stub, account.id, "get_agent", {"agent_id": "agent_nope"})
+    (upstream,) = _unpack(nested, pb.UpstreamError)
+    assert upstream.code == "not_found" and upstream.type == "invalid_request_error"
+
+
+async def test_a_flat_error_keeps_its_metadata_as_details(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, emulator: Any
+) -> None:
+    """An injected flat PublicError (as Gumloop's older endpoints send) keeps code, message and metadata."""
+    body = {"error": "tier_required_pro", "message": "Needs Pro", "metadata": {"minimum_tier": "pro"}}
+    await inject(emulator, "/list_saved_items", "status", status=403, body=body)
+    error = await _fails(stub, account.id, "list_saved_items")
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    (upstream,) = _unpack(error, pb.UpstreamError)
+    assert (upstream.code, upstream.message) == ("tier_required_pro", "Needs Pro")
+    assert json.loads(upstream.details_json) == {"minimum_tier": "pro"}

@@ -72,13 +72,18 @@ def test_legacy_get_gets_user_id_in_the_query_and_post_in_the_body() -> None:
 
 
 def test_team_id_goes_in_every_query_and_in_the_body_where_gumloop_wants_it() -> None:
-    """Like Gumloop's SDK: team_id in the query always, and in the body of e.g. POST /agents."""
+    """Like Gumloop's SDK: team_id in the query of every API-host request, and in the body of e.g. POST
+    /agents; never on the stream host (the SDK's stream and chat calls send none)."""
     account = Account(team_id="team_9")
     create = build_request(_op("create_agent"), {"name": "n", "model_name": "m"}, account)
     assert ("team_id", "team_9") in create.params
     assert create.json_body == {"name": "n", "model_name": "m", "team_id": "team_9"}
     get = build_request(_op("get_agent"), {"agent_id": "a"}, account)
     assert get.params == [("team_id", "team_9")]
+    stream = build_request(_op("stream_session"), {"session_id": "s", "last_cursor": "s:1"}, account)
+    assert all(name != "team_id" for name, _ in stream.params)
+    chat = build_request(_op("create_chat_completion"), {"model": "m", "messages": []}, account)
+    assert all(name != "team_id" for name, _ in chat.params) and "team_id" not in (chat.json_body or {})
 
 
 def test_api_keys_send_x_auth_key_and_oauth_tokens_do_not() -> None:

@@ -115,31 +115,57 @@ async def test_posts_and_429s_are_never_retried() -> None:
     assert limited.value.rate_limit.to_proto().retry_after_seconds == 7
 
 
-async def test_error_envelopes_new_legacy_and_plain_text_are_kept() -> None:
-    """The new {error:{...}} envelope, the legacy {error: str} and text bodies all give a message."""
-    bodies = iter(
-        [
-            httpx.Response(
-                409, json={"error": {"code": "session_already_exists", "message": "m", "details": {"x": 1}}}
-            ),
-            httpx.Response(404, json={"error": "interaction_not_found"}),
-            httpx.Response(400, text="plain failure"),
-        ]
-    )
-    upstream = _upstream(lambda request: next(bodies))
-    found = []
-    for _ in range(3):
-        with pytest.raises(errors.UpstreamError) as caught:
-            await _send(upstream, _get())
-        found.append(
-            (caught.value.http_status, caught.value.code, caught.value.message, caught.value.details)
-        )
+ERROR_FORMS = [
+    # (status, answer, (code, message, param, details)) for every form Gumloop answers errors in.
+    (
+        409,
+        {"json": {"error": {"code": "session_already_exists", "message": "m", "param": "session_id",
+                            "details": {"x": 1}}}},
+        ("session_already_exists", "m", "session_id", {"x": 1}),
+    ),
+    (  # the flat PublicError of the older endpoints: code, message and metadata are all kept
+        404,
+        {"json": {"error": "run_not_found", "message": "Run 'r1' not found",
+                  "metadata": {"run_id": "r1", "param": "run_id"}}},
+        ("run_not_found", "Run 'r1' not found", "run_id", {"run_id": "r1", "param": "run_id"}),
+    ),
+    (  # flat without metadata: extra top-level keys are the context (tier denials)
+        403,
+        {"json": {"error": "tier_required_pro", "message": "Upgrade", "minimum_tier": "pro"}},
+        ("tier_required_pro", "Upgrade", "", {"minimum_tier": "pro"}),
+    ),
+    (  # OAuth's RFC form
+        401,
+        {"json": {"error": "invalid_token", "error_description": "expired"}},
+        ("invalid_token", "expired", "", {}),
+    ),
+    (
+        404,
+        {"json": {"error": "interaction_not_found"}},
+        ("interaction_not_found", "interaction_not_found", "", {}),
+    ),
+    # bare strings, JSON or text: a code when it reads as one
+    (404, {"json": "gummie_not_found"}, ("gummie_not_found", "gummie_not_found", "", {})),
+    (404, {"text": "gummie_not_found"}, ("gummie_not_found", "gummie_not_found", "", {})),
+    (400, {"text": "gummie_id is required"}, ("", "gummie_id is required", "", {})),
+    (400, {"text": "plain failure"}, ("", "plain failure", "", {})),
+    (500, {"json": {"detail": "boom"}}, ("", "boom", "", {})),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "answer", "expected"), ERROR_FORMS)
+async def test_every_gumloop_error_form_keeps_its_code_message_param_and_details(
+    status: int, answer: dict[str, object], expected: tuple[str, str, str, dict[str, object]]
+) -> None:
+    """The v1 envelope, the flat {error: code, message, metadata}, OAuth's error_description and bare
+    strings (JSON or text) each keep what they carry."""
+    upstream = _upstream(lambda request: httpx.Response(status, **answer))  # type: ignore[arg-type]
+    with pytest.raises(errors.UpstreamError) as caught:
+        await _send(upstream, _get())
     await upstream.close()
-    assert found == [
-        (409, "session_already_exists", "m", {"x": 1}),
-        (404, "interaction_not_found", "interaction_not_found", {}),
-        (400, "", "plain failure", {}),
-    ]
+    error = caught.value
+    assert error.http_status == status
+    assert (error.code, error.message, error.param, error.details) == expected
 
 
 async def test_connection_failures_and_timeouts_are_classified() -> None:

@@ -1,0 +1,366 @@
+"""REQUESTS: for every catalog operation Gumloop's SDK implements, the SDK's call and the same call made
+through the proxy (its gRPC service against a capturing stand-in on 127.0.0.1) must send the same
+request: method, path, query keys, body keys, Authorization, x-auth-key and where team_id goes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from gumloop import AsyncGumloop, GumloopClient
+
+from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
+from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
+from services.gumloop_proxy.server import create_server
+from services.gumloop_proxy.settings import ProxySettings
+
+from .capture import Captured, CapturingGumloop
+
+KEY, USER, TEAM = "sk_oracle_key_123456", "user_oracle", "team_oracle"
+SKILL_MD = "---\nname: oracle\ndescription: Compares requests\n---\nBody.\n"
+SLACK = "gumloop_slack"
+APPROVAL = {"action_request_id": "ar_1", "action": "accept"}
+SdkCall = Callable[[AsyncGumloop], Awaitable[Any]]
+
+
+@dataclass
+class Case:
+    """One operation: the SDK's call, the proxy's arguments, and whether the proxy streams it."""
+
+    operation: str
+    sdk: SdkCall
+    arguments: dict[str, Any]
+    stream: bool = False
+
+
+async def _drain(result: Awaitable[Any]) -> None:
+    value = await result
+    if hasattr(value, "__aiter__"):
+        async for _ in value:
+            pass
+
+
+CASES = [
+    Case("list_agents", lambda s: s.agents.list(search="x"), {"search": "x"}),
+    Case(
+        "create_agent",
+        lambda s: s.agents.create(name="A", model_name="m", skill_ids=["sk_1"], folder_id="f"),
+        {"name": "A", "model_name": "m", "skill_ids": ["sk_1"], "folder_id": "f"},
+    ),
+    Case("get_agent", lambda s: s.agents.retrieve("ag_1"), {"agent_id": "ag_1"}),
+    Case(
+        "update_agent",
+        lambda s: s.agents.update("ag_1", description="d"),
+        {"agent_id": "ag_1", "description": "d"},
+    ),
+    Case(
+        "update_agent_skills",
+        lambda s: s.agents.attach_skills("ag_1", ["sk_1"]),
+        {"agent_id": "ag_1", "attach": ["sk_1"]},
+    ),
+    Case("list_agent_mcp_servers", lambda s: s.agents.list_mcp_servers("ag_1"), {"agent_id": "ag_1"}),
+    Case(
+        "attach_agent_mcp_server",
+        lambda s: s.agents.attach_mcp_server("ag_1", "gumloop_slack", approval_mode="write"),
+        {"agent_id": "ag_1", "server_id": "gumloop_slack", "config": {"approval_mode": "write"}},
+    ),
+    Case(
+        "detach_agent_mcp_server",
+        lambda s: s.agents.detach_mcp_server("ag_1", "gumloop_slack"),
+        {"agent_id": "ag_1", "server_id": "gumloop_slack"},
+    ),
+    Case(
+        "list_agent_versions",
+        lambda s: s.agents.list_versions("ag_1", page_size=5),
+        {"agent_id": "ag_1", "page_size": 5},
+    ),
+    Case(
+        "get_agent_version",
+        lambda s: s.agents.get_version("ag_1", "ver_1"),
+        {"agent_id": "ag_1", "version_id": "ver_1"},
+    ),
+    Case(
+        "list_sessions",
+        lambda s: s.sessions.list("ag_1", state="completed", sort_order="newest"),
+        {"agent_id": "ag_1", "state": "completed", "sort_order": "newest"},
+    ),
+    Case(
+        "create_session",
+        lambda s: s.sessions.create("ag_1", input="hi", name="n"),
+        {"agent_id": "ag_1", "input": "hi", "name": "n"},
+    ),
+    Case("get_session", lambda s: s.sessions.retrieve("se_1"), {"session_id": "se_1"}),
+    Case(
+        "stream_session",
+        lambda s: _drain(asyncio.sleep(0, s.sessions.resume_stream("se_1", "se_1:2"))),
+        {"session_id": "se_1", "last_cursor": "se_1:2"},
+        stream=True,
+    ),
+    Case(
+        "send_session_message",
+        lambda s: s.sessions.send("se_1", input="more"),
+        {"session_id": "se_1", "input": "more"},
+    ),
+    Case("cancel_session", lambda s: s.sessions.cancel("se_1"), {"session_id": "se_1"}),
+    Case(
+        "resolve_session_approvals",
+        lambda s: s.sessions.resolve_approvals("se_1", approval_responses=[APPROVAL]),
+        {"session_id": "se_1", "approval_responses": [APPROVAL]},
+    ),
+    Case(
+        "list_artifacts",
+        lambda s: s.artifacts.list("ag_1", session_id="se_1"),
+        {"agent_id": "ag_1", "session_id": "se_1"},
+    ),
+    Case("get_artifact", lambda s: s.artifacts.download("ar_1"), {"artifact_id": "ar_1"}),
+    Case("list_skills", lambda s: s.skills.list(search_query="q"), {"search_query": "q"}),
+    Case(
+        "create_skill",
+        lambda s: s.skills.create({"SKILL.md": SKILL_MD}),
+        {"files": [{"filename": "SKILL.md", "content_text": SKILL_MD}]},
+    ),
+    Case(
+        "update_skill",
+        lambda s: s.skills.update("sk_1", {"SKILL.md": SKILL_MD}),
+        {"skill_id": "sk_1", "files": [{"filename": "SKILL.md", "content_text": SKILL_MD}]},
+    ),
+    Case("delete_skill", lambda s: s.skills.delete("sk_1"), {"skill_id": "sk_1"}),
+    Case("get_skill_download", lambda s: s.skills.download("sk_1"), {"skill_id": "sk_1"}),
+    Case("list_mcp_servers", lambda s: s.mcp.list_servers(), {}),
+    Case("get_mcp_server", lambda s: s.mcp.get_server("gumloop_slack"), {"server_id": "gumloop_slack"}),
+    Case("list_mcp_server_tools", lambda s: s.mcp.list_tools("gumloop_slack"), {"server_id": SLACK}),
+    Case(
+        "list_mcp_server_resources",
+        lambda s: s.mcp.list_resources("gumloop_slack", cursor="c"),
+        {"server_id": "gumloop_slack", "cursor": "c"},
+    ),
+    Case(
+        "read_mcp_server_resource",
+        lambda s: s.mcp.get_resource("gumloop_slack", "u://1"),
+        {"server_id": "gumloop_slack", "uri": "u://1"},
+    ),
+    Case("list_mcp_server_prompts", lambda s: s.mcp.list_prompts("gumloop_slack"), {"server_id": SLACK}),
+    Case(
+        "get_mcp_server_prompt",
+        lambda s: s.mcp.get_prompt("gumloop_slack", "summarise", {"channel": "c"}),
+        {"server_id": "gumloop_slack", "name": "summarise", "arguments": {"channel": "c"}},
+    ),
+    Case(
+        "call_mcp_tools",
+        lambda s: s.mcp.execute("gumloop_slack", "slack_send_message", {"text": "hi"}, ref="r1"),
+        {"calls": [{"ref": "r1", "server_id": "gumloop_slack", "tool_name": "slack_send_message",
+                    "arguments": {"text": "hi"}}]},
+    ),
+    Case(
+        "create_chat_completion",
+        lambda s: s.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}]),
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    Case("list_models", lambda s: s.models.list(), {}),
+    Case("list_teams", lambda s: s.teams.list(), {}),
+    Case("search_brain", lambda s: s.brain.search("q", limit=3), {"query": "q", "limit": 3}),
+    Case(
+        "list_evaluations",
+        lambda s: s.agents.list_evaluations("ag_1", grade="pass"),
+        {"agent_id": "ag_1", "grade": "pass"},
+    ),
+    Case(
+        "get_evaluation",
+        lambda s: s.agents.get_evaluation("ag_1", "ev_1"),
+        {"agent_id": "ag_1", "evaluation_id": "ev_1"},
+    ),
+    Case(
+        "get_evaluation_metrics",
+        lambda s: s.agents.get_evaluation_metrics("ag_1", days=7),
+        {"agent_id": "ag_1", "days": 7},
+    ),
+    Case("get_evaluation_config", lambda s: s.agents.get_evaluation_config("ag_1"), {"agent_id": "ag_1"}),
+    Case(
+        "update_evaluation_config",
+        lambda s: s.agents.update_evaluation_config("ag_1", frequency="debounced"),
+        {"agent_id": "ag_1", "frequency": "debounced"},
+    ),
+]  # fmt: skip
+# Operations the legacy flows client (GumloopClient, blocking) implements.
+FLOW_CASES = {
+    "start_pipeline": {"saved_item_id": "si_1", "pipeline_inputs": [{"input_name": "week", "value": "42"}]},
+    "get_pl_run": {"run_id": "run_1"},
+}
+
+
+@pytest.fixture
+async def gumloop() -> AsyncIterator[CapturingGumloop]:
+    """The capturing stand-in."""
+    stand_in = CapturingGumloop()
+    await stand_in.start()
+    try:
+        yield stand_in
+    finally:
+        await stand_in.close()
+
+
+@pytest.fixture
+async def stub(tmp_path: Path) -> AsyncIterator[pb_grpc.ProxyServiceStub]:
+    """The real proxy gRPC service on loopback."""
+    settings = ProxySettings(host="127.0.0.1", grpc_port=0, data_dir=tmp_path, store="sqlite", log_json=False)
+    server = await create_server(settings)
+    async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield pb_grpc.ProxyServiceStub(channel)
+
+
+@pytest.fixture
+async def account_id(stub: pb_grpc.ProxyServiceStub, gumloop: CapturingGumloop) -> str:
+    """An account for the stand-in, with the same user, team and key as the SDK's client."""
+    account = pb.IntegratedAccount(
+        display_name="oracle",
+        user_id=USER,
+        team_id=TEAM,
+        api_base_url=gumloop.base_url + "/api/v1",
+        stream_base_url=gumloop.base_url + "/ws/api/v1",
+    )
+    response = await stub.CreateIntegratedAccount(
+        pb.CreateIntegratedAccountRequest(
+            account=account, credential=pb.Credential(kind=pb.CREDENTIAL_KIND_API_KEY, secret=KEY)
+        ),
+        timeout=10,
+    )
+    return str(response.account.id)
+
+
+@pytest.fixture
+async def sdk(gumloop: CapturingGumloop) -> AsyncIterator[AsyncGumloop]:
+    """The official async client at the stand-in."""
+    async with AsyncGumloop(
+        api_key=KEY,
+        user_id=USER,
+        team_id=TEAM,
+        base_url=gumloop.base_url + "/api/v1",
+        stream_base_url=gumloop.base_url + "/ws/api/v1",
+        timeout=10,
+    ) as client:
+        yield client
+
+
+async def _through_proxy(
+    stub: pb_grpc.ProxyServiceStub, account_id: str, operation: str, arguments: dict[str, Any], stream: bool
+) -> None:
+    """Make the call; its answer (the stand-in's canned one) does not matter here."""
+    with _quiet():
+        if stream:
+            call = stub.StreamOperation(
+                pb.StreamOperationRequest(
+                    account_id=account_id, operation=operation, arguments_json=json.dumps(arguments)
+                ),
+                timeout=10,
+            )
+            async for _ in call:
+                pass
+        else:
+            await stub.InvokeOperation(
+                pb.InvokeOperationRequest(
+                    account_id=account_id, operation=operation, arguments_json=json.dumps(arguments)
+                ),
+                timeout=10,
+            )
+
+
+class _quiet:
+    """Ignore what a call raises about the canned answer (the request is what is compared)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        return kind is not None and issubclass(kind, Exception)
+
+
+async def _first(
+    gumloop: CapturingGumloop, make: Callable[[], Awaitable[None]], like: Captured | None = None
+) -> Captured:
+    """The first request ``make`` sent (the first to ``like``'s method and path when there is one: the
+    proxy may look something up first, e.g. a flow's inputs before start_pipeline)."""
+    before = len(gumloop.requests)
+    await make()
+    sent = gumloop.requests[before:]
+    assert sent, "no request reached the stand-in"
+    if like is not None:
+        return next((r for r in sent if (r.method, r.path) == (like.method, like.path)), sent[0])
+    return sent[0]
+
+
+async def _sdk_call(sdk: AsyncGumloop, call: SdkCall) -> None:
+    with _quiet():
+        await _drain(call(sdk))
+
+
+def _differences(ours: Captured, theirs: Captured) -> dict[str, tuple[Any, Any]]:
+    a, b = ours.shape(), theirs.shape()
+    return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
+# Differences that are the catalog's (services/gumloop_proxy/catalog.json, owned elsewhere), each with why;
+# the case is xfail(strict) so it turns red when the catalog is fixed and the entry must go.
+CATALOG_BUGS: dict[str, str] = {
+    "update_evaluation_config": "catalog.json types frequency as a number; Gumloop's is a string mode "
+    '("debounced": EvaluationConfigUpdateRequest.frequency is a str), so the proxy refuses the call',
+    "resolve_session_approvals": "the catalog has no POST /sessions/{session_id}/approvals yet (being added "
+    "with its contract); remove this entry when it lands",
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.operation for c in CASES])
+async def test_the_proxy_sends_the_request_the_sdk_sends(
+    case: Case,
+    sdk: AsyncGumloop,
+    stub: pb_grpc.ProxyServiceStub,
+    account_id: str,
+    gumloop: CapturingGumloop,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Method, path, query keys, body keys, Authorization, x-auth-key and team_id placement agree."""
+    if case.operation in CATALOG_BUGS:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=CATALOG_BUGS[case.operation]))
+    theirs = await _first(gumloop, lambda: _sdk_call(sdk, case.sdk))
+    ours = await _first(
+        gumloop, lambda: _through_proxy(stub, account_id, case.operation, case.arguments, case.stream), theirs
+    )
+    assert _differences(ours, theirs) == {}
+
+
+@pytest.mark.parametrize("operation", sorted(FLOW_CASES))
+async def test_the_proxy_sends_the_flow_requests_the_legacy_client_sends(
+    operation: str, stub: pb_grpc.ProxyServiceStub, account_id: str, gumloop: CapturingGumloop
+) -> None:
+    """GumloopClient.run_flow's start_pipeline and get_run_status's get_pl_run, as the proxy sends them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        flows = GumloopClient(api_key=KEY, user_id=USER)
+    flows.base_url = gumloop.base_url + "/api/v1"
+
+    def blocking() -> Any:
+        if operation == "start_pipeline":
+            return flows.run_flow("si_1", {"week": "42"}, poll_interval=0.01)
+        return flows.get_run_status("run_1")
+
+    async def legacy() -> None:
+        await asyncio.to_thread(blocking)
+
+    try:
+        theirs = await _first(gumloop, legacy)
+    finally:
+        flows.close()
+    ours = await _first(
+        gumloop, lambda: _through_proxy(stub, account_id, operation, FLOW_CASES[operation], False), theirs
+    )
+    # The legacy client knows no team and sends no x-auth-key (the v1 SDK, which the proxy follows, sends
+    # both, and Gumloop's flow endpoints take them): those two aside, the requests agree.
+    ours.query.pop("team_id", None)
+    ours.headers.pop("x-auth-key", None)
+    assert _differences(ours, theirs) == {}
