@@ -307,12 +307,7 @@ def _differences(ours: Captured, theirs: Captured) -> dict[str, tuple[Any, Any]]
 
 # Differences that are the catalog's (services/gumloop_proxy/catalog.json, owned elsewhere), each with why;
 # the case is xfail(strict) so it turns red when the catalog is fixed and the entry must go.
-CATALOG_BUGS: dict[str, str] = {
-    "update_evaluation_config": "catalog.json types frequency as a number; Gumloop's is a string mode "
-    '("debounced": EvaluationConfigUpdateRequest.frequency is a str), so the proxy refuses the call',
-    "resolve_session_approvals": "the catalog has no POST /sessions/{session_id}/approvals yet (being added "
-    "with its contract); remove this entry when it lands",
-}
+CATALOG_BUGS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.operation for c in CASES])

@@ -107,6 +107,26 @@ class Ctx:
             await asyncio.sleep(0.05)
         raise AssertionError("session never reached a terminal state")
 
+    async def paused_session(self) -> tuple[str, str]:
+        """A session paused in approval_required (the emulator's [ask] marker) and its pending item id."""
+        body = await self.call("create_session", {"agent_id": await self.agent_id(), "input": "[ask] which?"})
+        session_id = str(body["session"]["id"])
+        for _ in range(200):
+            session = (await self.call("get_session", {"session_id": session_id}))["session"]
+            if session["state"] == "approval_required":
+                return session_id, str(session["pending_approvals"][0]["action_request_id"])
+            await asyncio.sleep(0.05)
+        raise AssertionError("session never paused for approval")
+
+    async def approval_arguments(self) -> dict[str, Any]:
+        session_id, action_request_id = await self.paused_session()
+        answer = {
+            "action_request_id": action_request_id,
+            "action": "accept",
+            "response": {"values": {"q1": "a"}},
+        }
+        return {"session_id": session_id, "approval_responses": [answer]}
+
     async def artifact(self) -> dict[str, Any]:
         async def make() -> dict[str, Any]:
             body = await self.call("list_artifacts", {"agent_id": await self.agent_id()})
@@ -223,6 +243,7 @@ SAMPLES: dict[str, Sample] = {
     "get_session": lambda c: _awaited({"session_id": c.session_id()}),
     "send_session_message": lambda c: _awaited({"session_id": c.idle_session_id(), "input": "and again"}),
     "cancel_session": lambda c: _awaited({"session_id": c.session_id()}),
+    "resolve_session_approvals": lambda c: c.approval_arguments(),
     "list_artifacts": _agent,
     "get_artifact": lambda c: _awaited({"artifact_id": _field(c.artifact(), "id")}),
     "create_skill": lambda c: _const({"files": [skill_file("created-skill")]}),
@@ -275,10 +296,7 @@ SAMPLES: dict[str, Sample] = {
     ),
 }
 STREAM_ONLY = {"stream_session"}
-# Needs a session paused in approval_required, which the bundled emulator does not produce yet (its
-# approvals flow is issue 12's emulator work); the request itself is checked offline against the
-# official SDK in tests/unit/gumloop_proxy/test_catalog_fidelity.py.
-NO_EMULATOR_ROUTE = {"resolve_session_approvals"}
+NO_EMULATOR_ROUTE: set[str] = set()
 
 
 async def _const(value: dict[str, Any]) -> dict[str, Any]:
