@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from .input_required import InputRound
 
 __all__ = [
     "CallContext",
     "ServerScope",
+    "TaskPlanner",
+    "TaskSupport",
     "Toolbox",
     "ToolsUnavailableError",
     "UnknownToolError",
@@ -58,6 +62,11 @@ class CallContext:
     # Set when the client sent notifications/cancelled for this request or went away.
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     request_id: str = ""
+    # The client's capabilities (the session's, or this 2026-07-28 request's).
+    client_capabilities: dict[str, Any] = field(default_factory=dict)
+    # 2026-07-28 input-required rounds: the responses and state a retried request (or, in a task,
+    # tasks/update) brought back; raise input_required.InputRequired to ask for more.
+    inputs: InputRound = field(default_factory=InputRound)
 
 
 class UnknownToolError(Exception):
@@ -76,6 +85,26 @@ class ToolsUnavailableError(Exception):
 
     The protocol layer answers it with a retryable JSON-RPC error (HTTP 503), never a crash.
     """
+
+
+# How a tools/call may run under the 2026-07-28 tasks extension (SEP-2663 taskSupport).
+TaskSupport = Literal["forbidden", "optional", "required"]
+
+
+@runtime_checkable
+class TaskPlanner(Protocol):
+    """Optional part of a Toolbox: which calls run as tasks (io.modelcontextprotocol/tasks)."""
+
+    async def plan_call(
+        self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> TaskSupport:
+        """Whether the call may ("optional") or must ("required") become a task, or never does.
+
+        Runs before any task exists: it may raise input_required.InputRequired for input the
+        call needs up front (answered inline; the task is created on the round that has it).
+        Unknown tools are "forbidden" (call_tool then raises UnknownToolError).
+        """
+        ...
 
 
 class Toolbox(Protocol):

@@ -99,6 +99,10 @@ class SessionCodec:
         self._secret = secret
         self._ttl_s = ttl_s
 
+    def derive(self, purpose: str) -> bytes:
+        """A key for another signing purpose (e.g. input-required request state), from the same secret."""
+        return hmac.new(self._secret, f"derive:{purpose}".encode(), hashlib.sha256).digest()
+
     def issue(
         self,
         server_id: str,

@@ -108,7 +108,15 @@ def _rpc_error(error: JsonRpcError, msg_id: Any = None, status: int | None = Non
 
 
 # Methods whose 2026-07-28 requests name their target in the Mcp-Name header, and where.
-_NAMED_METHODS: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+_NAMED_METHODS: Final = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    # SEP-2663 (tasks extension): the task methods name their task.
+    "tasks/get": "taskId",
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
+}
 
 
 def _modern_get_or_delete() -> web.Response:
