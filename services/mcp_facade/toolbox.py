@@ -22,7 +22,7 @@ from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
 
 from .artifacts import content_result
 from .catalog import CatalogCache, CatalogUnavailableError, Tool
-from .contracts import CallContext, ServerScope, UnknownToolError
+from .contracts import CallContext, ServerScope, TaskSupport, UnknownToolError
 from .discovery import META_TOOLS, search
 from .pagination import page_request, page_result
 from .results import conform, json_result
@@ -42,6 +42,10 @@ _STREAM_MARGIN_S: Final = 2.0
 _META_NAMES: Final = frozenset(t["name"] for t in META_TOOLS)
 # Distinct (methods, tags) scopes whose tool sets are kept per catalog.
 _MAX_SCOPES_CACHED: Final = 256
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 class GumloopToolbox:
@@ -114,6 +118,20 @@ class GumloopToolbox:
         except CatalogUnavailableError:
             return None
         return json.loads(json.dumps(tool.definition)) if tool is not None else None
+
+    async def plan_call(
+        self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> TaskSupport:
+        """contracts.TaskPlanner: calls that start Gumloop work (catalog `async_work`), and status calls
+        that wait (`wait_seconds` > 0), may run as 2026-07-28 tasks; every other call answers directly."""
+        try:
+            tool = (await self._scoped(scope)).get(name)
+        except CatalogUnavailableError:
+            return "forbidden"
+        if tool is None:
+            return "forbidden"
+        waits = tool.waits and tool.work is not None and _positive(arguments.get("wait_seconds"))
+        return "optional" if tool.operation.starts_async_work or waits else "forbidden"
 
     async def call_tool(
         self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext

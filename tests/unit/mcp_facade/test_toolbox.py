@@ -306,6 +306,18 @@ async def test_start_returns_at_once_and_says_how_to_wait() -> None:
     assert "processing" in text
 
 
+async def test_plan_call_offers_tasks_for_starting_work_and_waiting_status_calls() -> None:
+    """2026-07-28 tasks: calls that start Gumloop work or wait on it may be tasks; others never are."""
+    box = make(FakeProxy())
+    start = await box.plan_call(ALL, "create_a_gumloop_session", {"agent_id": "ag_1"}, ctx())
+    assert start == "optional"
+    status = "get_single_gumloop_session_by_id"
+    assert await box.plan_call(ALL, status, {"session_id": "s", "wait_seconds": 30}, ctx()) == "optional"
+    assert await box.plan_call(ALL, status, {"session_id": "s"}, ctx()) == "forbidden"
+    assert await box.plan_call(ALL, "list_all_gumloop_teams", {}, ctx()) == "forbidden"
+    assert await box.plan_call(ALL, "no_such_tool", {}, ctx()) == "forbidden"
+
+
 async def test_wait_polls_until_terminal_with_increasing_progress() -> None:
     """wait_seconds polls the status op until a terminal state, reporting progress."""
     proxy = FakeProxy()
