@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 __all__ = [
     "CallContext",
+    "Elicit",
+    "ElicitationFailed",
     "ServerScope",
     "Toolbox",
     "ToolsUnavailableError",
@@ -45,6 +47,15 @@ async def noop_log(level: str, data: Any) -> None:
     """A log sink for clients that set no logging level."""
 
 
+class ElicitationFailed(Exception):
+    """An elicitation/create request got no usable answer (timeout, client error, stream closed)."""
+
+
+# Sends elicitation/create with these params to the client and returns its ElicitResult
+# ({action: accept|decline|cancel, content?}); raises ElicitationFailed.
+Elicit = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
 @dataclass(slots=True)
 class CallContext:
     """Per-call facilities the protocol layer provides to a tool."""
@@ -58,6 +69,11 @@ class CallContext:
     # Set when the client sent notifications/cancelled for this request or went away.
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     request_id: str = ""
+    # Asks the person at the client (elicitation/create on the call's response stream); None when the
+    # client did not declare the elicitation capability or the call has no stream to carry it.
+    elicit: Elicit | None = None
+    # Whether elicitation requests carry `mode: "form"` (2025-11-25 and later).
+    elicit_form_mode: bool = False
 
 
 class UnknownToolError(Exception):
