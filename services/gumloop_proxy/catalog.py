@@ -110,6 +110,25 @@ class AsyncWorkEntry(_Strict):
     status_id_parameter: Name
     state_field: Text
     terminal_states: list[Text] = Field(min_length=1)
+    # A work that may pause for a human: the states it pauses in, where its status answer lists what
+    # waits, and the operation (and its argument) that answers. All four or none.
+    paused_states: list[Text] = Field(default_factory=list)
+    pending_field: str = ""
+    answer_operation: str = ""
+    answer_parameter: str = ""
+
+    @model_validator(mode="after")
+    def _pausing(self) -> AsyncWorkEntry:
+        given = [bool(self.paused_states), bool(self.pending_field), bool(self.answer_operation),
+                 bool(self.answer_parameter)]  # fmt: skip
+        if any(given) and not all(given):
+            raise ValueError(
+                "paused_states, pending_field, answer_operation and answer_parameter go together"
+            )
+        both = {s.lower() for s in self.paused_states} & {s.lower() for s in self.terminal_states}
+        if both:
+            raise ValueError(f"states both paused and terminal: {sorted(both)}")
+        return self
 
 
 class PaginationEntry(_Strict):
@@ -260,6 +279,15 @@ class CatalogDocument(_Strict):
                 problems.append(f"{op.name}: async status_operation {work.status_operation!r} is unknown")
             elif work.status_id_parameter not in {p.name for p in status.params}:
                 problems.append(f"{op.name}: {status.name} has no parameter {work.status_id_parameter!r}")
+            if work.answer_operation:
+                answer = by_name.get(work.answer_operation)
+                if answer is None:
+                    problems.append(f"{op.name}: async answer_operation {work.answer_operation!r} is unknown")
+                else:
+                    wanted = {work.status_id_parameter, work.answer_parameter}
+                    missing = sorted(wanted - {p.name for p in answer.params})
+                    if missing:
+                        problems.append(f"{op.name}: {answer.name} has no parameter {missing}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

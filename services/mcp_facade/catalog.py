@@ -119,6 +119,11 @@ def _description(
             "Set wait_seconds to wait (server-side, with progress) until the work reaches a final "
             f"state{final}."
         )
+        if work_of is not None and work_of.paused_states:
+            parts.append(
+                f"It also returns when the work pauses for a human ({_either(list(work_of.paused_states))}),"
+                " listing what waits and how to answer it."
+            )
     return " ".join(parts)
 
 

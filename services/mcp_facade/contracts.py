@@ -17,6 +17,8 @@ from .input_required import InputRound
 
 __all__ = [
     "CallContext",
+    "Elicit",
+    "ElicitationFailed",
     "ServerScope",
     "TaskPlanner",
     "TaskSupport",
@@ -49,6 +51,15 @@ async def noop_log(level: str, data: Any) -> None:
     """A log sink for clients that set no logging level."""
 
 
+class ElicitationFailed(Exception):
+    """An elicitation/create request got no usable answer (timeout, client error, stream closed)."""
+
+
+# Sends elicitation/create with these params to the client and returns its ElicitResult
+# ({action: accept|decline|cancel, content?}); raises ElicitationFailed.
+Elicit = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
 @dataclass(slots=True)
 class CallContext:
     """Per-call facilities the protocol layer provides to a tool."""
@@ -67,6 +78,11 @@ class CallContext:
     # 2026-07-28 input-required rounds: the responses and state a retried request (or, in a task,
     # tasks/update) brought back; raise input_required.InputRequired to ask for more.
     inputs: InputRound = field(default_factory=InputRound)
+    # Asks the person at the client (elicitation/create on the call's response stream); None when the
+    # client did not declare the elicitation capability or the call has no stream to carry it.
+    elicit: Elicit | None = None
+    # Whether elicitation requests carry `mode: "form"` (2025-11-25 and later).
+    elicit_form_mode: bool = False
 
 
 class UnknownToolError(Exception):

@@ -8,6 +8,12 @@ Capabilities: tools only (plus logging and ping in the session era, and tasks fo
 2025-11-25 clients that declare them). Resources, prompts and completions are not
 advertised, so their methods get -32601 like any other unknown method.
 
+Elicitation: for a 2025-06-18 / 2025-11-25 session whose client declared `elicitation` (form mode),
+a tools/call answered on an SSE stream gets `CallContext.elicit`: it sends `elicitation/create` on that
+stream and awaits the client's response (POSTed back; `response` routes it by id, in this replica's
+memory, until the call's deadline). The toolbox uses it to ask about work paused for a human
+(approvals.py). Nothing is asked of a client that did not declare it, nor on 2026-07-28.
+
 Tasks (tasks.py) are the 2025-11-25 core feature: for a 2025-11-25 session whose client
 declared `capabilities.tasks`, every tool in tools/list carries
 `execution: {"taskSupport": "optional"}` (absent means forbidden, so a spec-following
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 import time
@@ -39,6 +46,7 @@ from typing import Any, Final
 from .budget import budget_exceeded_error, budget_exceeded_result
 from .contracts import (
     CallContext,
+    ElicitationFailed,
     ServerScope,
     TaskPlanner,
     TaskSupport,
@@ -107,6 +115,10 @@ _TASKS_ONLY_IN_SESSIONS: Final = (
 )
 # Extra time a tool gets beyond the request deadline before the façade gives up on it.
 _DEADLINE_SLACK_S: Final = 1.0
+# Session versions whose clients may declare `elicitation` (2025-06-18 introduced it).
+ELICITATION_VERSIONS: Final = ("2025-06-18", "2025-11-25")
+# Time kept back from the call's deadline when waiting for the person's answer to an elicitation.
+_ELICIT_MARGIN_S: Final = 5.0
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -189,6 +201,10 @@ class Protocol:
         self.tasks = TaskStore(state, self.live)
         self._request_state = RequestStateCodec(sessions.codec.derive("request-state"))
         self._inflight: dict[tuple[str, str], _Call] = {}
+        # Server->client requests (elicitation/create) awaiting the client's response, by
+        # (conn_key, request id). In this replica's memory: see `response`.
+        self._outgoing: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        self._outgoing_ids = itertools.count(1)
 
     # -- lifecycle results ---------------------------------------------------------------
 
@@ -308,6 +324,73 @@ class Protocol:
             if entry is not None:
                 entry.cancel()
                 logger.info("request cancelled by the client")
+
+    def response(self, msg: Message, conn_key: str) -> bool:
+        """Route a client's JSON-RPC response to the server request awaiting it; False if none does.
+
+        Requests are awaited in the memory of the replica that sent them: a response POSTed to another
+        replica (Streamable HTTP behind a load balancer without session affinity) finds nothing here
+        and that elicitation times out. The HTTP+SSE transport relays POSTs to the stream's replica.
+        """
+        future = self._outgoing.pop((conn_key, str(msg.id)), None)
+        if future is None or future.done():
+            logger.info("a client response matched no pending server request")
+            return False
+        future.set_result(msg.raw)
+        return True
+
+    def elicits(self, ex: Exchange) -> bool:
+        """Whether calls of this exchange may ask the person (elicitation/create) when given a stream:
+        the client declared form elicitation in a version that has it (never assumed otherwise)."""
+        if ex.modern or ex.version not in ELICITATION_VERSIONS:
+            return False
+        declared = ex.client_capabilities.get("elicitation")
+        if not isinstance(declared, dict):
+            return False
+        # 2025-11-25: {} means form only; a client listing modes must list form.
+        return not declared or "form" in declared
+
+    def _elicitor(
+        self, ex: Exchange, ctx: CallContext
+    ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
+        send = ex.send
+        assert send is not None
+        conn_key = ex.conn_key
+        loop = asyncio.get_running_loop()
+
+        async def elicit(params: dict[str, Any]) -> dict[str, Any]:
+            request_id = f"gumloop-elicit-{next(self._outgoing_ids)}"
+            key = (conn_key, request_id)
+            future: asyncio.Future[dict[str, Any]] = loop.create_future()
+            self._outgoing[key] = future
+            timeout = ctx.deadline - _ELICIT_MARGIN_S - loop.time()
+            try:
+                if timeout <= 0:
+                    raise ElicitationFailed("too little time was left in this call to ask")
+                try:
+                    await send(
+                        {"jsonrpc": "2.0", "id": request_id, "method": "elicitation/create", "params": params}
+                    )
+                except (ConnectionResetError, OSError) as exc:
+                    raise ElicitationFailed("the client's response stream is closed") from exc
+                try:
+                    async with asyncio.timeout(timeout):
+                        reply = await future
+                except TimeoutError:
+                    raise ElicitationFailed(f"no answer within {timeout:.0f}s") from None
+            finally:
+                self._outgoing.pop(key, None)
+            error = reply.get("error")
+            if isinstance(error, dict):
+                raise ElicitationFailed(
+                    f"the client answered with an error: {str(error.get('message'))[:200]}"
+                )
+            result = reply.get("result")
+            if not isinstance(result, dict) or result.get("action") not in ("accept", "decline", "cancel"):
+                raise ElicitationFailed("the client's answer was not an elicitation result")
+            return result
+
+        return elicit
 
     def _tasks_enabled(self, ex: Exchange) -> bool:
         return ex.version == "2025-11-25" and bool(ex.client_capabilities.get("tasks") is not None)
@@ -472,6 +555,9 @@ class Protocol:
                     await send({"jsonrpc": "2.0", "method": "notifications/message", "params": note})
 
             ctx.log = log
+        if self.elicits(ex):  # send is set: the call has a stream to carry the request
+            ctx.elicit = self._elicitor(ex, ctx)
+            ctx.elicit_form_mode = ex.version != "2025-06-18"
 
     def _observe(self, outcome: str, started: float) -> None:
         if self._metrics is not None:
