@@ -513,6 +513,45 @@ async def test_discovery_mode_lists_three_meta_tools_that_respect_scope() -> Non
     assert refused["isError"] is True and not proxy.invoked("create_skill")
 
 
+async def test_a_servers_own_exposure_overrides_the_default_and_auto_follows_its_budget() -> None:
+    """The record's full/discovery wins over GMCP_FACADE_TOOL_EXPOSURE; auto lists the discovery
+    tools when the scope's full list costs more model tokens than the budget, full tools below it."""
+    from gumloop_mcp.scope import tool_list_tokens
+
+    box = make(FakeProxy(), tool_exposure="discovery")
+    meta = ["search_tools", "get_tool_schema", "call_tool"]
+    full_scope = ServerScope(server_id="s", account_id="acct_1", name="n", tool_exposure="full")
+    full = await box.list_tools(full_scope)
+    assert [t["name"] for t in full] != meta and len(full) > 20
+    assert [t["name"] for t in await box.list_tools(ServerScope("s", "acct_1", "n"))] == meta
+
+    box = make(FakeProxy())  # default: full
+    cost = tool_list_tokens(await box.list_tools(ALL))
+    over = ServerScope("s", "acct_1", "n", tool_exposure="auto", context_budget_tokens=cost - 1)
+    fits = ServerScope("s", "acct_1", "n", tool_exposure="auto", context_budget_tokens=cost)
+    assert [t["name"] for t in await box.list_tools(over)] == meta
+    assert await box.exposure(over) == "discovery"
+    assert len(await box.list_tools(fits)) == len(await box.list_tools(ALL))
+    found = await box.call_tool(over, "search_tools", {"query": "skills"}, ctx())
+    assert found["structuredContent"]["tools"]
+    # a narrow scope under the same budget fits: auto judges the scope's own list
+    narrow = ServerScope(
+        "s",
+        "acct_1",
+        "n",
+        methods=("read",),
+        tags=("skills",),
+        tool_exposure="auto",
+        context_budget_tokens=cost - 1,
+    )
+    assert [t["name"] for t in await box.list_tools(narrow)] != meta
+    # without a budget of its own, auto uses the façade's (GMCP_FACADE_CONTEXT_BUDGET_TOKENS)
+    small = make(FakeProxy(), context_budget_tokens=500)
+    assert await small.exposure(ServerScope("s", "acct_1", "n", tool_exposure="auto")) == "discovery"
+    big = make(FakeProxy(), context_budget_tokens=1_000_000)
+    assert await big.exposure(ServerScope("s", "acct_1", "n", tool_exposure="auto")) == "full"
+
+
 async def test_every_schema_is_a_valid_json_schema_with_an_object_root() -> None:
     """inputSchema and outputSchema of every tool pass Draft 2020-12 meta-validation."""
     from jsonschema import Draft202012Validator
