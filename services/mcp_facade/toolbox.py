@@ -98,7 +98,7 @@ class GumloopToolbox:
                 self._scoped_cache.clear()
                 self._scoped_tokens.clear()
             self._scoped_cache[key] = found
-            self._scoped_tokens[key] = tool_list_tokens(t.definition for t in found.values())
+            self._scoped_tokens[key] = tool_list_tokens(t.listed for t in found.values())
         return found
 
     async def exposure(self, scope: ServerScope) -> str:
@@ -135,7 +135,7 @@ class GumloopToolbox:
         """
         if await self.exposure(scope) == "discovery":
             return [json.loads(json.dumps(t)) for t in META_TOOLS]
-        return [json.loads(json.dumps(t.definition)) for t in (await self._scoped(scope)).values()]
+        return [json.loads(json.dumps(t.listed)) for t in (await self._scoped(scope)).values()]
 
     async def tool_for(self, scope: ServerScope, name: str) -> dict[str, Any] | None:
         """The definition of tool `name` if `scope` admits it, else None."""
@@ -145,7 +145,7 @@ class GumloopToolbox:
             tool = (await self._scoped(scope)).get(name)
         except CatalogUnavailableError:
             return None
-        return json.loads(json.dumps(tool.definition)) if tool is not None else None
+        return json.loads(json.dumps(tool.listed)) if tool is not None else None
 
     async def call_tool(
         self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
@@ -187,7 +187,7 @@ class GumloopToolbox:
             return error_result(str(exc))
         if name == "search_tools":
             found = search(
-                (t.definition for t in tools.values()),
+                (t.listed for t in tools.values()),
                 str(arguments.get("query", "")),
                 int(arguments.get("limit", 20)),
             )
@@ -199,7 +199,7 @@ class GumloopToolbox:
             if target not in tools:
                 return error_result(f"No tool named {target!r}; use search_tools to find one.")
             return json_result(
-                tools[target].definition, max_result_chars=self._settings.max_result_chars, structured=True
+                tools[target].listed, max_result_chars=self._settings.max_result_chars, structured=True
             )
         if target not in tools:
             return error_result(f"No tool named {target!r}; use search_tools to find one.")

@@ -144,18 +144,31 @@ async def test_tool_definitions_are_flat_annotated_and_described() -> None:
         assert "$ref" not in json.dumps(tool["inputSchema"])
         assert tool["inputSchema"]["type"] == "object"
         assert tool["description"]
-        notes = tool["annotations"]
-        assert set(notes) == {"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
-        assert notes["openWorldHint"] is True
+        # the published form keeps only hints that differ from MCP's defaults, and no outputSchema
+        # (the description says what comes back); the façade keeps the full form for its own checks
+        assert "outputSchema" not in tool and "title" not in tool.get("annotations", {})
+        assert set(tool.get("annotations", {})) <= {"readOnlyHint", "destructiveHint", "idempotentHint"}
     by_name = {t["name"]: t for t in tools}
     listing = by_name["list_all_gumloop_agents"]
     assert {"limit", "cursor"} <= set(listing["inputSchema"]["properties"])
     assert "page_size" not in listing["inputSchema"]["properties"]
-    assert listing["outputSchema"]["required"] == ["items", "next_cursor"]
+    assert listing["annotations"] == {"readOnlyHint": True}
+    assert "Returns {items, next_cursor}." in listing["description"]
+    full = make(FakeProxy())
+    await full.list_tools(ALL)
+    internal = (await full._catalog.tools())["list_all_gumloop_agents"].definition
+    assert internal["outputSchema"]["required"] == ["items", "next_cursor"]
+    assert internal["annotations"]["openWorldHint"] is True
     assert "wait_seconds" in by_name["get_single_gumloop_session_by_id"]["inputSchema"]["properties"]
     assert "wait_seconds" in by_name["get_single_gumloop_run_by_id"]["inputSchema"]["properties"]
     assert "wait_seconds" not in by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["properties"]
-    assert by_name["delete_a_gumloop_skill_by_id"]["annotations"]["destructiveHint"] is True
+    # destructive is MCP's default for a tool that is not read-only: nothing to publish
+    assert "destructiveHint" not in by_name["delete_a_gumloop_skill_by_id"].get("annotations", {})
+    assert by_name["update_a_gumloop_skill_by_id"]["annotations"]["destructiveHint"] is False
+    # ids keep their name and type; the pattern and bounds are enforced by the façade, not published
+    agent_id = by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["properties"]["agent_id"]
+    assert agent_id == {"type": "string"}
+    assert by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["required"] == ["agent_id"]
 
 
 async def test_scope_hides_tools_and_calls_to_them_fail_like_unknown_tools() -> None:
