@@ -41,6 +41,10 @@ class ServerScope:
     methods: tuple[str, ...] = ()
     # Only operations carrying one of these tags; empty means no tag filter.
     tags: tuple[str, ...] = ()
+    # How tools/list shows the scope: "full", "discovery", "auto"; "" = the façade's default.
+    tool_exposure: str = ""
+    # The model-token budget "auto" holds the full list to; 0 = the façade's default.
+    context_budget_tokens: int = 0
 
 
 async def noop_progress(progress: float, total: float | None = None, message: str | None = None) -> None:

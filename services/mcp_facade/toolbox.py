@@ -19,6 +19,7 @@ import grpc
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
+from gumloop_mcp.scope import tool_list_tokens
 
 from .approvals import PauseHelp, answer_from, elicitation_request, paused_report, pending_items
 from .artifacts import content_result
@@ -75,6 +76,8 @@ class GumloopToolbox:
         self._catalog = CatalogCache(proxy, self._max_wait, ttl_s=catalog_ttl_s)
         self._scoped_from: dict[str, Tool] | None = None
         self._scoped_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, Tool]] = {}
+        # the estimated model tokens of each cached scope's full tool list (same keys)
+        self._scoped_tokens: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
 
     @property
     def catalog_version(self) -> str:
@@ -93,14 +96,43 @@ class GumloopToolbox:
         if tools is not self._scoped_from:
             self._scoped_from = tools
             self._scoped_cache = {}
+            self._scoped_tokens = {}
         key = (tuple(scope.methods), tuple(scope.tags))
         found = self._scoped_cache.get(key)
         if found is None:
             found = {name: tool for name, tool in tools.items() if admits(scope, tool.operation)}
             if len(self._scoped_cache) >= _MAX_SCOPES_CACHED:
                 self._scoped_cache.clear()
+                self._scoped_tokens.clear()
             self._scoped_cache[key] = found
+            self._scoped_tokens[key] = tool_list_tokens(t.listed for t in found.values())
         return found
+
+    async def exposure(self, scope: ServerScope) -> str:
+        """ "full" or "discovery": the record's choice, else the façade's default; "auto" is full while
+        the scope's full tool list (estimated model tokens) fits the budget, discovery above it.
+
+        Raises:
+            CatalogUnavailableError: "auto" must size the list and no catalog was fetched yet.
+        """
+        mode = scope.tool_exposure or self._settings.tool_exposure
+        if mode in ("full", "all"):
+            return "full"
+        if mode == "discovery":
+            return "discovery"
+        budget = scope.context_budget_tokens or self._settings.context_budget_tokens
+        await self._scoped(scope)
+        cost = self._scoped_tokens.get((tuple(scope.methods), tuple(scope.tags)), 0)
+        return "discovery" if cost > budget else "full"
+
+    async def _discovery(self, scope: ServerScope, name: str | None = None) -> bool:
+        """Whether the meta tools serve `scope` (and, given a name, whether it is one of them)."""
+        if name is not None and name not in _META_NAMES:
+            return False
+        try:
+            return await self.exposure(scope) == "discovery"
+        except CatalogUnavailableError:
+            return False
 
     async def list_tools(self, scope: ServerScope) -> list[dict[str, Any]]:
         """The tools `scope` admits, in catalog order (or the discovery tools).
@@ -108,19 +140,19 @@ class GumloopToolbox:
         Raises:
             CatalogUnavailableError: the proxy is unreachable and no catalog was fetched yet.
         """
-        if self._settings.tool_exposure == "discovery":
+        if await self.exposure(scope) == "discovery":
             return [json.loads(json.dumps(t)) for t in META_TOOLS]
-        return [json.loads(json.dumps(t.definition)) for t in (await self._scoped(scope)).values()]
+        return [json.loads(json.dumps(t.listed)) for t in (await self._scoped(scope)).values()]
 
     async def tool_for(self, scope: ServerScope, name: str) -> dict[str, Any] | None:
         """The definition of tool `name` if `scope` admits it, else None."""
-        if self._settings.tool_exposure == "discovery" and name in _META_NAMES:
+        if await self._discovery(scope, name):
             return next(dict(t) for t in META_TOOLS if t["name"] == name)
         try:
             tool = (await self._scoped(scope)).get(name)
         except CatalogUnavailableError:
             return None
-        return json.loads(json.dumps(tool.definition)) if tool is not None else None
+        return json.loads(json.dumps(tool.listed)) if tool is not None else None
 
     async def plan_call(
         self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
@@ -144,7 +176,7 @@ class GumloopToolbox:
         Raises:
             UnknownToolError: the name is unknown or outside the scope.
         """
-        if self._settings.tool_exposure == "discovery" and name in _META_NAMES:
+        if await self._discovery(scope, name):
             return await self._call_meta(scope, name, arguments or {}, ctx)
         try:
             tools = await self._scoped(scope)
@@ -176,7 +208,7 @@ class GumloopToolbox:
             return error_result(str(exc))
         if name == "search_tools":
             found = search(
-                (t.definition for t in tools.values()),
+                (t.listed for t in tools.values()),
                 str(arguments.get("query", "")),
                 int(arguments.get("limit", 20)),
             )
@@ -188,7 +220,7 @@ class GumloopToolbox:
             if target not in tools:
                 return error_result(f"No tool named {target!r}; use search_tools to find one.")
             return json_result(
-                tools[target].definition, max_result_chars=self._settings.max_result_chars, structured=True
+                tools[target].listed, max_result_chars=self._settings.max_result_chars, structured=True
             )
         if target not in tools:
             return error_result(f"No tool named {target!r}; use search_tools to find one.")

@@ -144,18 +144,31 @@ async def test_tool_definitions_are_flat_annotated_and_described() -> None:
         assert "$ref" not in json.dumps(tool["inputSchema"])
         assert tool["inputSchema"]["type"] == "object"
         assert tool["description"]
-        notes = tool["annotations"]
-        assert set(notes) == {"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
-        assert notes["openWorldHint"] is True
+        # the published form keeps only hints that differ from MCP's defaults, and no outputSchema
+        # (the description says what comes back); the façade keeps the full form for its own checks
+        assert "outputSchema" not in tool and "title" not in tool.get("annotations", {})
+        assert set(tool.get("annotations", {})) <= {"readOnlyHint", "destructiveHint", "idempotentHint"}
     by_name = {t["name"]: t for t in tools}
     listing = by_name["list_all_gumloop_agents"]
     assert {"limit", "cursor"} <= set(listing["inputSchema"]["properties"])
     assert "page_size" not in listing["inputSchema"]["properties"]
-    assert listing["outputSchema"]["required"] == ["items", "next_cursor"]
+    assert listing["annotations"] == {"readOnlyHint": True}
+    assert "Returns {items, next_cursor}." in listing["description"]
+    full = make(FakeProxy())
+    await full.list_tools(ALL)
+    internal = (await full._catalog.tools())["list_all_gumloop_agents"].definition
+    assert internal["outputSchema"]["required"] == ["items", "next_cursor"]
+    assert internal["annotations"]["openWorldHint"] is True
     assert "wait_seconds" in by_name["get_single_gumloop_session_by_id"]["inputSchema"]["properties"]
     assert "wait_seconds" in by_name["get_single_gumloop_run_by_id"]["inputSchema"]["properties"]
     assert "wait_seconds" not in by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["properties"]
-    assert by_name["delete_a_gumloop_skill_by_id"]["annotations"]["destructiveHint"] is True
+    # destructive is MCP's default for a tool that is not read-only: nothing to publish
+    assert "destructiveHint" not in by_name["delete_a_gumloop_skill_by_id"].get("annotations", {})
+    assert by_name["update_a_gumloop_skill_by_id"]["annotations"]["destructiveHint"] is False
+    # ids keep their name and type; the pattern and bounds are enforced by the façade, not published
+    agent_id = by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["properties"]["agent_id"]
+    assert agent_id == {"type": "string"}
+    assert by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["required"] == ["agent_id"]
 
 
 async def test_scope_hides_tools_and_calls_to_them_fail_like_unknown_tools() -> None:
@@ -523,6 +536,45 @@ async def test_discovery_mode_lists_three_meta_tools_that_respect_scope() -> Non
         scope, "call_tool", {"name": "create_a_gumloop_skill", "arguments": {}}, ctx()
     )
     assert refused["isError"] is True and not proxy.invoked("create_skill")
+
+
+async def test_a_servers_own_exposure_overrides_the_default_and_auto_follows_its_budget() -> None:
+    """The record's full/discovery wins over GMCP_FACADE_TOOL_EXPOSURE; auto lists the discovery
+    tools when the scope's full list costs more model tokens than the budget, full tools below it."""
+    from gumloop_mcp.scope import tool_list_tokens
+
+    box = make(FakeProxy(), tool_exposure="discovery")
+    meta = ["search_tools", "get_tool_schema", "call_tool"]
+    full_scope = ServerScope(server_id="s", account_id="acct_1", name="n", tool_exposure="full")
+    full = await box.list_tools(full_scope)
+    assert [t["name"] for t in full] != meta and len(full) > 20
+    assert [t["name"] for t in await box.list_tools(ServerScope("s", "acct_1", "n"))] == meta
+
+    box = make(FakeProxy())  # default: full
+    cost = tool_list_tokens(await box.list_tools(ALL))
+    over = ServerScope("s", "acct_1", "n", tool_exposure="auto", context_budget_tokens=cost - 1)
+    fits = ServerScope("s", "acct_1", "n", tool_exposure="auto", context_budget_tokens=cost)
+    assert [t["name"] for t in await box.list_tools(over)] == meta
+    assert await box.exposure(over) == "discovery"
+    assert len(await box.list_tools(fits)) == len(await box.list_tools(ALL))
+    found = await box.call_tool(over, "search_tools", {"query": "skills"}, ctx())
+    assert found["structuredContent"]["tools"]
+    # a narrow scope under the same budget fits: auto judges the scope's own list
+    narrow = ServerScope(
+        "s",
+        "acct_1",
+        "n",
+        methods=("read",),
+        tags=("skills",),
+        tool_exposure="auto",
+        context_budget_tokens=cost - 1,
+    )
+    assert [t["name"] for t in await box.list_tools(narrow)] != meta
+    # without a budget of its own, auto uses the façade's (GMCP_FACADE_CONTEXT_BUDGET_TOKENS)
+    small = make(FakeProxy(), context_budget_tokens=500)
+    assert await small.exposure(ServerScope("s", "acct_1", "n", tool_exposure="auto")) == "discovery"
+    big = make(FakeProxy(), context_budget_tokens=1_000_000)
+    assert await big.exposure(ServerScope("s", "acct_1", "n", tool_exposure="auto")) == "full"
 
 
 async def test_every_schema_is_a_valid_json_schema_with_an_object_root() -> None:
