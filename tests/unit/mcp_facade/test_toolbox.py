@@ -164,7 +164,12 @@ async def test_scope_hides_tools_and_calls_to_them_fail_like_unknown_tools() -> 
     box = make(proxy)
     scope = ServerScope(server_id="s", account_id="acct_1", name="n", methods=("read",), tags=("skills",))
     names = {t["name"] for t in await box.list_tools(scope)}
-    assert names == {"list_all_gumloop_skills", "get_single_gumloop_skill_download_by_id"}
+    assert names == {
+        "list_all_gumloop_skills",
+        "get_single_gumloop_skill_download_by_id",
+        "get_single_gumloop_skill_access_by_id",
+        "get_single_gumloop_skill_sync_plan_by_id",
+    }
     with pytest.raises(UnknownToolError) as hidden:
         await box.call_tool(scope, "create_a_gumloop_skill", {}, ctx())
     with pytest.raises(UnknownToolError) as missing:
