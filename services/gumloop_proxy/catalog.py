@@ -189,6 +189,8 @@ class OperationEntry(_Strict):
     has_dynamic_inputs: bool = False
     returns: dict[str, JsonType] = Field(default_factory=dict)
     fixed_query: dict[str, str] = Field(default_factory=dict)
+    # Constant JSON body fields sent on every call (e.g. {"stream": true} on a stream-host POST).
+    fixed_body: dict[str, str | bool] = Field(default_factory=dict)
     upstream: UpstreamEntry
 
     @model_validator(mode="after")
@@ -213,9 +215,15 @@ class OperationEntry(_Strict):
         for p in self.params:
             if p.location == "path" and not p.required:
                 problems.append(f"path parameter {p.name!r} must be required")
+            if p.location == "body" and p.wire in self.fixed_body:
+                problems.append(f"body parameter {p.name!r} is also a fixed_body field")
             if self.method == "GET" and p.location in ("body", "multipart_field", "multipart_file"):
                 problems.append(f"GET cannot carry {p.location} parameter {p.name!r}")
         locations = {p.location for p in self.params}
+        if self.fixed_body and (
+            self.method in ("GET", "DELETE") or {"multipart_field", "multipart_file"} & locations
+        ):
+            problems.append("fixed_body needs a JSON body (not GET, DELETE or multipart)")
         if "body" in locations and {"multipart_field", "multipart_file"} & locations:
             problems.append("cannot mix JSON body and multipart parameters")
         body = [p for p in self.params if p.location == "body"]
@@ -317,6 +325,7 @@ class OperationSpec:
     account_fields: tuple[str, ...]
     team_id_in_body: bool
     fixed_query: Mapping[str, str]
+    fixed_body: Mapping[str, str | bool]
     streams: bool
     idempotent: bool
     read_only: bool
@@ -504,6 +513,7 @@ def _build_operation(op: OperationEntry, shared: Mapping[str, Any]) -> Operation
         account_fields=tuple(op.account_fields),
         team_id_in_body=op.team_id_in_body,
         fixed_query=dict(op.fixed_query),
+        fixed_body=dict(op.fixed_body),
         streams=op.streams,
         idempotent=op.idempotent,
         read_only=op.read_only,

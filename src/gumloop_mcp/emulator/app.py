@@ -14,10 +14,15 @@ from aiohttp import web
 from gumloop_mcp.emulator import (
     routes_agents,
     routes_approvals,
+    routes_artifact_extras,
+    routes_item_access,
     routes_legacy,
     routes_mcp,
+    routes_mcp_accounts,
     routes_misc,
+    routes_session_extras,
     routes_sessions,
+    routes_skill_sync,
     routes_skills,
     signing,
     streaming,
@@ -240,6 +245,11 @@ def create_app(
         routes_mcp,
         routes_misc,
         streaming,
+        routes_session_extras,
+        routes_item_access,
+        routes_artifact_extras,
+        routes_skill_sync,
+        routes_mcp_accounts,
     ):
         app.add_routes(module.routes)
     return app

@@ -236,3 +236,16 @@ def test_a_list_without_pagination_and_an_invalid_schema_are_refused() -> None:
     message = _broken(mutate)
     assert "list operations need pagination" in message
     assert "input schema invalid" in message
+
+
+def test_fixed_body_fields_need_a_json_body_and_cannot_be_arguments() -> None:
+    """A constant body field on a GET, or one an argument also sets, is refused naming the operation."""
+
+    def on_get(d: dict[str, Any]) -> None:
+        _op(d, "get_agent")["fixed_body"] = {"stream": True}
+
+    def clash(d: dict[str, Any]) -> None:
+        _op(d, "stream_new_session")["fixed_body"] = {"stream": True, "input": "x"}
+
+    assert "(get_agent): fixed_body needs a JSON body (not GET, DELETE or multipart)" in _broken(on_get)
+    assert "(stream_new_session): body parameter 'input' is also a fixed_body field" in _broken(clash)

@@ -136,16 +136,37 @@ def test_operations_the_documents_do_not_describe_say_where_they_come_from() -> 
             assert upstream["source"] in ("sdk", "notes"), op["name"]
             assert upstream["reference"].strip(), op["name"]
     assert sorted(report.undescribed) == [
+        "delete_artifact",
+        "delete_queued_session_message",
+        "edit_queued_session_message",
         "get_agent_status",
         "get_agent_version",
+        "get_artifact_access",
         "get_mcp_server_prompt",
+        "get_session_access",
+        "get_skill_access",
+        "get_skill_sync_plan",
         "list_agent_versions",
+        "list_artifact_versions",
+        "list_mcp_server_accounts",
         "list_mcp_server_prompts",
         "list_mcp_server_resources",
+        "list_session_queue",
+        "queue_session_message",
         "read_mcp_server_resource",
+        "rename_artifact",
+        "rename_session",
         "resolve_session_approvals",
+        "send_queued_session_message",
+        "set_artifact_password",
         "start_agent",
+        "stream_new_session",
         "stream_session",
+        "stream_session_message",
+        "update_artifact_access",
+        "update_session_access",
+        "update_skill_access",
+        "upload_session_file",
     ]
 
 

@@ -177,7 +177,12 @@ async def test_scope_hides_tools_and_calls_to_them_fail_like_unknown_tools() -> 
     box = make(proxy)
     scope = ServerScope(server_id="s", account_id="acct_1", name="n", methods=("read",), tags=("skills",))
     names = {t["name"] for t in await box.list_tools(scope)}
-    assert names == {"list_all_gumloop_skills", "get_single_gumloop_skill_download_by_id"}
+    assert names == {
+        "list_all_gumloop_skills",
+        "get_single_gumloop_skill_download_by_id",
+        "get_single_gumloop_skill_access_by_id",
+        "get_single_gumloop_skill_sync_plan_by_id",
+    }
     with pytest.raises(UnknownToolError) as hidden:
         await box.call_tool(scope, "create_a_gumloop_skill", {}, ctx())
     with pytest.raises(UnknownToolError) as missing:
@@ -654,3 +659,27 @@ async def test_a_file_answer_from_a_json_documented_tool_still_fits_its_output_s
     assert result["content"][0]["text"].startswith("| a |")
     if "outputSchema" in tool:
         assert not list(Draft202012Validator(tool["outputSchema"]).iter_errors(result["structuredContent"]))
+
+
+async def test_the_stream_host_session_tools_fold_their_events_into_one_result() -> None:
+    """gumloop_stream_new_session goes through StreamOperation (never InvokeOperation) and answers the turn's
+    events with ended true once the finish event arrived."""
+    proxy = FakeProxy()
+    proxy.events = [
+        pb.StreamOperationResponse(
+            event=pb.StreamEvent(event=name, data=json.dumps({"type": kind, "final": name == "finish"}))
+        )
+        for name, kind in (("message", "user-message"), ("message", "text-delta"), ("finish", "finish"))
+    ]
+    box = make(proxy)
+    tools = {t["name"]: t for t in await box.list_tools(ALL)}
+    assert {"gumloop_stream_new_session", "gumloop_stream_session_message"} <= set(tools)
+    assert "outputSchema" not in tools["gumloop_stream_new_session"]
+    result = await box.call_tool(
+        ALL, "gumloop_stream_new_session", {"agent_id": "ag_1", "input": "hi"}, ctx()
+    )
+    body = json.loads(result["content"][0]["text"])
+    assert [e["data"]["type"] for e in body["events"]] == ["user-message", "text-delta", "finish"]
+    assert body["ended"] is True and body["event_count"] == 3
+    calls = [r for r in proxy.requests if r[0] != "ListOperations"]
+    assert [(r[0], r[1].operation) for r in calls] == [("StreamOperation", "stream_new_session")]
