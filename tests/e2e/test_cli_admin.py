@@ -58,7 +58,12 @@ def test_a_server_is_created_listed_updated_rotated_and_revoked(stack: Stack) ->
     assert [a["id"] for a in accounts] == [stack.ready["account_id"]]
 
     created = _json(stack, "servers", "create", "--name", "CLI e2e", "--method", "read")
-    assert created["config"] == {"methods": ["read"], "tags": []}
+    assert created["config"] == {
+        "methods": ["read"],
+        "tags": [],
+        "tool_exposure": "default",
+        "context_budget_tokens": 0,
+    }
     first_url = created["url"]
     assert _initialize(first_url) == 200
     # The header form of the same token works too (the tokenless /mcp).
