@@ -116,6 +116,8 @@ class AsyncWorkEntry(_Strict):
     pending_field: str = ""
     answer_operation: str = ""
     answer_parameter: str = ""
+    # Optional with a pause: the operation whose new input resumes the paused work instead.
+    resume_operation: str = ""
 
     @model_validator(mode="after")
     def _pausing(self) -> AsyncWorkEntry:
@@ -125,6 +127,8 @@ class AsyncWorkEntry(_Strict):
             raise ValueError(
                 "paused_states, pending_field, answer_operation and answer_parameter go together"
             )
+        if self.resume_operation and not self.paused_states:
+            raise ValueError("resume_operation needs paused_states")
         both = {s.lower() for s in self.paused_states} & {s.lower() for s in self.terminal_states}
         if both:
             raise ValueError(f"states both paused and terminal: {sorted(both)}")
@@ -296,6 +300,12 @@ class CatalogDocument(_Strict):
                     missing = sorted(wanted - {p.name for p in answer.params})
                     if missing:
                         problems.append(f"{op.name}: {answer.name} has no parameter {missing}")
+            if work.resume_operation:
+                resume = by_name.get(work.resume_operation)
+                if resume is None:
+                    problems.append(f"{op.name}: async resume_operation {work.resume_operation!r} is unknown")
+                elif work.status_id_parameter not in {p.name for p in resume.params}:
+                    problems.append(f"{op.name}: {resume.name} has no parameter {work.status_id_parameter!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

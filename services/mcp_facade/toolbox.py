@@ -378,14 +378,7 @@ class GumloopToolbox:
         scoped = await self._scoped(scope)
         answer = next((t.name for t in scoped.values() if t.operation.name == work.answer_operation), None)
         resume = next(
-            (
-                t.name
-                for t in scoped.values()
-                if t.operation.starts_async_work
-                and t.operation.async_work.status_operation == tool.operation.name
-                and t.operation.name != work.answer_operation
-                and any(p.name == work.status_id_parameter and p.required for p in t.operation.parameters)
-            ),
+            (t.name for t in scoped.values() if t.operation.name == (work.resume_operation or None)),
             None,
         )
         return PauseHelp(status_tool=tool.name, answer_tool=answer, resume_tool=resume)
