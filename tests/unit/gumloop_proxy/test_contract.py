@@ -136,16 +136,36 @@ def test_operations_the_documents_do_not_describe_say_where_they_come_from() -> 
             assert upstream["source"] in ("sdk", "notes"), op["name"]
             assert upstream["reference"].strip(), op["name"]
     assert sorted(report.undescribed) == [
+        "attach_agent_knowledge_source",
+        "attach_agent_subagent",
+        "create_agent_trigger",
+        "delete_agent",
+        "delete_agent_trigger",
+        "detach_agent_knowledge_source",
+        "detach_agent_subagent",
+        "get_agent_evaluation_options",
         "get_agent_status",
+        "get_agent_trigger",
+        "get_agent_trigger_stats",
+        "get_agent_trigger_webhook_url",
         "get_agent_version",
         "get_mcp_server_prompt",
+        "list_agent_app_rules",
+        "list_agent_knowledge_sources",
+        "list_agent_trigger_operators",
+        "list_agent_trigger_runs",
+        "list_agent_triggers",
         "list_agent_versions",
         "list_mcp_server_prompts",
         "list_mcp_server_resources",
         "read_mcp_server_resource",
         "resolve_session_approvals",
+        "run_agent_evaluations",
+        "set_agent_incognito",
         "start_agent",
         "stream_session",
+        "update_agent_abilities",
+        "update_agent_trigger",
     ]
 
 
