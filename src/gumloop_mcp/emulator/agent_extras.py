@@ -104,7 +104,8 @@ def knowledge_scope(value: Any) -> dict[str, Any] | None:
         scope[key] = rules
     if mode == "include_only" and not scope["inclusions"]:
         raise bad_request("include_only needs at least one inclusion", param="config.inclusions")
-    return scope
+    # A denylist excluding nothing is the whole source, which Gumloop spells null.
+    return None if mode == "denylist" and not scope["exclusions"] else scope
 
 
 def seed_app_rules(store: Store, agent_id: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from gumloop_mcp.emulator import agent_extras, agent_versions
-from gumloop_mcp.emulator.context import Emulator, emu, json_body
+from gumloop_mcp.emulator.context import emu, json_body
 from gumloop_mcp.emulator.errors import ApiError, bad_request
 from gumloop_mcp.emulator.routes_agents import agent_answer, agent_or_404
 from gumloop_mcp.emulator.seed import CREATOR
@@ -21,9 +21,9 @@ BASE = API + "/agents/{agent_id}"
 MAX_EVALUATION_SESSIONS = 100
 
 
-def _version(e: Emulator, agent: dict[str, Any]) -> int:
-    """The agent's current version number (its latest major version)."""
-    return max((v["major_version"] for v in e.store.agent_versions.get(agent["id"], [])), default=1)
+def _version(agent: dict[str, Any]) -> int:
+    """The agent's current version number (agent_versions.record keeps it)."""
+    return int(agent.get("version") or 1)
 
 
 @routes.get(API + "/agents/evaluation-options")
@@ -41,15 +41,15 @@ async def update_abilities(request: web.Request) -> web.Response:
     version = body.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise bad_request("version must be an integer", param="version")
-    if version is not None and version != _version(e, agent):
+    if version is not None and version != _version(agent):
         raise ApiError(
             409, "agent_version_conflict",
-            f"agent {agent['id']!r} is at version {_version(e, agent)}, not {version}; read it again",
+            f"agent {agent['id']!r} is at version {_version(agent)}, not {version}; read it again",
             param="version",
         )  # fmt: skip
     agent_extras.apply_abilities(agent, body)
     return web.json_response(
-        {"agent_id": agent["id"], "abilities": agent_extras.abilities(agent), "version": _version(e, agent)}
+        {"agent_id": agent["id"], "abilities": agent_extras.abilities(agent), "version": _version(agent)}
     )
 
 

@@ -37,8 +37,13 @@ def agent_or_404(e: Emulator, agent_id: str) -> dict[str, Any]:
 
 
 def agent_answer(agent: dict[str, Any]) -> dict[str, Any]:
-    """One agent as the single-agent routes answer it."""
-    return {**agent, "active_trigger_count": None}
+    """One agent as the single-agent routes answer it, with its abilities and incognito setting."""
+    return {
+        **agent,
+        "abilities": agent_extras.abilities(agent),
+        "incognito": agent.get("incognito") or {"enforced": False},
+        "active_trigger_count": None,
+    }
 
 
 @routes.get(API + "/agents")

@@ -32,6 +32,8 @@ async def test_abilities_merge_what_is_sent_and_refuse_a_stale_version(client: h
     """Only the abilities sent change (defaults otherwise); unknown abilities or a missing enabled are 400;
     a version other than the agent's is 409 agent_version_conflict."""
     url = A + "/agent_research/abilities"
+    before = (await client.get(A + "/agent_research")).json()["agent"]
+    assert before["version"] == 2 and before["abilities"]["web_search"] == {"enabled": True, "provider": None}
     body = (await client.patch(url, json={"web_search": {"enabled": True, "provider": "exa"}})).json()
     assert body["agent_id"] == "agent_research" and body["version"] == 2
     assert body["abilities"]["web_search"] == {"enabled": True, "provider": "exa"}
@@ -77,6 +79,11 @@ async def test_knowledge_sources_upsert_with_a_scope_and_detach_idempotently(
     }
     scope = {"mode": "include_only", "inclusions": [{"type": "document", "id": "doc_1"}]}
     assert (await client.put(url, json={"config": scope})).json()["outcome"] == "updated"
+    everything = (
+        await client.put(A + "/agent_research/knowledge-sources/conn_x", json={"config": {}})
+    ).json()
+    assert everything["knowledge_source"]["config"] is None  # a denylist excluding nothing: the whole source
+    assert (await client.delete(A + "/agent_research/knowledge-sources/conn_x")).json()["detached"] is True
     assert (await client.put(url, json={"config": scope})).json()["outcome"] == "unchanged"
     listed = (await client.get(A + "/agent_research/knowledge-sources")).json()["knowledge_sources"]
     assert listed == [{"connector_id": "conn_drive", "config": {**scope, "exclusions": []}}]
