@@ -16,10 +16,15 @@ from gumloop_mcp.emulator import (
     routes_agent_triggers,
     routes_agents,
     routes_approvals,
+    routes_artifact_extras,
+    routes_item_access,
     routes_legacy,
     routes_mcp,
+    routes_mcp_accounts,
     routes_misc,
+    routes_session_extras,
     routes_sessions,
+    routes_skill_sync,
     routes_skills,
     signing,
     streaming,
@@ -244,6 +249,11 @@ def create_app(
         routes_mcp,
         routes_misc,
         streaming,
+        routes_session_extras,
+        routes_item_access,
+        routes_artifact_extras,
+        routes_skill_sync,
+        routes_mcp_accounts,
     ):
         app.add_routes(module.routes)
     return app
