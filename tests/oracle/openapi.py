@@ -73,6 +73,8 @@ def operations() -> list[Operation]:
 
 def operation_for(method: str, route: str) -> Operation | None:
     """The documented operation serving ``method route`` (route without /api/v1 or /ws/api/v1)."""
+    if (method, route) in SDK_ONLY_ROUTES:
+        return None
     matches = [op for op in operations() if op.method == method and op.pattern.match(route)]
     # A literal segment beats a parameter (/agents/{id}/evaluations/metrics vs .../{evaluation_id}).
     return min(matches, key=lambda op: op.template.count("{"), default=None)
@@ -115,6 +117,10 @@ def _tolerated(op: Operation, path: str, instance: Any, validator: Any) -> bool:
     return validator == "enum" and extra is not None and instance in extra[0]
 
 
+# Routes only the SDK calls whose literal segment a documented template would take for a parameter.
+SDK_ONLY_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/agents/evaluation-options"): "Agents.get_evaluation_options, not GET /agents/{agent_id}",
+}
 # Where Gumloop's two sources disagree, the SDK and the documents' README win over a document's schema
 # (gumloop-openapi/README.md). Each entry: the operation, the answer's JSON path (``*`` = any list index)
 # and why. A null is tolerated only where listed; an extra enum value likewise.

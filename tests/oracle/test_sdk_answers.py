@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from gumloop import AsyncGumloop, Gumloop, GumloopClient
+from gumloop.errors import APIStatusError
 from gumloop.types import McpToolCallRequest
 
 from gumloop_mcp.emulator import RunningEmulator
@@ -377,3 +378,125 @@ def test_the_documents_are_valid_openapi_and_describe_answers() -> None:
     for name, doc in openapi.documents().items():
         validate(doc), name  # raises on an invalid document
     assert _documented_schema_count() >= 45
+
+
+async def _agent_settings(sdk: AsyncGumloop) -> str:
+    """Abilities, incognito, knowledge sources, subagents and app rules; then a spare agent deleted."""
+    aid = (await sdk.agents.create(name="Settings", model_name="anthropic/claude-sonnet-4")).agent.id
+    agent = (await sdk.agents.retrieve(aid)).agent
+    abilities = await sdk.agents.update_abilities(
+        aid, web_search={"enabled": True, "provider": "exa"}, ask_question={"enabled": False}
+    )
+    assert abilities.abilities.ask_question is not None and not abilities.abilities.ask_question.enabled
+    assert abilities.abilities.web_search is not None and abilities.abilities.web_search.provider == "exa"
+    assert abilities.version is not None and abilities.version >= 1
+    assert (await sdk.agents.set_incognito(aid, True)).agent.incognito.enforced
+    assert agent.incognito.enforced is False
+    whole = await sdk.agents.attach_knowledge_source(aid, "conn_notion")
+    assert whole.outcome == "attached" and whole.knowledge_source.config is None
+    rule = {"type": "container", "id": "space_1", "name": "Handbook"}
+    scoped = await sdk.agents.attach_knowledge_source(
+        aid, "conn_notion", config={"mode": "include_only", "inclusions": [rule]}
+    )
+    assert scoped.outcome == "updated" and scoped.knowledge_source.config is not None
+    listed = (await sdk.agents.list_knowledge_sources(aid)).knowledge_sources
+    assert [s.connector_id for s in listed] == ["conn_notion"]
+    assert (await sdk.agents.detach_knowledge_source(aid, "conn_notion")).detached
+    assert not (await sdk.agents.detach_knowledge_source(aid, "conn_notion")).detached
+    attached = await sdk.agents.attach_subagent(aid, "agent_research")
+    assert attached.subagent_ids == ["agent_research"] and attached.changed
+    assert not (await sdk.agents.attach_subagent(aid, "agent_research")).changed
+    assert (await sdk.agents.detach_subagent(aid, "agent_research")).subagent_ids == []
+    rules = (await sdk.agents.list_app_rules("agent_support")).app_rules
+    assert [r.server_id for r in rules] == ["gumloop_slack"]
+    assert (await sdk.agents.list_app_rules(aid)).app_rules == []
+    deleted = await sdk.agents.delete(aid)
+    assert deleted.deleted and deleted.agent_id == aid
+    return aid
+
+
+async def _triggers(sdk: AsyncGumloop) -> None:
+    """Every trigger call: the seeded schedule's runs and stats, a webhook's URL, an integration trigger."""
+    seeded = (await sdk.agents.list_triggers("agent_support")).triggers
+    assert [t.type for t in seeded] == ["schedule"] and seeded[0].webhook_url is None
+    runs = (await sdk.agents.list_trigger_runs("agent_support", seeded[0].id)).items
+    assert [r.state for r in runs] == ["failed", "completed", "completed"]
+    failed = await sdk.agents.list_trigger_runs("agent_support", seeded[0].id, states=["failed"])
+    assert [r.state for r in failed.items] == ["failed"]
+    stats = await sdk.agents.get_trigger_stats("agent_support", seeded[0].id)
+    assert stats.run_count == 3 and stats.total_credits == 4.5
+    hook = (await sdk.agents.create_trigger("agent_research", type="webhook", prompt="Handle it")).trigger
+    assert hook.enabled and hook.webhook_url is not None and "secret=" in hook.webhook_url
+    url = await sdk.agents.get_trigger_webhook_url("agent_research", hook.id)
+    assert url.webhook_url == hook.webhook_url
+    assert (await sdk.agents.get_trigger("agent_research", hook.id)).trigger.webhook_url is None
+    operators = (await sdk.agents.list_trigger_operators("agent_research")).operators
+    slack = next(o for o in operators if o.name == "slack_new_message")
+    integration = {
+        "operator_name": slack.name,
+        "parameters": {"channel": "support"},
+        "credentials_to_use": {"slack": {"secret_id": "sec_1"}},
+    }
+    event = (
+        await sdk.agents.create_trigger(
+            "agent_research", type="integration", prompt="Read it", integration=integration
+        )
+    ).trigger
+    assert not event.enabled and event.integration is not None
+    assert event.integration.operator_version == slack.version
+    schedule = (
+        await sdk.agents.create_trigger(
+            "agent_research", type="schedule", prompt="Report", cron_expression="0 8 * * 1", timezone="UTC"
+        )
+    ).trigger
+    moved = (
+        await sdk.agents.update_trigger("agent_research", schedule.id, run_at="2030-01-01T09:00:00Z")
+    ).trigger
+    assert moved.run_at == "2030-01-01T09:00:00Z" and moved.cron_expression is None
+    page = await sdk.agents.list_triggers("agent_research", page_size=2)
+    assert len(page.triggers) == 2 and page.next_cursor is not None
+    rest = await sdk.agents.list_triggers("agent_research", cursor=page.next_cursor)
+    assert {t.id for t in [*page.triggers, *rest.triggers]} == {hook.id, event.id, schedule.id}
+    gone = await sdk.agents.delete_trigger("agent_research", hook.id)
+    assert gone.deleted and gone.trigger_id == hook.id
+    assert (await sdk.agents.retrieve("agent_research")).agent.id == "agent_research"
+
+
+async def _evaluation_runs(sdk: AsyncGumloop, fake_time: FakeTime) -> None:
+    """The options, a dry run, a real run whose result is listed once graded, and the skips."""
+    options = await sdk.agents.get_evaluation_options()
+    assert "debounced" in options.frequencies and options.limits.criteria == 30
+    done = (await sdk.sessions.create("agent_research", input="Evaluate me")).session.id
+    fake_time.now += 10
+    assert (await sdk.sessions.retrieve(done)).session.state == "completed"
+    dry = await sdk.agents.run_evaluations("agent_research", session_ids=[done], dry_run=True)
+    assert dry.dry_run and dry.credit_cost == 1 and [r.id for r in dry.results] == [None]
+    seeded = "sess_agent_research_seed"
+    run = await sdk.agents.run_evaluations("agent_research", session_ids=[done, seeded, "sess_nope"])
+    assert [r.session_id for r in run.results] == [done] and run.results[0].status == "queued"
+    assert {s.session_id: s.reason for s in run.skipped} == {
+        seeded: "already_evaluated",
+        "sess_nope": "session_not_found",
+    }
+    fake_time.now += 10
+    result_id = run.results[0].id
+    assert result_id is not None
+    one = (await sdk.agents.get_evaluation("agent_research", result_id)).evaluation
+    assert one is not None and one.session_id == done and one.grade == "pass"
+    listed = (await sdk.agents.list_evaluations("agent_research")).evaluations
+    assert result_id in {e.evaluation_id for e in listed}
+
+
+async def test_the_sdk_reads_the_agent_settings_trigger_and_evaluation_run_answers(
+    fake_time: FakeTime, answers: Answers, sdk: AsyncGumloop
+) -> None:
+    """The agent calls only the SDK makes (no document describes them) parse into its types, and no
+    answer recorded on the way (agents, evaluations) contradicts the documents."""
+    aid = await _agent_settings(sdk)
+    await _triggers(sdk)
+    await _evaluation_runs(sdk, fake_time)
+    with pytest.raises(APIStatusError) as deleted:
+        await sdk.agents.retrieve(aid)
+    assert (deleted.value.status_code, deleted.value.code) == (404, "not_found")
+    found = [p for a in answers.items for p in openapi.problems(a.method, a.path, a.status, a.body)]
+    assert found == [], "\n".join(found)

@@ -30,6 +30,7 @@ APPROVAL = {"action_request_id": "ar_1", "action": "accept"}
 SHARE = {"type": "person", "email": "bo@example.com", "role": "viewer"}
 FILE = {"file_name": "a.csv", "media_type": "text/csv"}
 SdkCall = Callable[[AsyncGumloop], Awaitable[Any]]
+AG, TRIGGER = {"agent_id": "ag_1"}, {"agent_id": "ag_1", "trigger_id": "tr_1"}
 
 
 @dataclass
@@ -100,6 +101,76 @@ CASES = [
         lambda s: s.agents.get_version("ag_1", "ver_1"),
         {"agent_id": "ag_1", "version_id": "ver_1"},
     ),
+    Case("delete_agent", lambda s: s.agents.delete("ag_1"), {"agent_id": "ag_1"}),
+    Case(
+        "update_agent_abilities",
+        lambda s: s.agents.update_abilities("ag_1", web_search={"enabled": True}, version=3),
+        {"agent_id": "ag_1", "web_search": {"enabled": True}, "version": 3},
+    ),
+    Case(
+        "set_agent_incognito",
+        lambda s: s.agents.set_incognito("ag_1", True),
+        {"agent_id": "ag_1", "enforced": True},
+    ),
+    Case("list_agent_knowledge_sources", lambda s: s.agents.list_knowledge_sources("ag_1"), AG),
+    Case(
+        "attach_agent_knowledge_source",
+        lambda s: s.agents.attach_knowledge_source("ag_1", "conn_1", config={"mode": "denylist"}),
+        {"agent_id": "ag_1", "connector_id": "conn_1", "config": {"mode": "denylist"}},
+    ),
+    Case(
+        "detach_agent_knowledge_source",
+        lambda s: s.agents.detach_knowledge_source("ag_1", "conn_1"),
+        {"agent_id": "ag_1", "connector_id": "conn_1"},
+    ),
+    Case(
+        "attach_agent_subagent",
+        lambda s: s.agents.attach_subagent("ag_1", "ag_2"),
+        {"agent_id": "ag_1", "subagent_id": "ag_2"},
+    ),
+    Case(
+        "detach_agent_subagent",
+        lambda s: s.agents.detach_subagent("ag_1", "ag_2"),
+        {"agent_id": "ag_1", "subagent_id": "ag_2"},
+    ),
+    Case(
+        "list_agent_triggers",
+        lambda s: s.agents.list_triggers("ag_1", page_size=5, cursor="c"),
+        {"agent_id": "ag_1", "page_size": 5, "cursor": "c"},
+    ),
+    Case(
+        "create_agent_trigger",
+        lambda s: s.agents.create_trigger("ag_1", type="schedule", prompt="p", cron_expression="0 9 * * *"),
+        {"agent_id": "ag_1", "type": "schedule", "prompt": "p", "cron_expression": "0 9 * * *"},
+    ),
+    Case("get_agent_trigger", lambda s: s.agents.get_trigger("ag_1", "tr_1"), TRIGGER),
+    Case(
+        "update_agent_trigger",
+        lambda s: s.agents.update_trigger("ag_1", "tr_1", enabled=False, name="n"),
+        {"agent_id": "ag_1", "trigger_id": "tr_1", "enabled": False, "name": "n"},
+    ),
+    Case(
+        "delete_agent_trigger",
+        lambda s: s.agents.delete_trigger("ag_1", "tr_1"),
+        {"agent_id": "ag_1", "trigger_id": "tr_1"},
+    ),
+    Case(
+        "get_agent_trigger_webhook_url",
+        lambda s: s.agents.get_trigger_webhook_url("ag_1", "tr_1"),
+        {"agent_id": "ag_1", "trigger_id": "tr_1"},
+    ),
+    Case(
+        "list_agent_trigger_runs",
+        lambda s: s.agents.list_trigger_runs("ag_1", "tr_1", page_size=5, states=["failed", "completed"]),
+        {"agent_id": "ag_1", "trigger_id": "tr_1", "page_size": 5, "state": "failed,completed"},
+    ),
+    Case(
+        "get_agent_trigger_stats",
+        lambda s: s.agents.get_trigger_stats("ag_1", "tr_1"),
+        {"agent_id": "ag_1", "trigger_id": "tr_1"},
+    ),
+    Case("list_agent_trigger_operators", lambda s: s.agents.list_trigger_operators("ag_1"), AG),
+    Case("list_agent_app_rules", lambda s: s.agents.list_app_rules("ag_1"), {"agent_id": "ag_1"}),
     Case(
         "list_sessions",
         lambda s: s.sessions.list("ag_1", state="completed", sort_order="newest"),
@@ -275,6 +346,12 @@ CASES = [
         "update_evaluation_config",
         lambda s: s.agents.update_evaluation_config("ag_1", frequency="debounced"),
         {"agent_id": "ag_1", "frequency": "debounced"},
+    ),
+    Case("get_agent_evaluation_options", lambda s: s.agents.get_evaluation_options(), {}),
+    Case(
+        "run_agent_evaluations",
+        lambda s: s.agents.run_evaluations("ag_1", session_ids=["se_1"], dry_run=True),
+        {"agent_id": "ag_1", "session_ids": ["se_1"], "dry_run": True},
     ),
 ]  # fmt: skip
 # Operations the legacy flows client (GumloopClient, blocking) implements.

@@ -11,7 +11,8 @@ in each endpoint family's form (errors.py), a guMCP catalog (mcp_catalog.py), an
 by POST /sessions/{id}/approvals). ``[fail]`` in a message makes a run, session or chat completion fail.
 The SDK-only routes: a session's message queue (session_queue.py: drained in order as turns end), files and
 rename; sharing of sessions, artifacts and skills with artifact link passwords kept hashed (item_access.py);
-artifact versions, rename and delete; the skill sync plan; accounts connected to an MCP server."""
+artifact versions, rename and delete; the skill sync plan; accounts connected to an MCP server; agent
+triggers with runs and stats (agent_triggers.py) and the other SDK-only agent settings (agent_extras.py)."""
 
 from gumloop_mcp.emulator.app import RunningEmulator, create_app, start_emulator
 from gumloop_mcp.emulator.settings import EmulatorSettings

@@ -63,6 +63,7 @@ def record(
         "_composition": snapshot,
     }
     versions.insert(0, version)
+    agent["version"] = major  # what Agent.version reports and update_abilities' version checks
     return version
 
 

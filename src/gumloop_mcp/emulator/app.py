@@ -12,6 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from gumloop_mcp.emulator import (
+    routes_agent_extras,
+    routes_agent_triggers,
     routes_agents,
     routes_approvals,
     routes_artifact_extras,
@@ -238,7 +240,9 @@ def create_app(
     app.add_routes(routes)
     for module in (
         routes_legacy,
+        routes_agent_extras,
         routes_agents,
+        routes_agent_triggers,
         routes_sessions,
         routes_approvals,
         routes_skills,

@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from gumloop_mcp.emulator import agent_versions
+from gumloop_mcp.emulator import agent_extras, agent_triggers, agent_versions
 from gumloop_mcp.emulator.context import Emulator, emu, json_body, required
-from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
+from gumloop_mcp.emulator.errors import ApiError, bad_request, forbidden, not_found
 from gumloop_mcp.emulator.pagination import paginate
 from gumloop_mcp.emulator.seed import CREATOR
 from gumloop_mcp.emulator.store import iso, new_id
@@ -36,8 +36,14 @@ def agent_or_404(e: Emulator, agent_id: str) -> dict[str, Any]:
     return agent
 
 
-def _single(agent: dict[str, Any]) -> dict[str, Any]:
-    return {**agent, "active_trigger_count": None}
+def agent_answer(agent: dict[str, Any]) -> dict[str, Any]:
+    """One agent as the single-agent routes answer it, with its abilities and incognito setting."""
+    return {
+        **agent,
+        "abilities": agent_extras.abilities(agent),
+        "incognito": agent.get("incognito") or {"enforced": False},
+        "active_trigger_count": None,
+    }
 
 
 @routes.get(API + "/agents")
@@ -118,13 +124,15 @@ async def create_agent(request: web.Request) -> web.Response:
     e.store.agent_versions[aid] = []
     agent_versions.record(e.store, agent, e.now(), CREATOR)
     e.store.evaluations[aid] = []
-    return web.json_response({"agent": _single(agent)}, status=201)
+    return web.json_response({"agent": agent_answer(agent)}, status=201)
 
 
 @routes.get(API + "/agents/{agent_id}")
 async def get_agent(request: web.Request) -> web.Response:
     """One agent."""
-    return web.json_response({"agent": _single(agent_or_404(emu(request), request.match_info["agent_id"]))})
+    return web.json_response(
+        {"agent": agent_answer(agent_or_404(emu(request), request.match_info["agent_id"]))}
+    )
 
 
 @routes.patch(API + "/agents/{agent_id}")
@@ -137,7 +145,27 @@ async def update_agent(request: web.Request) -> web.Response:
         raise bad_request(f"unknown fields {unknown}; editable: {sorted(EDITABLE)}", param=unknown[0])
     agent.update({k: v for k, v in body.items() if k in EDITABLE})
     agent_versions.record(e.store, agent, e.now(), CREATOR)
-    return web.json_response({"agent": _single(agent)})
+    return web.json_response({"agent": agent_answer(agent)})
+
+
+@routes.delete(API + "/agents/{agent_id}")
+async def delete_agent(request: web.Request) -> web.Response:
+    """Delete a custom agent with its versions, triggers, app rules and evaluation setup (its sessions stay);
+    other agents stop delegating to it. Platform agents are refused with 403."""
+    e = emu(request)
+    aid = request.match_info["agent_id"]
+    if aid in agent_extras.PLATFORM_AGENTS:
+        raise forbidden(f"{aid!r} is a platform agent and cannot be deleted")
+    agent_or_404(e, aid)
+    del e.store.agents[aid]
+    for table in (e.store.agent_versions, e.store.evaluations, e.store.evaluation_configs, e.store.app_rules):
+        table.pop(aid, None)
+    agent_triggers.forget(e.store, aid)
+    for other in e.store.agents.values():
+        allowed = ((other.get("metadata") or {}).get("subagent") or {}).get("allowed_gummie_ids")
+        if isinstance(allowed, list) and aid in allowed:
+            allowed.remove(aid)
+    return web.json_response({"agent_id": aid, "deleted": True})
 
 
 _MAX_SKILL_DELTA = 100

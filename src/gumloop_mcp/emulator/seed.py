@@ -8,7 +8,7 @@ walk (tests/e2e/test_system.py), both start here.
 
 from __future__ import annotations
 
-from gumloop_mcp.emulator import agent_versions, files, mcp_catalog
+from gumloop_mcp.emulator import agent_extras, agent_triggers, agent_versions, files, mcp_catalog
 from gumloop_mcp.emulator.store import Run, Session, Store, iso
 
 DAY = 86400.0
@@ -25,6 +25,8 @@ def seed(store: Store, now: float) -> None:
     """Fill ``store`` with the demo data, timestamps relative to ``now``."""
     _flows(store, now)
     _agents(store, now)
+    agent_triggers.seed(store, now, "agent_support", "sess_agent_support_seed")
+    agent_extras.seed_app_rules(store, "agent_support")
     _mcp(store)
     _misc(store, now)
 

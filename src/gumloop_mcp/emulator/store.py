@@ -27,6 +27,7 @@ KILL_SECONDS = 0.5
 SESSION_SECONDS = 4.0
 INTERACTION_SECONDS = 3.0
 EXPORT_SECONDS = 2.0
+EVALUATION_SECONDS = 2.0
 Kind = Literal["run", "session", "interaction"]
 
 
@@ -96,7 +97,7 @@ class Session:
 
 @dataclass
 class Job:
-    """A legacy agent interaction or a data export."""
+    """A legacy agent interaction, a data export or a queued agent evaluation."""
 
     id: str
     kind: str
@@ -130,6 +131,10 @@ class Store:
     brain_docs: list[dict[str, Any]] = field(default_factory=list)
     evaluations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     evaluation_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Agent triggers by id (agent_triggers.py), their runs by trigger id, app rules by agent id.
+    triggers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trigger_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    app_rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     audit_logs: list[dict[str, Any]] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
@@ -365,6 +370,13 @@ class Store:
         session.events.append({"type": "finish", "data": {"state": "completed"}, "final": True})
 
     def _finish_job(self, job: Job, now: float) -> None:
+        if job.kind == "evaluation":  # queued by run_evaluations (routes_agent_extras.py): graded now
+            job.state = "completed"
+            job.finished_ts = job.due if job.due is not None else now
+            job.due = None
+            result = {**job.payload["result"], "created_ts": iso(job.finished_ts)}
+            self.evaluations.setdefault(job.payload["agent_id"], []).append(result)
+            return
         if job.kind == "export" and job.state == "REQUESTED":
             job.state = "IN_PROGRESS"
             job.due = now + self.delay(EXPORT_SECONDS)

@@ -170,6 +170,25 @@ class Ctx:
         body = await self.call("list_evaluations", {"agent_id": await self.agent_id()})
         return str(body["evaluations"][0]["evaluation_id"])
 
+    async def other_agent_id(self) -> str:
+        """An agent other than agent_id (to delegate to)."""
+        body, mine = await self.call("list_agents", {}), await self.agent_id()
+        return next(str(a["id"]) for a in body["agents"] if a["id"] != mine)
+
+    async def spare_agent_id(self) -> str:
+        """A freshly created agent (to delete)."""
+        body = await self.call("create_agent", {"name": "Spare agent", "model_name": await self.model()})
+        return str(body["agent"]["id"])
+
+    async def trigger_id(self) -> str:
+        """A webhook trigger of agent_id."""
+
+        async def make() -> str:
+            arguments = {"agent_id": await self.agent_id(), "type": "webhook", "prompt": "Handle the event"}
+            return str((await self.call("create_agent_trigger", arguments))["trigger"]["id"])
+
+        return str(await self._once("trigger_id", make))
+
     async def model(self) -> str:
         return "anthropic/claude-sonnet-4"
 
@@ -246,6 +265,42 @@ SAMPLES: dict[str, Sample] = {
     "detach_agent_mcp_server": lambda c: _awaited({"agent_id": c.agent_id(), "server_id": c.server_id()}),
     "list_agent_versions": _agent,
     "get_agent_version": lambda c: _awaited({"agent_id": c.agent_id(), "version_id": c.version_id()}),
+    "delete_agent": lambda c: _awaited({"agent_id": c.spare_agent_id()}),
+    "update_agent_abilities": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "web_search": {"enabled": False}}
+    ),
+    "set_agent_incognito": lambda c: _awaited({"agent_id": c.agent_id(), "enforced": True}),
+    "list_agent_knowledge_sources": _agent,
+    "attach_agent_knowledge_source": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "connector_id": "conn_notion", "config": {}}
+    ),
+    "detach_agent_knowledge_source": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "connector_id": "conn_notion"}
+    ),
+    "attach_agent_subagent": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "subagent_id": c.other_agent_id()}
+    ),
+    "detach_agent_subagent": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "subagent_id": c.other_agent_id()}
+    ),
+    "list_agent_triggers": _agent,
+    "create_agent_trigger": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "type": "schedule", "prompt": "Report", "cron_expression": "0 9 * * 1-5"}
+    ),
+    "get_agent_trigger": lambda c: _awaited({"agent_id": c.agent_id(), "trigger_id": c.trigger_id()}),
+    "update_agent_trigger": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "trigger_id": c.trigger_id(), "enabled": False}
+    ),
+    "delete_agent_trigger": lambda c: _awaited({"agent_id": c.agent_id(), "trigger_id": c.trigger_id()}),
+    "get_agent_trigger_webhook_url": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "trigger_id": c.trigger_id()}
+    ),
+    "list_agent_trigger_runs": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "trigger_id": c.trigger_id(), "state": "completed,failed"}
+    ),
+    "get_agent_trigger_stats": lambda c: _awaited({"agent_id": c.agent_id(), "trigger_id": c.trigger_id()}),
+    "list_agent_trigger_operators": _agent,
+    "list_agent_app_rules": _agent,
     "list_sessions": _agent,
     "create_session": lambda c: _awaited({"agent_id": c.agent_id(), "input": "hello"}),
     "get_session": lambda c: _awaited({"session_id": c.session_id()}),
@@ -307,6 +362,10 @@ SAMPLES: dict[str, Sample] = {
     "get_evaluation_metrics": lambda c: _awaited({"agent_id": c.agent_id(), "days": 30}),
     "get_evaluation_config": _agent,
     "update_evaluation_config": lambda c: _awaited({"agent_id": c.agent_id(), "enabled": True}),
+    "get_agent_evaluation_options": _none,
+    "run_agent_evaluations": lambda c: _awaited(
+        {"agent_id": c.agent_id(), "session_ids": _list(c.idle_session_id())}
+    ),
     "list_audit_logs": lambda c: _const(
         {
             "organization_id": c.organization_id,

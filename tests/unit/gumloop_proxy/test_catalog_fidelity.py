@@ -138,3 +138,89 @@ def test_resolve_session_approvals_takes_what_the_sdk_sends_and_refuses_what_it_
         ), bad
     answer = set(json.loads(op.proto.output_schema_json)["properties"])
     assert answer <= set(sdk.SessionApprovalsResponse.model_fields)
+
+
+# The agents-family operations only the SDK calls, with the request model that builds their body (None: the
+# SDK sends no body or a fixed one) and the answer model that parses their reply.
+AGENT_SDK_OPERATIONS: dict[str, tuple[type[pydantic.BaseModel] | None, type[pydantic.BaseModel]]] = {
+    "delete_agent": (None, sdk.AgentDeleteResponse),
+    "update_agent_abilities": (sdk.AgentAbilitiesUpdateRequest, sdk.AgentAbilitiesResponse),
+    "set_agent_incognito": (sdk.AgentIncognito, sdk.AgentResponse),
+    "list_agent_knowledge_sources": (None, sdk.AgentKnowledgeSourcesResponse),
+    "attach_agent_knowledge_source": (None, sdk.AgentKnowledgeSourceResponse),
+    "detach_agent_knowledge_source": (None, sdk.AgentKnowledgeSourceDetachResponse),
+    "attach_agent_subagent": (None, sdk.AgentSubagentsResponse),
+    "detach_agent_subagent": (None, sdk.AgentSubagentsResponse),
+    "list_agent_triggers": (None, sdk.AgentTriggersResponse),
+    "create_agent_trigger": (sdk.AgentTriggerCreateRequest, sdk.AgentTriggerResponse),
+    "get_agent_trigger": (None, sdk.AgentTriggerResponse),
+    "update_agent_trigger": (sdk.AgentTriggerUpdateRequest, sdk.AgentTriggerResponse),
+    "delete_agent_trigger": (None, sdk.AgentTriggerDeleteResponse),
+    "get_agent_trigger_webhook_url": (None, sdk.AgentTriggerWebhookUrlResponse),
+    "list_agent_trigger_runs": (None, sdk.AgentTriggerRunsResponse),
+    "get_agent_trigger_stats": (None, sdk.AgentTriggerStatsResponse),
+    "list_agent_trigger_operators": (None, sdk.TriggerOperatorsResponse),
+    "list_agent_app_rules": (None, sdk.AgentAppRulesResponse),
+    "get_agent_evaluation_options": (None, sdk.AgentEvaluationOptionsResponse),
+    "run_agent_evaluations": (sdk.EvaluationRunRequest, sdk.EvaluationRunResponse),
+}
+
+
+def test_agent_sdk_operations_send_the_sdks_fields_and_promise_its_answer_fields() -> None:
+    """Body arguments are fields of the SDK's request model, the ones it requires are required; the fields
+    the catalog promises in the answer are fields of the SDK's answer model; hints match the verbs."""
+    for name, (request, answer) in AGENT_SDK_OPERATIONS.items():
+        raw = _raw(name)
+        assert raw["upstream"]["source"] == "sdk" and raw["upstream"]["reference"].startswith(
+            "gumloop 0.5.9 "
+        )
+        body = {p["name"]: p for p in raw["params"] if p["in"] == "body"}
+        if request is not None:
+            fields = request.model_fields
+            assert set(body) <= set(fields), name
+            needed = {f for f, info in fields.items() if info.is_required()}
+            assert needed <= {f for f, p in body.items() if p.get("required")}, name
+        assert set(raw.get("returns") or {}) <= set(answer.model_fields), name
+        assert raw.get("destructive", False) == (raw["method"] == "DELETE"), name
+        assert raw.get("read_only", False) == (raw["method"] == "GET"), name
+
+
+def test_agent_sdk_operation_enums_are_the_sdks_literals() -> None:
+    """Trigger types, tool discovery modes and knowledge scope modes and rule types."""
+    trigger = _schema("create_agent_trigger")["properties"]
+    assert set(trigger["type"]["enum"]) == _literals(sdk.AgentTriggerCreateRequest, "type")
+    abilities = _schema("update_agent_abilities")["properties"]
+    assert set(abilities["tool_discovery"]["properties"]["mode"]["enum"]) == _literals(
+        sdk.ToolDiscoveryAbility, "mode"
+    )
+    assert set(abilities) - {"agent_id"} == set(sdk.AgentAbilitiesUpdateRequest.model_fields)
+    scope = _schema("attach_agent_knowledge_source")["properties"]["config"]["properties"]
+    assert set(scope["mode"]["enum"]) == _literals(sdk.KnowledgeSourceScope, "mode")
+    for key in ("inclusions", "exclusions"):
+        rule = scope[key]["items"]["properties"]
+        assert set(rule["type"]["enum"]) == _literals(sdk.KnowledgeScopeRule, "type")
+
+
+def test_trigger_arguments_the_sdk_builds_validate_and_go_out_as_the_sdk_sends_them() -> None:
+    """An integration trigger built by the SDK's request model is valid input and is sent unchanged; the
+    schedule and integration shapes the SDK refuses, the catalog cannot express either."""
+    from services.gumloop_proxy.requests import build_request
+    from tests.unit.gumloop_proxy.test_requests import Account
+
+    op = default_catalog().get("create_agent_trigger")
+    assert op is not None
+    integration = {
+        "operator_name": "slack_new_message",
+        "parameters": {"channel": "support"},
+        "credentials_to_use": {"slack": {"secret_id": "sec_1", "is_personal_credential": False}},
+    }
+    body = sdk.AgentTriggerCreateRequest.build(type="integration", prompt="Read it", integration=integration)
+    arguments = {"agent_id": "a", **body}
+    jsonschema.validate(arguments, dict(op.input_schema))
+    assert build_request(op, arguments, Account()).json_body == body
+    bad = {**integration, "credentials_to_use": {"slack": {"is_personal_credential": True}}}
+    assert not jsonschema.Draft202012Validator(dict(op.input_schema)).is_valid(
+        {"agent_id": "a", "type": "integration", "prompt": "p", "integration": bad}
+    )
+    runs = _schema("list_agent_trigger_runs")["properties"]["state"]
+    assert re.fullmatch(runs["pattern"], ",".join(["failed", "completed"]))
