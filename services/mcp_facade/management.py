@@ -36,6 +36,10 @@ from gumloop_mcp.runtime import field_violations, is_caller_refusal
 from gumloop_mcp.scope import METHOD_GROUPS
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 
+from .audit import AuditStore, MemoryAuditStore
+from .audit.api import ActivityOut, InvalidActivityQuery, activity_response, query_parameters
+from .audit.export import CSV_CONTENT_TYPE
+from .audit.store import AuditUnavailable
 from .backends import Backends
 from .management_models import (
     ID_PATTERN,
@@ -65,6 +69,7 @@ _M = TypeVar("_M", bound=BaseModel)
 _SETTINGS: Final = web.AppKey("settings", FacadeSettings)
 _BACKENDS: Final = web.AppKey("backends", Backends)
 _POLICY: Final = web.AppKey("host_policy", HostPolicy)
+_AUDIT: Final = web.AppKey("audit", AuditStore)
 _TIMEOUT_S: Final = 10.0
 _PURPOSES: Final = {
     "management": tpb.API_TOKEN_PURPOSE_MANAGEMENT,
@@ -437,6 +442,17 @@ async def delete_api_token(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def list_activity(request: web.Request) -> web.StreamResponse:
+    """The server's tool calls (audit trail), newest first, filterable; CSV with format=csv."""
+    server = await _owned_server(request)
+    try:
+        return await activity_response(request, request.app[_AUDIT], server.id)
+    except InvalidActivityQuery as exc:
+        raise ApiError(400, "invalid_argument", str(exc), exc.fields) from None
+    except AuditUnavailable:
+        raise ApiError(503, "unavailable", "the audit store is unavailable; retry shortly") from None
+
+
 # A full stop that ends a sentence (not "e.g." / "i.e."), then the next sentence's capital.
 _SENTENCE_END: Final = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=\.)\s+(?=[A-Z])")
 
@@ -487,6 +503,9 @@ class Route:
     paged: bool = False
     # Data of no account: tokens bound to one account may use it too.
     any_token: bool = False
+    # More query parameters (OpenAPI parameter objects) and other media types of the response.
+    query: tuple[dict[str, Any], ...] = ()
+    alt_content: tuple[str, ...] = ()
 
 
 _ACC = "/integrated-account/{account_id}"
@@ -497,6 +516,17 @@ ROUTES: Final = (
     Route("PATCH", f"{_ACC}/mcp/{{mcp_id}}", patch_mcp, 200, McpServerPatch, McpServerOut),
     Route("DELETE", f"{_ACC}/mcp/{{mcp_id}}", delete_mcp, 204, None, None),
     Route("POST", f"{_ACC}/mcp/{{mcp_id}}/rotate", rotate_mcp, 200, RotateRequest, McpServerOut, True),
+    Route(
+        "GET",
+        f"{_ACC}/mcp/{{mcp_id}}/activity",
+        list_activity,
+        200,
+        None,
+        ActivityOut,
+        paged=True,
+        query=tuple(query_parameters()),
+        alt_content=(CSV_CONTENT_TYPE,),
+    ),
     Route("POST", "/integrated-account", create_account, 201, AccountCreate, AccountOut),
     Route("GET", "/integrated-account", list_accounts, 200, None, AccountOut, paged=True),
     Route("GET", _ACC, get_account, 200, None, AccountOut),
@@ -588,13 +618,20 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         return _http_error(exc)
 
 
-def create_admin_app(settings: FacadeSettings, backends: Backends) -> web.Application:
-    """The admin aiohttp app: management routes plus GET /openapi.json."""
+def create_admin_app(
+    settings: FacadeSettings, backends: Backends, *, audit: AuditStore | None = None
+) -> web.Application:
+    """The admin aiohttp app: management routes plus GET /openapi.json.
+
+    `audit` is the store the activity route reads (server.py passes the recorder's); without one
+    an empty in-memory trail answers.
+    """
     from .management_openapi import openapi_document
 
     app = web.Application(middlewares=[_middleware], client_max_size=settings.max_body_bytes)
     app[_SETTINGS] = settings
     app[_BACKENDS] = backends
+    app[_AUDIT] = audit if audit is not None else MemoryAuditStore()
     app[_POLICY] = HostPolicy(
         settings.admin_allowed_origins, settings.admin_allowed_hosts, settings.admin_host
     )
