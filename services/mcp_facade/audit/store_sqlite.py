@@ -69,6 +69,7 @@ class SqliteAuditStore(AuditStore):
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -96,6 +97,10 @@ class SqliteAuditStore(AuditStore):
         await asyncio.get_running_loop().run_in_executor(self._executor, open_db)
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
         def close_db() -> None:
             if self._conn is not None:
                 self._conn.close()
