@@ -164,6 +164,7 @@ def _config_message(config: McpConfig) -> tpb.McpServerConfig:
         tags=config.tags,
         tool_exposure="" if config.tool_exposure == "default" else config.tool_exposure,
         context_budget_tokens=config.context_budget_tokens,
+        audit_payloads=config.audit_payloads,
     )
 
 
@@ -177,6 +178,7 @@ def _server_out(s: tpb.McpServer, url: str | None = None) -> McpServerOut:
             tags=list(s.config.tags),
             tool_exposure=s.config.tool_exposure or "default",
             context_budget_tokens=s.config.context_budget_tokens,
+            audit_payloads=s.config.audit_payloads,
         ),
         expires_at=_dt(s, "expire_time"),
         require_api_token_auth=s.require_api_token_auth,
@@ -293,6 +295,18 @@ async def _owned_server(request: web.Request) -> tpb.McpServer:
     return server
 
 
+async def _with_activity(request: web.Request, out: McpServerOut) -> dict[str, Any]:
+    """The server's JSON with last_call_at and calls_24h from the audit trail (null when it is down)."""
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    try:
+        last_ms, calls = await request.app[_AUDIT].summary(out.id, now_ms - 86_400_000)
+    except AuditUnavailable:
+        return out.model_dump(mode="json")
+    out.last_call_at = None if last_ms is None else datetime.fromtimestamp(last_ms / 1000, tz=UTC)
+    out.calls_24h = calls
+    return out.model_dump(mode="json")
+
+
 async def list_mcp(request: web.Request) -> web.Response:
     """List an account's MCP servers (paginated)."""
     limit, cursor = _page_args(request)
@@ -302,13 +316,13 @@ async def list_mcp(request: web.Request) -> web.Response:
         ),
         timeout=_TIMEOUT_S,
     )
-    items = [_server_out(s).model_dump(mode="json") for s in resp.mcp_servers]
+    items = [await _with_activity(request, _server_out(s)) for s in resp.mcp_servers]
     return _page(items, resp.next_page_token)
 
 
 async def get_mcp(request: web.Request) -> web.Response:
     """One MCP server (without its token)."""
-    return web.json_response(_server_out(await _owned_server(request)).model_dump(mode="json"))
+    return web.json_response(await _with_activity(request, _server_out(await _owned_server(request))))
 
 
 async def patch_mcp(request: web.Request) -> web.Response:

@@ -166,3 +166,17 @@ async def test_tool_calls_through_the_facade_are_recorded_without_their_argument
     assert all(r.latency_ms >= 0 and r.subject == "" for r in page.records)
     dumped = json.dumps([r.public() for r in page.records])
     assert "secret" not in dumped and stack.token not in dumped
+
+
+async def test_a_server_that_opted_in_has_its_arguments_and_results_recorded(stack: Stack) -> None:
+    stack.tokens.servers[stack.token].config.audit_payloads = True
+    server = await stack.make()
+    url = f"http://127.0.0.1:{server.public_port}/mcp/{stack.token}"
+    async with sdk_session(url) as session:
+        await session.initialize()
+        await session.call_tool("echo", {"text": "kept on purpose"})
+    assert server.audit is not None
+    await asyncio.wait_for(server.audit.flush(), 5)
+    (record,) = (await server.audit.store.query(AuditQuery("mcp_1"))).records
+    assert json.loads(record.arguments or "") == {"text": "kept on purpose"}
+    assert json.loads(record.result or "")["structuredContent"] == {"echo": "mcp_1:kept on purpose"}

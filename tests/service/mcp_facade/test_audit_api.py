@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -18,7 +20,7 @@ from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as tpb_grpc
 from services.mcp_facade.audit import AuditRecord, MemoryAuditStore
 from services.mcp_facade.audit.records import FIELDS
 from services.mcp_facade.backends import Backends
-from services.mcp_facade.management import create_admin_app
+from services.mcp_facade.management import _AUDIT, create_admin_app
 from services.mcp_facade.settings import FacadeSettings
 
 from .test_management import AUTH, FakeProxy, FakeTokens
@@ -140,3 +142,30 @@ async def test_openapi_documents_the_activity_route(admin: tuple[TestClient[Any,
     names = {p["name"] for p in op["parameters"]}
     assert names >= {"limit", "next_cursor", "tool", "outcome", "since", "until", "format"}
     assert set(op["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+
+
+async def test_the_server_object_shows_its_latest_call_and_calls_of_the_last_day(
+    admin: tuple[TestClient[Any, Any], str],
+) -> None:
+    client, mcp_id = admin
+    store = client.app[_AUDIT]
+    now_ms = int(time.time() * 1000)
+    hours_ago = (1, 2, 30)
+    await store.append(
+        [AuditRecord(now_ms - h * 3_600_000, mcp_id, "echo", "ok", latency_ms=1) for h in hours_ago]
+    )
+    got = await (await client.get(f"/integrated-account/acct_1/mcp/{mcp_id}", headers=AUTH)).json()
+    assert got["calls_24h"] == 2
+    assert abs(datetime.fromisoformat(got["last_call_at"]).timestamp() * 1000 - (now_ms - 3_600_000)) < 1000
+    listed = await (await client.get("/integrated-account/acct_1/mcp", headers=AUTH)).json()
+    assert [s["calls_24h"] for s in listed["result"]] == [2]
+
+
+async def test_audit_payloads_is_part_of_the_config(admin: tuple[TestClient[Any, Any], str]) -> None:
+    client, _ = admin
+    body = {"name": "kept", "config": {"audit_payloads": True}}
+    resp = await client.post("/integrated-account/acct_1/mcp", json=body, headers=AUTH)
+    assert resp.status == 201 and (await resp.json())["config"]["audit_payloads"] is True
+    body = {"name": "bad", "config": {"audit_payloads": "yes"}}
+    resp = await client.post("/integrated-account/acct_1/mcp", json=body, headers=AUTH)
+    assert resp.status == 400
