@@ -180,3 +180,20 @@ async def test_a_server_that_opted_in_has_its_arguments_and_results_recorded(sta
     (record,) = (await server.audit.store.query(AuditQuery("mcp_1"))).records
     assert json.loads(record.arguments or "") == {"text": "kept on purpose"}
     assert json.loads(record.result or "")["structuredContent"] == {"echo": "mcp_1:kept on purpose"}
+
+
+async def test_a_facade_on_redis_keeps_its_trail_in_redis_across_a_restart(
+    stack: Stack, clean_redis_url: str
+) -> None:
+    """GMCP_FACADE_STORE=redis: the audit trail goes to Redis too, and a new façade process reads it."""
+    first = await stack.make(store="redis", redis_url=clean_redis_url)
+    assert isinstance(first.audit and first.audit.store, RedisAuditStore)
+    url = f"http://127.0.0.1:{first.public_port}/mcp/{stack.token}"
+    async with sdk_session(url) as session:
+        await session.initialize()
+        await session.call_tool("echo", {"text": "x"})
+    await first.close()  # drains the queue into Redis
+    second = await stack.make(store="redis", redis_url=clean_redis_url)
+    assert second.audit is not None
+    page = await second.audit.store.query(AuditQuery("mcp_1"))
+    assert [(r.tool, r.outcome, r.client_name) for r in page.records] == [("echo", "ok", "mcp")]
