@@ -197,3 +197,29 @@ async def test_a_facade_on_redis_keeps_its_trail_in_redis_across_a_restart(
     assert second.audit is not None
     page = await second.audit.store.query(AuditQuery("mcp_1"))
     assert [(r.tool, r.outcome, r.client_name) for r in page.records] == [("echo", "ok", "mcp")]
+
+
+async def test_a_burst_of_calls_never_waits_on_a_stuck_audit_store(stack: Stack) -> None:
+    """The store hangs: every call still answers at once; what the queue cannot hold is counted as dropped."""
+    server = await stack.make(audit_queue_size=2)
+    assert server.audit is not None
+    stuck = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def hang(records: Any) -> None:
+        entered.set()
+        await stuck.wait()
+
+    server.audit.store.append = hang  # type: ignore[method-assign]
+    url = f"http://127.0.0.1:{server.public_port}/mcp/{stack.token}"
+    async with sdk_session(url) as session:
+        await session.initialize()
+        for i in range(6):
+            result = await asyncio.wait_for(session.call_tool("echo", {"text": str(i)}), 5)
+            assert result.is_error is False
+    await asyncio.wait_for(entered.wait(), 5)
+    registry = server.facade.metrics.registry if server.facade.metrics else None
+    assert registry is not None
+    dropped = registry.get_sample_value("gmcp_facade_audit_dropped_total", {"reason": "queue_full"})
+    assert dropped == 3  # one held by the stuck writer, two queued
+    stuck.set()
