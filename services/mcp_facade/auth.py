@@ -168,6 +168,7 @@ class TokenResolver:
                 tags=tuple(record.config.tags),
                 tool_exposure=record.config.tool_exposure,
                 context_budget_tokens=record.config.context_budget_tokens,
+                audit_payloads=record.config.audit_payloads,
             ),
             require_api_token=record.require_api_token_auth,
             token_expires_at=expires,

@@ -45,6 +45,8 @@ class ServerScope:
     tool_exposure: str = ""
     # The model-token budget "auto" holds the full list to; 0 = the façade's default.
     context_budget_tokens: int = 0
+    # The audit trail keeps this server's tool-call arguments and results (config.audit_payloads).
+    audit_payloads: bool = False
 
 
 async def noop_progress(progress: float, total: float | None = None, message: str | None = None) -> None:

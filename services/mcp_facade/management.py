@@ -36,6 +36,10 @@ from gumloop_mcp.runtime import field_violations, is_caller_refusal
 from gumloop_mcp.scope import METHOD_GROUPS
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 
+from .audit import AuditStore, MemoryAuditStore
+from .audit.api import ActivityOut, InvalidActivityQuery, activity_response, query_parameters
+from .audit.export import CSV_CONTENT_TYPE
+from .audit.store import AuditUnavailable
 from .backends import Backends
 from .management_models import (
     ID_PATTERN,
@@ -65,6 +69,7 @@ _M = TypeVar("_M", bound=BaseModel)
 _SETTINGS: Final = web.AppKey("settings", FacadeSettings)
 _BACKENDS: Final = web.AppKey("backends", Backends)
 _POLICY: Final = web.AppKey("host_policy", HostPolicy)
+_AUDIT: Final = web.AppKey("audit", AuditStore)
 _TIMEOUT_S: Final = 10.0
 _PURPOSES: Final = {
     "management": tpb.API_TOKEN_PURPOSE_MANAGEMENT,
@@ -159,6 +164,7 @@ def _config_message(config: McpConfig) -> tpb.McpServerConfig:
         tags=config.tags,
         tool_exposure="" if config.tool_exposure == "default" else config.tool_exposure,
         context_budget_tokens=config.context_budget_tokens,
+        audit_payloads=config.audit_payloads,
     )
 
 
@@ -172,6 +178,7 @@ def _server_out(s: tpb.McpServer, url: str | None = None) -> McpServerOut:
             tags=list(s.config.tags),
             tool_exposure=s.config.tool_exposure or "default",
             context_budget_tokens=s.config.context_budget_tokens,
+            audit_payloads=s.config.audit_payloads,
         ),
         expires_at=_dt(s, "expire_time"),
         require_api_token_auth=s.require_api_token_auth,
@@ -288,6 +295,18 @@ async def _owned_server(request: web.Request) -> tpb.McpServer:
     return server
 
 
+async def _with_activity(request: web.Request, out: McpServerOut) -> dict[str, Any]:
+    """The server's JSON with last_call_at and calls_24h from the audit trail (null when it is down)."""
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    try:
+        last_ms, calls = await request.app[_AUDIT].summary(out.id, now_ms - 86_400_000)
+    except AuditUnavailable:
+        return out.model_dump(mode="json")
+    out.last_call_at = None if last_ms is None else datetime.fromtimestamp(last_ms / 1000, tz=UTC)
+    out.calls_24h = calls
+    return out.model_dump(mode="json")
+
+
 async def list_mcp(request: web.Request) -> web.Response:
     """List an account's MCP servers (paginated)."""
     limit, cursor = _page_args(request)
@@ -297,13 +316,13 @@ async def list_mcp(request: web.Request) -> web.Response:
         ),
         timeout=_TIMEOUT_S,
     )
-    items = [_server_out(s).model_dump(mode="json") for s in resp.mcp_servers]
+    items = [await _with_activity(request, _server_out(s)) for s in resp.mcp_servers]
     return _page(items, resp.next_page_token)
 
 
 async def get_mcp(request: web.Request) -> web.Response:
     """One MCP server (without its token)."""
-    return web.json_response(_server_out(await _owned_server(request)).model_dump(mode="json"))
+    return web.json_response(await _with_activity(request, _server_out(await _owned_server(request))))
 
 
 async def patch_mcp(request: web.Request) -> web.Response:
@@ -437,6 +456,17 @@ async def delete_api_token(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def list_activity(request: web.Request) -> web.StreamResponse:
+    """The server's tool calls (audit trail), newest first, filterable; CSV with format=csv."""
+    server = await _owned_server(request)
+    try:
+        return await activity_response(request, request.app[_AUDIT], server.id)
+    except InvalidActivityQuery as exc:
+        raise ApiError(400, "invalid_argument", str(exc), exc.fields) from None
+    except AuditUnavailable:
+        raise ApiError(503, "unavailable", "the audit store is unavailable; retry shortly") from None
+
+
 # A full stop that ends a sentence (not "e.g." / "i.e."), then the next sentence's capital.
 _SENTENCE_END: Final = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=\.)\s+(?=[A-Z])")
 
@@ -487,6 +517,9 @@ class Route:
     paged: bool = False
     # Data of no account: tokens bound to one account may use it too.
     any_token: bool = False
+    # More query parameters (OpenAPI parameter objects) and other media types of the response.
+    query: tuple[dict[str, Any], ...] = ()
+    alt_content: tuple[str, ...] = ()
 
 
 _ACC = "/integrated-account/{account_id}"
@@ -497,6 +530,17 @@ ROUTES: Final = (
     Route("PATCH", f"{_ACC}/mcp/{{mcp_id}}", patch_mcp, 200, McpServerPatch, McpServerOut),
     Route("DELETE", f"{_ACC}/mcp/{{mcp_id}}", delete_mcp, 204, None, None),
     Route("POST", f"{_ACC}/mcp/{{mcp_id}}/rotate", rotate_mcp, 200, RotateRequest, McpServerOut, True),
+    Route(
+        "GET",
+        f"{_ACC}/mcp/{{mcp_id}}/activity",
+        list_activity,
+        200,
+        None,
+        ActivityOut,
+        paged=True,
+        query=tuple(query_parameters()),
+        alt_content=(CSV_CONTENT_TYPE,),
+    ),
     Route("POST", "/integrated-account", create_account, 201, AccountCreate, AccountOut),
     Route("GET", "/integrated-account", list_accounts, 200, None, AccountOut, paged=True),
     Route("GET", _ACC, get_account, 200, None, AccountOut),
@@ -588,13 +632,20 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         return _http_error(exc)
 
 
-def create_admin_app(settings: FacadeSettings, backends: Backends) -> web.Application:
-    """The admin aiohttp app: management routes plus GET /openapi.json."""
+def create_admin_app(
+    settings: FacadeSettings, backends: Backends, *, audit: AuditStore | None = None
+) -> web.Application:
+    """The admin aiohttp app: management routes plus GET /openapi.json.
+
+    `audit` is the store the activity route reads (server.py passes the recorder's); without one
+    an empty in-memory trail answers.
+    """
     from .management_openapi import openapi_document
 
     app = web.Application(middlewares=[_middleware], client_max_size=settings.max_body_bytes)
     app[_SETTINGS] = settings
     app[_BACKENDS] = backends
+    app[_AUDIT] = audit if audit is not None else MemoryAuditStore()
     app[_POLICY] = HostPolicy(
         settings.admin_allowed_origins, settings.admin_allowed_hosts, settings.admin_host
     )

@@ -122,6 +122,11 @@ class McpConfig(_Body):
         description=f"model tokens auto allows the full tool list (JSON bytes / 4); 0 = "
         f"{DEFAULT_CONTEXT_BUDGET_TOKENS}, else at least {MIN_CONTEXT_BUDGET_TOKENS}",
     )
+    audit_payloads: StrictBool = Field(
+        default=False,
+        description="the audit trail (GET .../activity) also keeps each call's arguments and result; "
+        "they can hold customer data, so off by default",
+    )
 
 
 class McpServerCreate(_Body):
@@ -169,6 +174,12 @@ class McpServerOut(BaseModel):
     last_used_at: datetime | None
     token_prefix: str
     url: str | None = None
+    last_call_at: datetime | None = Field(
+        default=None, description="the latest tool call in the audit trail (null: none kept)"
+    )
+    calls_24h: int | None = Field(
+        default=None, description="tool calls in the audit trail over the last 24 hours (null: unknown)"
+    )
     old_url_expires_at: datetime | None = Field(
         default=None, description="rotation only: when the previous URL stops working"
     )

@@ -76,6 +76,7 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
                     "schema": {"type": "string"},
                 },
             ]
+        params += list(route.query)
         op: dict[str, Any] = {
             "operationId": _operation_id(route),
             "summary": (route.handler.__doc__ or "").strip().splitlines()[0],
@@ -104,7 +105,10 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
                 }
             op["responses"][str(route.status)] = {
                 "description": "OK",
-                "content": {"application/json": {"schema": ref}},
+                "content": {
+                    "application/json": {"schema": ref},
+                    **{media: {"schema": {"type": "string"}} for media in route.alt_content},
+                },
             }
         errors = dict(_ERRORS)
         if route.method != "GET":

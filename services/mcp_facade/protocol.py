@@ -43,6 +43,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .audit import AuditRecorder
+from .audit.recorder import client_name_of
 from .budget import budget_exceeded_error, budget_exceeded_result
 from .contracts import (
     CallContext,
@@ -205,6 +207,8 @@ class Protocol:
         # (conn_key, request id). In this replica's memory: see `response`.
         self._outgoing: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._outgoing_ids = itertools.count(1)
+        # Where every finished tools/call is recorded (audit/; set by server.py). None: not recorded.
+        self.audit: AuditRecorder | None = None
 
     # -- lifecycle results ---------------------------------------------------------------
 
@@ -433,9 +437,16 @@ class Protocol:
         if not isinstance(arguments, dict):
             raise JsonRpcError(INVALID_PARAMS, "Invalid params: `arguments` must be an object")
         started = time.perf_counter()
+        session = ex.session
+        client = session.client_name if session else client_name_of(msg.meta.get(META_CLIENT_INFO))
+
+        def observe(outcome: str, result: dict[str, Any] | None = None) -> None:
+            self._observe(outcome, started)
+            self._audit(ex, name, outcome, started, client, arguments, result)
+
         retry_after = await self.state.take_call(ex.scope.server_id, self._settings.calls_per_minute)
         if retry_after > 0:
-            self._observe("budget", started)
+            observe("budget")
             if self._metrics is not None:
                 self._metrics.tripped("budget")
             return budget_exceeded_result(retry_after, self._settings.calls_per_minute)
@@ -451,7 +462,7 @@ class Protocol:
         try:
             support = await self._plan(ex, name, arguments, ctx)
         except InputRequired as exc:
-            self._observe("input_required", started)
+            observe("input_required")
             return self._input_required(exc, ex, target)
         if support != "forbidden" and self._tasks_extension(ex):
             created = await self.tasks.start(
@@ -463,7 +474,7 @@ class Protocol:
                 accepts_input=True,
                 wire=lambda record: modern_wire(record, detailed=False),
             )
-            self._observe("task", started)
+            observe("task")
             return {**created, "resultType": "task"}
         if support == "required":
             raise missing_capability(
@@ -479,6 +490,7 @@ class Protocol:
                 lambda: self._run_tool(ex, name, arguments, ctx),
                 second_factor=ex.second_factor,
             )
+            observe("task")
             return {"task": task}
         self._wire_sinks(msg, ex, ctx)
         call = _Call(asyncio.create_task(self._run_tool(ex, name, arguments, ctx)), ctx)
@@ -489,26 +501,29 @@ class Protocol:
             result = await call.task
         except asyncio.CancelledError:
             if call.revoked is not None:
-                self._observe("revoked", started)
+                observe("revoked")
                 raise _revoked(call.revoked) from None
             if ctx.cancelled.is_set():
-                self._observe("cancelled", started)
+                observe("cancelled")
                 raise RequestCancelled from None
             call.task.cancel()
             raise
         except UnknownToolError as exc:
-            self._observe("unknown_tool", started)
+            observe("unknown_tool")
             raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {exc.name}") from None
         except InputRequired as exc:
-            self._observe("input_required", started)
+            observe("input_required")
             return self._input_required(exc, ex, target)
+        except Exception:
+            observe("error")
+            raise
         finally:
             self._inflight.pop(key, None)
             self.live.release(hold)
         if call.revoked is not None:  # the tool finished anyway (it swallowed the cancellation)
-            self._observe("revoked", started)
+            observe("revoked")
             raise _revoked(call.revoked)
-        self._observe("tool_error" if result.get("isError") else "ok", started)
+        observe("tool_error" if result.get("isError") else "ok", result)
         return result
 
     async def _run_tool(
@@ -562,6 +577,30 @@ class Protocol:
     def _observe(self, outcome: str, started: float) -> None:
         if self._metrics is not None:
             self._metrics.tool_calls.labels(outcome).observe(time.perf_counter() - started)
+
+    def _audit(
+        self,
+        ex: Exchange,
+        name: str,
+        outcome: str,
+        started: float,
+        client: str,
+        arguments: dict[str, Any],
+        result: dict[str, Any] | None,
+    ) -> None:
+        """Queue the call's audit record (never waits; arguments/result only if the server opted in)."""
+        if self.audit is not None:
+            self.audit.tool_call(
+                server_id=ex.scope.server_id,
+                tool=name,
+                outcome=outcome,
+                latency_s=time.perf_counter() - started,
+                client_name=client,
+                protocol_version=ex.version,
+                payloads=ex.scope.audit_payloads,
+                arguments=arguments,
+                result=result,
+            )
 
     # -- tasks ---------------------------------------------------------------------------
 

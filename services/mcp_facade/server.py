@@ -26,6 +26,7 @@ from aiohttp import web
 from gumloop_mcp.runtime import stop_on_signals
 
 from .app import FacadeApp, create_public_app
+from .audit import AuditRecorder, open_audit_store
 from .auth import TokenResolver
 from .backends import Backends, connect_backends
 from .connections import FD_RESERVE, ConnectionGuard, GuardedSite, fd_limit
@@ -59,6 +60,7 @@ class FacadeServer:
     health: Health
     owns_backends: bool
     state: FacadeState
+    audit: AuditRecorder | None = None
 
     async def close(self, grace_s: float = 0.0) -> None:
         """Graceful shutdown (see module docstring)."""
@@ -67,6 +69,8 @@ class FacadeServer:
         await self.resolver.stop()
         await asyncio.gather(self.public_runner.cleanup(), self.admin_runner.cleanup())
         await self.state.close()
+        if self.audit is not None:  # after the calls: their records are queued, then drained
+            await self.audit.close()
         if self.backends is not None and self.owns_backends:
             await self.backends.close()
 
@@ -89,7 +93,11 @@ def _default_toolbox(settings: FacadeSettings, backends: Backends) -> Toolbox:
 
 
 def _admin_app(
-    settings: FacadeSettings, backends: Backends | None, health: Health, metrics: FacadeMetrics
+    settings: FacadeSettings,
+    backends: Backends | None,
+    health: Health,
+    metrics: FacadeMetrics,
+    audit: AuditRecorder | None = None,
 ) -> web.Application:
     app: web.Application | None = None
     if backends is not None:
@@ -100,7 +108,7 @@ def _admin_app(
                 raise  # the module exists but is broken: fail loudly
             logger.warning("management API unavailable; the admin port serves health and metrics only")
         else:
-            app = module.create_admin_app(settings, backends)
+            app = module.create_admin_app(settings, backends, audit=audit.store if audit else None)
     if app is None:
         app = web.Application()
     paths = {getattr(r, "canonical", "") for r in app.router.resources()}
@@ -156,6 +164,13 @@ async def create_server(
     """
     metrics = FacadeMetrics()
     state = open_state(settings, metrics)  # first: a bad store setting fails before anything opens
+    audit = AuditRecorder(
+        open_audit_store(settings),
+        queue_size=settings.audit_queue_size,
+        retention_s=settings.audit_retention_days * 86400,
+        sweep_every_s=settings.audit_sweep_interval_s,
+        registry=metrics.registry,
+    )
     owns = backends is None
     if backends is None:
         backends = await connect_backends(settings)
@@ -170,14 +185,16 @@ async def create_server(
     )
     resolver.start()
     await state.start()
+    await audit.start()
     sessions = SessionStore(SessionCodec(_session_secret(settings), settings.session_ttl_s), state)
     public_app, facade = create_public_app(
         settings, toolbox, resolver, sessions, state, health, metrics=metrics
     )
+    facade.protocol.audit = audit
     public_limit, admin_limit = _connection_limits(settings)
     public_guard = ConnectionGuard("public", public_limit, settings.header_timeout_s, metrics)
     admin_guard = ConnectionGuard("admin", admin_limit, settings.header_timeout_s, metrics)
-    admin_app = _admin_app(settings, backends, health, metrics)
+    admin_app = _admin_app(settings, backends, health, metrics, audit)
     # The MCP handlers time their own body reads after authorising; the admin handlers do not.
     admin_app.middlewares.append(admin_guard.body_deadline_middleware(settings.body_timeout_s))
     public_runner, public_port = await _start(
@@ -194,8 +211,9 @@ async def create_server(
         admin_port,
     )
     return FacadeServer(
-        public_runner, admin_runner, public_port, admin_port, facade, resolver, backends, health, owns, state
-    )
+        public_runner, admin_runner, public_port, admin_port, facade, resolver, backends, health, owns, state,
+        audit=audit,
+    )  # fmt: skip
 
 
 async def serve(

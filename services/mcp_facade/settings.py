@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -68,6 +69,19 @@ class FacadeSettings(ServiceSettings):
     store: Literal["memory", "redis"] = "memory"
     redis_url: SecretStr | None = None
     redis_key_prefix: str = "gmcp:facade:"
+    # Files the façade keeps (the SQLite audit trail). Unset: none (`gumloop-mcp up` sets one).
+    data_dir: Path | None = None
+
+    # -- the audit trail of tool calls (audit/; see SECURITY.md, "Audit trail") --
+    # "auto": redis when store is redis, else sqlite when data_dir is set, else memory (lost on restart).
+    audit_store: Literal["auto", "sqlite", "redis", "memory"] = "auto"
+    audit_sqlite_path: Path | None = None  # default: <data_dir>/facade-audit.sqlite3
+    # Records older than this are deleted (checked every audit_sweep_interval_s).
+    audit_retention_days: float = Field(default=30.0, gt=0)
+    audit_sweep_interval_s: float = Field(default=3600.0, gt=0)
+    # Records waiting for the writer; a call never waits: past this, records are dropped and counted
+    # (gmcp_facade_audit_dropped_total{reason="queue_full"}).
+    audit_queue_size: int = Field(default=10_000, ge=1)
 
     # -- bounds on what one client can hold (see SECURITY.md, "Resource limits"); 0 disables a count --
     # Messages in one JSON-RPC batch (2025-03-26 sessions); each request in it also takes from the budget.

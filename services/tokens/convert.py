@@ -31,6 +31,7 @@ def server_message(record: ServerRecord) -> pb.McpServer:
             tags=list(record.tags),
             tool_exposure=record.tool_exposure,
             context_budget_tokens=record.context_budget_tokens,
+            audit_payloads=record.audit_payloads,
         ),
         require_api_token_auth=record.require_api_token_auth,
         create_time=timestamp(record.create_time),

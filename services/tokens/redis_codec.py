@@ -50,6 +50,7 @@ def server_from_hash(data: dict[str, str]) -> ServerRecord:
         # absent from records written before these fields existed
         tool_exposure=data.get("tool_exposure", ""),
         context_budget_tokens=int(data.get("context_budget_tokens", "0")),
+        audit_payloads=data.get("audit_payloads", "0") == "1",
     )
 
 
@@ -69,6 +70,7 @@ def server_to_hash(record: ServerRecord) -> dict[Any, Any]:
         "token_prefix": record.token_prefix,
         "tool_exposure": record.tool_exposure,
         "context_budget_tokens": str(record.context_budget_tokens),
+        "audit_payloads": "1" if record.audit_payloads else "0",
     }
 
 

@@ -68,6 +68,7 @@ _UPDATABLE: Final = frozenset(
         "config.tags",
         "config.tool_exposure",
         "config.context_budget_tokens",
+        "config.audit_payloads",
         "expire_time",
         "require_api_token_auth",
     }
@@ -219,6 +220,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             token_prefix=token_prefix(token),
             tool_exposure=given.config.tool_exposure,
             context_budget_tokens=given.config.context_budget_tokens,
+            audit_payloads=given.config.audit_payloads,
         )
         await self._store.create_server(record, hash_token(token, self._pepper))
         logger.info("created mcp server %s for account %s", record.id, record.account_id)
@@ -298,6 +300,8 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         if "config" in paths or "config.context_budget_tokens" in paths:
             violations += v.check_exposure("mcp_server.config", "", given.config.context_budget_tokens)
             changes["context_budget_tokens"] = given.config.context_budget_tokens
+        if "config" in paths or "config.audit_payloads" in paths:
+            changes["audit_payloads"] = given.config.audit_payloads
         new_methods = "config" in paths or "config.methods" in paths
         new_tags = "config" in paths or "config.tags" in paths
         if new_methods or new_tags:

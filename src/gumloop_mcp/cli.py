@@ -255,6 +255,13 @@ async def _up(args: argparse.Namespace) -> int:
                 "GMCP_FACADE_SESSION_SECRET": secrets.session_secret,
                 "GMCP_FACADE_TOKENS_CALLER_TOKEN": secrets.caller_tokens[("facade", "tokens")],
                 "GMCP_FACADE_PROXY_CALLER_TOKEN": secrets.caller_tokens[("facade", "proxy")],
+                # The audit trail: <data-dir>/facade-audit.sqlite3, or Redis with --store redis.
+                "GMCP_FACADE_DATA_DIR": str(data_dir),
+                **(
+                    {"GMCP_FACADE_AUDIT_STORE": "redis", "GMCP_FACADE_REDIS_URL": args.redis_url}
+                    if args.store == "redis"
+                    else {}
+                ),
             },
         )
         _emit(args, {"event": "serving", "service": "facade", "ports": facade.ports})

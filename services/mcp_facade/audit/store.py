@@ -1,0 +1,143 @@
+"""Where the audit trail lives: the `AuditStore` contract, the in-memory backend, and the choice.
+
+Backends: `MemoryAuditStore` (here; one process, lost on restart), `SqliteAuditStore`
+(store_sqlite.py; a 0600 file under GMCP_FACADE_DATA_DIR) and `RedisAuditStore` (store_redis.py;
+one sorted set per server, shared by replicas). Each keeps records until `sweep` removes those
+older than the retention period (the recorder calls it periodically).
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from .records import AuditPage, AuditQuery, AuditRecord, page_of, sort_key
+
+if TYPE_CHECKING:
+    from ..settings import FacadeSettings
+
+__all__ = ["AuditStore", "AuditUnavailable", "MemoryAuditStore", "open_audit_store"]
+
+logger = logging.getLogger(__name__)
+
+# The in-memory backend keeps at most this many records per server (the oldest go first).
+MEMORY_MAX_PER_SERVER: Final = 10_000
+SQLITE_FILE: Final = "facade-audit.sqlite3"
+
+
+class AuditUnavailable(Exception):
+    """The audit store could not be reached or answered badly."""
+
+
+class AuditStore(ABC):
+    """A per-server, time-ordered trail of tool calls."""
+
+    async def start(self) -> None:
+        """Open connections or files (idempotent)."""
+        return None
+
+    async def close(self) -> None:
+        """Release connections or files."""
+        return None
+
+    @abstractmethod
+    async def append(self, records: Sequence[AuditRecord]) -> None:
+        """Store a batch (AuditUnavailable when it could not be stored)."""
+
+    @abstractmethod
+    async def query(self, query: AuditQuery) -> AuditPage:
+        """One page of a server's trail, newest first."""
+
+    @abstractmethod
+    async def sweep(self, before_ms: int) -> int:
+        """Delete every record older than `before_ms`; how many went."""
+
+    @abstractmethod
+    async def summary(self, server_id: str, since_ms: int) -> tuple[int | None, int]:
+        """The time (ms) of the server's latest call, and how many calls it had since `since_ms`."""
+
+
+class MemoryAuditStore(AuditStore):
+    """The trail in this process's memory, bounded per server."""
+
+    def __init__(self, max_per_server: int = MEMORY_MAX_PER_SERVER) -> None:
+        self._max = max_per_server
+        # Oldest first per server; appends arrive almost in order, so a sort on insert stays cheap.
+        self._records: dict[str, list[AuditRecord]] = defaultdict(list)
+
+    async def append(self, records: Sequence[AuditRecord]) -> None:
+        touched = set()
+        for record in records:
+            self._records[record.server_id].append(record)
+            touched.add(record.server_id)
+        for server_id in touched:
+            trail = self._records[server_id]
+            trail.sort(key=sort_key)
+            del trail[: max(0, len(trail) - self._max)]
+
+    async def query(self, query: AuditQuery) -> AuditPage:
+        found: list[AuditRecord] = []
+        for record in reversed(self._records.get(query.server_id, [])):
+            if query.matches(record):
+                found.append(record)
+                if len(found) > query.limit:
+                    break
+        return page_of(found, query.limit)
+
+    async def sweep(self, before_ms: int) -> int:
+        removed = 0
+        for server_id in list(self._records):
+            trail = self._records[server_id]
+            kept = [r for r in trail if r.time_ms >= before_ms]
+            removed += len(trail) - len(kept)
+            if kept:
+                self._records[server_id] = kept
+            else:
+                del self._records[server_id]
+        return removed
+
+    async def summary(self, server_id: str, since_ms: int) -> tuple[int | None, int]:
+        trail = self._records.get(server_id, [])
+        if not trail:
+            return None, 0
+        return trail[-1].time_ms, sum(1 for r in trail if r.time_ms >= since_ms)
+
+
+def open_audit_store(settings: FacadeSettings) -> AuditStore:
+    """The backend settings.audit_store names (not yet started).
+
+    "auto": Redis when the façade's shared state is on Redis (GMCP_FACADE_STORE=redis), else SQLite
+    when a data directory is set (`gumloop-mcp up` sets one), else memory.
+    """
+    kind = settings.audit_store
+    if kind == "auto":
+        if settings.store == "redis":
+            kind = "redis"
+        elif settings.data_dir is not None:
+            kind = "sqlite"
+        else:
+            kind = "memory"
+            logger.warning("no GMCP_FACADE_DATA_DIR: the audit trail is kept in memory and lost on restart")
+    if kind == "redis":
+        if settings.redis_url is None:
+            raise ValueError("GMCP_FACADE_REDIS_URL is required when the audit store is redis")
+        from .store_redis import RedisAuditStore
+
+        return RedisAuditStore(settings.redis_url.get_secret_value(), settings.redis_key_prefix)
+    if kind == "sqlite":
+        if settings.audit_sqlite_path is not None:
+            path = settings.audit_sqlite_path
+        elif settings.data_dir is not None:
+            path = Path(settings.data_dir) / SQLITE_FILE
+        else:
+            raise ValueError(
+                "GMCP_FACADE_AUDIT_STORE=sqlite needs GMCP_FACADE_DATA_DIR or GMCP_FACADE_AUDIT_SQLITE_PATH"
+            )
+        from .store_sqlite import SqliteAuditStore
+
+        return SqliteAuditStore(path)
+    return MemoryAuditStore()
