@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from .input_required import InputRound
+from .protocol.input_required import InputRound
 
 __all__ = [
     "CallContext",

@@ -25,16 +25,16 @@ from aiohttp import web
 
 from gumloop_mcp.runtime import stop_on_signals
 
-from .app import FacadeApp, create_public_app
-from .auth import TokenResolver
-from .backends import Backends, connect_backends
-from .connections import FD_RESERVE, ConnectionGuard, GuardedSite, fd_limit
 from .contracts import Toolbox
-from .health import Health
 from .metrics import FacadeMetrics
-from .sessions import SessionCodec, SessionStore
+from .protocol.sessions import SessionCodec, SessionStore
 from .settings import FacadeSettings
-from .state import FacadeState, open_state
+from .state.backends import Backends, connect_backends
+from .state.state import FacadeState, open_state
+from .transport.app import FacadeApp, create_public_app
+from .transport.auth import TokenResolver
+from .transport.connections import FD_RESERVE, ConnectionGuard, GuardedSite, fd_limit
+from .transport.health import Health
 
 __all__ = ["FacadeServer", "create_server", "serve"]
 
@@ -83,7 +83,7 @@ def _session_secret(settings: FacadeSettings) -> bytes:
 
 def _default_toolbox(settings: FacadeSettings, backends: Backends) -> Toolbox:
     # The tool layer, imported late so that the protocol layer stands (and is tested) alone.
-    module = importlib.import_module(".toolbox", __package__)
+    module = importlib.import_module(".tools.toolbox", __package__)
     toolbox: Toolbox = module.GumloopToolbox(backends.proxy, settings)
     return toolbox
 
@@ -94,9 +94,9 @@ def _admin_app(
     app: web.Application | None = None
     if backends is not None:
         try:
-            module = importlib.import_module(".management", __package__)
+            module = importlib.import_module(".management.management", __package__)
         except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.management":
+            if exc.name not in {f"{__package__}.management", f"{__package__}.management.management"}:
                 raise  # the module exists but is broken: fail loudly
             logger.warning("management API unavailable; the admin port serves health and metrics only")
         else:

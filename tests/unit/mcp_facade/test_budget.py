@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.mcp_facade.budget import CallBudget, budget_exceeded_result
+from services.mcp_facade.state.budget import CallBudget, budget_exceeded_result
 
 
 class Clock:

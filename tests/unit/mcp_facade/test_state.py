@@ -8,7 +8,7 @@ import pytest
 
 from services.mcp_facade.metrics import FacadeMetrics
 from services.mcp_facade.settings import FacadeSettings
-from services.mcp_facade.state import MemoryState, open_state
+from services.mcp_facade.state.state import MemoryState, open_state
 
 
 class Clock:

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .state import FacadeState
+from ..state.state import FacadeState
 
 __all__ = [
     "LOG_LEVELS",

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Final
 
-from .jsonrpc import RATE_LIMITED, JsonRpcError
+from ..protocol.jsonrpc import RATE_LIMITED, JsonRpcError
 
 __all__ = ["CallBudget", "budget_exceeded_error", "budget_exceeded_result"]
 

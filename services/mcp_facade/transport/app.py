@@ -30,21 +30,21 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .accesslog import access_log_middleware
-from .auth import BackendUnavailable, NotFound, Resolved, Revocation, TokenResolver, Unauthorized
-from .contracts import Toolbox
-from .health import Health
-from .jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, JsonRpcError, error_response
-from .legacy_sse import LegacySse
-from .limits import StreamSlots
-from .live import LiveWork, SecondFactor
-from .metrics import FacadeMetrics
-from .protocol import Protocol
-from .security import HostPolicy
-from .sessions import SessionStore
-from .settings import FacadeSettings
-from .state import FacadeState
-from .streamable_http import StreamableHttp
+from ..contracts import Toolbox
+from ..metrics import FacadeMetrics
+from ..protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, JsonRpcError, error_response
+from ..protocol.live import LiveWork, SecondFactor
+from ..protocol.protocol import Protocol
+from ..protocol.sessions import SessionStore
+from ..settings import FacadeSettings
+from ..state.state import FacadeState
+from ..transport.accesslog import access_log_middleware
+from ..transport.auth import BackendUnavailable, NotFound, Resolved, Revocation, TokenResolver, Unauthorized
+from ..transport.health import Health
+from ..transport.legacy_sse import LegacySse
+from ..transport.limits import StreamSlots
+from ..transport.security import HostPolicy
+from ..transport.streamable_http import StreamableHttp
 
 __all__ = ["API_TOKEN_HEADER", "FACADE_KEY", "FacadeApp", "create_public_app"]
 

@@ -35,8 +35,8 @@ from gumloop_mcp.runtime import TokenKind, is_caller_refusal, is_planned_reconne
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 
-from .contracts import ServerScope
-from .live import SecondFactor, token_key
+from ..contracts import ServerScope
+from ..protocol.live import SecondFactor, token_key
 
 __all__ = ["BackendUnavailable", "NotFound", "Resolved", "Revocation", "TokenResolver", "Unauthorized"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .backends import Backends
+from ..state.backends import Backends
 
 __all__ = ["Health"]
 

@@ -18,7 +18,7 @@ from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
 from gumloop_mcp.runtime import create_channel
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 
-from .settings import FacadeSettings
+from ..settings import FacadeSettings
 
 __all__ = ["Backends", "connect_backends"]
 

@@ -31,10 +31,10 @@ from redis.exceptions import RedisError
 
 from gumloop_mcp.runtime.redis_listen import listen_forever
 
-from .state import FacadeState, StateUnavailable
+from ..state.state import FacadeState, StateUnavailable
 
 if TYPE_CHECKING:
-    from .metrics import FacadeMetrics
+    from ..metrics import FacadeMetrics
 
 __all__ = ["RedisState"]
 

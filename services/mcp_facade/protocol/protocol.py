@@ -43,8 +43,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .budget import budget_exceeded_error, budget_exceeded_result
-from .contracts import (
+from ..contracts import (
     CallContext,
     ElicitationFailed,
     ServerScope,
@@ -54,20 +53,28 @@ from .contracts import (
     ToolsUnavailableError,
     UnknownToolError,
 )
-from .input_required import (
+from ..metrics import FacadeMetrics
+from ..protocol.input_required import (
     InputRequired,
     RequestStateCodec,
     missing_capability,
     read_round,
     required_capabilities,
 )
-from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, JsonRpcError, Message
-from .live import LiveWork, SecondFactor
-from .metrics import FacadeMetrics
-from .sessions import LOG_LEVELS, Session, SessionStore
-from .settings import FacadeSettings
-from .state import FacadeState, StateUnavailable
-from .tasks import TaskStore, modern_wire
+from ..protocol.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    JsonRpcError,
+    Message,
+)
+from ..protocol.live import LiveWork, SecondFactor
+from ..protocol.sessions import LOG_LEVELS, Session, SessionStore
+from ..protocol.tasks import TaskStore, modern_wire
+from ..settings import FacadeSettings
+from ..state.budget import budget_exceeded_error, budget_exceeded_result
+from ..state.state import FacadeState, StateUnavailable
 
 __all__ = [
     "LATEST_SESSION_VERSION",

@@ -36,8 +36,7 @@ from gumloop_mcp.runtime import field_violations, is_caller_refusal
 from gumloop_mcp.scope import METHOD_GROUPS
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 
-from .backends import Backends
-from .management_models import (
+from ..management.management_models import (
     ID_PATTERN,
     AccountCreate,
     AccountOut,
@@ -52,9 +51,10 @@ from .management_models import (
     McpServerPatch,
     RotateRequest,
 )
-from .naming import kind_name, tool_names
-from .security import HostPolicy
-from .settings import FacadeSettings
+from ..settings import FacadeSettings
+from ..state.backends import Backends
+from ..tools.naming import kind_name, tool_names
+from ..transport.security import HostPolicy
 
 __all__ = ["ROUTES", "Route", "create_admin_app"]
 
@@ -590,7 +590,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 
 def create_admin_app(settings: FacadeSettings, backends: Backends) -> web.Application:
     """The admin aiohttp app: management routes plus GET /openapi.json."""
-    from .management_openapi import openapi_document
+    from ..management.management_openapi import openapi_document
 
     app = web.Application(middlewares=[_middleware], client_max_size=settings.max_body_bytes)
     app[_SETTINGS] = settings

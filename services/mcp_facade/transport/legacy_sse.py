@@ -40,9 +40,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from .accesslog import RPC_METHOD, SESSION
-from .auth import BackendUnavailable, NotFound
-from .jsonrpc import (
+from ..protocol.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     RATE_LIMITED,
@@ -54,14 +52,16 @@ from .jsonrpc import (
     parse_message,
     result_response,
 )
-from .limits import limited
-from .live import SecondFactor
-from .protocol import LEGACY_SSE_VERSIONS, Exchange, RequestCancelled
-from .sessions import Session
-from .state import StateUnavailable
+from ..protocol.live import SecondFactor
+from ..protocol.protocol import LEGACY_SSE_VERSIONS, Exchange, RequestCancelled
+from ..protocol.sessions import Session
+from ..state.state import StateUnavailable
+from ..transport.accesslog import RPC_METHOD, SESSION
+from ..transport.auth import BackendUnavailable, NotFound
+from ..transport.limits import limited
 
 if TYPE_CHECKING:
-    from .app import FacadeApp
+    from ..transport.app import FacadeApp
 
 __all__ = ["LegacySse", "SseConnection"]
 

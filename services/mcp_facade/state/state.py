@@ -37,11 +37,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from .budget import CallBudget
+from ..state.budget import CallBudget
 
 if TYPE_CHECKING:
-    from .metrics import FacadeMetrics
-    from .settings import FacadeSettings
+    from ..metrics import FacadeMetrics
+    from ..settings import FacadeSettings
 
 __all__ = ["FacadeState", "MemoryState", "StateUnavailable", "open_state"]
 
@@ -288,7 +288,7 @@ def open_state(settings: FacadeSettings, metrics: FacadeMetrics | None = None) -
     if settings.store == "redis":
         if settings.redis_url is None:
             raise ValueError("GMCP_FACADE_REDIS_URL is required when GMCP_FACADE_STORE=redis")
-        from .state_redis import RedisState
+        from ..state.state_redis import RedisState
 
         return RedisState(settings.redis_url.get_secret_value(), settings.redis_key_prefix, metrics)
     return MemoryState(metrics)

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
-from .contracts import CallContext
+from ..contracts import CallContext
 
 __all__ = ["WaitOutcome", "dotted", "is_paused", "is_terminal", "wait_for_work"]
 

@@ -35,8 +35,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 
-from .jsonrpc import INTERNAL_ERROR, JsonRpcError, error_response
-from .metrics import FacadeMetrics
+from ..metrics import FacadeMetrics
+from ..protocol.jsonrpc import INTERNAL_ERROR, JsonRpcError, error_response
 
 __all__ = ["FD_RESERVE", "ConnectionGuard", "GuardedSite", "fd_limit"]
 

@@ -11,7 +11,7 @@ from typing import Final
 
 from aiohttp import web
 
-from .jsonrpc import RATE_LIMITED, JsonRpcError, error_response
+from ..protocol.jsonrpc import RATE_LIMITED, JsonRpcError, error_response
 
 __all__ = ["RETRY_AFTER_S", "StreamSlots", "limited"]
 

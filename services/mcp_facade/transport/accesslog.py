@@ -16,7 +16,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from .metrics import FacadeMetrics
+from ..metrics import FacadeMetrics
 
 __all__ = ["RPC_METHOD", "SESSION", "TOOL", "access_log_middleware", "redact_path"]
 

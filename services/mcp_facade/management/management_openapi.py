@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from .management_models import ID_PATTERN, MAX_ROTATION_GRACE_S, MIN_EXPIRY_LEAD_S, ErrorEnvelope
+from ..management.management_models import ID_PATTERN, MAX_ROTATION_GRACE_S, MIN_EXPIRY_LEAD_S, ErrorEnvelope
 
 if TYPE_CHECKING:
-    from .management import Route
+    from ..management.management import Route
 
 __all__ = ["openapi_document"]
 

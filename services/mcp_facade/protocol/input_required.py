@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .jsonrpc import INVALID_PARAMS, MISSING_CLIENT_CAPABILITY, JsonRpcError
+from ..protocol.jsonrpc import INVALID_PARAMS, MISSING_CLIENT_CAPABILITY, JsonRpcError
 
 __all__ = [
     "InputRequired",

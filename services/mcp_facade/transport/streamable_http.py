@@ -36,9 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from .accesslog import RPC_METHOD, SESSION, TOOL
-from .auth import Resolved
-from .jsonrpc import (
+from ..protocol.jsonrpc import (
     HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -53,7 +51,7 @@ from .jsonrpc import (
     parse_message,
     result_response,
 )
-from .protocol import (
+from ..protocol.protocol import (
     META_CAPABILITIES,
     META_LOG_LEVEL,
     META_VERSION,
@@ -63,11 +61,13 @@ from .protocol import (
     RequestCancelled,
     tools_etag,
 )
-from .sessions import Session, SessionError
-from .state import StateUnavailable
+from ..protocol.sessions import Session, SessionError
+from ..state.state import StateUnavailable
+from ..transport.accesslog import RPC_METHOD, SESSION, TOOL
+from ..transport.auth import Resolved
 
 if TYPE_CHECKING:
-    from .app import FacadeApp
+    from ..transport.app import FacadeApp
 
 __all__ = ["StreamableHttp"]
 
