@@ -30,13 +30,14 @@ from .metrics import FacadeMetrics
 from .protocol.sessions import SessionCodec, SessionStore
 from .settings import FacadeSettings
 from .state.backends import Backends, connect_backends
-from .state.state import FacadeState, open_state
+from .state.state import FacadeState, MemoryState
+from .state.state_redis import RedisState
 from .transport.app import FacadeApp, create_public_app
 from .transport.auth import TokenResolver
 from .transport.connections import FD_RESERVE, ConnectionGuard, GuardedSite, fd_limit
 from .transport.health import Health
 
-__all__ = ["FacadeServer", "create_server", "serve"]
+__all__ = ["FacadeServer", "create_server", "open_state", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,15 @@ class FacadeServer:
         await self.state.close()
         if self.backends is not None and self.owns_backends:
             await self.backends.close()
+
+
+def open_state(settings: FacadeSettings, metrics: FacadeMetrics | None = None) -> FacadeState:
+    """The backend settings.store names (not yet started)."""
+    if settings.store == "redis":
+        if settings.redis_url is None:
+            raise ValueError("GMCP_FACADE_REDIS_URL is required when GMCP_FACADE_STORE=redis")
+        return RedisState(settings.redis_url.get_secret_value(), settings.redis_key_prefix, metrics)
+    return MemoryState(metrics)
 
 
 def _session_secret(settings: FacadeSettings) -> bytes:

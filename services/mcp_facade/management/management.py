@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
@@ -36,7 +34,11 @@ from gumloop_mcp.runtime import field_violations, is_caller_refusal
 from gumloop_mcp.scope import METHOD_GROUPS
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 
-from ..management.management_models import (
+from ..settings import FacadeSettings
+from ..state.backends import Backends
+from ..tools.naming import kind_name, tool_names
+from ..transport.security import HostPolicy
+from .management_models import (
     ID_PATTERN,
     AccountCreate,
     AccountOut,
@@ -45,22 +47,20 @@ from ..management.management_models import (
     ApiTokenOut,
     CatalogOperation,
     CatalogOut,
+    Handler,
     McpConfig,
     McpServerCreate,
     McpServerOut,
     McpServerPatch,
     RotateRequest,
+    Route,
 )
-from ..settings import FacadeSettings
-from ..state.backends import Backends
-from ..tools.naming import kind_name, tool_names
-from ..transport.security import HostPolicy
+from .management_openapi import openapi_document
 
 __all__ = ["ROUTES", "Route", "create_admin_app"]
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _M = TypeVar("_M", bound=BaseModel)
 _SETTINGS: Final = web.AppKey("settings", FacadeSettings)
 _BACKENDS: Final = web.AppKey("backends", Backends)
@@ -472,23 +472,6 @@ async def get_catalog(request: web.Request) -> web.Response:
     return web.json_response(out.model_dump(mode="json"))
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One management route: the table the app and the OpenAPI document are built from."""
-
-    method: str
-    path: str
-    handler: Handler
-    status: int
-    body: type[BaseModel] | None
-    response: type[BaseModel] | None
-    # The body may be left out (an empty body means the model's defaults).
-    body_optional: bool = False
-    paged: bool = False
-    # Data of no account: tokens bound to one account may use it too.
-    any_token: bool = False
-
-
 _ACC = "/integrated-account/{account_id}"
 ROUTES: Final = (
     Route("POST", f"{_ACC}/mcp", create_mcp, 201, McpServerCreate, McpServerOut),
@@ -590,8 +573,6 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 
 def create_admin_app(settings: FacadeSettings, backends: Backends) -> web.Application:
     """The admin aiohttp app: management routes plus GET /openapi.json."""
-    from ..management.management_openapi import openapi_document
-
     app = web.Application(middlewares=[_middleware], client_max_size=settings.max_body_bytes)
     app[_SETTINGS] = settings
     app[_BACKENDS] = backends

@@ -1,11 +1,15 @@
-"""Request and response bodies of the management REST API (pydantic; also feed the OpenAPI document)."""
+"""Request and response bodies of the management REST API (pydantic; also feed the OpenAPI document),
+and `Route`, one entry of the route table the app and the document are built from."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
+from aiohttp import web
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -26,6 +30,8 @@ from gumloop_mcp.scope import (
 )
 
 __all__ = [
+    "Handler",
+    "Route",
     "AccountCreate",
     "AccountOut",
     "CatalogOperation",
@@ -318,3 +324,23 @@ class ErrorEnvelope(BaseModel):
     """Every error response."""
 
     error: ErrorBody
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One management route: the table the app and the OpenAPI document are built from."""
+
+    method: str
+    path: str
+    handler: Handler
+    status: int
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    # The body may be left out (an empty body means the model's defaults).
+    body_optional: bool = False
+    paged: bool = False
+    # Data of no account: tokens bound to one account may use it too.
+    any_token: bool = False

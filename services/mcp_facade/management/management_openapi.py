@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
-from ..management.management_models import ID_PATTERN, MAX_ROTATION_GRACE_S, MIN_EXPIRY_LEAD_S, ErrorEnvelope
-
-if TYPE_CHECKING:
-    from ..management.management import Route
+from .management_models import ID_PATTERN, MAX_ROTATION_GRACE_S, MIN_EXPIRY_LEAD_S, ErrorEnvelope, Route
 
 __all__ = ["openapi_document"]
 

@@ -27,10 +27,10 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..protocol.jsonrpc import INVALID_PARAMS, MISSING_CLIENT_CAPABILITY, JsonRpcError
+from ..contracts import InputRound
+from .jsonrpc import INVALID_PARAMS, MISSING_CLIENT_CAPABILITY, JsonRpcError
 
 __all__ = [
     "InputRequired",
@@ -63,14 +63,6 @@ class InputRequired(Exception):
         super().__init__(f"input required: {', '.join(requests) or 'state only'}")
         self.requests = requests
         self.state = state
-
-
-@dataclass(frozen=True, slots=True)
-class InputRound:
-    """What a retried request brought back: the client's responses and the verified state."""
-
-    responses: dict[str, Any] = field(default_factory=dict)
-    state: Any = None
 
 
 def elicitation(message: str, schema: dict[str, Any]) -> dict[str, Any]:

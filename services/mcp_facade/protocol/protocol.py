@@ -54,14 +54,16 @@ from ..contracts import (
     UnknownToolError,
 )
 from ..metrics import FacadeMetrics
-from ..protocol.input_required import (
+from ..settings import FacadeSettings
+from ..state.state import FacadeState, StateUnavailable
+from .input_required import (
     InputRequired,
     RequestStateCodec,
     missing_capability,
     read_round,
     required_capabilities,
 )
-from ..protocol.jsonrpc import (
+from .jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -69,12 +71,10 @@ from ..protocol.jsonrpc import (
     JsonRpcError,
     Message,
 )
-from ..protocol.live import LiveWork, SecondFactor
-from ..protocol.sessions import LOG_LEVELS, Session, SessionStore
-from ..protocol.tasks import TaskStore, modern_wire
-from ..settings import FacadeSettings
-from ..state.budget import budget_exceeded_error, budget_exceeded_result
-from ..state.state import FacadeState, StateUnavailable
+from .live import LiveWork, SecondFactor
+from .over_budget import budget_exceeded_error, budget_exceeded_result
+from .sessions import LOG_LEVELS, Session, SessionStore
+from .tasks import TaskStore, modern_wire
 
 __all__ = [
     "LATEST_SESSION_VERSION",

@@ -40,10 +40,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from ..contracts import CallContext
-from ..protocol.input_required import InputRequired, InputRound, missing_capability, required_capabilities
-from ..protocol.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, JsonRpcError
-from ..protocol.live import Hold, LiveWork, SecondFactor
 from ..state.state import FacadeState, StateUnavailable
+from .input_required import InputRequired, InputRound, missing_capability, required_capabilities
+from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, JsonRpcError
+from .live import Hold, LiveWork, SecondFactor
 
 __all__ = ["RELATED_TASK", "TaskStore", "modern_wire", "task_wire"]
 

@@ -5,19 +5,16 @@ store=redis every replica takes from one shared bucket instead (an atomic Lua sc
 on Redis time, state_redis.py), failing open when Redis is unreachable (state.py).
 The budget's purpose is stopping a runaway model from draining the Gumloop quota, and one
 client from making the façade build answers without end: tools/call, tools/list and every
-request of a JSON-RPC batch take from it (protocol.py).
+request of a JSON-RPC batch take from it (protocol.py; the answer over budget: over_budget.py).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 from typing import Any, Final
 
-from ..protocol.jsonrpc import RATE_LIMITED, JsonRpcError
-
-__all__ = ["CallBudget", "budget_exceeded_error", "budget_exceeded_result"]
+__all__ = ["CallBudget"]
 
 _MAX_KEYS: Final = 100_000
 
@@ -47,28 +44,3 @@ class CallBudget:
         self._buckets[key] = (tokens, now)
         wait: float = (1.0 - tokens) / self._rate
         return wait
-
-
-def _budget_text(retry_after_s: float, per_minute: int) -> tuple[str, int]:
-    seconds = max(1, math.ceil(retry_after_s))
-    text = (
-        f"Call budget exceeded: this MCP server allows {per_minute} calls per minute "
-        f"(tools/call, tools/list and each request of a batch). Retry in {seconds} seconds."
-    )
-    return text, seconds
-
-
-def budget_exceeded_error(retry_after_s: float, per_minute: int) -> JsonRpcError:
-    """The JSON-RPC error for a request other than tools/call over budget."""
-    text, seconds = _budget_text(retry_after_s, per_minute)
-    return JsonRpcError(RATE_LIMITED, text, {"retry_after_seconds": seconds})
-
-
-def budget_exceeded_result(retry_after_s: float, per_minute: int) -> dict[str, Any]:
-    """The tool result for a call over budget: an error the model can act on."""
-    text, seconds = _budget_text(retry_after_s, per_minute)
-    return {
-        "content": [{"type": "text", "text": text}],
-        "structuredContent": {"error": "call_budget_exceeded", "retry_after_seconds": seconds},
-        "isError": True,
-    }

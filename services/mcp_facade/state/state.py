@@ -9,8 +9,8 @@ What used to live in one process's memory goes through a `FacadeState`:
   SSE POSTs) and `broadcast()` to all (a task reached a terminal state).
 
 Two backends: `MemoryState` (this module; one process, the embedded default) and
-`RedisState` (state_redis.py; several replicas on one Redis). `open_state()` picks one
-from the settings.
+`RedisState` (state_redis.py; several replicas on one Redis). The composition root
+(server.py, `open_state()`) picks one from the settings.
 
 Failure policy when the backend is unreachable (Redis down):
 - `take_call` and `session_state` fail OPEN: the call is allowed, the session is taken as
@@ -37,13 +37,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from ..state.budget import CallBudget
+from .budget import CallBudget
 
 if TYPE_CHECKING:
     from ..metrics import FacadeMetrics
-    from ..settings import FacadeSettings
 
-__all__ = ["FacadeState", "MemoryState", "StateUnavailable", "open_state"]
+__all__ = ["FacadeState", "MemoryState", "StateUnavailable"]
 
 logger = logging.getLogger(__name__)
 
@@ -281,14 +280,3 @@ class MemoryState(FacadeState):
         """See FacadeState."""
         self._dispatch(message)
         await asyncio.sleep(0)
-
-
-def open_state(settings: FacadeSettings, metrics: FacadeMetrics | None = None) -> FacadeState:
-    """The backend settings.store names (not yet started)."""
-    if settings.store == "redis":
-        if settings.redis_url is None:
-            raise ValueError("GMCP_FACADE_REDIS_URL is required when GMCP_FACADE_STORE=redis")
-        from ..state.state_redis import RedisState
-
-        return RedisState(settings.redis_url.get_secret_value(), settings.redis_key_prefix, metrics)
-    return MemoryState(metrics)

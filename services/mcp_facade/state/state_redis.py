@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 
 from gumloop_mcp.runtime.redis_listen import listen_forever
 
-from ..state.state import FacadeState, StateUnavailable
+from .state import FacadeState, StateUnavailable
 
 if TYPE_CHECKING:
     from ..metrics import FacadeMetrics

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
-from ..tools.waits import dotted
+from .waits import dotted
 
 __all__ = [
     "PauseHelp",

@@ -12,7 +12,7 @@ from typing import Any
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
-from ..tools.results import TRUNCATION_MARKER, dumps
+from .results import TRUNCATION_MARKER, dumps
 
 __all__ = ["content_result", "metadata"]
 

@@ -21,9 +21,9 @@ import grpc
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
 from ..contracts import ToolsUnavailableError
-from ..tools.compact import published
-from ..tools.naming import kind_name, tool_names
-from ..tools.schemas import input_schema, list_output_schema, output_schema
+from .compact import published
+from .naming import kind_name, tool_names
+from .schemas import input_schema, list_output_schema, output_schema
 
 __all__ = ["CatalogCache", "CatalogUnavailableError", "Tool", "build_tools"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
-from ..tools.results import budget, dumps
-from ..tools.schemas import DEFAULT_LIST_LIMIT, list_page_size
-from ..tools.tool_errors import ToolFailure
+from .results import budget, dumps
+from .schemas import DEFAULT_LIST_LIMIT, list_page_size
+from .tool_errors import ToolFailure
 
 __all__ = ["PageRequest", "encode_cursor", "page_request", "page_result"]
 

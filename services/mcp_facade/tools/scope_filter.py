@@ -8,7 +8,7 @@ from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.scope import OperationRef, in_scope
 
 from ..contracts import ServerScope
-from ..tools.naming import kind_name
+from .naming import kind_name
 
 __all__ = ["admits", "operation_ref", "scoped"]
 

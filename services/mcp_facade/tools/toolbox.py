@@ -23,17 +23,17 @@ from gumloop_mcp.scope import tool_list_tokens
 
 from ..contracts import CallContext, ElicitationFailed, ServerScope, TaskSupport, UnknownToolError
 from ..settings import FacadeSettings
-from ..tools.approvals import PauseHelp, answer_from, elicitation_request, paused_report, pending_items
-from ..tools.artifacts import content_result
-from ..tools.catalog import CatalogCache, CatalogUnavailableError, Tool
-from ..tools.discovery import META_TOOLS, search
-from ..tools.pagination import page_request, page_result
-from ..tools.results import conform, json_result
-from ..tools.scope_filter import admits
-from ..tools.streams import StreamFold
-from ..tools.tool_errors import ToolFailure, error_result, failure_result, rpc_error_result
-from ..tools.validation import validate
-from ..tools.waits import DEADLINE_MARGIN_S, FIRST_INTERVAL_S, dotted, is_paused, wait_for_work
+from .approvals import PauseHelp, answer_from, elicitation_request, paused_report, pending_items
+from .artifacts import content_result
+from .catalog import CatalogCache, CatalogUnavailableError, Tool
+from .discovery import META_TOOLS, search
+from .pagination import page_request, page_result
+from .results import conform, json_result
+from .scope_filter import admits
+from .streams import StreamFold
+from .tool_errors import ToolFailure, error_result, failure_result, rpc_error_result
+from .validation import validate
+from .waits import DEADLINE_MARGIN_S, FIRST_INTERVAL_S, dotted, is_paused, wait_for_work
 
 __all__ = ["GumloopToolbox"]
 

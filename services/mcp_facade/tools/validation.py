@@ -6,7 +6,7 @@ from typing import Any
 
 from gumloop_mcp.runtime import schema_violations
 
-from ..tools.tool_errors import ToolFailure
+from .tool_errors import ToolFailure
 
 __all__ = ["validate"]
 

@@ -38,13 +38,13 @@ from ..protocol.protocol import Protocol
 from ..protocol.sessions import SessionStore
 from ..settings import FacadeSettings
 from ..state.state import FacadeState
-from ..transport.accesslog import access_log_middleware
-from ..transport.auth import BackendUnavailable, NotFound, Resolved, Revocation, TokenResolver, Unauthorized
-from ..transport.health import Health
-from ..transport.legacy_sse import LegacySse
-from ..transport.limits import StreamSlots
-from ..transport.security import HostPolicy
-from ..transport.streamable_http import StreamableHttp
+from .accesslog import access_log_middleware
+from .auth import BackendUnavailable, NotFound, Resolved, Revocation, TokenResolver, Unauthorized
+from .health import Health
+from .legacy_sse import LegacySse
+from .limits import StreamSlots
+from .security import HostPolicy
+from .streamable_http import StreamableHttp
 
 __all__ = ["API_TOKEN_HEADER", "FACADE_KEY", "FacadeApp", "create_public_app"]
 

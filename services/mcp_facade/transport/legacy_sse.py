@@ -56,12 +56,12 @@ from ..protocol.live import SecondFactor
 from ..protocol.protocol import LEGACY_SSE_VERSIONS, Exchange, RequestCancelled
 from ..protocol.sessions import Session
 from ..state.state import StateUnavailable
-from ..transport.accesslog import RPC_METHOD, SESSION
-from ..transport.auth import BackendUnavailable, NotFound
-from ..transport.limits import limited
+from .accesslog import RPC_METHOD, SESSION
+from .auth import BackendUnavailable, NotFound
+from .limits import limited
 
 if TYPE_CHECKING:
-    from ..transport.app import FacadeApp
+    from .app import FacadeApp
 
 __all__ = ["LegacySse", "SseConnection"]
 

@@ -63,11 +63,11 @@ from ..protocol.protocol import (
 )
 from ..protocol.sessions import Session, SessionError
 from ..state.state import StateUnavailable
-from ..transport.accesslog import RPC_METHOD, SESSION, TOOL
-from ..transport.auth import Resolved
+from .accesslog import RPC_METHOD, SESSION, TOOL
+from .auth import Resolved
 
 if TYPE_CHECKING:
-    from ..transport.app import FacadeApp
+    from .app import FacadeApp
 
 __all__ = ["StreamableHttp"]
 
