@@ -1,8 +1,9 @@
-"""Integrated accounts: the records, their validation, the store contract and its factory.
+"""Integrated accounts: the records, their validation and the store contract.
 
 A stored account keeps its credential encrypted (crypto.py); the secret is held as a SecretStr in
 memory, never returned by to_proto(), never shown by repr(). Both stores (SQLite, Redis) list in
-one stable order (creation time, then id) with the same opaque page token.
+one stable order (creation time, then id) with the same opaque page token. The service's
+composition root (server.py, `open_account_store`) picks the store from the settings.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ __all__ = [
     "encode_page_token",
     "generate_account_id",
     "new_account_from_proto",
-    "open_account_store",
     "sort_key",
 ]
 
@@ -318,20 +318,3 @@ class AccountStore(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
-
-
-def open_account_store(settings: ProxySettings) -> AccountStore:
-    """The store settings.store names, with the credential cipher from settings."""
-    from .crypto import load_cipher
-
-    cipher = load_cipher(settings)
-    if settings.store == "redis":
-        from .account_store_redis import RedisAccountStore
-
-        if settings.redis_url is None:
-            raise ValueError("GMCP_PROXY_REDIS_URL is required when GMCP_PROXY_STORE=redis")
-        return RedisAccountStore(settings.redis_url.get_secret_value(), settings.redis_key_prefix, cipher)
-    from .account_store_sqlite import SqliteAccountStore
-
-    path = settings.sqlite_path or settings.data_dir / "proxy.sqlite3"
-    return SqliteAccountStore(path, cipher)

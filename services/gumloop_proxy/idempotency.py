@@ -1,7 +1,7 @@
 """Idempotency keys for InvokeOperation: a repeated call replays the first answer.
 
-Two stores implement one contract (`IdempotencyStore`); `open_idempotency_store` picks one by
-settings.store:
+Two stores implement one contract (`IdempotencyStore`); server.py's `open_idempotency_store` picks
+one by settings.store:
 
 - `MemoryIdempotencyStore` (store=sqlite, the single-process default): an LRU in this process,
   bounded by entries, with a TTL. A restart forgets every key.
@@ -30,14 +30,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import IdempotencyKeyReused, UpstreamTimeout
 
 if TYPE_CHECKING:
-    from .settings import ProxySettings
+    pass
 
 __all__ = [
     "IdempotencyStore",
     "MemoryIdempotencyStore",
     "fingerprint",
     "key_reused",
-    "open_idempotency_store",
     "wait_timed_out",
 ]
 
@@ -82,24 +81,6 @@ class IdempotencyStore(Protocol):
     async def close(self) -> None:
         """Release connections, if any."""
         ...
-
-
-def open_idempotency_store(settings: ProxySettings) -> IdempotencyStore:
-    """The store settings.store implies: Redis shared by replicas, or this process's memory."""
-    if settings.store == "redis":
-        from .idempotency_redis import RedisIdempotencyStore
-
-        if settings.redis_url is None:
-            raise ValueError("GMCP_PROXY_REDIS_URL is required when GMCP_PROXY_STORE=redis")
-        lease_s = settings.idempotency_lease_s or settings.request_timeout_s + 30.0
-        return RedisIdempotencyStore(
-            settings.redis_url.get_secret_value(),
-            settings.redis_key_prefix,
-            ttl_s=settings.idempotency_ttl_s,
-            lease_s=lease_s,
-            timeout_s=settings.idempotency_redis_timeout_s,
-        )
-    return MemoryIdempotencyStore(settings.idempotency_ttl_s)
 
 
 @dataclass

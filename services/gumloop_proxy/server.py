@@ -23,19 +23,50 @@ from gumloop_mcp.runtime import (
     start_serving,
 )
 
-from .accounts import AccountStore, open_account_store
+from .account_store_redis import RedisAccountStore
+from .account_store_sqlite import SqliteAccountStore
+from .accounts import AccountStore
 from .catalog import Catalog, default_catalog
+from .crypto import load_cipher
 from .decoding import ContentDecoder
-from .idempotency import IdempotencyStore, open_idempotency_store
+from .idempotency import IdempotencyStore, MemoryIdempotencyStore
+from .idempotency_redis import RedisIdempotencyStore
 from .servicer import ProxyServicer
 from .settings import ProxySettings
 from .upstream import Upstream, UpstreamMetrics
 
-__all__ = ["ProxyServer", "create_server", "serve"]
+__all__ = ["ProxyServer", "create_server", "open_account_store", "open_idempotency_store", "serve"]
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ProxyService"].full_name
+
+
+def open_account_store(settings: ProxySettings) -> AccountStore:
+    """The store settings.store names, with the credential cipher from settings."""
+    cipher = load_cipher(settings)
+    if settings.store == "redis":
+        if settings.redis_url is None:
+            raise ValueError("GMCP_PROXY_REDIS_URL is required when GMCP_PROXY_STORE=redis")
+        return RedisAccountStore(settings.redis_url.get_secret_value(), settings.redis_key_prefix, cipher)
+    path = settings.sqlite_path or settings.data_dir / "proxy.sqlite3"
+    return SqliteAccountStore(path, cipher)
+
+
+def open_idempotency_store(settings: ProxySettings) -> IdempotencyStore:
+    """The store settings.store implies: Redis shared by replicas, or this process's memory."""
+    if settings.store == "redis":
+        if settings.redis_url is None:
+            raise ValueError("GMCP_PROXY_REDIS_URL is required when GMCP_PROXY_STORE=redis")
+        lease_s = settings.idempotency_lease_s or settings.request_timeout_s + 30.0
+        return RedisIdempotencyStore(
+            settings.redis_url.get_secret_value(),
+            settings.redis_key_prefix,
+            ttl_s=settings.idempotency_ttl_s,
+            lease_s=lease_s,
+            timeout_s=settings.idempotency_redis_timeout_s,
+        )
+    return MemoryIdempotencyStore(settings.idempotency_ttl_s)
 
 
 @dataclass

@@ -13,11 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from .input_required import InputRound
-
 __all__ = [
     "CallContext",
     "Elicit",
+    "InputRound",
     "ElicitationFailed",
     "ServerScope",
     "TaskPlanner",
@@ -28,6 +27,15 @@ __all__ = [
     "noop_log",
     "noop_progress",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class InputRound:
+    """What a retried request brought back: the client's responses and the verified state
+    (protocol/input_required.py reads and verifies it)."""
+
+    responses: dict[str, Any] = field(default_factory=dict)
+    state: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,19 +25,21 @@ from aiohttp import web
 
 from gumloop_mcp.runtime import stop_on_signals
 
-from .app import FacadeApp, create_public_app
-from .audit import AuditRecorder, open_audit_store
-from .auth import TokenResolver
-from .backends import Backends, connect_backends
-from .connections import FD_RESERVE, ConnectionGuard, GuardedSite, fd_limit
+from .audit import AuditRecorder
+from .audit.factory import open_audit_store
 from .contracts import Toolbox
-from .health import Health
 from .metrics import FacadeMetrics
-from .sessions import SessionCodec, SessionStore
+from .protocol.sessions import SessionCodec, SessionStore
 from .settings import FacadeSettings
-from .state import FacadeState, open_state
+from .state.backends import Backends, connect_backends
+from .state.state import FacadeState, MemoryState
+from .state.state_redis import RedisState
+from .transport.app import FacadeApp, create_public_app
+from .transport.auth import TokenResolver
+from .transport.connections import FD_RESERVE, ConnectionGuard, GuardedSite, fd_limit
+from .transport.health import Health
 
-__all__ = ["FacadeServer", "create_server", "serve"]
+__all__ = ["FacadeServer", "create_server", "open_state", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,15 @@ class FacadeServer:
             await self.backends.close()
 
 
+def open_state(settings: FacadeSettings, metrics: FacadeMetrics | None = None) -> FacadeState:
+    """The backend settings.store names (not yet started)."""
+    if settings.store == "redis":
+        if settings.redis_url is None:
+            raise ValueError("GMCP_FACADE_REDIS_URL is required when GMCP_FACADE_STORE=redis")
+        return RedisState(settings.redis_url.get_secret_value(), settings.redis_key_prefix, metrics)
+    return MemoryState(metrics)
+
+
 def _session_secret(settings: FacadeSettings) -> bytes:
     if settings.session_secret is not None and settings.session_secret.get_secret_value():
         return settings.session_secret.get_secret_value().encode()
@@ -87,7 +98,7 @@ def _session_secret(settings: FacadeSettings) -> bytes:
 
 def _default_toolbox(settings: FacadeSettings, backends: Backends) -> Toolbox:
     # The tool layer, imported late so that the protocol layer stands (and is tested) alone.
-    module = importlib.import_module(".toolbox", __package__)
+    module = importlib.import_module(".tools.toolbox", __package__)
     toolbox: Toolbox = module.GumloopToolbox(backends.proxy, settings)
     return toolbox
 
@@ -102,9 +113,9 @@ def _admin_app(
     app: web.Application | None = None
     if backends is not None:
         try:
-            module = importlib.import_module(".management", __package__)
+            module = importlib.import_module(".management.management", __package__)
         except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.management":
+            if exc.name not in {f"{__package__}.management", f"{__package__}.management.management"}:
                 raise  # the module exists but is broken: fail loudly
             logger.warning("management API unavailable; the admin port serves health and metrics only")
         else:

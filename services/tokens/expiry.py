@@ -20,9 +20,11 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from .errors import Unavailable
-from .store import Clock
 
-__all__ = ["ExpiryScheduler"]
+#: Returns the current time in seconds since the epoch (store.Clock re-exports it).
+Clock = Callable[[], float]
+
+__all__ = ["Clock", "ExpiryScheduler"]
 
 logger = logging.getLogger(__name__)
 

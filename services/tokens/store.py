@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
-if TYPE_CHECKING:
-    from .expiry import ExpiryScheduler
+from .expiry import Clock, ExpiryScheduler
 
 __all__ = [
     "ApiTokenRecord",
@@ -39,9 +37,6 @@ __all__ = [
     "Unchanged",
     "new_id",
 ]
-
-#: Returns the current time in seconds since the epoch.
-Clock = Callable[[], float]
 
 #: Position in a newest-first listing: (create_time, id) of the last item returned.
 Cursor = tuple[float, str]

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 MCP_REMOTE: Final = "mcp-remote@0.15.1"
-# The façade's second-factor header on `/mcp` (services/mcp_facade/app.py).
+# The façade's second-factor header on `/mcp` (services/mcp_facade/transport/app.py).
 API_TOKEN_HEADER: Final = "X-Gumloop-MCP-API-Token"
 # The hosts mcp-remote 0.15.1 accepts over plain http without --allow-http.
 _HTTP_HOSTS: Final = ("localhost", "127.0.0.1")

@@ -1,4 +1,4 @@
-"""A small synchronous client of the management REST API (services/mcp_facade/management.py).
+"""A small synchronous client of the management REST API (services/mcp_facade/management/management.py).
 
 Every failure becomes one `ManagementError` with a message meant for a person: the API's own
 error message (and field violations) when it refused, or why it could not be reached. List

@@ -24,11 +24,11 @@ from gumloop_mcp.runtime import TokenKind, generate_token
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
-from services.mcp_facade.backends import Backends
 from services.mcp_facade.contracts import CallContext, ServerScope, TaskSupport, UnknownToolError
-from services.mcp_facade.input_required import InputRequired, elicitation
+from services.mcp_facade.protocol.input_required import InputRequired, elicitation
 from services.mcp_facade.server import create_server
 from services.mcp_facade.settings import FacadeSettings
+from services.mcp_facade.state.backends import Backends
 
 _CONFIRM = {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}
 _NAME = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}

@@ -2,7 +2,7 @@
 
 - `records`: what one call leaves behind (`AuditRecord`) and how the trail is queried.
 - `store`: the `AuditStore` contract and the in-memory backend; `store_sqlite` and `store_redis`
-  keep it across restarts. `open_audit_store()` picks one from the settings (server.py).
+  keep it across restarts. `factory.open_audit_store()` picks one from the settings (server.py).
 - `recorder`: the bounded queue between the call path and the store, its batching writer and the
   retention sweep (a full queue drops and counts; a call never waits on the store).
 - `export`: CSV rendering (formula-safe); `api`: the management route's query parsing and reply.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .recorder import AuditRecorder
 from .records import AuditPage, AuditQuery, AuditRecord
-from .store import AuditStore, MemoryAuditStore, open_audit_store
+from .store import AuditStore, MemoryAuditStore
 
 __all__ = [
     "AuditPage",
@@ -24,5 +24,4 @@ __all__ = [
     "AuditRecorder",
     "AuditStore",
     "MemoryAuditStore",
-    "open_audit_store",
 ]

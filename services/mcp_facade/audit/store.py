@@ -1,4 +1,4 @@
-"""Where the audit trail lives: the `AuditStore` contract, the in-memory backend, and the choice.
+"""Where the audit trail lives: the `AuditStore` contract and the in-memory backend (factory.py chooses).
 
 Backends: `MemoryAuditStore` (here; one process, lost on restart), `SqliteAuditStore`
 (store_sqlite.py; a 0600 file under GMCP_FACADE_DATA_DIR) and `RedisAuditStore` (store_redis.py;
@@ -12,21 +12,16 @@ import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from .records import AuditPage, AuditQuery, AuditRecord, page_of, sort_key
 
-if TYPE_CHECKING:
-    from ..settings import FacadeSettings
-
-__all__ = ["AuditStore", "AuditUnavailable", "MemoryAuditStore", "open_audit_store"]
+__all__ = ["AuditStore", "AuditUnavailable", "MemoryAuditStore"]
 
 logger = logging.getLogger(__name__)
 
 # The in-memory backend keeps at most this many records per server (the oldest go first).
 MEMORY_MAX_PER_SERVER: Final = 10_000
-SQLITE_FILE: Final = "facade-audit.sqlite3"
 
 
 class AuditUnavailable(Exception):
@@ -105,39 +100,3 @@ class MemoryAuditStore(AuditStore):
         if not trail:
             return None, 0
         return trail[-1].time_ms, sum(1 for r in trail if r.time_ms >= since_ms)
-
-
-def open_audit_store(settings: FacadeSettings) -> AuditStore:
-    """The backend settings.audit_store names (not yet started).
-
-    "auto": Redis when the façade's shared state is on Redis (GMCP_FACADE_STORE=redis), else SQLite
-    when a data directory is set (`gumloop-mcp up` sets one), else memory.
-    """
-    kind = settings.audit_store
-    if kind == "auto":
-        if settings.store == "redis":
-            kind = "redis"
-        elif settings.data_dir is not None:
-            kind = "sqlite"
-        else:
-            kind = "memory"
-            logger.warning("no GMCP_FACADE_DATA_DIR: the audit trail is kept in memory and lost on restart")
-    if kind == "redis":
-        if settings.redis_url is None:
-            raise ValueError("GMCP_FACADE_REDIS_URL is required when the audit store is redis")
-        from .store_redis import RedisAuditStore
-
-        return RedisAuditStore(settings.redis_url.get_secret_value(), settings.redis_key_prefix)
-    if kind == "sqlite":
-        if settings.audit_sqlite_path is not None:
-            path = settings.audit_sqlite_path
-        elif settings.data_dir is not None:
-            path = Path(settings.data_dir) / SQLITE_FILE
-        else:
-            raise ValueError(
-                "GMCP_FACADE_AUDIT_STORE=sqlite needs GMCP_FACADE_DATA_DIR or GMCP_FACADE_AUDIT_SQLITE_PATH"
-            )
-        from .store_sqlite import SqliteAuditStore
-
-        return SqliteAuditStore(path)
-    return MemoryAuditStore()

@@ -22,21 +22,16 @@ completes at once with a reply saying which action was declined and why, no tool
 
 from __future__ import annotations
 
-import datetime
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from gumloop_mcp.emulator.errors import ApiError
+from gumloop_mcp.emulator.ids import iso
 
 if TYPE_CHECKING:
     from gumloop_mcp.emulator.store import Session, Store
 
 ASK_MARKER = "[ask]"
-
-
-def iso(ts: float) -> str:
-    """An ISO-8601 UTC timestamp (as store.iso, which imports this module)."""
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 REQUIRING = {"all", "write", "always"}

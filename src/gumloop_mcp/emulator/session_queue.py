@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gumloop_mcp.emulator.errors import ApiError
+from gumloop_mcp.emulator.ids import iso, new_id
 
 if TYPE_CHECKING:
     from gumloop_mcp.emulator.store import Session, Store
@@ -21,8 +22,6 @@ DRAINS_IN = {"idle", "completed", "failed"}
 
 def post_user_message(store: Store, s: Session, text: str, now: float, *, admitted: bool) -> None:
     """Add the user's message and start processing it (or queue the session when not ``admitted``)."""
-    from gumloop_mcp.emulator.store import iso, new_id
-
     s.pending_approvals, s.approved, s.decisions = None, False, []  # a new message supersedes them
     s.messages.append(
         {

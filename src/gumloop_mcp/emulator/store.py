@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gumloop_mcp.emulator import approvals, files, session_queue
 from gumloop_mcp.emulator.errors import ApiError
+from gumloop_mcp.emulator.ids import iso as iso  # re-exported: the route modules take them from here
+from gumloop_mcp.emulator.ids import new_id as new_id
 from gumloop_mcp.emulator.plans import Concurrency, Pool
 
 RUN_SECONDS = 3.0
@@ -29,18 +30,6 @@ INTERACTION_SECONDS = 3.0
 EXPORT_SECONDS = 2.0
 EVALUATION_SECONDS = 2.0
 Kind = Literal["run", "session", "interaction"]
-
-
-def new_id(prefix: str) -> str:
-    """A random id with a readable prefix."""
-    return f"{prefix}{secrets.token_hex(6)}"
-
-
-def iso(ts: float) -> str:
-    """An ISO-8601 UTC timestamp."""
-    import datetime
-
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _ident(item: Run | Session | Job) -> str:

@@ -14,7 +14,8 @@ from pydantic import SecretStr
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from services.gumloop_proxy import errors
-from services.gumloop_proxy.accounts import AccountStore, NewAccount, open_account_store
+from services.gumloop_proxy.accounts import AccountStore, NewAccount
+from services.gumloop_proxy.server import open_account_store
 from services.gumloop_proxy.settings import ProxySettings
 
 SECRET = "gk_live_VERY_SECRET_0123456789"

@@ -15,7 +15,7 @@ from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
 from gumloop_mcp.runtime import error_details, field_violations
 from services.gumloop_proxy.ratelimit import MAX_VALUE
-from services.mcp_facade.tool_errors import rpc_error_result
+from services.mcp_facade.tools.tool_errors import rpc_error_result
 
 from .conftest import create_account, invoke
 

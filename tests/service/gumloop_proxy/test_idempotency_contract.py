@@ -15,7 +15,8 @@ import pytest
 from pydantic import SecretStr
 
 from services.gumloop_proxy.errors import IdempotencyKeyReused
-from services.gumloop_proxy.idempotency import IdempotencyStore, fingerprint, open_idempotency_store
+from services.gumloop_proxy.idempotency import IdempotencyStore, fingerprint
+from services.gumloop_proxy.server import open_idempotency_store
 from services.gumloop_proxy.settings import ProxySettings
 
 DIGEST = fingerprint("start_pipeline", {"saved_item_id": "flow_1"})

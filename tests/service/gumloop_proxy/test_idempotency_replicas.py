@@ -23,10 +23,9 @@ from gumloop_mcp.emulator.context import EMU
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
 from gumloop_mcp.runtime import create_grpc_server
-from services.gumloop_proxy.accounts import open_account_store
 from services.gumloop_proxy.catalog import default_catalog
 from services.gumloop_proxy.idempotency_redis import RedisIdempotencyStore
-from services.gumloop_proxy.server import SERVICE_NAME, ProxyServer, create_server
+from services.gumloop_proxy.server import SERVICE_NAME, ProxyServer, create_server, open_account_store
 from services.gumloop_proxy.servicer import ProxyServicer
 from services.gumloop_proxy.settings import ProxySettings
 from services.gumloop_proxy.upstream import Upstream

@@ -24,12 +24,12 @@ from gumloop_mcp.runtime import TokenKind, generate_token
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
-from services.mcp_facade.backends import Backends
 from services.mcp_facade.contracts import CallContext, ServerScope, TaskSupport, UnknownToolError
-from services.mcp_facade.input_required import InputRequired, elicitation
+from services.mcp_facade.protocol.input_required import InputRequired, elicitation
 from services.mcp_facade.server import FacadeServer, create_server
 from services.mcp_facade.settings import FacadeSettings
-from services.mcp_facade.waits import wait_for_work
+from services.mcp_facade.state.backends import Backends
+from services.mcp_facade.tools.waits import wait_for_work
 
 
 class FakeTokens(pb_grpc.TokenServiceServicer):

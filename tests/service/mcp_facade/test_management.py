@@ -17,9 +17,9 @@ from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as ppb_grpc
 from gumloop_mcp.runtime import create_channel, with_details
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as tpb_grpc
-from services.mcp_facade.backends import Backends
-from services.mcp_facade.management import ROUTES, create_admin_app
+from services.mcp_facade.management.management import ROUTES, create_admin_app
 from services.mcp_facade.settings import FacadeSettings
+from services.mcp_facade.state.backends import Backends
 
 GOOD = "gmcpat_good"
 AUTH = {"Authorization": f"Bearer {GOOD}"}

@@ -25,10 +25,10 @@ from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as ppb_grpc
 from gumloop_mcp.runtime import create_channel
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as tpb_grpc
-from services.mcp_facade.backends import Backends
 from services.mcp_facade.server import FacadeServer
 from services.mcp_facade.server import create_server as create_facade
 from services.mcp_facade.settings import FacadeSettings
+from services.mcp_facade.state.backends import Backends
 from services.tokens.server import TokenServer
 from services.tokens.server import create_server as create_tokens
 from services.tokens.settings import TokenSettings

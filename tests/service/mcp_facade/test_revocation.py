@@ -19,7 +19,7 @@ import aiohttp
 
 from gumloop_mcp.runtime import TokenKind, generate_token
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
-from services.mcp_facade.live import REVOKED_MESSAGE
+from services.mcp_facade.protocol.live import REVOKED_MESSAGE
 from services.mcp_facade.server import FacadeServer
 
 from .conftest import Stack

@@ -13,11 +13,11 @@ import grpc
 import pytest
 
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
-from services.mcp_facade.auth import TokenResolver
+from services.mcp_facade.transport.auth import TokenResolver
 
 from .conftest import FakeTokens
 
-AUTH_LOGGER = "services.mcp_facade.auth"
+AUTH_LOGGER = "services.mcp_facade.transport.auth"
 PLANNED = "revocation watch: the token service recycled the connection; reconnecting"
 BROKEN = "revocation watch broken (UNAVAILABLE); reconnecting"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from services.mcp_facade.state import FacadeState, MemoryState
-from services.mcp_facade.state_redis import RedisState
+from services.mcp_facade.state.state import FacadeState, MemoryState
+from services.mcp_facade.state.state_redis import RedisState
 
 PREFIX = "gmcp:test:"
 

@@ -17,7 +17,7 @@ from services.gumloop_proxy.server import create_server
 from services.gumloop_proxy.settings import ProxySettings
 from services.mcp_facade.contracts import CallContext, ServerScope
 from services.mcp_facade.settings import FacadeSettings
-from services.mcp_facade.toolbox import GumloopToolbox
+from services.mcp_facade.tools.toolbox import GumloopToolbox
 
 
 @pytest.fixture

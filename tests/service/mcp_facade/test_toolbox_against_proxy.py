@@ -24,7 +24,7 @@ from services.gumloop_proxy.server import create_server
 from services.gumloop_proxy.settings import ProxySettings
 from services.mcp_facade.contracts import CallContext, ServerScope, UnknownToolError
 from services.mcp_facade.settings import FacadeSettings
-from services.mcp_facade.toolbox import GumloopToolbox
+from services.mcp_facade.tools.toolbox import GumloopToolbox
 
 AGENTS = [{"id": f"ag_{i}", "name": f"Agent {i}"} for i in range(5)]
 REPORT = "# Quarterly report\n\n" + "Revenue grew. " * 400
@@ -259,8 +259,8 @@ async def test_start_pipeline_checks_flow_inputs_then_starts_and_points_at_the_w
 async def test_the_official_mcp_client_accepts_tools_and_structured_results(stack: Stack) -> None:
     """Through the real façade app, the MCP SDK lists the tools and validates structuredContent."""
     from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as tokens_grpc
-    from services.mcp_facade.backends import Backends
     from services.mcp_facade.server import create_server as create_facade
+    from services.mcp_facade.state.backends import Backends
     from tests.service.mcp_facade.conftest import FakeTokens, sdk_session
 
     tokens = FakeTokens()

@@ -24,7 +24,7 @@ from gumloop_mcp.launcher import (
     session_secret_path,
     write_secret_file,
 )
-from services.mcp_facade.management_models import AccountCreate, ApiTokenCreate, McpServerCreate
+from services.mcp_facade.management.management_models import AccountCreate, ApiTokenCreate, McpServerCreate
 
 
 def test_up_defaults_match_the_documented_ports() -> None:

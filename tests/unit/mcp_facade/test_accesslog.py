@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gumloop_mcp.runtime import TokenKind, generate_token
-from services.mcp_facade.accesslog import redact_path
+from services.mcp_facade.transport.accesslog import redact_path
 
 
 def test_token_in_mcp_paths_is_redacted() -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import grpc
 
-from services.mcp_facade.approvals import answer_from, elicitation_request, summary
 from services.mcp_facade.contracts import CallContext, ElicitationFailed, ServerScope
 from services.mcp_facade.settings import FacadeSettings
-from services.mcp_facade.toolbox import GumloopToolbox
+from services.mcp_facade.tools.approvals import answer_from, elicitation_request, summary
+from services.mcp_facade.tools.toolbox import GumloopToolbox
 from tests.unit.mcp_facade.test_toolbox import ALL, FakeProxy, rpc_error, text_of
 
 STATUS = "get_single_gumloop_session_by_id"

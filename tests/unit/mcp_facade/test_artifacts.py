@@ -7,7 +7,7 @@ import json
 from google.protobuf import timestamp_pb2
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
-from services.mcp_facade.artifacts import content_result
+from services.mcp_facade.tools.artifacts import content_result
 
 
 def test_markdown_beyond_the_cap_is_cut_with_the_next_offset() -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from gumloop_mcp.runtime import TokenKind, generate_token
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
-from services.mcp_facade.auth import NotFound, TokenResolver
 from services.mcp_facade.contracts import ServerScope
+from services.mcp_facade.transport.auth import NotFound, TokenResolver
 
 
 class Stub:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.mcp_facade.budget import CallBudget, budget_exceeded_result
+from services.mcp_facade.protocol.over_budget import budget_exceeded_result
+from services.mcp_facade.state.budget import CallBudget
 
 
 class Clock:

@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
-from services.mcp_facade.catalog import CatalogCache, CatalogUnavailableError
+from services.mcp_facade.tools.catalog import CatalogCache, CatalogUnavailableError
 
 
 class Proxy:

@@ -6,7 +6,7 @@ import re
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from services.gumloop_proxy.catalog import default_catalog
-from services.mcp_facade.catalog import build_tools
+from services.mcp_facade.tools.catalog import build_tools
 
 POLLING = re.compile(r"\bpoll", re.IGNORECASE)
 # How to page (limit, cursor, next_cursor) is stated once, in the server instructions.

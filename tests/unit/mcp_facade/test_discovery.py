@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.mcp_facade.discovery import META_TOOLS, search
+from services.mcp_facade.tools.discovery import META_TOOLS, search
 
 TOOLS = [
     {"name": "list_all_gumloop_skills", "title": "List skills", "description": "Lists skills. More text."},

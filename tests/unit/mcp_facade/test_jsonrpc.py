@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.mcp_facade.jsonrpc import PARSE_ERROR, JsonRpcError, error_response, parse_body, parse_message
+from services.mcp_facade.protocol.jsonrpc import (
+    PARSE_ERROR,
+    JsonRpcError,
+    error_response,
+    parse_body,
+    parse_message,
+)
 
 
 def test_parse_body_rejects_invalid_json_with_parse_error() -> None:

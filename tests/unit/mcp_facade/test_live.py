@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.mcp_facade.live import REVOKED_MESSAGE, LiveWork, SecondFactor, token_key
+from services.mcp_facade.protocol.live import REVOKED_MESSAGE, LiveWork, SecondFactor, token_key
 
 
 def test_cut_server_ends_that_servers_holds_once_and_spares_the_others() -> None:

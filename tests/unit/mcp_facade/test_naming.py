@@ -6,7 +6,7 @@ import re
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from services.gumloop_proxy.catalog import default_catalog
-from services.mcp_facade.naming import tool_name, tool_names
+from services.mcp_facade.tools.naming import tool_name, tool_names
 
 
 def op(name: str, kind: int, resource: str = "", plural: str = "") -> pb.Operation:

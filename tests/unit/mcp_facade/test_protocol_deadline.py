@@ -8,11 +8,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from services.mcp_facade.contracts import CallContext, ServerScope
-from services.mcp_facade.jsonrpc import parse_message
-from services.mcp_facade.protocol import Exchange, Protocol
-from services.mcp_facade.sessions import SessionCodec, SessionStore
+from services.mcp_facade.protocol.jsonrpc import parse_message
+from services.mcp_facade.protocol.protocol import Exchange, Protocol
+from services.mcp_facade.protocol.sessions import SessionCodec, SessionStore
 from services.mcp_facade.settings import FacadeSettings
-from services.mcp_facade.state import MemoryState
+from services.mcp_facade.state.state import MemoryState
 
 SCOPE = ServerScope(server_id="srv_1", account_id="acc_1", name="test")
 

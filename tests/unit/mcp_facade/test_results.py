@@ -7,9 +7,9 @@ import json
 import pytest
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
-from services.mcp_facade.pagination import encode_cursor, page_request, page_result
-from services.mcp_facade.results import TRUNCATION_MARKER, conform, json_result, shrink, text_result
-from services.mcp_facade.tool_errors import ToolFailure
+from services.mcp_facade.tools.pagination import encode_cursor, page_request, page_result
+from services.mcp_facade.tools.results import TRUNCATION_MARKER, conform, json_result, shrink, text_result
+from services.mcp_facade.tools.tool_errors import ToolFailure
 
 
 def test_small_values_pass_through_untouched() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
-from services.mcp_facade.schemas import inline_refs, input_schema, list_output_schema, output_schema
+from services.mcp_facade.tools.schemas import inline_refs, input_schema, list_output_schema, output_schema
 
 
 def test_refs_are_inlined_and_defs_dropped() -> None:

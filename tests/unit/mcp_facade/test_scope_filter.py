@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from services.mcp_facade.contracts import ServerScope
-from services.mcp_facade.scope_filter import scoped
+from services.mcp_facade.tools.scope_filter import scoped
 
 OPS = [
     pb.Operation(name="list_agents", kind=pb.OPERATION_KIND_LIST, tags=["agents"]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.mcp_facade.security import HostPolicy, origin_host, parse_host
+from services.mcp_facade.transport.security import HostPolicy, origin_host, parse_host
 
 
 def test_loopback_server_accepts_only_loopback_hosts_and_origins() -> None:

@@ -9,8 +9,13 @@ import json
 
 import pytest
 
-from services.mcp_facade.sessions import MAX_SESSION_ID_CHARS, SessionCodec, SessionError, SessionStore
-from services.mcp_facade.state import MemoryState
+from services.mcp_facade.protocol.sessions import (
+    MAX_SESSION_ID_CHARS,
+    SessionCodec,
+    SessionError,
+    SessionStore,
+)
+from services.mcp_facade.state.state import MemoryState
 
 
 def test_issued_session_verifies_with_its_claims() -> None:

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from services.mcp_facade.metrics import FacadeMetrics
+from services.mcp_facade.server import open_state
 from services.mcp_facade.settings import FacadeSettings
-from services.mcp_facade.state import MemoryState, open_state
+from services.mcp_facade.state.state import MemoryState
 
 
 class Clock:

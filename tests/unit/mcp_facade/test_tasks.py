@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from services.mcp_facade.contracts import CallContext
-from services.mcp_facade.jsonrpc import JsonRpcError
-from services.mcp_facade.state import MemoryState
-from services.mcp_facade.tasks import TaskStore
+from services.mcp_facade.protocol.jsonrpc import JsonRpcError
+from services.mcp_facade.protocol.tasks import TaskStore
+from services.mcp_facade.state.state import MemoryState
 
 
 async def test_tasks_are_isolated_per_server_and_complete() -> None:

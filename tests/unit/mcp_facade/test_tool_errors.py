@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
-from services.mcp_facade.tool_errors import ToolFailure, failure_result, rpc_error_result
+from services.mcp_facade.tools.tool_errors import ToolFailure, failure_result, rpc_error_result
 
 
 def err(

@@ -14,10 +14,10 @@ from google.rpc import error_details_pb2, status_pb2
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from services.gumloop_proxy.catalog import default_catalog
-from services.mcp_facade.catalog import CatalogUnavailableError
 from services.mcp_facade.contracts import CallContext, ServerScope, UnknownToolError
 from services.mcp_facade.settings import FacadeSettings
-from services.mcp_facade.toolbox import GumloopToolbox
+from services.mcp_facade.tools.catalog import CatalogUnavailableError
+from services.mcp_facade.tools.toolbox import GumloopToolbox
 
 ALL = ServerScope(server_id="mcp_1", account_id="acct_1", name="all")
 

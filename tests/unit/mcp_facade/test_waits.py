@@ -7,7 +7,7 @@ from typing import Any
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from services.mcp_facade.contracts import CallContext
-from services.mcp_facade.waits import dotted, is_terminal, wait_for_work
+from services.mcp_facade.tools.waits import dotted, is_terminal, wait_for_work
 
 WORK = pb.AsyncWork(state_field="session.state", terminal_states=["completed", "failed", "idle"])
 

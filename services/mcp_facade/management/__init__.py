@@ -1,0 +1,1 @@
+"""The management REST API on the admin port (see README.md)."""
