@@ -19,9 +19,9 @@ from gumloop_mcp.runtime import create_channel
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as tpb_grpc
 from services.mcp_facade.audit import AuditRecord, MemoryAuditStore
 from services.mcp_facade.audit.records import FIELDS
-from services.mcp_facade.backends import Backends
-from services.mcp_facade.management import _AUDIT, create_admin_app
+from services.mcp_facade.management.management import _AUDIT, create_admin_app
 from services.mcp_facade.settings import FacadeSettings
+from services.mcp_facade.state.backends import Backends
 
 from .test_management import AUTH, FakeProxy, FakeTokens
 
