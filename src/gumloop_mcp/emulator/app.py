@@ -14,9 +14,13 @@ from aiohttp import web
 from gumloop_mcp.emulator import (
     routes_agents,
     routes_approvals,
+    routes_brain,
+    routes_browser_profiles,
+    routes_inference,
     routes_legacy,
     routes_mcp,
     routes_misc,
+    routes_org,
     routes_sessions,
     routes_skills,
     signing,
@@ -240,6 +244,10 @@ def create_app(
         routes_mcp,
         routes_misc,
         streaming,
+        routes_brain,
+        routes_inference,
+        routes_org,
+        routes_browser_profiles,
     ):
         app.add_routes(module.routes)
     return app

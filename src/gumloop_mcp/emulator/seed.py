@@ -8,7 +8,7 @@ walk (tests/e2e/test_system.py), both start here.
 
 from __future__ import annotations
 
-from gumloop_mcp.emulator import agent_versions, files, mcp_catalog
+from gumloop_mcp.emulator import agent_versions, files, mcp_catalog, seed_knowledge
 from gumloop_mcp.emulator.store import Run, Session, Store, iso
 
 DAY = 86400.0
@@ -27,6 +27,7 @@ def seed(store: Store, now: float) -> None:
     _agents(store, now)
     _mcp(store)
     _misc(store, now)
+    seed_knowledge.seed(store, now)
 
 
 def _flows(store: Store, now: float) -> None:

@@ -134,6 +134,11 @@ class Store:
     jobs: dict[str, Job] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
     queue: list[tuple[Kind, str]] = field(default_factory=list)
+    # Company Brain sources, organization evaluations, browser profiles (routes_brain, routes_org,
+    # routes_browser_profiles; their work progresses lazily when read, see brain.py and org_evaluations.py).
+    brain_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    org_evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    browser_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def delay(self, seconds: float) -> float:
