@@ -423,9 +423,11 @@ async def list_results(request: web.Request) -> web.Response:
             raise bad_request(f"status must be one of {list(STATUSES)}", param="status")
         items = [r for r in items if r["status"] == status]
     if after := q.get("created_after"):
-        items = [r for r in items if r["_ts"] >= _time(after, "created_after")]
+        since = _time(after, "created_after")
+        items = [r for r in items if r["_ts"] >= since]
     if before := q.get("created_before"):
-        items = [r for r in items if r["_ts"] < _time(before, "created_before")]
+        until = _time(before, "created_before")
+        items = [r for r in items if r["_ts"] < until]
     chunk, nxt = page(items, q, 100)
     return web.json_response({"results": [_result_view(r) for r in chunk], "next_cursor": nxt})
 
