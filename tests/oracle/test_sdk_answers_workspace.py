@@ -62,6 +62,8 @@ async def test_brain_sources_files_sync_and_approval(sdk: AsyncGumloop, fake_tim
     files = (await sdk.brain.list_files(draft.id)).files
     assert [(f.file_name, f.status) for f in files] == [("policy.txt", "indexed")] and files[0].document_id
     assert [c.title for c in (await sdk.brain.list_source_children(draft.id)).items] == ["policy.txt"]
+    found = (await sdk.brain.search("carried over march", source_type=["direct_file_uploads"])).results
+    assert [(r.title, r.parent_title) for r in found] == [("policy.txt", "Policies")]
 
     queued = await sdk.brain.sync_source(draft.id)
     assert queued.status == "queued" and queued.sync_run_id
@@ -71,6 +73,8 @@ async def test_brain_sources_files_sync_and_approval(sdk: AsyncGumloop, fake_tim
     assert (await sdk.brain.list_sync_runs(draft.id, page_size=1)).items[0].status == "succeeded"
     assert (await sdk.brain.delete_file(draft.id, files[0].id)).deleted
     assert (await sdk.brain.list_files(draft.id)).files == []
+    uploads = ["direct_file_uploads"]
+    assert (await sdk.brain.search("carried over march", source_type=uploads)).results == []  # file deleted
     assert (await sdk.brain.delete_source(draft.id)).deleted
     with pytest.raises(GumloopError):
         await sdk.brain.get_source(draft.id)

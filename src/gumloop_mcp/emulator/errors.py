@@ -8,7 +8,7 @@
     │       skill_not_found
     │       brain_source_not_found, brain_file_not_found, organization_not_found, evaluation_not_found,
     │       evaluation_result_not_found, agent_not_found, team_not_found, user_not_found,
-    │       browser_profile_not_found                       (routes_brain, routes_org, routes_browser_profiles)
+    │       browser_profile_not_found            (routes_brain, routes_org, routes_browser_profiles)
     ├── 405 method_not_allowed
     ├── 409 session_already_exists, agent_already_exists, interaction_not_in_terminal_state
     │       source_not_approved, source_not_draft, sync_in_progress, evaluation_name_taken, default_profile

@@ -30,6 +30,7 @@ MAX_FILES = 25
 MAX_FILE_BYTES = 50 * 1024 * 1024
 RUN_START_SECONDS = 0.5
 RUN_SECONDS = 3.0
+SEARCHABLE_BYTES = 64 * 1024
 READABLE = (".txt", ".md", ".csv", ".json", ".html", ".pdf", ".docx", ".xlsx", ".pptx")
 
 
@@ -63,18 +64,19 @@ def settle(e: Emulator, source: dict[str, Any]) -> None:
         if start is None or due is None:
             continue
         if now >= due:
-            _finish(source, run, due)
+            _finish(e, source, run, due)
         elif now >= start and run["status"] == "queued":
             run["status"] = "running"
             run["started_at"] = iso(start)
 
 
-def _finish(source: dict[str, Any], run: dict[str, Any], due: float) -> None:
+def _finish(e: Emulator, source: dict[str, Any], run: dict[str, Any], due: float) -> None:
     pending = [f for f in source["_files"].values() if f["status"] == "processing"]
     for item in pending:
         if item["file_name"].lower().endswith(READABLE) or item.get("_text"):
             item.update(status="indexed", indexed_at=iso(due), document_id=new_id("doc_"))
             source["_docs"].append(_document(item, due))
+            e.store.brain_docs.append(_searchable(source, item, due))
         else:
             item.update(status="failed", error="unsupported file type")
             source["_issues"].append(
@@ -107,6 +109,26 @@ def _finish(source: dict[str, Any], run: dict[str, Any], due: float) -> None:
         _due=None,
     )
     source["status"] = "ready"
+
+
+def _searchable(source: dict[str, Any], item: dict[str, Any], ts: float) -> dict[str, Any]:
+    """An indexed file as search_brain finds it (the start of its text)."""
+    return {
+        "document_id": item["document_id"],
+        "source": source["source_type"],
+        "title": item["file_name"],
+        "content": item.get("_content", ""),
+        "url": None,
+        "updated_at": iso(ts),
+        "owner_name": None,
+        "owner_email": None,
+        "parent_title": source["name"],
+        "metadata": {"source_id": source["id"]},
+    }
+
+
+def _unsearchable(e: Emulator, document_ids: set[Any]) -> None:
+    e.store.brain_docs[:] = [d for d in e.store.brain_docs if d["document_id"] not in document_ids]
 
 
 def _document(item: dict[str, Any], ts: float) -> dict[str, Any]:
@@ -270,6 +292,7 @@ async def delete_source(request: web.Request) -> web.Response:
     e = emu(request)
     source = _source(e, request.match_info["source_id"])
     del e.store.brain_sources[source["id"]]
+    _unsearchable(e, {d["document_id"] for d in source["_docs"]})
     return web.json_response({"deleted": True})
 
 
@@ -423,6 +446,7 @@ async def upload_files(request: web.Request) -> web.Response:
             "created_at": iso(e.clock.now()),
             "indexed_at": None,
             "_text": b"\x00" not in data,
+            "_content": data[:SEARCHABLE_BYTES].decode("utf-8", "replace") if b"\x00" not in data else "",
         }
         source["_files"][item["id"]] = item
         accepted.append(item)
@@ -445,6 +469,7 @@ async def delete_file(request: web.Request) -> web.Response:
     if item is None:
         raise ApiError(404, "brain_file_not_found", "file not found in this source", param="file_id")
     source["_docs"] = [d for d in source["_docs"] if d["document_id"] != item["document_id"]]
+    _unsearchable(e, {item["document_id"]})
     if source["status"] == "draft":
         _estimate(e, source)
     return web.json_response({"deleted": True})
