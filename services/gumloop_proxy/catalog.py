@@ -111,6 +111,25 @@ class AsyncWorkEntry(_Strict):
     status_id_parameter: Name
     state_field: Text
     terminal_states: list[Text] = Field(min_length=1)
+    # A work that may pause for a human: the states it pauses in, where its status answer lists what
+    # waits, and the operation (and its argument) that answers. All four or none.
+    paused_states: list[Text] = Field(default_factory=list)
+    pending_field: str = ""
+    answer_operation: str = ""
+    answer_parameter: str = ""
+
+    @model_validator(mode="after")
+    def _pausing(self) -> AsyncWorkEntry:
+        given = [bool(self.paused_states), bool(self.pending_field), bool(self.answer_operation),
+                 bool(self.answer_parameter)]  # fmt: skip
+        if any(given) and not all(given):
+            raise ValueError(
+                "paused_states, pending_field, answer_operation and answer_parameter go together"
+            )
+        both = {s.lower() for s in self.paused_states} & {s.lower() for s in self.terminal_states}
+        if both:
+            raise ValueError(f"states both paused and terminal: {sorted(both)}")
+        return self
 
 
 class PaginationEntry(_Strict):
@@ -172,6 +191,8 @@ class OperationEntry(_Strict):
     has_dynamic_inputs: bool = False
     returns: dict[str, JsonType] = Field(default_factory=dict)
     fixed_query: dict[str, str] = Field(default_factory=dict)
+    # Constant JSON body fields sent on every call (e.g. {"stream": true} on a stream-host POST).
+    fixed_body: dict[str, str | bool] = Field(default_factory=dict)
     upstream: UpstreamEntry
 
     @model_validator(mode="after")
@@ -196,9 +217,15 @@ class OperationEntry(_Strict):
         for p in self.params:
             if p.location == "path" and not p.required:
                 problems.append(f"path parameter {p.name!r} must be required")
+            if p.location == "body" and p.wire in self.fixed_body:
+                problems.append(f"body parameter {p.name!r} is also a fixed_body field")
             if self.method == "GET" and p.location in ("body", "multipart_field", "multipart_file"):
                 problems.append(f"GET cannot carry {p.location} parameter {p.name!r}")
         locations = {p.location for p in self.params}
+        if self.fixed_body and (
+            self.method in ("GET", "DELETE") or {"multipart_field", "multipart_file"} & locations
+        ):
+            problems.append("fixed_body needs a JSON body (not GET, DELETE or multipart)")
         if "body" in locations and {"multipart_field", "multipart_file"} & locations:
             problems.append("cannot mix JSON body and multipart parameters")
         body = [p for p in self.params if p.location == "body"]
@@ -262,6 +289,15 @@ class CatalogDocument(_Strict):
                 problems.append(f"{op.name}: async status_operation {work.status_operation!r} is unknown")
             elif work.status_id_parameter not in {p.name for p in status.params}:
                 problems.append(f"{op.name}: {status.name} has no parameter {work.status_id_parameter!r}")
+            if work.answer_operation:
+                answer = by_name.get(work.answer_operation)
+                if answer is None:
+                    problems.append(f"{op.name}: async answer_operation {work.answer_operation!r} is unknown")
+                else:
+                    wanted = {work.status_id_parameter, work.answer_parameter}
+                    missing = sorted(wanted - {p.name for p in answer.params})
+                    if missing:
+                        problems.append(f"{op.name}: {answer.name} has no parameter {missing}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -292,6 +328,7 @@ class OperationSpec:
     team_id_in_body: bool
     team_unscoped: bool
     fixed_query: Mapping[str, str]
+    fixed_body: Mapping[str, str | bool]
     streams: bool
     idempotent: bool
     read_only: bool
@@ -480,6 +517,7 @@ def _build_operation(op: OperationEntry, shared: Mapping[str, Any]) -> Operation
         team_id_in_body=op.team_id_in_body,
         team_unscoped=op.team_unscoped,
         fixed_query=dict(op.fixed_query),
+        fixed_body=dict(op.fixed_body),
         streams=op.streams,
         idempotent=op.idempotent,
         read_only=op.read_only,

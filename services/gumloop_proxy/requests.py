@@ -115,7 +115,7 @@ def build_request(op: OperationSpec, arguments: Mapping[str, Any], account: Acco
     """The HTTP request for `op` with schema-valid `arguments` on behalf of `account`."""
     path = op.path
     params: list[tuple[str, str]] = list(op.fixed_query.items())
-    body: dict[str, Any] = {}
+    body: dict[str, Any] = dict(op.fixed_body)
     whole_body: Any = None
     form: dict[str, str] = {}
     files: list[tuple[str, tuple[str, bytes, str]]] = []
@@ -172,7 +172,9 @@ def build_request(op: OperationSpec, arguments: Mapping[str, Any], account: Acco
         request.files = files
     elif op.method not in ("GET", "DELETE"):
         if whole_body is not None:
-            request.json_body = {**whole_body, **extra_body} if isinstance(whole_body, dict) else whole_body
+            request.json_body = (
+                {**op.fixed_body, **whole_body, **extra_body} if isinstance(whole_body, dict) else whole_body
+            )
         else:
             request.json_body = {**body, **extra_body}
     request.headers["accept"] = (
@@ -207,7 +209,11 @@ def integral(schema: Any, value: Any) -> Any:
 
 
 def _wants_stream(op: OperationSpec, arguments: Mapping[str, Any]) -> bool:
-    return bool(op.fixed_query.get("stream") == "true" or arguments.get("stream") is True)
+    return bool(
+        op.fixed_query.get("stream") == "true"
+        or op.fixed_body.get("stream") is True
+        or arguments.get("stream") is True
+    )
 
 
 def decode_file(item: Any, where: str) -> tuple[str, bytes, str]:

@@ -166,6 +166,8 @@ class TokenResolver:
                 name=record.name,
                 methods=tuple(record.config.methods),
                 tags=tuple(record.config.tags),
+                tool_exposure=record.config.tool_exposure,
+                context_budget_tokens=record.config.context_budget_tokens,
             ),
             require_api_token=record.require_api_token_auth,
             token_expires_at=expires,

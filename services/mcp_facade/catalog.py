@@ -20,6 +20,7 @@ import grpc
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
+from .compact import published
 from .contracts import ToolsUnavailableError
 from .naming import kind_name, tool_names
 from .schemas import input_schema, list_output_schema, output_schema
@@ -49,6 +50,9 @@ class Tool:
     waits: bool = False
     # The AsyncWork describing the states of the work this status tool reads.
     work: pb.AsyncWork | None = field(default=None, repr=False)
+    # What tools/list shows (compact.published of `definition`); `definition` stays the full form
+    # the façade validates arguments and shapes structuredContent with.
+    listed: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 _ARTIFACT_TITLE: Final = "Read an artifact"
@@ -99,26 +103,24 @@ def _description(
     if op.name == "get_artifact":  # upstream: a download link; the tool: the decoded content
         return _ARTIFACT_DESCRIPTION
     parts = [_own_words(op.description.strip(), name_of) or op.title or op.name.replace("_", " ")]
-    if kind == "list":
-        parts.append(
-            "Returns {items, next_cursor}; pass next_cursor back as cursor for the next page "
-            "(limit sets the page size)."
-        )
+    if kind == "list":  # how to page is stated once, in the server instructions
+        parts.append("Returns {items, next_cursor}.")
         if not op.pagination.items_field:
-            parts.append("The groups are flattened into items, each carrying its group key as `group`.")
+            parts.append("Groups are flattened into items, each with its group key as `group`.")
     if op.starts_async_work and op.async_work.status_operation in name_of:
         work = op.async_work
         parts.append(
-            f"Returns at once with the id and state of the started work; call "
-            f"{name_of[work.status_operation]} with wait_seconds to wait until {work.state_field} is "
-            f"{_either(list(work.terminal_states))}."
+            f"Returns at once; {name_of[work.status_operation]} with wait_seconds waits until "
+            f"{work.state_field} is {_either(list(work.terminal_states))}."
         )
     if waits:
         final = f" ({_either(list(work_of.terminal_states))})" if work_of and work_of.terminal_states else ""
-        parts.append(
-            "Set wait_seconds to wait (server-side, with progress) until the work reaches a final "
-            f"state{final}."
-        )
+        parts.append(f"wait_seconds waits for a final state{final}.")
+        if work_of is not None and work_of.paused_states:
+            parts.append(
+                f"It also returns when the work pauses for a human ({_either(list(work_of.paused_states))}),"
+                " saying what waits and how to answer it."
+            )
     return " ".join(parts)
 
 
@@ -160,7 +162,7 @@ def build_tools(operations: list[pb.Operation], max_wait_seconds: float) -> dict
             out = output_schema(op)
         if out is not None:
             definition["outputSchema"] = out
-        tools[names[op.name]] = Tool(names[op.name], op, kind, definition, waits, work)
+        tools[names[op.name]] = Tool(names[op.name], op, kind, definition, waits, work, published(definition))
     return tools
 
 

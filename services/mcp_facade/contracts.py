@@ -11,11 +11,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from .input_required import InputRound
 
 __all__ = [
     "CallContext",
+    "Elicit",
+    "ElicitationFailed",
     "ServerScope",
+    "TaskPlanner",
+    "TaskSupport",
     "Toolbox",
     "ToolsUnavailableError",
     "UnknownToolError",
@@ -35,6 +41,10 @@ class ServerScope:
     methods: tuple[str, ...] = ()
     # Only operations carrying one of these tags; empty means no tag filter.
     tags: tuple[str, ...] = ()
+    # How tools/list shows the scope: "full", "discovery", "auto"; "" = the façade's default.
+    tool_exposure: str = ""
+    # The model-token budget "auto" holds the full list to; 0 = the façade's default.
+    context_budget_tokens: int = 0
 
 
 async def noop_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
@@ -43,6 +53,15 @@ async def noop_progress(progress: float, total: float | None = None, message: st
 
 async def noop_log(level: str, data: Any) -> None:
     """A log sink for clients that set no logging level."""
+
+
+class ElicitationFailed(Exception):
+    """An elicitation/create request got no usable answer (timeout, client error, stream closed)."""
+
+
+# Sends elicitation/create with these params to the client and returns its ElicitResult
+# ({action: accept|decline|cancel, content?}); raises ElicitationFailed.
+Elicit = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 @dataclass(slots=True)
@@ -58,6 +77,16 @@ class CallContext:
     # Set when the client sent notifications/cancelled for this request or went away.
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     request_id: str = ""
+    # The client's capabilities (the session's, or this 2026-07-28 request's).
+    client_capabilities: dict[str, Any] = field(default_factory=dict)
+    # 2026-07-28 input-required rounds: the responses and state a retried request (or, in a task,
+    # tasks/update) brought back; raise input_required.InputRequired to ask for more.
+    inputs: InputRound = field(default_factory=InputRound)
+    # Asks the person at the client (elicitation/create on the call's response stream); None when the
+    # client did not declare the elicitation capability or the call has no stream to carry it.
+    elicit: Elicit | None = None
+    # Whether elicitation requests carry `mode: "form"` (2025-11-25 and later).
+    elicit_form_mode: bool = False
 
 
 class UnknownToolError(Exception):
@@ -76,6 +105,26 @@ class ToolsUnavailableError(Exception):
 
     The protocol layer answers it with a retryable JSON-RPC error (HTTP 503), never a crash.
     """
+
+
+# How a tools/call may run under the 2026-07-28 tasks extension (SEP-2663 taskSupport).
+TaskSupport = Literal["forbidden", "optional", "required"]
+
+
+@runtime_checkable
+class TaskPlanner(Protocol):
+    """Optional part of a Toolbox: which calls run as tasks (io.modelcontextprotocol/tasks)."""
+
+    async def plan_call(
+        self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> TaskSupport:
+        """Whether the call may ("optional") or must ("required") become a task, or never does.
+
+        Runs before any task exists: it may raise input_required.InputRequired for input the
+        call needs up front (answered inline; the task is created on the round that has it).
+        Unknown tools are "forbidden" (call_tool then raises UnknownToolError).
+        """
+        ...
 
 
 class Toolbox(Protocol):

@@ -240,7 +240,8 @@ class LegacySse:
         except JsonRpcError as exc:
             return web.json_response(error_response(None, exc), status=400)
         request[RPC_METHOD] = msg.method or msg.kind
-        if msg.kind == "response":
+        if msg.kind == "response" and conn is not None:
+            self._app.protocol.response(msg, conn.conn_id)  # e.g. the answer to an elicitation
             return web.Response(status=202, text="Accepted")
         if conn is None:
             assert owner is not None
@@ -271,6 +272,9 @@ class LegacySse:
 
     async def _handle(self, conn: SseConnection, msg: Message, scope: Any) -> None:
         """Process one message of the stream (local or relayed): answers go on the stream."""
+        if msg.kind == "response":  # relayed from another replica
+            self._app.protocol.response(msg, conn.conn_id)
+            return
         ex = await self._exchange(conn, scope)
         if msg.kind == "notification":
             self._app.protocol.notification(msg, ex)

@@ -152,12 +152,27 @@ def _dt(msg: Any, field: str) -> datetime | None:
     return value
 
 
+def _config_message(config: McpConfig) -> tpb.McpServerConfig:
+    """The token service's config: "default" exposure is the empty string there."""
+    return tpb.McpServerConfig(
+        methods=config.methods,
+        tags=config.tags,
+        tool_exposure="" if config.tool_exposure == "default" else config.tool_exposure,
+        context_budget_tokens=config.context_budget_tokens,
+    )
+
+
 def _server_out(s: tpb.McpServer, url: str | None = None) -> McpServerOut:
     return McpServerOut(
         id=s.id,
         name=s.name,
         account_id=s.account_id,
-        config=McpConfig(methods=list(s.config.methods), tags=list(s.config.tags)),
+        config=McpConfig(
+            methods=list(s.config.methods),
+            tags=list(s.config.tags),
+            tool_exposure=s.config.tool_exposure or "default",
+            context_budget_tokens=s.config.context_budget_tokens,
+        ),
         expires_at=_dt(s, "expire_time"),
         require_api_token_auth=s.require_api_token_auth,
         created_at=_dt(s, "create_time"),
@@ -244,7 +259,7 @@ async def create_mcp(request: web.Request) -> web.Response:
     server = tpb.McpServer(
         name=body.name,
         account_id=request.match_info["account_id"],
-        config=tpb.McpServerConfig(methods=body.config.methods, tags=body.config.tags),
+        config=_config_message(body.config),
         require_api_token_auth=body.require_api_token_auth,
     )
     if (ts := _ts(body.expires_at)) is not None:
@@ -301,7 +316,7 @@ async def patch_mcp(request: web.Request) -> web.Response:
         server.name = body.name
         paths.append("name")
     if body.config is not None:
-        server.config.CopyFrom(tpb.McpServerConfig(methods=body.config.methods, tags=body.config.tags))
+        server.config.CopyFrom(_config_message(body.config))
         paths.append("config")
     if "expires_at" in body.model_fields_set:
         if (ts := _ts(body.expires_at)) is not None:

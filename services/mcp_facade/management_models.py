@@ -19,6 +19,12 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from gumloop_mcp.scope import (
+    DEFAULT_CONTEXT_BUDGET_TOKENS,
+    MAX_CONTEXT_BUDGET_TOKENS,
+    MIN_CONTEXT_BUDGET_TOKENS,
+)
+
 __all__ = [
     "AccountCreate",
     "AccountOut",
@@ -102,6 +108,19 @@ class McpConfig(_Body):
         default_factory=list,
         max_length=200,
         description="only operations with one of these tags; GET /catalog lists them",
+    )
+    tool_exposure: Literal["default", "full", "discovery", "auto"] = Field(
+        default="default",
+        description="how tools/list shows the scope: full = one tool per operation; discovery = three meta "
+        "tools (search_tools, get_tool_schema, call_tool); auto = full while the full list fits "
+        "context_budget_tokens, discovery above it; default = the gateway's GMCP_FACADE_TOOL_EXPOSURE",
+    )
+    context_budget_tokens: Annotated[int, BeforeValidator(_strict_int)] = Field(
+        default=0,
+        ge=0,
+        le=MAX_CONTEXT_BUDGET_TOKENS,
+        description=f"model tokens auto allows the full tool list (JSON bytes / 4); 0 = "
+        f"{DEFAULT_CONTEXT_BUDGET_TOKENS}, else at least {MIN_CONTEXT_BUDGET_TOKENS}",
     )
 
 

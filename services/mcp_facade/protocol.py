@@ -8,21 +8,34 @@ Capabilities: tools only (plus logging and ping in the session era, and tasks fo
 2025-11-25 clients that declare them). Resources, prompts and completions are not
 advertised, so their methods get -32601 like any other unknown method.
 
+Elicitation: for a 2025-06-18 / 2025-11-25 session whose client declared `elicitation` (form mode),
+a tools/call answered on an SSE stream gets `CallContext.elicit`: it sends `elicitation/create` on that
+stream and awaits the client's response (POSTed back; `response` routes it by id, in this replica's
+memory, until the call's deadline). The toolbox uses it to ask about work paused for a human
+(approvals.py). Nothing is asked of a client that did not declare it, nor on 2026-07-28.
+
 Tasks (tasks.py) are the 2025-11-25 core feature: for a 2025-11-25 session whose client
 declared `capabilities.tasks`, every tool in tools/list carries
 `execution: {"taskSupport": "optional"}` (absent means forbidden, so a spec-following
 client would never send `params.task` otherwise) and a tools/call with `params.task`
 runs as a task. 2026-07-28 moved tasks to the `io.modelcontextprotocol/tasks` extension
-(SEP-2663), which this server does not implement: server/discover advertises no
-extension, tools carry no `execution`, a modern tools/call is always answered with its
-result (task metadata ignored, as a receiver without the capability must), and tasks/*
-get -32601 saying tasks need a 2025-11-25 session.
+(SEP-2663), advertised under `capabilities.extensions`: task creation is server-directed. A
+request that declares the extension in its clientCapabilities and calls a tool the toolbox plans
+as a task (contracts.TaskPlanner: the operations that start long Gumloop work) gets a flat
+CreateTaskResult (`resultType: "task"`); tasks/get inlines the result, tasks/update answers a
+task's input requests, tasks/cancel acknowledges; tasks/result and tasks/list do not exist there.
+Without the extension, a task-only tool and the tasks/* methods get -32021 (HTTP 400).
+
+Input-required results (input_required.py): a tool that needs client input raises InputRequired;
+a 2026-07-28 request gets an InputRequiredResult and is retried with `inputResponses` /
+`requestState`; an input request needing a capability the client did not declare is -32021.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 import time
@@ -31,20 +44,37 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .budget import budget_exceeded_error, budget_exceeded_result
-from .contracts import CallContext, ServerScope, Toolbox, ToolsUnavailableError, UnknownToolError
+from .contracts import (
+    CallContext,
+    ElicitationFailed,
+    ServerScope,
+    TaskPlanner,
+    TaskSupport,
+    Toolbox,
+    ToolsUnavailableError,
+    UnknownToolError,
+)
+from .input_required import (
+    InputRequired,
+    RequestStateCodec,
+    missing_capability,
+    read_round,
+    required_capabilities,
+)
 from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, JsonRpcError, Message
 from .live import LiveWork, SecondFactor
 from .metrics import FacadeMetrics
 from .sessions import LOG_LEVELS, Session, SessionStore
 from .settings import FacadeSettings
 from .state import FacadeState, StateUnavailable
-from .tasks import TaskStore
+from .tasks import TaskStore, modern_wire
 
 __all__ = [
     "LATEST_SESSION_VERSION",
     "LEGACY_SSE_VERSIONS",
     "MODERN_VERSIONS",
     "SESSION_VERSIONS",
+    "TASKS_EXTENSION",
     "Exchange",
     "Protocol",
     "RequestCancelled",
@@ -62,6 +92,9 @@ META_CAPABILITIES: Final = "io.modelcontextprotocol/clientCapabilities"
 META_CLIENT_INFO: Final = "io.modelcontextprotocol/clientInfo"
 META_LOG_LEVEL: Final = "io.modelcontextprotocol/logLevel"
 META_SERVER_INFO: Final = "io.modelcontextprotocol/serverInfo"
+TASKS_EXTENSION: Final = "io.modelcontextprotocol/tasks"
+# The extension's methods (tasks/result and tasks/list are 2025-11-25 only).
+_MODERN_TASK_METHODS: Final = ("tasks/get", "tasks/update", "tasks/cancel")
 
 SERVER_INFO: Final = {"name": "gumloop-mcp", "title": "Gumloop", "version": "0.1.0"}
 INSTRUCTIONS: Final = (
@@ -77,11 +110,15 @@ _REMOVED_IN_MODERN: Final = {
     "ping": "any request, e.g. server/discover, shows the server is up",
 }
 _TASKS_ONLY_IN_SESSIONS: Final = (
-    "tasks are offered to 2025-11-25 sessions whose client declares the tasks capability; "
-    "this server does not implement the io.modelcontextprotocol/tasks extension of 2026-07-28"
+    "tasks are offered to 2025-11-25 sessions whose client declares the tasks capability, and to "
+    f"2026-07-28 requests declaring the {TASKS_EXTENSION} extension (tasks/get, tasks/update, tasks/cancel)"
 )
 # Extra time a tool gets beyond the request deadline before the façade gives up on it.
 _DEADLINE_SLACK_S: Final = 1.0
+# Session versions whose clients may declare `elicitation` (2025-06-18 introduced it).
+ELICITATION_VERSIONS: Final = ("2025-06-18", "2025-11-25")
+# Time kept back from the call's deadline when waiting for the person's answer to an elicitation.
+_ELICIT_MARGIN_S: Final = 5.0
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -162,7 +199,12 @@ class Protocol:
         self._metrics = metrics
         self.live = live or LiveWork()
         self.tasks = TaskStore(state, self.live)
+        self._request_state = RequestStateCodec(sessions.codec.derive("request-state"))
         self._inflight: dict[tuple[str, str], _Call] = {}
+        # Server->client requests (elicitation/create) awaiting the client's response, by
+        # (conn_key, request id). In this replica's memory: see `response`.
+        self._outgoing: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        self._outgoing_ids = itertools.count(1)
 
     # -- lifecycle results ---------------------------------------------------------------
 
@@ -173,6 +215,8 @@ class Protocol:
             caps["logging"] = {}
         if version == "2025-11-25":
             caps["tasks"] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+        if version in MODERN_VERSIONS:
+            caps["extensions"] = {TASKS_EXTENSION: {}}
         return caps
 
     def negotiate(self, requested: Any, supported: tuple[str, ...]) -> str:
@@ -261,6 +305,8 @@ class Protocol:
                         INTERNAL_ERROR, "The logging level could not be stored right now; retry later"
                     ) from None
             return {}
+        if ex.modern and method in _MODERN_TASK_METHODS:
+            return await self._modern_task_method(method, params, ex)
         if method.startswith("tasks/") and self._tasks_enabled(ex):
             return await self._task_method(method, params, ex)
         message = f"Method not found: {method}"
@@ -279,8 +325,102 @@ class Protocol:
                 entry.cancel()
                 logger.info("request cancelled by the client")
 
+    def response(self, msg: Message, conn_key: str) -> bool:
+        """Route a client's JSON-RPC response to the server request awaiting it; False if none does.
+
+        Requests are awaited in the memory of the replica that sent them: a response POSTed to another
+        replica (Streamable HTTP behind a load balancer without session affinity) finds nothing here
+        and that elicitation times out. The HTTP+SSE transport relays POSTs to the stream's replica.
+        """
+        future = self._outgoing.pop((conn_key, str(msg.id)), None)
+        if future is None or future.done():
+            logger.info("a client response matched no pending server request")
+            return False
+        future.set_result(msg.raw)
+        return True
+
+    def elicits(self, ex: Exchange) -> bool:
+        """Whether calls of this exchange may ask the person (elicitation/create) when given a stream:
+        the client declared form elicitation in a version that has it (never assumed otherwise)."""
+        if ex.modern or ex.version not in ELICITATION_VERSIONS:
+            return False
+        declared = ex.client_capabilities.get("elicitation")
+        if not isinstance(declared, dict):
+            return False
+        # 2025-11-25: {} means form only; a client listing modes must list form.
+        return not declared or "form" in declared
+
+    def _elicitor(
+        self, ex: Exchange, ctx: CallContext
+    ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
+        send = ex.send
+        assert send is not None
+        conn_key = ex.conn_key
+        loop = asyncio.get_running_loop()
+
+        async def elicit(params: dict[str, Any]) -> dict[str, Any]:
+            request_id = f"gumloop-elicit-{next(self._outgoing_ids)}"
+            key = (conn_key, request_id)
+            future: asyncio.Future[dict[str, Any]] = loop.create_future()
+            self._outgoing[key] = future
+            timeout = ctx.deadline - _ELICIT_MARGIN_S - loop.time()
+            try:
+                if timeout <= 0:
+                    raise ElicitationFailed("too little time was left in this call to ask")
+                try:
+                    await send(
+                        {"jsonrpc": "2.0", "id": request_id, "method": "elicitation/create", "params": params}
+                    )
+                except (ConnectionResetError, OSError) as exc:
+                    raise ElicitationFailed("the client's response stream is closed") from exc
+                try:
+                    async with asyncio.timeout(timeout):
+                        reply = await future
+                except TimeoutError:
+                    raise ElicitationFailed(f"no answer within {timeout:.0f}s") from None
+            finally:
+                self._outgoing.pop(key, None)
+            error = reply.get("error")
+            if isinstance(error, dict):
+                raise ElicitationFailed(
+                    f"the client answered with an error: {str(error.get('message'))[:200]}"
+                )
+            result = reply.get("result")
+            if not isinstance(result, dict) or result.get("action") not in ("accept", "decline", "cancel"):
+                raise ElicitationFailed("the client's answer was not an elicitation result")
+            return result
+
+        return elicit
+
     def _tasks_enabled(self, ex: Exchange) -> bool:
         return ex.version == "2025-11-25" and bool(ex.client_capabilities.get("tasks") is not None)
+
+    @staticmethod
+    def _tasks_extension(ex: Exchange) -> bool:
+        """The 2026-07-28 request declares io.modelcontextprotocol/tasks in its clientCapabilities."""
+        extensions = ex.client_capabilities.get("extensions")
+        return (
+            ex.modern and isinstance(extensions, dict) and isinstance(extensions.get(TASKS_EXTENSION), dict)
+        )
+
+    async def _plan(
+        self, ex: Exchange, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> TaskSupport:
+        if not ex.modern or not isinstance(self._toolbox, TaskPlanner):
+            return "forbidden"
+        return await self._toolbox.plan_call(ex.scope, name, arguments, ctx)
+
+    def _input_required(self, exc: InputRequired, ex: Exchange, target: str) -> dict[str, Any]:
+        """The InputRequiredResult for a call that needs client input (-32021 without the capability)."""
+        missing = required_capabilities(exc.requests, ex.client_capabilities)
+        if missing:
+            raise missing_capability(missing, f"this call needs the client's {', '.join(missing)}")
+        if not ex.modern:
+            raise JsonRpcError(
+                INVALID_REQUEST,
+                "This call needs input from the client, which this server asks for over protocol 2026-07-28",
+            )
+        return self._request_state.result(exc, target)
 
     # -- tools/call ----------------------------------------------------------------------
 
@@ -300,7 +440,36 @@ class Protocol:
                 self._metrics.tripped("budget")
             return budget_exceeded_result(retry_after, self._settings.calls_per_minute)
         loop = asyncio.get_running_loop()
-        ctx = CallContext(deadline=loop.time() + self._settings.request_deadline_s, request_id=str(msg.id))
+        ctx = CallContext(
+            deadline=loop.time() + self._settings.request_deadline_s,
+            request_id=str(msg.id),
+            client_capabilities=ex.client_capabilities,
+        )
+        target = f"tools/call:{name}"
+        if ex.modern:
+            ctx.inputs = read_round(params, self._request_state, target)
+        try:
+            support = await self._plan(ex, name, arguments, ctx)
+        except InputRequired as exc:
+            self._observe("input_required", started)
+            return self._input_required(exc, ex, target)
+        if support != "forbidden" and self._tasks_extension(ex):
+            created = await self.tasks.start(
+                ex.scope.server_id,
+                None,
+                ctx,
+                lambda: self._run_tool(ex, name, arguments, ctx),
+                second_factor=ex.second_factor,
+                accepts_input=True,
+                wire=lambda record: modern_wire(record, detailed=False),
+            )
+            self._observe("task", started)
+            return {**created, "resultType": "task"}
+        if support == "required":
+            raise missing_capability(
+                {"extensions": {TASKS_EXTENSION: {}}},
+                f"{name} runs only as a task; declare the {TASKS_EXTENSION} extension",
+            )
         task_param = params.get("task")
         if isinstance(task_param, dict) and self._tasks_enabled(ex):
             task = await self.tasks.start(
@@ -330,6 +499,9 @@ class Protocol:
         except UnknownToolError as exc:
             self._observe("unknown_tool", started)
             raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {exc.name}") from None
+        except InputRequired as exc:
+            self._observe("input_required", started)
+            return self._input_required(exc, ex, target)
         finally:
             self._inflight.pop(key, None)
             self.live.release(hold)
@@ -383,12 +555,37 @@ class Protocol:
                     await send({"jsonrpc": "2.0", "method": "notifications/message", "params": note})
 
             ctx.log = log
+        if self.elicits(ex):  # send is set: the call has a stream to carry the request
+            ctx.elicit = self._elicitor(ex, ctx)
+            ctx.elicit_form_mode = ex.version != "2025-06-18"
 
     def _observe(self, outcome: str, started: float) -> None:
         if self._metrics is not None:
             self._metrics.tool_calls.labels(outcome).observe(time.perf_counter() - started)
 
     # -- tasks ---------------------------------------------------------------------------
+
+    async def _modern_task_method(self, method: str, params: dict[str, Any], ex: Exchange) -> dict[str, Any]:
+        """tasks/get, tasks/update and tasks/cancel of the io.modelcontextprotocol/tasks extension."""
+        if not self._tasks_extension(ex):
+            raise missing_capability(
+                {"extensions": {TASKS_EXTENSION: {}}},
+                f"{method} needs the {TASKS_EXTENSION} extension in the request's clientCapabilities",
+            )
+        server_id, task_id = ex.scope.server_id, params.get("taskId")
+        if method == "tasks/get":
+            return modern_wire(await self.tasks.record(server_id, task_id), detailed=True)
+        if method == "tasks/update":
+            responses = params.get("inputResponses")
+            if not isinstance(responses, dict) or not all(isinstance(v, dict) for v in responses.values()):
+                raise JsonRpcError(
+                    INVALID_PARAMS,
+                    "Invalid params: inputResponses must map input request ids to result objects",
+                )
+            await self.tasks.update(server_id, task_id, responses)
+            return {}
+        await self.tasks.cancel(server_id, task_id, ended_ok=True)
+        return {}
 
     async def _task_method(self, method: str, params: dict[str, Any], ex: Exchange) -> dict[str, Any]:
         server_id = ex.scope.server_id

@@ -45,8 +45,10 @@ __all__ = [
 ]
 
 _PREFIX: Final = "s1"
-# Client capabilities the server acts on (protocol._tasks_enabled): only their presence is kept.
-USED_CAPABILITIES: Final = ("tasks",)
+# Client capabilities the server acts on (protocol._tasks_enabled, protocol.elicits): only their
+# presence is kept. `elicitation` counts only when it includes form mode ({} or {"form": ...}): the
+# server asks with forms, never by URL.
+USED_CAPABILITIES: Final = ("tasks", "elicitation")
 _MAX_NAME_CHARS: Final = 64
 MAX_SESSION_ID_CHARS: Final = 1024
 
@@ -89,7 +91,13 @@ def _flags(capabilities: Any) -> list[str]:
     """The used capabilities present in a client's capabilities object."""
     if not isinstance(capabilities, dict):
         return []
-    return [name for name in USED_CAPABILITIES if capabilities.get(name) is not None]
+    flags = [name for name in USED_CAPABILITIES if capabilities.get(name) is not None]
+    elicitation = capabilities.get("elicitation")
+    if "elicitation" in flags and not (
+        isinstance(elicitation, dict) and (not elicitation or "form" in elicitation)
+    ):
+        flags.remove("elicitation")
+    return flags
 
 
 class SessionCodec:
@@ -98,6 +106,10 @@ class SessionCodec:
     def __init__(self, secret: bytes, ttl_s: float) -> None:
         self._secret = secret
         self._ttl_s = ttl_s
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for another signing purpose (e.g. input-required request state), from the same secret."""
+        return hmac.new(self._secret, f"derive:{purpose}".encode(), hashlib.sha256).digest()
 
     def issue(
         self,

@@ -8,6 +8,11 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from gumloop_mcp.runtime import ServiceSettings
+from gumloop_mcp.scope import (
+    DEFAULT_CONTEXT_BUDGET_TOKENS,
+    MAX_CONTEXT_BUDGET_TOKENS,
+    MIN_CONTEXT_BUDGET_TOKENS,
+)
 
 
 class FacadeSettings(ServiceSettings):
@@ -48,7 +53,12 @@ class FacadeSettings(ServiceSettings):
     # Upper bound of a tool's server-side wait (Claude times out at 300 s).
     max_wait_seconds: float = 120.0
     max_result_chars: int = 100_000
-    tool_exposure: Literal["all", "discovery"] = "all"
+    # The tool exposure of servers whose record sets none (config.tool_exposure ""): "full" (alias
+    # "all"), "discovery" or "auto"; and the model-token budget "auto" uses when the record sets none.
+    tool_exposure: Literal["all", "full", "discovery", "auto"] = "full"
+    context_budget_tokens: int = Field(
+        default=DEFAULT_CONTEXT_BUDGET_TOKENS, ge=MIN_CONTEXT_BUDGET_TOKENS, le=MAX_CONTEXT_BUDGET_TOKENS
+    )
     # HMAC key signing self-contained session ids, so any replica can serve any session.
     # Unset: random per process (sessions then need a single replica). Every replica must share it.
     session_secret: SecretStr | None = None

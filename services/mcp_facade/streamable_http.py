@@ -14,8 +14,10 @@ How a POST is routed:
 - anything else needs a valid `Mcp-Session-Id` (400 when missing, 404 when unknown,
   forged, expired or ended); a 2025-03-26 session may send a JSON array (batch).
 
-Answers are JSON unless the request is a tools/call that can stream (progress token
-or logging level) and the client accepts `text/event-stream`. A stateless request's JSON
+Answers are JSON unless the request is a tools/call that can stream (progress token,
+logging level, or a session client that declared elicitation, which may be asked on the
+stream) and the client accepts `text/event-stream`. A POSTed JSON-RPC response goes to the
+server request awaiting it (protocol.response; same replica only). A stateless request's JSON
 error goes with the status the spec and the SDK give its code (400 for -32600/-32602/
 -32020..-32022, 404 for -32601; jsonrpc.MODERN_HTTP_STATUS); a session's with 200. The
 stateless revision is POST only: GET and DELETE naming it get 405. Lax `Accept` handling:
@@ -108,7 +110,15 @@ def _rpc_error(error: JsonRpcError, msg_id: Any = None, status: int | None = Non
 
 
 # Methods whose 2026-07-28 requests name their target in the Mcp-Name header, and where.
-_NAMED_METHODS: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+_NAMED_METHODS: Final = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    # SEP-2663 (tasks extension): the task methods name their task.
+    "tasks/get": "taskId",
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
+}
 
 
 def _modern_get_or_delete() -> web.Response:
@@ -250,6 +260,7 @@ class StreamableHttp:
             self._app.protocol.notification(msg, ex)
             return web.Response(status=202)
         if msg.kind == "response":
+            self._app.protocol.response(msg, ex.conn_key)
             return web.Response(status=202)
         if msg.method == "tools/call" and _accepts_sse(request) and self._wants_stream(msg, ex):
             return await self._answer_sse(request, msg, ex)
@@ -318,9 +329,13 @@ class StreamableHttp:
             second_factor=resolved.second_factor,
         )
 
-    @staticmethod
-    def _wants_stream(msg: Message, ex: Exchange) -> bool:
-        return "progressToken" in msg.meta or (ex.log_level is not None and ex.session is not None)
+    def _wants_stream(self, msg: Message, ex: Exchange) -> bool:
+        # A client that declared elicitation may be asked on the call's stream (approval waits).
+        return (
+            "progressToken" in msg.meta
+            or (ex.log_level is not None and ex.session is not None)
+            or (ex.session is not None and self._app.protocol.elicits(ex))
+        )
 
     async def _answer_json(self, request: web.Request, msg: Message, ex: Exchange) -> web.Response:
         try:

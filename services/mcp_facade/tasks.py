@@ -19,6 +19,13 @@ server's task id looks unknown. A runner holds its record open in live.py: when 
 revoked or expires, the runner is cancelled and the task ends `cancelled`, its error saying why.
 When the state store is unreachable, task methods answer -32603 saying so (no task is started
 that could not be recorded).
+
+The 2026-07-28 `io.modelcontextprotocol/tasks` extension (SEP-2663) uses the same records with
+another wire shape (`modern_wire`: ttlMs/pollIntervalMs, the result or error inlined on tasks/get,
+a tool error is `completed` with `result.isError`) and adds `input_required`: a runner whose call
+raises input_required.InputRequired parks with the requests in its record; `update()` (tasks/update,
+on any replica) removes the answered ones and hands the responses to the runner, which runs the
+call again with them once every pending request is answered.
 """
 
 from __future__ import annotations
@@ -33,11 +40,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from .contracts import CallContext
+from .input_required import InputRequired, InputRound, missing_capability, required_capabilities
 from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, JsonRpcError
 from .live import Hold, LiveWork, SecondFactor
 from .state import FacadeState, StateUnavailable
 
-__all__ = ["RELATED_TASK", "TaskStore", "task_wire"]
+__all__ = ["RELATED_TASK", "TaskStore", "modern_wire", "task_wire"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +86,36 @@ def task_wire(record: dict[str, Any]) -> dict[str, Any]:
     return wire
 
 
+def modern_wire(record: dict[str, Any], *, detailed: bool) -> dict[str, Any]:
+    """The 2026-07-28 Task of a record: the CreateTaskResult fields, or (detailed) tasks/get's DetailedTask.
+
+    A call that ran and returned `isError` is `completed` with that result (`failed` is for
+    protocol errors, with `error` inlined and no result).
+    """
+    status = str(record["status"])
+    result, error = record.get("result"), record.get("error")
+    if status == "failed" and isinstance(result, dict) and not isinstance(error, dict):
+        status = "completed"
+    wire: dict[str, Any] = {
+        "taskId": record["id"],
+        "status": status,
+        "createdAt": _iso(float(record["created"])),
+        "lastUpdatedAt": _iso(float(record.get("updated") or record["created"])),
+        "ttlMs": int(record["ttl"]),
+        "pollIntervalMs": _POLL_INTERVAL_MS,
+    }
+    if record.get("message"):
+        wire["statusMessage"] = record["message"]
+    if detailed:
+        if status == "completed" and isinstance(result, dict):
+            wire["result"] = {**result, "resultType": "complete"}
+        elif status == "failed" and isinstance(error, dict):
+            wire["error"] = {k: v for k, v in error.items() if v is not None}
+        elif status == "input_required":
+            wire["inputRequests"] = record.get("inputs") or {}
+    return wire
+
+
 @contextlib.contextmanager
 def _store_errors() -> Iterator[None]:
     try:
@@ -96,10 +134,13 @@ class TaskStore:
         # Why a runner was cut (its server revoked or expired), until its record says so.
         self._cut_reasons: dict[Key, str] = {}
         self._waiters: dict[Key, set[asyncio.Event]] = {}
+        # Runners parked on input: the responses tasks/update delivered, for the runner to take.
+        self._inboxes: dict[Key, asyncio.Queue[dict[str, Any]]] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self._closing = False
         state.on_message("task-ended", self._on_ended)
         state.on_message("task-cancel", self._on_cancel)
+        state.on_message("task-input", self._on_input)
 
     async def start(
         self,
@@ -109,10 +150,14 @@ class TaskStore:
         run: Callable[[], Awaitable[dict[str, Any]]],
         *,
         second_factor: SecondFactor | None = None,
+        accepts_input: bool = False,
+        wire: Callable[[dict[str, Any]], dict[str, Any]] = task_wire,
     ) -> dict[str, Any]:
-        """Record a new task, start `run()` here, and return the Task object.
+        """Record a new task, start `run()` here, and return it as `wire` shows it.
 
         `second_factor`: the API token the task was started with; revoking it cuts the task.
+        `accepts_input`: the client answers input requests through tasks/update (2026-07-28), so a
+        call raising InputRequired parks as `input_required` (else the task fails saying why).
         """
         if len(self._runners) >= _MAX_TASKS:
             raise JsonRpcError(INVALID_PARAMS, "Too many tasks in flight; retry without `task` or later")
@@ -136,13 +181,14 @@ class TaskStore:
         with _store_errors():
             await self._state.create_task(record)
         key = (server_id, record["id"])
-        runner = asyncio.create_task(self._run(dict(record), run), name=f"mcp-task-{record['id'][:6]}")
+        inputs = self._run_with_inputs(record, ctx, run) if accepts_input else run
+        runner = asyncio.create_task(self._run(dict(record), inputs), name=f"mcp-task-{record['id'][:6]}")
         self._runners[key] = (runner, ctx)
         hold = self._live.hold(
             server_id, "", lambda reason: self._cut(key, reason), second_factor=second_factor
         )
         runner.add_done_callback(lambda task: self._runner_done(key, record, task, hold))
-        return task_wire(record)
+        return wire(record)
 
     def _cut(self, key: Key, reason: str) -> None:
         """The task's server was revoked or expired: cancel the runner, recording why."""
@@ -152,6 +198,85 @@ class TaskStore:
             runner, ctx = entry
             ctx.cancelled.set()
             runner.cancel()
+
+    def _run_with_inputs(
+        self, record: dict[str, Any], ctx: CallContext, run: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> Callable[[], Awaitable[dict[str, Any]]]:
+        """`run` re-run round after round: parked on InputRequired until tasks/update answers it."""
+        key = (str(record["server"]), str(record["id"]))
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._inboxes[key] = inbox
+
+        async def rounds() -> dict[str, Any]:
+            responses = dict(ctx.inputs.responses)
+            try:
+                while True:
+                    try:
+                        return await run()
+                    except InputRequired as exc:
+                        missing = required_capabilities(exc.requests, ctx.client_capabilities)
+                        if missing:
+                            raise missing_capability(
+                                missing, f"the task needs {', '.join(missing)}"
+                            ) from None
+                        pending = {k: v for k, v in exc.requests.items() if k not in responses}
+                        if not pending:
+                            raise JsonRpcError(
+                                INTERNAL_ERROR, "The task asked again for input it already has"
+                            ) from None
+                        await self._park(record, pending)
+                        while pending:
+                            delivered = await inbox.get()
+                            for answered in [k for k in delivered if k in pending]:
+                                responses[answered] = delivered[answered]
+                                del pending[answered]
+                        ctx.inputs = InputRound(dict(responses), exc.state)
+            finally:
+                self._inboxes.pop(key, None)
+
+        return rounds
+
+    async def _park(self, record: dict[str, Any], pending: dict[str, Any]) -> None:
+        """Record the task as waiting for the client's input."""
+        parked = {**record, "status": "input_required", "inputs": pending, "updated": time.time()}
+        parked["message"] = "Waiting for the client's input (tasks/update)"
+        try:
+            await self._state.update_task(parked)
+        except StateUnavailable:
+            logger.warning("task %s needs input but its state could not be recorded", str(record["id"])[:6])
+        self._wake((str(record["server"]), str(record["id"])))
+
+    async def update(self, server_id: str, task_id: Any, responses: dict[str, Any]) -> None:
+        """tasks/update: record which pending requests are answered and hand the answers to the runner.
+
+        Answers to keys the task is not waiting for (or for a task not waiting at all) are ignored.
+        """
+        with _store_errors():
+            record = await self._load(server_id, task_id)
+            pending = record.get("inputs") or {}
+            answered = {k: v for k, v in responses.items() if k in pending}
+            if record["status"] != "input_required" or not answered:
+                return
+            remaining = {k: v for k, v in pending.items() if k not in answered}
+            record.update(inputs=remaining or None, updated=time.time())
+            if not remaining:
+                record.update(status="working", message=None)
+            await self._state.update_task(record)
+            inbox = self._inboxes.get((server_id, record["id"]))
+            if inbox is not None:
+                inbox.put_nowait(answered)
+                return
+            message = {"kind": "task-input", "server": server_id, "id": record["id"], "responses": answered}
+            if not await self._state.send(str(record["owner"]), message):
+                raise JsonRpcError(
+                    INTERNAL_ERROR, "The replica running this task could not be reached; retry tasks/update"
+                )
+
+    def _on_input(self, message: dict[str, Any]) -> None:
+        inbox = self._inboxes.get((str(message.get("server")), str(message.get("id"))))
+        responses = message.get("responses")
+        if inbox is not None and isinstance(responses, dict):
+            inbox.put_nowait(responses)
 
     def _runner_done(
         self, key: Key, record: dict[str, Any], runner: asyncio.Task[dict[str, Any]], hold: Hold
@@ -166,6 +291,7 @@ class TaskStore:
             self._cut_reasons.pop(key, None)
 
     def _cancelled(self, record: dict[str, Any]) -> dict[str, Any]:
+        record = {k: v for k, v in record.items() if k != "inputs"}
         reason = self._cut_reasons.pop((str(record["server"]), str(record["id"])), None)
         if reason is not None:
             error = {"code": INVALID_REQUEST, "message": reason}
@@ -196,6 +322,7 @@ class TaskStore:
             record["result"] = result
             record["status"] = "failed" if result.get("isError") else "completed"
         record["updated"] = time.time()
+        record.pop("inputs", None)
         await self._publish(record)
         return record
 
@@ -261,8 +388,12 @@ class TaskStore:
 
     async def get(self, server_id: str, task_id: Any) -> dict[str, Any]:
         """The caller's Task object, or -32602 (another server's task looks unknown)."""
+        return task_wire(await self.record(server_id, task_id))
+
+    async def record(self, server_id: str, task_id: Any) -> dict[str, Any]:
+        """The caller's task record, or -32602 (another server's task looks unknown)."""
         with _store_errors():
-            return task_wire(await self._load(server_id, task_id))
+            return await self._load(server_id, task_id)
 
     async def list(self, server_id: str) -> list[dict[str, Any]]:
         """The server's Task objects, oldest first."""
@@ -314,11 +445,14 @@ class TaskStore:
         result["_meta"] = {**result.get("_meta", {}), RELATED_TASK: {"taskId": record["id"]}}
         return result
 
-    async def cancel(self, server_id: str, task_id: Any) -> dict[str, Any]:
-        """Cancel a running task wherever it runs; a finished one cannot be cancelled (-32602)."""
+    async def cancel(self, server_id: str, task_id: Any, *, ended_ok: bool = False) -> dict[str, Any]:
+        """Cancel a running task wherever it runs; a finished one cannot be cancelled (-32602), unless
+        `ended_ok` (2026-07-28: cancelling an ended task is acknowledged like any other)."""
         with _store_errors():
             record = await self._load(server_id, task_id)
             if record["status"] in TERMINAL:
+                if ended_ok:
+                    return task_wire(record)
                 raise JsonRpcError(INVALID_PARAMS, f"Task already {record['status']}; it cannot be cancelled")
             entry = self._runners.get((server_id, record["id"]))
             if entry is not None:

@@ -19,10 +19,12 @@ import grpc
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
+from gumloop_mcp.scope import tool_list_tokens
 
+from .approvals import PauseHelp, answer_from, elicitation_request, paused_report, pending_items
 from .artifacts import content_result
 from .catalog import CatalogCache, CatalogUnavailableError, Tool
-from .contracts import CallContext, ServerScope, UnknownToolError
+from .contracts import CallContext, ElicitationFailed, ServerScope, TaskSupport, UnknownToolError
 from .discovery import META_TOOLS, search
 from .pagination import page_request, page_result
 from .results import conform, json_result
@@ -31,7 +33,7 @@ from .settings import FacadeSettings
 from .streams import StreamFold
 from .tool_errors import ToolFailure, error_result, failure_result, rpc_error_result
 from .validation import validate
-from .waits import DEADLINE_MARGIN_S, FIRST_INTERVAL_S, dotted, wait_for_work
+from .waits import DEADLINE_MARGIN_S, FIRST_INTERVAL_S, dotted, is_paused, wait_for_work
 
 __all__ = ["GumloopToolbox"]
 
@@ -42,6 +44,12 @@ _STREAM_MARGIN_S: Final = 2.0
 _META_NAMES: Final = frozenset(t["name"] for t in META_TOOLS)
 # Distinct (methods, tags) scopes whose tool sets are kept per catalog.
 _MAX_SCOPES_CACHED: Final = 256
+# Pending items asked about in one elicitation round (each is one question to the person).
+_MAX_ASKED: Final = 5
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 class GumloopToolbox:
@@ -68,6 +76,8 @@ class GumloopToolbox:
         self._catalog = CatalogCache(proxy, self._max_wait, ttl_s=catalog_ttl_s)
         self._scoped_from: dict[str, Tool] | None = None
         self._scoped_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, Tool]] = {}
+        # the estimated model tokens of each cached scope's full tool list (same keys)
+        self._scoped_tokens: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
 
     @property
     def catalog_version(self) -> str:
@@ -86,14 +96,43 @@ class GumloopToolbox:
         if tools is not self._scoped_from:
             self._scoped_from = tools
             self._scoped_cache = {}
+            self._scoped_tokens = {}
         key = (tuple(scope.methods), tuple(scope.tags))
         found = self._scoped_cache.get(key)
         if found is None:
             found = {name: tool for name, tool in tools.items() if admits(scope, tool.operation)}
             if len(self._scoped_cache) >= _MAX_SCOPES_CACHED:
                 self._scoped_cache.clear()
+                self._scoped_tokens.clear()
             self._scoped_cache[key] = found
+            self._scoped_tokens[key] = tool_list_tokens(t.listed for t in found.values())
         return found
+
+    async def exposure(self, scope: ServerScope) -> str:
+        """ "full" or "discovery": the record's choice, else the façade's default; "auto" is full while
+        the scope's full tool list (estimated model tokens) fits the budget, discovery above it.
+
+        Raises:
+            CatalogUnavailableError: "auto" must size the list and no catalog was fetched yet.
+        """
+        mode = scope.tool_exposure or self._settings.tool_exposure
+        if mode in ("full", "all"):
+            return "full"
+        if mode == "discovery":
+            return "discovery"
+        budget = scope.context_budget_tokens or self._settings.context_budget_tokens
+        await self._scoped(scope)
+        cost = self._scoped_tokens.get((tuple(scope.methods), tuple(scope.tags)), 0)
+        return "discovery" if cost > budget else "full"
+
+    async def _discovery(self, scope: ServerScope, name: str | None = None) -> bool:
+        """Whether the meta tools serve `scope` (and, given a name, whether it is one of them)."""
+        if name is not None and name not in _META_NAMES:
+            return False
+        try:
+            return await self.exposure(scope) == "discovery"
+        except CatalogUnavailableError:
+            return False
 
     async def list_tools(self, scope: ServerScope) -> list[dict[str, Any]]:
         """The tools `scope` admits, in catalog order (or the discovery tools).
@@ -101,19 +140,33 @@ class GumloopToolbox:
         Raises:
             CatalogUnavailableError: the proxy is unreachable and no catalog was fetched yet.
         """
-        if self._settings.tool_exposure == "discovery":
+        if await self.exposure(scope) == "discovery":
             return [json.loads(json.dumps(t)) for t in META_TOOLS]
-        return [json.loads(json.dumps(t.definition)) for t in (await self._scoped(scope)).values()]
+        return [json.loads(json.dumps(t.listed)) for t in (await self._scoped(scope)).values()]
 
     async def tool_for(self, scope: ServerScope, name: str) -> dict[str, Any] | None:
         """The definition of tool `name` if `scope` admits it, else None."""
-        if self._settings.tool_exposure == "discovery" and name in _META_NAMES:
+        if await self._discovery(scope, name):
             return next(dict(t) for t in META_TOOLS if t["name"] == name)
         try:
             tool = (await self._scoped(scope)).get(name)
         except CatalogUnavailableError:
             return None
-        return json.loads(json.dumps(tool.definition)) if tool is not None else None
+        return json.loads(json.dumps(tool.listed)) if tool is not None else None
+
+    async def plan_call(
+        self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> TaskSupport:
+        """contracts.TaskPlanner: calls that start Gumloop work (catalog `async_work`), and status calls
+        that wait (`wait_seconds` > 0), may run as 2026-07-28 tasks; every other call answers directly."""
+        try:
+            tool = (await self._scoped(scope)).get(name)
+        except CatalogUnavailableError:
+            return "forbidden"
+        if tool is None:
+            return "forbidden"
+        waits = tool.waits and tool.work is not None and _positive(arguments.get("wait_seconds"))
+        return "optional" if tool.operation.starts_async_work or waits else "forbidden"
 
     async def call_tool(
         self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
@@ -123,7 +176,7 @@ class GumloopToolbox:
         Raises:
             UnknownToolError: the name is unknown or outside the scope.
         """
-        if self._settings.tool_exposure == "discovery" and name in _META_NAMES:
+        if await self._discovery(scope, name):
             return await self._call_meta(scope, name, arguments or {}, ctx)
         try:
             tools = await self._scoped(scope)
@@ -155,7 +208,7 @@ class GumloopToolbox:
             return error_result(str(exc))
         if name == "search_tools":
             found = search(
-                (t.definition for t in tools.values()),
+                (t.listed for t in tools.values()),
                 str(arguments.get("query", "")),
                 int(arguments.get("limit", 20)),
             )
@@ -167,7 +220,7 @@ class GumloopToolbox:
             if target not in tools:
                 return error_result(f"No tool named {target!r}; use search_tools to find one.")
             return json_result(
-                tools[target].definition, max_result_chars=self._settings.max_result_chars, structured=True
+                tools[target].listed, max_result_chars=self._settings.max_result_chars, structured=True
             )
         if target not in tools:
             return error_result(f"No tool named {target!r}; use search_tools to find one.")
@@ -272,21 +325,37 @@ class GumloopToolbox:
     ) -> dict[str, Any]:
         assert tool.work is not None
         work = tool.work
-        wait = float(args.pop("wait_seconds", 0) or 0)
+        wait = min(float(args.pop("wait_seconds", 0) or 0), self._max_wait)
 
         async def poll() -> Any:
             return await self._invoke(scope, tool.operation.name, args, ctx)
 
         if wait <= 0:
-            return self._body_result(tool, await poll())
-        outcome = await wait_for_work(
-            poll,
-            work,
-            min(wait, self._max_wait),
-            ctx,
-            clock=self._now,
-            first_interval=self._first_poll,
-        )
+            body = await poll()
+            state = dotted(body, work.state_field)
+            if is_paused(work, state):
+                return await self._paused_result(scope, tool, args, body, state)
+            return self._body_result(tool, body)
+        started = self._now()
+        said: list[str] = []
+        answered: set[str] = set()
+        while True:
+            left = max(0.01, wait - (self._now() - started))
+            outcome = await wait_for_work(
+                poll, work, left, ctx, clock=self._now, first_interval=self._first_poll
+            )
+            if outcome.reason != "paused":
+                break
+            asked = await self._ask_person(scope, tool, args, outcome.body, ctx, answered)
+            if asked is None:
+                break
+            resolved, sentence = asked
+            said.append(sentence)
+            if not resolved:
+                break
+        waited = self._now() - started
+        if outcome.reason == "paused":
+            return await self._paused_result(scope, tool, args, outcome.body, outcome.state, " ".join(said))
         if outcome.reason == "terminal":
             note = f"The work finished with state {outcome.state}."
         else:
@@ -294,11 +363,99 @@ class GumloopToolbox:
                 outcome.reason, "the wait was up"
             )
             note = (
-                f"Still running (state {outcome.state}) after waiting {outcome.waited_s:.0f}s; "
+                f"Still running (state {outcome.state}) after waiting {waited:.0f}s; "
                 f"stopped because {why}. "
                 f"Call {tool.name} again with wait_seconds to keep waiting."
             )
-        return self._body_result(tool, outcome.body, note)
+        return self._body_result(tool, outcome.body, " ".join([*said, note]))
+
+    # -- work paused for a human ------------------------------------------------------------------
+
+    async def _pause_help(self, scope: ServerScope, tool: Tool) -> PauseHelp:
+        """The tools of `scope` that answer or resume the work `tool` reads (from the cached catalog)."""
+        assert tool.work is not None
+        work = tool.work
+        scoped = await self._scoped(scope)
+        answer = next((t.name for t in scoped.values() if t.operation.name == work.answer_operation), None)
+        resume = next(
+            (
+                t.name
+                for t in scoped.values()
+                if t.operation.starts_async_work
+                and t.operation.async_work.status_operation == tool.operation.name
+                and t.operation.name != work.answer_operation
+                and any(p.name == work.status_id_parameter and p.required for p in t.operation.parameters)
+            ),
+            None,
+        )
+        return PauseHelp(status_tool=tool.name, answer_tool=answer, resume_tool=resume)
+
+    async def _paused_result(
+        self, scope: ServerScope, tool: Tool, args: dict[str, Any], body: Any, state: Any, outcome: str = ""
+    ) -> dict[str, Any]:
+        assert tool.work is not None
+        work_id = args.get(tool.work.status_id_parameter)
+        note, waiting = paused_report(
+            tool.work, body, state, work_id, await self._pause_help(scope, tool), outcome=outcome
+        )
+        if isinstance(body, dict):
+            body = {**body, "waiting_for_human": waiting}
+        return self._body_result(tool, body, note)
+
+    async def _ask_person(
+        self,
+        scope: ServerScope,
+        tool: Tool,
+        args: dict[str, Any],
+        body: Any,
+        ctx: CallContext,
+        answered: set[str],
+    ) -> tuple[bool, str] | None:
+        """Ask the person at the client about a paused work and resolve it with their answer.
+
+        None when nobody can be asked (no elicitation, the answer tool is out of scope, nothing new is
+        pending); else (resolved, a sentence saying what happened). A declined or cancelled question
+        resolves nothing: the work stays paused.
+        """
+        assert tool.work is not None
+        work = tool.work
+        help_ = await self._pause_help(scope, tool)
+        if ctx.elicit is None or help_.answer_tool is None:
+            return None
+        items = [i for i in pending_items(work, body) if str(i.get("action_request_id")) not in answered]
+        if not items:
+            return None
+        work_id = args.get(work.status_id_parameter)
+        label = f"Gumloop {tool.operation.resource.replace('_', ' ')} {work_id}"
+        answers: list[dict[str, Any]] = []
+        for item in items[:_MAX_ASKED]:
+            try:
+                reply = await ctx.elicit(elicitation_request(item, label, form_mode=ctx.elicit_form_mode))
+                answer = answer_from(item, reply)
+            except ElicitationFailed as exc:
+                return False, f"The person could not be asked ({exc}); nothing was answered."
+            except ValueError as exc:
+                return False, f"The person's answer could not be used ({exc}); nothing was answered."
+            if answer is None:
+                action = reply.get("action") if isinstance(reply, dict) else None
+                verb = "cancelled" if action == "cancel" else "declined"
+                return (
+                    False,
+                    f"The person {verb} the question; nothing was answered, so the work stays paused.",
+                )
+            answers.append(answer)
+        arguments = {work.status_id_parameter: work_id, work.answer_parameter: answers}
+        answer_tool = (await self._scoped(scope))[help_.answer_tool]
+        try:
+            validate(answer_tool.definition["inputSchema"], arguments)
+            await self._invoke(scope, work.answer_operation, arguments, ctx)
+        except ToolFailure as failure:
+            return False, f"Sending the person's answer failed: {failure.message}"
+        except grpc.aio.AioRpcError as err:
+            return False, f"Sending the person's answer failed upstream ({err.code().name}: {err.details()})."
+        answered.update(str(a["action_request_id"]) for a in answers)
+        decided = ", ".join(f"{a['action_request_id']} {a['action']}" for a in answers)
+        return True, f"The person answered through the client ({decided}) with {help_.answer_tool}."
 
     async def _check_flow_inputs(self, scope: ServerScope, args: dict[str, Any], ctx: CallContext) -> None:
         inputs = args.get("pipeline_inputs")

@@ -1,7 +1,8 @@
 """Server-side waiting for async work (runs, sessions, agent interactions, exports).
 
 A status tool called with ``wait_seconds`` polls its operation with growing intervals (0.5 s up to
-5 s), reports each state as progress, and returns at a terminal state, when the wait is up, when
+5 s), reports each state as progress, and returns at a terminal state, at a paused state (the work
+waits for a human: approvals.py says what and how to answer), when the wait is up, when
 the call's deadline (minus a margin) is near, or when the client cancels. The model never needs a
 polling loop of its own: at worst it calls again with wait_seconds.
 """
@@ -17,7 +18,7 @@ from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
 from .contracts import CallContext
 
-__all__ = ["WaitOutcome", "dotted", "is_terminal", "wait_for_work"]
+__all__ = ["WaitOutcome", "dotted", "is_paused", "is_terminal", "wait_for_work"]
 
 FIRST_INTERVAL_S: Final = 0.5
 MAX_INTERVAL_S: Final = 5.0
@@ -46,13 +47,20 @@ def is_terminal(work: pb.AsyncWork, state: Any) -> bool:
     return state.lower() in {s.lower() for s in work.terminal_states}
 
 
+def is_paused(work: pb.AsyncWork, state: Any) -> bool:
+    """Whether `state` is one of the work's paused states (waiting for a human; case-insensitive)."""
+    if not isinstance(state, str):
+        return False
+    return state.lower() in {s.lower() for s in work.paused_states}
+
+
 @dataclass(frozen=True)
 class WaitOutcome:
     """The last body read, its state, and why the wait ended."""
 
     body: Any
     state: Any
-    # "terminal", "wait_up", "deadline" or "cancelled"
+    # "terminal", "paused", "wait_up", "deadline" or "cancelled"
     reason: str
     waited_s: float
 
@@ -81,6 +89,8 @@ async def wait_for_work(
         state = dotted(body, work.state_field)
         if is_terminal(work, state):
             return WaitOutcome(body, state, "terminal", clock() - start)
+        if is_paused(work, state):
+            return WaitOutcome(body, state, "paused", clock() - start)
         now = clock()
         await ctx.progress(float(polls), None, f"state: {state}; waited {now - start:.0f}s")
         if ctx.cancelled.is_set():

@@ -26,7 +26,12 @@ def server_message(record: ServerRecord) -> pb.McpServer:
         id=record.id,
         name=record.name,
         account_id=record.account_id,
-        config=pb.McpServerConfig(methods=list(record.methods), tags=list(record.tags)),
+        config=pb.McpServerConfig(
+            methods=list(record.methods),
+            tags=list(record.tags),
+            tool_exposure=record.tool_exposure,
+            context_budget_tokens=record.context_budget_tokens,
+        ),
         require_api_token_auth=record.require_api_token_auth,
         create_time=timestamp(record.create_time),
         update_time=timestamp(record.update_time),

@@ -47,6 +47,9 @@ def server_from_hash(data: dict[str, str]) -> ServerRecord:
         update_time=float(data["update_time"]),
         last_used_time=decode_time(data.get("last_used_time")),
         token_prefix=data["token_prefix"],
+        # absent from records written before these fields existed
+        tool_exposure=data.get("tool_exposure", ""),
+        context_budget_tokens=int(data.get("context_budget_tokens", "0")),
     )
 
 
@@ -64,6 +67,8 @@ def server_to_hash(record: ServerRecord) -> dict[Any, Any]:
         "update_time": repr(record.update_time),
         "last_used_time": encode_time(record.last_used_time),
         "token_prefix": record.token_prefix,
+        "tool_exposure": record.tool_exposure,
+        "context_budget_tokens": str(record.context_budget_tokens),
     }
 
 

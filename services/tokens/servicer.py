@@ -61,7 +61,16 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R")
 
 _UPDATABLE: Final = frozenset(
-    {"name", "config", "config.methods", "config.tags", "expire_time", "require_api_token_auth"}
+    {
+        "name",
+        "config",
+        "config.methods",
+        "config.tags",
+        "config.tool_exposure",
+        "config.context_budget_tokens",
+        "expire_time",
+        "require_api_token_auth",
+    }
 )
 # A partial scope update is validated again when the other half moved meanwhile; only a record whose
 # scope is being rewritten this often without pause runs out.
@@ -187,6 +196,9 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             v.check_name("mcp_server.name", given.name)
             + v.check_id("mcp_server.account_id", given.account_id)
             + v.check_scope_shape("mcp_server.config", methods, tags)
+            + v.check_exposure(
+                "mcp_server.config", given.config.tool_exposure, given.config.context_budget_tokens
+            )
             + violations
         )
         _raise_if(violations)
@@ -205,6 +217,8 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             update_time=now,
             last_used_time=None,
             token_prefix=token_prefix(token),
+            tool_exposure=given.config.tool_exposure,
+            context_budget_tokens=given.config.context_budget_tokens,
         )
         await self._store.create_server(record, hash_token(token, self._pepper))
         logger.info("created mcp server %s for account %s", record.id, record.account_id)
@@ -278,6 +292,12 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             changes["expire_time"] = expire
         if "require_api_token_auth" in paths:
             changes["require_api_token_auth"] = given.require_api_token_auth
+        if "config" in paths or "config.tool_exposure" in paths:
+            violations += v.check_exposure("mcp_server.config", given.config.tool_exposure, 0)
+            changes["tool_exposure"] = given.config.tool_exposure
+        if "config" in paths or "config.context_budget_tokens" in paths:
+            violations += v.check_exposure("mcp_server.config", "", given.config.context_budget_tokens)
+            changes["context_budget_tokens"] = given.config.context_budget_tokens
         new_methods = "config" in paths or "config.methods" in paths
         new_tags = "config" in paths or "config.tags" in paths
         if new_methods or new_tags:

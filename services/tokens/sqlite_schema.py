@@ -8,7 +8,7 @@ from typing import Final
 
 from .store import ApiTokenRecord, ServerRecord
 
-__all__ = ["API_COLUMNS", "LIVE", "SCHEMA", "SERVER_COLUMNS", "api_from_row", "server_from_row"]
+__all__ = ["API_COLUMNS", "LIVE", "SCHEMA", "SERVER_COLUMNS", "api_from_row", "migrate", "server_from_row"]
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS servers (
@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS servers (
     create_time REAL NOT NULL,
     update_time REAL NOT NULL,
     last_used_time REAL,
-    token_prefix TEXT NOT NULL
+    token_prefix TEXT NOT NULL,
+    tool_exposure TEXT NOT NULL DEFAULT '',
+    context_budget_tokens INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS servers_by_account ON servers (account_id, create_time DESC, id DESC);
 CREATE INDEX IF NOT EXISTS servers_by_expiry ON servers (expire_time) WHERE expire_time IS NOT NULL;
@@ -52,7 +54,12 @@ CREATE INDEX IF NOT EXISTS api_tokens_by_expiry ON api_tokens (expire_time) WHER
 
 SERVER_COLUMNS: Final = (
     "id, name, account_id, methods, tags, expire_time, require_api_token_auth, "
-    "create_time, update_time, last_used_time, token_prefix"
+    "create_time, update_time, last_used_time, token_prefix, tool_exposure, context_budget_tokens"
+)
+# Columns added after the first release: (name, definition) added to an older file when missing.
+SERVER_ADDED_COLUMNS: Final = (
+    ("tool_exposure", "TEXT NOT NULL DEFAULT ''"),
+    ("context_budget_tokens", "INTEGER NOT NULL DEFAULT 0"),
 )
 API_COLUMNS: Final = "id, name, purposes, account_id, expire_time, create_time, last_used_time, token_prefix"
 # A live row: no expiry, or an expiry still ahead of the clock.
@@ -73,7 +80,17 @@ def server_from_row(row: sqlite3.Row) -> ServerRecord:
         update_time=row["update_time"],
         last_used_time=row["last_used_time"],
         token_prefix=row["token_prefix"],
+        tool_exposure=row["tool_exposure"],
+        context_budget_tokens=row["context_budget_tokens"],
     )
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns an older file lacks (SQLite's ADD COLUMN keeps every row, with the default)."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(servers)")}
+    for name, definition in SERVER_ADDED_COLUMNS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE servers ADD COLUMN {name} {definition}")
 
 
 def api_from_row(row: sqlite3.Row) -> ApiTokenRecord:

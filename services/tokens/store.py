@@ -92,6 +92,10 @@ class ServerRecord:
     update_time: float
     last_used_time: float | None
     token_prefix: str
+    # How the façade lists the tools ("full", "discovery", "auto"; "" = its default) and the
+    # model-token budget "auto" uses (0 = the default, scope.DEFAULT_CONTEXT_BUDGET_TOKENS).
+    tool_exposure: str = ""
+    context_budget_tokens: int = 0
 
 
 class Unchanged(enum.Enum):
@@ -103,7 +107,15 @@ class Unchanged(enum.Enum):
 UNCHANGED: Final = Unchanged.UNCHANGED
 
 #: The ServerRecord fields an update may set.
-UPDATABLE_FIELDS: Final = ("name", "methods", "tags", "expire_time", "require_api_token_auth")
+UPDATABLE_FIELDS: Final = (
+    "name",
+    "methods",
+    "tags",
+    "expire_time",
+    "require_api_token_auth",
+    "tool_exposure",
+    "context_budget_tokens",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +134,8 @@ class ServerUpdate:
     tags: tuple[str, ...] | Unchanged = UNCHANGED
     expire_time: float | None | Unchanged = UNCHANGED
     require_api_token_auth: bool | Unchanged = UNCHANGED
+    tool_exposure: str | Unchanged = UNCHANGED
+    context_budget_tokens: int | Unchanged = UNCHANGED
     expect_methods: tuple[str, ...] | None = None
     expect_tags: tuple[str, ...] | None = None
 

@@ -84,6 +84,8 @@ _FIELD_ENCODERS: Final[dict[str, Callable[[Any], str]]] = {
     "tags": _json_list,
     "expire_time": encode_time,
     "require_api_token_auth": lambda value: "1" if value else "0",
+    "tool_exposure": str,
+    "context_budget_tokens": str,
     "update_time": repr,
 }
 

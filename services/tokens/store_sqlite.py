@@ -22,7 +22,7 @@ from gumloop_mcp.runtime import private_file
 from .errors import StoreUnavailable
 from .expiry import ExpiryScheduler
 from .revocations import RevocationHub
-from .sqlite_schema import API_COLUMNS, LIVE, SCHEMA, SERVER_COLUMNS, api_from_row, server_from_row
+from .sqlite_schema import API_COLUMNS, LIVE, SCHEMA, SERVER_COLUMNS, api_from_row, migrate, server_from_row
 from .store import (
     ApiTokenRecord,
     Clock,
@@ -109,6 +109,7 @@ class SqliteTokenStore:
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA busy_timeout=5000")
             conn.executescript(SCHEMA)
+            migrate(conn)
             conn.isolation_level = "DEFERRED"
             self._conn = conn
             rows = conn.execute(
@@ -172,7 +173,7 @@ class SqliteTokenStore:
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.name,
@@ -185,6 +186,8 @@ class SqliteTokenStore:
                     record.update_time,
                     record.last_used_time,
                     record.token_prefix,
+                    record.tool_exposure,
+                    record.context_budget_tokens,
                 ),
             )
             conn.execute(

@@ -15,7 +15,16 @@ from typing import Final
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from gumloop_mcp.scope import METHOD_GROUPS, OperationRef, matching_operations, unknown_methods, unknown_tags
+from gumloop_mcp.scope import (
+    MAX_CONTEXT_BUDGET_TOKENS,
+    METHOD_GROUPS,
+    MIN_CONTEXT_BUDGET_TOKENS,
+    TOOL_EXPOSURES,
+    OperationRef,
+    matching_operations,
+    unknown_methods,
+    unknown_tags,
+)
 
 from .errors import InvalidArgument, Violation
 from .store import Cursor
@@ -122,6 +131,26 @@ def check_scope_shape(field: str, methods: Sequence[str], tags: Sequence[str]) -
                 violations.append(
                     (f"{field}.{part}[{index}]", f"must be at most {MAX_NAME_CHARS} characters")
                 )
+    return violations
+
+
+def check_exposure(field: str, tool_exposure: str, context_budget_tokens: int) -> list[Violation]:
+    """tool_exposure is empty (the façade's default) or one of TOOL_EXPOSURES; the budget is 0
+    (the default) or within MIN..MAX_CONTEXT_BUDGET_TOKENS."""
+    violations: list[Violation] = []
+    if tool_exposure and tool_exposure not in TOOL_EXPOSURES:
+        choices = ", ".join(TOOL_EXPOSURES)
+        violations.append((f"{field}.tool_exposure", f"must be one of {choices} (or empty for the default)"))
+    if context_budget_tokens and not (
+        MIN_CONTEXT_BUDGET_TOKENS <= context_budget_tokens <= MAX_CONTEXT_BUDGET_TOKENS
+    ):
+        violations.append(
+            (
+                f"{field}.context_budget_tokens",
+                f"must be 0 (the default) or between {MIN_CONTEXT_BUDGET_TOKENS} "
+                f"and {MAX_CONTEXT_BUDGET_TOKENS}",
+            )
+        )
     return violations
 
 

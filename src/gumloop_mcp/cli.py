@@ -7,6 +7,7 @@ gumloop-mcp servers list|create|get|update|rotate|revoke             MCP servers
 gumloop-mcp accounts list|connect|delete                            Gumloop accounts
 gumloop-mcp api-tokens create|list|revoke                           API tokens
 gumloop-mcp catalog                                                  operations, tags, method groups
+gumloop-mcp catalog diff --openapi DIR [--sdk]                       drift from Gumloop (exit 1)
 gumloop-mcp admin create-api-token --name N [--data-dir D]          mint an API token over gRPC
 """
 

@@ -12,14 +12,21 @@ refuses exactly the scopes that would expose nothing, and the façade exposes ex
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
+    "DEFAULT_CONTEXT_BUDGET_TOKENS",
+    "MAX_CONTEXT_BUDGET_TOKENS",
     "METHOD_GROUPS",
+    "MIN_CONTEXT_BUDGET_TOKENS",
+    "TOOL_EXPOSURES",
     "OperationRef",
     "in_scope",
     "matching_operations",
+    "tool_list_tokens",
     "unknown_methods",
     "unknown_tags",
 ]
@@ -76,3 +83,20 @@ def unknown_tags(tags: Iterable[str], operations: Sequence[OperationRef]) -> lis
     """Entries of ``tags`` that no operation carries (in input order)."""
     known = {t.lower() for op in operations for t in op.tags}
     return [t for t in tags if t.strip().lower() not in known]
+
+
+# -- how a scope's tools are listed (the server record's config.tool_exposure) ----------------------
+
+#: "full": one tool per operation; "discovery": three meta tools; "auto": full while the full list's
+#: estimated model tokens fit the server's budget, discovery above it. "" = the façade's default.
+TOOL_EXPOSURES: tuple[str, ...] = ("full", "discovery", "auto")
+#: The budget "auto" uses when the record sets none (0), in model tokens (tools/list JSON bytes / 4).
+DEFAULT_CONTEXT_BUDGET_TOKENS = 12_000
+MIN_CONTEXT_BUDGET_TOKENS = 500
+MAX_CONTEXT_BUDGET_TOKENS = 1_000_000
+
+
+def tool_list_tokens(tools: Iterable[Any]) -> int:
+    """Model tokens a tools/list costs, by the bench's estimate (bench/scenarios.py `_cost`): its
+    compact JSON, about four characters per token. An estimate, not a tokenizer."""
+    return -(-len(json.dumps(list(tools), separators=(",", ":"))) // 4)

@@ -123,7 +123,8 @@ class NodeTools:
     """The pinned Node tools scripts/ensure-node-tools installs (paths to run with `node`)."""
 
     node: Path
-    conformance: Path
+    conformance: Path  # the 2026-07-28 line (0.2.x)
+    conformance_01: Path  # 0.1.x, the 2025-11-25 line (npm alias conformance-0.1)
     mcp_remote: Path
     versions: dict[str, str]
 
@@ -158,6 +159,7 @@ def node_tools() -> NodeTools:
     return NodeTools(
         node=modules / ".bin" / "node",
         conformance=modules / "@modelcontextprotocol" / "conformance" / "dist" / "index.js",
+        conformance_01=modules / "conformance-0.1" / "dist" / "index.js",
         mcp_remote=modules / "mcp-remote" / "dist" / "proxy.js",
         versions=pinned,
     )

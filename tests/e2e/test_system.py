@@ -21,6 +21,7 @@ from mcp.shared.exceptions import MCPError
 from .conftest import ROOT, Stack
 
 ACCOUNT_PATH = "/integrated-account/{account}/mcp"
+STATUS_TOOL = "get_single_gumloop_session_by_id"
 
 
 @asynccontextmanager
@@ -232,6 +233,56 @@ async def test_seed_scenario_skill_session_artifacts(stack: Stack) -> None:
         artifact_id = _first_id(artifacts[0], "artifact_id", "id")
         read = await client.call_tool("get_single_gumloop_artifact_by_id", {"artifact_id": artifact_id})
     assert not read.is_error and read.content
+
+
+LOG_PARSER_MD = (
+    "---\nname: log-parser\ndescription: Log Parser - reads application logs and reports the errors.\n"
+    "---\n\n# Log Parser\n\nGroup the ERROR lines by cause and write a short report.\n"
+)
+
+
+async def test_founding_scenario_log_parser_skill_agent_session_artifacts(stack: Stack) -> None:
+    """Issue 12's founding scenario through MCP tools: deploy the 'Log Parser' skill, create an agent
+    using it (attached at creation with skill_ids), start a session, wait for it, list its artifacts."""
+    async with session(stack.ready["mcp_url"]) as client:
+        deployed = structured(
+            await client.call_tool(
+                "create_a_gumloop_skill",
+                {
+                    "files": [
+                        {"filename": "SKILL.md", "content_text": LOG_PARSER_MD, "media_type": "text/markdown"}
+                    ]
+                },
+            )
+        )["skill"]
+        assert deployed["name"] == "log-parser" and "Log Parser" in deployed["description"]
+        skill_id = str(deployed["id"])
+        created = structured(
+            await client.call_tool(
+                "create_a_gumloop_agent",
+                {"name": "Log triage", "model_name": "anthropic/claude-sonnet-4", "skill_ids": [skill_id]},
+            )
+        )["agent"]
+        agent_id = str(created["id"])
+        fetched = structured(await client.call_tool("get_single_gumloop_agent_by_id", {"agent_id": agent_id}))
+        assert skill_id in fetched["agent"]["skill_ids"]
+        started = structured(
+            await client.call_tool(
+                "create_a_gumloop_session", {"agent_id": agent_id, "input": "Parse today's service logs."}
+            )
+        )
+        session_id = str(started["session"]["id"])
+        waited = await client.call_tool(STATUS_TOOL, {"session_id": session_id, "wait_seconds": 30})
+        done = structured(waited)["session"]
+        assert done["state"] == "completed", waited.content
+        assert "used skills: log-parser" in done["messages"][-1]["content"]
+        listed = structured(
+            await client.call_tool(
+                "list_all_gumloop_artifacts", {"agent_id": agent_id, "session_id": session_id}
+            )
+        )["items"]
+    assert listed and {a["session_id"] for a in listed} == {session_id}
+    assert all(a["filename"] and a["metadata"]["size"] > 0 for a in listed)
 
 
 async def test_admin_create_api_token_mints_a_working_management_token(stack: Stack) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
-from gumloop import AsyncGumloop, GumloopClient
+from gumloop import AsyncGumloop, Gumloop, GumloopClient
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
@@ -27,6 +27,8 @@ KEY, USER, TEAM = "sk_oracle_key_123456", "user_oracle", "team_oracle"
 SKILL_MD = "---\nname: oracle\ndescription: Compares requests\n---\nBody.\n"
 SLACK = "gumloop_slack"
 APPROVAL = {"action_request_id": "ar_1", "action": "accept"}
+SHARE = {"type": "person", "email": "bo@example.com", "role": "viewer"}
+FILE = {"file_name": "a.csv", "media_type": "text/csv"}
 NOUL = {"type": "noul", "instructions": "Is it urgent?"}
 COOKIE = {"name": "sid", "value": "not-a-real-session", "domain": ".github.com", "path": "/", "secure": True}
 SdkCall = Callable[[AsyncGumloop], Awaitable[Any]]
@@ -47,6 +49,18 @@ async def _drain(result: Awaitable[Any]) -> None:
     if hasattr(value, "__aiter__"):
         async for _ in value:
             pass
+
+
+def _sync_plan(client: AsyncGumloop, organization_id: str) -> Any:
+    """Sync.plan exists on the blocking client only: one with the async client's settings."""
+    http = client._http
+    blocking = Gumloop(
+        api_key=KEY, user_id=USER, team_id=TEAM, base_url=str(http._client.base_url), timeout=10
+    )
+    try:
+        return blocking.sync.plan(organization_id=organization_id)
+    finally:
+        blocking.close()
 
 
 CASES = [
@@ -112,6 +126,55 @@ CASES = [
     ),
     Case("cancel_session", lambda s: s.sessions.cancel("se_1"), {"session_id": "se_1"}),
     Case(
+        "rename_session", lambda s: s.sessions.update("se_1", name="n"), {"session_id": "se_1", "name": "n"}
+    ),
+    Case(
+        "upload_session_file",
+        lambda s: s.sessions.upload_file("se_1", "a.csv", b"a,b", media_type="text/csv"),
+        {"session_id": "se_1", "file_name": "a.csv", "file_content": "YSxi", "media_type": "text/csv"},
+    ),
+    Case("list_session_queue", lambda s: s.sessions.list_queue("se_1"), {"session_id": "se_1"}),
+    Case(
+        "queue_session_message",
+        lambda s: s.sessions.queue_message("se_1", "later"),
+        {"session_id": "se_1", "input": "later"},
+    ),
+    Case(
+        "edit_queued_session_message",
+        lambda s: s.sessions.edit_queued_message("se_1", "qm_1", "edited"),
+        {"session_id": "se_1", "queued_message_id": "qm_1", "input": "edited"},
+    ),
+    Case(
+        "delete_queued_session_message",
+        lambda s: s.sessions.delete_queued_message("se_1", "qm_1"),
+        {"session_id": "se_1", "queued_message_id": "qm_1"},
+    ),
+    Case(
+        "send_queued_session_message",
+        lambda s: s.sessions.send_queued_message("se_1", "qm_1"),
+        {"session_id": "se_1", "queued_message_id": "qm_1"},
+    ),
+    Case("get_session_access", lambda s: s.sessions.get_access("se_1"), {"session_id": "se_1"}),
+    Case(
+        "update_session_access",
+        lambda s: s.sessions.update_access("se_1", share=[SHARE], link={"mode": "anyone"}),
+        {"session_id": "se_1", "share": [SHARE], "link": {"mode": "anyone"}},
+    ),
+    Case(
+        "stream_new_session",
+        lambda s: _drain(asyncio.sleep(0, s.sessions.stream("ag_1", input="hi", name="n"))),
+        {"agent_id": "ag_1", "input": "hi", "name": "n"},
+        stream=True,
+    ),
+    Case(
+        "stream_session_message",
+        lambda s: _drain(
+            asyncio.sleep(0, s.sessions.stream_message("se_1", input="more", attachments=[FILE]))
+        ),
+        {"session_id": "se_1", "input": "more", "attachments": [FILE]},
+        stream=True,
+    ),
+    Case(
         "resolve_session_approvals",
         lambda s: s.sessions.resolve_approvals("se_1", approval_responses=[APPROVAL]),
         {"session_id": "se_1", "approval_responses": [APPROVAL]},
@@ -122,6 +185,20 @@ CASES = [
         {"agent_id": "ag_1", "session_id": "se_1"},
     ),
     Case("get_artifact", lambda s: s.artifacts.download("ar_1"), {"artifact_id": "ar_1"}),
+    Case("delete_artifact", lambda s: s.artifacts.delete("ar_1"), {"artifact_id": "ar_1"}),
+    Case("rename_artifact", lambda s: s.artifacts.rename("ar_1", "n"), {"artifact_id": "ar_1", "name": "n"}),
+    Case(
+        "set_artifact_password",
+        lambda s: s.artifacts.set_password("ar_1", "pw-oracle"),
+        {"artifact_id": "ar_1", "password": "pw-oracle"},
+    ),
+    Case("list_artifact_versions", lambda s: s.artifacts.list_versions("ar_1"), {"artifact_id": "ar_1"}),
+    Case("get_artifact_access", lambda s: s.artifacts.get_access("ar_1"), {"artifact_id": "ar_1"}),
+    Case(
+        "update_artifact_access",
+        lambda s: s.artifacts.update_access("ar_1", remove=[{"type": "organization"}]),
+        {"artifact_id": "ar_1", "remove": [{"type": "organization"}]},
+    ),
     Case("list_skills", lambda s: s.skills.list(search_query="q"), {"search_query": "q"}),
     Case(
         "create_skill",
@@ -135,6 +212,17 @@ CASES = [
     ),
     Case("delete_skill", lambda s: s.skills.delete("sk_1"), {"skill_id": "sk_1"}),
     Case("get_skill_download", lambda s: s.skills.download("sk_1"), {"skill_id": "sk_1"}),
+    Case("get_skill_access", lambda s: s.skills.get_access("sk_1"), {"skill_id": "sk_1"}),
+    Case(
+        "update_skill_access",
+        lambda s: s.skills.update_access("sk_1", share=[SHARE]),
+        {"skill_id": "sk_1", "share": [SHARE]},
+    ),
+    Case(
+        "get_skill_sync_plan",
+        lambda s: asyncio.to_thread(_sync_plan, s, "org_1"),
+        {"organization_id": "org_1"},
+    ),
     Case("list_mcp_servers", lambda s: s.mcp.list_servers(), {}),
     Case("get_mcp_server", lambda s: s.mcp.get_server("gumloop_slack"), {"server_id": "gumloop_slack"}),
     Case("list_mcp_server_tools", lambda s: s.mcp.list_tools("gumloop_slack"), {"server_id": SLACK}),
@@ -160,6 +248,7 @@ CASES = [
         {"calls": [{"ref": "r1", "server_id": "gumloop_slack", "tool_name": "slack_send_message",
                     "arguments": {"text": "hi"}}]},
     ),
+    Case("list_mcp_server_accounts", lambda s: s.mcp.list_accounts("gumloop_slack"), {"server_id": SLACK}),
     Case(
         "create_chat_completion",
         lambda s: s.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}]),

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from gumloop_mcp.contract import diff
 from gumloop_mcp.management_client import ManagementClient, ManagementError
 
 from . import connection
@@ -368,10 +369,19 @@ def add_commands(sub: Any) -> None:
         sub, "catalog", catalog, common, "list the operations, tags and method groups to scope servers"
     )
     listing.add_argument("--tag", help="only operations with this tag")
+    catalog_verbs = listing.add_subparsers(dest="catalog_verb", required=False, metavar="{diff}")
+    drift = catalog_verbs.add_parser(
+        "diff",
+        help="compare the catalog with Gumloop's OpenAPI documents and/or the official SDK; exit 1 on drift",
+        description=(diff.__doc__ or "").splitlines()[0],
+    )
+    diff.add_arguments(drift)
 
 
 def run(args: argparse.Namespace, *, client: ManagementClient | None = None) -> int:
     """Execute one parsed subcommand; the process exit status."""
+    if args.command == "catalog" and getattr(args, "catalog_verb", None) == "diff":
+        return diff.run(args)  # reads local files: no management API, no token
     try:
         if client is None:
             directory = connection.data_dir(args.data_dir)

@@ -36,7 +36,7 @@ class ContractError(ValueError):
 
 def load_documents(folder: Path) -> dict[str, Mapping[str, Any]]:
     """Every `*.yml`/`*.yaml`/`*.json` OpenAPI document in `folder`, by file name."""
-    import yaml  # only the generator needs YAML; the checks read the committed JSON
+    import yaml  # a runtime dependency for `catalog diff`; imported here so the checks need not load it
 
     if not folder.is_dir():
         raise ContractError(f"{folder}: not a folder of OpenAPI documents")

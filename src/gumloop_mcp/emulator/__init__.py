@@ -8,7 +8,10 @@ It answers as Gumloop's OpenAPI documents and official SDK (``gumloop``) say, ch
 in each endpoint family's form (errors.py), a guMCP catalog (mcp_catalog.py), and sessions that pause in
 ``approval_required`` for a human (approvals.py: an agent's MCP server with ``approval_mode`` ``all`` or
 ``write`` pauses every message before its first such tool; ``[ask]`` in a message asks a question; answered
-by POST /sessions/{id}/approvals). ``[fail]`` in a message makes a run, session or chat completion fail."""
+by POST /sessions/{id}/approvals). ``[fail]`` in a message makes a run, session or chat completion fail.
+The SDK-only routes: a session's message queue (session_queue.py: drained in order as turns end), files and
+rename; sharing of sessions, artifacts and skills with artifact link passwords kept hashed (item_access.py);
+artifact versions, rename and delete; the skill sync plan; accounts connected to an MCP server."""
 
 from gumloop_mcp.emulator.app import RunningEmulator, create_app, start_emulator
 from gumloop_mcp.emulator.settings import EmulatorSettings

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gumloop_mcp.emulator import approvals
+from gumloop_mcp.emulator import approvals, session_queue
 from gumloop_mcp.emulator.context import Emulator, emu, json_body
 from gumloop_mcp.emulator.errors import ApiError, bad_request, not_found
 from gumloop_mcp.emulator.pagination import paginate
@@ -77,19 +77,7 @@ def _start(e: Emulator, s: Session, text: str) -> None:
     (nothing recorded) at a Free/Pro limit."""
     now = e.now()
     admitted = e.store.admit("session", now)
-    s.pending_approvals, s.approved, s.decisions = None, False, []  # a new message supersedes them
-    s.messages.append(
-        {
-            "id": new_id("msg_"),
-            "role": "user",
-            "content": text,
-            "created_at": iso(now),
-            "creator_id": e.settings.user_id,
-            "parts": None,
-        }
-    )
-    s.events.append({"type": "user-message", "data": {"content": text}, "final": False})
-    e.store.start("session", s, now, admitted=admitted)
+    session_queue.post_user_message(e.store, s, text, now, admitted=admitted)
 
 
 def _no_stream(body: dict[str, Any], request: web.Request) -> None:
@@ -169,6 +157,19 @@ async def get_session(request: web.Request) -> web.Response:
     )
 
 
+def _check_attachments(e: Emulator, s: Session, attachments: Any) -> None:
+    """Attachments name files uploaded into this session (POST /sessions/{id}/files); 400 otherwise."""
+    if attachments is None:
+        return
+    if not isinstance(attachments, list):
+        raise bad_request("attachments must be a list", param="attachments")
+    uploaded = e.store.session_files.get(s.id, {})
+    for item in attachments:
+        name = item.get("file_name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or name not in uploaded:
+            raise bad_request(f"attachment {name!r} was not uploaded to session {s.id}", param="attachments")
+
+
 def continue_session(e: Emulator, s: Session, body: dict[str, Any]) -> bool:
     """Send the body's input (True), or, with ``approval_responses`` and no input, answer the pending
     approvals (False). 409 while the previous interaction is not terminal. Shared by both hosts."""
@@ -178,6 +179,7 @@ def continue_session(e: Emulator, s: Session, body: dict[str, Any]) -> bool:
         return False
     if text is None:
         raise bad_request("input is required", param="input")
+    _check_attachments(e, s, body.get("attachments"))
     if s.state in {"processing", "queued"}:
         raise ApiError(
             409,

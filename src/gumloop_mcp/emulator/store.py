@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gumloop_mcp.emulator import approvals, files
+from gumloop_mcp.emulator import approvals, files, session_queue
 from gumloop_mcp.emulator.errors import ApiError
 from gumloop_mcp.emulator.plans import Concurrency, Pool
 
@@ -134,8 +134,13 @@ class Store:
     jobs: dict[str, Job] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
     queue: list[tuple[Kind, str]] = field(default_factory=list)
+    # Per session: messages waiting to be sent (session_queue.py) and files uploaded into it by name.
+    session_queues: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    session_files: dict[str, dict[str, Blob]] = field(default_factory=dict)
+    # Sharing of sessions, artifacts and skills, by (kind, id) (item_access.py).
+    item_access: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # Company Brain sources, organization evaluations, browser profiles (routes_brain, routes_org,
-    # routes_browser_profiles; their work progresses lazily when read, see brain.py and org_evaluations.py).
+    # routes_browser_profiles; their work progresses lazily when read, see those modules).
     brain_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     org_evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
     browser_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -288,6 +293,7 @@ class Store:
                 self._finish_run(item)
             elif isinstance(item, Session):
                 self._finish_session(item)
+                session_queue.drain(self, item, t)
             else:
                 self._finish_job(item, now)
             self.release(t)

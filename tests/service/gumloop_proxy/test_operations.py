@@ -128,6 +128,13 @@ class Ctx:
         }
         return {"session_id": session_id, "approval_responses": [answer]}
 
+    async def queued(self) -> dict[str, Any]:
+        """A message waiting in the queue of a paused session (a pause keeps the queue)."""
+        session_id, _ = await self.paused_session()
+        body = await self.call("queue_session_message", {"session_id": session_id, "input": "later"})
+        assert body["queued_message"]["state"] == "queued", body
+        return {"session_id": session_id, "queued_message_id": body["queued_message"]["id"]}
+
     async def artifact(self) -> dict[str, Any]:
         async def make() -> dict[str, Any]:
             body = await self.call("list_artifacts", {"agent_id": await self.agent_id()})
@@ -186,6 +193,7 @@ EXPORT_ARGS = {
     "end_date": "2026-01-31",
     "data_type": "credit_logs",
 }
+SHARE = {"type": "person", "email": "bo@example.com", "role": "viewer"}
 NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
 
 Sample = Callable[[Ctx], Awaitable[dict[str, Any]]]
@@ -317,13 +325,43 @@ SAMPLES: dict[str, Sample] = {
     "get_session": lambda c: _awaited({"session_id": c.session_id()}),
     "send_session_message": lambda c: _awaited({"session_id": c.idle_session_id(), "input": "and again"}),
     "cancel_session": lambda c: _awaited({"session_id": c.session_id()}),
+    "rename_session": lambda c: _awaited({"session_id": c.session_id(), "name": "Renamed"}),
+    "upload_session_file": lambda c: _awaited(
+        {
+            "session_id": c.session_id(),
+            "file_name": "notes.txt",
+            "file_content": base64.b64encode(b"hi").decode(),
+        }
+    ),
+    "list_session_queue": lambda c: _awaited({"session_id": c.session_id()}),
+    "queue_session_message": lambda c: _awaited({"session_id": c.session_id(), "input": "next"}),
+    "edit_queued_session_message": lambda c: _with(c.queued(), {"input": "edited"}),
+    "delete_queued_session_message": lambda c: c.queued(),
+    "send_queued_session_message": lambda c: c.queued(),
+    "get_session_access": lambda c: _awaited({"session_id": c.session_id()}),
+    "update_session_access": lambda c: _awaited({"session_id": c.session_id(), "share": [SHARE]}),
     "resolve_session_approvals": lambda c: c.approval_arguments(),
     "list_artifacts": _agent,
     "get_artifact": lambda c: _awaited({"artifact_id": _field(c.artifact(), "id")}),
+    "delete_artifact": lambda c: _awaited({"artifact_id": _field(c.artifact(), "id")}),
+    "rename_artifact": lambda c: _awaited({"artifact_id": _field(c.artifact(), "id"), "name": "Renamed"}),
+    "set_artifact_password": lambda c: _awaited(
+        {"artifact_id": _field(c.artifact(), "id"), "password": "sample-password"}
+    ),
+    "list_artifact_versions": lambda c: _awaited({"artifact_id": _field(c.artifact(), "id")}),
+    "get_artifact_access": lambda c: _awaited({"artifact_id": _field(c.artifact(), "id")}),
+    "update_artifact_access": lambda c: _awaited(
+        {"artifact_id": _field(c.artifact(), "id"), "link": {"mode": "anyone", "role": "viewer"}}
+    ),
     "create_skill": lambda c: _const({"files": [skill_file("created-skill")]}),
     "update_skill": lambda c: _awaited({"skill_id": c.skill_id(), "files": [skill_file("sample-skill")]}),
     "delete_skill": lambda c: _awaited({"skill_id": c.skill_id()}),
     "get_skill_download": lambda c: _awaited({"skill_id": c.skill_id()}),
+    "get_skill_access": lambda c: _awaited({"skill_id": c.skill_id()}),
+    "update_skill_access": lambda c: _awaited(
+        {"skill_id": c.skill_id(), "share": [{"type": "organization", "role": "viewer"}]}
+    ),
+    "get_skill_sync_plan": _none,
     "get_mcp_server": _server,
     "list_mcp_server_tools": _server,
     "list_mcp_server_resources": _server,
@@ -333,6 +371,7 @@ SAMPLES: dict[str, Sample] = {
         {"server_id": c.server_id(), "name": c.prompt_name(), "arguments": c.prompt_arguments()}
     ),
     "call_mcp_tools": lambda c: _awaited({"calls": _list(_call(c.server_id()))}),
+    "list_mcp_server_accounts": _server,
     "create_chat_completion": lambda c: _awaited(
         {"model": c.model(), "messages": [{"role": "user", "content": "Say hi"}]}
     ),
@@ -422,7 +461,7 @@ SAMPLES: dict[str, Sample] = {
         }
     ),
 }
-STREAM_ONLY = {"stream_session"}
+STREAM_ONLY = {"stream_session", "stream_new_session", "stream_session_message"}
 NO_EMULATOR_ROUTE: set[str] = set()
 
 
@@ -436,6 +475,10 @@ async def _awaited(template: dict[str, Any]) -> dict[str, Any]:
     for key, value in template.items():
         out[key] = await value if asyncio.iscoroutine(value) else value
     return out
+
+
+async def _with(base: Awaitable[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
+    return {**(await base), **extra}
 
 
 async def _list(value: Awaitable[Any]) -> list[Any]:

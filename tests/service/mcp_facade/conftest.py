@@ -25,7 +25,8 @@ from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 from services.mcp_facade.backends import Backends
-from services.mcp_facade.contracts import CallContext, ServerScope, UnknownToolError
+from services.mcp_facade.contracts import CallContext, ServerScope, TaskSupport, UnknownToolError
+from services.mcp_facade.input_required import InputRequired, elicitation
 from services.mcp_facade.server import FacadeServer, create_server
 from services.mcp_facade.settings import FacadeSettings
 from services.mcp_facade.waits import wait_for_work
@@ -105,7 +106,9 @@ class FakeToolbox:
     """Tools: `echo` (instant), `slow` (progress then waits until cancelled or released), `fail`.
 
     Unlisted: `wait` polls a run that never ends every 50 ms for `wait_seconds` (counted in `polls`),
-    as a status tool's server-side wait polls Gumloop.
+    as a status tool's server-side wait polls Gumloop; `ask` asks the client for a name
+    (input-required) and answers with it. Under the 2026-07-28 tasks extension `slow` and `ask`
+    may run as tasks (`plan_call`).
     """
 
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -148,7 +151,20 @@ class FakeToolbox:
             return {"content": [{"type": "text", "text": "slow done"}]}
         if name == "wait":
             return await self._wait(float(arguments.get("wait_seconds", 60)), ctx)
+        if name == "ask":
+            answer = ctx.inputs.responses.get("name")
+            if answer is None:
+                schema = {"type": "object", "properties": {"name": {"type": "string"}}}
+                raise InputRequired({"name": elicitation("Your name?", schema)}, state={"asked": 1})
+            asked = (ctx.inputs.state or {}).get("asked")
+            text = f"hello {answer['content']['name']} after {asked} question(s)"
+            return {"content": [{"type": "text", "text": text}]}
         raise UnknownToolError(name)
+
+    async def plan_call(
+        self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> TaskSupport:
+        return "optional" if name in ("slow", "ask") else "forbidden"
 
     async def _wait(self, wait_seconds: float, ctx: CallContext) -> dict[str, Any]:
         async def poll() -> Any:

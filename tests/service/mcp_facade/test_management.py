@@ -185,7 +185,12 @@ async def test_creating_an_mcp_server_returns_201_with_a_tokened_url(fakes: Fake
     body = await resp.json()
     assert resp.status == 201
     assert body["url"] == "https://mcp.example.test/mcp/gmcp_secret_mcp_1"
-    assert body["config"] == {"methods": ["read"], "tags": []}
+    assert body["config"] == {
+        "methods": ["read"],
+        "tags": [],
+        "tool_exposure": "default",
+        "context_budget_tokens": 0,
+    }
     assert body["expires_at"].startswith("2030-01-01T00:00:00")
 
 

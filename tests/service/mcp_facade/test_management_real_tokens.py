@@ -237,3 +237,47 @@ async def test_a_scope_of_many_unknown_values_is_a_bounded_400_not_a_500(real: R
     assert fields[:10] == ["config.methods"] + [f"config.methods[{i}]" for i in range(9)]
     assert "list_agents" in error["fields"][0]["description"]
     assert fields[-1] == "request" and "more problems" in error["fields"][-1]["description"]
+
+
+async def test_tool_exposure_and_budget_round_trip_through_the_api(real: RealStack) -> None:
+    """POST stores config.tool_exposure and context_budget_tokens in the token service, GET returns
+    them, PATCH of config replaces them (left out: back to "default"/0); bad values are 400s."""
+    base = f"{real.admin}/integrated-account/{ACCOUNT}/mcp"
+    body = {
+        "name": "auto",
+        "config": {"methods": ["read"], "tool_exposure": "auto", "context_budget_tokens": 4000},
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(base, json=body, headers=real.auth) as resp:
+            created = await resp.json()
+        assert resp.status == 201, created
+        assert (
+            created["config"]["tool_exposure"] == "auto"
+            and created["config"]["context_budget_tokens"] == 4000
+        )
+        stored = await real.facade.backends.tokens.GetMcpServer(tpb.GetMcpServerRequest(id=created["id"]))
+        assert (stored.mcp_server.config.tool_exposure, stored.mcp_server.config.context_budget_tokens) == (
+            "auto",
+            4000,
+        )
+        async with http.get(f"{base}/{created['id']}", headers=real.auth) as resp:
+            assert (await resp.json())["config"] == created["config"]
+        patch = {"config": {"methods": ["read"], "tool_exposure": "discovery"}}
+        async with http.patch(f"{base}/{created['id']}", json=patch, headers=real.auth) as resp:
+            patched = await resp.json()
+        assert resp.status == 200, patched
+        assert (
+            patched["config"]["tool_exposure"] == "discovery"
+            and patched["config"]["context_budget_tokens"] == 0
+        )
+        async with http.patch(f"{base}/{created['id']}", json={"config": {}}, headers=real.auth) as resp:
+            assert (await resp.json())["config"]["tool_exposure"] == "default"
+        for config, field in (
+            ({"tool_exposure": "everything"}, "config.tool_exposure"),
+            ({"context_budget_tokens": 10}, "config.context_budget_tokens"),
+            ({"context_budget_tokens": "4000"}, "config.context_budget_tokens"),
+        ):
+            async with http.post(base, json={"name": "bad", "config": config}, headers=real.auth) as resp:
+                error = (await resp.json())["error"]
+            assert resp.status == 400, config
+            assert field in [f["field"] for f in error["fields"]], error

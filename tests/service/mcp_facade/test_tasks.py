@@ -95,33 +95,139 @@ async def test_tools_say_they_can_run_as_tasks_when_the_client_declared_tasks(st
             assert all("execution" not in t for t in await _tools(other)), version
 
 
-async def test_modern_clients_get_no_tasks_and_are_told_why(stack: Stack) -> None:
-    """2026-07-28 with the tasks extension: nothing advertised, calls answered directly, tasks/* -32601."""
-    caps = {"extensions": {"io.modelcontextprotocol/tasks": {}}, "tasks": {}}
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": caps,
-    }
+TASKS_EXT = "io.modelcontextprotocol/tasks"
 
-    async def modern(method: str, params: dict[str, Any], name: str | None = None) -> tuple[int, Any]:
+
+class Modern:
+    """Raw 2026-07-28 requests with the given client capabilities."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, caps: dict[str, Any]) -> None:
+        self.http, self.url, self.caps = http, url, caps
+
+    async def __call__(self, method: str, params: dict[str, Any], name: str | None = None) -> tuple[int, Any]:
+        meta = {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": self.caps,
+        }
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
         headers = {**BOTH, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
+        name = name or params.get("name") or params.get("taskId")
         if name:
             headers["Mcp-Name"] = name
-        async with http.post(stack.url, json=body, headers=headers) as resp:
+        async with self.http.post(self.url, json=body, headers=headers) as resp:
             return resp.status, await resp.json()
 
+
+async def test_modern_tasks_extension_runs_planned_tools_as_tasks(stack: Stack) -> None:
+    """2026-07-28 + io.modelcontextprotocol/tasks: advertised under extensions; a planned tool gets a flat
+    CreateTaskResult, tasks/get inlines its result, tasks/cancel acks (even once ended); others stay sync."""
     async with aiohttp.ClientSession() as http:
+        modern = Modern(http, stack.url, {"extensions": {TASKS_EXT: {}}})
         _, discovered = await modern("server/discover", {})
         capabilities = discovered["result"]["capabilities"]
-        assert "tasks" not in capabilities and "extensions" not in capabilities
+        assert capabilities["extensions"] == {TASKS_EXT: {}} and "tasks" not in capabilities
         _, listed = await modern("tools/list", {})
         assert all("execution" not in t for t in listed["result"]["tools"])
-        call = {"name": "echo", "arguments": {"text": "m"}, "task": {"ttl": 1000}}
-        _, called = await modern("tools/call", call, name="echo")
+        # Not planned as a task: answered directly, a legacy `task` param changes nothing.
+        _, called = await modern(
+            "tools/call", {"name": "echo", "arguments": {"text": "m"}, "task": {"ttl": 1}}
+        )
         assert called["result"]["structuredContent"] == {"echo": "mcp_1:m"}
         assert called["result"]["resultType"] == "complete"
-        status, unknown = await modern("tasks/get", {"taskId": "x"})
-        assert (status, unknown["error"]["code"]) == (404, -32601)
-        assert "2025-11-25 sessions" in unknown["error"]["message"]
-        assert "io.modelcontextprotocol/tasks" in unknown["error"]["message"]
+        _, created = await modern("tools/call", {"name": "slow", "arguments": {}})
+        task = created["result"]
+        assert task["resultType"] == "task" and task["status"] == "working"
+        assert {"taskId", "createdAt", "lastUpdatedAt", "ttlMs", "pollIntervalMs"} <= set(task)
+        assert not {"task", "ttl", "pollInterval", "result", "requestState"} & set(task)
+        await asyncio.wait_for(stack.toolbox.started.wait(), 5)
+        _, got = await modern("tasks/get", {"taskId": task["taskId"]})
+        assert got["result"]["status"] == "working" and "result" not in got["result"]
+        stack.toolbox.release.set()
+        for _ in range(100):
+            _, got = await modern("tasks/get", {"taskId": task["taskId"]})
+            if got["result"]["status"] != "working":
+                break
+            await asyncio.sleep(0.05)
+        assert got["result"]["status"] == "completed"
+        assert got["result"]["result"]["content"][0]["text"] == "slow done"
+        assert "io.modelcontextprotocol/related-task" not in got["result"]["result"].get("_meta", {})
+        status, ack = await modern("tasks/cancel", {"taskId": task["taskId"]})
+        assert (status, ack["result"]) == (200, {"resultType": "complete"})
+        status, unknown = await modern("tasks/get", {"taskId": "nope"})
+        assert (status, unknown["error"]["code"]) == (400, -32602)
+        for removed in ("tasks/result", "tasks/list"):
+            status, reply = await modern(removed, {"taskId": task["taskId"]})
+            assert (status, reply["error"]["code"]) == (404, -32601), removed
+        status, mismatch = await modern("tasks/get", {"taskId": task["taskId"]}, name="other-task")
+        assert (status, mismatch["error"]["code"]) == (400, -32020)
+
+
+async def test_modern_tasks_need_the_extension(stack: Stack) -> None:
+    """Without the extension: planned tools run synchronously, tasks/* are -32021 naming the extension."""
+    stack.toolbox.release.set()
+    async with aiohttp.ClientSession() as http:
+        modern = Modern(http, stack.url, {})
+        _, called = await modern("tools/call", {"name": "slow", "arguments": {}})
+        assert called["result"]["content"][0]["text"] == "slow done"
+        assert called["result"]["resultType"] == "complete"
+        for method in ("tasks/get", "tasks/update", "tasks/cancel"):
+            status, refused = await modern(method, {"taskId": "t", "inputResponses": {}})
+            assert (status, refused["error"]["code"]) == (400, -32021), method
+            assert refused["error"]["data"] == {"requiredCapabilities": {"extensions": {TASKS_EXT: {}}}}
+
+
+async def test_input_required_result_round_trip(stack: Stack) -> None:
+    """A tool asking for input: -32021 without elicitation; else InputRequiredResult, retried with the
+    answer and the sealed requestState (which the tool gets back); a tampered state is -32602."""
+    async with aiohttp.ClientSession() as http:
+        status, refused = await Modern(http, stack.url, {})("tools/call", {"name": "ask", "arguments": {}})
+        assert (status, refused["error"]["code"]) == (400, -32021)
+        assert refused["error"]["data"] == {"requiredCapabilities": {"elicitation": {}}}
+        modern = Modern(http, stack.url, {"elicitation": {}})
+        _, asked = await modern("tools/call", {"name": "ask", "arguments": {}})
+        result = asked["result"]
+        assert result["resultType"] == "input_required"
+        assert result["inputRequests"]["name"]["method"] == "elicitation/create"
+        answer = {"name": {"action": "accept", "content": {"name": "Ada"}}}
+        retry = {
+            "name": "ask",
+            "arguments": {},
+            "inputResponses": answer,
+            "requestState": result["requestState"],
+        }
+        _, done = await modern("tools/call", retry)
+        assert done["result"]["resultType"] == "complete"
+        assert done["result"]["content"][0]["text"] == "hello Ada after 1 question(s)"
+        tampered = {**retry, "requestState": result["requestState"][:-2] + "xx"}
+        status, bad = await modern("tools/call", tampered)
+        assert (status, bad["error"]["code"]) == (400, -32602)
+        status, bad = await modern("tools/call", {**retry, "inputResponses": 5})
+        assert (status, bad["error"]["code"]) == (400, -32602)
+
+
+async def test_task_parks_on_input_until_tasks_update_answers(stack: Stack) -> None:
+    """In a task, a tool asking for input parks it `input_required` with the requests; tasks/update
+    (ignoring unknown keys) acks, and the task re-runs with the answer to completion."""
+    async with aiohttp.ClientSession() as http:
+        modern = Modern(http, stack.url, {"elicitation": {}, "extensions": {TASKS_EXT: {}}})
+        _, created = await modern("tools/call", {"name": "ask", "arguments": {}})
+        task_id = created["result"]["taskId"]
+        for _ in range(100):
+            _, got = await modern("tasks/get", {"taskId": task_id})
+            if got["result"]["status"] == "input_required":
+                break
+            await asyncio.sleep(0.02)
+        assert got["result"]["inputRequests"]["name"]["method"] == "elicitation/create"
+        _, ack = await modern("tasks/update", {"taskId": task_id, "inputResponses": {"other": {"x": 1}}})
+        assert ack["result"] == {"resultType": "complete"}
+        _, still = await modern("tasks/get", {"taskId": task_id})
+        assert still["result"]["status"] == "input_required"
+        answer = {"name": {"action": "accept", "content": {"name": "Bo"}}}
+        _, ack = await modern("tasks/update", {"taskId": task_id, "inputResponses": answer})
+        assert ack["result"] == {"resultType": "complete"}
+        for _ in range(100):
+            _, got = await modern("tasks/get", {"taskId": task_id})
+            if got["result"]["status"] == "completed":
+                break
+            await asyncio.sleep(0.02)
+        assert got["result"]["result"]["content"][0]["text"] == "hello Bo after 1 question(s)"

@@ -185,6 +185,28 @@ def test_unknown_async_status_operation_and_bad_location_are_refused() -> None:
     )
 
 
+def test_a_pausing_work_names_a_real_answer_operation_and_keeps_its_states_apart() -> None:
+    """paused_states, pending_field, answer_operation and answer_parameter come together; the answer
+    operation exists and takes the work id and the answers; a state is paused or terminal, never both."""
+
+    def partial(d: dict[str, Any]) -> None:
+        del _op(d, "create_session")["async_work"]["answer_parameter"]
+
+    def unknown_answer(d: dict[str, Any]) -> None:
+        _op(d, "create_session")["async_work"]["answer_operation"] = "no_such_op"
+
+    def wrong_parameter(d: dict[str, Any]) -> None:
+        _op(d, "create_session")["async_work"]["answer_parameter"] = "answers"
+
+    def both(d: dict[str, Any]) -> None:
+        _op(d, "create_session")["async_work"]["terminal_states"].append("approval_required")
+
+    assert "go together" in _broken(partial)
+    assert "create_session: async answer_operation 'no_such_op' is unknown" in _broken(unknown_answer)
+    assert "resolve_session_approvals has no parameter ['answers']" in _broken(wrong_parameter)
+    assert "states both paused and terminal: ['approval_required']" in _broken(both)
+
+
 def test_the_catalog_is_strictly_typed_and_each_problem_names_operation_and_field() -> None:
     """Wrong types are not coerced, unknown keys are refused, every operation says its upstream source;
     all problems of the file are listed at once, each with its operation and field."""
@@ -214,3 +236,16 @@ def test_a_list_without_pagination_and_an_invalid_schema_are_refused() -> None:
     message = _broken(mutate)
     assert "list operations need pagination" in message
     assert "input schema invalid" in message
+
+
+def test_fixed_body_fields_need_a_json_body_and_cannot_be_arguments() -> None:
+    """A constant body field on a GET, or one an argument also sets, is refused naming the operation."""
+
+    def on_get(d: dict[str, Any]) -> None:
+        _op(d, "get_agent")["fixed_body"] = {"stream": True}
+
+    def clash(d: dict[str, Any]) -> None:
+        _op(d, "stream_new_session")["fixed_body"] = {"stream": True, "input": "x"}
+
+    assert "(get_agent): fixed_body needs a JSON body (not GET, DELETE or multipart)" in _broken(on_get)
+    assert "(stream_new_session): body parameter 'input' is also a fixed_body field" in _broken(clash)

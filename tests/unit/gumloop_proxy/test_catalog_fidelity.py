@@ -39,10 +39,18 @@ def test_sessions_pause_in_approval_required_and_the_catalog_says_so() -> None:
     pending_approvals lists what waits and that a paused session accepts new messages."""
     state = _schema("list_sessions")["properties"]["state"]
     assert "approval_required" in state["enum"]
-    for name in ("create_session", "send_session_message"):
+    for name in ("create_session", "send_session_message", "resolve_session_approvals"):
         op = default_catalog().get(name)
         assert op is not None
-        assert "approval_required" in op.proto.async_work.terminal_states, name
+        work = op.proto.async_work
+        # Paused, not terminal: the session goes on once answered; the wait stops there and says how.
+        assert "approval_required" not in work.terminal_states, name
+        assert list(work.paused_states) == ["approval_required"], name
+        assert work.pending_field == "session.pending_approvals", name
+        assert (work.answer_operation, work.answer_parameter) == (
+            "resolve_session_approvals",
+            "approval_responses",
+        ), name
     assert "pending_approvals" in _raw("create_session")["description"]
     assert "pending_approvals" in _raw("get_session")["description"]
     assert "paused (approval_required)" in _raw("send_session_message")["description"]

@@ -410,3 +410,38 @@ def test_schema_refusals_of_path_ids_name_the_field_without_echoing_it(value: st
 @pytest.mark.parametrize("agent_id", ["abc123DEFghiJKL", "agent_456", "art_0a1b2c3d4e5f", "gumloop_slack"])
 def test_id_shapes_from_gumloop_and_the_emulator_pass_the_pattern(agent_id: str) -> None:
     validate_arguments(_op("get_agent").input_schema, {"agent_id": agent_id})
+
+
+def test_stream_host_posts_carry_their_fixed_body_and_no_team_id() -> None:
+    """stream_new_session / stream_session_message send stream: true with the arguments, to the stream
+    host, asking for server-sent events; the account's team_id stays off the stream host."""
+    account = Account(team_id="team_1")
+    created = build_request(_op("stream_new_session"), {"agent_id": "a1", "input": "hi"}, account)
+    assert (created.method, created.url) == ("POST", "http://127.0.0.1:9/ws/api/v1/agents/a1/sessions")
+    assert created.json_body == {"stream": True, "input": "hi"} and created.params == []
+    assert created.headers["accept"] == "text/event-stream"
+    answer = [{"action_request_id": "ar_1", "action": "accept"}]
+    sent = build_request(
+        _op("stream_session_message"), {"session_id": "s1", "approval_responses": answer}, account
+    )
+    assert sent.json_body == {"stream": True, "approval_responses": answer}
+
+
+def test_an_artifact_password_is_a_write_only_secret_argument() -> None:
+    """set_artifact_password marks its password writeOnly (format password) and sends it in the body only."""
+    op = _op("set_artifact_password")
+    schema = op.input_schema["properties"]["password"]
+    assert schema["writeOnly"] is True and schema["format"] == "password"
+    request = build_request(op, {"artifact_id": "ar_1", "password": "pw-1"}, Account())
+    assert request.json_body == {"password": "pw-1"} and "pw-1" not in request.url + repr(request.params)
+
+
+def test_a_refused_password_is_not_quoted_in_the_error() -> None:
+    """A too-long password is refused by what was expected, never by echoing the value."""
+    secret = "pw-" + "x" * 300
+    with pytest.raises(InvalidArguments) as caught:
+        validate_arguments(
+            _op("set_artifact_password").input_schema, {"artifact_id": "ar_1", "password": secret}
+        )
+    assert caught.value.violations[0][0] == "password"
+    assert secret not in str(caught.value) and secret not in repr(caught.value.violations)

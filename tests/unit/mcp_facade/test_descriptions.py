@@ -9,10 +9,8 @@ from services.gumloop_proxy.catalog import default_catalog
 from services.mcp_facade.catalog import build_tools
 
 POLLING = re.compile(r"\bpoll", re.IGNORECASE)
-LIST_SENTENCE = (
-    "Returns {items, next_cursor}; pass next_cursor back as cursor for the next page "
-    "(limit sets the page size)."
-)
+# How to page (limit, cursor, next_cursor) is stated once, in the server instructions.
+LIST_SENTENCE = "Returns {items, next_cursor}."
 
 
 def _real_tools() -> dict[str, dict[str, object]]:
@@ -96,13 +94,12 @@ def test_waiting_and_paging_guidance_comes_from_the_structured_fields() -> None:
         == f"Lists widgets. See get_single_gumloop_job_by_id. {LIST_SENTENCE}"
     )
     assert tools["create_job"]["description"] == (
-        "Starts a job (HTTP 202, state queued). See get_single_gumloop_job_by_id. Returns at once with "
-        "the id and state of the started work; call get_single_gumloop_job_by_id with wait_seconds to wait "
-        "until job.state is done or failed."
+        "Starts a job (HTTP 202, state queued). See get_single_gumloop_job_by_id. Returns at once; "
+        "get_single_gumloop_job_by_id with wait_seconds waits until job.state is done or failed."
     )
     assert tools["get_job"]["description"] == (
-        "Returns a job. See get_single_gumloop_job_by_id. Set wait_seconds to wait (server-side, with "
-        "progress) until the work reaches a final state (done or failed)."
+        "Returns a job. See get_single_gumloop_job_by_id. wait_seconds waits for a final state "
+        "(done or failed)."
     )
 
 

@@ -85,3 +85,12 @@ def test_ids_issued_with_whole_capabilities_still_verify() -> None:
     signature = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     session = SessionCodec(b"k", 60).verify(f"s1.{payload}.{signature}", "mcp_1", now=1500)
     assert session.client_capabilities == {"tasks": {}}
+
+
+def test_elicitation_is_kept_only_when_the_client_takes_forms() -> None:
+    """The server asks with forms: {} (2025-06-18) or {"form": ...} count, url-only does not."""
+    codec = SessionCodec(b"k", 60)
+    for declared, kept in (({}, True), ({"form": {}, "url": {}}, True), ({"url": {}}, False), (None, False)):
+        caps = {} if declared is None else {"elicitation": declared}
+        _, session = codec.issue("mcp_1", "2025-11-25", caps, {}, now=1000)
+        assert ("elicitation" in session.client_capabilities) is kept, declared

@@ -144,18 +144,31 @@ async def test_tool_definitions_are_flat_annotated_and_described() -> None:
         assert "$ref" not in json.dumps(tool["inputSchema"])
         assert tool["inputSchema"]["type"] == "object"
         assert tool["description"]
-        notes = tool["annotations"]
-        assert set(notes) == {"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
-        assert notes["openWorldHint"] is True
+        # the published form keeps only hints that differ from MCP's defaults, and no outputSchema
+        # (the description says what comes back); the façade keeps the full form for its own checks
+        assert "outputSchema" not in tool and "title" not in tool.get("annotations", {})
+        assert set(tool.get("annotations", {})) <= {"readOnlyHint", "destructiveHint", "idempotentHint"}
     by_name = {t["name"]: t for t in tools}
     listing = by_name["list_all_gumloop_agents"]
     assert {"limit", "cursor"} <= set(listing["inputSchema"]["properties"])
     assert "page_size" not in listing["inputSchema"]["properties"]
-    assert listing["outputSchema"]["required"] == ["items", "next_cursor"]
+    assert listing["annotations"] == {"readOnlyHint": True}
+    assert "Returns {items, next_cursor}." in listing["description"]
+    full = make(FakeProxy())
+    await full.list_tools(ALL)
+    internal = (await full._catalog.tools())["list_all_gumloop_agents"].definition
+    assert internal["outputSchema"]["required"] == ["items", "next_cursor"]
+    assert internal["annotations"]["openWorldHint"] is True
     assert "wait_seconds" in by_name["get_single_gumloop_session_by_id"]["inputSchema"]["properties"]
     assert "wait_seconds" in by_name["get_single_gumloop_run_by_id"]["inputSchema"]["properties"]
     assert "wait_seconds" not in by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["properties"]
-    assert by_name["delete_a_gumloop_skill_by_id"]["annotations"]["destructiveHint"] is True
+    # destructive is MCP's default for a tool that is not read-only: nothing to publish
+    assert "destructiveHint" not in by_name["delete_a_gumloop_skill_by_id"].get("annotations", {})
+    assert by_name["update_a_gumloop_skill_by_id"]["annotations"]["destructiveHint"] is False
+    # ids keep their name and type; the pattern and bounds are enforced by the façade, not published
+    agent_id = by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["properties"]["agent_id"]
+    assert agent_id == {"type": "string"}
+    assert by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["required"] == ["agent_id"]
 
 
 async def test_scope_hides_tools_and_calls_to_them_fail_like_unknown_tools() -> None:
@@ -164,7 +177,12 @@ async def test_scope_hides_tools_and_calls_to_them_fail_like_unknown_tools() -> 
     box = make(proxy)
     scope = ServerScope(server_id="s", account_id="acct_1", name="n", methods=("read",), tags=("skills",))
     names = {t["name"] for t in await box.list_tools(scope)}
-    assert names == {"list_all_gumloop_skills", "get_single_gumloop_skill_download_by_id"}
+    assert names == {
+        "list_all_gumloop_skills",
+        "get_single_gumloop_skill_download_by_id",
+        "get_single_gumloop_skill_access_by_id",
+        "get_single_gumloop_skill_sync_plan_by_id",
+    }
     with pytest.raises(UnknownToolError) as hidden:
         await box.call_tool(scope, "create_a_gumloop_skill", {}, ctx())
     with pytest.raises(UnknownToolError) as missing:
@@ -328,6 +346,18 @@ async def test_an_organization_evaluation_run_says_how_to_wait_for_its_first_res
     )
     assert result["structuredContent"]["result"]["grade"] == "pass"
     assert len(proxy.invoked("get_organization_evaluation_result")) == 2
+
+
+async def test_plan_call_offers_tasks_for_starting_work_and_waiting_status_calls() -> None:
+    """2026-07-28 tasks: calls that start Gumloop work or wait on it may be tasks; others never are."""
+    box = make(FakeProxy())
+    start = await box.plan_call(ALL, "create_a_gumloop_session", {"agent_id": "ag_1"}, ctx())
+    assert start == "optional"
+    status = "get_single_gumloop_session_by_id"
+    assert await box.plan_call(ALL, status, {"session_id": "s", "wait_seconds": 30}, ctx()) == "optional"
+    assert await box.plan_call(ALL, status, {"session_id": "s"}, ctx()) == "forbidden"
+    assert await box.plan_call(ALL, "list_all_gumloop_teams", {}, ctx()) == "forbidden"
+    assert await box.plan_call(ALL, "no_such_tool", {}, ctx()) == "forbidden"
 
 
 async def test_wait_polls_until_terminal_with_increasing_progress() -> None:
@@ -537,6 +567,45 @@ async def test_discovery_mode_lists_three_meta_tools_that_respect_scope() -> Non
     assert refused["isError"] is True and not proxy.invoked("create_skill")
 
 
+async def test_a_servers_own_exposure_overrides_the_default_and_auto_follows_its_budget() -> None:
+    """The record's full/discovery wins over GMCP_FACADE_TOOL_EXPOSURE; auto lists the discovery
+    tools when the scope's full list costs more model tokens than the budget, full tools below it."""
+    from gumloop_mcp.scope import tool_list_tokens
+
+    box = make(FakeProxy(), tool_exposure="discovery")
+    meta = ["search_tools", "get_tool_schema", "call_tool"]
+    full_scope = ServerScope(server_id="s", account_id="acct_1", name="n", tool_exposure="full")
+    full = await box.list_tools(full_scope)
+    assert [t["name"] for t in full] != meta and len(full) > 20
+    assert [t["name"] for t in await box.list_tools(ServerScope("s", "acct_1", "n"))] == meta
+
+    box = make(FakeProxy())  # default: full
+    cost = tool_list_tokens(await box.list_tools(ALL))
+    over = ServerScope("s", "acct_1", "n", tool_exposure="auto", context_budget_tokens=cost - 1)
+    fits = ServerScope("s", "acct_1", "n", tool_exposure="auto", context_budget_tokens=cost)
+    assert [t["name"] for t in await box.list_tools(over)] == meta
+    assert await box.exposure(over) == "discovery"
+    assert len(await box.list_tools(fits)) == len(await box.list_tools(ALL))
+    found = await box.call_tool(over, "search_tools", {"query": "skills"}, ctx())
+    assert found["structuredContent"]["tools"]
+    # a narrow scope under the same budget fits: auto judges the scope's own list
+    narrow = ServerScope(
+        "s",
+        "acct_1",
+        "n",
+        methods=("read",),
+        tags=("skills",),
+        tool_exposure="auto",
+        context_budget_tokens=cost - 1,
+    )
+    assert [t["name"] for t in await box.list_tools(narrow)] != meta
+    # without a budget of its own, auto uses the façade's (GMCP_FACADE_CONTEXT_BUDGET_TOKENS)
+    small = make(FakeProxy(), context_budget_tokens=500)
+    assert await small.exposure(ServerScope("s", "acct_1", "n", tool_exposure="auto")) == "discovery"
+    big = make(FakeProxy(), context_budget_tokens=1_000_000)
+    assert await big.exposure(ServerScope("s", "acct_1", "n", tool_exposure="auto")) == "full"
+
+
 async def test_every_schema_is_a_valid_json_schema_with_an_object_root() -> None:
     """inputSchema and outputSchema of every tool pass Draft 2020-12 meta-validation."""
     from jsonschema import Draft202012Validator
@@ -614,3 +683,27 @@ async def test_a_file_answer_from_a_json_documented_tool_still_fits_its_output_s
     assert result["content"][0]["text"].startswith("| a |")
     if "outputSchema" in tool:
         assert not list(Draft202012Validator(tool["outputSchema"]).iter_errors(result["structuredContent"]))
+
+
+async def test_the_stream_host_session_tools_fold_their_events_into_one_result() -> None:
+    """gumloop_stream_new_session goes through StreamOperation (never InvokeOperation) and answers the turn's
+    events with ended true once the finish event arrived."""
+    proxy = FakeProxy()
+    proxy.events = [
+        pb.StreamOperationResponse(
+            event=pb.StreamEvent(event=name, data=json.dumps({"type": kind, "final": name == "finish"}))
+        )
+        for name, kind in (("message", "user-message"), ("message", "text-delta"), ("finish", "finish"))
+    ]
+    box = make(proxy)
+    tools = {t["name"]: t for t in await box.list_tools(ALL)}
+    assert {"gumloop_stream_new_session", "gumloop_stream_session_message"} <= set(tools)
+    assert "outputSchema" not in tools["gumloop_stream_new_session"]
+    result = await box.call_tool(
+        ALL, "gumloop_stream_new_session", {"agent_id": "ag_1", "input": "hi"}, ctx()
+    )
+    body = json.loads(result["content"][0]["text"])
+    assert [e["data"]["type"] for e in body["events"]] == ["user-message", "text-delta", "finish"]
+    assert body["ended"] is True and body["event_count"] == 3
+    calls = [r for r in proxy.requests if r[0] != "ListOperations"]
+    assert [(r[0], r[1].operation) for r in calls] == [("StreamOperation", "stream_new_session")]

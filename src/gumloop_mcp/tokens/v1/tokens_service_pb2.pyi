@@ -37,12 +37,16 @@ API_TOKEN_PURPOSE_MCP_CLIENT: ApiTokenPurpose
 API_TOKEN_PURPOSE_MANAGEMENT: ApiTokenPurpose
 
 class McpServerConfig(_message.Message):
-    __slots__ = ("methods", "tags")
+    __slots__ = ("methods", "tags", "tool_exposure", "context_budget_tokens")
     METHODS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_BUDGET_TOKENS_FIELD_NUMBER: _ClassVar[int]
     methods: _containers.RepeatedScalarFieldContainer[str]
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, methods: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    tool_exposure: str
+    context_budget_tokens: int
+    def __init__(self, methods: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., tool_exposure: _Optional[str] = ..., context_budget_tokens: _Optional[int] = ...) -> None: ...
 
 class McpServer(_message.Message):
     __slots__ = ("id", "name", "account_id", "config", "expire_time", "require_api_token_auth", "create_time", "update_time", "last_used_time", "token_prefix")

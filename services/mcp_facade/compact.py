@@ -1,0 +1,97 @@
+"""The published form of a tool definition: what a model reads, at the fewest tokens that keep it useful.
+
+The façade keeps each tool's full definition for its own work (arguments are validated against the
+full inputSchema, with its id patterns and bounds; structuredContent is made to conform to the full
+outputSchema). tools/list publishes a compact copy, because every byte of it costs model context on
+every turn:
+
+* ``outputSchema`` is left out: the description already says what comes back ("Returns {...}"), and
+  structuredContent is still sent (MCP allows it without a declared schema);
+* annotations keep only hints that differ from MCP's defaults (readOnlyHint false, destructiveHint
+  true, idempotentHint false, openWorldHint true), and never repeat the title;
+* inputSchema drops what only the server's own validation needs (string patterns and lengths, item
+  counts, ``additionalProperties: false``, defaults) and descriptions that merely repeat the property
+  name ("The agent id." for ``agent_id``); names, types, enums, required lists, nested shapes and
+  every informative description stay.
+
+Paging and waiting are stated once in the server instructions (protocol.INSTRUCTIONS).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+__all__ = ["published"]
+
+_MCP_DEFAULT_HINTS: Final = {
+    "readOnlyHint": False,
+    "destructiveHint": True,
+    "idempotentHint": False,
+    "openWorldHint": True,
+}
+# Keywords the server enforces itself: a model gains nothing from reading them.
+_VALIDATION_ONLY: Final = frozenset(
+    {"pattern", "minLength", "maxLength", "minItems", "maxItems", "additionalProperties", "default", "title"}
+)
+_WORD: Final = re.compile(r"[a-z0-9]+")
+_FILLER: Final = frozenset({"the", "a", "an", "id", "ids", "of", "its", "this"})
+# Arguments every list tool shares, explained once in the server instructions.
+_STATED_ONCE: Final = frozenset({"limit", "cursor"})
+
+
+def published(definition: dict[str, Any]) -> dict[str, Any]:
+    """The compact copy of a full tool definition that tools/list shows."""
+    out: dict[str, Any] = {
+        key: value
+        for key, value in definition.items()
+        if key not in ("outputSchema", "annotations", "inputSchema")
+    }
+    out["inputSchema"] = _schema(definition["inputSchema"], top=True)
+    hints = {
+        key: value
+        for key, value in (definition.get("annotations") or {}).items()
+        if key != "title" and _MCP_DEFAULT_HINTS.get(key) != value
+    }
+    if hints.get("readOnlyHint"):
+        # destructive and idempotent hints are meaningful only for tools that are not read-only
+        hints.pop("destructiveHint", None)
+        hints.pop("idempotentHint", None)
+    if hints:
+        out["annotations"] = hints
+    return out
+
+
+def _schema(schema: Any, *, top: bool = False, name: str = "") -> Any:
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _VALIDATION_ONLY:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {prop: _schema(sub, name=prop) for prop, sub in value.items()}
+        elif key in ("items", "not") and isinstance(value, dict):
+            out[key] = _schema(value)
+        elif key in ("oneOf", "anyOf", "allOf") and isinstance(value, list):
+            out[key] = [_schema(sub) for sub in value]
+        elif key == "description" and isinstance(value, str) and _adds_nothing(value, name):
+            continue
+        else:
+            out[key] = value
+    if top:
+        out.setdefault("properties", {})
+    return out
+
+
+def _adds_nothing(description: str, name: str) -> bool:
+    """A description a model learns nothing from: the paging arguments (the server instructions
+    explain limit and cursor once), or one that only repeats the property name ("The agent id."
+    for agent_id)."""
+    if name in _STATED_ONCE:
+        return True
+    if not name:
+        return False
+    said = {w for w in _WORD.findall(description.lower()) if w not in _FILLER}
+    named = {w for w in _WORD.findall(name.replace("_", " ").lower()) if w not in _FILLER}
+    return bool(said) and said <= named
