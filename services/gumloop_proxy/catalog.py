@@ -11,7 +11,8 @@ input schema plus the lossless `Parameter` list, and computes `catalog_version` 
 file.
 
 Account-derived fields (`user_id`, `project_id`, `team_id`) are never arguments: the request
-builder fills them from the account (`account_fields`, `team_id_in_body`).
+builder fills them from the account (`account_fields`, `team_id_in_body`; `team_unscoped` operations,
+which Gumloop's SDK sends without the account's team, get no team_id at all).
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ class OperationEntry(_Strict):
     params: list[ParamEntry]
     account_fields: list[AccountField] = Field(default_factory=list)
     team_id_in_body: bool = False
+    team_unscoped: bool = False
     read_only: bool = False
     destructive: bool = False
     idempotent: bool = False
@@ -334,6 +336,7 @@ class OperationSpec:
     input_schema: Mapping[str, Any]
     account_fields: tuple[str, ...]
     team_id_in_body: bool
+    team_unscoped: bool
     fixed_query: Mapping[str, str]
     fixed_body: Mapping[str, str | bool]
     streams: bool
@@ -522,6 +525,7 @@ def _build_operation(op: OperationEntry, shared: Mapping[str, Any]) -> Operation
         input_schema=input_schema,
         account_fields=tuple(op.account_fields),
         team_id_in_body=op.team_id_in_body,
+        team_unscoped=op.team_unscoped,
         fixed_query=dict(op.fixed_query),
         fixed_body=dict(op.fixed_body),
         streams=op.streams,

@@ -154,9 +154,10 @@ def build_request(op: OperationSpec, arguments: Mapping[str, Any], account: Acco
             params.append((name, value))
         else:
             extra_body[name] = value
-    if account.team_id and op.host != "STREAM":
+    if account.team_id and op.host != "STREAM" and not op.team_unscoped:
         # Gumloop's SDK sends team_id in the query of every request to the API host (never to the stream
-        # host: its stream and chat calls carry none); some POSTs want it in the body too.
+        # host: its stream and chat calls carry none, nor its personal browser-profile calls, which it
+        # makes scoped=False); some POSTs want it in the body too.
         params.append(("team_id", account.team_id))
         if op.team_id_in_body and op.method not in ("GET", "DELETE"):
             extra_body["team_id"] = account.team_id

@@ -29,6 +29,8 @@ SLACK = "gumloop_slack"
 APPROVAL = {"action_request_id": "ar_1", "action": "accept"}
 SHARE = {"type": "person", "email": "bo@example.com", "role": "viewer"}
 FILE = {"file_name": "a.csv", "media_type": "text/csv"}
+NOUL = {"type": "noul", "instructions": "Is it urgent?"}
+COOKIE = {"name": "sid", "value": "not-a-real-session", "domain": ".github.com", "path": "/", "secure": True}
 SdkCall = Callable[[AsyncGumloop], Awaitable[Any]]
 AG, TRIGGER = {"agent_id": "ag_1"}, {"agent_id": "ag_1", "trigger_id": "tr_1"}
 
@@ -324,8 +326,69 @@ CASES = [
         {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
     ),
     Case("list_models", lambda s: s.models.list(), {}),
+    # The CLI routes with the account's team in the body (models route --team-id): so does the proxy.
+    Case(
+        "route_model",
+        lambda s: s.models.route(input="Plan a launch", models=["m"], agent={"name": "A"}, team_id=TEAM),
+        {"input": "Plan a launch", "models": ["m"], "agent": {"name": "A"}},
+    ),
+    Case(
+        "create_decision",
+        lambda s: s.decisions.create(model="m", state="s", questions={"q": NOUL}),
+        {"model": "m", "state": "s", "questions": {"q": NOUL}},
+    ),
+    Case(
+        "query_wiki",
+        lambda s: s.wiki.query(type="project", entity_key="k"),
+        {"type": "project", "entity_key": "k"},
+    ),
     Case("list_teams", lambda s: s.teams.list(), {}),
     Case("search_brain", lambda s: s.brain.search("q", limit=3), {"query": "q", "limit": 3}),
+    Case(
+        "list_brain_sources",
+        lambda s: s.brain.list_sources(scope="team", source_type="notion", page_size=5),
+        {"scope": "team", "source_type": "notion", "page_size": 5},
+    ),
+    Case(
+        "create_brain_source",
+        lambda s: s.brain.create_source("Policies", scope="personal", require_approval=True),
+        {"name": "Policies", "scope": "personal", "require_approval": True},
+    ),
+    Case("get_brain_source", lambda s: s.brain.get_source("bs_1"), {"source_id": "bs_1"}),
+    Case("delete_brain_source", lambda s: s.brain.delete_source("bs_1"), {"source_id": "bs_1"}),
+    Case("sync_brain_source", lambda s: s.brain.sync_source("bs_1"), {"source_id": "bs_1"}),
+    Case(
+        "list_brain_sync_runs",
+        lambda s: s.brain.list_sync_runs("bs_1", page_size=5, cursor="c"),
+        {"source_id": "bs_1", "page_size": 5, "cursor": "c"},
+    ),
+    Case(
+        "list_brain_source_issues",
+        lambda s: s.brain.list_source_issues("bs_1", page_size=5),
+        {"source_id": "bs_1", "page_size": 5},
+    ),
+    Case(
+        "list_brain_source_children",
+        lambda s: s.brain.list_source_children("bs_1", parent_id="doc_1", query="q"),
+        {"source_id": "bs_1", "parent_id": "doc_1", "query": "q"},
+    ),
+    Case("get_brain_source_estimate", lambda s: s.brain.get_estimate("bs_1"), {"source_id": "bs_1"}),
+    Case("approve_brain_source", lambda s: s.brain.approve_source("bs_1"), {"source_id": "bs_1"}),
+    Case(
+        "list_brain_files",
+        lambda s: s.brain.list_files("bs_1", page_size=5),
+        {"source_id": "bs_1", "page_size": 5},
+    ),
+    Case(
+        "upload_brain_files",
+        lambda s: s.brain.upload_files("bs_1", {"a.txt": "hi"}),
+        {"source_id": "bs_1", "files": [{"filename": "a.txt", "content_text": "hi"}]},
+    ),
+    Case(
+        "delete_brain_file",
+        lambda s: s.brain.delete_file("bs_1", "bf_1"),
+        {"source_id": "bs_1", "file_id": "bf_1"},
+    ),
     Case(
         "list_evaluations",
         lambda s: s.agents.list_evaluations("ag_1", grade="pass"),
@@ -352,6 +415,65 @@ CASES = [
         "run_agent_evaluations",
         lambda s: s.agents.run_evaluations("ag_1", session_ids=["se_1"], dry_run=True),
         {"agent_id": "ag_1", "session_ids": ["se_1"], "dry_run": True},
+    ),
+    Case("list_organizations", lambda s: s.organizations.list(), {}),
+    Case("get_evaluation_options", lambda s: s.evaluations.options(), {}),
+    Case(
+        "list_organization_evaluations",
+        lambda s: s.evaluations.list("org_1", page_size=5),
+        {"organization_id": "org_1", "page_size": 5},
+    ),
+    Case(
+        "create_organization_evaluation",
+        lambda s: s.evaluations.create(organization_id="org_1", name="n", config={"frequency": "daily"}),
+        {"organization_id": "org_1", "name": "n", "config": {"frequency": "daily"}},
+    ),
+    Case("get_organization_evaluation", lambda s: s.evaluations.retrieve("ev_1"), {"evaluation_id": "ev_1"}),
+    Case(
+        "update_organization_evaluation",
+        lambda s: s.evaluations.update("ev_1", description="d", enabled=True),
+        {"evaluation_id": "ev_1", "description": "d", "enabled": True},
+    ),
+    Case("delete_organization_evaluation", lambda s: s.evaluations.delete("ev_1"), {"evaluation_id": "ev_1"}),
+    Case(
+        "set_organization_evaluation_targets",
+        lambda s: s.evaluations.set_targets("ev_1", [{"type": "organization"}]),
+        {"evaluation_id": "ev_1", "targets": [{"type": "organization"}]},
+    ),
+    # The SDK always sends dry_run (False by default).
+    Case(
+        "run_organization_evaluation",
+        lambda s: s.evaluations.run("ev_1", ["se_1"]),
+        {"evaluation_id": "ev_1", "session_ids": ["se_1"], "dry_run": False},
+    ),
+    Case(
+        "list_organization_evaluation_results",
+        lambda s: s.evaluations.list_results("ev_1", grade="pass", status="completed", page_size=5),
+        {"evaluation_id": "ev_1", "grade": "pass", "status": "completed", "page_size": 5},
+    ),
+    Case(
+        "get_organization_evaluation_result",
+        lambda s: s.evaluations.get_result("ev_1", "er_1"),
+        {"evaluation_id": "ev_1", "result_id": "er_1"},
+    ),
+    Case(
+        "get_organization_evaluation_metrics",
+        lambda s: s.evaluations.metrics("ev_1", days=7),
+        {"evaluation_id": "ev_1", "days": 7},
+    ),
+    Case("list_browser_profiles", lambda s: s.browser_profiles.list(), {}),
+    Case("create_browser_profile", lambda s: s.browser_profiles.create("Work"), {"name": "Work"}),
+    Case("get_browser_profile", lambda s: s.browser_profiles.get("bp_1"), {"profile_id": "bp_1"}),
+    Case(
+        "update_browser_profile",
+        lambda s: s.browser_profiles.update("bp_1", name="n", is_default=True),
+        {"profile_id": "bp_1", "name": "n", "is_default": True},
+    ),
+    Case("delete_browser_profile", lambda s: s.browser_profiles.delete("bp_1"), {"profile_id": "bp_1"}),
+    Case(
+        "import_browser_profile_cookies",
+        lambda s: s.browser_profiles.import_cookies("bp_1", url="https://github.com", cookies=[COOKIE]),
+        {"profile_id": "bp_1", "url": "https://github.com", "cookies": [COOKIE]},
     ),
 ]  # fmt: skip
 # Operations the legacy flows client (GumloopClient, blocking) implements.

@@ -28,8 +28,12 @@ DEADLINE_MARGIN_S: Final = 3.0
 
 
 def dotted(value: Any, path: str) -> Any:
-    """The value at a dotted path ("session.state") of nested objects, or None."""
+    """The value at a dotted path ("session.state", "results.0.id": a number indexes a list) of nested
+    objects, or None."""
     for part in path.split(".") if path else []:
+        if isinstance(value, list) and part.isdigit():
+            value = value[int(part)] if int(part) < len(value) else None
+            continue
         if not isinstance(value, dict):
             return None
         value = value.get(part)

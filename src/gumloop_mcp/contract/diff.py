@@ -59,6 +59,9 @@ _PROXY_DIR: Final = _proxy_dir()
 DEFAULT_CATALOG: Final = _PROXY_DIR / "catalog.json"
 DEFAULT_EXCLUDED: Final = _PROXY_DIR / "excluded_operations.json"
 _HOST_NAMES: Final = {url: name for name, url in HOSTS.items()}
+# Hosts only an exclusion names: the stream host's origin (the SDK's voice calls) and the API host's
+# origin, where the OAuth endpoints live (/oauth/*, outside /api/v1).
+EXCLUSION_HOSTS: Final = ("STREAM_ORIGIN", "ROOT")
 KINDS: Final = ("added", "removed", "changed", "sdk-added", "sdk-removed")
 
 
@@ -139,8 +142,10 @@ def load_exclusions(path: Path) -> list[Exclusion]:
         if not isinstance(reason, str) or not reason.strip():
             raise DiffError(f"{where}: needs a reason")
         host, sdk = entry.get("host"), entry.get("sdk")
-        if host is not None and host not in HOSTS and host != "STREAM_ORIGIN":
-            raise DiffError(f"{where}: host must be one of {sorted(HOSTS)}, got {host!r}")
+        if host is not None and host not in {*HOSTS, *EXCLUSION_HOSTS}:
+            raise DiffError(
+                f"{where}: host must be one of {sorted({*HOSTS, *EXCLUSION_HOSTS})}, got {host!r}"
+            )
         if sdk is not None and not isinstance(sdk, str):
             raise DiffError(f"{where}: sdk must be the SDK method (`Class.method`) or absent")
         out.append(Exclusion(method.upper(), host, op_path, sdk or None, reason))

@@ -12,7 +12,12 @@ by POST /sessions/{id}/approvals). ``[fail]`` in a message makes a run, session 
 The SDK-only routes: a session's message queue (session_queue.py: drained in order as turns end), files and
 rename; sharing of sessions, artifacts and skills with artifact link passwords kept hashed (item_access.py);
 artifact versions, rename and delete; the skill sync plan; accounts connected to an MCP server; agent
-triggers with runs and stats (agent_triggers.py) and the other SDK-only agent settings (agent_extras.py)."""
+triggers with runs and stats (agent_triggers.py) and the other SDK-only agent settings (agent_extras.py);
+Company Brain
+sources with drafts, estimates, approval, sync runs and searchable file uploads (routes_brain.py); model
+routing, decisions and the wiki (routes_inference.py); organizations and organization evaluations with
+targets, runs and graded results (routes_org.py); browser profiles that keep cookie counts, never values
+(routes_browser_profiles.py)."""
 
 from gumloop_mcp.emulator.app import RunningEmulator, create_app, start_emulator
 from gumloop_mcp.emulator.settings import EmulatorSettings

@@ -17,11 +17,15 @@ from gumloop_mcp.emulator import (
     routes_agents,
     routes_approvals,
     routes_artifact_extras,
+    routes_brain,
+    routes_browser_profiles,
+    routes_inference,
     routes_item_access,
     routes_legacy,
     routes_mcp,
     routes_mcp_accounts,
     routes_misc,
+    routes_org,
     routes_session_extras,
     routes_sessions,
     routes_skill_sync,
@@ -254,6 +258,10 @@ def create_app(
         routes_artifact_extras,
         routes_skill_sync,
         routes_mcp_accounts,
+        routes_brain,
+        routes_inference,
+        routes_org,
+        routes_browser_profiles,
     ):
         app.add_routes(module.routes)
     return app

@@ -6,8 +6,12 @@
     ├── 403 forbidden, signature_invalid                                    (permission_error)
     ├── 404 not_found, gummie_not_found, interaction_not_found, mcp_server_not_found, model_not_found,
     │       skill_not_found
+    │       brain_source_not_found, brain_file_not_found, organization_not_found, evaluation_not_found,
+    │       evaluation_result_not_found, agent_not_found, team_not_found, user_not_found,
+    │       browser_profile_not_found            (routes_brain, routes_org, routes_browser_profiles)
     ├── 405 method_not_allowed
     ├── 409 session_already_exists, agent_already_exists, interaction_not_in_terminal_state
+    │       source_not_approved, source_not_draft, sync_in_progress, evaluation_name_taken, default_profile
     ├── 413 payload_too_large
     ├── 429 rate_limit_exceeded       (rate_limit_error, with X-RateLimit-* and Retry-After)
     ├── 500 upload_failed             (api_error: every file of /upload_files failed)

@@ -8,7 +8,14 @@ walk (tests/e2e/test_system.py), both start here.
 
 from __future__ import annotations
 
-from gumloop_mcp.emulator import agent_extras, agent_triggers, agent_versions, files, mcp_catalog
+from gumloop_mcp.emulator import (
+    agent_extras,
+    agent_triggers,
+    agent_versions,
+    files,
+    mcp_catalog,
+    seed_knowledge,
+)
 from gumloop_mcp.emulator.store import Run, Session, Store, iso
 
 DAY = 86400.0
@@ -29,6 +36,7 @@ def seed(store: Store, now: float) -> None:
     agent_extras.seed_app_rules(store, "agent_support")
     _mcp(store)
     _misc(store, now)
+    seed_knowledge.seed(store, now)
 
 
 def _flows(store: Store, now: float) -> None:

@@ -133,6 +133,11 @@ class Store:
     session_files: dict[str, dict[str, Blob]] = field(default_factory=dict)
     # Sharing of sessions, artifacts and skills, by (kind, id) (item_access.py).
     item_access: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Company Brain sources, organization evaluations, browser profiles (routes_brain, routes_org,
+    # routes_browser_profiles; their work progresses lazily when read, see those modules).
+    brain_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    org_evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    browser_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def delay(self, seconds: float) -> float:

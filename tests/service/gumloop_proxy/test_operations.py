@@ -6,6 +6,7 @@ import asyncio
 import base64
 import datetime as dt
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -229,10 +230,83 @@ async def _none(c: Ctx) -> dict[str, Any]:
     return {}
 
 
+# Company Brain, organization evaluations and browser profiles (SDK-only operations): each sample makes
+# what it needs, so samples never depend on one another's state.
+def _text_file(name: str, text: str) -> dict[str, str]:
+    return {"filename": name, "content_text": text, "media_type": "text/plain"}
+
+
+async def _brain_source(c: Ctx, *, draft: bool = False) -> str:
+    """A new file-upload source (a draft waiting for approval when ``draft``)."""
+    body = await c.call("create_brain_source", {"name": "Sample policies", "require_approval": draft})
+    return str(body["source"]["id"])
+
+
+async def _draft_with_file(c: Ctx) -> dict[str, Any]:
+    source_id = await _brain_source(c, draft=True)
+    await c.call(
+        "upload_brain_files", {"source_id": source_id, "files": [_text_file("a.txt", "Leave policy.")]}
+    )
+    return {"source_id": source_id}
+
+
+async def _seeded_source(c: Ctx, kind: str) -> dict[str, Any]:
+    body = await c.call("list_brain_sources", {"source_type": kind})
+    return {"source_id": body["sources"][0]["id"]}
+
+
+async def _brain_file(c: Ctx) -> dict[str, Any]:
+    source_id = await _brain_source(c)
+    body = await c.call("upload_brain_files", {"source_id": source_id, "files": [_text_file("b.txt", "Hi")]})
+    return {"source_id": source_id, "file_id": body["files"][0]["id"]}
+
+
+async def _org_evaluation(c: Ctx, *, covering: bool = False) -> str:
+    """A new organization evaluation (targeting the whole organization when ``covering``)."""
+    arguments = {"organization_id": c.organization_id, "name": f"Sample evaluation {secrets.token_hex(4)}"}
+    evaluation_id = str((await c.call("create_organization_evaluation", arguments))["evaluation"]["id"])
+    if covering:
+        targets = {"evaluation_id": evaluation_id, "targets": [{"type": "organization"}]}
+        await c.call("set_organization_evaluation_targets", targets)
+    return evaluation_id
+
+
+async def _agent_target(c: Ctx) -> dict[str, Any]:
+    return {"type": "agent", "id": await c.agent_id()}
+
+
+async def _evaluation_run(c: Ctx) -> dict[str, Any]:
+    return {
+        "evaluation_id": await _org_evaluation(c, covering=True),
+        "session_ids": [await c.idle_session_id()],
+    }
+
+
+async def _evaluation_result(c: Ctx) -> dict[str, Any]:
+    arguments = await _evaluation_run(c)
+    body = await c.call("run_organization_evaluation", arguments)
+    return {"evaluation_id": arguments["evaluation_id"], "result_id": body["results"][0]["id"]}
+
+
+async def _browser_profile(c: Ctx) -> str:
+    return str((await c.call("create_browser_profile", {"name": "Sample profile"}))["profile_id"])
+
+
 SAMPLES: dict[str, Sample] = {
     "list_saved_items": _none,
     "list_workbooks": _none,
     "list_models": _none,
+    "route_model": lambda c: _const({"input": "Summarise this email thread", "agent": {"name": "Helper"}}),
+    "create_decision": lambda c: _awaited(
+        {
+            "model": c.model(),
+            "state": "The customer asks for a refund of an unpaid invoice.",
+            "questions": {
+                "topic": {"type": "choice", "instructions": "Topic?", "criteria": {"refund": "", "bug": ""}}
+            },
+        }
+    ),
+    "query_wiki": lambda c: _const({"type": "project"}),
     "list_teams": _none,
     "list_mcp_servers": _none,
     "list_agents": _none,
@@ -357,6 +431,23 @@ SAMPLES: dict[str, Sample] = {
         {"model": c.model(), "messages": [{"role": "user", "content": "Say hi"}]}
     ),
     "search_brain": lambda c: _const({"query": "onboarding", "limit": 3}),
+    "list_brain_sources": lambda c: _const({"scope": "organization", "page_size": 5}),
+    "create_brain_source": lambda c: _const(
+        {"name": "Handbook", "scope": "personal", "require_approval": True}
+    ),
+    "get_brain_source": lambda c: _awaited({"source_id": _brain_source(c)}),
+    "delete_brain_source": lambda c: _awaited({"source_id": _brain_source(c)}),
+    "sync_brain_source": lambda c: _awaited({"source_id": _brain_source(c)}),
+    "list_brain_sync_runs": lambda c: _seeded_source(c, "notion"),
+    "list_brain_source_issues": lambda c: _seeded_source(c, "google_drive"),
+    "list_brain_source_children": lambda c: _seeded_source(c, "confluence"),
+    "get_brain_source_estimate": _draft_with_file,
+    "approve_brain_source": _draft_with_file,
+    "list_brain_files": lambda c: _awaited({"source_id": _brain_source(c)}),
+    "upload_brain_files": lambda c: _awaited(
+        {"source_id": _brain_source(c), "files": [_text_file("notes.md", "# Notes")]}
+    ),
+    "delete_brain_file": _brain_file,
     "list_evaluations": _agent,
     "get_evaluation": lambda c: _awaited({"agent_id": c.agent_id(), "evaluation_id": c.evaluation_id()}),
     "get_evaluation_metrics": lambda c: _awaited({"agent_id": c.agent_id(), "days": 30}),
@@ -390,6 +481,42 @@ SAMPLES: dict[str, Sample] = {
             "group_id": "grp_1",
             "action": "add",
             "user_email": "new@example.com",
+        }
+    ),
+    "list_organizations": _none,
+    "get_evaluation_options": _none,
+    "list_organization_evaluations": lambda c: _const({"organization_id": c.organization_id}),
+    "create_organization_evaluation": lambda c: _const(
+        {
+            "organization_id": c.organization_id,
+            "name": f"Created {secrets.token_hex(4)}",
+            "config": {"frequency": "daily"},
+        }
+    ),
+    "get_organization_evaluation": lambda c: _awaited({"evaluation_id": _org_evaluation(c)}),
+    "update_organization_evaluation": lambda c: _awaited(
+        {"evaluation_id": _org_evaluation(c), "description": "d"}
+    ),
+    "delete_organization_evaluation": lambda c: _awaited({"evaluation_id": _org_evaluation(c)}),
+    "set_organization_evaluation_targets": lambda c: _awaited(
+        {"evaluation_id": _org_evaluation(c), "targets": _list(_agent_target(c))}
+    ),
+    "run_organization_evaluation": _evaluation_run,
+    "list_organization_evaluation_results": lambda c: _awaited({"evaluation_id": _org_evaluation(c)}),
+    "get_organization_evaluation_result": _evaluation_result,
+    "get_organization_evaluation_metrics": lambda c: _awaited(
+        {"evaluation_id": _org_evaluation(c), "days": 7}
+    ),
+    "list_browser_profiles": _none,
+    "create_browser_profile": lambda c: _const({"name": "Work"}),
+    "get_browser_profile": lambda c: _const({"profile_id": "default"}),
+    "update_browser_profile": lambda c: _awaited({"profile_id": _browser_profile(c), "name": "Renamed"}),
+    "delete_browser_profile": lambda c: _awaited({"profile_id": _browser_profile(c)}),
+    "import_browser_profile_cookies": lambda c: _const(
+        {
+            "profile_id": "default",
+            "url": "https://github.com",
+            "cookies": [{"name": "sid", "value": "sample", "domain": ".github.com", "secure": True}],
         }
     ),
 }

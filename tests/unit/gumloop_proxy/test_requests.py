@@ -86,6 +86,26 @@ def test_team_id_goes_in_every_query_and_in_the_body_where_gumloop_wants_it() ->
     assert all(name != "team_id" for name, _ in chat.params) and "team_id" not in (chat.json_body or {})
 
 
+def test_personal_browser_profile_calls_carry_no_team_id_as_the_sdk_sends_them() -> None:
+    """The SDK makes create/get/update/delete of a browser profile scoped=False (no team_id anywhere);
+    its list and cookie import stay scoped like every other call."""
+    account = Account(team_id="team_9")
+    for name, arguments in [
+        ("create_browser_profile", {"name": "Work"}),
+        ("get_browser_profile", {"profile_id": "default"}),
+        ("update_browser_profile", {"profile_id": "bp_1", "name": "n"}),
+        ("delete_browser_profile", {"profile_id": "bp_1"}),
+    ]:
+        request = build_request(_op(name), arguments, account)
+        assert request.params == [] and "team_id" not in (request.json_body or {}), name
+    listed = build_request(_op("list_browser_profiles"), {}, account)
+    assert listed.params == [("team_id", "team_9")]
+    cookies = {"profile_id": "bp_1", "cookies": [{"name": "a", "value": "b", "domain": "x.com"}]}
+    assert ("team_id", "team_9") in build_request(
+        _op("import_browser_profile_cookies"), cookies, account
+    ).params
+
+
 def test_api_keys_send_x_auth_key_and_oauth_tokens_do_not() -> None:
     """API key: bearer + x-auth-key user id; OAuth: bearer only."""
     api = build_request(_op("list_teams"), {}, Account())

@@ -324,6 +324,30 @@ async def test_start_returns_at_once_and_says_how_to_wait() -> None:
     assert "processing" in text
 
 
+async def test_an_organization_evaluation_run_says_how_to_wait_for_its_first_result() -> None:
+    """The run answers a list of queued results; the note names the first result id (results.0.id) and
+    the result tool, whose wait_seconds polls until the grade is in."""
+    proxy = FakeProxy()
+    queued = [{"id": "oevr_1", "session_id": "s1", "status": "queued"}]
+    proxy.bodies["run_organization_evaluation"] = {"dry_run": False, "credit_cost": 1, "results": queued}
+    run = await make(proxy).call_tool(
+        ALL, "gumloop_run_organization_evaluation", {"evaluation_id": "ev_1", "session_ids": ["s1"]}, ctx()
+    )
+    text = text_of(run)
+    assert "result_id=oevr_1" in text and "get_single_gumloop_organization_evaluation_result_by_id" in text
+    proxy.sequence["get_organization_evaluation_result"] = [
+        {"result": {"id": "oevr_1", "status": "in_progress"}},
+        {"result": {"id": "oevr_1", "status": "completed", "grade": "pass"}},
+    ]
+    box = GumloopToolbox(proxy, FacadeSettings(), first_poll_interval_s=0.01)  # type: ignore[arg-type]
+    arguments = {"evaluation_id": "ev_1", "result_id": "oevr_1", "wait_seconds": 30}
+    result = await box.call_tool(
+        ALL, "get_single_gumloop_organization_evaluation_result_by_id", arguments, ctx()
+    )
+    assert result["structuredContent"]["result"]["grade"] == "pass"
+    assert len(proxy.invoked("get_organization_evaluation_result")) == 2
+
+
 async def test_plan_call_offers_tasks_for_starting_work_and_waiting_status_calls() -> None:
     """2026-07-28 tasks: calls that start Gumloop work or wait on it may be tasks; others never are."""
     box = make(FakeProxy())

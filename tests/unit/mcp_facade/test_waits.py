@@ -35,6 +35,8 @@ def context(seconds: float = 60.0) -> tuple[CallContext, list[tuple[float, str |
 def test_dotted_paths_and_terminal_states() -> None:
     """Nested lookup and case-insensitive terminal matching."""
     assert dotted({"a": {"b": 1}}, "a.b") == 1 and dotted({"a": 1}, "a.b") is None
+    # A number indexes a list (an organization evaluation run's first queued result: results.0.id).
+    assert dotted({"r": [{"id": "x"}, {"id": "y"}]}, "r.1.id") == "y" and dotted({"r": []}, "r.0.id") is None
     assert (
         is_terminal(WORK, "COMPLETED") and not is_terminal(WORK, "processing") and not is_terminal(WORK, None)
     )
