@@ -36,13 +36,6 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return exited.value.code, out, err
 
 
-def _missing_sdk_calls() -> int:
-    from gumloop_mcp.contract.diff import diff_against_sdk
-
-    catalog = json.loads(CATALOG_PATH.read_text())
-    return len(diff_against_sdk(catalog, sdk_calls(), load_exclusions(DEFAULT_EXCLUDED)).drifts)
-
-
 def test_the_exclusions_file_exists_and_is_valid() -> None:
     """excluded_operations.json is committed beside the catalog and every entry has a reason."""
     assert CATALOG_PATH.with_name("excluded_operations.json") == DEFAULT_EXCLUDED
@@ -59,11 +52,6 @@ def test_no_drift_from_the_committed_documents(capsys: pytest.CaptureFixture[str
     assert out.startswith("no drift")
 
 
-@pytest.mark.xfail(
-    _missing_sdk_calls() > 0,
-    reason=f"{_missing_sdk_calls()} SDK calls are not in the catalog yet (other helpers are adding them)",
-    strict=False,
-)
 def test_no_drift_from_the_installed_sdk(capsys: pytest.CaptureFixture[str]) -> None:
     """Every HTTP call of the official SDK is a catalog operation (or excluded), and back."""
     code, out, _ = _run(capsys, "--sdk")
