@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from gumloop_mcp.runtime import configure
+from gumloop_mcp.runtime import configure, configure_tracing, shutdown_tracing
 
 from .server import serve
 from .settings import FacadeSettings
@@ -20,7 +20,11 @@ def main() -> None:
     """Load settings, configure logging, serve."""
     settings = FacadeSettings()
     configure(settings.log_level, json_format=settings.log_json)
-    asyncio.run(serve(settings, on_ready=_ready))
+    configure_tracing("gumloop-mcp-facade")  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
+    try:
+        asyncio.run(serve(settings, on_ready=_ready))
+    finally:
+        shutdown_tracing()
 
 
 if __name__ == "__main__":

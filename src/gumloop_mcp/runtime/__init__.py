@@ -13,14 +13,35 @@ from ._logging import (
     RepeatLimitFilter,
     caller_var,
     configure,
+    new_request_id,
     redact,
     request_id_var,
 )
 from ._metrics import METRICS_DISABLED, GrpcMetricsInterceptor, MetricsEndpoint, ServiceMetrics, service_ports
 from ._settings import GrpcServiceSettings, ServiceSettings
 from ._tokenformat import TokenKind, generate_token, hash_token, is_well_formed, token_prefix, tokens_equal
+from ._tracing import (
+    configure_tracing,
+    current_trace_ids,
+    extract_context,
+    grpc_client_interceptors,
+    grpc_server_interceptors,
+    inject_headers,
+    shutdown_tracing,
+    tracer,
+    tracing_enabled,
+)
 
 __all__ = [
+    "configure_tracing",
+    "current_trace_ids",
+    "extract_context",
+    "grpc_client_interceptors",
+    "grpc_server_interceptors",
+    "inject_headers",
+    "shutdown_tracing",
+    "tracer",
+    "tracing_enabled",
     "CallerAuthInterceptor",
     "CallerTokens",
     "GrpcMetricsInterceptor",
@@ -50,6 +71,7 @@ __all__ = [
     "is_well_formed",
     "private_directory",
     "private_file",
+    "new_request_id",
     "redact",
     "request_id_var",
     "schema_violations",

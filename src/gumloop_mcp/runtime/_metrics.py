@@ -81,8 +81,11 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._excluded = tuple(excluded_prefixes)
 
     def _record(self, method: str, code: str, started: float) -> None:
+        elapsed = time.perf_counter() - started
         self._handled.labels(method, code).inc()
-        self._seconds.labels(method, code).observe(time.perf_counter() - started)
+        self._seconds.labels(method, code).observe(elapsed)
+        if logger.isEnabledFor(logging.DEBUG):  # one line per call, in its request id and span
+            logger.debug("rpc %s %s %.1fms", method, code, elapsed * 1000)
 
     async def intercept_service(
         self,
