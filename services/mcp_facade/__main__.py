@@ -11,8 +11,7 @@ from .server import serve
 from .settings import FacadeSettings
 
 
-def _ready(http_port: int, admin_port: int) -> None:
-    ports = {"http": http_port, "admin": admin_port}
+def _ready(ports: dict[str, int]) -> None:
     print(json.dumps({"event": "serving", "service": "facade", "ports": ports}), flush=True)
 
 

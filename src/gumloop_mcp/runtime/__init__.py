@@ -17,7 +17,15 @@ from ._logging import (
     redact,
     request_id_var,
 )
-from ._metrics import METRICS_DISABLED, GrpcMetricsInterceptor, MetricsEndpoint, ServiceMetrics, service_ports
+from ._metrics import (
+    METRICS_DISABLED,
+    GrpcClientMetrics,
+    GrpcMetricsInterceptor,
+    MetricsEndpoint,
+    ServiceMetrics,
+    add_process_collectors,
+    service_ports,
+)
 from ._settings import GrpcServiceSettings, ServiceSettings
 from ._tokenformat import TokenKind, generate_token, hash_token, is_well_formed, token_prefix, tokens_equal
 from ._tracing import (
@@ -44,6 +52,7 @@ __all__ = [
     "tracing_enabled",
     "CallerAuthInterceptor",
     "CallerTokens",
+    "GrpcClientMetrics",
     "GrpcMetricsInterceptor",
     "GrpcServiceSettings",
     "METRICS_DISABLED",
@@ -56,6 +65,7 @@ __all__ = [
     "ServiceMetrics",
     "ServiceSettings",
     "TokenKind",
+    "add_process_collectors",
     "caller_var",
     "compiled_validator",
     "configure",

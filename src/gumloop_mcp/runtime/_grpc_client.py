@@ -12,6 +12,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from ._logging import request_id_var
+from ._metrics import GrpcClientMetrics
 from ._tracing import grpc_client_interceptors
 
 __all__ = [
@@ -97,17 +98,21 @@ def caller_token_interceptors(token: str | None) -> list[grpc.aio.ClientIntercep
     return [kind(token) for kind in _KINDS]
 
 
-def create_channel(target: str, *, caller_token: str | None = None) -> grpc.aio.Channel:
+def create_channel(
+    target: str, *, caller_token: str | None = None, metrics: GrpcClientMetrics | None = None
+) -> grpc.aio.Channel:
     """An insecure channel to `target` ("host:port" or "dns:///svc:port") with round-robin.
 
     With `caller_token`, every call carries it as `authorization: Bearer <token>` metadata
     (the servers' caller tokens; see gumloop_mcp.runtime.CallerTokens). Every call made while a
     request id is set (request_id_var) carries it as `x-request-id`; with tracing on, every call is a
-    CLIENT span and sends its `traceparent`.
+    CLIENT span and sends its `traceparent`. With `metrics`, every call is counted (grpc_client_*).
     """
     if "://" not in target and not target.startswith(("dns:", "unix:", "ipv4:", "ipv6:")):
         target = f"dns:///{target}"
     interceptors = [*grpc_client_interceptors(), *caller_token_interceptors(caller_token)]
+    if metrics is not None:  # innermost: it sees the real call, and its end
+        interceptors.extend(metrics.interceptors())
     return grpc.aio.insecure_channel(target, options=list(CHANNEL_OPTIONS), interceptors=interceptors)
 
 

@@ -88,8 +88,7 @@ _CHILD = textwrap.dedent(
         async def call_tool(self, scope, name, arguments, ctx):
             return {"content": [{"type": "text", "text": "ok"}]}
 
-    def ready(http, admin):
-        ports = {"http": http, "admin": admin}
+    def ready(ports):
         print(json.dumps({"event": "serving", "service": "facade", "ports": ports}), flush=True)
 
     settings = FacadeSettings()
@@ -153,12 +152,12 @@ async def test_tokens_absent_from_process_stderr(fake_tokens: Any) -> None:
 
 
 async def test_module_entry_point_prints_the_serving_line(fake_tokens: Any) -> None:
-    """`python -m services.mcp_facade` prints one JSON serving line with both ports and stops on SIGTERM."""
+    """`python -m services.mcp_facade` prints one JSON serving line with its ports and stops on SIGTERM."""
     _, port = fake_tokens
     proc, ready = await _run_child(["-m", "services.mcp_facade"], port)
     try:
         assert ready["event"] == "serving"
-        assert set(ready["ports"]) == {"http", "admin"}
+        assert set(ready["ports"]) == {"http", "admin", "metrics"}
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.communicate(), 20)
