@@ -54,6 +54,8 @@ def configure_tracing(service_name: str, environ: Mapping[str, str] | None = Non
 
     `service_name` is the `service.name` resource attribute unless `OTEL_SERVICE_NAME` (or
     `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) says otherwise. Returns whether tracing is on.
+    `environ` (default os.environ) is where the switch is read; the SDK reads its settings from
+    os.environ. Only OTLP/HTTP with protobuf is sent: another OTEL_EXPORTER_OTLP_PROTOCOL is a WARNING.
     Call once per process, before servers and channels are created; `shutdown_tracing()` at exit
     exports what is still queued.
     """
@@ -66,9 +68,15 @@ def configure_tracing(service_name: str, environ: Mapping[str, str] | None = Non
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     detected = Resource.create()
-    named = env.get("OTEL_SERVICE_NAME", "").strip() or "service.name=" in env.get(
+    named = bool(env.get("OTEL_SERVICE_NAME", "").strip()) or "service.name=" in env.get(
         "OTEL_RESOURCE_ATTRIBUTES", ""
     )
+    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if protocol and protocol.strip() != "http/protobuf":
+        logger.warning(
+            "tracing: OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported; sending OTLP/HTTP (http/protobuf)",
+            protocol.strip(),
+        )
     resource = detected if named else detected.merge(Resource({SERVICE_NAME: service_name}))
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
