@@ -45,10 +45,11 @@ CHANNEL_OPTIONS: Final[Sequence[tuple[str, Any]]] = (
 
 class _CallMetadata:
     """Adds the caller token (`authorization: Bearer`, replacing any other) and the current request id
-    (`x-request-id`, when there is one) to a call's metadata."""
+    (`x-request-id`, when there is one) to a call's metadata; with `metrics`, counts the call too."""
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, metrics: GrpcClientMetrics | None = None) -> None:
         self._entry = ("authorization", f"Bearer {token}") if token else None
+        self._metrics = metrics
 
     def _with_metadata(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         request_id = request_id_var.get()
@@ -72,30 +73,48 @@ class _CallMetadata:
 # kind needs its own class.
 class _UnaryUnaryMetadata(_CallMetadata, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._with_metadata(details), request)
+        if self._metrics is None:
+            return await continuation(self._with_metadata(details), request)
+        labels, started = self._metrics.begin(details.method, False, False)
+        call = await continuation(self._with_metadata(details), request)
+        return await self._metrics.unary(call, labels, started)
 
 
 class _UnaryStreamMetadata(_CallMetadata, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._with_metadata(details), request)
+        if self._metrics is None:
+            return await continuation(self._with_metadata(details), request)
+        labels, started = self._metrics.begin(details.method, False, True)
+        return self._metrics.watch(await continuation(self._with_metadata(details), request), labels, started)
 
 
 class _StreamUnaryMetadata(_CallMetadata, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        return await continuation(self._with_metadata(details), request_iterator)
+        if self._metrics is None:
+            return await continuation(self._with_metadata(details), request_iterator)
+        labels, started = self._metrics.begin(details.method, True, False)
+        call = await continuation(self._with_metadata(details), request_iterator)
+        return self._metrics.watch(call, labels, started)
 
 
 class _StreamStreamMetadata(_CallMetadata, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        return await continuation(self._with_metadata(details), request_iterator)
+        if self._metrics is None:
+            return await continuation(self._with_metadata(details), request_iterator)
+        labels, started = self._metrics.begin(details.method, True, True)
+        call = await continuation(self._with_metadata(details), request_iterator)
+        return self._metrics.watch(call, labels, started)
 
 
 _KINDS: Final = (_UnaryUnaryMetadata, _UnaryStreamMetadata, _StreamUnaryMetadata, _StreamStreamMetadata)
 
 
-def caller_token_interceptors(token: str | None) -> list[grpc.aio.ClientInterceptor]:
-    """Client interceptors adding the caller token (if any) and the request id to every kind of call."""
-    return [kind(token) for kind in _KINDS]
+def caller_token_interceptors(
+    token: str | None, metrics: GrpcClientMetrics | None = None
+) -> list[grpc.aio.ClientInterceptor]:
+    """Client interceptors adding the caller token (if any) and the request id to every kind of call,
+    and counting it in `metrics` (if any)."""
+    return [kind(token, metrics) for kind in _KINDS]
 
 
 def create_channel(
@@ -110,9 +129,8 @@ def create_channel(
     """
     if "://" not in target and not target.startswith(("dns:", "unix:", "ipv4:", "ipv6:")):
         target = f"dns:///{target}"
-    interceptors = [*grpc_client_interceptors(), *caller_token_interceptors(caller_token)]
-    if metrics is not None:  # innermost: it sees the real call, and its end
-        interceptors.extend(metrics.interceptors())
+    # Ours last (innermost): metrics see the real call and its end, after tracing's traceparent.
+    interceptors = [*grpc_client_interceptors(), *caller_token_interceptors(caller_token, metrics)]
     return grpc.aio.insecure_channel(target, options=list(CHANNEL_OPTIONS), interceptors=interceptors)
 
 

@@ -16,7 +16,8 @@ counted once, when the stream ends (the code it ended with: OK, the aborted code
 exception, CANCELLED when the client left). Label values never come from the caller: a method the
 server does not register gets no handler (gRPC answers UNIMPLEMENTED) and is not counted, so a
 stranger cannot grow the label set, and no metadata or payload is ever read. `GrpcClientMetrics`
-counts the calls a channel makes (create_channel(..., metrics=)), whose methods are our own code's.
+counts the calls a channel makes (create_channel(..., metrics=), in the interceptor that already adds
+the call's metadata, so counting costs no extra interceptor layer), whose methods are our own code's.
 
 `MetricsEndpoint` serves `GET /metrics` (Prometheus text format) with aiohttp.
 """
@@ -252,47 +253,34 @@ class GrpcClientMetrics:
             buckets=GRPC_BUCKETS,
             registry=registry,
         )
+        self._pending: set[asyncio.Task[None]] = set()
 
-    def interceptors(self) -> list[grpc.aio.ClientInterceptor]:
-        """Client interceptors (one per call kind) recording into these metrics; put them last."""
-        return [kind(self) for kind in _CLIENT_KINDS]
+    def begin(
+        self, method: str | bytes, request_streaming: bool, response_streaming: bool
+    ) -> tuple[tuple[str, str, str], float]:
+        """Count a call as started; returns its labels and its start time (for `unary`/`watch`)."""
+        name = method.decode() if isinstance(method, bytes) else method
+        labels = grpc_labels(name, request_streaming, response_streaming)
+        self.started.labels(*labels).inc()
+        return labels, time.perf_counter()
 
     def observe(self, labels: tuple[str, str, str], code: str, started: float) -> None:
         """One call ended with `code` after starting at perf_counter() `started`."""
         self.handled.labels(*labels, code).inc()
         self.seconds.labels(*labels).observe(time.perf_counter() - started)
 
-
-def _method_name(details: grpc.aio.ClientCallDetails) -> str:
-    method = details.method
-    return method.decode() if isinstance(method, bytes) else str(method)
-
-
-class _ClientMetrics:
-    """Shared by the four client-interceptor kinds: count the start, watch the call to its end."""
-
-    def __init__(self, metrics: GrpcClientMetrics) -> None:
-        self._metrics = metrics
-        self._pending: set[asyncio.Task[None]] = set()
-
-    def _begin(
-        self, details: grpc.aio.ClientCallDetails, request_streaming: bool, response_streaming: bool
-    ) -> tuple[tuple[str, str, str], float]:
-        labels = grpc_labels(_method_name(details), request_streaming, response_streaming)
-        self._metrics.started.labels(*labels).inc()
-        return labels, time.perf_counter()
-
-    async def _unary(self, call: Any, labels: tuple[str, str, str], started: float) -> Any:
+    async def unary(self, call: Any, labels: tuple[str, str, str], started: float) -> Any:
+        """Wait for a unary-response call's status, record it, and hand the call back untouched."""
         try:
             code = await call.code()
         except asyncio.CancelledError:
-            self._metrics.observe(labels, "CANCELLED", started)
+            self.observe(labels, grpc.StatusCode.CANCELLED.name, started)
             raise
-        self._metrics.observe(labels, _status_name(code, grpc.StatusCode.UNKNOWN), started)
+        self.observe(labels, _status_name(code, grpc.StatusCode.UNKNOWN), started)
         return call
 
-    def _watch(self, call: Any, labels: tuple[str, str, str], started: float) -> Any:
-        """Record a stream when it ends, without standing between the caller and the call."""
+    def watch(self, call: Any, labels: tuple[str, str, str], started: float) -> Any:
+        """Record a streaming call when it ends (its done callback), without standing in its way."""
 
         def done(finished: Any) -> None:
             task = asyncio.ensure_future(self._ended(finished, labels, started))
@@ -307,34 +295,7 @@ class _ClientMetrics:
             code = _status_name(await call.code(), grpc.StatusCode.UNKNOWN)
         except asyncio.CancelledError:
             code = grpc.StatusCode.CANCELLED.name
-        self._metrics.observe(labels, code, started)
-
-
-class _UnaryUnaryMetrics(_ClientMetrics, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        labels, started = self._begin(details, False, False)
-        return await self._unary(await continuation(details, request), labels, started)
-
-
-class _UnaryStreamMetrics(_ClientMetrics, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
-    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        labels, started = self._begin(details, False, True)
-        return self._watch(await continuation(details, request), labels, started)
-
-
-class _StreamUnaryMetrics(_ClientMetrics, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
-    async def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        labels, started = self._begin(details, True, False)
-        return self._watch(await continuation(details, request_iterator), labels, started)
-
-
-class _StreamStreamMetrics(_ClientMetrics, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
-    async def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        labels, started = self._begin(details, True, True)
-        return self._watch(await continuation(details, request_iterator), labels, started)
-
-
-_CLIENT_KINDS: Final = (_UnaryUnaryMetrics, _UnaryStreamMetrics, _StreamUnaryMetrics, _StreamStreamMetrics)
+        self.observe(labels, code, started)
 
 
 class ServiceMetrics:
