@@ -46,6 +46,7 @@ from .errors import (
 from .ratelimit import default_retry_after, parse_rate_limit
 from .requests import UpstreamRequest
 from .settings import ProxySettings
+from .tracing import record_response, traced_headers, upstream_span
 from .transport import AiohttpTransport, BodyTooLarge, default_transport
 
 __all__ = [
@@ -273,7 +274,9 @@ class Upstream:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     timeout = self._timeout(remaining)
                     budget = timeout.read or self._settings.request_timeout_s
-                    response = await self._timed(operation, self._exchange(request, timeout), budget)
+                    response = await self._timed(
+                        operation, self._exchange(request, timeout, operation, attempt), budget
+                    )
             except TimeoutError as exc:
                 why = (
                     "request_timeout_s"
@@ -354,8 +357,17 @@ class Upstream:
         finally:
             self._observe(operation, outcome, started)
 
-    async def _exchange(self, request: UpstreamRequest, timeout: httpx.Timeout) -> httpx.Response:
-        """`client.request(...)`: built by httpx, sent by the aiohttp transport directly when it is ours."""
+    async def _exchange(
+        self, request: UpstreamRequest, timeout: httpx.Timeout, operation: str = "", attempt: int = 0
+    ) -> httpx.Response:
+        """`client.request(...)` in its span (when tracing): built by httpx, sent by the aiohttp
+        transport directly when it is ours."""
+        with upstream_span(operation, request.method, request.url, attempt) as span:
+            response = await self._send_built(request, timeout)
+            record_response(span, response)
+            return response
+
+    async def _send_built(self, request: UpstreamRequest, timeout: httpx.Timeout) -> httpx.Response:
         built = self._client.build_request(
             request.method,
             request.url,
@@ -363,7 +375,7 @@ class Upstream:
             json=request.json_body,
             data=request.form,
             files=request.files or None,
-            headers=request.headers,
+            headers=traced_headers(request.headers),
             timeout=timeout,
         )
         limit = self._settings.max_response_bytes
@@ -434,28 +446,30 @@ class Upstream:
         started = time.perf_counter()
         outcome: int | str | None = "cancelled"  # None once observed
         try:
-            async with self._client.stream(
-                request.method,
-                request.url,
-                params=_query(request),
-                json=request.json_body,
-                headers=request.headers,
-                timeout=self._timeout(remaining, stream=True),
-            ) as response:
-                semaphore.release()
-                holding = False
-                self._observe(operation, response.status_code, started)
-                outcome = None
-                if response.status_code >= 400:
-                    body = _without_credentials(await response.aread(), request)
-                    raise error_from_response(
-                        response.status_code,
-                        response.headers,
-                        body,
-                        operation,
-                        default_retry_after_s=self._settings.rate_limited_default_retry_after_s,
-                    )
-                yield response
+            with upstream_span(operation, request.method, request.url) as span:
+                async with self._client.stream(
+                    request.method,
+                    request.url,
+                    params=_query(request),
+                    json=request.json_body,
+                    headers=traced_headers(request.headers),
+                    timeout=self._timeout(remaining, stream=True),
+                ) as response:
+                    record_response(span, response)
+                    semaphore.release()
+                    holding = False
+                    self._observe(operation, response.status_code, started)
+                    outcome = None
+                    if response.status_code >= 400:
+                        body = _without_credentials(await response.aread(), request)
+                        raise error_from_response(
+                            response.status_code,
+                            response.headers,
+                            body,
+                            operation,
+                            default_retry_after_s=self._settings.rate_limited_default_retry_after_s,
+                        )
+                    yield response
         except httpx.TimeoutException as exc:
             outcome = outcome and "timeout"
             raise UpstreamTimeout(

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-from gumloop_mcp.runtime import configure
+from gumloop_mcp.runtime import configure, configure_tracing, shutdown_tracing
 
 from .server import serve
 from .settings import FacadeSettings
 
 
-def _ready(http_port: int, admin_port: int) -> None:
-    ports = {"http": http_port, "admin": admin_port}
+def _ready(ports: dict[str, int]) -> None:
     print(json.dumps({"event": "serving", "service": "facade", "ports": ports}), flush=True)
 
 
@@ -20,7 +19,11 @@ def main() -> None:
     """Load settings, configure logging, serve."""
     settings = FacadeSettings()
     configure(settings.log_level, json_format=settings.log_json)
-    asyncio.run(serve(settings, on_ready=_ready))
+    configure_tracing("gumloop-mcp-facade")  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
+    try:
+        asyncio.run(serve(settings, on_ready=_ready))
+    finally:
+        shutdown_tracing()
 
 
 if __name__ == "__main__":

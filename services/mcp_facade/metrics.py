@@ -1,4 +1,4 @@
-"""Prometheus metrics of the façade, served on the admin port only.
+"""Prometheus metrics of the façade, served on its metrics port (GMCP_FACADE_METRICS_PORT) and the admin port.
 
 Each server instance owns its registry, so several façades (tests, replicas in one
 process) never collide on metric registration.
@@ -16,6 +16,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from gumloop_mcp.runtime import GrpcClientMetrics, add_process_collectors
+
 __all__ = ["FacadeMetrics"]
 
 
@@ -24,6 +26,9 @@ class FacadeMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        add_process_collectors(self.registry)
+        # Calls to the token service and the proxy (grpc_client_*).
+        self.grpc_client = GrpcClientMetrics(self.registry)
         self.requests = Counter(
             "gmcp_facade_requests",
             "MCP HTTP requests by JSON-RPC method and HTTP status.",

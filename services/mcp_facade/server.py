@@ -19,11 +19,11 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
-from gumloop_mcp.runtime import stop_on_signals
+from gumloop_mcp.runtime import METRICS_DISABLED, MetricsEndpoint, stop_on_signals
 
 from .audit import AuditRecorder
 from .audit.factory import open_audit_store
@@ -62,7 +62,21 @@ class FacadeServer:
     health: Health
     owns_backends: bool
     state: FacadeState
+    metrics_endpoint: MetricsEndpoint | None = None
     audit: AuditRecorder | None = None
+
+    @property
+    def metrics_port(self) -> int:
+        """The bound port of the own /metrics endpoint (0 when it is off)."""
+        return self.metrics_endpoint.port if self.metrics_endpoint is not None else 0
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """{"http": ..., "admin": ..., "metrics": ...} ("metrics" only when it serves)."""
+        ports = {"http": self.public_port, "admin": self.admin_port}
+        if self.metrics_port:
+            ports["metrics"] = self.metrics_port
+        return ports
 
     async def close(self, grace_s: float = 0.0) -> None:
         """Graceful shutdown (see module docstring)."""
@@ -70,6 +84,8 @@ class FacadeServer:
         await self.facade.shutdown(grace_s)
         await self.resolver.stop()
         await asyncio.gather(self.public_runner.cleanup(), self.admin_runner.cleanup())
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.stop()
         await self.state.close()
         if self.audit is not None:  # after the calls: their records are queued, then drained
             await self.audit.close()
@@ -184,7 +200,7 @@ async def create_server(
     )
     owns = backends is None
     if backends is None:
-        backends = await connect_backends(settings)
+        backends = await connect_backends(settings, metrics.grpc_client)
     if toolbox is None:
         toolbox = _default_toolbox(settings, backends)
     health = Health(backends)
@@ -214,6 +230,14 @@ async def create_server(
     admin_runner, admin_port = await _start(
         admin_app, settings.admin_host, settings.admin_port, admin_guard, settings
     )
+    endpoint = None
+    if settings.metrics_port != METRICS_DISABLED:
+        endpoint = MetricsEndpoint(metrics.registry, settings.admin_host, settings.metrics_port)
+        try:
+            await endpoint.start()
+        except BaseException:
+            await asyncio.gather(public_runner.cleanup(), admin_runner.cleanup())
+            raise
     logger.info(
         "façade serving MCP on %s:%d, admin on %s:%d",
         settings.host,
@@ -222,26 +246,37 @@ async def create_server(
         admin_port,
     )
     return FacadeServer(
-        public_runner, admin_runner, public_port, admin_port, facade, resolver, backends, health, owns, state,
+        public_runner,
+        admin_runner,
+        public_port,
+        admin_port,
+        facade,
+        resolver,
+        backends,
+        health,
+        owns,
+        state,
+        endpoint,
         audit=audit,
-    )  # fmt: skip
+    )
 
 
 async def serve(
     settings: FacadeSettings,
     *,
     stop: asyncio.Event | None = None,
-    on_ready: Callable[..., Any] | None = None,
+    on_ready: Callable[[dict[str, int]], None] | None = None,
     backends: Backends | None = None,
     toolbox: Toolbox | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT or `stop`; `on_ready(http_port, admin_port)` once listening."""
+    """Serve until SIGTERM/SIGINT or `stop`; `on_ready(ports)` once listening, with the bound
+    {"http": ..., "admin": ..., "metrics": ...} ("metrics" absent when metrics_port is -1)."""
     stop = stop or asyncio.Event()
     with stop_on_signals(stop):  # trapped first: a SIGTERM right after the ready line still stops cleanly
         server = await create_server(settings, backends=backends, toolbox=toolbox)
         try:
             if on_ready is not None:
-                on_ready(server.public_port, server.admin_port)
+                on_ready(server.ports)
             await stop.wait()
         finally:
             logger.info("shutting down, grace %.1fs", settings.shutdown_grace_s)

@@ -25,6 +25,10 @@ class FacadeSettings(ServiceSettings):
     port: int = 8080
     admin_host: str = "127.0.0.1"
     admin_port: int = 8081
+    # Prometheus GET /metrics on its own port on `admin_host` (what a scraper may reach without reaching
+    # the management API): 0 picks a free port (reported as `metrics` in the serving line), -1 turns it
+    # off. /metrics stays on the admin port too. Kubernetes: 9093.
+    metrics_port: int = Field(default=0, ge=-1, le=65535)
     # Base of the URLs handed out when minting, e.g. "https://mcp.example.com".
     # Unset: http://<host>:<port>.
     public_base_url: str | None = None

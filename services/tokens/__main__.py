@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from gumloop_mcp.runtime import configure
+from gumloop_mcp.runtime import configure, configure_tracing, shutdown_tracing
 
 from .server import serve
 from .settings import TokenSettings
@@ -15,11 +15,15 @@ def main() -> None:
     """Load settings, configure logging, serve; announce the bound port as one JSON line on stdout."""
     settings = TokenSettings()
     configure(settings.log_level, json_format=settings.log_json)
+    configure_tracing("gumloop-mcp-tokens")  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
 
     def ready(ports: dict[str, int]) -> None:
         print(json.dumps({"event": "serving", "service": "tokens", "ports": ports}), flush=True)
 
-    asyncio.run(serve(settings, on_ready=ready))
+    try:
+        asyncio.run(serve(settings, on_ready=ready))
+    finally:
+        shutdown_tracing()
 
 
 if __name__ == "__main__":

@@ -124,8 +124,11 @@ async def create_server(
     store = _build_store(settings, hub, clock)
     owns_channel = proxy_channel is None
     caller_token = settings.proxy_caller_token
+    metrics = ServiceMetrics()
     channel = proxy_channel or create_channel(
-        settings.proxy_target, caller_token=caller_token.get_secret_value() if caller_token else None
+        settings.proxy_target,
+        caller_token=caller_token.get_secret_value() if caller_token else None,
+        metrics=metrics.client,
     )
     proxy = ProxyClient(
         channel,
@@ -133,7 +136,6 @@ async def create_server(
         timeout_s=settings.proxy_timeout_s,
         cache_s=settings.catalog_cache_s,
     )
-    metrics = ServiceMetrics()
     servicer = TokenServicer(
         settings, store, hub, proxy, load_pepper(settings), clock, TokenMetrics(metrics.registry, hub)
     )

@@ -157,7 +157,11 @@ CRASH_LOOP_WINDOW_S: Final = 120.0
 PORT_ENV: Final[dict[str, dict[str, str]]] = {
     "services.tokens": {"grpc": "GMCP_TOKENS_GRPC_PORT", "metrics": "GMCP_TOKENS_METRICS_PORT"},
     "services.gumloop_proxy": {"grpc": "GMCP_PROXY_GRPC_PORT", "metrics": "GMCP_PROXY_METRICS_PORT"},
-    "services.mcp_facade": {"http": "GMCP_FACADE_PORT", "admin": "GMCP_FACADE_ADMIN_PORT"},
+    "services.mcp_facade": {
+        "http": "GMCP_FACADE_PORT",
+        "admin": "GMCP_FACADE_ADMIN_PORT",
+        "metrics": "GMCP_FACADE_METRICS_PORT",
+    },
     "gumloop_mcp.emulator": {"http": "GMCP_EMULATOR_PORT"},
 }
 

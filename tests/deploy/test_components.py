@@ -89,9 +89,9 @@ def _pod_labels(objects: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
-def test_monitors_scrape_the_named_metrics_ports_and_the_facade_admin_port(with_component, overlay):
-    """PodMonitors select exactly the token service's and the proxy's pods on their `metrics` port; the
-    ServiceMonitor selects the façade admin Service on its `admin` port, which targets :8081."""
+def test_monitors_scrape_the_named_metrics_ports_of_every_service(with_component, overlay):
+    """PodMonitors select exactly the token service's, the proxy's and the façade's pods on their `metrics`
+    port (9091, 9092, 9093); nothing scrapes the façade's admin port."""
     objects = with_component[(overlay, "monitoring")]
     labels = _pod_labels(objects)
     ports = {
@@ -108,24 +108,16 @@ def test_monitors_scrape_the_named_metrics_ports_and_the_facade_admin_port(with_
         selector = monitor["spec"]["selector"]["matchLabels"]
         (component,) = [c for c, pod in labels.items() if selector.items() <= pod.items()]
         (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-        assert endpoint["path"] == "/metrics"
+        assert endpoint["path"] == "/metrics" and endpoint["port"] == "metrics"
         scraped[component] = ports[component][endpoint["port"]]
-    (service_monitor,) = _of(objects, "ServiceMonitor").values()
-    services = _of(objects, "Service")
-    selector = service_monitor["spec"]["selector"]["matchLabels"]
-    (service,) = [s for s in services.values() if selector.items() <= s["metadata"].get("labels", {}).items()]
-    (endpoint,) = service_monitor["spec"]["endpoints"]
-    (port,) = [p for p in service["spec"]["ports"] if p["name"] == endpoint["port"]]
-    (component,) = [c for c, pod in labels.items() if service["spec"]["selector"].items() <= pod.items()]
-    scraped[component] = ports[component][port["targetPort"]]
-    assert endpoint["path"] == "/metrics"
-    assert scraped == {"tokens": 9091, "proxy": 9092, "facade": 8081}
+    assert _of(objects, "ServiceMonitor") == {}
+    assert scraped == {"tokens": 9091, "proxy": 9092, "facade": 9093}
 
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
 def test_the_monitoring_namespace_reaches_exactly_the_scraped_ports(with_component, overlay):
     """With the component on, Prometheus in a labelled namespace reaches tokens :9091, proxy :9092 and
-    façade :8081 and nothing else; an unlabelled namespace reaches none of them."""
+    façade :9093 and nothing else (not the façade's admin port); an unlabelled namespace reaches none."""
     objects = with_component[(overlay, "monitoring")]
     policies = Policies(objects)
     pods = _pods(objects)
@@ -135,7 +127,7 @@ def test_the_monitoring_namespace_reaches_exactly_the_scraped_ports(with_compone
     stranger = Pod(
         "x", {"app.kubernetes.io/name": "prometheus"}, {"kubernetes.io/metadata.name": "o"}, frozenset()
     )
-    candidates = (8080, 8081, 8090, 9091, 9092, 50051, 50052, 6379)
+    candidates = (8080, 8081, 8090, 9091, 9092, 9093, 50051, 50052, 6379)
     ours = {name: pod for name, pod in pods.items() if pod.namespace_labels == NAMESPACE_LABELS and pod.ports}
     reached = {
         (name, port)
@@ -143,7 +135,7 @@ def test_the_monitoring_namespace_reaches_exactly_the_scraped_ports(with_compone
         for port in candidates
         if policies.connects(prometheus, pod, port)
     }
-    assert reached == {("tokens", 9091), ("proxy", 9092), ("facade", 8081)}
+    assert reached == {("tokens", 9091), ("proxy", 9092), ("facade", 9093)}
     assert not any(policies.connects(stranger, pod, port) for pod in ours.values() for port in candidates)
     # the façade's public port and the management clients' access are unchanged
     client = Pod("admin-job", {"gumloop-mcp.io/management-client": "true"}, NAMESPACE_LABELS, frozenset())

@@ -23,7 +23,7 @@ KUBERNETES_VERSION = "1.37.0"
 OVERLAY_NAMES = ["dev", "prod"]
 OUR_SERVICES = {"tokens", "proxy", "facade", "emulator"}
 GRPC_PORTS = {"tokens": 50051, "proxy": 50052}
-METRICS_PORTS = {"tokens": 9091, "proxy": 9092}
+METRICS_PORTS = {"tokens": 9091, "proxy": 9092, "facade": 9093}
 MONITORING_NAMESPACE = {"kubernetes.io/metadata.name": "monitoring", "gumloop-mcp.io/monitoring": "true"}
 SETTINGS = {
     "GMCP_TOKENS_": ("services.tokens.settings", "TokenSettings"),
@@ -339,8 +339,9 @@ def test_network_policies_allow_exactly_the_designed_pod_to_pod_flows(rendered, 
 def test_metrics_ports_admit_only_labelled_monitoring_namespaces_and_grpc_stays_facade_only(
     rendered, overlay
 ):
-    """Prometheus (a labelled monitoring namespace) scrapes tokens and proxy on their metrics port and
-    nothing else; no other peer reaches a metrics port; gRPC is still only façade (and tokens -> proxy)."""
+    """Prometheus (a labelled monitoring namespace) scrapes tokens, proxy and façade on their metrics port
+    and nothing else (not the façade's admin port); no other peer reaches a metrics port; gRPC is still
+    only façade (and tokens -> proxy)."""
     policies = Policies(rendered[overlay])
     pods = _pods(rendered[overlay])
     prometheus = Pod(
@@ -383,13 +384,18 @@ def test_the_metrics_port_is_named_configured_and_annotated_for_scraping(rendere
         o["data"] for o in rendered[overlay] if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(
             "gumloop-mcp-config")
     )  # fmt: skip
-    prefixes = {"tokens": "GMCP_TOKENS_", "proxy": "GMCP_PROXY_"}
+    prefixes = {"tokens": "GMCP_TOKENS_", "proxy": "GMCP_PROXY_", "facade": "GMCP_FACADE_"}
+    serving = {
+        "tokens": {"grpc": GRPC_PORTS["tokens"]},
+        "proxy": {"grpc": GRPC_PORTS["proxy"]},
+        "facade": {"http": 8080, "admin": 8081},
+    }
     workloads = {_component(w): w for w in _workloads(rendered[overlay])}
     for component, port in METRICS_PORTS.items():
         workload = workloads[component]
         (container,) = _containers(workload)
         named = {p["name"]: p["containerPort"] for p in container["ports"]}
-        assert named == {"grpc": GRPC_PORTS[component], "metrics": port}
+        assert named == {**serving[component], "metrics": port}
         assert config[f"{prefixes[component]}METRICS_PORT"] == str(port)
         annotations = workload["spec"]["template"]["metadata"]["annotations"]
         assert annotations == {
@@ -398,7 +404,10 @@ def test_the_metrics_port_is_named_configured_and_annotated_for_scraping(rendere
             "prometheus.io/path": "/metrics",
         }
         probes = [container[k] for k in ("startupProbe", "readinessProbe", "livenessProbe")]
-        assert all(probe["grpc"]["port"] == GRPC_PORTS[component] for probe in probes)
+        if component == "facade":  # never on the metrics port
+            assert all(probe["httpGet"]["port"] == "admin" for probe in probes)
+        else:
+            assert all(probe["grpc"]["port"] == GRPC_PORTS[component] for probe in probes)
 
 
 @pytest.mark.parametrize("overlay", OVERLAY_NAMES)

@@ -76,10 +76,11 @@ def _read_ready(process: subprocess.Popen[bytes], ports: dict[str, dict[str, int
 
 
 @contextlib.contextmanager
-def start_stack(base: Path, *extra_args: str) -> Iterator[Stack]:
-    """`up --json` with every port 0 and data under `base`; SIGTERM afterwards."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUMLOOP_", "GMCP_"))}
+def start_stack(base: Path, *extra_args: str, env_extra: dict[str, str] | None = None) -> Iterator[Stack]:
+    """`up --json` with every port 0, data under `base` and `env_extra` in its env; SIGTERM afterwards."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUMLOOP_", "GMCP_", "OTEL_"))}
     env["GMCP_EMULATOR_TIME_SCALE"] = "0.01"
+    env.update(env_extra or {})
     stderr_path = base / "stderr.log"
     with stderr_path.open("wb") as err:
         process = subprocess.Popen(

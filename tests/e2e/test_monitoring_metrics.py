@@ -1,7 +1,8 @@
 """The monitoring component's alerts and dashboard name only metrics the real services export.
 
 Starts the whole stack (`gumloop-mcp up --json`, loopback, every port 0), drives one tool call, scrapes
-the token service's, the proxy's and the façade's /metrics, and checks every metric name in
+the token service's, the proxy's and the façade's /metrics (each on its own `metrics` port, as the
+PodMonitors do), and checks every metric name in
 deploy/components/monitoring (PrometheusRule expressions, Grafana panel queries) against them.
 """
 
@@ -20,7 +21,8 @@ from .conftest import ROOT, Stack
 from .test_system import session
 
 MONITORING = ROOT / "deploy" / "components" / "monitoring"
-# The project's metric prefixes (services/*/metrics.py, gumloop_mcp.runtime._metrics).
+# The project's metric prefixes (services/*/metrics.py, gumloop_mcp.runtime._metrics: gRPC metrics by
+# the go-grpc-prometheus names).
 OURS = re.compile(r"^(gmcp|grpc)_")
 # Series a family of each type exposes, by suffix.
 SUFFIXES = {
@@ -88,7 +90,8 @@ async def _scrape(stack: Stack) -> dict[str, str]:
     urls = {
         "tokens": f"http://127.0.0.1:{stack.ports['tokens']['metrics']}/metrics",
         "proxy": f"http://127.0.0.1:{stack.ports['proxy']['metrics']}/metrics",
-        "facade": f"{stack.admin}/metrics",
+        "facade": f"http://127.0.0.1:{stack.ports['facade']['metrics']}/metrics",
+        "facade (admin port)": f"{stack.admin}/metrics",  # kept there too
     }
     pages: dict[str, str] = {}
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
@@ -102,11 +105,11 @@ async def _scrape(stack: Stack) -> dict[str, str]:
 def test_the_loose_promql_parser_finds_metrics_and_not_labels() -> None:
     """grpc_method/grpc_code are labels: only the selector's metric name counts."""
     expr = (
-        'sum by (grpc_code) (rate(gmcp_grpc_server_handled_total{grpc_method=~".*/Watch", '
+        'sum by (grpc_code) (rate(grpc_server_handled_total{grpc_method=~"Watch.*", '
         'grpc_code!="OK"}[5m])) / histogram_quantile(0.9, sum by (le) (rate(gmcp_x_bucket[5m])))'
     )
-    assert metric_names(expr) == {"gmcp_grpc_server_handled_total", "gmcp_x_bucket"}
-    assert matcher_labels(expr) == {"gmcp_grpc_server_handled_total": {"grpc_method", "grpc_code"}}
+    assert metric_names(expr) == {"grpc_server_handled_total", "gmcp_x_bucket"}
+    assert matcher_labels(expr) == {"grpc_server_handled_total": {"grpc_method", "grpc_code"}}
 
 
 def test_every_metric_the_alerts_and_dashboard_use_is_exported_by_the_real_services(stack: Stack) -> None:
@@ -128,7 +131,8 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported_by_the_real_servi
         "gmcp_facade_tool_call_seconds_count",
         "gmcp_proxy_upstream_requests_total",
         "gmcp_tokens_revocation_watchers",
-        "gmcp_grpc_server_handled_total",
+        "grpc_server_handled_total",
+        "grpc_client_handled_total",
     } <= used
     missing = {where: sorted(found - names) for where, found in referenced.items() if found - names}
     assert missing == {}, f"not exported by any service: {missing}"
@@ -142,3 +146,9 @@ def test_every_metric_the_alerts_and_dashboard_use_is_exported_by_the_real_servi
     assert "gmcp_facade_tool_call_seconds_count" in labels
     assert "gmcp_proxy_upstream_requests_total" in labels
     assert "gmcp_tokens_resolve_total" in labels
+    # the gRPC metrics carry the labels stock gRPC dashboards group by, on both ends of a call
+    for series in ("grpc_server_handled_total", "grpc_client_handled_total"):
+        assert {"grpc_type", "grpc_service", "grpc_method", "grpc_code"} <= labels[series], series
+    assert "gmcp_facade_tool_call_seconds_count" in pages["facade"]
+    for service in ("tokens", "proxy", "facade"):
+        assert "process_resident_memory_bytes" in pages[service] and "process_open_fds" in pages[service]

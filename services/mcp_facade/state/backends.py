@@ -15,7 +15,7 @@ import grpc
 from pydantic import SecretStr
 
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
-from gumloop_mcp.runtime import create_channel
+from gumloop_mcp.runtime import GrpcClientMetrics, create_channel
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 
 from ..settings import FacadeSettings
@@ -65,12 +65,15 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-async def connect_backends(settings: FacadeSettings) -> Backends:
-    """Open channels to the token service and the proxy (lazily connected) and build stubs."""
+async def connect_backends(settings: FacadeSettings, metrics: GrpcClientMetrics | None = None) -> Backends:
+    """Open channels to the token service and the proxy (lazily connected) and build stubs; with
+    `metrics`, their calls are counted (grpc_client_*)."""
     tokens_channel = create_channel(
-        settings.tokens_target, caller_token=_secret(settings.tokens_caller_token)
+        settings.tokens_target, caller_token=_secret(settings.tokens_caller_token), metrics=metrics
     )
-    proxy_channel = create_channel(settings.proxy_target, caller_token=_secret(settings.proxy_caller_token))
+    proxy_channel = create_channel(
+        settings.proxy_target, caller_token=_secret(settings.proxy_caller_token), metrics=metrics
+    )
     logger.info("backends: tokens=%s proxy=%s", settings.tokens_target, settings.proxy_target)
     return Backends(
         tokens=TokenServiceStub(tokens_channel),

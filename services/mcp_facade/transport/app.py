@@ -38,7 +38,7 @@ from ..protocol.protocol import Protocol
 from ..protocol.sessions import SessionStore
 from ..settings import FacadeSettings
 from ..state.state import FacadeState
-from .accesslog import access_log_middleware
+from .accesslog import SERVER_ID, access_log_middleware, add_request_id_header
 from .auth import BackendUnavailable, NotFound, Resolved, Revocation, TokenResolver, Unauthorized
 from .health import Health
 from .legacy_sse import LegacySse
@@ -238,6 +238,7 @@ class FacadeApp:
                 {"Retry-After": "5"},
             ) from None
         request[_URL_TOKEN] = token
+        request[SERVER_ID] = resolved.scope.server_id
         return resolved
 
     @staticmethod
@@ -392,6 +393,7 @@ def create_public_app(
     route.add_route("OPTIONS", "/mcp/{token}", _preflight)
     route.add_route("OPTIONS", "/mcp/{token}/messages", _preflight)
     app.on_response_prepare.append(_cors_hook(facade.policy))
+    app.on_response_prepare.append(add_request_id_header)
     health.add_routes(app)
     # OAuth discovery probes (MCP specification, "Authorization": /.well-known/oauth-protected-resource and
     # /.well-known/oauth-authorization-server) get plain 404s: this server is authless or uses API tokens.

@@ -13,16 +13,46 @@ from ._logging import (
     RepeatLimitFilter,
     caller_var,
     configure,
+    new_request_id,
     redact,
     request_id_var,
 )
-from ._metrics import METRICS_DISABLED, GrpcMetricsInterceptor, MetricsEndpoint, ServiceMetrics, service_ports
+from ._metrics import (
+    METRICS_DISABLED,
+    GrpcClientMetrics,
+    GrpcMetricsInterceptor,
+    MetricsEndpoint,
+    ServiceMetrics,
+    add_process_collectors,
+    service_ports,
+)
 from ._settings import GrpcServiceSettings, ServiceSettings
 from ._tokenformat import TokenKind, generate_token, hash_token, is_well_formed, token_prefix, tokens_equal
+from ._tracing import (
+    configure_tracing,
+    current_trace_ids,
+    extract_context,
+    grpc_client_interceptors,
+    grpc_server_interceptors,
+    inject_headers,
+    shutdown_tracing,
+    tracer,
+    tracing_enabled,
+)
 
 __all__ = [
+    "configure_tracing",
+    "current_trace_ids",
+    "extract_context",
+    "grpc_client_interceptors",
+    "grpc_server_interceptors",
+    "inject_headers",
+    "shutdown_tracing",
+    "tracer",
+    "tracing_enabled",
     "CallerAuthInterceptor",
     "CallerTokens",
+    "GrpcClientMetrics",
     "GrpcMetricsInterceptor",
     "GrpcServiceSettings",
     "METRICS_DISABLED",
@@ -35,6 +65,7 @@ __all__ = [
     "ServiceMetrics",
     "ServiceSettings",
     "TokenKind",
+    "add_process_collectors",
     "caller_var",
     "compiled_validator",
     "configure",
@@ -50,6 +81,7 @@ __all__ = [
     "is_well_formed",
     "private_directory",
     "private_file",
+    "new_request_id",
     "redact",
     "request_id_var",
     "schema_violations",

@@ -11,6 +11,10 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from ._logging import request_id_var
+from ._metrics import GrpcClientMetrics
+from ._tracing import grpc_client_interceptors
+
 __all__ = [
     "caller_token_interceptors",
     "create_channel",
@@ -39,58 +43,94 @@ CHANNEL_OPTIONS: Final[Sequence[tuple[str, Any]]] = (
 )
 
 
-class _CallerToken:
-    """Adds `authorization: Bearer <caller token>` to a call's metadata (replacing any other)."""
+class _CallMetadata:
+    """Adds the caller token (`authorization: Bearer`, replacing any other) and the current request id
+    (`x-request-id`, when there is one) to a call's metadata; with `metrics`, counts the call too."""
 
-    def __init__(self, token: str) -> None:
-        self._entry = ("authorization", f"Bearer {token}")
+    def __init__(self, token: str | None, metrics: GrpcClientMetrics | None = None) -> None:
+        self._entry = ("authorization", f"Bearer {token}") if token else None
+        self._metrics = metrics
 
-    def _with_token(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        kept = [(k, v) for k, v in (details.metadata or ()) if k != "authorization"]
-        metadata = grpc.aio.Metadata(*kept, self._entry)
+    def _with_metadata(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        request_id = request_id_var.get()
+        if self._entry is None and not request_id:
+            return details
+        kept = [(k, v) for k, v in (details.metadata or ()) if not (self._entry and k == "authorization")]
+        if self._entry is not None:
+            kept.append(self._entry)
+        if request_id and not any(k == "x-request-id" for k, _ in kept):  # an explicit one wins
+            kept.append(("x-request-id", request_id))
         return grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+            details.method,
+            details.timeout,
+            grpc.aio.Metadata(*kept),
+            details.credentials,
+            details.wait_for_ready,
         )
 
 
 # grpc.aio files an interceptor under the FIRST of the four kinds it is an instance of, so each
 # kind needs its own class.
-class _UnaryUnaryToken(_CallerToken, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class _UnaryUnaryMetadata(_CallMetadata, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._with_token(details), request)
+        if self._metrics is None:
+            return await continuation(self._with_metadata(details), request)
+        labels, started = self._metrics.begin(details.method, False, False)
+        call = await continuation(self._with_metadata(details), request)
+        return await self._metrics.unary(call, labels, started)
 
 
-class _UnaryStreamToken(_CallerToken, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+class _UnaryStreamMetadata(_CallMetadata, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._with_token(details), request)
+        if self._metrics is None:
+            return await continuation(self._with_metadata(details), request)
+        labels, started = self._metrics.begin(details.method, False, True)
+        return self._metrics.watch(await continuation(self._with_metadata(details), request), labels, started)
 
 
-class _StreamUnaryToken(_CallerToken, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
+class _StreamUnaryMetadata(_CallMetadata, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        return await continuation(self._with_token(details), request_iterator)
+        if self._metrics is None:
+            return await continuation(self._with_metadata(details), request_iterator)
+        labels, started = self._metrics.begin(details.method, True, False)
+        call = await continuation(self._with_metadata(details), request_iterator)
+        return self._metrics.watch(call, labels, started)
 
 
-class _StreamStreamToken(_CallerToken, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
+class _StreamStreamMetadata(_CallMetadata, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        return await continuation(self._with_token(details), request_iterator)
+        if self._metrics is None:
+            return await continuation(self._with_metadata(details), request_iterator)
+        labels, started = self._metrics.begin(details.method, True, True)
+        call = await continuation(self._with_metadata(details), request_iterator)
+        return self._metrics.watch(call, labels, started)
 
 
-def caller_token_interceptors(token: str) -> list[grpc.aio.ClientInterceptor]:
-    """Client interceptors adding the caller token to every kind of call."""
-    return [
-        kind(token) for kind in (_UnaryUnaryToken, _UnaryStreamToken, _StreamUnaryToken, _StreamStreamToken)
-    ]
+_KINDS: Final = (_UnaryUnaryMetadata, _UnaryStreamMetadata, _StreamUnaryMetadata, _StreamStreamMetadata)
 
 
-def create_channel(target: str, *, caller_token: str | None = None) -> grpc.aio.Channel:
+def caller_token_interceptors(
+    token: str | None, metrics: GrpcClientMetrics | None = None
+) -> list[grpc.aio.ClientInterceptor]:
+    """Client interceptors adding the caller token (if any) and the request id to every kind of call,
+    and counting it in `metrics` (if any)."""
+    return [kind(token, metrics) for kind in _KINDS]
+
+
+def create_channel(
+    target: str, *, caller_token: str | None = None, metrics: GrpcClientMetrics | None = None
+) -> grpc.aio.Channel:
     """An insecure channel to `target` ("host:port" or "dns:///svc:port") with round-robin.
 
     With `caller_token`, every call carries it as `authorization: Bearer <token>` metadata
-    (the servers' caller tokens; see gumloop_mcp.runtime.CallerTokens).
+    (the servers' caller tokens; see gumloop_mcp.runtime.CallerTokens). Every call made while a
+    request id is set (request_id_var) carries it as `x-request-id`; with tracing on, every call is a
+    CLIENT span and sends its `traceparent`. With `metrics`, every call is counted (grpc_client_*).
     """
     if "://" not in target and not target.startswith(("dns:", "unix:", "ipv4:", "ipv6:")):
         target = f"dns:///{target}"
-    interceptors = caller_token_interceptors(caller_token) if caller_token else None
+    # Ours last (innermost): metrics see the real call and its end, after tracing's traceparent.
+    interceptors = [*grpc_client_interceptors(), *caller_token_interceptors(caller_token, metrics)]
     return grpc.aio.insecure_channel(target, options=list(CHANNEL_OPTIONS), interceptors=interceptors)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import uuid
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final
 
@@ -11,9 +11,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_loopback_host
-from ._logging import caller_var, request_id_var
+from ._logging import caller_var, new_request_id, request_id_var
 from ._metrics import ServiceMetrics
 from ._reflection import enable_reflection
+from ._tracing import grpc_server_interceptors
 
 __all__ = ["RequestContextInterceptor", "caller_auth", "create_grpc_server", "start_serving"]
 
@@ -37,10 +38,21 @@ SERVER_OPTIONS: Final[Sequence[tuple[str, Any]]] = (
 )
 
 
-class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Sets the request id (from `x-request-id` metadata or a new one) and logs each call.
+# A request id the caller sends is kept when it is this tame and short (the façade's are).
+_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
-    Only the method name, status and duration are logged, never metadata or payloads.
+
+def request_id_of(metadata: Iterable[tuple[str, Any]] | None) -> str:
+    """The caller's `x-request-id` metadata when well-formed, else a new 16-hex-digit id."""
+    for key, value in metadata or ():
+        if key == "x-request-id" and isinstance(value, str) and _REQUEST_ID.match(value):
+            return value
+    return new_request_id()
+
+
+class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Sets the request id (the caller's `x-request-id` metadata if well-formed, else a new one),
+    which every log line of the call carries. Reads no other metadata and no payload.
     """
 
     async def intercept_service(
@@ -48,8 +60,7 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        request_id_var.set(str(metadata.get("x-request-id") or uuid.uuid4().hex[:16]))
+        request_id_var.set(request_id_of(handler_call_details.invocation_metadata))
         caller_var.set("")
         return await continuation(handler_call_details)
 
@@ -98,10 +109,13 @@ def create_grpc_server(
     (see CallerAuthInterceptor). Without any, the server is open, and says so loudly at start
     unless it is bound to loopback only (`caller_setting` names the env var that would close it).
     With `metrics`, every call is counted into its registry (first in the chain, so refused calls count).
+    With tracing on (configure_tracing), every call is a SERVER span continuing the caller's trace.
     Returns the server (not started), the bound port (pass 0 to pick a free one)
     and the health servicer; statuses become SERVING in `start_serving()`.
     """
-    chain: list[grpc.aio.ServerInterceptor] = [] if metrics is None else [metrics.interceptor()]
+    chain: list[grpc.aio.ServerInterceptor] = grpc_server_interceptors()
+    if metrics is not None:
+        chain.append(metrics.interceptor())
     chain.append(RequestContextInterceptor())
     auth = caller_auth(caller_tokens, host=host, service_label=service_label, caller_setting=caller_setting)
     if auth is not None:

@@ -12,6 +12,11 @@ written at once together with everything before them (order is kept), and so is
 every line logged outside an event loop; pending lines are written at exit
 (logging.shutdown) and whenever 256 are waiting.
 
+Each line's `time` is RFC 3339 in UTC with milliseconds (2026-01-02T03:04:05.678+00:00). Lines
+logged within a request carry its `request_id` (and `caller`, on a gRPC server); with tracing on
+(configure_tracing), lines logged within a span carry `trace_id` and `span_id` (hex, as in W3C
+traceparent), so one tool call's lines can be found in every process.
+
 A warning or error repeated from one place passes at most `repeat_burst` times per
 `repeat_interval_s`, then a summary says how many were dropped (_repeatlimit.py).
 """
@@ -22,13 +27,16 @@ import asyncio
 import atexit
 import contextvars
 import logging
+import random
 import re
 import sys
+from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
 from ._repeatlimit import SUPPRESSED_FIELD, RepeatLimitFilter
+from ._tracing import current_trace_ids
 
 __all__ = [
     "REDACTED",
@@ -37,6 +45,7 @@ __all__ = [
     "RepeatLimitFilter",
     "caller_var",
     "configure",
+    "new_request_id",
     "redact",
     "request_id_var",
 ]
@@ -44,6 +53,13 @@ __all__ = [
 REDACTED: Final = "[REDACTED]"
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+
+def new_request_id() -> str:
+    """A fresh request id: 16 hex digits (a correlation id, not a secret: no OS randomness needed)."""
+    return f"{random.getrandbits(64):016x}"
+
+
 # The authenticated gRPC caller's name (set by CallerAuthInterceptor), logged as `caller`.
 caller_var: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="")
 
@@ -72,6 +88,8 @@ _RECORD_FIELDS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None
     "asctime",
     "request_id",
     "caller",
+    "trace_id",
+    "span_id",
     SUPPRESSED_FIELD,
 }
 
@@ -197,7 +215,24 @@ class RedactingFilter(logging.Filter):
         caller = caller_var.get()
         if caller:
             record.caller = caller
+        ids = current_trace_ids()
+        if ids is not None:
+            record.trace_id, record.span_id = ids
         return True
+
+
+def _rfc3339(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
+
+
+class _JsonFormatter(JsonFormatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return _rfc3339(record)
+
+
+class _PlainFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return _rfc3339(record)
 
 
 _installed_limiter: list[RepeatLimitFilter] = []
@@ -231,13 +266,13 @@ def configure(
     _installed_limiter[:] = [limiter]
     if json_format:
         handler.setFormatter(
-            JsonFormatter(
+            _JsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(_PlainFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(limiter)  # first: a dropped record costs no redaction
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()

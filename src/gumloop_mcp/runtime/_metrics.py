@@ -1,14 +1,23 @@
-"""Prometheus metrics of a gRPC service: a per-server registry, a call-counting interceptor, /metrics.
+"""Prometheus metrics of a gRPC service: a per-server registry, call-counting interceptors, /metrics.
 
 Each server instance owns its `CollectorRegistry` (several servers run in one test process), and
-services add their own metrics to it (`ServiceMetrics.registry`).
+services add their own metrics to it (`ServiceMetrics.registry`). Every registry also gets
+prometheus-client's process, platform and GC collectors (`process_*`: CPU, memory, open fds;
+`python_info`; `python_gc_*`).
 
-`GrpcMetricsInterceptor` counts every call of a registered method, by its full method name and its
-final status code, and observes its duration; a server-streaming call is counted once, when the
-stream ends (the code it ended with: OK, the aborted code, UNKNOWN for an exception, CANCELLED when
-the client left). Label values never come from the caller: a method the server does not register
-gets no handler (gRPC answers UNIMPLEMENTED) and is not counted, so a stranger cannot grow the label
-set, and no metadata or payload is ever read.
+The gRPC metrics follow go-grpc-prometheus, so stock gRPC dashboards and alerts work on them:
+`grpc_server_started_total`, `grpc_server_handled_total`, `grpc_server_handling_seconds` and their
+`grpc_client_*` twins, labelled `grpc_type` (unary, client_stream, server_stream, bidi_stream),
+`grpc_service` (e.g. gumloop_mcp.tokens.v1.TokenService), `grpc_method` (e.g. ResolveToken) and, on
+`*_handled_total`, `grpc_code` (OK, NOT_FOUND, ...).
+
+`GrpcMetricsInterceptor` counts every call of a registered method on a server; a streaming call is
+counted once, when the stream ends (the code it ended with: OK, the aborted code, UNKNOWN for an
+exception, CANCELLED when the client left). Label values never come from the caller: a method the
+server does not register gets no handler (gRPC answers UNIMPLEMENTED) and is not counted, so a
+stranger cannot grow the label set, and no metadata or payload is ever read. `GrpcClientMetrics`
+counts the calls a channel makes (create_channel(..., metrics=), in the interceptor that already adds
+the call's metadata, so counting costs no extra interceptor layer), whose methods are our own code's.
 
 `MetricsEndpoint` serves `GET /metrics` (Prometheus text format) with aiohttp.
 """
@@ -24,9 +33,29 @@ from typing import Any, Final
 
 import grpc
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
-__all__ = ["METRICS_DISABLED", "GrpcMetricsInterceptor", "MetricsEndpoint", "ServiceMetrics", "service_ports"]
+__all__ = [
+    "GRPC_CLIENT_LABELS",
+    "GRPC_LABELS",
+    "METRICS_DISABLED",
+    "GrpcClientMetrics",
+    "GrpcMetricsInterceptor",
+    "MetricsEndpoint",
+    "ServiceMetrics",
+    "add_process_collectors",
+    "grpc_labels",
+    "service_ports",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +67,25 @@ GRPC_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 DEFAULT_EXCLUDED: Final = ("/grpc.health.v1.Health/",)
 
 _CODES_BY_VALUE: Final = {code.value[0]: code for code in grpc.StatusCode}
+GRPC_LABELS: Final = ("grpc_type", "grpc_service", "grpc_method")
+GRPC_CLIENT_LABELS: Final = GRPC_LABELS
+
+
+def grpc_labels(full_method: str, request_streaming: bool, response_streaming: bool) -> tuple[str, str, str]:
+    """("unary"|"client_stream"|"server_stream"|"bidi_stream", service, method) of "/pkg.Service/Method"."""
+    if request_streaming:
+        kind = "bidi_stream" if response_streaming else "client_stream"
+    else:
+        kind = "server_stream" if response_streaming else "unary"
+    service, _, method = full_method.lstrip("/").rpartition("/")
+    return kind, service or "unknown", method or "unknown"
+
+
+def add_process_collectors(registry: CollectorRegistry) -> None:
+    """Put prometheus-client's process (CPU, memory, fds), platform and GC collectors on `registry`."""
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
 
 
 def _status_name(code: Any, default: grpc.StatusCode) -> str:
@@ -74,15 +122,24 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """
 
     def __init__(
-        self, handled: Counter, seconds: Histogram, *, excluded_prefixes: Sequence[str] = DEFAULT_EXCLUDED
+        self,
+        started: Counter,
+        handled: Counter,
+        seconds: Histogram,
+        *,
+        excluded_prefixes: Sequence[str] = DEFAULT_EXCLUDED,
     ) -> None:
+        self._started = started
         self._handled = handled
         self._seconds = seconds
         self._excluded = tuple(excluded_prefixes)
 
-    def _record(self, method: str, code: str, started: float) -> None:
-        self._handled.labels(method, code).inc()
-        self._seconds.labels(method, code).observe(time.perf_counter() - started)
+    def _record(self, labels: tuple[str, str, str], code: str, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        self._handled.labels(*labels, code).inc()
+        self._seconds.labels(*labels).observe(elapsed)
+        if logger.isEnabledFor(logging.DEBUG):  # one line per call, in its request id and span
+            logger.debug("rpc %s/%s %s %.1fms", labels[1], labels[2], code, elapsed * 1000)
 
     async def intercept_service(
         self,
@@ -94,15 +151,20 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method = handler_call_details.method or ""
         if handler is None or method.startswith(self._excluded):
             return handler
+        labels = grpc_labels(method, handler.request_streaming, handler.response_streaming)
         if handler.response_streaming:
-            return self._wrap_stream(handler, method)
-        return self._wrap_unary(handler, method)
+            return self._wrap_stream(handler, labels)
+        return self._wrap_unary(handler, labels)
 
-    def _wrap_unary(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def _wrap_unary(
+        self, handler: grpc.RpcMethodHandler, labels: tuple[str, str, str]
+    ) -> grpc.RpcMethodHandler:
         inner = handler.stream_unary if handler.request_streaming else handler.unary_unary
         record = self._record
+        counted = self._started.labels(*labels)
 
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            counted.inc()
             started = time.perf_counter()
             code = grpc.StatusCode.UNKNOWN.name
             try:
@@ -115,7 +177,7 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 code = _code_of_exception(exc, context)
                 raise
             finally:
-                record(method, code, started)
+                record(labels, code, started)
 
         make = (
             grpc.stream_unary_rpc_method_handler
@@ -128,11 +190,15 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             response_serializer=handler.response_serializer,
         )
 
-    def _wrap_stream(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def _wrap_stream(
+        self, handler: grpc.RpcMethodHandler, labels: tuple[str, str, str]
+    ) -> grpc.RpcMethodHandler:
         inner = handler.stream_stream if handler.request_streaming else handler.unary_stream
         record = self._record
+        counted = self._started.labels(*labels)
 
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            counted.inc()
             started = time.perf_counter()
             code = grpc.StatusCode.UNKNOWN.name
             try:
@@ -150,7 +216,7 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 code = _code_of_exception(exc, context)
                 raise
             finally:
-                record(method, code, started)
+                record(labels, code, started)
 
         make = (
             grpc.stream_stream_rpc_method_handler
@@ -164,28 +230,106 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         )
 
 
+class GrpcClientMetrics:
+    """grpc_client_started_total / _handled_total / _handling_seconds of the calls a channel makes."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.started = Counter(
+            "grpc_client_started",
+            "gRPC calls started by this process, by type, service and method.",
+            GRPC_LABELS,
+            registry=registry,
+        )
+        self.handled = Counter(
+            "grpc_client_handled",
+            "gRPC calls this process made that completed, by type, service, method and status code.",
+            [*GRPC_LABELS, "grpc_code"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "grpc_client_handling_seconds",
+            "Duration of gRPC calls this process made until they completed (a stream: until it ended).",
+            GRPC_LABELS,
+            buckets=GRPC_BUCKETS,
+            registry=registry,
+        )
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def begin(
+        self, method: str | bytes, request_streaming: bool, response_streaming: bool
+    ) -> tuple[tuple[str, str, str], float]:
+        """Count a call as started; returns its labels and its start time (for `unary`/`watch`)."""
+        name = method.decode() if isinstance(method, bytes) else method
+        labels = grpc_labels(name, request_streaming, response_streaming)
+        self.started.labels(*labels).inc()
+        return labels, time.perf_counter()
+
+    def observe(self, labels: tuple[str, str, str], code: str, started: float) -> None:
+        """One call ended with `code` after starting at perf_counter() `started`."""
+        self.handled.labels(*labels, code).inc()
+        self.seconds.labels(*labels).observe(time.perf_counter() - started)
+
+    async def unary(self, call: Any, labels: tuple[str, str, str], started: float) -> Any:
+        """Wait for a unary-response call's status, record it, and hand the call back untouched."""
+        try:
+            code = await call.code()
+        except asyncio.CancelledError:
+            self.observe(labels, grpc.StatusCode.CANCELLED.name, started)
+            raise
+        self.observe(labels, _status_name(code, grpc.StatusCode.UNKNOWN), started)
+        return call
+
+    def watch(self, call: Any, labels: tuple[str, str, str], started: float) -> Any:
+        """Record a streaming call when it ends (its done callback), without standing in its way."""
+
+        def done(finished: Any) -> None:
+            task = asyncio.ensure_future(self._ended(finished, labels, started))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+        call.add_done_callback(done)
+        return call
+
+    async def _ended(self, call: Any, labels: tuple[str, str, str], started: float) -> None:
+        try:
+            code = _status_name(await call.code(), grpc.StatusCode.UNKNOWN)
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED.name
+        self.observe(labels, code, started)
+
+
 class ServiceMetrics:
-    """The registry of one server instance, with the gRPC call metrics every service has."""
+    """The registry of one server instance: the gRPC server and client metrics every service has, and
+    the process collectors."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        add_process_collectors(self.registry)
+        self.grpc_started = Counter(
+            "grpc_server_started",
+            "gRPC calls started on the server, by type, service and method.",
+            GRPC_LABELS,
+            registry=self.registry,
+        )
         self.grpc_handled = Counter(
-            "gmcp_grpc_server_handled",
-            "gRPC calls completed, by full method and final status code (streams counted when they end).",
-            ["grpc_method", "grpc_code"],
+            "grpc_server_handled",
+            "gRPC calls completed on the server, by type, service, method and final status code "
+            "(streams counted when they end).",
+            [*GRPC_LABELS, "grpc_code"],
             registry=self.registry,
         )
         self.grpc_seconds = Histogram(
-            "gmcp_grpc_server_handling_seconds",
-            "Duration of gRPC calls (a stream: until it ended), by full method and final status code.",
-            ["grpc_method", "grpc_code"],
+            "grpc_server_handling_seconds",
+            "Duration of gRPC calls on the server until they completed (a stream: until it ended).",
+            GRPC_LABELS,
             buckets=GRPC_BUCKETS,
             registry=self.registry,
         )
+        self.client = GrpcClientMetrics(self.registry)
 
     def interceptor(self) -> GrpcMetricsInterceptor:
         """A server interceptor recording into this registry."""
-        return GrpcMetricsInterceptor(self.grpc_handled, self.grpc_seconds)
+        return GrpcMetricsInterceptor(self.grpc_started, self.grpc_handled, self.grpc_seconds)
 
     def render(self) -> bytes:
         """Everything in the registry, in the Prometheus text format."""
@@ -195,21 +339,23 @@ class ServiceMetrics:
         """The /metrics HTTP endpoint on host:port (0: a free port), or None when port is -1 (off)."""
         if port == METRICS_DISABLED:
             return None
-        return MetricsEndpoint(self, host, port)
+        return MetricsEndpoint(self.registry, host, port)
 
 
 class MetricsEndpoint:
     """`GET /metrics` over HTTP (aiohttp), bound in `start()`, closed in `stop()`."""
 
-    def __init__(self, metrics: ServiceMetrics, host: str, port: int) -> None:
-        self._metrics = metrics
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        self._registry = registry
         self._host = host
         self._requested = port
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     async def _handle(self, _request: web.Request) -> web.Response:
-        return web.Response(body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     async def start(self) -> int:
         """Bind and serve; returns the bound port. Raises OSError when the port is taken."""

@@ -24,7 +24,13 @@ from services.gumloop_proxy.settings import ProxySettings
 from .conftest import create_account, invoke
 
 CALLER_TOKEN = "facade-caller-token-5f1e9a7c3b2d4e60"
-METHOD = "/gumloop_mcp.proxy.v1.ProxyService/"
+SERVICE = "gumloop_mcp.proxy.v1.ProxyService"
+
+
+def rpc(method: str) -> dict[str, str]:
+    """The go-grpc-prometheus labels of one of the service's methods (grpc_code added by the caller)."""
+    kind = "server_stream" if method in ("WatchRevocations", "StreamOperation") else "unary"
+    return {"grpc_type": kind, "grpc_service": SERVICE, "grpc_method": method}
 
 
 async def _inject(emulator: Any, path: str, *, status: int, count: int) -> None:
@@ -115,17 +121,15 @@ async def test_metrics_count_calls_upstream_requests_429s_and_retries_and_show_n
 
     text = await scrape(secured_proxy.ports["metrics"])
     parsed = samples(text)
-    handled = "gmcp_grpc_server_handled_total"
-    invoke_method = METHOD + "InvokeOperation"
-    assert value(parsed, handled, grpc_method=invoke_method, grpc_code="OK") == 3
-    assert value(parsed, handled, grpc_method=invoke_method, grpc_code="RESOURCE_EXHAUSTED") == 1
-    assert value(parsed, handled, grpc_method=invoke_method, grpc_code="NOT_FOUND") == 1
-    assert value(parsed, handled, grpc_method=METHOD + "CreateIntegratedAccount", grpc_code="OK") == 1
-    assert value(parsed, handled, grpc_method=METHOD + "ListOperations", grpc_code="UNAUTHENTICATED") == 1
-    assert (
-        value(parsed, "gmcp_grpc_server_handling_seconds_count", grpc_method=invoke_method, grpc_code="OK")
-        == 3
-    )
+    handled = "grpc_server_handled_total"
+    assert value(parsed, handled, **rpc("InvokeOperation"), grpc_code="OK") == 3
+    assert value(parsed, handled, **rpc("InvokeOperation"), grpc_code="RESOURCE_EXHAUSTED") == 1
+    assert value(parsed, handled, **rpc("InvokeOperation"), grpc_code="NOT_FOUND") == 1
+    assert value(parsed, handled, **rpc("CreateIntegratedAccount"), grpc_code="OK") == 1
+    assert value(parsed, handled, **rpc("ListOperations"), grpc_code="UNAUTHENTICATED") == 1
+    # every InvokeOperation: 3 OK, 1 RESOURCE_EXHAUSTED, 1 NOT_FOUND (the histogram has no code label)
+    assert value(parsed, "grpc_server_handling_seconds_count", **rpc("InvokeOperation")) == 5
+    assert value(parsed, "grpc_server_started_total", **rpc("InvokeOperation")) == 5
     upstream = "gmcp_proxy_upstream_requests_total"
     assert value(parsed, upstream, operation="list_teams", status="200") == 3
     assert value(parsed, upstream, operation="list_teams", status="429") == 1
@@ -169,7 +173,7 @@ async def test_serve_reports_the_metrics_port_and_closes_it_on_stop(tmp_path: Pa
             break
         await asyncio.sleep(0.05)
     assert ready and set(ready[0]) == {"grpc", "metrics"}
-    assert "gmcp_grpc_server_handled" in await scrape(ready[0]["metrics"])
+    assert "grpc_server_handled_total" in await scrape(ready[0]["metrics"])
     stop.set()
     await asyncio.wait_for(task, 15)
     with pytest.raises(aiohttp.ClientConnectionError):

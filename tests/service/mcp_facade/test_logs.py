@@ -62,9 +62,15 @@ async def test_tokens_absent_from_in_process_logs(stack: Stack, caplog: pytest.L
     with caplog.at_level(logging.DEBUG):
         await _exercise(stack.base, stack.token)
         await _exercise(stack.base, secure, api_token)
-    text = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records)
+    text = "\n".join(
+        f"{r.name} {r.getMessage()} {json.dumps(r.__dict__, default=str)}" for r in caplog.records
+    )
     assert "POST /mcp/<redacted> 200" in text
-    assert "rpc=tools/call tool=echo" in text
+    access = [r.__dict__ for r in caplog.records if r.name == "services.mcp_facade.access"]
+    calls = [a for a in access if a.get("rpc_method") == "tools/call" and a.get("tool") == "echo"]
+    assert calls and calls[0]["method"] == "POST" and calls[0]["status"] == 200
+    assert calls[0]["path"] == "/mcp/<redacted>" and calls[0]["client"] == "127.0.0.1"
+    assert isinstance(calls[0]["duration_ms"], float) and calls[0]["bytes"] > 0
     for secret in (stack.token, secure, api_token, stack.token[:20]):
         assert secret not in text
 
@@ -82,8 +88,7 @@ _CHILD = textwrap.dedent(
         async def call_tool(self, scope, name, arguments, ctx):
             return {"content": [{"type": "text", "text": "ok"}]}
 
-    def ready(http, admin):
-        ports = {"http": http, "admin": admin}
+    def ready(ports):
         print(json.dumps({"event": "serving", "service": "facade", "ports": ports}), flush=True)
 
     settings = FacadeSettings()
@@ -147,12 +152,12 @@ async def test_tokens_absent_from_process_stderr(fake_tokens: Any) -> None:
 
 
 async def test_module_entry_point_prints_the_serving_line(fake_tokens: Any) -> None:
-    """`python -m services.mcp_facade` prints one JSON serving line with both ports and stops on SIGTERM."""
+    """`python -m services.mcp_facade` prints one JSON serving line with its ports and stops on SIGTERM."""
     _, port = fake_tokens
     proc, ready = await _run_child(["-m", "services.mcp_facade"], port)
     try:
         assert ready["event"] == "serving"
-        assert set(ready["ports"]) == {"http", "admin"}
+        assert set(ready["ports"]) == {"http", "admin", "metrics"}
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.communicate(), 20)

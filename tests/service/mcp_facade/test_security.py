@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 
 from .conftest import Stack
@@ -97,6 +99,43 @@ async def test_health_on_both_ports_and_metrics_on_admin_only(stack: Stack) -> N
             text = await resp.text()
             assert 'gmcp_facade_requests_total{method="initialize",status="200"}' in text
             assert "gmcp_facade_active_sse_streams" in text
+
+
+async def test_metrics_on_their_own_port_serve_nothing_else_and_minus_one_turns_it_off(stack: Stack) -> None:
+    """GMCP_FACADE_METRICS_PORT: the same page as the admin port's /metrics, and no other route."""
+    metrics = f"http://127.0.0.1:{stack.server.metrics_port}"
+    assert stack.server.ports == {
+        "http": stack.server.public_port,
+        "admin": stack.server.admin_port,
+        "metrics": stack.server.metrics_port,
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(stack.url, json=INIT) as resp:
+            assert resp.status == 200
+        async with http.get(f"{metrics}/metrics") as resp:
+            assert resp.status == 200
+            text = await resp.text()
+        assert 'gmcp_facade_requests_total{method="initialize",status="200"}' in text
+        assert "process_resident_memory_bytes" in text and "process_open_fds" in text
+        assert "grpc_client_handled_total" in text
+        for path in ("/openapi.json", "/healthz", f"/mcp/{stack.token}", "/catalog"):
+            async with http.get(f"{metrics}{path}") as resp:
+                assert resp.status == 404, path
+    off = await stack.make(metrics_port=-1)
+    assert off.metrics_port == 0 and "metrics" not in off.ports
+
+
+async def test_every_answer_carries_a_request_id_and_a_tame_ingress_one_is_kept(stack: Stack) -> None:
+    """X-Request-Id: the ingress's when well-formed and short, else a fresh one; errors carry it too."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(stack.url, json=INIT, headers={"X-Request-Id": "lb-1234.abc"}) as resp:
+            assert resp.status == 200 and resp.headers["X-Request-Id"] == "lb-1234.abc"
+        async with http.post(stack.url, json=INIT, headers={"X-Request-Id": "bad id;" * 3}) as resp:
+            assert re.fullmatch(r"[0-9a-f]{16}", resp.headers["X-Request-Id"])
+        async with http.post(f"{stack.base}/mcp/not-a-token-at-all", json=INIT) as resp:
+            assert resp.status == 404 and re.fullmatch(r"[0-9a-f]{16}", resp.headers["X-Request-Id"])
+        async with http.get(f"{stack.url}/sse", headers={"X-Request-Id": "sse-1"}) as resp:
+            assert resp.headers["X-Request-Id"] == "sse-1"
 
 
 async def test_a_userinfo_host_trick_is_refused_on_both_ports(stack: Stack) -> None:

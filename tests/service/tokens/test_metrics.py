@@ -19,7 +19,15 @@ from services.tokens.server import create_server, serve
 from services.tokens.settings import TokenSettings
 from tests.service.tokens.conftest import KNOWN_ACCOUNT, PEPPER, FakeProxy, MakeTokens
 
-METHOD = "/gumloop_mcp.tokens.v1.TokenService/"
+SERVICE = "gumloop_mcp.tokens.v1.TokenService"
+
+
+def rpc(method: str) -> dict[str, str]:
+    """The go-grpc-prometheus labels of one of the service's methods (grpc_code added by the caller)."""
+    kind = "server_stream" if method in ("WatchRevocations", "StreamOperation") else "unary"
+    return {"grpc_type": kind, "grpc_service": SERVICE, "grpc_method": method}
+
+
 CALLER_TOKEN = "facade-to-tokens-caller-9c4e2a7f1b3d5068"
 SPEC = pb.McpServer(name="s", account_id=KNOWN_ACCOUNT, config=pb.McpServerConfig(methods=["read"]))
 
@@ -63,7 +71,7 @@ async def test_metrics_count_resolves_watches_and_calls_and_show_no_token(make_t
         await asyncio.wait_for(watch.read(), 5)  # the live marker: subscribed
         during = samples(await scrape(port))
         assert value(during, "gmcp_tokens_revocation_watchers") == 1
-        assert value(during, "gmcp_grpc_server_handled_total", grpc_method=METHOD + "WatchRevocations",
+        assert value(during, "grpc_server_handled_total", **rpc("WatchRevocations"),
                      grpc_code="CANCELLED") is None  # fmt: skip
         watch.cancel()
         for _ in range(100):
@@ -75,11 +83,20 @@ async def test_metrics_count_resolves_watches_and_calls_and_show_no_token(make_t
 
     parsed = samples(text)
     assert value(parsed, "gmcp_tokens_revocation_watchers") == 0
-    handled = "gmcp_grpc_server_handled_total"
-    assert value(parsed, handled, grpc_method=METHOD + "CreateMcpServer", grpc_code="OK") == 1
-    assert value(parsed, handled, grpc_method=METHOD + "ResolveToken", grpc_code="OK") == 2
-    assert value(parsed, handled, grpc_method=METHOD + "ResolveToken", grpc_code="NOT_FOUND") == 3
-    assert value(parsed, handled, grpc_method=METHOD + "WatchRevocations", grpc_code="CANCELLED") == 1
+    handled = "grpc_server_handled_total"
+    assert value(parsed, handled, **rpc("CreateMcpServer"), grpc_code="OK") == 1
+    assert value(parsed, handled, **rpc("ResolveToken"), grpc_code="OK") == 2
+    assert value(parsed, handled, **rpc("ResolveToken"), grpc_code="NOT_FOUND") == 3
+    assert value(parsed, handled, **rpc("WatchRevocations"), grpc_code="CANCELLED") == 1
+    # the token service's own calls to the proxy (the catalog, to check the server's scope)
+    to_proxy = [
+        v
+        for (name, labels), v in parsed.items()
+        if name == "grpc_client_handled_total"
+        and dict(labels).get("grpc_service") == "gumloop_mcp.proxy.v1.ProxyService"
+        and dict(labels).get("grpc_code") == "OK"
+    ]
+    assert to_proxy and sum(to_proxy) >= 1
     resolves = "gmcp_tokens_resolve_total"
     assert value(parsed, resolves, outcome="ok") == 2
     # unknown (well formed, not stored) -> not_found; a bad format or checksum -> malformed
@@ -89,7 +106,8 @@ async def test_metrics_count_resolves_watches_and_calls_and_show_no_token(make_t
 
     for secret in (created.token, created.token[:-1], unknown, PEPPER, CALLER_TOKEN, created.mcp_server.id):
         assert secret not in text, secret
-    assert "gmcp_" not in text.replace("gmcp_tokens_", "").replace("gmcp_grpc_", "")  # no token prefix
+    assert "gmcp_" not in text.replace("gmcp_tokens_", "")  # no token prefix
+    assert value(parsed, "process_open_fds") and value(parsed, "process_resident_memory_bytes")
 
 
 def _closed_port() -> int:
@@ -128,8 +146,8 @@ async def test_store_errors_are_counted_by_rpc(fake_proxy: tuple[FakeProxy, str]
     assert (
         value(
             parsed,
-            "gmcp_grpc_server_handled_total",
-            grpc_method=METHOD + "ResolveToken",
+            "grpc_server_handled_total",
+            **rpc("ResolveToken"),
             grpc_code="UNAVAILABLE",
         )
         == 2

@@ -10,12 +10,22 @@ import aiohttp
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CollectorRegistry
 
-from gumloop_mcp.runtime import CallerTokens, ServiceMetrics, create_grpc_server, start_serving
+from gumloop_mcp.runtime import (
+    CallerTokens,
+    GrpcClientMetrics,
+    ServiceMetrics,
+    create_channel,
+    create_grpc_server,
+    start_serving,
+)
+from gumloop_mcp.runtime._metrics import grpc_labels
 
 SERVICE = "test.Metrics"
-HANDLED = "gmcp_grpc_server_handled_total"
-SECONDS_COUNT = "gmcp_grpc_server_handling_seconds_count"
+HANDLED = "grpc_server_handled_total"
+SECONDS_COUNT = "grpc_server_handling_seconds_count"
+STARTED = "grpc_server_started_total"
 CALLER_TOKEN = "caller-token-0123456789abcdef"
 
 
@@ -25,6 +35,7 @@ class Probe:
     def __init__(self) -> None:
         self.stream_closed = asyncio.Event()
         self.release = asyncio.Event()
+        self.port = 0
 
     async def ok(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         return b"ok:" + request
@@ -83,6 +94,7 @@ async def served() -> AsyncIterator[tuple[ServiceMetrics, grpc.aio.Channel, Prob
     )
     await start_serving(server, health)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    probe.port = port
     try:
         yield metrics, channel, probe
     finally:
@@ -90,8 +102,18 @@ async def served() -> AsyncIterator[tuple[ServiceMetrics, grpc.aio.Channel, Prob
         await server.stop(None)
 
 
+def _labels(method: str, code: str | None = None) -> dict[str, str]:
+    labels = {
+        "grpc_type": "server_stream" if method == "Stream" else "unary",
+        "grpc_service": SERVICE,
+        "grpc_method": method,
+    }
+    return labels if code is None else {**labels, "grpc_code": code}
+
+
 def _count(metrics: ServiceMetrics, method: str, code: str, name: str = HANDLED) -> float | None:
-    return metrics.registry.get_sample_value(name, {"grpc_method": f"/{SERVICE}/{method}", "grpc_code": code})
+    """A handled count by code; the duration histogram and the started counter have no code label."""
+    return metrics.registry.get_sample_value(name, _labels(method, code if name == HANDLED else None))
 
 
 async def _unary(channel: grpc.aio.Channel, method: str, body: bytes = b"x", **kwargs: Any) -> bytes:
@@ -105,9 +127,8 @@ async def test_ok_calls_are_counted_with_their_latency(served):
     await _unary(channel, "Ok")
     assert _count(metrics, "Ok", "OK") == 2
     assert _count(metrics, "Ok", "OK", SECONDS_COUNT) == 2
-    total = metrics.registry.get_sample_value(
-        "gmcp_grpc_server_handling_seconds_sum", {"grpc_method": f"/{SERVICE}/Ok", "grpc_code": "OK"}
-    )
+    assert _count(metrics, "Ok", "OK", STARTED) == 2
+    total = metrics.registry.get_sample_value("grpc_server_handling_seconds_sum", _labels("Ok"))
     assert total is not None and 0 < total < 5
 
 
@@ -143,6 +164,7 @@ async def test_a_stream_is_counted_once_when_it_ends(served):
     assert await call.read() == b"0"
     await asyncio.sleep(0.05)
     assert _count(metrics, "Stream", "OK") is None  # still open: not counted yet
+    assert _count(metrics, "Stream", "OK", STARTED) == 1
     probe.release.set()
     assert [await call.read(), await call.read()] == [b"1", b"2"]
     assert await call.read() == grpc.aio.EOF
@@ -219,13 +241,15 @@ async def test_calls_refused_by_caller_auth_are_counted_unauthenticated_and_no_t
 
 def test_every_instance_has_its_own_registry():
     first, second = ServiceMetrics(), ServiceMetrics()
-    first.grpc_handled.labels("/a.B/C", "OK").inc()
-    assert second.registry.get_sample_value(HANDLED, {"grpc_method": "/a.B/C", "grpc_code": "OK"}) is None
+    first.grpc_handled.labels("unary", "a.B", "C", "OK").inc()
+    labels = {"grpc_type": "unary", "grpc_service": "a.B", "grpc_method": "C", "grpc_code": "OK"}
+    assert first.registry.get_sample_value(HANDLED, labels) == 1
+    assert second.registry.get_sample_value(HANDLED, labels) is None
 
 
 async def test_the_endpoint_serves_metrics_on_a_free_port_and_stops():
     metrics = ServiceMetrics()
-    metrics.grpc_handled.labels("/a.B/C", "OK").inc(3)
+    metrics.grpc_handled.labels("unary", "a.B", "C", "OK").inc(3)
     endpoint = metrics.endpoint("127.0.0.1", 0)
     assert endpoint is not None
     port = await endpoint.start()
@@ -238,7 +262,12 @@ async def test_the_endpoint_serves_metrics_on_a_free_port_and_stops():
                 body = await response.text()
             async with http.get(f"http://127.0.0.1:{port}/other") as response:
                 assert response.status == 404
-        assert 'gmcp_grpc_server_handled_total{grpc_code="OK",grpc_method="/a.B/C"} 3.0' in body
+        assert (
+            'grpc_server_handled_total{grpc_code="OK",grpc_method="C",grpc_service="a.B",'
+            'grpc_type="unary"} 3.0' in body
+        )
+        assert "process_cpu_seconds_total" in body and "process_resident_memory_bytes" in body
+        assert "process_open_fds" in body and "python_info" in body
     finally:
         await endpoint.stop()
     await endpoint.stop()  # idempotent
@@ -249,3 +278,49 @@ async def test_the_endpoint_serves_metrics_on_a_free_port_and_stops():
 
 def test_port_minus_one_turns_the_endpoint_off():
     assert ServiceMetrics().endpoint("127.0.0.1", -1) is None
+
+
+def test_grpc_labels_follow_go_grpc_prometheus():
+    assert grpc_labels("/gumloop_mcp.tokens.v1.TokenService/ResolveToken", False, False) == (
+        "unary",
+        "gumloop_mcp.tokens.v1.TokenService",
+        "ResolveToken",
+    )
+    assert grpc_labels("/a.B/C", False, True)[0] == "server_stream"
+    assert grpc_labels("/a.B/C", True, False)[0] == "client_stream"
+    assert grpc_labels("/a.B/C", True, True)[0] == "bidi_stream"
+
+
+async def test_client_metrics_count_unary_and_stream_calls_by_their_final_code(served):
+    """A channel with metrics= counts started and handled calls and their duration, streams at their end."""
+    _, _, probe = served
+    registry = CollectorRegistry()
+    client = GrpcClientMetrics(registry)
+    async with create_channel(f"127.0.0.1:{probe.port}", metrics=client) as counted:
+        assert await counted.unary_unary(f"/{SERVICE}/Ok")(b"x", timeout=5) == b"ok:x"
+        with pytest.raises(grpc.aio.AioRpcError):
+            await counted.unary_unary(f"/{SERVICE}/Abort")(b"x", timeout=5)
+        probe.release.set()
+        call = counted.unary_stream(f"/{SERVICE}/Stream")(b"", timeout=5)
+        assert [m async for m in call] == [b"0", b"1", b"2"]
+        hanging = counted.unary_stream(f"/{SERVICE}/Stream")(b"hang", timeout=5)
+        assert [await hanging.read() for _ in range(3)] == [b"0", b"1", b"2"]
+        hanging.cancel()
+
+    def value(name: str, method: str, kind: str, code: str | None = None) -> float | None:
+        labels = {"grpc_type": kind, "grpc_service": SERVICE, "grpc_method": method}
+        if code is not None:
+            labels["grpc_code"] = code
+        return registry.get_sample_value(name, labels)
+
+    for _ in range(50):  # a stream is recorded from its done callback
+        if value("grpc_client_handled_total", "Stream", "server_stream", "CANCELLED"):
+            break
+        await asyncio.sleep(0.02)
+    assert value("grpc_client_started_total", "Ok", "unary") == 1
+    assert value("grpc_client_handled_total", "Ok", "unary", "OK") == 1
+    assert value("grpc_client_handled_total", "Abort", "unary", "NOT_FOUND") == 1
+    assert value("grpc_client_handling_seconds_count", "Ok", "unary") == 1
+    assert value("grpc_client_started_total", "Stream", "server_stream") == 2
+    assert value("grpc_client_handled_total", "Stream", "server_stream", "OK") == 1
+    assert value("grpc_client_handled_total", "Stream", "server_stream", "CANCELLED") == 1
