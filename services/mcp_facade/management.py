@@ -37,6 +37,7 @@ from gumloop_mcp.scope import METHOD_GROUPS
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 
 from .backends import Backends
+from .console.preview import ScopePreview, UnknownScopeError, scope_preview
 from .management_models import (
     ID_PATTERN,
     AccountCreate,
@@ -472,6 +473,19 @@ async def get_catalog(request: web.Request) -> web.Response:
     return web.json_response(out.model_dump(mode="json"))
 
 
+async def preview_scope(request: web.Request) -> web.Response:
+    """The tools a server of this config would expose, and their context cost in model tokens."""
+    config = await _body(request, McpConfig)
+    resp = await request.app[_BACKENDS].proxy.ListOperations(ppb.ListOperationsRequest(), timeout=_TIMEOUT_S)
+    try:
+        preview = scope_preview(
+            list(resp.operations), resp.catalog_version, config, request.app[_SETTINGS], _one_line
+        )
+    except UnknownScopeError as err:
+        raise ApiError(400, "invalid_argument", str(err), err.fields) from None
+    return web.json_response(preview.model_dump(mode="json"))
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """One management route: the table the app and the OpenAPI document are built from."""
@@ -505,6 +519,7 @@ ROUTES: Final = (
     Route("GET", "/api-tokens", list_api_tokens, 200, None, ApiTokenOut, paged=True),
     Route("DELETE", "/api-tokens/{token_id}", delete_api_token, 204, None, None),
     Route("GET", "/catalog", get_catalog, 200, None, CatalogOut, any_token=True),
+    Route("POST", "/catalog/preview", preview_scope, 200, McpConfig, ScopePreview, any_token=True),
 )
 _ANY_TOKEN: Final = frozenset(r.path for r in ROUTES if r.any_token)
 _PUBLIC: Final = frozenset({"/openapi.json", "/healthz", "/readyz", "/metrics"})
