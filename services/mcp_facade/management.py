@@ -37,6 +37,7 @@ from gumloop_mcp.scope import METHOD_GROUPS
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 
 from .backends import Backends
+from .console.app import CONSOLE_PREFIX, attach_console
 from .console.preview import ScopePreview, UnknownScopeError, scope_preview
 from .management_models import (
     ID_PATTERN,
@@ -588,10 +589,12 @@ def _http_error(exc: web.HTTPException) -> web.Response:
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         _check_origin(request)
+        console = request.path.startswith(CONSOLE_PREFIX)  # signs in with its own session (console/app.py)
         if request.path not in _PUBLIC and request.match_info.route.resource is not None:
             if not all(_PATH_PARAM.match(value) for value in request.match_info.values()):
                 raise ApiError(404, "not_found", "no such resource (malformed id)")
-            await _authenticate(request)
+            if not console:
+                await _authenticate(request)
         return await handler(request)
     except ApiError as err:
         return _error_response(err)
@@ -621,4 +624,5 @@ def create_admin_app(settings: FacadeSettings, backends: Backends) -> web.Applic
         return web.json_response(document)
 
     app.router.add_get("/openapi.json", openapi)
+    attach_console(app)
     return app
