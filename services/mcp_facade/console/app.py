@@ -3,7 +3,7 @@
 Every page under /console/ (static files aside) needs a signed-in session; every state-changing
 request needs the session's CSRF token (form field `csrf` or header `X-CSRF-Token`; the sign-in form
 uses a double-submit cookie). Every answer carries a strict Content-Security-Policy (`default-src
-'self'`, no inline script or style), `no-store`, `no-referrer` and `frame-ancestors 'none'`.
+'self'`, no inline script or style), `no-store`, `Referrer-Policy: same-origin` and `frame-ancestors 'none'`.
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ def secure_cookie(request: web.Request) -> bool:
 def _harden(response: web.StreamResponse) -> None:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on form posts, which
+    # the admin port's Origin check rightly refuses.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Cache-Control"] = "no-store"
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
