@@ -181,6 +181,11 @@ async def connect_account(request: web.Request) -> web.StreamResponse:
     raise _done(f"{_P}/accounts/{reply.body['id']}/mcp", "account-connected")
 
 
+async def account_home(request: web.Request) -> web.StreamResponse:
+    """An account opens on its MCP Servers tab."""
+    raise web.HTTPSeeOther(f"{request.path}/mcp")
+
+
 async def delete_account_page(request: web.Request) -> web.Response:
     account_id = request.match_info["account_id"]
     account = await _api(request, "GET", f"/integrated-account/{account_id}")
@@ -539,7 +544,7 @@ def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_post(f"{prefix}/logout", logout)
     app.router.add_get(f"{prefix}/accounts", accounts)
     app.router.add_post(f"{prefix}/accounts", connect_account)
-    app.router.add_get(acc, lambda r: _redirect(f"{r.path}/mcp"))
+    app.router.add_get(acc, account_home)
     app.router.add_get(f"{acc}/delete", delete_account_page)
     app.router.add_post(f"{acc}/delete", delete_account)
     app.router.add_get(f"{acc}/mcp", servers)
@@ -557,7 +562,3 @@ def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_post(f"{prefix}/api-tokens", create_api_token)
     app.router.add_get(f"{prefix}/api-tokens/{{token_id}}/revoke", revoke_api_token_page)
     app.router.add_post(f"{prefix}/api-tokens/{{token_id}}/revoke", revoke_api_token)
-
-
-async def _redirect(location: str) -> web.StreamResponse:
-    raise web.HTTPSeeOther(location)
