@@ -176,8 +176,11 @@ ALLOWED: dict[str, set[str]] = {
     "protocol": {"state", "audit"},
     "transport": {"protocol", "state"},
     # the admin HTTP app reuses the tool naming (tool names of an operation) and the Host/Origin policy,
-    # and serves the audit trail
-    "management": {"state", "tools", "transport", "audit"},
+    # serves the audit trail and mounts the console
+    "management": {"state", "tools", "transport", "audit", "console"},
+    # the console previews a scope's tools as the toolbox builds them and reads the management models;
+    # everything it does goes through the management API over HTTP
+    "console": {"tools", "management"},
 }
 TOP_SHARED = {"settings", "contracts", "metrics"}
 

@@ -38,6 +38,9 @@ from ..audit import AuditStore, MemoryAuditStore
 from ..audit.api import ActivityOut, InvalidActivityQuery, activity_response, query_parameters
 from ..audit.export import CSV_CONTENT_TYPE
 from ..audit.store import AuditUnavailable
+from ..console.app import CONSOLE_PREFIX
+from ..console.mount import attach_console
+from ..console.preview import ScopePreview, UnknownScopeError, scope_preview
 from ..settings import FacadeSettings
 from ..state.backends import Backends
 from ..tools.naming import kind_name, tool_names
@@ -502,6 +505,19 @@ async def get_catalog(request: web.Request) -> web.Response:
     return web.json_response(out.model_dump(mode="json"))
 
 
+async def preview_scope(request: web.Request) -> web.Response:
+    """The tools a server of this config would expose, and their context cost in model tokens."""
+    config = await _body(request, McpConfig)
+    resp = await request.app[_BACKENDS].proxy.ListOperations(ppb.ListOperationsRequest(), timeout=_TIMEOUT_S)
+    try:
+        preview = scope_preview(
+            list(resp.operations), resp.catalog_version, config, request.app[_SETTINGS], _one_line
+        )
+    except UnknownScopeError as err:
+        raise ApiError(400, "invalid_argument", str(err), err.fields) from None
+    return web.json_response(preview.model_dump(mode="json"))
+
+
 _ACC = "/integrated-account/{account_id}"
 ROUTES: Final = (
     Route("POST", f"{_ACC}/mcp", create_mcp, 201, McpServerCreate, McpServerOut),
@@ -529,6 +545,7 @@ ROUTES: Final = (
     Route("GET", "/api-tokens", list_api_tokens, 200, None, ApiTokenOut, paged=True),
     Route("DELETE", "/api-tokens/{token_id}", delete_api_token, 204, None, None),
     Route("GET", "/catalog", get_catalog, 200, None, CatalogOut, any_token=True),
+    Route("POST", "/catalog/preview", preview_scope, 200, McpConfig, ScopePreview, any_token=True),
 )
 _ANY_TOKEN: Final = frozenset(r.path for r in ROUTES if r.any_token)
 _PUBLIC: Final = frozenset({"/openapi.json", "/healthz", "/readyz", "/metrics"})
@@ -597,10 +614,12 @@ def _http_error(exc: web.HTTPException) -> web.Response:
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         _check_origin(request)
+        console = request.path.startswith(CONSOLE_PREFIX)  # signs in with its own session (console/app.py)
         if request.path not in _PUBLIC and request.match_info.route.resource is not None:
             if not all(_PATH_PARAM.match(value) for value in request.match_info.values()):
                 raise ApiError(404, "not_found", "no such resource (malformed id)")
-            await _authenticate(request)
+            if not console:
+                await _authenticate(request)
         return await handler(request)
     except ApiError as err:
         return _error_response(err)
@@ -635,4 +654,5 @@ def create_admin_app(
         return web.json_response(document)
 
     app.router.add_get("/openapi.json", openapi)
+    attach_console(app)
     return app

@@ -500,3 +500,21 @@ async def test_the_admin_allow_lists_replace_the_loopback_rule() -> None:
     finally:
         await client.close()
         await channel.close()
+
+
+async def test_the_scope_preview_lists_the_tools_and_their_cost(fakes: Fakes) -> None:
+    """POST /catalog/preview: the tools in scope (name, kind, one line, tokens); unknown tags are a 400."""
+    _, _, client = fakes
+    for headers in (AUTH, BOUND_AUTH):
+        resp = await client.post("/catalog/preview", json={"methods": ["read"]}, headers=headers)
+        assert resp.status == 200
+        body = await resp.json()
+        assert [(t["name"], t["kind"], t["description"]) for t in body["tools"]] == [
+            ("get_single_gumloop_agent_by_id", "read", "Returns one agent (e.g. its name).")
+        ]
+        assert body["tool_list_tokens"] == body["tools"][0]["tokens"] > 50
+        assert body["exposure"] == "full" and body["catalog_version"] == "c1"
+    resp = await client.post("/catalog/preview", json={"tags": ["nope"]}, headers=AUTH)
+    assert resp.status == 400
+    assert (await resp.json())["error"]["fields"][0]["field"] == "tags"
+    assert (await client.post("/catalog/preview", json={})).status == 401

@@ -1,0 +1,146 @@
+"""The admin console's request handling: security headers, sign-in, CSRF, rendering (mount.py wires it).
+
+Every page under /console/ (static files aside) needs a signed-in session; every state-changing
+request needs the session's CSRF token (form field `csrf` or header `X-CSRF-Token`; the sign-in form
+uses a double-submit cookie). Every answer carries a strict Content-Security-Policy (`default-src
+'self'`, no inline script or style), `no-store`, `Referrer-Policy: same-origin` and `frame-ancestors 'none'`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Final
+
+import jinja2
+from aiohttp import web
+
+from .client import ManagementClient
+from .sessions import ConsoleSession, ConsoleSessions
+
+__all__ = [
+    "CONSOLE_PREFIX",
+    "ConsoleError",
+    "client",
+    "console_middleware",
+    "render",
+    "session_of",
+    "static_file",
+]
+
+CONSOLE_PREFIX: Final = "/console"
+SESSION_COOKIE: Final = "gmcp_console"
+LOGIN_COOKIE: Final = "gmcp_console_login"
+CSP: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+_HERE: Final = Path(__file__).parent
+SESSIONS_KEY: Final = web.AppKey("console_sessions", ConsoleSessions)
+CLIENT_KEY: Final = web.AppKey("console_client", ManagementClient)
+TEMPLATES_KEY: Final = web.AppKey("console_templates", jinja2.Environment)
+_SESSION: Final = "console_session"
+# Reachable without a session: the sign-in page and the stylesheet and script.
+_OPEN: Final = frozenset({f"{CONSOLE_PREFIX}/login"})
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ConsoleError(Exception):
+    """A failed action, answered as the error page with this status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def session_of(request: web.Request) -> ConsoleSession:
+    """The signed-in session (the middleware guarantees one on every console page but sign-in)."""
+    session: ConsoleSession = request[_SESSION]
+    return session
+
+
+def client(request: web.Request) -> ManagementClient:
+    return request.app[CLIENT_KEY]
+
+
+def sessions(request: web.Request) -> ConsoleSessions:
+    return request.app[SESSIONS_KEY]
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """A page from console/templates, with the session's CSRF token and the current path."""
+    session = request.get(_SESSION)
+    context.setdefault("csrf", session.csrf if session is not None else "")
+    context.setdefault("signed_in", session is not None)
+    context["path"] = request.path
+    html = request.app[TEMPLATES_KEY].get_template(template).render(**context)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def secure_cookie(request: web.Request) -> bool:
+    """Secure cookies when the console is served over TLS."""
+    return request.secure
+
+
+def _harden(response: web.StreamResponse) -> None:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on form posts, which
+    # the admin port's Origin check rightly refuses.
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+
+
+async def _csrf_candidate(request: web.Request) -> str | None:
+    if (header := request.headers.get("X-CSRF-Token")) is not None:
+        return header
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        value = (await request.post()).get("csrf")
+        return value if isinstance(value, str) else None
+    return None
+
+
+@web.middleware
+async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Security headers, sign-in and CSRF for /console/ (other admin paths pass through untouched)."""
+    if request.path != CONSOLE_PREFIX and not request.path.startswith(CONSOLE_PREFIX + "/"):
+        return await handler(request)
+    try:
+        response = await _guarded(request, handler)
+    except ConsoleError as err:
+        response = render(request, "error.html", status=err.status, message=err.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:  # a redirect
+            _harden(exc)
+            raise
+        response = render(request, "error.html", status=exc.status, message=exc.text or exc.reason)
+    _harden(response)
+    return response
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    static = request.path.startswith(f"{CONSOLE_PREFIX}/static/")
+    if not static:
+        session = sessions(request).get(request.cookies.get(SESSION_COOKIE))
+        if session is not None:
+            request[_SESSION] = session
+        elif request.path not in _OPEN:
+            if request.method in _SAFE_METHODS:
+                raise web.HTTPSeeOther(f"{CONSOLE_PREFIX}/login")
+            raise web.HTTPForbidden(text="sign in first (the session has ended)")
+        if request.method not in _SAFE_METHODS and request.path not in _OPEN:
+            assert session is not None
+            if not session.csrf_ok(await _csrf_candidate(request)):
+                raise web.HTTPForbidden(text="the form's CSRF token is missing or wrong: reload the page")
+    return await handler(request)
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["filename"]
+    if name not in ("console.css", "console.js"):
+        raise web.HTTPNotFound()
+    return web.FileResponse(_HERE / "static" / name)

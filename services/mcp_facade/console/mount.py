@@ -1,0 +1,34 @@
+"""Mounting the console on the admin app: its pages, static files, templates and middleware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+import jinja2
+from aiohttp import web
+
+from . import views
+from .app import CLIENT_KEY, CONSOLE_PREFIX, SESSIONS_KEY, TEMPLATES_KEY, console_middleware, static_file
+from .client import ManagementClient
+from .sessions import ConsoleSessions
+
+__all__ = ["attach_console"]
+
+HERE: Final = Path(__file__).parent
+
+
+def attach_console(app: web.Application) -> None:
+    """Add the console's pages, static files and middleware to the admin app."""
+    app[SESSIONS_KEY] = ConsoleSessions()
+    app[CLIENT_KEY] = management_client = ManagementClient()
+    app[TEMPLATES_KEY] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    app.on_startup.append(management_client.open)
+    app.on_cleanup.append(management_client.close)
+    app.middlewares.append(console_middleware)
+    app.router.add_get(f"{CONSOLE_PREFIX}/static/{{filename}}", static_file)
+    views.add_routes(app, CONSOLE_PREFIX)

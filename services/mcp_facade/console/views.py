@@ -1,0 +1,564 @@
+"""The console's pages: accounts, their MCP servers, API tokens, each action one management API call.
+
+Secrets (a new MCP URL, a new API token) are rendered into the answer of the POST that created them,
+never into a URL or a redirect, and are never shown again: lists show token prefixes only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import quote
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from gumloop_mcp.claude_config import render_claude_desktop_config
+
+from .app import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    ConsoleError,
+    client,
+    render,
+    secure_cookie,
+    session_of,
+    sessions,
+)
+from .client import ApiReply
+
+__all__ = ["EXPIRY_PRESETS", "add_routes"]
+
+#: Expiry choices: form value -> (label, lifetime; None = never expires).
+EXPIRY_PRESETS: Final[dict[str, tuple[str, timedelta | None]]] = {
+    "1h": ("1 hour", timedelta(hours=1)),
+    "1d": ("1 day", timedelta(days=1)),
+    "30d": ("30 days", timedelta(days=30)),
+    "none": ("Never", None),
+}
+GRACE_CHOICES: Final = {0: "None: the old URL stops now", 300: "5 minutes", 3_600: "1 hour", 86_400: "1 day"}
+NOTICES: Final = {
+    "revoked": "The MCP server was revoked: its URL no longer works.",
+    "saved": "Changes saved.",
+    "account-deleted": "The account was deleted.",
+    "account-connected": "The account is connected.",
+    "token-revoked": "The API token was revoked.",
+}
+_P: Final = "/console"
+
+
+def _form_list(form: MultiDictProxy[Any], key: str) -> list[str]:
+    return [v for v in form.getall(key, []) if isinstance(v, str) and v.strip()]
+
+
+def _text(form: MultiDictProxy[Any], key: str) -> str:
+    value = form.get(key, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _expiry(form: MultiDictProxy[Any]) -> tuple[bool, str | None]:
+    """(whether to set it, the ISO expiry or None for never) from the preset or custom fields."""
+    choice = _text(form, "expiry") or "none"
+    if choice == "keep":
+        return False, None
+    if choice == "custom":
+        raw = _text(form, "expiry_custom")
+        try:
+            when = datetime.fromisoformat(raw)
+        except ValueError:
+            raise ValueError("give the custom expiry as a date and time") from None
+        return True, (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+    if choice not in EXPIRY_PRESETS:
+        raise ValueError(f"unknown expiry choice {choice!r}")
+    lifetime = EXPIRY_PRESETS[choice][1]
+    return True, None if lifetime is None else (datetime.now(UTC) + lifetime).isoformat()
+
+
+async def _api(request: web.Request, method: str, path: str, **kwargs: Any) -> ApiReply:
+    return await client(request).call(request, method, path, session_of(request).token, **kwargs)
+
+
+def _fail(reply: ApiReply) -> Exception:
+    """An API error as the console's answer: an error page (or sign-in again on 401)."""
+    if reply.status == 401:
+        return web.HTTPSeeOther(f"{_P}/login")
+    return ConsoleError(reply.status if 400 <= reply.status < 600 else 502, reply.error)
+
+
+def _done(path: str, notice: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"{path}?notice={quote(notice)}")
+
+
+def _notice(request: web.Request) -> str | None:
+    return NOTICES.get(request.query.get("notice", ""))
+
+
+# --- sign in / out ------------------------------------------------------------------------------
+
+
+async def login_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
+    nonce = secrets.token_urlsafe(24)
+    response = render(request, "login.html", status=status, login_nonce=nonce, error=error)
+    response.set_cookie(
+        LOGIN_COOKIE, nonce, httponly=True, samesite="Strict", secure=secure_cookie(request), path=_P
+    )
+    return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    nonce, cookie = _text(form, "login_nonce"), request.cookies.get(LOGIN_COOKIE, "")
+    if not nonce or not hmac.compare_digest(nonce.encode(), cookie.encode()):
+        return await login_page(request, "The sign-in form expired: try again.", 403)
+    token = _text(form, "token")
+    if not token:
+        return await login_page(request, "Paste a management API token.", 400)
+    reply = await client(request).call(request, "GET", "/catalog", token)
+    if reply.status == 401:
+        return await login_page(request, "That API token is invalid, expired or not a management token.", 401)
+    if not reply.ok:
+        return await login_page(request, reply.error, reply.status)
+    session_id, _ = sessions(request).start(token)
+    response = web.HTTPSeeOther(f"{_P}/accounts")
+    response.set_cookie(
+        SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure_cookie(request), path=_P
+    )
+    response.del_cookie(LOGIN_COOKIE, path=_P)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    sessions(request).end(request.cookies.get(SESSION_COOKIE))
+    response = web.HTTPSeeOther(f"{_P}/login")
+    response.del_cookie(SESSION_COOKIE, path=_P)
+    return response
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther(f"{_P}/accounts")
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+async def accounts(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
+    reply = await _api(request, "GET", "/integrated-account", query={"limit": "100"})
+    if not reply.ok:
+        raise _fail(reply)
+    items = reply.body["result"]
+    counts: dict[str, int | None] = {}
+    for account in items:
+        servers = await _api(
+            request, "GET", f"/integrated-account/{account['id']}/mcp", query={"limit": "100"}
+        )
+        counts[account["id"]] = len(servers.body["result"]) if servers.ok else None
+    return render(
+        request,
+        "accounts.html",
+        status=status,
+        accounts=items,
+        counts=counts,
+        error=error,
+        notice=_notice(request),
+    )
+
+
+async def connect_account(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    body: dict[str, Any] = {"display_name": _text(form, "display_name"), "user_id": _text(form, "user_id")}
+    body["api_key"] = form.get("api_key", "")
+    for key in ("api_base_url", "stream_base_url"):
+        if value := _text(form, key):
+            body[key] = value
+    reply = await _api(request, "POST", "/integrated-account", body=body)
+    if reply.status == 401:
+        raise _fail(reply)
+    if not reply.ok:
+        return await accounts(request, error=reply.error, status=reply.status)
+    raise _done(f"{_P}/accounts/{reply.body['id']}/mcp", "account-connected")
+
+
+async def account_home(request: web.Request) -> web.StreamResponse:
+    """An account opens on its MCP Servers tab."""
+    raise web.HTTPSeeOther(f"{request.path}/mcp")
+
+
+async def delete_account_page(request: web.Request) -> web.Response:
+    account_id = request.match_info["account_id"]
+    account = await _api(request, "GET", f"/integrated-account/{account_id}")
+    if not account.ok:
+        raise _fail(account)
+    servers = await _api(request, "GET", f"/integrated-account/{account_id}/mcp", query={"limit": "100"})
+    return render(
+        request,
+        "account_delete.html",
+        account=account.body,
+        servers=servers.body["result"] if servers.ok else [],
+    )
+
+
+async def delete_account(request: web.Request) -> web.StreamResponse:
+    reply = await _api(request, "DELETE", f"/integrated-account/{request.match_info['account_id']}")
+    if not reply.ok:
+        raise _fail(reply)
+    raise _done(f"{_P}/accounts", "account-deleted")
+
+
+# --- MCP servers --------------------------------------------------------------------------------
+
+
+async def _account(request: web.Request) -> dict[str, Any]:
+    reply = await _api(request, "GET", f"/integrated-account/{request.match_info['account_id']}")
+    if not reply.ok:
+        raise _fail(reply)
+    account: dict[str, Any] = reply.body
+    return account
+
+
+async def servers(request: web.Request) -> web.Response:
+    account = await _account(request)
+    reply = await _api(request, "GET", f"/integrated-account/{account['id']}/mcp", query={"limit": "100"})
+    if not reply.ok:
+        raise _fail(reply)
+    return render(
+        request, "servers.html", account=account, servers=reply.body["result"], notice=_notice(request)
+    )
+
+
+async def _catalog(request: web.Request) -> dict[str, Any]:
+    reply = await _api(request, "GET", "/catalog")
+    if not reply.ok:
+        raise _fail(reply)
+    catalog: dict[str, Any] = reply.body
+    return catalog
+
+
+def _scope(form: MultiDictProxy[Any]) -> dict[str, Any]:
+    return {"methods": _form_list(form, "method"), "tags": _form_list(form, "tag")}
+
+
+async def _preview(request: web.Request, scope: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    reply = await _api(request, "POST", "/catalog/preview", body=scope)
+    if reply.status == 401:
+        raise _fail(reply)
+    return (reply.body, None) if reply.ok else (None, reply.error)
+
+
+def _server_form(
+    request: web.Request, template: str, catalog: dict[str, Any], values: dict[str, Any], **extra: Any
+) -> web.Response:
+    extra.setdefault("preview", None)
+    extra.setdefault("error", None)
+    return render(
+        request,
+        template,
+        catalog=catalog,
+        values=values,
+        presets={k: label for k, (label, _) in EXPIRY_PRESETS.items()},
+        **extra,
+    )
+
+
+async def new_server_page(request: web.Request) -> web.Response:
+    account = await _account(request)
+    values = {"name": "", "methods": [], "tags": [], "expiry": "30d", "second_factor": False}
+    return _server_form(request, "server_new.html", await _catalog(request), values, account=account)
+
+
+async def create_server(request: web.Request) -> web.Response:
+    account = await _account(request)
+    form = await request.post()
+    scope = _scope(form)
+    values = {
+        "name": _text(form, "name"),
+        **scope,
+        "expiry": _text(form, "expiry") or "none",
+        "expiry_custom": _text(form, "expiry_custom"),
+        "second_factor": form.get("require_api_token_auth") == "on",
+    }
+    catalog = await _catalog(request)
+    preview, preview_error = await _preview(request, scope)
+    if _text(form, "action") == "preview":
+        return _server_form(
+            request, "server_new.html", catalog, values, account=account, preview=preview, error=preview_error
+        )
+    try:
+        set_expiry, expires_at = _expiry(form)
+    except ValueError as exc:
+        return _server_form(
+            request, "server_new.html", catalog, values, account=account, error=str(exc), status=400
+        )
+    body: dict[str, Any] = {
+        "name": values["name"],
+        "config": scope,
+        "require_api_token_auth": values["second_factor"],
+    }
+    if set_expiry:
+        body["expires_at"] = expires_at
+    reply = await _api(request, "POST", f"/integrated-account/{account['id']}/mcp", body=body)
+    if reply.status == 401:
+        raise _fail(reply)
+    if not reply.ok:
+        return _server_form(
+            request, "server_new.html", catalog, values, account=account, preview=preview, error=reply.error
+        )
+    return _shown_once(request, account, reply.body, preview=preview, rotated=False)
+
+
+def _shown_once(
+    request: web.Request, account: dict[str, Any], server: dict[str, Any], *, preview: Any, rotated: bool
+) -> web.Response:
+    url = server["url"]
+    snippet = render_claude_desktop_config(url, name=_config_name(server["name"]))
+    return render(
+        request,
+        "server_created.html",
+        account=account,
+        server=server,
+        url=url,
+        snippet=snippet,
+        preview=preview,
+        rotated=rotated,
+    )
+
+
+def _config_name(name: str) -> str:
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    return f"gumloop-{slug}" if slug else "gumloop"
+
+
+async def _server(request: web.Request) -> dict[str, Any]:
+    path = f"/integrated-account/{request.match_info['account_id']}/mcp/{request.match_info['mcp_id']}"
+    reply = await _api(request, "GET", path)
+    if not reply.ok:
+        raise _fail(reply)
+    server: dict[str, Any] = reply.body
+    return server
+
+
+async def edit_server_page(request: web.Request) -> web.Response:
+    account, server = await _account(request), await _server(request)
+    values = {
+        "name": server["name"],
+        "methods": server["config"]["methods"],
+        "tags": server["config"]["tags"],
+        "expiry": "keep",
+        "second_factor": server["require_api_token_auth"],
+    }
+    preview, error = await _preview(request, {"methods": values["methods"], "tags": values["tags"]})
+    return _server_form(
+        request,
+        "server_edit.html",
+        await _catalog(request),
+        values,
+        account=account,
+        server=server,
+        preview=preview,
+        error=error,
+        notice=_notice(request),
+    )
+
+
+async def edit_server(request: web.Request) -> web.StreamResponse:
+    account, server = await _account(request), await _server(request)
+    form = await request.post()
+    scope = _scope(form)
+    values = {
+        "name": _text(form, "name"),
+        **scope,
+        "expiry": _text(form, "expiry") or "keep",
+        "expiry_custom": _text(form, "expiry_custom"),
+        "second_factor": form.get("require_api_token_auth") == "on",
+    }
+    catalog = await _catalog(request)
+    preview, preview_error = await _preview(request, scope)
+    page = {"account": account, "server": server, "preview": preview}
+    if _text(form, "action") == "preview":
+        return _server_form(request, "server_edit.html", catalog, values, error=preview_error, **page)
+    try:
+        set_expiry, expires_at = _expiry(form)
+    except ValueError as exc:
+        return _server_form(request, "server_edit.html", catalog, values, error=str(exc), status=400, **page)
+    config = dict(server["config"]) | scope
+    body: dict[str, Any] = {
+        "name": values["name"],
+        "config": config,
+        "require_api_token_auth": values["second_factor"],
+    }
+    if set_expiry:
+        body["expires_at"] = expires_at
+    reply = await _api(request, "PATCH", f"/integrated-account/{account['id']}/mcp/{server['id']}", body=body)
+    if reply.status == 401:
+        raise _fail(reply)
+    if not reply.ok:
+        return _server_form(request, "server_edit.html", catalog, values, error=reply.error, **page)
+    raise _done(f"{_P}/accounts/{account['id']}/mcp/{server['id']}", "saved")
+
+
+async def rotate_page(request: web.Request) -> web.Response:
+    account, server = await _account(request), await _server(request)
+    return render(request, "server_rotate.html", account=account, server=server, graces=GRACE_CHOICES)
+
+
+async def rotate(request: web.Request) -> web.Response:
+    account, server = await _account(request), await _server(request)
+    form = await request.post()
+    try:
+        grace = int(_text(form, "grace_period_seconds") or "0")
+    except ValueError:
+        raise web.HTTPBadRequest(text="the grace period must be a whole number of seconds") from None
+    path = f"/integrated-account/{account['id']}/mcp/{server['id']}/rotate"
+    reply = await _api(request, "POST", path, body={"grace_period_seconds": grace})
+    if not reply.ok:
+        raise _fail(reply)
+    return _shown_once(request, account, reply.body, preview=None, rotated=True)
+
+
+async def revoke_page(request: web.Request) -> web.Response:
+    account, server = await _account(request), await _server(request)
+    return render(request, "server_revoke.html", account=account, server=server)
+
+
+async def revoke(request: web.Request) -> web.StreamResponse:
+    account_id, mcp_id = request.match_info["account_id"], request.match_info["mcp_id"]
+    reply = await _api(request, "DELETE", f"/integrated-account/{account_id}/mcp/{mcp_id}")
+    if not reply.ok:
+        raise _fail(reply)
+    raise _done(f"{_P}/accounts/{account_id}/mcp", "revoked")
+
+
+async def activity(request: web.Request) -> web.Response:
+    account, server = await _account(request), await _server(request)
+    query = {k: v for k, v in request.query.items() if k in ("limit", "next_cursor")} or {"limit": "50"}
+    path = f"/integrated-account/{account['id']}/mcp/{server['id']}/activity"
+    reply = await _api(request, "GET", path, query=query)
+    if reply.status == 401:
+        raise _fail(reply)
+    records: list[dict[str, Any]] = []
+    columns: list[str] = []
+    if reply.ok and isinstance(reply.body, dict):
+        records = [r for r in reply.body.get("result", []) if isinstance(r, dict)]
+        for record in records:
+            columns += [k for k in record if k not in columns]
+    unavailable = "activity records are not available on this gateway" if reply.unknown_route else None
+    return render(
+        request,
+        "server_activity.html",
+        account=account,
+        server=server,
+        records=records,
+        columns=columns,
+        next_cursor=reply.body.get("next_cursor") if reply.ok and isinstance(reply.body, dict) else None,
+        unavailable=unavailable,
+        error=None if reply.ok or unavailable else reply.error,
+    )
+
+
+async def preview(request: web.Request) -> web.Response:
+    """JSON for the live preview script: the management API's preview of the posted scope."""
+    try:
+        raw = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="send the scope as JSON") from None
+    scope = {"methods": raw.get("methods", []), "tags": raw.get("tags", [])} if isinstance(raw, dict) else {}
+    reply = await _api(request, "POST", "/catalog/preview", body=scope)
+    return web.json_response(reply.body, status=reply.status, dumps=json.dumps)
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+
+
+async def api_tokens(
+    request: web.Request,
+    *,
+    created: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    reply = await _api(request, "GET", "/api-tokens", query={"limit": "100"})
+    if not reply.ok:
+        raise _fail(reply)
+    listed = await _api(request, "GET", "/integrated-account", query={"limit": "100"})
+    return render(
+        request,
+        "api_tokens.html",
+        status=status,
+        tokens=reply.body["result"],
+        accounts=listed.body["result"] if listed.ok else [],
+        presets={k: label for k, (label, _) in EXPIRY_PRESETS.items()},
+        created=created,
+        error=error,
+        notice=_notice(request),
+    )
+
+
+async def create_api_token(request: web.Request) -> web.Response:
+    form = await request.post()
+    body: dict[str, Any] = {
+        "name": _text(form, "name"),
+        "purpose": _form_list(form, "purpose"),
+        "account_id": _text(form, "account_id"),
+    }
+    try:
+        set_expiry, expires_at = _expiry(form)
+    except ValueError as exc:
+        return await api_tokens(request, error=str(exc), status=400)
+    if set_expiry and expires_at is not None:
+        body["expires_at"] = expires_at
+    reply = await _api(request, "POST", "/api-tokens", body=body)
+    if reply.status == 401:
+        raise _fail(reply)
+    if not reply.ok:
+        return await api_tokens(request, error=reply.error, status=reply.status)
+    return await api_tokens(request, created=reply.body, status=201)
+
+
+async def revoke_api_token_page(request: web.Request) -> web.Response:
+    reply = await _api(request, "GET", "/api-tokens", query={"limit": "100"})
+    if not reply.ok:
+        raise _fail(reply)
+    token = next((t for t in reply.body["result"] if t["id"] == request.match_info["token_id"]), None)
+    if token is None:
+        raise web.HTTPNotFound(text="no such API token")
+    return render(request, "api_token_revoke.html", token=token)
+
+
+async def revoke_api_token(request: web.Request) -> web.StreamResponse:
+    reply = await _api(request, "DELETE", f"/api-tokens/{request.match_info['token_id']}")
+    if not reply.ok:
+        raise _fail(reply)
+    raise _done(f"{_P}/api-tokens", "token-revoked")
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    """Register the pages under `prefix`."""
+    acc = f"{prefix}/accounts/{{account_id}}"
+    mcp = f"{acc}/mcp/{{mcp_id}}"
+    app.router.add_get(prefix, home)
+    app.router.add_get(f"{prefix}/", home)
+    app.router.add_get(f"{prefix}/login", login_page)
+    app.router.add_post(f"{prefix}/login", login)
+    app.router.add_post(f"{prefix}/logout", logout)
+    app.router.add_get(f"{prefix}/accounts", accounts)
+    app.router.add_post(f"{prefix}/accounts", connect_account)
+    app.router.add_get(acc, account_home)
+    app.router.add_get(f"{acc}/delete", delete_account_page)
+    app.router.add_post(f"{acc}/delete", delete_account)
+    app.router.add_get(f"{acc}/mcp", servers)
+    app.router.add_get(f"{acc}/mcp/new", new_server_page)
+    app.router.add_post(f"{acc}/mcp/new", create_server)
+    app.router.add_get(mcp, edit_server_page)
+    app.router.add_post(mcp, edit_server)
+    app.router.add_get(f"{mcp}/rotate", rotate_page)
+    app.router.add_post(f"{mcp}/rotate", rotate)
+    app.router.add_get(f"{mcp}/revoke", revoke_page)
+    app.router.add_post(f"{mcp}/revoke", revoke)
+    app.router.add_get(f"{mcp}/activity", activity)
+    app.router.add_post(f"{prefix}/preview", preview)
+    app.router.add_get(f"{prefix}/api-tokens", api_tokens)
+    app.router.add_post(f"{prefix}/api-tokens", create_api_token)
+    app.router.add_get(f"{prefix}/api-tokens/{{token_id}}/revoke", revoke_api_token_page)
+    app.router.add_post(f"{prefix}/api-tokens/{{token_id}}/revoke", revoke_api_token)
