@@ -39,6 +39,8 @@ from .legacy_sse import LegacySse
 from .limits import StreamSlots
 from .live import LiveWork, SecondFactor
 from .metrics import FacadeMetrics
+from .oauth import OAuthEndpoints, OAuthService, open_oauth
+from .oauth.store import StoreUnavailable
 from .protocol import Protocol
 from .security import HostPolicy
 from .sessions import SessionStore
@@ -110,12 +112,15 @@ class FacadeApp:
         state: FacadeState,
         *,
         metrics: FacadeMetrics | None = None,
+        oauth: OAuthService | None = None,
     ) -> None:
         self.settings = settings
         self.resolver = resolver
         self.metrics = metrics
         self.state = state
         self.live = LiveWork()
+        # The authorization server of require_oauth records (oauth/): endpoints and token checks.
+        self.oauth = OAuthEndpoints(self, toolbox, oauth or open_oauth(settings))
         self.protocol = Protocol(settings, toolbox, sessions, state, metrics=metrics, live=self.live)
         self.policy = HostPolicy(settings.allowed_origins, settings.allowed_hosts, settings.host)
         self.streamable = StreamableHttp(self)
@@ -217,7 +222,9 @@ class FacadeApp:
         token, authorization = _credentials(request)
         try:
             resolved = await self.resolver.resolve(token)
-            if resolved.require_api_token:
+            if resolved.require_oauth:
+                await self._check_oauth(request, resolved, token, authorization)
+            elif resolved.require_api_token:
                 factor = await self.resolver.verify_api_token(authorization, resolved.scope.account_id)
                 resolved = dataclasses.replace(resolved, second_factor=factor)
         except NotFound:
@@ -239,6 +246,28 @@ class FacadeApp:
             ) from None
         request[_URL_TOKEN] = token
         return resolved
+
+    async def _check_oauth(
+        self, request: web.Request, resolved: Resolved, token: str, authorization: str | None
+    ) -> None:
+        """401 with the protected-resource metadata's address unless the request carries an access
+        token for this server (oauth/http.py); 503 when the grant store is down."""
+        try:
+            grant = await self.oauth.verify(request, resolved, authorization)
+        except StoreUnavailable:
+            raise _error(
+                503,
+                INTERNAL_ERROR,
+                "Service Unavailable: the grant store is unreachable",
+                {"Retry-After": "5"},
+            ) from None
+        if grant is None:
+            raise _error(
+                401,
+                INVALID_REQUEST,
+                "Unauthorized: this MCP server requires signing in with OAuth (see WWW-Authenticate)",
+                {"WWW-Authenticate": self.oauth.challenge(request, token, authorization is not None)},
+            )
 
     @staticmethod
     def url_token(request: web.Request) -> str:
@@ -324,6 +353,7 @@ class FacadeApp:
         for timer in self._token_ends.values():
             timer.cancel()
         self._token_ends.clear()
+        await self.oauth.service.store.close()
 
 
 _CORS_HEADERS: Final = {
@@ -369,6 +399,7 @@ def create_public_app(
     health: Health,
     *,
     metrics: FacadeMetrics | None = None,
+    oauth: OAuthService | None = None,
 ) -> tuple[web.Application, FacadeApp]:
     """The public aiohttp application and its state."""
     # The body ceiling is enforced in read_body (413 with a JSON-RPC error); aiohttp's own
@@ -376,7 +407,7 @@ def create_public_app(
     app = web.Application(
         middlewares=[access_log_middleware(metrics)], client_max_size=settings.max_body_bytes + 1
     )
-    facade = FacadeApp(settings, toolbox, resolver, sessions, state, metrics=metrics)
+    facade = FacadeApp(settings, toolbox, resolver, sessions, state, metrics=metrics, oauth=oauth)
     app[FACADE_KEY] = facade
     route: Any = app.router
     route.add_post("/mcp/{token}", facade.streamable.post)
@@ -393,7 +424,9 @@ def create_public_app(
     route.add_route("OPTIONS", "/mcp/{token}/messages", _preflight)
     app.on_response_prepare.append(_cors_hook(facade.policy))
     health.add_routes(app)
-    # OAuth discovery probes (MCP specification, "Authorization": /.well-known/oauth-protected-resource and
-    # /.well-known/oauth-authorization-server) get plain 404s: this server is authless or uses API tokens.
+    # OAuth (oauth/http.py): metadata of require_oauth servers and the authorization server's endpoints.
+    facade.oauth.add_routes(app)
+    # Any other discovery probe gets a plain 404 (so does the protected-resource metadata of a server
+    # without OAuth: authless or API tokens).
     route.add_get("/.well-known/{rest:.*}", _not_found)
     return app, facade

@@ -32,6 +32,7 @@ from .connections import FD_RESERVE, ConnectionGuard, GuardedSite, fd_limit
 from .contracts import Toolbox
 from .health import Health
 from .metrics import FacadeMetrics
+from .oauth import OAuthService, open_oauth
 from .sessions import SessionCodec, SessionStore
 from .settings import FacadeSettings
 from .state import FacadeState, open_state
@@ -89,7 +90,11 @@ def _default_toolbox(settings: FacadeSettings, backends: Backends) -> Toolbox:
 
 
 def _admin_app(
-    settings: FacadeSettings, backends: Backends | None, health: Health, metrics: FacadeMetrics
+    settings: FacadeSettings,
+    backends: Backends | None,
+    health: Health,
+    metrics: FacadeMetrics,
+    oauth: OAuthService | None = None,
 ) -> web.Application:
     app: web.Application | None = None
     if backends is not None:
@@ -100,7 +105,7 @@ def _admin_app(
                 raise  # the module exists but is broken: fail loudly
             logger.warning("management API unavailable; the admin port serves health and metrics only")
         else:
-            app = module.create_admin_app(settings, backends)
+            app = module.create_admin_app(settings, backends, oauth)
     if app is None:
         app = web.Application()
     paths = {getattr(r, "canonical", "") for r in app.router.resources()}
@@ -171,13 +176,14 @@ async def create_server(
     resolver.start()
     await state.start()
     sessions = SessionStore(SessionCodec(_session_secret(settings), settings.session_ttl_s), state)
+    oauth = open_oauth(settings)  # one authorization server for the public and the admin app
     public_app, facade = create_public_app(
-        settings, toolbox, resolver, sessions, state, health, metrics=metrics
+        settings, toolbox, resolver, sessions, state, health, metrics=metrics, oauth=oauth
     )
     public_limit, admin_limit = _connection_limits(settings)
     public_guard = ConnectionGuard("public", public_limit, settings.header_timeout_s, metrics)
     admin_guard = ConnectionGuard("admin", admin_limit, settings.header_timeout_s, metrics)
-    admin_app = _admin_app(settings, backends, health, metrics)
+    admin_app = _admin_app(settings, backends, health, metrics, oauth)
     # The MCP handlers time their own body reads after authorising; the admin handlers do not.
     admin_app.middlewares.append(admin_guard.body_deadline_middleware(settings.body_timeout_s))
     public_runner, public_port = await _start(

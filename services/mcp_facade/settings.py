@@ -68,6 +68,15 @@ class FacadeSettings(ServiceSettings):
     store: Literal["memory", "redis"] = "memory"
     redis_url: SecretStr | None = None
     redis_key_prefix: str = "gmcp:facade:"
+    # OAuth servers (require_oauth; services/mcp_facade/oauth): redirect URIs clients may register
+    # besides loopback ones (default: Claude's two connector callbacks), and token lifetimes. Grants,
+    # codes and tokens live in the same store as above (memory, or Redis under redis_key_prefix + "oauth:").
+    oauth_redirect_uris: list[str] = [
+        "https://claude.ai/api/mcp/auth_callback",
+        "https://claude.com/api/mcp/auth_callback",
+    ]
+    oauth_access_token_ttl_s: float = Field(default=900.0, ge=10.0, le=86400.0)
+    oauth_refresh_token_ttl_s: float = Field(default=30 * 86400.0, ge=60.0, le=365 * 86400.0)
 
     # -- bounds on what one client can hold (see SECURITY.md, "Resource limits"); 0 disables a count --
     # Messages in one JSON-RPC batch (2025-03-26 sessions); each request in it also takes from the budget.

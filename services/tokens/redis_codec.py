@@ -50,6 +50,7 @@ def server_from_hash(data: dict[str, str]) -> ServerRecord:
         # absent from records written before these fields existed
         tool_exposure=data.get("tool_exposure", ""),
         context_budget_tokens=int(data.get("context_budget_tokens", "0")),
+        require_oauth=data.get("require_oauth", "0") == "1",
     )
 
 
@@ -68,6 +69,7 @@ def server_to_hash(record: ServerRecord) -> dict[Any, Any]:
         "last_used_time": encode_time(record.last_used_time),
         "token_prefix": record.token_prefix,
         "tool_exposure": record.tool_exposure,
+        "require_oauth": "1" if record.require_oauth else "0",
         "context_budget_tokens": str(record.context_budget_tokens),
     }
 

@@ -70,6 +70,7 @@ _UPDATABLE: Final = frozenset(
         "config.context_budget_tokens",
         "expire_time",
         "require_api_token_auth",
+        "require_oauth",
     }
 )
 # A partial scope update is validated again when the other half moved meanwhile; only a record whose
@@ -199,6 +200,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             + v.check_exposure(
                 "mcp_server.config", given.config.tool_exposure, given.config.context_budget_tokens
             )
+            + v.check_second_factor("mcp_server", given.require_api_token_auth, given.require_oauth)
             + violations
         )
         _raise_if(violations)
@@ -219,6 +221,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             token_prefix=token_prefix(token),
             tool_exposure=given.config.tool_exposure,
             context_budget_tokens=given.config.context_budget_tokens,
+            require_oauth=given.require_oauth,
         )
         await self._store.create_server(record, hash_token(token, self._pepper))
         logger.info("created mcp server %s for account %s", record.id, record.account_id)
@@ -292,6 +295,12 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             changes["expire_time"] = expire
         if "require_api_token_auth" in paths:
             changes["require_api_token_auth"] = given.require_api_token_auth
+        if "require_oauth" in paths:
+            changes["require_oauth"] = given.require_oauth
+        if "require_api_token_auth" in paths and "require_oauth" in paths:
+            violations += v.check_second_factor(
+                "mcp_server", given.require_api_token_auth, given.require_oauth
+            )
         if "config" in paths or "config.tool_exposure" in paths:
             violations += v.check_exposure("mcp_server.config", given.config.tool_exposure, 0)
             changes["tool_exposure"] = given.config.tool_exposure

@@ -96,6 +96,8 @@ class ServerRecord:
     # model-token budget "auto" uses (0 = the default, scope.DEFAULT_CONTEXT_BUDGET_TOKENS).
     tool_exposure: str = ""
     context_budget_tokens: int = 0
+    # Every MCP request needs an OAuth access token for this server (services/mcp_facade/oauth).
+    require_oauth: bool = False
 
 
 class Unchanged(enum.Enum):
@@ -115,6 +117,7 @@ UPDATABLE_FIELDS: Final = (
     "require_api_token_auth",
     "tool_exposure",
     "context_budget_tokens",
+    "require_oauth",
 )
 
 
@@ -136,6 +139,7 @@ class ServerUpdate:
     require_api_token_auth: bool | Unchanged = UNCHANGED
     tool_exposure: str | Unchanged = UNCHANGED
     context_budget_tokens: int | Unchanged = UNCHANGED
+    require_oauth: bool | Unchanged = UNCHANGED
     expect_methods: tuple[str, ...] | None = None
     expect_tags: tuple[str, ...] | None = None
 

@@ -86,6 +86,7 @@ _FIELD_ENCODERS: Final[dict[str, Callable[[Any], str]]] = {
     "require_api_token_auth": lambda value: "1" if value else "0",
     "tool_exposure": str,
     "context_budget_tokens": str,
+    "require_oauth": lambda value: "1" if value else "0",
     "update_time": repr,
 }
 

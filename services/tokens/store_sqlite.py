@@ -58,6 +58,7 @@ _COLUMN_ENCODERS: Final[dict[str, Callable[[Any], Any]]] = {
     "methods": _json_list,
     "tags": _json_list,
     "require_api_token_auth": int,
+    "require_oauth": int,
 }
 
 
@@ -173,7 +174,7 @@ class SqliteTokenStore:
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.name,
@@ -188,6 +189,7 @@ class SqliteTokenStore:
                     record.token_prefix,
                     record.tool_exposure,
                     record.context_budget_tokens,
+                    int(record.require_oauth),
                 ),
             )
             conn.execute(
