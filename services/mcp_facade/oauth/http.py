@@ -236,7 +236,7 @@ class OAuthEndpoints:
         try:
             auth = await self._authorization_request(request, request.query)
             resolved = await self.facade.resolver.resolve(_url_token(auth.resource))
-            tools = [str(t.get("title") or t["name"]) for t in await self.toolbox.list_tools(resolved.scope)]
+            tools = [_tool_label(t) for t in await self.toolbox.list_tools(resolved.scope)]
         except _PageError as page:
             return page.response()
         except _Redirect as redirect:
@@ -389,6 +389,11 @@ _AUTHORIZE_PARAMS: Final = frozenset(
         "scope",
     }
 )
+
+
+def _tool_label(tool: dict[str, Any]) -> str:
+    title = tool.get("title")
+    return f"{title} ({tool['name']})" if title else str(tool["name"])
 
 
 def _opt(value: Any) -> str | None:
