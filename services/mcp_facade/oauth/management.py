@@ -81,12 +81,14 @@ def _dt(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-async def _oauth_server(request: web.Request) -> tuple[OAuthService, str]:
-    """The service and the id of the path's MCP server, which must exist in the path's account."""
+async def _oauth_server(request: web.Request, *, require_oauth: bool = True) -> tuple[OAuthService, str]:
+    """The service and the id of the path's MCP server, which must exist in the path's account (and,
+    to mint connect codes, sign in with OAuth; grants outlive turning OAuth off, so they stay listed
+    and revocable)."""
     from ..management import ApiError, owned_server  # the route table imports this module
 
     server = await owned_server(request)
-    if not server.require_oauth:
+    if require_oauth and not server.require_oauth:
         raise ApiError(
             409, "failed_precondition", "this MCP server does not sign in with OAuth (set require_oauth)"
         )
@@ -118,7 +120,7 @@ async def create_connect_code(request: web.Request) -> web.Response:
 
 async def list_grants(request: web.Request) -> web.Response:
     """List who has connected to an OAuth MCP server (subject, client, first and last use)."""
-    service, server_id = await _oauth_server(request)
+    service, server_id = await _oauth_server(request, require_oauth=False)
     try:
         grants = await service.grants(server_id)
     except StoreUnavailable:
@@ -144,7 +146,7 @@ async def revoke_grant(request: web.Request) -> web.Response:
     """Revoke one grant: that person's client loses access on every replica at once."""
     from ..management import ApiError
 
-    service, server_id = await _oauth_server(request)
+    service, server_id = await _oauth_server(request, require_oauth=False)
     grant_id = request.match_info["grant_id"]
     try:
         grant = await service.grant(grant_id)
