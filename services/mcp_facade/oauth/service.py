@@ -346,14 +346,17 @@ class OAuthService:
     ) -> TokenSet:
         """grant_type=authorization_code: a new grant and its first tokens."""
         key = digest(code or "")
-        record = await self.store.take(f"code:{key}")
-        if record is None:
+        record = await self.store.get(f"code:{key}")
+        # The first redemption claims the code; any other (even a concurrent one) is a reuse.
+        if record is None or not await self.store.claim(
+            f"code-used:{key}", {"grant_id": record["grant_id"]}, _USED_CODE_TTL_S
+        ):
             used = await self.store.get(f"code-used:{key}")
             if used is not None:
                 await self.revoke_grant(used["grant_id"])
                 raise InvalidGrantError(description="authorization code already used; its grant is revoked")
             raise InvalidGrantError(description="authorization code unknown or expired")
-        await self.store.put(f"code-used:{key}", {"grant_id": record["grant_id"]}, _USED_CODE_TTL_S)
+        await self.store.delete(f"code:{key}")
         if record["client_id"] != client.client_id:
             raise InvalidGrantError(description="authorization code was issued to another client")
         if redirect_uri != record["redirect_uri"]:
@@ -384,14 +387,17 @@ class OAuthService:
     async def refresh(self, client: Client, refresh_token: str, resource: str | None) -> TokenSet:
         """grant_type=refresh_token: rotate. A refresh token used twice revokes its whole grant."""
         key = digest(refresh_token or "")
-        record = await self.store.take(f"refresh:{key}")
-        if record is None:
+        record = await self.store.get(f"refresh:{key}")
+        # The first use claims the token; any other (even a concurrent one) is a reuse.
+        if record is None or not await self.store.claim(
+            f"refresh-used:{key}", {"grant_id": record["grant_id"]}, self.refresh_ttl_s
+        ):
             used = await self.store.get(f"refresh-used:{key}")
             if used is not None:
                 await self.revoke_grant(used["grant_id"])
                 raise InvalidGrantError(description="refresh token already used; the whole grant is revoked")
             raise InvalidGrantError(description="refresh token unknown, expired or revoked")
-        await self.store.put(f"refresh-used:{key}", {"grant_id": record["grant_id"]}, self.refresh_ttl_s)
+        await self.store.delete(f"refresh:{key}")
         grant = await self.grant(record["grant_id"])
         if grant is None:
             raise InvalidGrantError(description="the grant was revoked or has expired")

@@ -1,10 +1,11 @@
 """Where the authorization server keeps its records: a small key/value seam, memory or Redis.
 
 Records are JSON objects under keys the service builds from SHA-256 digests of the secrets (codes,
-tokens, client secrets): no secret is ever a key or a value. Every record has a lifetime. `take`
-reads and deletes in one step (a code or a refresh token is redeemed once, even when two replicas
-race). Per-server indexes (sets of grant ids) let the management API list grants; members whose
-record has expired are pruned on read.
+tokens, client secrets): no secret is ever a key or a value. Every record has a lifetime. `claim`
+stores a record only where none is: one caller wins, even across replicas, which is how a code or a
+refresh token is redeemed once and a second redemption is told apart. `take` reads and deletes in
+one step (connect codes). Per-server indexes (sets of grant ids) let the management API list
+grants; members whose record has expired are pruned on read.
 
 Nothing is cached in a replica: every check reads the backend, so a revocation written by one
 replica holds on every other at once (on Redis; the memory backend serves one process).
@@ -30,11 +31,15 @@ class StoreUnavailable(Exception):
 
 
 class GrantStore(ABC):
-    """JSON records with lifetimes, one-step take, and sets of ids."""
+    """JSON records with lifetimes, one-winner claim, one-step take, and sets of ids."""
 
     @abstractmethod
     async def put(self, key: str, record: dict[str, Any], ttl_s: float) -> None:
         """Store `record` under `key` for `ttl_s` seconds (replacing any)."""
+
+    @abstractmethod
+    async def claim(self, key: str, record: dict[str, Any], ttl_s: float) -> bool:
+        """Store `record` under `key` unless one is there: True for the one caller that stored it."""
 
     @abstractmethod
     async def get(self, key: str) -> dict[str, Any] | None:
@@ -89,6 +94,12 @@ class MemoryGrantStore(GrantStore):
                 raise StoreUnavailable("too many OAuth records in memory")
         self._records[key] = (time.monotonic() + ttl_s, json.dumps(record))
 
+    async def claim(self, key: str, record: dict[str, Any], ttl_s: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        await self.put(key, record, ttl_s)
+        return True
+
     async def get(self, key: str) -> dict[str, Any] | None:
         raw = self._live(key)
         return None if raw is None else dict(json.loads(raw))
@@ -132,6 +143,15 @@ class RedisGrantStore(GrantStore):
             await self._redis.set(self._key(key), json.dumps(record), px=max(1, int(ttl_s * 1000)))
         except aioredis.RedisError as exc:
             raise StoreUnavailable(str(exc)) from None
+
+    async def claim(self, key: str, record: dict[str, Any], ttl_s: float) -> bool:
+        try:
+            stored = await self._redis.set(
+                self._key(key), json.dumps(record), px=max(1, int(ttl_s * 1000)), nx=True
+            )
+        except aioredis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from None
+        return bool(stored)
 
     @staticmethod
     def _decode(raw: bytes | str | None) -> dict[str, Any] | None:
