@@ -154,7 +154,9 @@ class McpServerPatch(_Body):
     config: McpConfig | SkipJsonSchema[None] = _OPTIONAL
     expires_at: datetime | None = Field(default=None, description=_EXPIRY_DOC)
     require_api_token_auth: StrictBool | SkipJsonSchema[None] = _OPTIONAL
-    require_oauth: StrictBool | SkipJsonSchema[None] = Field(default=None, description=_OAUTH_DOC)
+    require_oauth: StrictBool | SkipJsonSchema[None] = Field(
+        default=None, description=_OAUTH_DOC, json_schema_extra=_absent_when_left_out
+    )
 
     @model_validator(mode="after")
     def _one_second_factor(self) -> McpServerPatch:
