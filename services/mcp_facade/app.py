@@ -16,6 +16,11 @@ beyond; limits.py).
 Revocations reach work already running through `live` (live.py): the token resolver's
 listener cuts the streams, calls and tasks of a revoked or expired record at once, and
 re-checks the tokens in use when a record changed or the watch reconnected.
+
+A record with `require_oauth` takes, instead of an API token, an OAuth access token its own
+authorization server issued for it (oauth/; 401 with `WWW-Authenticate: Bearer
+resource_metadata=...` otherwise). Work opened with a grant is held under it; revoking the grant
+is broadcast through the shared state and every replica cuts that work.
 """
 
 from __future__ import annotations
@@ -39,13 +44,20 @@ from .legacy_sse import LegacySse
 from .limits import StreamSlots
 from .live import LiveWork, SecondFactor
 from .metrics import FacadeMetrics
-from .oauth import OAuthEndpoints, OAuthService, open_oauth
-from .oauth.store import StoreUnavailable
+from .oauth import (
+    OAUTH_REVOKED_MESSAGE,
+    OAuthEndpoints,
+    OAuthService,
+    is_oauth_factor,
+    oauth_factor_id,
+    open_oauth,
+)
+from .oauth.store import StoreUnavailable as OAuthStoreUnavailable
 from .protocol import Protocol
 from .security import HostPolicy
 from .sessions import SessionStore
 from .settings import FacadeSettings
-from .state import FacadeState
+from .state import FacadeState, StateUnavailable
 from .streamable_http import StreamableHttp
 
 __all__ = ["API_TOKEN_HEADER", "FACADE_KEY", "FacadeApp", "create_public_app"]
@@ -54,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 # Tokens re-checked at once after a record changed or the watch reconnected.
 _RECHECK_CONCURRENCY: Final = 16
+# The message that tells every replica a grant was revoked (oauth/): each cuts what it holds of it.
+_GRANT_REVOKED: Final = "oauth-grant-revoked"
 
 FACADE_KEY: Final = web.AppKey("facade", object)
 # The second-factor API token on `/mcp`, whose Authorization header carries the URL token.
@@ -120,7 +134,10 @@ class FacadeApp:
         self.state = state
         self.live = LiveWork()
         # The authorization server of require_oauth records (oauth/): endpoints and token checks.
+        # A revoked grant is broadcast, and every replica cuts what was opened with it.
         self.oauth = OAuthEndpoints(self, toolbox, oauth or open_oauth(settings))
+        self.oauth.service.on_revoked(self._grant_revoked)
+        state.on_message(_GRANT_REVOKED, self._on_grant_revoked)
         self.protocol = Protocol(settings, toolbox, sessions, state, metrics=metrics, live=self.live)
         self.policy = HostPolicy(settings.allowed_origins, settings.allowed_hosts, settings.host)
         self.streamable = StreamableHttp(self)
@@ -154,6 +171,17 @@ class FacadeApp:
             self._recheck_again.add(key)  # what it read may predate this event: once more after it
         elif self.live.tokens(key or None) or (not key and self.live.second_factors()):
             self._rechecks[key] = asyncio.create_task(self._rechecks_of(key), name="revocation-recheck")
+
+    async def _grant_revoked(self, grant_id: str) -> None:
+        try:
+            await self.state.broadcast({"kind": _GRANT_REVOKED, "grant_id": grant_id})
+        except StateUnavailable:
+            # Not told to the others: they cut it at their next re-check (a watch reconnect); new
+            # requests with its tokens are refused everywhere at once anyway (they read the store).
+            self.live.cut_api_token(oauth_factor_id(grant_id), OAUTH_REVOKED_MESSAGE)
+
+    def _on_grant_revoked(self, message: dict[str, Any]) -> None:
+        self.live.cut_api_token(oauth_factor_id(str(message.get("grant_id", ""))), OAUTH_REVOKED_MESSAGE)
 
     async def _rechecks_of(self, key: str) -> None:
         """Re-check the tokens in use of one record (or of all when `key` is ""), again while asked."""
@@ -189,6 +217,13 @@ class FacadeApp:
 
         async def verify(factor: SecondFactor) -> None:
             async with limit:
+                if is_oauth_factor(factor.id):
+                    try:
+                        if not await self.oauth.service.grant(factor.id.partition(":")[2]):
+                            self.live.cut_api_token(factor.id, OAUTH_REVOKED_MESSAGE)
+                    except OAuthStoreUnavailable:
+                        pass  # unknown: keep it; the next request checks its access token anyway
+                    return
                 try:
                     await self.resolver.verify_api_token(factor.authorization, factor.account_id)
                 except Unauthorized:
@@ -223,7 +258,8 @@ class FacadeApp:
         try:
             resolved = await self.resolver.resolve(token)
             if resolved.require_oauth:
-                await self._check_oauth(request, resolved, token, authorization)
+                factor = await self._check_oauth(request, resolved, token, authorization)
+                resolved = dataclasses.replace(resolved, second_factor=factor)
             elif resolved.require_api_token:
                 factor = await self.resolver.verify_api_token(authorization, resolved.scope.account_id)
                 resolved = dataclasses.replace(resolved, second_factor=factor)
@@ -249,12 +285,12 @@ class FacadeApp:
 
     async def _check_oauth(
         self, request: web.Request, resolved: Resolved, token: str, authorization: str | None
-    ) -> None:
+    ) -> SecondFactor:
         """401 with the protected-resource metadata's address unless the request carries an access
         token for this server (oauth/http.py); 503 when the grant store is down."""
         try:
             grant = await self.oauth.verify(request, resolved, authorization)
-        except StoreUnavailable:
+        except OAuthStoreUnavailable:
             raise _error(
                 503,
                 INTERNAL_ERROR,
@@ -268,6 +304,8 @@ class FacadeApp:
                 "Unauthorized: this MCP server requires signing in with OAuth (see WWW-Authenticate)",
                 {"WWW-Authenticate": self.oauth.challenge(request, token, authorization is not None)},
             )
+        # Held by what the request opens (streams, calls, tasks), so revoking the grant cuts it.
+        return SecondFactor(oauth_factor_id(grant.id), resolved.scope.account_id, authorization or "")
 
     @staticmethod
     def url_token(request: web.Request) -> str:

@@ -9,7 +9,7 @@ one-time connect codes minted through the management API (management.py).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from .http import OAuthEndpoints
 from .redirects import CLAUDE_CALLBACKS, RedirectPolicy
@@ -19,7 +19,31 @@ from .store import GrantStore, MemoryGrantStore, RedisGrantStore
 if TYPE_CHECKING:
     from ..settings import FacadeSettings
 
-__all__ = ["CLAUDE_CALLBACKS", "OAuthEndpoints", "OAuthService", "open_oauth"]
+__all__ = [
+    "CLAUDE_CALLBACKS",
+    "OAUTH_REVOKED_MESSAGE",
+    "OAuthEndpoints",
+    "OAuthService",
+    "is_oauth_factor",
+    "oauth_factor_id",
+    "open_oauth",
+]
+
+OAUTH_REVOKED_MESSAGE: Final = (
+    "The sign-in (OAuth grant) this request was authorised with was revoked or has expired, so the "
+    "request was cancelled; sign in again"
+)
+_FACTOR_PREFIX: Final = "oauth:"
+
+
+def oauth_factor_id(grant_id: str) -> str:
+    """The id work opened with a grant is held under (live.py's second factor ids)."""
+    return _FACTOR_PREFIX + grant_id
+
+
+def is_oauth_factor(factor_id: str) -> bool:
+    """Whether a second factor id names a grant (not an API token)."""
+    return factor_id.startswith(_FACTOR_PREFIX)
 
 
 def open_oauth(settings: FacadeSettings) -> OAuthService:

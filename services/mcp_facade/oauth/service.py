@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -53,6 +55,8 @@ __all__ = [
     "Person",
     "TokenSet",
 ]
+
+logger = logging.getLogger(__name__)
 
 # The one scope: use of the MCP server's tools (the server's own config decides which).
 SCOPE: Final = "mcp"
@@ -192,6 +196,11 @@ class OAuthService:
         self.redirects = redirects
         self.access_ttl_s = access_ttl_s
         self.refresh_ttl_s = refresh_ttl_s
+        self._on_revoked: list[Callable[[str], Awaitable[None]]] = []
+
+    def on_revoked(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """Call `listener(grant_id)` after each grant is revoked (the façade cuts its open work)."""
+        self._on_revoked.append(listener)
 
     # -- clients (RFC 7591) ---------------------------------------------------------------------
 
@@ -474,6 +483,11 @@ class OAuthService:
         await self.store.delete(f"grant:{grant_id}")
         if grant is not None:
             await self.store.remove_member(f"grants:{grant.server_id}", grant_id)
+        for listener in self._on_revoked:
+            try:
+                await listener(grant_id)
+            except Exception:  # the grant is revoked all the same; requests are refused from now on
+                logger.exception("oauth: a grant-revoked listener failed")
         return grant
 
 
