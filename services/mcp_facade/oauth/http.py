@@ -202,15 +202,14 @@ class OAuthEndpoints:
         client = await self.service.client(str(params.get("client_id", "")))
         if client is None:
             raise _PageError("Unknown client", "This application is not registered with this server.")
-        redirect_uri = params.get("redirect_uri") or (
-            client.redirect_uris[0] if len(client.redirect_uris) == 1 else ""
-        )
+        # Required, as in OAuth 2.1: the token request then always names it too (checked equal there).
+        redirect_uri = params.get("redirect_uri", "")
         if redirect_uri not in client.redirect_uris:
             raise _PageError("Invalid redirect", "The redirect URI is not one this application registered.")
         state = params.get("state")
         try:
             if params.get("response_type") != "code":
-                raise UnsupportedResponseTypeError(description="response_type must be code")
+                raise UnsupportedResponseTypeError(str(params.get("response_type"))[:50])
             challenge = self.service.check_challenge(
                 params.get("code_challenge"), params.get("code_challenge_method")
             )
@@ -440,9 +439,7 @@ class _Redirect(Exception):  # noqa: N818 - a control-flow signal, not an error 
         self.error = error
 
     def response(self, issuer: str) -> web.Response:
-        query = {"error": str(self.error.error), "iss": issuer}
-        if self.error.description:
-            query["error_description"] = str(self.error.description)
+        query = {str(k): str(v) for k, v in self.error.get_body()} | {"iss": issuer}
         if self.state is not None:
             query["state"] = self.state
         return _see_other(self.redirect_uri, query)
