@@ -183,7 +183,7 @@ class OAuthEndpoints:
                 raise InvalidRequestError(description="registration request too large")
             try:
                 metadata = json.loads(raw or b"null")
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: a nesting bomb
                 raise InvalidRequestError(description="the body must be a JSON object") from None
             if not isinstance(metadata, dict):
                 raise InvalidRequestError(description="the body must be a JSON object")

@@ -227,7 +227,9 @@ class OAuthService:
             ("response_types", {"code"}),
         ):
             value = metadata.get(field)
-            if value is not None and (not isinstance(value, list) or not set(value) <= allowed):
+            if value is not None and (
+                not isinstance(value, list) or not all(isinstance(v, str) and v in allowed for v in value)
+            ):
                 raise InvalidClientMetadataError(
                     description=f"{field} may only hold {', '.join(sorted(allowed))}"
                 )

@@ -108,7 +108,16 @@ async def test_token_endpoint_client_authentication_and_grant_types(stack: Stack
         ) as resp:
             # Authenticated: now the refresh token itself is what is wrong.
             assert resp.status == 400 and (await resp.json())["error"] == "invalid_grant"
-        async with http.post(
-            f"{base}/oauth/register", json={"redirect_uris": [REDIRECT], "grant_types": ["password"]}
-        ) as resp:
-            assert resp.status == 400 and (await resp.json())["error"] == "invalid_client_metadata"
+        for metadata in (
+            {"redirect_uris": [REDIRECT], "grant_types": ["password"]},
+            {"redirect_uris": [REDIRECT], "grant_types": [["authorization_code"]]},
+            {"redirect_uris": [REDIRECT], "token_endpoint_auth_method": ["none"]},
+            {"redirect_uris": [REDIRECT], "client_name": 5},
+            {"redirect_uris": "http://127.0.0.1/cb"},
+        ):
+            async with http.post(f"{base}/oauth/register", json=metadata) as resp:
+                assert resp.status == 400 and (await resp.json())["error"] == "invalid_client_metadata", (
+                    metadata
+                )
+        async with http.post(f"{base}/oauth/register", data="[" * 5000 + "]" * 5000) as resp:
+            assert resp.status == 400 and (await resp.json())["error"] == "invalid_request"
