@@ -101,7 +101,8 @@ def digest(secret: str) -> str:
 
 
 def _secret(prefix: str) -> str:
-    return prefix + secrets.token_urlsafe(32)
+    # 256 bits as hex: one word, which the log filter's pattern for these prefixes redacts whole.
+    return prefix + secrets.token_hex(32)
 
 
 @dataclass(frozen=True, slots=True)

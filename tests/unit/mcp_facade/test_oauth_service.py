@@ -14,6 +14,7 @@ import secrets
 import pytest
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidGrantError
 
+from gumloop_mcp.runtime import redact
 from services.mcp_facade.oauth.redirects import CLAUDE_CALLBACKS, RedirectPolicy
 from services.mcp_facade.oauth.service import AuthorizationRequest, OAuthService, TokenSet
 from services.mcp_facade.oauth.store import GrantStore, MemoryGrantStore, RedisGrantStore
@@ -144,3 +145,13 @@ async def test_two_replicas_on_redis_share_grants_and_revocations(redis_url: str
     finally:
         await one.close()
         await two.close()
+
+
+async def test_the_log_filter_redacts_every_oauth_secret_whole() -> None:
+    service = _service()
+    tokens, _ = await _tokens(service)
+    connect = await service.mint_connect_code("mcp_a", "acct", "x", 60)
+    secret = (await service.register_client({"redirect_uris": [CLAUDE_CALLBACKS[0]]}))["client_secret"]
+    for value in (tokens.access_token, tokens.refresh_token, connect, secret):
+        line = redact(f"saw {value}, then more")
+        assert value not in line and value[8:] not in line and line == "saw [REDACTED], then more"
