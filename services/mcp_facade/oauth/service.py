@@ -7,9 +7,12 @@ refresh-token or code reuse) or when its refresh lifetime passes without a refre
 - Clients register through RFC 7591 (`register_client`); their redirect URIs must be on the
   allow-list (`RedirectPolicy`). Public clients (`none`) and confidential ones
   (`client_secret_post`, `client_secret_basic`) are accepted; PKCE (S256) is required of all.
-- Who may consent is decided by a `ConsentMethod`; this slice ships the one-time connect code an
-  operator mints through the management API (`ConnectCodes`). An OpenID Connect login plugs in as
-  another method returning the same `Person`.
+- Consent ends in a `Person` (subject and how they proved it) handed to `issue_code`. This slice
+  proves it with the one-time connect code an operator mints through the management API
+  (`mint_connect_code` / `redeem_connect_code`, read from the consent form). An OpenID Connect login
+  would send the person to the identity provider from the consent page and, on its callback (with
+  the authorization request kept server-side), check the allowed emails/domains/groups and call
+  `issue_code` with the `Person` it proved: nothing after `issue_code` changes.
 - Codes live 60 s and are redeemed once; a second redemption revokes the grant the first made.
 - Access tokens are opaque, short-lived and bound to the grant's server (RFC 8707 `resource`);
   refresh tokens rotate at each use, and a reused one revokes the whole grant.
