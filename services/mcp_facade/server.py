@@ -29,6 +29,7 @@ from .audit import AuditRecorder
 from .audit.factory import open_audit_store
 from .contracts import Toolbox
 from .metrics import FacadeMetrics
+from .oauth import OAuthService, open_oauth
 from .protocol.sessions import SessionCodec, SessionStore
 from .settings import FacadeSettings
 from .state.backends import Backends, connect_backends
@@ -125,6 +126,7 @@ def _admin_app(
     health: Health,
     metrics: FacadeMetrics,
     audit: AuditRecorder | None = None,
+    oauth: OAuthService | None = None,
 ) -> web.Application:
     app: web.Application | None = None
     if backends is not None:
@@ -135,7 +137,7 @@ def _admin_app(
                 raise  # the module exists but is broken: fail loudly
             logger.warning("management API unavailable; the admin port serves health and metrics only")
         else:
-            app = module.create_admin_app(settings, backends, audit=audit.store if audit else None)
+            app = module.create_admin_app(settings, backends, oauth, audit=audit.store if audit else None)
     if app is None:
         app = web.Application()
     paths = {getattr(r, "canonical", "") for r in app.router.resources()}
@@ -214,14 +216,15 @@ async def create_server(
     await state.start()
     await audit.start()
     sessions = SessionStore(SessionCodec(_session_secret(settings), settings.session_ttl_s), state)
+    oauth = open_oauth(settings)  # one authorization server for the public and the admin app
     public_app, facade = create_public_app(
-        settings, toolbox, resolver, sessions, state, health, metrics=metrics
+        settings, toolbox, resolver, sessions, state, health, metrics=metrics, oauth=oauth
     )
     facade.protocol.audit = audit
     public_limit, admin_limit = _connection_limits(settings)
     public_guard = ConnectionGuard("public", public_limit, settings.header_timeout_s, metrics)
     admin_guard = ConnectionGuard("admin", admin_limit, settings.header_timeout_s, metrics)
-    admin_app = _admin_app(settings, backends, health, metrics, audit)
+    admin_app = _admin_app(settings, backends, health, metrics, audit=audit, oauth=oauth)
     # The MCP handlers time their own body reads after authorising; the admin handlers do not.
     admin_app.middlewares.append(admin_guard.body_deadline_middleware(settings.body_timeout_s))
     public_runner, public_port = await _start(

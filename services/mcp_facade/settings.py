@@ -87,6 +87,16 @@ class FacadeSettings(ServiceSettings):
     # (gmcp_facade_audit_dropped_total{reason="queue_full"}).
     audit_queue_size: int = Field(default=10_000, ge=1)
 
+    # OAuth servers (require_oauth; services/mcp_facade/oauth): redirect URIs clients may register
+    # besides loopback ones (default: Claude's two connector callbacks), and token lifetimes. Grants,
+    # codes and tokens live in the same store as above (memory, or Redis under redis_key_prefix + "oauth:").
+    oauth_redirect_uris: list[str] = [
+        "https://claude.ai/api/mcp/auth_callback",
+        "https://claude.com/api/mcp/auth_callback",
+    ]
+    oauth_access_token_ttl_s: float = Field(default=900.0, ge=10.0, le=86400.0)
+    oauth_refresh_token_ttl_s: float = Field(default=30 * 86400.0, ge=60.0, le=365 * 86400.0)
+
     # -- bounds on what one client can hold (see SECURITY.md, "Resource limits"); 0 disables a count --
     # Messages in one JSON-RPC batch (2025-03-26 sessions); each request in it also takes from the budget.
     max_batch_items: int = Field(default=20, ge=1)

@@ -34,6 +34,7 @@ def server_message(record: ServerRecord) -> pb.McpServer:
             audit_payloads=record.audit_payloads,
         ),
         require_api_token_auth=record.require_api_token_auth,
+        require_oauth=record.require_oauth,
         create_time=timestamp(record.create_time),
         update_time=timestamp(record.update_time),
         token_prefix=record.token_prefix,

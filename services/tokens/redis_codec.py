@@ -51,6 +51,7 @@ def server_from_hash(data: dict[str, str]) -> ServerRecord:
         tool_exposure=data.get("tool_exposure", ""),
         context_budget_tokens=int(data.get("context_budget_tokens", "0")),
         audit_payloads=data.get("audit_payloads", "0") == "1",
+        require_oauth=data.get("require_oauth", "0") == "1",
     )
 
 
@@ -69,6 +70,7 @@ def server_to_hash(record: ServerRecord) -> dict[Any, Any]:
         "last_used_time": encode_time(record.last_used_time),
         "token_prefix": record.token_prefix,
         "tool_exposure": record.tool_exposure,
+        "require_oauth": "1" if record.require_oauth else "0",
         "context_budget_tokens": str(record.context_budget_tokens),
         "audit_payloads": "1" if record.audit_payloads else "0",
     }

@@ -71,6 +71,7 @@ _UPDATABLE: Final = frozenset(
         "config.audit_payloads",
         "expire_time",
         "require_api_token_auth",
+        "require_oauth",
     }
 )
 # A partial scope update is validated again when the other half moved meanwhile; only a record whose
@@ -200,6 +201,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             + v.check_exposure(
                 "mcp_server.config", given.config.tool_exposure, given.config.context_budget_tokens
             )
+            + v.check_second_factor("mcp_server", given.require_api_token_auth, given.require_oauth)
             + violations
         )
         _raise_if(violations)
@@ -221,6 +223,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             tool_exposure=given.config.tool_exposure,
             context_budget_tokens=given.config.context_budget_tokens,
             audit_payloads=given.config.audit_payloads,
+            require_oauth=given.require_oauth,
         )
         await self._store.create_server(record, hash_token(token, self._pepper))
         logger.info("created mcp server %s for account %s", record.id, record.account_id)
@@ -294,6 +297,12 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             changes["expire_time"] = expire
         if "require_api_token_auth" in paths:
             changes["require_api_token_auth"] = given.require_api_token_auth
+        if "require_oauth" in paths:
+            changes["require_oauth"] = given.require_oauth
+        if "require_api_token_auth" in paths and "require_oauth" in paths:
+            violations += v.check_second_factor(
+                "mcp_server", given.require_api_token_auth, given.require_oauth
+            )
         if "config" in paths or "config.tool_exposure" in paths:
             violations += v.check_exposure("mcp_server.config", given.config.tool_exposure, 0)
             changes["tool_exposure"] = given.config.tool_exposure

@@ -93,6 +93,8 @@ class ServerRecord:
     context_budget_tokens: int = 0
     # The façade's audit trail keeps this server's tool-call arguments and results.
     audit_payloads: bool = False
+    # Every MCP request needs an OAuth access token for this server (services/mcp_facade/oauth).
+    require_oauth: bool = False
 
 
 class Unchanged(enum.Enum):
@@ -113,6 +115,7 @@ UPDATABLE_FIELDS: Final = (
     "tool_exposure",
     "context_budget_tokens",
     "audit_payloads",
+    "require_oauth",
 )
 
 
@@ -135,6 +138,7 @@ class ServerUpdate:
     tool_exposure: str | Unchanged = UNCHANGED
     context_budget_tokens: int | Unchanged = UNCHANGED
     audit_payloads: bool | Unchanged = UNCHANGED
+    require_oauth: bool | Unchanged = UNCHANGED
     expect_methods: tuple[str, ...] | None = None
     expect_tags: tuple[str, ...] | None = None
 

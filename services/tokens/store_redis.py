@@ -87,6 +87,7 @@ _FIELD_ENCODERS: Final[dict[str, Callable[[Any], str]]] = {
     "tool_exposure": str,
     "context_budget_tokens": str,
     "audit_payloads": lambda value: "1" if value else "0",
+    "require_oauth": lambda value: "1" if value else "0",
     "update_time": repr,
 }
 

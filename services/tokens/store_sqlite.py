@@ -59,6 +59,7 @@ _COLUMN_ENCODERS: Final[dict[str, Callable[[Any], Any]]] = {
     "tags": _json_list,
     "require_api_token_auth": int,
     "audit_payloads": int,
+    "require_oauth": int,
 }
 
 
@@ -174,7 +175,7 @@ class SqliteTokenStore:
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT INTO servers ({SERVER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO servers ({SERVER_COLUMNS}) VALUES ({', '.join('?' * 15)})",
                 (
                     record.id,
                     record.name,
@@ -190,6 +191,7 @@ class SqliteTokenStore:
                     record.tool_exposure,
                     record.context_budget_tokens,
                     int(record.audit_payloads),
+                    int(record.require_oauth),
                 ),
             )
             conn.execute(

@@ -34,6 +34,7 @@ __all__ = [
     "check_expiry",
     "check_grace",
     "check_name",
+    "check_second_factor",
     "check_page_size",
     "check_scope_shape",
     "check_scope_against_catalog",
@@ -217,3 +218,15 @@ def decode_page_token(field: str, kind: str, scope: str, token: str) -> Cursor |
     except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, RecursionError) as exc:
         # OverflowError: a huge JSON integer as "t" (float() of 400 digits)
         raise InvalidArgument([(field, "is not a page token returned by this listing")]) from exc
+
+
+def check_second_factor(field: str, require_api_token_auth: bool, require_oauth: bool) -> list[Violation]:
+    """A server has one second factor at most: an API token or OAuth, not both."""
+    if require_api_token_auth and require_oauth:
+        return [
+            (
+                f"{field}.require_oauth",
+                "must be false when require_api_token_auth is true (one second factor)",
+            )
+        ]
+    return []

@@ -156,6 +156,28 @@ class ManagementClient:
         """Revoke an MCP server: its URL stops working at once."""
         self.request("DELETE", f"/integrated-account/{_seg(account_id)}/mcp/{_seg(server_id)}")
 
+    def create_connect_code(
+        self, account_id: str, server_id: str, subject: str, ttl_s: int | None = None
+    ) -> dict[str, Any]:
+        """A one-time connect code for `subject` on an OAuth server (shown once)."""
+        body: dict[str, Any] = {"subject": subject}
+        if ttl_s is not None:
+            body["ttl_seconds"] = ttl_s
+        path = f"/integrated-account/{_seg(account_id)}/mcp/{_seg(server_id)}/oauth/connect-codes"
+        created: dict[str, Any] = self.request("POST", path, body)
+        return created
+
+    def list_grants(self, account_id: str, server_id: str) -> list[dict[str, Any]]:
+        """Who has connected to an OAuth server (one grant per person and client)."""
+        path = f"/integrated-account/{_seg(account_id)}/mcp/{_seg(server_id)}/oauth/grants"
+        grants: list[dict[str, Any]] = self.request("GET", path)["result"]
+        return grants
+
+    def revoke_grant(self, account_id: str, server_id: str, grant_id: str) -> None:
+        """Cut one person's client off an OAuth server."""
+        path = f"/integrated-account/{_seg(account_id)}/mcp/{_seg(server_id)}/oauth/grants/{_seg(grant_id)}"
+        self.request("DELETE", path)
+
     def find_server_account(self, server_id: str) -> str:
         """The account an MCP server belongs to (asked of each account in turn)."""
         for account in self.list_accounts():

@@ -157,7 +157,14 @@ TYPE_ONLY_CYCLES = [
     ["gumloop_mcp.emulator.approvals", "gumloop_mcp.emulator.session_queue", "gumloop_mcp.emulator.store"],
     # Both transports take the whole FacadeApp (a service locator; issue 15, section 1, item 3):
     # a narrow typed interface per transport would end it.
-    [f"{FACADE}.transport.app", f"{FACADE}.transport.legacy_sse", f"{FACADE}.transport.streamable_http"],
+    # The OAuth endpoints (oauth/http.py) annotate with FacadeApp the same way.
+    [
+        f"{FACADE}.oauth",
+        f"{FACADE}.oauth.http",
+        f"{FACADE}.transport.app",
+        f"{FACADE}.transport.legacy_sse",
+        f"{FACADE}.transport.streamable_http",
+    ],
 ]
 
 
@@ -174,10 +181,13 @@ ALLOWED: dict[str, set[str]] = {
     "audit": set(),
     # the protocol records every tool call in the audit trail
     "protocol": {"state", "audit"},
-    "transport": {"protocol", "state"},
+    "transport": {"protocol", "state", "oauth"},
     # the admin HTTP app reuses the tool naming (tool names of an operation) and the Host/Origin policy,
     # serves the audit trail and mounts the console
-    "management": {"state", "tools", "transport", "audit", "console"},
+    "management": {"state", "tools", "transport", "audit", "console", "oauth"},
+    # the OAuth authorization server: discovery and consent on the public app (it resolves URL tokens
+    # like the transports do), connect codes and grants on the admin app (models from management/)
+    "oauth": {"transport", "management", "tools", "state"},
     # the console previews a scope's tools as the toolbox builds them and reads the management models;
     # everything it does goes through the management API over HTTP
     "console": {"tools", "management"},

@@ -41,6 +41,8 @@ from ..audit.store import AuditUnavailable
 from ..console.app import CONSOLE_PREFIX
 from ..console.mount import attach_console
 from ..console.preview import ScopePreview, UnknownScopeError, scope_preview
+from ..oauth import OAuthService, open_oauth
+from ..oauth import management as oauth_routes
 from ..settings import FacadeSettings
 from ..state.backends import Backends
 from ..tools.naming import kind_name, tool_names
@@ -185,6 +187,7 @@ def _server_out(s: tpb.McpServer, url: str | None = None) -> McpServerOut:
         ),
         expires_at=_dt(s, "expire_time"),
         require_api_token_auth=s.require_api_token_auth,
+        require_oauth=s.require_oauth,
         created_at=_dt(s, "create_time"),
         last_used_at=_dt(s, "last_used_time"),
         token_prefix=s.token_prefix,
@@ -271,6 +274,7 @@ async def create_mcp(request: web.Request) -> web.Response:
         account_id=request.match_info["account_id"],
         config=_config_message(body.config),
         require_api_token_auth=body.require_api_token_auth,
+        require_oauth=body.require_oauth,
     )
     if (ts := _ts(body.expires_at)) is not None:
         server.expire_time.CopyFrom(ts)
@@ -310,6 +314,11 @@ async def _with_activity(request: web.Request, out: McpServerOut) -> dict[str, A
     return out.model_dump(mode="json")
 
 
+# For the OAuth routes (oauth/management.py), which share the ownership check and body parsing.
+owned_server = _owned_server
+parse_body = _body
+
+
 async def list_mcp(request: web.Request) -> web.Response:
     """List an account's MCP servers (paginated)."""
     limit, cursor = _page_args(request)
@@ -344,9 +353,17 @@ async def patch_mcp(request: web.Request) -> web.Response:
         if (ts := _ts(body.expires_at)) is not None:
             server.expire_time.CopyFrom(ts)
         paths.append("expire_time")
+    # One second factor at most: turning one on turns the other off in the same update.
     if body.require_api_token_auth is not None:
         server.require_api_token_auth = body.require_api_token_auth
         paths.append("require_api_token_auth")
+        if body.require_api_token_auth and body.require_oauth is None:
+            paths.append("require_oauth")
+    if body.require_oauth is not None:
+        server.require_oauth = body.require_oauth
+        paths.append("require_oauth")
+        if body.require_oauth and body.require_api_token_auth is None:
+            paths.append("require_api_token_auth")
     if not paths:
         raise ApiError(400, "invalid_argument", "nothing to update", [("body", "give at least one field")])
     resp = await request.app[_BACKENDS].tokens.UpdateMcpServer(
@@ -546,6 +563,31 @@ ROUTES: Final = (
     Route("DELETE", "/api-tokens/{token_id}", delete_api_token, 204, None, None),
     Route("GET", "/catalog", get_catalog, 200, None, CatalogOut, any_token=True),
     Route("POST", "/catalog/preview", preview_scope, 200, McpConfig, ScopePreview, any_token=True),
+    # OAuth servers (oauth/management.py): connect codes and grants.
+    Route(
+        "POST",
+        f"{_ACC}/mcp/{{mcp_id}}/oauth/connect-codes",
+        oauth_routes.create_connect_code,
+        201,
+        oauth_routes.ConnectCodeCreate,
+        oauth_routes.ConnectCodeOut,
+    ),
+    Route(
+        "GET",
+        f"{_ACC}/mcp/{{mcp_id}}/oauth/grants",
+        oauth_routes.list_grants,
+        200,
+        None,
+        oauth_routes.GrantList,
+    ),
+    Route(
+        "DELETE",
+        f"{_ACC}/mcp/{{mcp_id}}/oauth/grants/{{grant_id}}",
+        oauth_routes.revoke_grant,
+        204,
+        None,
+        None,
+    ),
 )
 _ANY_TOKEN: Final = frozenset(r.path for r in ROUTES if r.any_token)
 _PUBLIC: Final = frozenset({"/openapi.json", "/healthz", "/readyz", "/metrics"})
@@ -632,17 +674,24 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def create_admin_app(
-    settings: FacadeSettings, backends: Backends, *, audit: AuditStore | None = None
+    settings: FacadeSettings,
+    backends: Backends,
+    oauth: OAuthService | None = None,
+    *,
+    audit: AuditStore | None = None,
 ) -> web.Application:
     """The admin aiohttp app: management routes plus GET /openapi.json.
 
-    `audit` is the store the activity route reads (server.py passes the recorder's); without one
-    an empty in-memory trail answers.
+    `oauth` must be the public app's authorization server (server.py passes the same one). `audit` is
+    the store the activity route reads (server.py passes the recorder's); without one an empty
+    in-memory trail answers.
     """
     app = web.Application(middlewares=[_middleware], client_max_size=settings.max_body_bytes)
     app[_SETTINGS] = settings
     app[_BACKENDS] = backends
     app[_AUDIT] = audit if audit is not None else MemoryAuditStore()
+    app[oauth_routes.OAUTH_SERVICE] = oauth or open_oauth(settings)
+    app[oauth_routes.MANAGEMENT_HOOKS] = oauth_routes.ManagementHooks(ApiError, _owned_server, _body)
     app[_POLICY] = HostPolicy(
         settings.admin_allowed_origins, settings.admin_allowed_hosts, settings.admin_host
     )

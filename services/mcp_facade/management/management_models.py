@@ -135,6 +135,13 @@ class McpConfig(_Body):
     )
 
 
+_OAUTH_DOC: Final = (
+    "every MCP request needs an OAuth access token from the gateway's authorization server for this "
+    "server's URL (sign-in from Claude.ai); turning it on turns require_api_token_auth off"
+)
+_ONE_FACTOR: Final = "require_api_token_auth and require_oauth exclude each other (one second factor)"
+
+
 class McpServerCreate(_Body):
     """Body of POST /integrated-account/{id}/mcp."""
 
@@ -142,6 +149,13 @@ class McpServerCreate(_Body):
     config: McpConfig = Field(default_factory=McpConfig)
     expires_at: datetime | None = Field(default=None, description=_EXPIRY_DOC)
     require_api_token_auth: StrictBool = False
+    require_oauth: StrictBool = Field(default=False, description=_OAUTH_DOC)
+
+    @model_validator(mode="after")
+    def _one_second_factor(self) -> McpServerCreate:
+        if self.require_api_token_auth and self.require_oauth:
+            raise ValueError(_ONE_FACTOR)
+        return self
 
 
 class McpServerPatch(_Body):
@@ -151,6 +165,15 @@ class McpServerPatch(_Body):
     config: McpConfig | SkipJsonSchema[None] = _OPTIONAL
     expires_at: datetime | None = Field(default=None, description=_EXPIRY_DOC)
     require_api_token_auth: StrictBool | SkipJsonSchema[None] = _OPTIONAL
+    require_oauth: StrictBool | SkipJsonSchema[None] = Field(
+        default=None, description=_OAUTH_DOC, json_schema_extra=_absent_when_left_out
+    )
+
+    @model_validator(mode="after")
+    def _one_second_factor(self) -> McpServerPatch:
+        if self.require_api_token_auth and self.require_oauth:
+            raise ValueError(_ONE_FACTOR)
+        return self
 
 
 class RotateRequest(_Body):
@@ -176,6 +199,7 @@ class McpServerOut(BaseModel):
     config: McpConfig
     expires_at: datetime | None
     require_api_token_auth: bool
+    require_oauth: bool = False
     created_at: datetime | None
     last_used_at: datetime | None
     token_prefix: str

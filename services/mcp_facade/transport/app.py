@@ -16,6 +16,11 @@ beyond; limits.py).
 Revocations reach work already running through `live` (live.py): the token resolver's
 listener cuts the streams, calls and tasks of a revoked or expired record at once, and
 re-checks the tokens in use when a record changed or the watch reconnected.
+
+A record with `require_oauth` takes, instead of an API token, an OAuth access token its own
+authorization server issued for it (oauth/; 401 with `WWW-Authenticate: Bearer
+resource_metadata=...` otherwise). Work opened with a grant is held under it; revoking the grant
+is broadcast through the shared state and every replica cuts that work.
 """
 
 from __future__ import annotations
@@ -32,12 +37,21 @@ from aiohttp import web
 
 from ..contracts import Toolbox
 from ..metrics import FacadeMetrics
+from ..oauth import (
+    OAUTH_REVOKED_MESSAGE,
+    OAuthEndpoints,
+    OAuthService,
+    is_oauth_factor,
+    oauth_factor_id,
+    open_oauth,
+)
+from ..oauth.store import StoreUnavailable as OAuthStoreUnavailable
 from ..protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, JsonRpcError, error_response
 from ..protocol.live import LiveWork, SecondFactor
 from ..protocol.protocol import Protocol
 from ..protocol.sessions import SessionStore
 from ..settings import FacadeSettings
-from ..state.state import FacadeState
+from ..state.state import FacadeState, StateUnavailable
 from .accesslog import SERVER_ID, access_log_middleware, add_request_id_header
 from .auth import BackendUnavailable, NotFound, Resolved, Revocation, TokenResolver, Unauthorized
 from .health import Health
@@ -52,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 # Tokens re-checked at once after a record changed or the watch reconnected.
 _RECHECK_CONCURRENCY: Final = 16
+# The message that tells every replica a grant was revoked (oauth/): each cuts what it holds of it.
+_GRANT_REVOKED: Final = "oauth-grant-revoked"
 
 FACADE_KEY: Final = web.AppKey("facade", object)
 # The second-factor API token on `/mcp`, whose Authorization header carries the URL token.
@@ -110,12 +126,18 @@ class FacadeApp:
         state: FacadeState,
         *,
         metrics: FacadeMetrics | None = None,
+        oauth: OAuthService | None = None,
     ) -> None:
         self.settings = settings
         self.resolver = resolver
         self.metrics = metrics
         self.state = state
         self.live = LiveWork()
+        # The authorization server of require_oauth records (oauth/): endpoints and token checks.
+        # A revoked grant is broadcast, and every replica cuts what was opened with it.
+        self.oauth = OAuthEndpoints(self, toolbox, oauth or open_oauth(settings))
+        self.oauth.service.on_revoked(self._grant_revoked)
+        state.on_message(_GRANT_REVOKED, self._on_grant_revoked)
         self.protocol = Protocol(settings, toolbox, sessions, state, metrics=metrics, live=self.live)
         self.policy = HostPolicy(settings.allowed_origins, settings.allowed_hosts, settings.host)
         self.streamable = StreamableHttp(self)
@@ -149,6 +171,17 @@ class FacadeApp:
             self._recheck_again.add(key)  # what it read may predate this event: once more after it
         elif self.live.tokens(key or None) or (not key and self.live.second_factors()):
             self._rechecks[key] = asyncio.create_task(self._rechecks_of(key), name="revocation-recheck")
+
+    async def _grant_revoked(self, grant_id: str) -> None:
+        try:
+            await self.state.broadcast({"kind": _GRANT_REVOKED, "grant_id": grant_id})
+        except StateUnavailable:
+            # Not told to the others: they cut it at their next re-check (a watch reconnect); new
+            # requests with its tokens are refused everywhere at once anyway (they read the store).
+            self.live.cut_api_token(oauth_factor_id(grant_id), OAUTH_REVOKED_MESSAGE)
+
+    def _on_grant_revoked(self, message: dict[str, Any]) -> None:
+        self.live.cut_api_token(oauth_factor_id(str(message.get("grant_id", ""))), OAUTH_REVOKED_MESSAGE)
 
     async def _rechecks_of(self, key: str) -> None:
         """Re-check the tokens in use of one record (or of all when `key` is ""), again while asked."""
@@ -184,6 +217,13 @@ class FacadeApp:
 
         async def verify(factor: SecondFactor) -> None:
             async with limit:
+                if is_oauth_factor(factor.id):
+                    try:
+                        if not await self.oauth.service.grant(factor.id.partition(":")[2]):
+                            self.live.cut_api_token(factor.id, OAUTH_REVOKED_MESSAGE)
+                    except OAuthStoreUnavailable:
+                        pass  # unknown: keep it; the next request checks its access token anyway
+                    return
                 try:
                     await self.resolver.verify_api_token(factor.authorization, factor.account_id)
                 except Unauthorized:
@@ -217,7 +257,10 @@ class FacadeApp:
         token, authorization = _credentials(request)
         try:
             resolved = await self.resolver.resolve(token)
-            if resolved.require_api_token:
+            if resolved.require_oauth:
+                factor = await self._check_oauth(request, resolved, token, authorization)
+                resolved = dataclasses.replace(resolved, second_factor=factor)
+            elif resolved.require_api_token:
                 factor = await self.resolver.verify_api_token(authorization, resolved.scope.account_id)
                 resolved = dataclasses.replace(resolved, second_factor=factor)
         except NotFound:
@@ -240,6 +283,30 @@ class FacadeApp:
         request[_URL_TOKEN] = token
         request[SERVER_ID] = resolved.scope.server_id
         return resolved
+
+    async def _check_oauth(
+        self, request: web.Request, resolved: Resolved, token: str, authorization: str | None
+    ) -> SecondFactor:
+        """401 with the protected-resource metadata's address unless the request carries an access
+        token for this server (oauth/http.py); 503 when the grant store is down."""
+        try:
+            grant = await self.oauth.verify(request, resolved, authorization)
+        except OAuthStoreUnavailable:
+            raise _error(
+                503,
+                INTERNAL_ERROR,
+                "Service Unavailable: the grant store is unreachable",
+                {"Retry-After": "5"},
+            ) from None
+        if grant is None:
+            raise _error(
+                401,
+                INVALID_REQUEST,
+                "Unauthorized: this MCP server requires signing in with OAuth (see WWW-Authenticate)",
+                {"WWW-Authenticate": self.oauth.challenge(request, token, authorization is not None)},
+            )
+        # Held by what the request opens (streams, calls, tasks), so revoking the grant cuts it.
+        return SecondFactor(oauth_factor_id(grant.id), resolved.scope.account_id, authorization or "")
 
     @staticmethod
     def url_token(request: web.Request) -> str:
@@ -325,6 +392,7 @@ class FacadeApp:
         for timer in self._token_ends.values():
             timer.cancel()
         self._token_ends.clear()
+        await self.oauth.service.store.close()
 
 
 _CORS_HEADERS: Final = {
@@ -370,6 +438,7 @@ def create_public_app(
     health: Health,
     *,
     metrics: FacadeMetrics | None = None,
+    oauth: OAuthService | None = None,
 ) -> tuple[web.Application, FacadeApp]:
     """The public aiohttp application and its state."""
     # The body ceiling is enforced in read_body (413 with a JSON-RPC error); aiohttp's own
@@ -377,7 +446,7 @@ def create_public_app(
     app = web.Application(
         middlewares=[access_log_middleware(metrics)], client_max_size=settings.max_body_bytes + 1
     )
-    facade = FacadeApp(settings, toolbox, resolver, sessions, state, metrics=metrics)
+    facade = FacadeApp(settings, toolbox, resolver, sessions, state, metrics=metrics, oauth=oauth)
     app[FACADE_KEY] = facade
     route: Any = app.router
     route.add_post("/mcp/{token}", facade.streamable.post)
@@ -395,7 +464,9 @@ def create_public_app(
     app.on_response_prepare.append(_cors_hook(facade.policy))
     app.on_response_prepare.append(add_request_id_header)
     health.add_routes(app)
-    # OAuth discovery probes (MCP specification, "Authorization": /.well-known/oauth-protected-resource and
-    # /.well-known/oauth-authorization-server) get plain 404s: this server is authless or uses API tokens.
+    # OAuth (oauth/http.py): metadata of require_oauth servers and the authorization server's endpoints.
+    facade.oauth.add_routes(app)
+    # Any other discovery probe gets a plain 404 (so does the protected-resource metadata of a server
+    # without OAuth: authless or API tokens).
     route.add_get("/.well-known/{rest:.*}", _not_found)
     return app, facade

@@ -72,6 +72,8 @@ class Resolved:
     server_expires_at: float = 0.0
     # The API token that passed the second factor for this request (None when none was asked).
     second_factor: SecondFactor | None = None
+    # Every request needs an OAuth access token for this record (oauth/; takes precedence).
+    require_oauth: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +175,7 @@ class TokenResolver:
             require_api_token=record.require_api_token_auth,
             token_expires_at=expires,
             server_expires_at=server_expires,
+            require_oauth=record.require_oauth,
         )
         if generation != self._generation:
             return resolved  # answered before a revocation we have since seen: use once, do not cache

@@ -22,7 +22,15 @@ from gumloop_mcp.contract import diff
 from gumloop_mcp.management_client import ManagementClient, ManagementError
 
 from . import connection
-from .render import ACCOUNT_COLUMNS, API_TOKEN_COLUMNS, SERVER_COLUMNS, card, catalog_text, table
+from .render import (
+    ACCOUNT_COLUMNS,
+    API_TOKEN_COLUMNS,
+    GRANT_COLUMNS,
+    SERVER_COLUMNS,
+    card,
+    catalog_text,
+    table,
+)
 
 __all__ = ["COMMANDS", "Output", "UsageError", "add_commands", "run"]
 
@@ -106,6 +114,10 @@ def servers_create(client: ManagementClient, args: argparse.Namespace) -> Output
         "config": {"methods": args.method or [], "tags": args.tag or []},
         "require_api_token_auth": args.require_api_token,
     }
+    if args.require_oauth:
+        if args.require_api_token:
+            raise UsageError("--require-api-token and --require-oauth exclude each other (one second factor)")
+        body["require_oauth"] = True
     if args.expires_at:
         body["expires_at"] = args.expires_at
     server = client.create_server(_account_of(client, args), body)
@@ -141,6 +153,8 @@ def servers_update(client: ManagementClient, args: argparse.Namespace) -> Output
         body["expires_at"] = None
     if args.require_api_token is not None:
         body["require_api_token_auth"] = args.require_api_token
+    if args.require_oauth is not None:
+        body["require_oauth"] = args.require_oauth
     if args.method or args.tag or args.all_methods or args.any_tag:
         body["config"] = _config(client.get_server(account, args.server_id)["config"], args)
     if not body:
@@ -157,6 +171,27 @@ def servers_rotate(client: ManagementClient, args: argparse.Namespace) -> Output
     else:
         verb += "; the old URL no longer works"
     return Output(server, _created_server_text(server, verb))
+
+
+def servers_connect_code(client: ManagementClient, args: argparse.Namespace) -> Output:
+    made = client.create_connect_code(_server_account(client, args), args.server_id, args.subject, args.ttl)
+    text = (
+        f"Connect code for {made['subject']} on {made['mcp_server_id']} (shown only once; one use, "
+        f"until {made['expires_at']}):\n  {made['code']}"
+    )
+    return Output(made, text)
+
+
+def servers_grants(client: ManagementClient, args: argparse.Namespace) -> Output:
+    grants = client.list_grants(_server_account(client, args), args.server_id)
+    return Output(grants, table(grants, GRANT_COLUMNS, "(nobody has connected)"))
+
+
+def servers_revoke_grant(client: ManagementClient, args: argparse.Namespace) -> Output:
+    client.revoke_grant(_server_account(client, args), args.server_id, args.grant_id)
+    return Output(
+        {"id": args.grant_id, "revoked": True}, f"Revoked grant {args.grant_id}: that client is signed out."
+    )
 
 
 def servers_revoke(client: ManagementClient, args: argparse.Namespace) -> Output:
@@ -305,6 +340,9 @@ def add_commands(sub: Any) -> None:
     create.add_argument(
         "--require-api-token", action="store_true", help="clients must also send an mcp_client API token"
     )
+    create.add_argument(
+        "--require-oauth", action="store_true", help="clients sign in with OAuth (e.g. Claude.ai connectors)"
+    )
     _verb(verbs, "get", servers_get, with_account, "show one MCP server").add_argument(
         "server_id", metavar="SERVER_ID"
     )
@@ -319,6 +357,25 @@ def add_commands(sub: Any) -> None:
     update.add_argument("--expires-at", type=_iso_time, metavar="TIME", help="ISO 8601 with offset")
     update.add_argument("--no-expiry", action="store_true", help="never expire")
     update.add_argument("--require-api-token", action=argparse.BooleanOptionalAction, default=None)
+    update.add_argument("--require-oauth", action=argparse.BooleanOptionalAction, default=None)
+    code = _verb(
+        verbs,
+        "connect-code",
+        servers_connect_code,
+        with_account,
+        "mint a one-time OAuth connect code for a person",
+    )
+    code.add_argument("server_id", metavar="SERVER_ID")
+    code.add_argument("--subject", required=True, help="who it is for (e.g. their email)")
+    code.add_argument("--ttl", type=_seconds, default=None, metavar="SECONDS", help="how long it can be used")
+    _verb(
+        verbs, "grants", servers_grants, with_account, "list who has connected to an OAuth server"
+    ).add_argument("server_id", metavar="SERVER_ID")
+    revoke_grant = _verb(
+        verbs, "revoke-grant", servers_revoke_grant, with_account, "sign one person's client out"
+    )
+    revoke_grant.add_argument("server_id", metavar="SERVER_ID")
+    revoke_grant.add_argument("grant_id", metavar="GRANT_ID")
     rotate = _verb(verbs, "rotate", servers_rotate, with_account, "issue a new URL (shown once)")
     rotate.add_argument("server_id", metavar="SERVER_ID")
     rotate.add_argument(

@@ -13,6 +13,7 @@ from typing import Any, Final
 __all__ = [
     "ACCOUNT_COLUMNS",
     "API_TOKEN_COLUMNS",
+    "GRANT_COLUMNS",
     "OPERATION_COLUMNS",
     "SERVER_COLUMNS",
     "Column",
@@ -67,13 +68,24 @@ def card(record: dict[str, Any], columns: Sequence[Column]) -> str:
     return "\n".join(f"{header.ljust(width)}  {get(record)}" for header, get in columns)
 
 
+GRANT_COLUMNS: Final[tuple[Column, ...]] = (
+    ("ID", lambda g: str(g["id"])),
+    ("SUBJECT", lambda g: str(g["subject"])),
+    ("CLIENT", lambda g: str(g["client_name"] or g["client_id"])),
+    ("CONNECTED", lambda g: when(g.get("created_at"))),
+    ("LAST USED", lambda g: when(g.get("last_used_at"))),
+    ("EXPIRES", lambda g: when(g.get("expires_at"))),
+)
 SERVER_COLUMNS: Final[tuple[Column, ...]] = (
     ("ID", lambda s: str(s["id"])),
     ("NAME", lambda s: str(s["name"])),
     ("ACCOUNT", lambda s: str(s["account_id"])),
     ("METHODS", lambda s: _words(s["config"]["methods"], "all")),
     ("TAGS", lambda s: _words(s["config"]["tags"], "any")),
-    ("API TOKEN", lambda s: "required" if s["require_api_token_auth"] else "-"),
+    (
+        "SIGN-IN",
+        lambda s: "api token" if s["require_api_token_auth"] else "oauth" if s.get("require_oauth") else "-",
+    ),
     ("TOKEN", lambda s: f"{s['token_prefix']}…" if s.get("token_prefix") else "-"),
     ("EXPIRES", lambda s: when(s.get("expires_at"))),
     ("LAST USED", lambda s: when(s.get("last_used_at"))),

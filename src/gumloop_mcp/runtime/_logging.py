@@ -68,6 +68,8 @@ caller_var: contextvars.ContextVar[str] = contextvars.ContextVar("caller", defau
 # credential headers however they are spelt (a dict repr, an HTTP line), and common key=value secrets.
 _PATTERNS: Final = [
     re.compile(r"gmcp(?:at)?_[A-Za-z0-9]{20,}(?:_[A-Za-z0-9]{4,})?"),
+    # The façade's OAuth secrets (services/mcp_facade/oauth): access, refresh, connect, client secret.
+    re.compile(r"gmcp(?:oa|or|cc|ocs)_[0-9a-f]{32,}"),
     re.compile(r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(/mcp/)[^/\s?\"']{8,}"),
     re.compile(

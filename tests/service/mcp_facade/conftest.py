@@ -44,7 +44,9 @@ class FakeTokens(pb_grpc.TokenServiceServicer):
         self.down = False
         self.watchers: list[asyncio.Queue[pb.WatchRevocationsResponse]] = []
 
-    def add_server(self, server_id: str = "mcp_1", *, require_api_token: bool = False) -> str:
+    def add_server(
+        self, server_id: str = "mcp_1", *, require_api_token: bool = False, require_oauth: bool = False
+    ) -> str:
         token = generate_token(TokenKind.MCP_URL)
         self.servers[token] = pb.McpServer(
             id=server_id,
@@ -52,6 +54,7 @@ class FakeTokens(pb_grpc.TokenServiceServicer):
             account_id="acct_1",
             config=pb.McpServerConfig(methods=["read"]),
             require_api_token_auth=require_api_token,
+            require_oauth=require_oauth,
         )
         return token
 

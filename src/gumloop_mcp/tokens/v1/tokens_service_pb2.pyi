@@ -51,7 +51,7 @@ class McpServerConfig(_message.Message):
     def __init__(self, methods: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., tool_exposure: _Optional[str] = ..., context_budget_tokens: _Optional[int] = ..., audit_payloads: _Optional[bool] = ...) -> None: ...
 
 class McpServer(_message.Message):
-    __slots__ = ("id", "name", "account_id", "config", "expire_time", "require_api_token_auth", "create_time", "update_time", "last_used_time", "token_prefix")
+    __slots__ = ("id", "name", "account_id", "config", "expire_time", "require_api_token_auth", "create_time", "update_time", "last_used_time", "token_prefix", "require_oauth")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class McpServer(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     LAST_USED_TIME_FIELD_NUMBER: _ClassVar[int]
     TOKEN_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_OAUTH_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     account_id: str
@@ -72,7 +73,8 @@ class McpServer(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     last_used_time: _timestamp_pb2.Timestamp
     token_prefix: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., account_id: _Optional[str] = ..., config: _Optional[_Union[McpServerConfig, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., require_api_token_auth: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_prefix: _Optional[str] = ...) -> None: ...
+    require_oauth: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., account_id: _Optional[str] = ..., config: _Optional[_Union[McpServerConfig, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., require_api_token_auth: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., token_prefix: _Optional[str] = ..., require_oauth: _Optional[bool] = ...) -> None: ...
 
 class CreateMcpServerRequest(_message.Message):
     __slots__ = ("mcp_server",)

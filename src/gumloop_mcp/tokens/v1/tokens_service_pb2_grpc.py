@@ -123,7 +123,7 @@ class TokenServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateMcpServer(self, request, context):
-        """Changes name, config, expire_time or require_api_token_auth per the field mask.
+        """Changes name, config, expire_time, require_api_token_auth or require_oauth per the field mask.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -56,7 +56,7 @@ class TokenServiceStub:
     ListMcpServers: _grpc.UnaryUnaryMultiCallable[_tokens_service_pb2.ListMcpServersRequest, _tokens_service_pb2.ListMcpServersResponse]
     """Lists the MCP server records of one integrated account, newest first."""
     UpdateMcpServer: _grpc.UnaryUnaryMultiCallable[_tokens_service_pb2.UpdateMcpServerRequest, _tokens_service_pb2.UpdateMcpServerResponse]
-    """Changes name, config, expire_time or require_api_token_auth per the field mask."""
+    """Changes name, config, expire_time, require_api_token_auth or require_oauth per the field mask."""
     DeleteMcpServer: _grpc.UnaryUnaryMultiCallable[_tokens_service_pb2.DeleteMcpServerRequest, _tokens_service_pb2.DeleteMcpServerResponse]
     """Deletes an MCP server record and its token hashes. Emits a DELETED revocation."""
     RotateMcpServerToken: _grpc.UnaryUnaryMultiCallable[_tokens_service_pb2.RotateMcpServerTokenRequest, _tokens_service_pb2.RotateMcpServerTokenResponse]
@@ -88,7 +88,7 @@ class TokenServiceAsyncStub(TokenServiceStub):
     ListMcpServers: _aio.UnaryUnaryMultiCallable[_tokens_service_pb2.ListMcpServersRequest, _tokens_service_pb2.ListMcpServersResponse]  # type: ignore[assignment]
     """Lists the MCP server records of one integrated account, newest first."""
     UpdateMcpServer: _aio.UnaryUnaryMultiCallable[_tokens_service_pb2.UpdateMcpServerRequest, _tokens_service_pb2.UpdateMcpServerResponse]  # type: ignore[assignment]
-    """Changes name, config, expire_time or require_api_token_auth per the field mask."""
+    """Changes name, config, expire_time, require_api_token_auth or require_oauth per the field mask."""
     DeleteMcpServer: _aio.UnaryUnaryMultiCallable[_tokens_service_pb2.DeleteMcpServerRequest, _tokens_service_pb2.DeleteMcpServerResponse]  # type: ignore[assignment]
     """Deletes an MCP server record and its token hashes. Emits a DELETED revocation."""
     RotateMcpServerToken: _aio.UnaryUnaryMultiCallable[_tokens_service_pb2.RotateMcpServerTokenRequest, _tokens_service_pb2.RotateMcpServerTokenResponse]  # type: ignore[assignment]
@@ -141,7 +141,7 @@ class TokenServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tokens_service_pb2.UpdateMcpServerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tokens_service_pb2.UpdateMcpServerResponse, _abc.Awaitable[_tokens_service_pb2.UpdateMcpServerResponse]]:
-        """Changes name, config, expire_time or require_api_token_auth per the field mask."""
+        """Changes name, config, expire_time, require_api_token_auth or require_oauth per the field mask."""
 
     @_abc_1.abstractmethod
     def DeleteMcpServer(

@@ -1,0 +1,63 @@
+"""Sign-in with OAuth for MCP servers that require it (`require_oauth`): the façade is both the
+protected resource (RFC 9728) and its authorization server (RFC 8414, 7591, 7636, 8707, 7009).
+
+Design (see service.py): grants, codes and tokens live on the façade's state backend (store.py:
+memory for one process, Redis for several replicas), hashed, and are read on every check, so a
+revocation holds on every replica at once. Who may consent is a pluggable method; this slice ships
+one-time connect codes minted through the management API (management.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from .http import OAuthEndpoints
+from .redirects import CLAUDE_CALLBACKS, RedirectPolicy
+from .service import OAuthService
+from .store import GrantStore, MemoryGrantStore, RedisGrantStore
+
+if TYPE_CHECKING:
+    from ..settings import FacadeSettings
+
+__all__ = [
+    "CLAUDE_CALLBACKS",
+    "OAUTH_REVOKED_MESSAGE",
+    "OAuthEndpoints",
+    "OAuthService",
+    "is_oauth_factor",
+    "oauth_factor_id",
+    "open_oauth",
+]
+
+OAUTH_REVOKED_MESSAGE: Final = (
+    "The sign-in (OAuth grant) this request was authorised with was revoked or has expired, so the "
+    "request was cancelled; sign in again"
+)
+_FACTOR_PREFIX: Final = "oauth:"
+
+
+def oauth_factor_id(grant_id: str) -> str:
+    """The id work opened with a grant is held under (live.py's second factor ids)."""
+    return _FACTOR_PREFIX + grant_id
+
+
+def is_oauth_factor(factor_id: str) -> bool:
+    """Whether a second factor id names a grant (not an API token)."""
+    return factor_id.startswith(_FACTOR_PREFIX)
+
+
+def open_oauth(settings: FacadeSettings) -> OAuthService:
+    """The authorization server on the store settings.store names."""
+    store: GrantStore
+    if settings.store == "redis":
+        if settings.redis_url is None:
+            raise ValueError("GMCP_FACADE_REDIS_URL is required when GMCP_FACADE_STORE=redis")
+        store = RedisGrantStore(settings.redis_url.get_secret_value(), settings.redis_key_prefix + "oauth:")
+    else:
+        store = MemoryGrantStore()
+    return OAuthService(
+        store,
+        RedirectPolicy(settings.oauth_redirect_uris),
+        access_ttl_s=settings.oauth_access_token_ttl_s,
+        refresh_ttl_s=settings.oauth_refresh_token_ttl_s,
+    )
