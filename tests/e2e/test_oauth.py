@@ -201,7 +201,13 @@ async def test_the_official_client_signs_in_calls_tools_refreshes_and_is_cut_off
         assert "list_all_gumloop_teams" in names and not any(n.startswith("create_") for n in names)
         teams = await client.call_tool("list_all_gumloop_teams", {})
         assert not teams.is_error and teams.structured_content
-    assert len(pages) == 1 and "list_all_gumloop_teams" in " ".join(pages[0].tools)
+    # The consent page lists the tools the client will get (the first ones, then "… and N more").
+    assert len(pages) == 1
+    shown = [re.search(r"\(([a-z0-9_]+)\)$", t) for t in pages[0].tools if not t.startswith("…")]
+    shown_names = {m.group(1) for m in shown if m}
+    more = [int(m.group(1)) for t in pages[0].tools if (m := re.match(r"… and (\d+) more", t))]
+    assert shown_names and shown_names <= names
+    assert len(shown_names) + sum(more) == len(names)
     assert storage.client is not None and storage.client.client_id.startswith("gmcpoc_")
     first = storage.tokens
     assert first is not None and first.refresh_token and first.access_token.startswith("gmcpoa_")
