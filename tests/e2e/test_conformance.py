@@ -348,6 +348,9 @@ async def bridge(
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
             env=env,
+            # One stdio message per line: the full tools/list of the whole catalog is far above
+            # asyncio's default 64 KiB line limit.
+            limit=16 * 1024 * 1024,
         )
         try:
             yield Bridge(process)
