@@ -63,6 +63,7 @@ def test_a_server_is_created_listed_updated_rotated_and_revoked(stack: Stack) ->
         "tags": [],
         "tool_exposure": "default",
         "context_budget_tokens": 0,
+        "audit_payloads": False,
     }
     first_url = created["url"]
     assert _initialize(first_url) == 200
