@@ -422,8 +422,14 @@ class OAuthService:
             raise InvalidTargetError(description="resource differs from the grant's")
         now = time.time()
         renewed = Grant(**{**grant.record(), "last_used_at": now, "expires_at": now + self.refresh_ttl_s})
-        await self.store.put(f"grant:{grant.id}", renewed.record(), self.refresh_ttl_s)
-        return await self._tokens(renewed)
+        # Only over the live record: a concurrent reuse of this refresh token may have revoked it.
+        if not await self.store.replace(f"grant:{grant.id}", renewed.record(), self.refresh_ttl_s):
+            raise InvalidGrantError(description="the grant was revoked or has expired")
+        tokens = await self._tokens(renewed)
+        if await self.grant(grant.id) is None:
+            # Revoked between the renewal and the new tokens: they must not outlive it.
+            raise InvalidGrantError(description="the grant was revoked or has expired")
+        return tokens
 
     async def _tokens(self, grant: Grant) -> TokenSet:
         access = _secret(ACCESS_PREFIX)
@@ -452,7 +458,9 @@ class OAuthService:
         now = time.time()
         if now - grant.last_used_at >= _TOUCH_EVERY_S:
             touched = Grant(**{**grant.record(), "last_used_at": now})
-            await self.store.put(f"grant:{grant.id}", touched.record(), max(1.0, grant.expires_at - now))
+            ttl_s = max(1.0, grant.expires_at - now)
+            if not await self.store.replace(f"grant:{grant.id}", touched.record(), ttl_s):
+                return None  # revoked since it was read
         return grant
 
     async def revoke_token(self, client: Client, token: str) -> None:

@@ -3,8 +3,9 @@
 Records are JSON objects under keys the service builds from SHA-256 digests of the secrets (codes,
 tokens, client secrets): no secret is ever a key or a value. Every record has a lifetime. `claim`
 stores a record only where none is: one caller wins, even across replicas, which is how a code or a
-refresh token is redeemed once and a second redemption is told apart. `take` reads and deletes in
-one step (connect codes). Per-server indexes (sets of grant ids) let the management API list
+refresh token is redeemed once and a second redemption is told apart; `replace` writes only over a
+live record, so renewing a grant never revives one another replica revoked meanwhile. `take` reads
+and deletes in one step (connect codes). Per-server indexes (sets of grant ids) let the management API list
 grants; members whose record has expired are pruned on read.
 
 Nothing is cached in a replica: every check reads the backend, so a revocation written by one
@@ -40,6 +41,14 @@ class GrantStore(ABC):
     @abstractmethod
     async def claim(self, key: str, record: dict[str, Any], ttl_s: float) -> bool:
         """Store `record` under `key` unless one is there: True for the one caller that stored it."""
+
+    @abstractmethod
+    async def replace(self, key: str, record: dict[str, Any], ttl_s: float) -> bool:
+        """Store `record` under `key` only where one is already live: whether it was stored.
+
+        Renewing a grant uses this, so a renewal racing a revocation can never bring the
+        revoked grant back.
+        """
 
     @abstractmethod
     async def get(self, key: str) -> dict[str, Any] | None:
@@ -100,6 +109,12 @@ class MemoryGrantStore(GrantStore):
         await self.put(key, record, ttl_s)
         return True
 
+    async def replace(self, key: str, record: dict[str, Any], ttl_s: float) -> bool:
+        if self._live(key) is None:
+            return False
+        await self.put(key, record, ttl_s)
+        return True
+
     async def get(self, key: str) -> dict[str, Any] | None:
         raw = self._live(key)
         return None if raw is None else dict(json.loads(raw))
@@ -148,6 +163,15 @@ class RedisGrantStore(GrantStore):
         try:
             stored = await self._redis.set(
                 self._key(key), json.dumps(record), px=max(1, int(ttl_s * 1000)), nx=True
+            )
+        except aioredis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from None
+        return bool(stored)
+
+    async def replace(self, key: str, record: dict[str, Any], ttl_s: float) -> bool:
+        try:
+            stored = await self._redis.set(
+                self._key(key), json.dumps(record), px=max(1, int(ttl_s * 1000)), xx=True
             )
         except aioredis.RedisError as exc:
             raise StoreUnavailable(str(exc)) from None

@@ -93,6 +93,45 @@ async def test_an_expired_grant_refuses_refresh() -> None:
     assert await service.grants("mcp_a") == []
 
 
+class _RevokedAfterRead(MemoryGrantStore):
+    """Another replica revokes the grant just after this one has read it (the race, made certain)."""
+
+    armed = False
+
+    async def get(self, key: str) -> dict[str, object] | None:
+        record = await super().get(key)
+        if self.armed and key.startswith("grant:"):
+            self.armed = False
+            await self.delete(key)
+        return record
+
+
+async def test_a_refresh_racing_a_revocation_never_revives_the_grant() -> None:
+    store = _RevokedAfterRead()
+    service = _service(store)
+    tokens, client_id = await _tokens(service)
+    client = await service.client(client_id)
+    assert client is not None
+    store.armed = True
+    with pytest.raises(InvalidGrantError):
+        await service.refresh(client, tokens.refresh_token, RESOURCE)
+    assert await service.grants("mcp_a") == []
+    assert await service.verify_access_token(tokens.access_token, "mcp_a") is None
+
+
+async def test_touching_a_grant_racing_a_revocation_never_revives_it() -> None:
+    store = _RevokedAfterRead()
+    service = _service(store)
+    tokens, _ = await _tokens(service)
+    (grant,) = await service.grants("mcp_a")
+    # Make the grant due for its last-used touch, then revoke it between the read and the touch.
+    stale = {**grant.record(), "last_used_at": grant.last_used_at - 3600}
+    await store.put(f"grant:{grant.id}", stale, 600)
+    store.armed = True
+    assert await service.verify_access_token(tokens.access_token, "mcp_a") is None
+    assert await store.get(f"grant:{grant.id}") is None
+
+
 async def test_a_connect_code_works_once_and_only_for_its_server() -> None:
     service = _service()
     code = await service.mint_connect_code("mcp_a", "acct", "bob", 60)
@@ -130,11 +169,15 @@ async def test_two_replicas_on_redis_share_grants_and_revocations(redis_url: str
             b.refresh(client, tokens.refresh_token, None),
             return_exceptions=True,
         )
-        # One wins; the loser's attempt is a reuse, which revokes the whole grant.
-        assert sum(isinstance(r, TokenSet) for r in results) == 1
-        assert sum(isinstance(r, InvalidGrantError) for r in results) == 1
-        winner = next(r for r in results if isinstance(r, TokenSet))
-        assert await a.verify_access_token(winner.access_token, "mcp_a") is None
+        # One claims the token; the other's attempt is a reuse, which revokes the whole grant. The
+        # claimant either finishes first (its new tokens then die with the grant) or finds the
+        # grant revoked under it and is refused too: never does a renewal outlive the revocation.
+        assert all(isinstance(r, TokenSet | InvalidGrantError) for r in results), results
+        assert sum(isinstance(r, InvalidGrantError) for r in results) >= 1
+        for issued in (r for r in results if isinstance(r, TokenSet)):
+            assert await a.verify_access_token(issued.access_token, "mcp_a") is None
+            with pytest.raises(InvalidGrantError):
+                await b.refresh(client, issued.refresh_token, None)
         assert await a.grants("mcp_a") == []
 
         again, _ = await _tokens(a)
