@@ -12,13 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.upstack import read_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 90.0
@@ -46,35 +47,6 @@ class Stack:
         return self.stderr_path.read_text(errors="replace")
 
 
-def _read_ready(process: subprocess.Popen[bytes], ports: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """The "ready" (or "error") event; each "serving" event before it fills `ports`."""
-    found: dict[str, Any] = {}
-    done = threading.Event()
-
-    def scan() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") == "serving":
-                ports[str(event["service"])] = dict(event["ports"])
-            if event.get("event") in ("ready", "error"):
-                found.update(event)
-                break
-        done.set()
-        for _ in process.stdout:  # keep draining so the pipe never fills
-            pass
-
-    threading.Thread(target=scan, daemon=True).start()
-    if not done.wait(READY_TIMEOUT_S):
-        raise RuntimeError("`gumloop-mcp up` did not become ready in time")
-    if found.get("event") != "ready":
-        raise RuntimeError(f"`gumloop-mcp up` failed: {found or 'exited'}")
-    return found
-
-
 @contextlib.contextmanager
 def start_stack(base: Path, *extra_args: str, env_extra: dict[str, str] | None = None) -> Iterator[Stack]:
     """`up --json` with every port 0, data under `base` and `env_extra` in its env; SIGTERM afterwards."""
@@ -94,7 +66,7 @@ def start_stack(base: Path, *extra_args: str, env_extra: dict[str, str] | None =
         )
     try:
         ports: dict[str, dict[str, int]] = {}
-        ready = _read_ready(process, ports)
+        ready = read_ready(process, ports, READY_TIMEOUT_S)
         yield Stack(ready, process, stderr_path, ports)
     finally:
         if process.poll() is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from gumloop import AsyncGumloop
 
 from gumloop_mcp.emulator import EmulatorSettings, RunningEmulator, start_emulator
 
@@ -81,6 +82,21 @@ async def emulator(fake_time: FakeTime) -> AsyncIterator[RunningEmulator]:
 def answers() -> Iterator[Answers]:
     """The recorder."""
     yield Answers()
+
+
+@pytest.fixture
+async def sdk(emulator: RunningEmulator, answers: Answers) -> AsyncIterator[AsyncGumloop]:
+    """The official async client at the emulator, every answer recorded."""
+    client = AsyncGumloop(
+        api_key=emulator.api_key,
+        user_id=emulator.user_id,
+        base_url=emulator.api_base_url,
+        stream_base_url=emulator.stream_base_url,
+        timeout=10,
+    )
+    client._http._client.event_hooks["response"].append(answers.hook)
+    async with client:
+        yield client
 
 
 async def ticking(fake_time: FakeTime, stop: asyncio.Event, step: float = 1.0) -> None:

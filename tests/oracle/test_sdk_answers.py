@@ -26,21 +26,6 @@ SKILL = b"---\nname: oracle-skill\ndescription: Checks answers\n---\nSteps.\n"
 
 
 @pytest.fixture
-async def sdk(emulator: RunningEmulator, answers: Answers) -> AsyncIterator[AsyncGumloop]:
-    """The official async client at the emulator, every answer recorded."""
-    client = AsyncGumloop(
-        api_key=emulator.api_key,
-        user_id=emulator.user_id,
-        base_url=emulator.api_base_url,
-        stream_base_url=emulator.stream_base_url,
-        timeout=10,
-    )
-    client._http._client.event_hooks["response"].append(answers.hook)
-    async with client:
-        yield client
-
-
-@pytest.fixture
 async def raw(emulator: RunningEmulator, answers: Answers) -> AsyncIterator[httpx.AsyncClient]:
     """A plain client for the documented endpoints the SDK has no method for (the older flow, file and
     organization endpoints), recorded too."""

@@ -5,8 +5,6 @@ ValidationError fails the test) and carry what the emulator's rules say."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from gumloop import AsyncGumloop
 from gumloop.errors import GumloopError
@@ -16,21 +14,6 @@ from gumloop_mcp.emulator import RunningEmulator
 from .conftest import Answers, FakeTime
 
 POLICY = b"Leave policy: 25 days a year, carried over until March."
-
-
-@pytest.fixture
-async def sdk(emulator: RunningEmulator, answers: Answers) -> AsyncIterator[AsyncGumloop]:
-    """The official async client at the emulator, every answer recorded."""
-    client = AsyncGumloop(
-        api_key=emulator.api_key,
-        user_id=emulator.user_id,
-        base_url=emulator.api_base_url,
-        stream_base_url=emulator.stream_base_url,
-        timeout=10,
-    )
-    client._http._client.event_hooks["response"].append(answers.hook)
-    async with client:
-        yield client
 
 
 async def test_brain_sources_files_sync_and_approval(sdk: AsyncGumloop, fake_time: FakeTime) -> None:

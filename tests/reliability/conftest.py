@@ -9,12 +9,10 @@ them takes well under that timeout on a busy machine.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.upstack import read_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 90.0
@@ -75,30 +75,6 @@ def _facade_pid(parent: int) -> int:
     raise RuntimeError("the façade process was not found among `up`'s children")
 
 
-def _read_ready(process: subprocess.Popen[bytes]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    done = threading.Event()
-
-    def scan() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") in ("ready", "error"):
-                found.update(event)
-                break
-        done.set()
-        for _ in process.stdout:  # keep draining so the pipe never fills
-            pass
-
-    threading.Thread(target=scan, daemon=True).start()
-    if not done.wait(READY_TIMEOUT_S) or found.get("event") != "ready":
-        raise RuntimeError(f"`gumloop-mcp up` did not become ready: {found or 'exited or timed out'}")
-    return found
-
-
 @pytest.fixture(scope="module")
 def facade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facade]:
     """The running system shared by a module's tests, with the façade's pid."""
@@ -119,7 +95,7 @@ def facade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facade]:
             cwd=ROOT,
         )
     try:
-        ready = _read_ready(process)
+        ready = read_ready(process, timeout_s=READY_TIMEOUT_S)
         yield Facade(ready, _facade_pid(process.pid), stderr_path)
     finally:
         process.send_signal(signal.SIGTERM)

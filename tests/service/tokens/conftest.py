@@ -23,6 +23,8 @@ from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as proxy_grpc
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from services.tokens.server import TokenServer, create_server
 from services.tokens.settings import TokenSettings
+from services.tokens.sqlite_schema import SERVER_COLUMNS, migrate, server_from_row
+from services.tokens.store import ServerRecord
 
 KNOWN_ACCOUNT = "acct_known"
 OTHER_ACCOUNT = "acct_other"
@@ -197,3 +199,37 @@ async def record_in_storage(tokens: Tokens, server_id: str) -> bool:
             ).fetchone()[0]
         return bool(rows)
     return server_id.encode() in await storage_dump(tokens)
+
+
+# A servers row of a file written before config.audit_payloads and require_oauth existed.
+OldServerRecord = Callable[..., ServerRecord]
+
+
+@pytest.fixture
+def old_server_record(tmp_path: Path) -> OldServerRecord:
+    """Writes one server row into a SQLite file of the schema before `audit_payloads` and
+    `require_oauth` (with `require_api_token_auth` as given), runs `migrate` on it, and returns the
+    row read back with today's columns."""
+
+    def make(*, require_api_token_auth: bool = False) -> ServerRecord:
+        conn = sqlite3.connect(tmp_path / "old.sqlite3")
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(
+                "CREATE TABLE servers (id TEXT PRIMARY KEY, name TEXT NOT NULL, account_id TEXT NOT NULL, "
+                "methods TEXT NOT NULL, tags TEXT NOT NULL, expire_time REAL, "
+                "require_api_token_auth INTEGER NOT NULL, create_time REAL NOT NULL, "
+                "update_time REAL NOT NULL, last_used_time REAL, token_prefix TEXT NOT NULL, "
+                "tool_exposure TEXT NOT NULL DEFAULT '', context_budget_tokens INTEGER NOT NULL DEFAULT 0)"
+            )
+            conn.execute(
+                "INSERT INTO servers VALUES "
+                "('mcp_1', 'old', 'acct', '[]', '[]', NULL, ?, 1.0, 1.0, NULL, 'gmcp_x', '', 0)",
+                (int(require_api_token_auth),),
+            )
+            migrate(conn)
+            return server_from_row(conn.execute(f"SELECT {SERVER_COLUMNS} FROM servers").fetchone())
+        finally:
+            conn.close()
+
+    return make

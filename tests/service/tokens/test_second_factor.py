@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
-from services.tokens.sqlite_schema import SERVER_COLUMNS, migrate, server_from_row
-from tests.service.tokens.conftest import KNOWN_ACCOUNT, MakeTokens
+from tests.service.tokens.conftest import KNOWN_ACCOUNT, MakeTokens, OldServerRecord
 
 
 def _spec(**fields: bool) -> pb.McpServer:
@@ -59,20 +55,6 @@ async def test_both_second_factors_at_once_are_refused(make_tokens: MakeTokens) 
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_an_older_sqlite_file_gains_require_oauth_off(tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "old.sqlite3")
-    conn.row_factory = sqlite3.Row
-    conn.execute(
-        "CREATE TABLE servers (id TEXT PRIMARY KEY, name TEXT NOT NULL, account_id TEXT NOT NULL, "
-        "methods TEXT NOT NULL, tags TEXT NOT NULL, expire_time REAL, "
-        "require_api_token_auth INTEGER NOT NULL, create_time REAL NOT NULL, update_time REAL NOT NULL, "
-        "last_used_time REAL, token_prefix TEXT NOT NULL, tool_exposure TEXT NOT NULL DEFAULT '', "
-        "context_budget_tokens INTEGER NOT NULL DEFAULT 0)"
-    )
-    conn.execute(
-        "INSERT INTO servers VALUES "
-        "('mcp_1', 'old', 'acct', '[]', '[]', NULL, 1, 1.0, 1.0, NULL, 'gmcp_x', '', 0)"
-    )
-    migrate(conn)
-    record = server_from_row(conn.execute(f"SELECT {SERVER_COLUMNS} FROM servers").fetchone())
+def test_an_older_sqlite_file_gains_require_oauth_off(old_server_record: OldServerRecord) -> None:
+    record = old_server_record(require_api_token_auth=True)
     assert (record.name, record.require_api_token_auth, record.require_oauth) == ("old", True, False)
