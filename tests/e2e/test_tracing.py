@@ -289,3 +289,137 @@ def test_one_trace_links_a_tool_call_across_every_process(traced: tuple[Stack, R
         stamp = datetime.fromisoformat(line["time"])
         assert stamp.utcoffset() is not None, line["time"]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", line["time"])
+
+
+async def _stateless_call(url: str, request_id: str) -> dict[str, Any]:
+    """A 2026-07-28 (stateless) tools/call: no initialize first, so on a freshly minted server it is the
+    first request the façade sees for that URL token."""
+    name = "list_all_gumloop_teams"
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "trace-test", "version": "1"},
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+    body["params"] = {"name": name, "arguments": {}, "_meta": meta}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": name,
+        "X-Request-Id": request_id,
+    }
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
+        resp = await http.post(url, json=body, headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["X-Request-Id"] == request_id
+    reply: dict[str, Any] = resp.json()
+    assert "result" in reply and not reply["result"].get("isError"), reply
+    return reply
+
+
+def _tool_call_trace(receiver: Receiver, request_id: str) -> list[dict[str, Any]]:
+    """The spans of the trace whose façade root carries `request_id`, once its upstream span is in."""
+
+    def found(spans: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        for span in spans:
+            if span["service"] == "gumloop-mcp-facade" and span["attributes"].get("gmcp.request_id") == (
+                request_id
+            ):
+                trace = _in_trace(spans, span["trace_id"])
+                if any(s["attributes"].get("gmcp.operation") for s in trace):
+                    return trace
+        return None
+
+    trace: list[dict[str, Any]] = receiver.wait_for(found)
+    return trace
+
+
+def _ancestry(span: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> list[tuple[str, int, str]]:
+    """(service, kind, rpc.method or span name) from `span` up to the trace's root."""
+    chain = [span]
+    while chain[-1]["parent_id"] in by_id:
+        chain.append(by_id[chain[-1]["parent_id"]])
+    return [(s["service"], s["kind"], s["attributes"].get("rpc.method", s["name"])) for s in chain]
+
+
+def test_the_first_tool_call_traces_facade_tokens_proxy_and_upstream_and_its_logs_carry_the_trace(
+    traced: tuple[Stack, Receiver, Path],
+) -> None:
+    """The first request for a freshly minted URL token is a tools/call (stateless revision, no
+    initialize before it), so the façade resolves the token at the token service inside that call: one
+    trace holds façade → token service (ResolveToken) and façade → proxy → Gumloop (InvokeOperation and
+    the upstream HTTP request). A second call within the façade's token cache TTL
+    (GMCP_FACADE_TOKEN_CACHE_TTL_S, 30 s) is answered from the cache: its trace has no token-service span.
+    Every log line of the first call, in each process, carries its request id and its trace id."""
+    stack, receiver, data_dir = traced
+    first_id, cached_id = (f"e2e-first-{uuid.uuid4().hex[:8]}", f"e2e-cached-{uuid.uuid4().hex[:8]}")
+
+    async def drive() -> str:
+        created = await mint(stack, {"name": "traced-first", "config": {"methods": ["read"]}})
+        url = str(created["url"])
+        await _stateless_call(url, first_id)
+        await _stateless_call(url, cached_id)
+        return url
+
+    url = asyncio.run(drive())
+
+    trace = _tool_call_trace(receiver, first_id)
+    by_id = {s["span_id"]: s for s in trace}
+    (root,) = [s for s in trace if s["parent_id"] not in by_id]
+    assert (root["service"], root["kind"], root["name"]) == (
+        "gumloop-mcp-facade",
+        2,  # SERVER
+        "MCP tools/call list_all_gumloop_teams",
+    )
+    trace_id = root["trace_id"]
+    resolve = [s for s in trace if s["service"] == "gumloop-mcp-tokens" and s["kind"] == 2]
+    assert [s["attributes"].get("rpc.method") for s in resolve] == ["ResolveToken"]
+    assert _ancestry(resolve[0], by_id) == [
+        ("gumloop-mcp-tokens", 2, "ResolveToken"),  # the token service's SERVER span
+        ("gumloop-mcp-facade", 3, "ResolveToken"),  # the façade's CLIENT span
+        ("gumloop-mcp-facade", 2, root["name"]),  # the MCP request
+    ]
+    (upstream,) = [s for s in trace if s["attributes"].get("gmcp.operation")]
+    assert [t[:2] for t in _ancestry(upstream, by_id)] == [
+        ("gumloop-mcp-proxy", 3),  # the upstream HTTP request (CLIENT)
+        ("gumloop-mcp-proxy", 2),  # InvokeOperation (SERVER)
+        ("gumloop-mcp-facade", 3),  # InvokeOperation (CLIENT)
+        ("gumloop-mcp-facade", 2),  # the MCP request
+    ]
+    assert _ancestry(upstream, by_id)[1][2] == "InvokeOperation"
+    assert upstream["attributes"]["http.response.status_code"] == 200
+    assert {s["service"] for s in trace} == SERVICES
+
+    cached = _tool_call_trace(receiver, cached_id)
+    assert cached[0]["trace_id"] != trace_id
+    assert {s["service"] for s in cached} == {"gumloop-mcp-facade", "gumloop-mcp-proxy"}, (
+        "a cached URL token is not resolved again"
+    )
+
+    # no secret in any span of either call
+    dumped = json.dumps([{k: s[k] for k in ("name", "attributes", "resource")} for s in trace + cached])
+    for secret in _secrets(stack, data_dir, url):
+        assert secret not in dumped
+    assert not re.search(r"gmcp(at)?_[A-Za-z0-9]{20,}", dumped)
+
+    # every log line of the call: found by its request id in each process, and each carries the trace id
+    def of_call() -> dict[str, list[dict[str, Any]]]:
+        lines: dict[str, list[dict[str, Any]]] = {}
+        for name, line in _log_lines(stack):
+            if line.get("request_id") == first_id or line.get("trace_id") == trace_id:
+                lines.setdefault(name, []).append(line)
+        return lines
+
+    lines = of_call()
+    for _ in range(50):  # INFO/DEBUG lines are written in batches of at most 50 ms
+        if {"facade", "tokens", "proxy"} <= lines.keys():
+            break
+        threading.Event().wait(0.1)
+        lines = of_call()
+    assert {"facade", "tokens", "proxy"} <= lines.keys(), {k: len(v) for k, v in lines.items()}
+    for name, found in lines.items():
+        for line in found:
+            assert line.get("trace_id") == trace_id, (name, line)
+            assert line.get("request_id") == first_id, (name, line)
+            assert re.fullmatch(r"[0-9a-f]{16}", line.get("span_id", "")), (name, line)

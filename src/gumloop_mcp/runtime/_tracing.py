@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Final
 
+import grpc
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 
@@ -105,13 +107,34 @@ def tracer(name: str = _INSTRUMENTATION) -> trace.Tracer:
     return trace.get_tracer(name)
 
 
+class _CallerContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Makes the caller's trace context (its `traceparent` metadata) current while the interceptors
+    choose the handler, so that what they log (the caller-auth line, a refusal) carries the call's
+    trace id; the span id there is the caller's CLIENT span, the SERVER span opening only with the
+    handler. The context lives in the call's own task, like the request id."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        carrier = {
+            key: value
+            for key, value in (handler_call_details.invocation_metadata or ())
+            if isinstance(value, str)
+        }
+        otel_context.attach(propagate.extract(carrier))
+        return await continuation(handler_call_details)
+
+
 def grpc_server_interceptors() -> list[Any]:
-    """The server interceptor opening a span per call, continuing the caller's trace ([] when off)."""
+    """The server interceptors continuing the caller's trace ([] when off): the caller's context for
+    the interceptors after them, then a SERVER span per call around the handler."""
     if not tracing_enabled():
         return []
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    return [aio_server_interceptor()]  # type: ignore[no-untyped-call]
+    return [_CallerContextInterceptor(), aio_server_interceptor()]  # type: ignore[no-untyped-call]
 
 
 def grpc_client_interceptors() -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -104,3 +105,25 @@ async def test_channels_send_the_request_id_and_an_explicit_one_wins() -> None:
     assert seen[0] == [("authorization", "Bearer caller-token-0123456789"), ("x-request-id", "req-1")]
     assert ("x-request-id", "mine") in seen[1] and ("x-request-id", "req-1") not in seen[1]
     assert seen[2] == [("authorization", "Bearer caller-token-0123456789")]
+
+
+async def test_the_interceptors_choosing_a_handler_see_the_callers_trace(provider: TracerProvider) -> None:
+    """What an interceptor logs before the handler runs (the caller-auth line) carries the caller's
+    trace id and its span id, taken from the `traceparent` metadata."""
+    first = grpc_server_interceptors()[0]
+    trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    seen: list[tuple[str, str] | None] = []
+
+    async def continuation(_details: grpc.HandlerCallDetails) -> None:
+        seen.append(current_trace_ids())
+
+    class Details(grpc.HandlerCallDetails):  # type: ignore[misc]
+        method = "/svc/Method"
+        invocation_metadata = (("traceparent", f"00-{trace_id}-{parent_id}-01"), ("x-bin", b"\x00"))
+
+    async def call() -> None:  # a task of its own, as grpc.aio gives each call
+        await first.intercept_service(continuation, Details())
+
+    await asyncio.create_task(call())
+    assert seen == [(trace_id, parent_id)]
+    assert current_trace_ids() is None  # the caller's context stayed in the call's task
