@@ -20,6 +20,7 @@ from typing import Any
 import psutil
 
 from bench import scenarios
+from bench.context import context_per_preset
 from bench.report import print_report
 from bench.stack import start_facade_replica, start_peer, start_stack
 
@@ -41,6 +42,8 @@ async def run(quick: bool) -> dict[str, Any]:
     levels = [1, 16, 64] if quick else [1, 16, 64, 256]
     samples = 150 if quick else 400
     results: dict[str, Any] = {"machine": machine(), "quick": quick}
+    # per scope preset, from the committed catalog as the façade publishes it (no stack needed)
+    results["context_presets"] = context_per_preset()
     with tempfile.TemporaryDirectory(prefix="gmcp-bench-") as tmp:
         async with start_stack(Path(tmp) / "data", {"GMCP_FACADE_CALLS_PER_MINUTE": "100000000"}) as stack:
             processes = stack.service_processes()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from bench.context import print_context
+
 
 def _table(out: TextIO, title: str, header: list[str], rows: list[list[Any]]) -> None:
     widths = [max(len(str(x)) for x in [h, *(r[i] for r in rows)]) for i, h in enumerate(header)]
@@ -88,6 +90,9 @@ def print_report(results: dict[str, Any], out: TextIO) -> None:
             for k, v in cc.items()
         ],
     )
+    if "context_presets" in results:
+        out.write("\n5b. Context cost of tools/list per scope preset (committed catalog, model tokens)\n")
+        print_context(results["context_presets"], out)
     idle = results["memory_idle_mib"]
     loaded = results["memory_loaded"]
     names = sorted(set(idle) | set(loaded["with_streams_mib"]))

@@ -103,16 +103,13 @@ def _description(
     if op.name == "get_artifact":  # upstream: a download link; the tool: the decoded content
         return _ARTIFACT_DESCRIPTION
     parts = [_own_words(op.description.strip(), name_of) or op.title or op.name.replace("_", " ")]
-    if kind == "list":  # how to page is stated once, in the server instructions
-        parts.append("Returns {items, next_cursor}.")
-        if not op.pagination.items_field:
-            parts.append("Groups are flattened into items, each with its group key as `group`.")
+    # How to page (limit, cursor -> {items, next_cursor}) is stated once, in the server instructions.
+    if kind == "list" and not op.pagination.items_field:
+        parts.append("Groups are flattened into items, each with its group key as `group`.")
     if op.starts_async_work and op.async_work.status_operation in name_of:
-        work = op.async_work
-        parts.append(
-            f"Returns at once; {name_of[work.status_operation]} with wait_seconds waits until "
-            f"{work.state_field} is {_either(list(work.terminal_states))}."
-        )
+        # the status tool's own description names the final states its wait_seconds waits for
+        status = name_of[op.async_work.status_operation]
+        parts.append(f"Finishes later: {status} with wait_seconds waits for it.")
     if waits:
         final = f" ({_either(list(work_of.terminal_states))})" if work_of and work_of.terminal_states else ""
         parts.append(f"wait_seconds waits for a final state{final}.")

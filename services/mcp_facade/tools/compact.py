@@ -1,18 +1,25 @@
 """The published form of a tool definition: what a model reads, at the fewest tokens that keep it useful.
 
 The façade keeps each tool's full definition for its own work (arguments are validated against the
-full inputSchema, with its id patterns and bounds; structuredContent is made to conform to the full
-outputSchema). tools/list publishes a compact copy, because every byte of it costs model context on
-every turn:
+full inputSchema, with its id patterns, bounds and ``additionalProperties: false``, so unknown or
+malformed arguments are still refused with a clear message; structuredContent is made to conform to
+the full outputSchema). tools/list publishes a compact copy, because every byte of it costs model
+context on every turn:
 
-* ``outputSchema`` is left out: the description already says what comes back ("Returns {...}"), and
-  structuredContent is still sent (MCP allows it without a declared schema);
+* ``title`` and ``outputSchema`` are left out: the title is a display name for people (MCP clients
+  fall back to the name) and the description's first words say the same; the description already
+  says what comes back ("Returns {...}"), and structuredContent is still sent (MCP allows it
+  without a declared schema);
 * annotations keep only hints that differ from MCP's defaults (readOnlyHint false, destructiveHint
   true, idempotentHint false, openWorldHint true), and never repeat the title;
 * inputSchema drops what only the server's own validation needs (string patterns and lengths, item
-  counts, ``additionalProperties: false``, defaults) and descriptions that merely repeat the property
-  name ("The agent id." for ``agent_id``); names, types, enums, required lists, nested shapes and
-  every informative description stay.
+  counts, ``additionalProperties: false``, defaults, a lower bound of 0 or 1) and descriptions that
+  merely repeat the property name ("The agent id." for ``agent_id``); a ``type`` that the rest of the
+  node already implies goes too (``object`` beside ``properties`` below the root, ``array`` beside
+  ``items``, ``string``/``boolean`` beside an enum of such values, ``string`` on an ``..._id``
+  or ``cursor`` argument, which every API sends as a string). The root keeps ``type: object``
+  (MCP requires it); names, enums, required lists, nested shapes, upper bounds and every
+  informative description stay.
 
 Paging and waiting are stated once in the server instructions (protocol.INSTRUCTIONS).
 """
@@ -35,9 +42,10 @@ _VALIDATION_ONLY: Final = frozenset(
     {"pattern", "minLength", "maxLength", "minItems", "maxItems", "additionalProperties", "default", "title"}
 )
 _WORD: Final = re.compile(r"[a-z0-9]+")
-_FILLER: Final = frozenset({"the", "a", "an", "id", "ids", "of", "its", "this"})
-# Arguments every list tool shares, explained once in the server instructions.
-_STATED_ONCE: Final = frozenset({"limit", "cursor"})
+_FILLER: Final = frozenset({"the", "a", "an", "id", "ids", "of", "its", "this", "new", "display"})
+# Arguments every list or status tool shares, explained once in the server instructions (and, for
+# wait_seconds, in the status tool's own description with its final states).
+_STATED_ONCE: Final = frozenset({"limit", "cursor", "wait_seconds"})
 
 
 def published(definition: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +53,7 @@ def published(definition: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         key: value
         for key, value in definition.items()
-        if key not in ("outputSchema", "annotations", "inputSchema")
+        if key not in ("outputSchema", "annotations", "inputSchema", "title")
     }
     out["inputSchema"] = _schema(definition["inputSchema"], top=True)
     hints = {
@@ -67,10 +75,13 @@ def _schema(schema: Any, *, top: bool = False, name: str = "") -> Any:
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key in _VALIDATION_ONLY:
+        if key in _VALIDATION_ONLY or (key == "minimum" and value in (0, 1) and not isinstance(value, bool)):
             continue
         if key == "properties" and isinstance(value, dict):
             out[key] = {prop: _schema(sub, name=prop) for prop, sub in value.items()}
+            for prop, sub in out[key].items():
+                if _is_identifier(prop) and isinstance(sub, dict) and sub.get("type") == "string":
+                    del sub["type"]
         elif key in ("items", "not") and isinstance(value, dict):
             out[key] = _schema(value)
         elif key in ("oneOf", "anyOf", "allOf") and isinstance(value, list):
@@ -80,14 +91,37 @@ def _schema(schema: Any, *, top: bool = False, name: str = "") -> Any:
         else:
             out[key] = value
     if top:
+        out["type"] = "object"
         out.setdefault("properties", {})
+    elif _implied(out):
+        del out["type"]
     return out
 
 
+def _is_identifier(name: str) -> bool:
+    """An id or cursor argument: a string by every API's convention, so its type says nothing."""
+    return name in ("id", "cursor") or name.endswith("_id")
+
+
+def _implied(node: dict[str, Any]) -> bool:
+    """Whether the node's ``type`` says nothing its other keywords do not (below the root only)."""
+    kind = node.get("type")
+    if kind == "object":
+        return "properties" in node
+    if kind == "array":
+        return "items" in node
+    enum = node.get("enum")
+    if kind == "string" and isinstance(enum, list) and enum:
+        return all(isinstance(v, str) for v in enum)
+    if kind == "boolean" and isinstance(enum, list) and enum:
+        return all(isinstance(v, bool) for v in enum)
+    return False
+
+
 def _adds_nothing(description: str, name: str) -> bool:
-    """A description a model learns nothing from: the paging arguments (the server instructions
-    explain limit and cursor once), or one that only repeats the property name ("The agent id."
-    for agent_id)."""
+    """A description a model learns nothing from: the shared arguments (the server instructions
+    explain limit, cursor and wait_seconds once), or one that only repeats the property name
+    ("The agent id." for agent_id, "New name." for name)."""
     if name in _STATED_ONCE:
         return True
     if not name:

@@ -208,7 +208,8 @@ class GumloopToolbox:
             return error_result(str(exc))
         if name == "search_tools":
             found = search(
-                (t.listed for t in tools.values()),
+                # the full definitions: their titles are words to match, though tools/list omits them
+                (t.definition for t in tools.values()),
                 str(arguments.get("query", "")),
                 int(arguments.get("limit", 20)),
             )

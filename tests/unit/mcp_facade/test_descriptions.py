@@ -9,8 +9,8 @@ from services.gumloop_proxy.catalog import default_catalog
 from services.mcp_facade.tools.catalog import build_tools
 
 POLLING = re.compile(r"\bpoll", re.IGNORECASE)
-# How to page (limit, cursor, next_cursor) is stated once, in the server instructions.
-LIST_SENTENCE = "Returns {items, next_cursor}."
+# How to page (limit, cursor -> {items, next_cursor}) is stated once, in the server instructions, and
+# in the note of a page that has more; a list tool's description says only what it lists.
 
 
 def _real_tools() -> dict[str, dict[str, object]]:
@@ -42,15 +42,14 @@ def test_the_artifact_tool_says_it_returns_the_content() -> None:
     assert "get_single_gumloop_artifact_by_id" in str(tools["list_all_gumloop_artifacts"]["description"])
 
 
-def test_list_tools_describe_items_and_next_cursor_only() -> None:
-    """No list tool describes the upstream envelope or its paging next to {items, next_cursor}."""
+def test_list_tools_describe_neither_the_envelope_nor_paging() -> None:
+    """No list tool describes the upstream envelope or its paging: the façade's {items, next_cursor}
+    and limit/cursor are explained once for all list tools."""
     tools = build_tools(default_catalog().select(), 120)
     lists = [t for t in tools.values() if t.kind == "list"]
     assert lists
     for tool in lists:
-        description = str(tool.definition["description"])
-        assert description.count(LIST_SENTENCE) == 1, tool.name
-        rest = description.replace(LIST_SENTENCE, "")
+        rest = str(tool.definition["description"])
         assert not re.search(r"cursor|\bpages?\b|total_pages|at once", rest, re.IGNORECASE), (tool.name, rest)
         field = tool.operation.pagination.items_field
         if field:
@@ -89,13 +88,10 @@ def test_waiting_and_paging_guidance_comes_from_the_structured_fields() -> None:
     """The catalog's prose is kept (names renamed); the guidance is built from async_work (status
     tool, state field, final states) and pagination, not read out of the prose."""
     tools = {t.operation.name: t.definition for t in build_tools(_synthetic("See get_job."), 60).values()}
-    assert (
-        tools["list_widgets"]["description"]
-        == f"Lists widgets. See get_single_gumloop_job_by_id. {LIST_SENTENCE}"
-    )
+    assert tools["list_widgets"]["description"] == "Lists widgets. See get_single_gumloop_job_by_id."
     assert tools["create_job"]["description"] == (
-        "Starts a job (HTTP 202, state queued). See get_single_gumloop_job_by_id. Returns at once; "
-        "get_single_gumloop_job_by_id with wait_seconds waits until job.state is done or failed."
+        "Starts a job (HTTP 202, state queued). See get_single_gumloop_job_by_id. Finishes later: "
+        "get_single_gumloop_job_by_id with wait_seconds waits for it."
     )
     assert tools["get_job"]["description"] == (
         "Returns a job. See get_single_gumloop_job_by_id. wait_seconds waits for a final state "

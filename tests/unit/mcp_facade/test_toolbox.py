@@ -153,7 +153,8 @@ async def test_tool_definitions_are_flat_annotated_and_described() -> None:
     assert {"limit", "cursor"} <= set(listing["inputSchema"]["properties"])
     assert "page_size" not in listing["inputSchema"]["properties"]
     assert listing["annotations"] == {"readOnlyHint": True}
-    assert "Returns {items, next_cursor}." in listing["description"]
+    assert "next_cursor" not in listing["description"]  # paging is explained once, not per tool
+    assert "title" not in listing  # a display name for people; the name and description say it
     full = make(FakeProxy())
     await full.list_tools(ALL)
     internal = (await full._catalog.tools())["list_all_gumloop_agents"].definition
@@ -167,7 +168,7 @@ async def test_tool_definitions_are_flat_annotated_and_described() -> None:
     assert by_name["update_a_gumloop_skill_by_id"]["annotations"]["destructiveHint"] is False
     # ids keep their name and type; the pattern and bounds are enforced by the façade, not published
     agent_id = by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["properties"]["agent_id"]
-    assert agent_id == {"type": "string"}
+    assert agent_id == {}  # an id is a string by convention; the façade still enforces the type
     assert by_name["get_single_gumloop_agent_by_id"]["inputSchema"]["required"] == ["agent_id"]
 
 
@@ -641,7 +642,7 @@ async def test_descriptions_name_tools_not_operations_and_say_how_to_wait() -> N
     tools = {t["name"]: t for t in await make(FakeProxy()).list_tools(ALL)}
     start = tools["gumloop_start_pipeline"]["description"]
     assert "get_pl_run" not in start and "get_single_gumloop_run_by_id with wait_seconds" in start
-    assert "next_cursor" in tools["list_all_gumloop_agents"]["description"]  # the façade pages it locally
+    assert "next_cursor" not in tools["list_all_gumloop_agents"]["description"]  # stated once, not per tool
     assert "wait_seconds" in tools["get_single_gumloop_run_by_id"]["description"]
     export_id = tools["get_single_gumloop_data_export_by_id"]["inputSchema"]["properties"]["data_export_id"]
     assert export_id["description"] == "From create_a_gumloop_data_export."
