@@ -20,6 +20,7 @@ from .sessions import ConsoleSession, ConsoleSessions
 
 __all__ = [
     "CONSOLE_PREFIX",
+    "SECURITY_HEADERS",
     "ConsoleError",
     "client",
     "console_middleware",
@@ -84,15 +85,21 @@ def secure_cookie(request: web.Request) -> bool:
     return request.secure
 
 
+# same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on form posts, which the
+# admin port's Origin check rightly refuses.
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
 def _harden(response: web.StreamResponse) -> None:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on form posts, which
-    # the admin port's Origin check rightly refuses.
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if not response.prepared:  # a streamed answer (an export) was sent with SECURITY_HEADERS already
+        response.headers.update(SECURITY_HEADERS)
 
 
 async def _csrf_candidate(request: web.Request) -> str | None:

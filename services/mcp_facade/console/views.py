@@ -9,9 +9,10 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -20,6 +21,7 @@ from gumloop_mcp.claude_config import render_claude_desktop_config
 
 from .app import (
     LOGIN_COOKIE,
+    SECURITY_HEADERS,
     SESSION_COOKIE,
     ConsoleError,
     client,
@@ -47,6 +49,28 @@ NOTICES: Final = {
     "account-connected": "The account is connected.",
     "token-revoked": "The API token was revoked.",
 }
+#: Activity periods: form value -> (label, how far back; None = the whole retained trail).
+ACTIVITY_PERIODS: Final[dict[str, tuple[str, timedelta | None]]] = {
+    "": ("Any time", None),
+    "1h": ("Last hour", timedelta(hours=1)),
+    "24h": ("Last 24 hours", timedelta(days=1)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "custom": ("Between (UTC)…", None),
+}
+#: The audit trail's outcomes (the management API's `outcome` values) as the activity page names them.
+OUTCOME_LABELS: Final = {
+    "ok": "ok",
+    "tool_error": "tool error",
+    "credentials_rejected": "credentials rejected by Gumloop",
+    "unknown_tool": "unknown tool",
+    "cancelled": "cancelled",
+    "revoked": "revoked mid-call",
+    "budget": "over the call budget",
+    "input_required": "input required",
+    "task": "started as a task",
+    "error": "error",
+}
+ACTIVITY_PAGE_SIZE: Final = 50
 _P: Final = "/console"
 
 
@@ -430,31 +454,100 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     raise _done(f"{_P}/accounts/{account_id}/mcp", "revoked")
 
 
+def _activity_filters(params: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(the filter values the form shows, the management API's query for them) from the page's query.
+
+    The API checks the values (a bad one is its 400, shown on the page); the period becomes `since`
+    (and with "custom", `since`/`until` from the UTC date-time fields).
+    """
+    shown = {k: params.get(k, "").strip() for k in ("tool", "outcome", "client", "period", "from", "to")}
+    query = {
+        api: shown[k]
+        for k, api in (("tool", "tool"), ("outcome", "outcome"), ("client", "client"))
+        if shown[k]
+    }
+    period = shown["period"]
+    if period in ACTIVITY_PERIODS and (lifetime := ACTIVITY_PERIODS[period][1]) is not None:
+        query["since"] = _rfc3339(datetime.now(UTC) - lifetime)
+    elif period == "custom":
+        for field, api in (("from", "since"), ("to", "until")):
+            if shown[field]:
+                query[api] = _utc_text(shown[field])
+    elif period:
+        shown["period"] = ""
+    return shown, query
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _utc_text(raw: str) -> str:
+    """A datetime-local value read as UTC (unparsable text goes to the API as it is, which refuses it)."""
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        return raw
+    return _rfc3339(when if when.tzinfo else when.replace(tzinfo=UTC))
+
+
+def _activity_path(request: web.Request) -> str:
+    account_id, mcp_id = request.match_info["account_id"], request.match_info["mcp_id"]
+    return f"/integrated-account/{account_id}/mcp/{mcp_id}/activity"
+
+
 async def activity(request: web.Request) -> web.Response:
+    """The server's tool calls, newest first: filters, paging and the CSV link, all over the API's route."""
     account, server = await _account(request), await _server(request)
-    query = {k: v for k, v in request.query.items() if k in ("limit", "next_cursor")} or {"limit": "50"}
-    path = f"/integrated-account/{account['id']}/mcp/{server['id']}/activity"
-    reply = await _api(request, "GET", path, query=query)
+    shown, query = _activity_filters(request.query)
+    page_query = dict(query, limit=str(ACTIVITY_PAGE_SIZE))
+    if cursor := request.query.get("next_cursor"):
+        page_query["next_cursor"] = cursor
+    reply = await _api(request, "GET", _activity_path(request), query=page_query)
     if reply.status == 401:
         raise _fail(reply)
-    records: list[dict[str, Any]] = []
-    columns: list[str] = []
-    if reply.ok and isinstance(reply.body, dict):
-        records = [r for r in reply.body.get("result", []) if isinstance(r, dict)]
-        for record in records:
-            columns += [k for k in record if k not in columns]
-    unavailable = "activity records are not available on this gateway" if reply.unknown_route else None
+    ok = reply.ok and isinstance(reply.body, dict)
+    records = [r for r in reply.body.get("result", []) if isinstance(r, dict)] if ok else []
+    preview, _ = await _preview(
+        request, {"methods": server["config"]["methods"], "tags": server["config"]["tags"]}
+    )
+    filters = {k: v for k, v in shown.items() if v}
+    next_cursor = reply.body.get("next_cursor") if ok else None
     return render(
         request,
         "server_activity.html",
         account=account,
         server=server,
         records=records,
-        columns=columns,
-        next_cursor=reply.body.get("next_cursor") if reply.ok and isinstance(reply.body, dict) else None,
-        unavailable=unavailable,
-        error=None if reply.ok or unavailable else reply.error,
+        payloads=any(r.get("arguments") is not None or r.get("result") is not None for r in records),
+        filters=shown,
+        filtered=bool(query),
+        first_page=not cursor,
+        older=f"?{urlencode(filters | {'next_cursor': next_cursor})}" if next_cursor else None,
+        newest=f"?{urlencode(filters)}",
+        export=f"activity.csv?{urlencode(filters)}",
+        tools=[t["name"] for t in preview["tools"]] if preview else [],
+        outcomes=OUTCOME_LABELS,
+        periods={k: label for k, (label, _) in ACTIVITY_PERIODS.items()},
+        unavailable="activity records are not available on this gateway" if reply.unknown_route else None,
+        error=None if ok or reply.unknown_route else reply.error,
+        status=reply.status if reply.status == 400 else 200,
     )
+
+
+async def activity_csv(request: web.Request) -> web.StreamResponse:
+    """The filtered trail as CSV: the management API's own export (`format=csv`), streamed through."""
+    _, query = _activity_filters(request.query)
+    out = await client(request).relay(
+        request,
+        _activity_path(request),
+        session_of(request).token,
+        dict(query, format="csv"),
+        headers=dict(SECURITY_HEADERS),
+    )
+    if isinstance(out, ApiReply):
+        raise _fail(out)
+    return out
 
 
 async def preview(request: web.Request) -> web.Response:
@@ -557,6 +650,7 @@ def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_get(f"{mcp}/revoke", revoke_page)
     app.router.add_post(f"{mcp}/revoke", revoke)
     app.router.add_get(f"{mcp}/activity", activity)
+    app.router.add_get(f"{mcp}/activity.csv", activity_csv)
     app.router.add_post(f"{prefix}/preview", preview)
     app.router.add_get(f"{prefix}/api-tokens", api_tokens)
     app.router.add_post(f"{prefix}/api-tokens", create_api_token)
