@@ -16,7 +16,7 @@ import jinja2
 from aiohttp import web
 
 from .client import ManagementClient
-from .sessions import ConsoleSession, ConsoleSessions
+from .sessions import ConsoleSession, ConsoleSessions, SessionStoreUnavailable
 
 __all__ = [
     "CONSOLE_PREFIX",
@@ -120,6 +120,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await _guarded(request, handler)
     except ConsoleError as err:
         response = render(request, "error.html", status=err.status, message=err.message)
+    except SessionStoreUnavailable:
+        message = "The console's session store is unavailable; retry shortly."
+        response = render(request, "error.html", status=503, message=message)
     except web.HTTPException as exc:
         if exc.status < 400:  # a redirect
             _harden(exc)
@@ -132,7 +135,7 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     static = request.path.startswith(f"{CONSOLE_PREFIX}/static/")
     if not static:
-        session = sessions(request).get(request.cookies.get(SESSION_COOKIE))
+        session = await sessions(request).get(request.cookies.get(SESSION_COOKIE))
         if session is not None:
             request[_SESSION] = session
         elif request.path not in _OPEN:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -31,6 +31,7 @@ from .app import (
     sessions,
 )
 from .client import ApiReply
+from .confirm import Act, Confirmed, Context, add_confirmed
 
 __all__ = ["EXPIRY_PRESETS", "add_routes"]
 
@@ -145,7 +146,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return await login_page(request, "That API token is invalid, expired or not a management token.", 401)
     if not reply.ok:
         return await login_page(request, reply.error, reply.status)
-    session_id, _ = sessions(request).start(token)
+    session_id, _ = await sessions(request).start(token)
     response = web.HTTPSeeOther(f"{_P}/accounts")
     response.set_cookie(
         SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure_cookie(request), path=_P
@@ -155,7 +156,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    sessions(request).end(request.cookies.get(SESSION_COOKIE))
+    await sessions(request).end(request.cookies.get(SESSION_COOKIE))
     response = web.HTTPSeeOther(f"{_P}/login")
     response.del_cookie(SESSION_COOKIE, path=_P)
     return response
@@ -208,27 +209,6 @@ async def connect_account(request: web.Request) -> web.StreamResponse:
 async def account_home(request: web.Request) -> web.StreamResponse:
     """An account opens on its MCP Servers tab."""
     raise web.HTTPSeeOther(f"{request.path}/mcp")
-
-
-async def delete_account_page(request: web.Request) -> web.Response:
-    account_id = request.match_info["account_id"]
-    account = await _api(request, "GET", f"/integrated-account/{account_id}")
-    if not account.ok:
-        raise _fail(account)
-    servers = await _api(request, "GET", f"/integrated-account/{account_id}/mcp", query={"limit": "100"})
-    return render(
-        request,
-        "account_delete.html",
-        account=account.body,
-        servers=servers.body["result"] if servers.ok else [],
-    )
-
-
-async def delete_account(request: web.Request) -> web.StreamResponse:
-    reply = await _api(request, "DELETE", f"/integrated-account/{request.match_info['account_id']}")
-    if not reply.ok:
-        raise _fail(reply)
-    raise _done(f"{_P}/accounts", "account-deleted")
 
 
 # --- MCP servers --------------------------------------------------------------------------------
@@ -422,38 +402,6 @@ async def edit_server(request: web.Request) -> web.StreamResponse:
     raise _done(f"{_P}/accounts/{account['id']}/mcp/{server['id']}", "saved")
 
 
-async def rotate_page(request: web.Request) -> web.Response:
-    account, server = await _account(request), await _server(request)
-    return render(request, "server_rotate.html", account=account, server=server, graces=GRACE_CHOICES)
-
-
-async def rotate(request: web.Request) -> web.Response:
-    account, server = await _account(request), await _server(request)
-    form = await request.post()
-    try:
-        grace = int(_text(form, "grace_period_seconds") or "0")
-    except ValueError:
-        raise web.HTTPBadRequest(text="the grace period must be a whole number of seconds") from None
-    path = f"/integrated-account/{account['id']}/mcp/{server['id']}/rotate"
-    reply = await _api(request, "POST", path, body={"grace_period_seconds": grace})
-    if not reply.ok:
-        raise _fail(reply)
-    return _shown_once(request, account, reply.body, preview=None, rotated=True)
-
-
-async def revoke_page(request: web.Request) -> web.Response:
-    account, server = await _account(request), await _server(request)
-    return render(request, "server_revoke.html", account=account, server=server)
-
-
-async def revoke(request: web.Request) -> web.StreamResponse:
-    account_id, mcp_id = request.match_info["account_id"], request.match_info["mcp_id"]
-    reply = await _api(request, "DELETE", f"/integrated-account/{account_id}/mcp/{mcp_id}")
-    if not reply.ok:
-        raise _fail(reply)
-    raise _done(f"{_P}/accounts/{account_id}/mcp", "revoked")
-
-
 def _activity_filters(params: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """(the filter values the form shows, the management API's query for them) from the page's query.
 
@@ -609,21 +557,95 @@ async def create_api_token(request: web.Request) -> web.Response:
     return await api_tokens(request, created=reply.body, status=201)
 
 
-async def revoke_api_token_page(request: web.Request) -> web.Response:
+# --- confirm-then-act (confirm.py): what each destructive action says and does ---------------
+
+
+def _called(
+    method: str, api_path: Callable[[Context], str]
+) -> Callable[[web.Request, Context, Any], Awaitable[ApiReply]]:
+    """`method api_path(context)` with a JSON body; a failure becomes the console's answer."""
+
+    async def call(request: web.Request, context: Context, body: Any) -> ApiReply:
+        reply = await _api(request, method, api_path(context), body=body)
+        if not reply.ok:
+            raise _fail(reply)
+        return reply
+
+    return call
+
+
+def _then_back(
+    method: str, api_path: Callable[[Context], str], back: Callable[[Context], str], notice: str
+) -> Act:
+    """Act by `method api_path`, then back to the list `back` names with `notice`."""
+    call = _called(method, api_path)
+
+    async def act(request: web.Request, context: Context, _: MultiDictProxy[Any]) -> web.StreamResponse:
+        await call(request, context, None)
+        raise _done(back(context), notice)
+
+    return act
+
+
+async def _account_and_servers(request: web.Request) -> Context:
+    account = await _account(request)
+    listed = await _api(request, "GET", f"/integrated-account/{account['id']}/mcp", query={"limit": "100"})
+    return {"account": account, "servers": listed.body["result"] if listed.ok else []}
+
+
+async def _account_and_server(request: web.Request) -> Context:
+    return {"account": await _account(request), "server": await _server(request), "graces": GRACE_CHOICES}
+
+
+async def _api_token(request: web.Request) -> Context:
     reply = await _api(request, "GET", "/api-tokens", query={"limit": "100"})
     if not reply.ok:
         raise _fail(reply)
     token = next((t for t in reply.body["result"] if t["id"] == request.match_info["token_id"]), None)
     if token is None:
         raise web.HTTPNotFound(text="no such API token")
-    return render(request, "api_token_revoke.html", token=token)
+    return {"token": token}
 
 
-async def revoke_api_token(request: web.Request) -> web.StreamResponse:
-    reply = await _api(request, "DELETE", f"/api-tokens/{request.match_info['token_id']}")
-    if not reply.ok:
-        raise _fail(reply)
-    raise _done(f"{_P}/api-tokens", "token-revoked")
+def _server_path(context: Context) -> str:
+    return f"/integrated-account/{context['account']['id']}/mcp/{context['server']['id']}"
+
+
+_rotate_call = _called("POST", lambda c: _server_path(c) + "/rotate")
+
+
+async def _rotate(request: web.Request, context: Context, form: MultiDictProxy[Any]) -> web.StreamResponse:
+    try:
+        grace = int(_text(form, "grace_period_seconds") or "0")
+    except ValueError:
+        raise web.HTTPBadRequest(text="the grace period must be a whole number of seconds") from None
+    reply = await _rotate_call(request, context, {"grace_period_seconds": grace})
+    return _shown_once(request, context["account"], reply.body, preview=None, rotated=True)
+
+
+DELETE_ACCOUNT: Final = Confirmed(
+    "account_delete.html",
+    _account_and_servers,
+    _then_back(
+        "DELETE",
+        lambda c: f"/integrated-account/{c['account']['id']}",
+        lambda _: f"{_P}/accounts",
+        "account-deleted",
+    ),
+)
+REVOKE_SERVER: Final = Confirmed(
+    "server_revoke.html",
+    _account_and_server,
+    _then_back("DELETE", _server_path, lambda c: f"{_P}/accounts/{c['account']['id']}/mcp", "revoked"),
+)
+ROTATE_SERVER: Final = Confirmed("server_rotate.html", _account_and_server, _rotate)
+REVOKE_API_TOKEN: Final = Confirmed(
+    "api_token_revoke.html",
+    _api_token,
+    _then_back(
+        "DELETE", lambda c: f"/api-tokens/{c['token']['id']}", lambda _: f"{_P}/api-tokens", "token-revoked"
+    ),
+)
 
 
 def add_routes(app: web.Application, prefix: str) -> None:
@@ -638,21 +660,17 @@ def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_get(f"{prefix}/accounts", accounts)
     app.router.add_post(f"{prefix}/accounts", connect_account)
     app.router.add_get(acc, account_home)
-    app.router.add_get(f"{acc}/delete", delete_account_page)
-    app.router.add_post(f"{acc}/delete", delete_account)
+    add_confirmed(app, f"{acc}/delete", DELETE_ACCOUNT)
     app.router.add_get(f"{acc}/mcp", servers)
     app.router.add_get(f"{acc}/mcp/new", new_server_page)
     app.router.add_post(f"{acc}/mcp/new", create_server)
     app.router.add_get(mcp, edit_server_page)
     app.router.add_post(mcp, edit_server)
-    app.router.add_get(f"{mcp}/rotate", rotate_page)
-    app.router.add_post(f"{mcp}/rotate", rotate)
-    app.router.add_get(f"{mcp}/revoke", revoke_page)
-    app.router.add_post(f"{mcp}/revoke", revoke)
+    add_confirmed(app, f"{mcp}/rotate", ROTATE_SERVER)
+    add_confirmed(app, f"{mcp}/revoke", REVOKE_SERVER)
     app.router.add_get(f"{mcp}/activity", activity)
     app.router.add_get(f"{mcp}/activity.csv", activity_csv)
     app.router.add_post(f"{prefix}/preview", preview)
     app.router.add_get(f"{prefix}/api-tokens", api_tokens)
     app.router.add_post(f"{prefix}/api-tokens", create_api_token)
-    app.router.add_get(f"{prefix}/api-tokens/{{token_id}}/revoke", revoke_api_token_page)
-    app.router.add_post(f"{prefix}/api-tokens/{{token_id}}/revoke", revoke_api_token)
+    add_confirmed(app, f"{prefix}/api-tokens/{{token_id}}/revoke", REVOKE_API_TOKEN)

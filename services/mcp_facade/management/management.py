@@ -731,5 +731,5 @@ def create_admin_app(
         return web.json_response(document)
 
     app.router.add_get("/openapi.json", openapi)
-    attach_console(app)
+    attach_console(app, settings)
     return app
