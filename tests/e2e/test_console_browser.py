@@ -3,13 +3,18 @@
 The founding flow: sign in -> account -> MCP Servers -> create with methods `read` and a tag -> the
 live preview -> submit -> copy the URL -> the official MCP client lists exactly the previewed tools;
 then edit, rotate (the old URL stops) and revoke (the URL stops). axe-core finds no serious or critical
-accessibility violation on the main pages, which are also saved as docs/console/*.png.
+accessibility violation on the main pages, which are also saved as docs/console/*.png. The activity
+view shows real tool calls, its filters narrow them and its CSV export has the rows; an account whose
+key Gumloop refuses shows as needing reconnection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
+import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,9 +22,11 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from .conftest import ROOT, Stack
 from .test_approvals import client_for
+from .test_system import STATUS_TOOL
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -275,3 +282,137 @@ def test_the_console_is_locked_down(stack: Stack) -> None:
         csrf = accounts.text.split('name="csrf" value="')[1].split('"')[0]
         ok = http.post("/console/preview", json={"methods": ["read"]}, headers={"X-CSRF-Token": csrf})
         assert ok.status_code == 200 and ok.json()["tools"]
+
+
+SECRET_ARGUMENT = "ses_console-secret-4711"
+
+
+async def _calls(url: str) -> None:
+    """Tool calls through the minted URL with the official MCP client: two ok, one with a secret
+    argument, one unknown tool."""
+    async with client_for(url) as client:
+        for _ in range(2):
+            assert not (await client.call_tool("list_all_gumloop_teams", {})).is_error
+        await client.call_tool(STATUS_TOOL, {"session_id": SECRET_ARGUMENT})
+        with pytest.raises(MCPError):
+            await client.call_tool("no_such_tool_at_all", {"x": SECRET_ARGUMENT})
+
+
+async def _refused_call(url: str) -> None:
+    async with client_for(url) as client:
+        assert (await client.call_tool("list_all_gumloop_teams", {})).is_error
+
+
+def _api(stack: Stack, method: str, path: str, **kwargs: Any) -> Any:
+    with httpx.Client(base_url=stack.admin, headers=stack.auth, timeout=30) as http:
+        resp = http.request(method, path, **kwargs)
+    assert resp.is_success, resp.text
+    return resp.json()
+
+
+def _trail(stack: Stack, account_id: str, mcp_id: str, count: int) -> list[dict[str, Any]]:
+    """The server's trail once it holds `count` records (the audit writer runs off the call path)."""
+    deadline = time.monotonic() + 15
+    while True:
+        records: list[dict[str, Any]] = _api(
+            stack, "GET", f"/integrated-account/{account_id}/mcp/{mcp_id}/activity", params={"limit": "100"}
+        )["result"]
+        if len(records) >= count or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
+
+
+def _rows(page: Any) -> list[tuple[str, str]]:
+    return [
+        (r.locator("td").nth(1).inner_text(), r.locator("td").nth(2).inner_text())
+        for r in page.locator("#activity tbody tr").all()
+    ]
+
+
+def _filter(page: Any, **fields: str) -> None:
+    page.fill("#f-tool", fields.get("tool", ""))
+    page.select_option("#f-outcome", fields.get("outcome", ""))
+    page.fill("#f-client", fields.get("client", ""))
+    page.select_option("#f-period", fields.get("period", ""))
+    page.click("#apply-filters")
+    page.wait_for_load_state()
+
+
+def _export(page: Any) -> list[dict[str, str]]:
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    return list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+
+
+def test_activity_filters_export_and_account_state_in_the_browser(browser: Any, stack: Stack) -> None:
+    """Real tool calls show in the activity view (tool names, outcomes); filters narrow them; the CSV
+    download has the rows; no secret appears; an account whose key Gumloop refuses needs reconnection."""
+    account_id = stack.ready["account_id"]
+    created = _api(stack, "POST", f"/integrated-account/{account_id}/mcp", json={"name": "Audited"})
+    mcp_id, url = created["id"], created["url"]
+    _run(_calls(url))
+    assert len(_trail(stack, account_id, mcp_id, 4)) == 4
+
+    context = _context(browser, stack)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    _sign_in(page, stack)
+    page.goto(f"{stack.admin}/console/accounts/{account_id}/mcp")
+    row = page.locator("tr", has_text="Audited")
+    assert row.locator("td.num").inner_text() == "4"  # calls in the last 24 h
+    row.locator("text=Activity").click()
+    page.wait_for_selector("#activity")
+    assert _rows(page) == [
+        ("no_such_tool_at_all", "unknown tool"),
+        (STATUS_TOOL, _rows(page)[1][1]),
+        ("list_all_gumloop_teams", "ok"),
+        ("list_all_gumloop_teams", "ok"),
+    ]
+    assert _rows(page)[1][1] in ("ok", "tool error")
+    _axe(page)
+    _shot(page, "activity")
+
+    _filter(page, outcome="unknown_tool")
+    assert _rows(page) == [("no_such_tool_at_all", "unknown tool")]
+    _filter(page, tool="list_all_gumloop_teams", period="24h")
+    assert _rows(page) == [("list_all_gumloop_teams", "ok")] * 2
+    exported = _export(page)
+    assert [(r["tool"], r["outcome"]) for r in exported] == [("list_all_gumloop_teams", "ok")] * 2
+    assert all(r["server_id"] == mcp_id and r["client_name"] == "mcp" for r in exported)
+    _filter(page, client="some-other-client")
+    assert page.locator("#activity").count() == 0 and "No call matches" in page.inner_text("#no-activity")
+    _filter(page, client="mcp")
+    assert len(_rows(page)) == 4
+    everything = _export(page)
+    assert [r["tool"] for r in everything] == [t for t, _ in _rows(page)]
+    _filter(page, outcome="ok", period="1h")
+    _axe(page)
+    token = url.rsplit("/", 1)[1]
+    for text in (page.content(), str(everything)):
+        assert SECRET_ARGUMENT not in text and token not in text and stack.ready["api_token"] not in text
+
+    # An account whose key Gumloop refuses: its calls fail, and the console says it needs reconnecting.
+    good = _api(stack, "GET", f"/integrated-account/{account_id}")
+    wrong = {
+        "display_name": "Expired key",
+        "user_id": good["user_id"],
+        "api_key": "gumloop-key-revoked-upstream",
+        "api_base_url": good["api_base_url"],
+        "stream_base_url": good["stream_base_url"],
+    }
+    broken = _api(stack, "POST", "/integrated-account", json=wrong)["id"]
+    refused = _api(stack, "POST", f"/integrated-account/{broken}/mcp", json={"name": "Stale"})
+    _run(_refused_call(refused["url"]))
+    trail = _trail(stack, broken, refused["id"], 1)
+    assert [r["outcome"] for r in trail] == ["credentials_rejected"]
+    page.goto(f"{stack.admin}/console/accounts")
+    assert "Needs reconnection" in page.locator("tr", has_text="Expired key").inner_text()
+    assert "Connected" in page.locator("tr", has_text=good["display_name"]).first.inner_text()
+    _axe(page)
+    _shot(page, "accounts-state")
+    page.locator("tr", has_text="Expired key").locator("text=Delete…").click()
+    assert "Stale" in page.inner_text("#servers-that-stop")
+    _axe(page)
+    page.click("button:has-text('Delete the account')")
+    page.wait_for_selector("text=The account was deleted.")
+    context.close()

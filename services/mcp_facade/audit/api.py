@@ -2,13 +2,15 @@
 
 `GET /integrated-account/{account_id}/mcp/{mcp_id}/activity` (the route and its ownership check
 are in management.py): `limit` (1-100, default 50) and `next_cursor` page the JSON listing, newest
-first; `tool`, `outcome`, `since` and `until` (RFC 3339; since inclusive, until exclusive) filter.
+first; `tool`, `outcome`, `client` (the MCP client's name), `since` and `until` (RFC 3339; since
+inclusive, until exclusive) filter.
 `format=csv`, or `Accept: text/csv` without `format`, exports every matching record as CSV
 (`limit` does not apply; the retention period bounds it).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final, Literal
 
@@ -16,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from .export import CSV_CONTENT_TYPE, csv_header, csv_rows
+from .recorder import MAX_CLIENT_NAME_CHARS
 from .records import AuditQuery, InvalidCursor, decode_cursor
 from .store import AuditStore
 
@@ -30,6 +33,7 @@ __all__ = [
 OUTCOMES: Final = (
     "ok",
     "tool_error",
+    "credentials_rejected",
     "unknown_tool",
     "cancelled",
     "revoked",
@@ -39,7 +43,16 @@ OUTCOMES: Final = (
     "error",
 )
 Outcome = Literal[
-    "ok", "tool_error", "unknown_tool", "cancelled", "revoked", "budget", "input_required", "task", "error"
+    "ok",
+    "tool_error",
+    "credentials_rejected",
+    "unknown_tool",
+    "cancelled",
+    "revoked",
+    "budget",
+    "input_required",
+    "task",
+    "error",
 ]
 MAX_TOOL_CHARS: Final = 256
 _OPT_IN: Final = "null unless the server's config sets audit_payloads"
@@ -55,7 +68,9 @@ class ActivityOut(BaseModel):
     server_id: str
     tool: str
     outcome: Outcome = Field(
-        description="ok; tool_error (the tool answered isError); unknown_tool; cancelled (by the client); "
+        description="ok; tool_error (the tool answered isError); credentials_rejected (a tool error because "
+        "Gumloop refused the account's credential: the account needs reconnecting); unknown_tool; "
+        "cancelled (by the client); "
         "revoked (the URL was revoked mid-call); budget (calls_per_minute exceeded); input_required; "
         "task (started as a task); error (a protocol or backend error)"
     )
@@ -82,6 +97,8 @@ def query_parameters() -> list[dict[str, object]]:
          "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TOOL_CHARS}},
         {"name": "outcome", "in": "query", "description": "only calls with this outcome",
          "schema": {"type": "string", "enum": list(OUTCOMES)}},
+        {"name": "client", "in": "query", "description": "only calls from this MCP client (clientInfo.name)",
+         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CLIENT_NAME_CHARS}},
         {"name": "since", "in": "query", "description": "only calls at or after this time (RFC 3339)",
          "schema": {"type": "string", "format": "date-time"}},
         {"name": "until", "in": "query", "description": "only calls before this time (RFC 3339)",
@@ -138,6 +155,9 @@ def parse_query(server_id: str, params: dict[str, str]) -> tuple[AuditQuery, boo
     outcome = params.get("outcome")
     if outcome is not None and outcome not in OUTCOMES:
         fields.append(("outcome", f"must be one of: {', '.join(OUTCOMES)}"))
+    client = params.get("client")
+    if client is not None and not 1 <= len(client) <= MAX_CLIENT_NAME_CHARS:
+        fields.append(("client", f"must have 1 to {MAX_CLIENT_NAME_CHARS} characters"))
     since = _time_ms(params.get("since"), "since", fields)
     until = _time_ms(params.get("until"), "until", fields)
     fmt = params.get("format")
@@ -145,7 +165,7 @@ def parse_query(server_id: str, params: dict[str, str]) -> tuple[AuditQuery, boo
         fields.append(("format", "must be json or csv"))
     if fields:
         raise InvalidActivityQuery(fields)
-    query = AuditQuery(server_id, limit, after, tool, outcome, since, until)
+    query = AuditQuery(server_id, limit, after, tool, outcome, since, until, client)
     return query, fmt == "csv"
 
 
@@ -164,9 +184,7 @@ async def activity_response(request: web.Request, store: AuditStore, server_id: 
         items = [ActivityOut.model_validate(r.public()).model_dump(mode="json") for r in page.records]
         return web.json_response({"result": items, "next_cursor": page.next_cursor or None})
     # Read the first chunk before answering, so a store failure is still a clean error response.
-    chunk_query = AuditQuery(
-        server_id, _EXPORT_CHUNK, query.after, query.tool, query.outcome, query.since_ms, query.until_ms
-    )
+    chunk_query = replace(query, limit=_EXPORT_CHUNK)
     page = await store.query(chunk_query)
     response = web.StreamResponse(
         headers={
@@ -180,15 +198,7 @@ async def activity_response(request: web.Request, store: AuditStore, server_id: 
         await response.write(csv_rows(page.records).encode())
         if not page.next_cursor:
             break
-        chunk_query = AuditQuery(
-            server_id,
-            _EXPORT_CHUNK,
-            decode_cursor(page.next_cursor),
-            query.tool,
-            query.outcome,
-            query.since_ms,
-            query.until_ms,
-        )
+        chunk_query = replace(chunk_query, after=decode_cursor(page.next_cursor))
         page = await store.query(chunk_query)
     await response.write_eof()
     return response

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from .records import AuditRecord
 from .store import AuditStore, AuditUnavailable
 
-__all__ = ["MAX_PAYLOAD_CHARS", "AuditRecorder", "client_name_of", "payload_text"]
+__all__ = ["MAX_PAYLOAD_CHARS", "AuditRecorder", "audit_outcome", "client_name_of", "payload_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,17 @@ def payload_text(value: Any) -> str:
     if len(text) <= MAX_PAYLOAD_CHARS:
         return text
     return text[:MAX_PAYLOAD_CHARS] + f"…[cut: {len(text)} chars]"
+
+
+def audit_outcome(outcome: str, result: Any) -> str:
+    """The trail's outcome: the metric's, except that a tool error saying Gumloop refused the account's
+    credential (structuredContent.error "unauthenticated", tools/tool_errors.py) is `credentials_rejected`,
+    the mark of an account that needs reconnecting."""
+    if outcome == "tool_error" and isinstance(result, dict):
+        structured = result.get("structuredContent")
+        if isinstance(structured, dict) and structured.get("error") == "unauthenticated":
+            return "credentials_rejected"
+    return outcome
 
 
 def client_name_of(client_info: Any) -> str:
@@ -123,7 +134,7 @@ class AuditRecorder:
                 time_ms=int(self._clock() * 1000),
                 server_id=server_id,
                 tool=tool,
-                outcome=outcome,
+                outcome=audit_outcome(outcome, result),
                 latency_ms=latency_s * 1000,
                 client_name=client_name,
                 protocol_version=protocol_version,

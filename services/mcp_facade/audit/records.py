@@ -36,9 +36,10 @@ def new_record_id() -> str:
 class AuditRecord:
     """One tools/call: when (epoch ms), which server and tool, how it ended, how long it took, who asked.
 
-    `outcome` is the metric's label: ok, tool_error, unknown_tool, cancelled, revoked, budget,
-    input_required, task, error. `subject` names the person once OAuth identifies one ("" until
-    then). `arguments` / `result` are JSON text, None unless the server opted in.
+    `outcome` is the metric's label (ok, tool_error, unknown_tool, cancelled, revoked, budget,
+    input_required, task, error), except credentials_rejected for a tool error because Gumloop refused
+    the account's credential (recorder.audit_outcome). `subject` names the person once OAuth
+    identifies one ("" until then). `arguments` / `result` are JSON text, None unless the server opted in.
     """
 
     time_ms: int
@@ -82,7 +83,7 @@ class AuditRecord:
 
 @dataclass(frozen=True, slots=True)
 class AuditQuery:
-    """Newest first, one server; optional exact `tool` / `outcome`, and a [since, until) window in ms."""
+    """Newest first, one server; optional exact `tool` / `outcome` / `client_name`; a [since, until) in ms."""
 
     server_id: str
     limit: int = 50
@@ -92,6 +93,7 @@ class AuditQuery:
     outcome: str | None = None
     since_ms: int | None = None
     until_ms: int | None = None
+    client_name: str | None = None
 
     def matches(self, record: AuditRecord) -> bool:
         """Whether `record` passes the filters and lies past the cursor (used by the key-value backends)."""
@@ -100,6 +102,8 @@ class AuditQuery:
         if self.tool is not None and record.tool != self.tool:
             return False
         if self.outcome is not None and record.outcome != self.outcome:
+            return False
+        if self.client_name is not None and record.client_name != self.client_name:
             return False
         if self.since_ms is not None and record.time_ms < self.since_ms:
             return False

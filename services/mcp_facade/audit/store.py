@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Final
@@ -55,6 +56,10 @@ class AuditStore(ABC):
     async def summary(self, server_id: str, since_ms: int) -> tuple[int | None, int]:
         """The time (ms) of the server's latest call, and how many calls it had since `since_ms`."""
 
+    @abstractmethod
+    async def latest(self, server_id: str, outcomes: frozenset[str]) -> AuditRecord | None:
+        """The server's newest record with one of `outcomes`, or None."""
+
 
 class MemoryAuditStore(AuditStore):
     """The trail in this process's memory, bounded per server."""
@@ -99,4 +104,8 @@ class MemoryAuditStore(AuditStore):
         trail = self._records.get(server_id, [])
         if not trail:
             return None, 0
-        return trail[-1].time_ms, sum(1 for r in trail if r.time_ms >= since_ms)
+        # The trail is sorted by (time, id): the calls since `since_ms` are a suffix.
+        return trail[-1].time_ms, len(trail) - bisect_left(trail, since_ms, key=lambda r: r.time_ms)
+
+    async def latest(self, server_id: str, outcomes: frozenset[str]) -> AuditRecord | None:
+        return next((r for r in reversed(self._records.get(server_id, [])) if r.outcome in outcomes), None)

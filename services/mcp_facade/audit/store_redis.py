@@ -119,3 +119,19 @@ class RedisAuditStore(AuditStore):
         except RedisError as exc:
             raise AuditUnavailable(f"audit store: {exc.__class__.__name__}") from exc
         return (int(latest[0][1]) if latest else None), int(count)
+
+    async def latest(self, server_id: str, outcomes: frozenset[str]) -> AuditRecord | None:
+        # Newest first in chunks: the record wanted is almost always in the first one.
+        offset = 0
+        try:
+            while True:
+                chunk = await self._redis.zrevrange(self._key(server_id), offset, offset + _CHUNK - 1)
+                for member in chunk:
+                    record = _parse(member)
+                    if record.outcome in outcomes:
+                        return record
+                if len(chunk) < _CHUNK:
+                    return None
+                offset += _CHUNK
+        except RedisError as exc:
+            raise AuditUnavailable(f"audit store: {exc.__class__.__name__}") from exc

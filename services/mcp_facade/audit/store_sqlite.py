@@ -145,6 +145,9 @@ class SqliteAuditStore(AuditStore):
         if query.outcome is not None:
             where.append("outcome = ?")
             args.append(query.outcome)
+        if query.client_name is not None:
+            where.append("client_name = ?")
+            args.append(query.client_name)
         if query.since_ms is not None:
             where.append("time_ms >= ?")
             args.append(query.since_ms)
@@ -180,5 +183,21 @@ class SqliteAuditStore(AuditStore):
                 "SELECT COUNT(*) FROM audit_calls WHERE server_id = ? AND time_ms >= ?", (server_id, since_ms)
             ).fetchone()[0]
             return last, int(count)
+
+        return await self._run(select)
+
+    async def latest(self, server_id: str, outcomes: frozenset[str]) -> AuditRecord | None:
+        if not outcomes:
+            return None
+        marks = ",".join("?" * len(outcomes))
+        sql = (
+            f"SELECT {_COLUMNS} FROM audit_calls WHERE server_id = ? AND outcome IN ({marks}) "
+            "ORDER BY time_ms DESC, id DESC LIMIT 1"
+        )
+        args = [server_id, *sorted(outcomes)]
+
+        def select(conn: sqlite3.Connection) -> AuditRecord | None:
+            row = conn.execute(sql, args).fetchone()
+            return None if row is None else _record(row)
 
         return await self._run(select)

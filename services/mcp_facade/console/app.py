@@ -16,10 +16,11 @@ import jinja2
 from aiohttp import web
 
 from .client import ManagementClient
-from .sessions import ConsoleSession, ConsoleSessions
+from .sessions import ConsoleSession, ConsoleSessions, SessionStoreUnavailable
 
 __all__ = [
     "CONSOLE_PREFIX",
+    "SECURITY_HEADERS",
     "ConsoleError",
     "client",
     "console_middleware",
@@ -84,15 +85,21 @@ def secure_cookie(request: web.Request) -> bool:
     return request.secure
 
 
+# same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on form posts, which the
+# admin port's Origin check rightly refuses.
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
 def _harden(response: web.StreamResponse) -> None:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on form posts, which
-    # the admin port's Origin check rightly refuses.
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if not response.prepared:  # a streamed answer (an export) was sent with SECURITY_HEADERS already
+        response.headers.update(SECURITY_HEADERS)
 
 
 async def _csrf_candidate(request: web.Request) -> str | None:
@@ -113,6 +120,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await _guarded(request, handler)
     except ConsoleError as err:
         response = render(request, "error.html", status=err.status, message=err.message)
+    except SessionStoreUnavailable:
+        message = "The console's session store is unavailable; retry shortly."
+        response = render(request, "error.html", status=503, message=message)
     except web.HTTPException as exc:
         if exc.status < 400:  # a redirect
             _harden(exc)
@@ -125,7 +135,7 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     static = request.path.startswith(f"{CONSOLE_PREFIX}/static/")
     if not static:
-        session = sessions(request).get(request.cookies.get(SESSION_COOKIE))
+        session = await sessions(request).get(request.cookies.get(SESSION_COOKIE))
         if session is not None:
             request[_SESSION] = session
         elif request.path not in _OPEN:

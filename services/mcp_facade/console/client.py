@@ -84,6 +84,31 @@ class ManagementClient:
                 decoded = None
             return ApiReply(resp.status, decoded)
 
+    async def relay(
+        self, request: web.Request, path: str, token: str, query: dict[str, str], *, headers: dict[str, str]
+    ) -> web.StreamResponse | ApiReply:
+        """A streamed GET (an export): the management API's body goes to the browser as it arrives, with
+        `headers` and the API's Content-Type and Content-Disposition. An error answer comes back as an
+        ApiReply instead, for the console to show."""
+        assert self._session is not None, "the console's client is opened on app startup"
+        sent = {"Authorization": f"Bearer {token}", "Host": request.host, "Accept": "text/csv"}
+        async with self._session.get(_own_base(request) + path, headers=sent, params=query) as resp:
+            if not 200 <= resp.status < 300:
+                raw = await resp.read()
+                try:
+                    return ApiReply(resp.status, json.loads(raw) if raw else None)
+                except ValueError:
+                    return ApiReply(resp.status, None)
+            out = web.StreamResponse(status=resp.status, headers=headers)
+            for name in ("Content-Type", "Content-Disposition"):
+                if name in resp.headers:
+                    out.headers[name] = resp.headers[name]
+            await out.prepare(request)
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                await out.write(chunk)
+            await out.write_eof()
+            return out
+
 
 def _own_base(request: web.Request) -> str:
     sockname = request.transport.get_extra_info("sockname") if request.transport else None

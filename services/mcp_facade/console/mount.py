@@ -8,19 +8,21 @@ from typing import Final
 import jinja2
 from aiohttp import web
 
+from ..settings import FacadeSettings
 from . import views
 from .app import CLIENT_KEY, CONSOLE_PREFIX, SESSIONS_KEY, TEMPLATES_KEY, console_middleware, static_file
 from .client import ManagementClient
-from .sessions import ConsoleSessions
+from .sessions import open_console_sessions
 
 __all__ = ["attach_console"]
 
 HERE: Final = Path(__file__).parent
 
 
-def attach_console(app: web.Application) -> None:
-    """Add the console's pages, static files and middleware to the admin app."""
-    app[SESSIONS_KEY] = ConsoleSessions()
+def attach_console(app: web.Application, settings: FacadeSettings) -> None:
+    """Add the console's pages, static files and middleware to the admin app (sessions where the
+    façade's shared state is: memory, or Redis)."""
+    app[SESSIONS_KEY] = console_sessions = open_console_sessions(settings)
     app[CLIENT_KEY] = management_client = ManagementClient()
     app[TEMPLATES_KEY] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -29,6 +31,11 @@ def attach_console(app: web.Application) -> None:
     )
     app.on_startup.append(management_client.open)
     app.on_cleanup.append(management_client.close)
+
+    async def close_sessions(_: web.Application) -> None:
+        await console_sessions.close()
+
+    app.on_cleanup.append(close_sessions)
     app.middlewares.append(console_middleware)
     app.router.add_get(f"{CONSOLE_PREFIX}/static/{{filename}}", static_file)
     views.add_routes(app, CONSOLE_PREFIX)

@@ -1,23 +1,57 @@
 """Console sign-in sessions: a random id in an HttpOnly cookie, the API token kept server-side.
 
 The token never goes to the browser after sign-in (only the opaque session id does), each session has
-its own CSRF token, and sessions end after `ttl_s` of idleness, at `max_age_s`, or on sign-out. They
-live in this replica's memory: behind a load balancer, the console needs sticky sessions.
+its own CSRF token, and sessions end after `ttl_s` of idleness, at `max_age_s`, or on sign-out.
+
+They live where the façade's shared state lives (`open_console_sessions`): this process's memory by
+default, Redis when GMCP_FACADE_STORE=redis, so that every replica honours a sign-in and a sign-out.
+On Redis a session is a hash under `<prefix>console:session:<sha256 of the id>`, expiring after
+`ttl_s` of idleness (each use pushes the expiry back). The API token is stored AES-GCM-encrypted
+under a key derived from the session id, which only the browser's cookie holds: Redis alone reveals
+neither the session id nor the token. Redis unreachable means no session can be read: the console
+answers 503 rather than signing anyone in or out by mistake.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import secrets
 import time
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["ConsoleSession", "ConsoleSessions"]
+import redis.asyncio as aioredis
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from redis.exceptions import RedisError
+
+from ..settings import FacadeSettings
+
+__all__ = [
+    "ConsoleSession",
+    "ConsoleSessions",
+    "MemoryConsoleSessions",
+    "RedisConsoleSessions",
+    "SessionStoreUnavailable",
+    "open_console_sessions",
+]
 
 _MAX_SESSIONS: Final = 1_000
+_CONNECT_TIMEOUT_S: Final = 1.0
+_SOCKET_TIMEOUT_S: Final = 2.0
+DEFAULT_TTL_S: Final = 3_600.0
+DEFAULT_MAX_AGE_S: Final = 12 * 3_600.0
+
+Clock = Callable[[], float]
+
+
+class SessionStoreUnavailable(Exception):
+    """The shared session store (Redis) could not be reached or answered badly."""
 
 
 @dataclass(slots=True)
@@ -33,44 +67,142 @@ class ConsoleSession:
         return candidate is not None and hmac.compare_digest(candidate.encode(), self.csrf.encode())
 
 
-class ConsoleSessions:
-    """The signed-in sessions, by session id (oldest evicted past 1,000)."""
+class ConsoleSessions(ABC):
+    """The signed-in sessions, by session id."""
+
+    def __init__(self, ttl_s: float, max_age_s: float, clock: Clock) -> None:
+        self._ttl_s, self._max_age_s, self._clock = ttl_s, max_age_s, clock
+
+    def _new(self, token: str) -> tuple[str, ConsoleSession]:
+        now = self._clock()
+        return secrets.token_urlsafe(32), ConsoleSession(token, secrets.token_urlsafe(32), now, now)
+
+    def _live(self, session: ConsoleSession, now: float) -> bool:
+        return now - session.seen <= self._ttl_s and now - session.created <= self._max_age_s
+
+    @abstractmethod
+    async def start(self, token: str) -> tuple[str, ConsoleSession]:
+        """A new session for `token`: (session id for the cookie, the session)."""
+
+    @abstractmethod
+    async def get(self, session_id: str | None) -> ConsoleSession | None:
+        """The live session of this id (its idle timer restarts), else None."""
+
+    @abstractmethod
+    async def end(self, session_id: str | None) -> None:
+        """Sign out (unknown ids are ignored)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+class MemoryConsoleSessions(ConsoleSessions):
+    """This process's sessions (oldest evicted past 1,000)."""
 
     def __init__(
-        self,
-        ttl_s: float = 3_600.0,
-        max_age_s: float = 12 * 3_600.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, ttl_s: float = DEFAULT_TTL_S, max_age_s: float = DEFAULT_MAX_AGE_S, clock: Clock = time.time
     ) -> None:
-        self._ttl_s, self._max_age_s, self._clock = ttl_s, max_age_s, clock
+        super().__init__(ttl_s, max_age_s, clock)
         self._by_id: OrderedDict[str, ConsoleSession] = OrderedDict()
 
-    def start(self, token: str) -> tuple[str, ConsoleSession]:
-        """A new session for `token`: (session id for the cookie, the session)."""
-        now = self._clock()
-        session_id = secrets.token_urlsafe(32)
-        session = ConsoleSession(token=token, csrf=secrets.token_urlsafe(32), created=now, seen=now)
+    async def start(self, token: str) -> tuple[str, ConsoleSession]:
+        session_id, session = self._new(token)
         self._by_id[session_id] = session
         while len(self._by_id) > _MAX_SESSIONS:
             self._by_id.popitem(last=False)
         return session_id, session
 
-    def get(self, session_id: str | None) -> ConsoleSession | None:
-        """The live session of this id (its idle timer restarts), else None."""
-        if not session_id:
-            return None
-        session = self._by_id.get(session_id)
-        if session is None:
+    async def get(self, session_id: str | None) -> ConsoleSession | None:
+        session = self._by_id.get(session_id) if session_id else None
+        if session is None or session_id is None:
             return None
         now = self._clock()
-        if now - session.seen > self._ttl_s or now - session.created > self._max_age_s:
+        if not self._live(session, now):
             del self._by_id[session_id]
             return None
         session.seen = now
         self._by_id.move_to_end(session_id)
         return session
 
-    def end(self, session_id: str | None) -> None:
-        """Sign out (unknown ids are ignored)."""
+    async def end(self, session_id: str | None) -> None:
         if session_id:
             self._by_id.pop(session_id, None)
+
+
+def _derive(session_id: str, purpose: bytes) -> bytes:
+    return hashlib.sha256(b"gmcp-console-session:" + purpose + b":" + session_id.encode()).digest()
+
+
+class RedisConsoleSessions(ConsoleSessions):
+    """Sessions on Redis, shared by every replica (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        ttl_s: float = DEFAULT_TTL_S,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(ttl_s, max_age_s, clock)
+        self._prefix = f"{prefix}console:session:"
+        self._redis: aioredis.Redis = aioredis.from_url(
+            url, socket_connect_timeout=_CONNECT_TIMEOUT_S, socket_timeout=_SOCKET_TIMEOUT_S
+        )
+
+    def _key(self, session_id: str) -> str:
+        return self._prefix + _derive(session_id, b"key").hex()
+
+    async def start(self, token: str) -> tuple[str, ConsoleSession]:
+        session_id, session = self._new(token)
+        nonce = secrets.token_bytes(12)
+        sealed = AESGCM(_derive(session_id, b"token")).encrypt(nonce, token.encode(), None)
+        record = {"csrf": session.csrf, "created": session.created, "token": (nonce + sealed).hex()}
+        try:
+            await self._redis.set(self._key(session_id), json.dumps(record), px=int(self._ttl_s * 1000))
+        except RedisError as exc:
+            raise SessionStoreUnavailable(f"console sessions: {exc.__class__.__name__}") from exc
+        return session_id, session
+
+    async def get(self, session_id: str | None) -> ConsoleSession | None:
+        if not session_id:
+            return None
+        key = self._key(session_id)
+        try:
+            # GETEX pushes the idle expiry back in the same round trip.
+            raw = await self._redis.getex(key, px=int(self._ttl_s * 1000))
+        except RedisError as exc:
+            raise SessionStoreUnavailable(f"console sessions: {exc.__class__.__name__}") from exc
+        if raw is None:
+            return None
+        try:
+            record = json.loads(raw)
+            blob = bytes.fromhex(record["token"])
+            token = AESGCM(_derive(session_id, b"token")).decrypt(blob[:12], blob[12:], None).decode()
+            session = ConsoleSession(token, str(record["csrf"]), float(record["created"]), self._clock())
+        except (ValueError, KeyError, TypeError, InvalidTag):
+            return None  # not a record this code wrote: no session
+        if not self._live(session, session.seen):
+            await self.end(session_id)
+            return None
+        return session
+
+    async def end(self, session_id: str | None) -> None:
+        if not session_id:
+            return
+        try:
+            await self._redis.delete(self._key(session_id))
+        except RedisError as exc:
+            raise SessionStoreUnavailable(f"console sessions: {exc.__class__.__name__}") from exc
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def open_console_sessions(settings: FacadeSettings) -> ConsoleSessions:
+    """Where the façade's shared state is: Redis with GMCP_FACADE_STORE=redis, else memory."""
+    if settings.store == "redis":
+        if settings.redis_url is None:
+            raise ValueError("GMCP_FACADE_REDIS_URL is required when the store is redis")
+        return RedisConsoleSessions(settings.redis_url.get_secret_value(), settings.redis_key_prefix)
+    return MemoryConsoleSessions()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -20,6 +21,7 @@ from gumloop_mcp.claude_config import render_claude_desktop_config
 
 from .app import (
     LOGIN_COOKIE,
+    SECURITY_HEADERS,
     SESSION_COOKIE,
     ConsoleError,
     client,
@@ -29,6 +31,7 @@ from .app import (
     sessions,
 )
 from .client import ApiReply
+from .confirm import Act, Confirmed, Context, add_confirmed
 
 __all__ = ["EXPIRY_PRESETS", "add_routes"]
 
@@ -47,6 +50,28 @@ NOTICES: Final = {
     "account-connected": "The account is connected.",
     "token-revoked": "The API token was revoked.",
 }
+#: Activity periods: form value -> (label, how far back; None = the whole retained trail).
+ACTIVITY_PERIODS: Final[dict[str, tuple[str, timedelta | None]]] = {
+    "": ("Any time", None),
+    "1h": ("Last hour", timedelta(hours=1)),
+    "24h": ("Last 24 hours", timedelta(days=1)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "custom": ("Between (UTC)…", None),
+}
+#: The audit trail's outcomes (the management API's `outcome` values) as the activity page names them.
+OUTCOME_LABELS: Final = {
+    "ok": "ok",
+    "tool_error": "tool error",
+    "credentials_rejected": "credentials rejected by Gumloop",
+    "unknown_tool": "unknown tool",
+    "cancelled": "cancelled",
+    "revoked": "revoked mid-call",
+    "budget": "over the call budget",
+    "input_required": "input required",
+    "task": "started as a task",
+    "error": "error",
+}
+ACTIVITY_PAGE_SIZE: Final = 50
 _P: Final = "/console"
 
 
@@ -121,7 +146,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return await login_page(request, "That API token is invalid, expired or not a management token.", 401)
     if not reply.ok:
         return await login_page(request, reply.error, reply.status)
-    session_id, _ = sessions(request).start(token)
+    session_id, _ = await sessions(request).start(token)
     response = web.HTTPSeeOther(f"{_P}/accounts")
     response.set_cookie(
         SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure_cookie(request), path=_P
@@ -131,7 +156,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    sessions(request).end(request.cookies.get(SESSION_COOKIE))
+    await sessions(request).end(request.cookies.get(SESSION_COOKIE))
     response = web.HTTPSeeOther(f"{_P}/login")
     response.del_cookie(SESSION_COOKIE, path=_P)
     return response
@@ -184,27 +209,6 @@ async def connect_account(request: web.Request) -> web.StreamResponse:
 async def account_home(request: web.Request) -> web.StreamResponse:
     """An account opens on its MCP Servers tab."""
     raise web.HTTPSeeOther(f"{request.path}/mcp")
-
-
-async def delete_account_page(request: web.Request) -> web.Response:
-    account_id = request.match_info["account_id"]
-    account = await _api(request, "GET", f"/integrated-account/{account_id}")
-    if not account.ok:
-        raise _fail(account)
-    servers = await _api(request, "GET", f"/integrated-account/{account_id}/mcp", query={"limit": "100"})
-    return render(
-        request,
-        "account_delete.html",
-        account=account.body,
-        servers=servers.body["result"] if servers.ok else [],
-    )
-
-
-async def delete_account(request: web.Request) -> web.StreamResponse:
-    reply = await _api(request, "DELETE", f"/integrated-account/{request.match_info['account_id']}")
-    if not reply.ok:
-        raise _fail(reply)
-    raise _done(f"{_P}/accounts", "account-deleted")
 
 
 # --- MCP servers --------------------------------------------------------------------------------
@@ -398,63 +402,100 @@ async def edit_server(request: web.Request) -> web.StreamResponse:
     raise _done(f"{_P}/accounts/{account['id']}/mcp/{server['id']}", "saved")
 
 
-async def rotate_page(request: web.Request) -> web.Response:
-    account, server = await _account(request), await _server(request)
-    return render(request, "server_rotate.html", account=account, server=server, graces=GRACE_CHOICES)
+def _activity_filters(params: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(the filter values the form shows, the management API's query for them) from the page's query.
+
+    The API checks the values (a bad one is its 400, shown on the page); the period becomes `since`
+    (and with "custom", `since`/`until` from the UTC date-time fields).
+    """
+    shown = {k: params.get(k, "").strip() for k in ("tool", "outcome", "client", "period", "from", "to")}
+    query = {
+        api: shown[k]
+        for k, api in (("tool", "tool"), ("outcome", "outcome"), ("client", "client"))
+        if shown[k]
+    }
+    period = shown["period"]
+    if period in ACTIVITY_PERIODS and (lifetime := ACTIVITY_PERIODS[period][1]) is not None:
+        query["since"] = _rfc3339(datetime.now(UTC) - lifetime)
+    elif period == "custom":
+        for field, api in (("from", "since"), ("to", "until")):
+            if shown[field]:
+                query[api] = _utc_text(shown[field])
+    elif period:
+        shown["period"] = ""
+    return shown, query
 
 
-async def rotate(request: web.Request) -> web.Response:
-    account, server = await _account(request), await _server(request)
-    form = await request.post()
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _utc_text(raw: str) -> str:
+    """A datetime-local value read as UTC (unparsable text goes to the API as it is, which refuses it)."""
     try:
-        grace = int(_text(form, "grace_period_seconds") or "0")
+        when = datetime.fromisoformat(raw)
     except ValueError:
-        raise web.HTTPBadRequest(text="the grace period must be a whole number of seconds") from None
-    path = f"/integrated-account/{account['id']}/mcp/{server['id']}/rotate"
-    reply = await _api(request, "POST", path, body={"grace_period_seconds": grace})
-    if not reply.ok:
-        raise _fail(reply)
-    return _shown_once(request, account, reply.body, preview=None, rotated=True)
+        return raw
+    return _rfc3339(when if when.tzinfo else when.replace(tzinfo=UTC))
 
 
-async def revoke_page(request: web.Request) -> web.Response:
-    account, server = await _account(request), await _server(request)
-    return render(request, "server_revoke.html", account=account, server=server)
-
-
-async def revoke(request: web.Request) -> web.StreamResponse:
+def _activity_path(request: web.Request) -> str:
     account_id, mcp_id = request.match_info["account_id"], request.match_info["mcp_id"]
-    reply = await _api(request, "DELETE", f"/integrated-account/{account_id}/mcp/{mcp_id}")
-    if not reply.ok:
-        raise _fail(reply)
-    raise _done(f"{_P}/accounts/{account_id}/mcp", "revoked")
+    return f"/integrated-account/{account_id}/mcp/{mcp_id}/activity"
 
 
 async def activity(request: web.Request) -> web.Response:
+    """The server's tool calls, newest first: filters, paging and the CSV link, all over the API's route."""
     account, server = await _account(request), await _server(request)
-    query = {k: v for k, v in request.query.items() if k in ("limit", "next_cursor")} or {"limit": "50"}
-    path = f"/integrated-account/{account['id']}/mcp/{server['id']}/activity"
-    reply = await _api(request, "GET", path, query=query)
+    shown, query = _activity_filters(request.query)
+    page_query = dict(query, limit=str(ACTIVITY_PAGE_SIZE))
+    if cursor := request.query.get("next_cursor"):
+        page_query["next_cursor"] = cursor
+    reply = await _api(request, "GET", _activity_path(request), query=page_query)
     if reply.status == 401:
         raise _fail(reply)
-    records: list[dict[str, Any]] = []
-    columns: list[str] = []
-    if reply.ok and isinstance(reply.body, dict):
-        records = [r for r in reply.body.get("result", []) if isinstance(r, dict)]
-        for record in records:
-            columns += [k for k in record if k not in columns]
-    unavailable = "activity records are not available on this gateway" if reply.unknown_route else None
+    ok = reply.ok and isinstance(reply.body, dict)
+    records = [r for r in reply.body.get("result", []) if isinstance(r, dict)] if ok else []
+    preview, _ = await _preview(
+        request, {"methods": server["config"]["methods"], "tags": server["config"]["tags"]}
+    )
+    filters = {k: v for k, v in shown.items() if v}
+    next_cursor = reply.body.get("next_cursor") if ok else None
     return render(
         request,
         "server_activity.html",
         account=account,
         server=server,
         records=records,
-        columns=columns,
-        next_cursor=reply.body.get("next_cursor") if reply.ok and isinstance(reply.body, dict) else None,
-        unavailable=unavailable,
-        error=None if reply.ok or unavailable else reply.error,
+        payloads=any(r.get("arguments") is not None or r.get("result") is not None for r in records),
+        filters=shown,
+        filtered=bool(query),
+        first_page=not cursor,
+        older=f"?{urlencode(filters | {'next_cursor': next_cursor})}" if next_cursor else None,
+        newest=f"?{urlencode(filters)}",
+        export=f"activity.csv?{urlencode(filters)}",
+        tools=[t["name"] for t in preview["tools"]] if preview else [],
+        outcomes=OUTCOME_LABELS,
+        periods={k: label for k, (label, _) in ACTIVITY_PERIODS.items()},
+        unavailable="activity records are not available on this gateway" if reply.unknown_route else None,
+        error=None if ok or reply.unknown_route else reply.error,
+        status=reply.status if reply.status == 400 else 200,
     )
+
+
+async def activity_csv(request: web.Request) -> web.StreamResponse:
+    """The filtered trail as CSV: the management API's own export (`format=csv`), streamed through."""
+    _, query = _activity_filters(request.query)
+    out = await client(request).relay(
+        request,
+        _activity_path(request),
+        session_of(request).token,
+        dict(query, format="csv"),
+        headers=dict(SECURITY_HEADERS),
+    )
+    if isinstance(out, ApiReply):
+        raise _fail(out)
+    return out
 
 
 async def preview(request: web.Request) -> web.Response:
@@ -516,21 +557,95 @@ async def create_api_token(request: web.Request) -> web.Response:
     return await api_tokens(request, created=reply.body, status=201)
 
 
-async def revoke_api_token_page(request: web.Request) -> web.Response:
+# --- confirm-then-act (confirm.py): what each destructive action says and does ---------------
+
+
+def _called(
+    method: str, api_path: Callable[[Context], str]
+) -> Callable[[web.Request, Context, Any], Awaitable[ApiReply]]:
+    """`method api_path(context)` with a JSON body; a failure becomes the console's answer."""
+
+    async def call(request: web.Request, context: Context, body: Any) -> ApiReply:
+        reply = await _api(request, method, api_path(context), body=body)
+        if not reply.ok:
+            raise _fail(reply)
+        return reply
+
+    return call
+
+
+def _then_back(
+    method: str, api_path: Callable[[Context], str], back: Callable[[Context], str], notice: str
+) -> Act:
+    """Act by `method api_path`, then back to the list `back` names with `notice`."""
+    call = _called(method, api_path)
+
+    async def act(request: web.Request, context: Context, _: MultiDictProxy[Any]) -> web.StreamResponse:
+        await call(request, context, None)
+        raise _done(back(context), notice)
+
+    return act
+
+
+async def _account_and_servers(request: web.Request) -> Context:
+    account = await _account(request)
+    listed = await _api(request, "GET", f"/integrated-account/{account['id']}/mcp", query={"limit": "100"})
+    return {"account": account, "servers": listed.body["result"] if listed.ok else []}
+
+
+async def _account_and_server(request: web.Request) -> Context:
+    return {"account": await _account(request), "server": await _server(request), "graces": GRACE_CHOICES}
+
+
+async def _api_token(request: web.Request) -> Context:
     reply = await _api(request, "GET", "/api-tokens", query={"limit": "100"})
     if not reply.ok:
         raise _fail(reply)
     token = next((t for t in reply.body["result"] if t["id"] == request.match_info["token_id"]), None)
     if token is None:
         raise web.HTTPNotFound(text="no such API token")
-    return render(request, "api_token_revoke.html", token=token)
+    return {"token": token}
 
 
-async def revoke_api_token(request: web.Request) -> web.StreamResponse:
-    reply = await _api(request, "DELETE", f"/api-tokens/{request.match_info['token_id']}")
-    if not reply.ok:
-        raise _fail(reply)
-    raise _done(f"{_P}/api-tokens", "token-revoked")
+def _server_path(context: Context) -> str:
+    return f"/integrated-account/{context['account']['id']}/mcp/{context['server']['id']}"
+
+
+_rotate_call = _called("POST", lambda c: _server_path(c) + "/rotate")
+
+
+async def _rotate(request: web.Request, context: Context, form: MultiDictProxy[Any]) -> web.StreamResponse:
+    try:
+        grace = int(_text(form, "grace_period_seconds") or "0")
+    except ValueError:
+        raise web.HTTPBadRequest(text="the grace period must be a whole number of seconds") from None
+    reply = await _rotate_call(request, context, {"grace_period_seconds": grace})
+    return _shown_once(request, context["account"], reply.body, preview=None, rotated=True)
+
+
+DELETE_ACCOUNT: Final = Confirmed(
+    "account_delete.html",
+    _account_and_servers,
+    _then_back(
+        "DELETE",
+        lambda c: f"/integrated-account/{c['account']['id']}",
+        lambda _: f"{_P}/accounts",
+        "account-deleted",
+    ),
+)
+REVOKE_SERVER: Final = Confirmed(
+    "server_revoke.html",
+    _account_and_server,
+    _then_back("DELETE", _server_path, lambda c: f"{_P}/accounts/{c['account']['id']}/mcp", "revoked"),
+)
+ROTATE_SERVER: Final = Confirmed("server_rotate.html", _account_and_server, _rotate)
+REVOKE_API_TOKEN: Final = Confirmed(
+    "api_token_revoke.html",
+    _api_token,
+    _then_back(
+        "DELETE", lambda c: f"/api-tokens/{c['token']['id']}", lambda _: f"{_P}/api-tokens", "token-revoked"
+    ),
+)
 
 
 def add_routes(app: web.Application, prefix: str) -> None:
@@ -545,20 +660,17 @@ def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_get(f"{prefix}/accounts", accounts)
     app.router.add_post(f"{prefix}/accounts", connect_account)
     app.router.add_get(acc, account_home)
-    app.router.add_get(f"{acc}/delete", delete_account_page)
-    app.router.add_post(f"{acc}/delete", delete_account)
+    add_confirmed(app, f"{acc}/delete", DELETE_ACCOUNT)
     app.router.add_get(f"{acc}/mcp", servers)
     app.router.add_get(f"{acc}/mcp/new", new_server_page)
     app.router.add_post(f"{acc}/mcp/new", create_server)
     app.router.add_get(mcp, edit_server_page)
     app.router.add_post(mcp, edit_server)
-    app.router.add_get(f"{mcp}/rotate", rotate_page)
-    app.router.add_post(f"{mcp}/rotate", rotate)
-    app.router.add_get(f"{mcp}/revoke", revoke_page)
-    app.router.add_post(f"{mcp}/revoke", revoke)
+    add_confirmed(app, f"{mcp}/rotate", ROTATE_SERVER)
+    add_confirmed(app, f"{mcp}/revoke", REVOKE_SERVER)
     app.router.add_get(f"{mcp}/activity", activity)
+    app.router.add_get(f"{mcp}/activity.csv", activity_csv)
     app.router.add_post(f"{prefix}/preview", preview)
     app.router.add_get(f"{prefix}/api-tokens", api_tokens)
     app.router.add_post(f"{prefix}/api-tokens", create_api_token)
-    app.router.add_get(f"{prefix}/api-tokens/{{token_id}}/revoke", revoke_api_token_page)
-    app.router.add_post(f"{prefix}/api-tokens/{{token_id}}/revoke", revoke_api_token)
+    add_confirmed(app, f"{prefix}/api-tokens/{{token_id}}/revoke", REVOKE_API_TOKEN)

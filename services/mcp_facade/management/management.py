@@ -17,6 +17,7 @@ loopback-only by default), and every error, aiohttp's own 404/405 included, is t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -37,6 +38,7 @@ from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
 from ..audit import AuditStore, MemoryAuditStore
 from ..audit.api import ActivityOut, InvalidActivityQuery, activity_response, query_parameters
 from ..audit.export import CSV_CONTENT_TYPE
+from ..audit.health import credential_state
 from ..audit.store import AuditUnavailable
 from ..console.app import CONSOLE_PREFIX
 from ..console.mount import attach_console
@@ -328,7 +330,7 @@ async def list_mcp(request: web.Request) -> web.Response:
         ),
         timeout=_TIMEOUT_S,
     )
-    items = [await _with_activity(request, _server_out(s)) for s in resp.mcp_servers]
+    items = list(await asyncio.gather(*(_with_activity(request, _server_out(s)) for s in resp.mcp_servers)))
     return _page(items, resp.next_page_token)
 
 
@@ -418,21 +420,47 @@ async def create_account(request: web.Request) -> web.Response:
     return web.json_response(_account_out(resp.account).model_dump(mode="json"), status=201)
 
 
+async def _with_state(request: web.Request, account: ppb.IntegratedAccount) -> dict[str, Any]:
+    """The account's JSON with its credential state from its servers' audit trails."""
+    out = _account_out(account)
+    server_ids: list[str] = []
+    page_token = ""
+    while True:
+        resp = await request.app[_BACKENDS].tokens.ListMcpServers(
+            tpb.ListMcpServersRequest(account_id=account.id, page_size=100, page_token=page_token),
+            timeout=_TIMEOUT_S,
+        )
+        server_ids += [s.id for s in resp.mcp_servers]
+        page_token = resp.next_page_token
+        if not page_token:
+            break
+    try:
+        state = await credential_state(request.app[_AUDIT], server_ids)
+    except AuditUnavailable:
+        out.state = "unknown"
+        return out.model_dump(mode="json")
+    if state.needs_reconnection and state.rejected_at_ms is not None:
+        out.state = "needs_reconnection"
+        out.credentials_rejected_at = datetime.fromtimestamp(state.rejected_at_ms / 1000, tz=UTC)
+    return out.model_dump(mode="json")
+
+
 async def list_accounts(request: web.Request) -> web.Response:
-    """List integrated accounts (paginated)."""
+    """List integrated accounts (paginated), each with its credential state."""
     limit, cursor = _page_args(request)
     resp = await request.app[_BACKENDS].proxy.ListIntegratedAccounts(
         ppb.ListIntegratedAccountsRequest(page_size=limit, page_token=cursor), timeout=_TIMEOUT_S
     )
-    return _page([_account_out(a).model_dump(mode="json") for a in resp.accounts], resp.next_page_token)
+    items = await asyncio.gather(*(_with_state(request, a) for a in resp.accounts))
+    return _page(list(items), resp.next_page_token)
 
 
 async def get_account(request: web.Request) -> web.Response:
-    """One integrated account."""
+    """One integrated account, with its credential state."""
     resp = await request.app[_BACKENDS].proxy.GetIntegratedAccount(
         ppb.GetIntegratedAccountRequest(account_id=request.match_info["account_id"]), timeout=_TIMEOUT_S
     )
-    return web.json_response(_account_out(resp.account).model_dump(mode="json"))
+    return web.json_response(await _with_state(request, resp.account))
 
 
 async def delete_account(request: web.Request) -> web.Response:
@@ -703,5 +731,5 @@ def create_admin_app(
         return web.json_response(document)
 
     app.router.add_get("/openapi.json", openapi)
-    attach_console(app)
+    attach_console(app, settings)
     return app

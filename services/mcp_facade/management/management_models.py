@@ -279,6 +279,14 @@ class AccountOut(BaseModel):
     api_base_url: str
     stream_base_url: str
     created_at: datetime | None
+    state: Literal["connected", "needs_reconnection", "unknown"] = Field(
+        default="connected",
+        description="needs_reconnection: the latest call through its servers that reached Gumloop was "
+        "refused for the account's credential (reconnect it); unknown: the audit trail is unavailable",
+    )
+    credentials_rejected_at: datetime | None = Field(
+        default=None, description="when Gumloop refused the credential (with needs_reconnection)"
+    )
 
 
 class ApiTokenCreate(_Body):

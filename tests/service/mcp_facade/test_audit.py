@@ -46,14 +46,20 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
             await store.close()
 
 
-def _rec(time_ms: int, server_id: str = "mcp_1", tool: str = "echo", outcome: str = "ok") -> AuditRecord:
+def _rec(
+    time_ms: int,
+    server_id: str = "mcp_1",
+    tool: str = "echo",
+    outcome: str = "ok",
+    client_name: str = "claude-ai",
+) -> AuditRecord:
     return AuditRecord(
         time_ms=time_ms,
         server_id=server_id,
         tool=tool,
         outcome=outcome,
         latency_ms=time_ms / 1000,
-        client_name="claude-ai",
+        client_name=client_name,
         protocol_version="2025-11-25",
     )
 
@@ -62,7 +68,7 @@ async def test_store_contract_paging_filters_retention_and_summary(make_store: F
     store = make_store()
     await store.start()
     batch = [_rec(1_000 + i // 2, tool=("echo", "slow", "fail")[i % 3]) for i in range(30)]
-    batch += [_rec(1_020, server_id="mcp_2"), _rec(900, outcome="tool_error")]
+    batch += [_rec(1_020, server_id="mcp_2"), _rec(900, outcome="tool_error", client_name="cursor")]
     await store.append(batch)
 
     seen: list[AuditRecord] = []
@@ -85,9 +91,18 @@ async def test_store_contract_paging_filters_retention_and_summary(make_store: F
     assert len(slow.records) == expected
     errors = await store.query(AuditQuery("mcp_1", outcome="tool_error"))
     assert [r.time_ms for r in errors.records] == [900]
+    by_client = await store.query(AuditQuery("mcp_1", client_name="cursor"))
+    assert [(r.time_ms, r.client_name) for r in by_client.records] == [(900, "cursor")]
+    assert (await store.query(AuditQuery("mcp_1", client_name="claude"))).records == []  # exact match
 
     assert await store.summary("mcp_1", 1_010) == (1_014, 10)
     assert await store.summary("nobody", 0) == (None, 0)
+    newest_error = await store.latest("mcp_1", frozenset({"tool_error"}))
+    assert newest_error is not None and newest_error.time_ms == 900
+    newest_ok = await store.latest("mcp_1", frozenset({"ok", "tool_error"}))
+    assert newest_ok is not None and newest_ok.time_ms == 1_014
+    assert await store.latest("mcp_1", frozenset({"credentials_rejected"})) is None
+    assert await store.latest("nobody", frozenset({"ok"})) is None
     assert await store.sweep(1_005) == 11  # 900 and 1000..1004 of mcp_1 (10); none of mcp_2 (1020)
     remaining = await store.query(AuditQuery("mcp_1", limit=100))
     assert min(r.time_ms for r in remaining.records) == 1_005

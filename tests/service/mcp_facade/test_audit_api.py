@@ -55,7 +55,7 @@ async def admin() -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
                     tool="echo" if i % 3 else "=SUM(A1)",
                     outcome="tool_error" if i == 5 else "ok",
                     latency_ms=10.0 + i,
-                    client_name="claude-ai",
+                    client_name="claude-ai" if i % 2 else "cursor",
                     protocol_version="2025-11-25",
                 )
                 for i in range(12)
@@ -103,6 +103,10 @@ async def test_activity_filters_by_tool_outcome_and_time(admin: tuple[TestClient
         headers=AUTH,
     )
     assert [r["time"][17:19] for r in (await resp.json())["result"]] == ["45", "44", "42"]  # 43: =SUM
+    resp = await client.get(path, params={"client": "cursor", "tool": "echo"}, headers=AUTH)
+    got = (await resp.json())["result"]
+    assert [r["time"][17:19] for r in got] == ["50", "48", "44", "42"]  # even seconds, not multiples of 3
+    assert {r["client_name"] for r in got} == {"cursor"}
 
 
 async def test_activity_exports_csv_by_format_or_accept(admin: tuple[TestClient[Any, Any], str]) -> None:
@@ -124,10 +128,11 @@ async def test_activity_refuses_bad_queries_and_other_accounts(
 ) -> None:
     client, mcp_id = admin
     path = f"/integrated-account/acct_1/mcp/{mcp_id}/activity"
-    resp = await client.get(path, params={"outcome": "great", "since": "soon", "limit": "500"}, headers=AUTH)
+    bad = {"outcome": "great", "since": "soon", "limit": "500", "client": "c" * 65}
+    resp = await client.get(path, params=bad, headers=AUTH)
     body = await resp.json()
     assert resp.status == 400 and body["error"]["code"] == "invalid_argument"
-    assert {f["field"] for f in body["error"]["fields"]} == {"outcome", "since", "limit"}
+    assert {f["field"] for f in body["error"]["fields"]} == {"outcome", "since", "limit", "client"}
     resp = await client.get(f"/integrated-account/acct_2/mcp/{mcp_id}/activity", headers=AUTH)
     assert resp.status == 404
     assert (await client.get(path)).status == 401
@@ -140,7 +145,7 @@ async def test_openapi_documents_the_activity_route(admin: tuple[TestClient[Any,
     op = document["paths"]["/integrated-account/{account_id}/mcp/{mcp_id}/activity"]["get"]
     assert op["operationId"] == "list_activity"
     names = {p["name"] for p in op["parameters"]}
-    assert names >= {"limit", "next_cursor", "tool", "outcome", "since", "until", "format"}
+    assert names >= {"limit", "next_cursor", "tool", "outcome", "client", "since", "until", "format"}
     assert set(op["responses"]["200"]["content"]) == {"application/json", "text/csv"}
 
 
@@ -169,3 +174,32 @@ async def test_audit_payloads_is_part_of_the_config(admin: tuple[TestClient[Any,
     body = {"name": "bad", "config": {"audit_payloads": "yes"}}
     resp = await client.post("/integrated-account/acct_1/mcp", json=body, headers=AUTH)
     assert resp.status == 400
+
+
+async def test_an_account_whose_credential_gumloop_refused_needs_reconnection(
+    admin: tuple[TestClient[Any, Any], str],
+) -> None:
+    """The latest telling call of any of its servers decides; a later successful call clears it."""
+    client, mcp_id = admin
+    store = client.app[_AUDIT]
+    account = {"display_name": "Team", "user_id": "u1", "api_key": "k"}
+    assert (await client.post("/integrated-account", json=account, headers=AUTH)).status == 201
+    got = await (await client.get("/integrated-account/acct_1", headers=AUTH)).json()
+    assert (got["state"], got["credentials_rejected_at"]) == ("connected", None)
+    resp = await client.post("/integrated-account/acct_1/mcp", json={"name": "b"}, headers=AUTH)
+    other = (await resp.json())["id"]
+    refused_ms = BASE_MS + 60_000
+    await store.append(
+        [
+            AuditRecord(refused_ms, other, "list_flows", "credentials_rejected", latency_ms=3),
+            AuditRecord(refused_ms + 5, mcp_id, "echo", "tool_error", latency_ms=1),  # says nothing
+        ]
+    )
+    got = await (await client.get("/integrated-account/acct_1", headers=AUTH)).json()
+    assert got["state"] == "needs_reconnection"
+    assert datetime.fromisoformat(got["credentials_rejected_at"]).timestamp() * 1000 == refused_ms
+    listed = await (await client.get("/integrated-account", headers=AUTH)).json()
+    assert {a["id"]: a["state"] for a in listed["result"]}["acct_1"] == "needs_reconnection"
+    await store.append([AuditRecord(refused_ms + 10, mcp_id, "echo", "ok", latency_ms=1)])
+    got = await (await client.get("/integrated-account/acct_1", headers=AUTH)).json()
+    assert (got["state"], got["credentials_rejected_at"]) == ("connected", None)

@@ -148,6 +148,14 @@ class FakeProxy(ppb_grpc.ProxyServiceServicer):
         self.credential = request.credential
         return ppb.CreateIntegratedAccountResponse(account=account)
 
+    async def GetIntegratedAccount(self, request: Any, context: Any) -> ppb.GetIntegratedAccountResponse:
+        if request.account_id not in self.accounts:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such account")
+        return ppb.GetIntegratedAccountResponse(account=self.accounts[request.account_id])
+
+    async def ListIntegratedAccounts(self, request: Any, context: Any) -> ppb.ListIntegratedAccountsResponse:
+        return ppb.ListIntegratedAccountsResponse(accounts=list(self.accounts.values()))
+
 
 @pytest.fixture
 async def fakes() -> AsyncIterator[tuple[FakeTokens, FakeProxy, TestClient[Any, Any]]]:

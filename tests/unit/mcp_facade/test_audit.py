@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Sequence
 
+import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -17,6 +18,7 @@ from services.mcp_facade.audit.export import csv_header, csv_rows, safe_cell
 from services.mcp_facade.audit.recorder import MAX_PAYLOAD_CHARS, client_name_of
 from services.mcp_facade.audit.records import FIELDS, InvalidCursor, decode_cursor, encode_cursor
 from services.mcp_facade.audit.store import AuditUnavailable
+from services.mcp_facade.tools.tool_errors import rpc_error_result
 
 
 class BlockedStore(MemoryAuditStore):
@@ -201,3 +203,33 @@ def test_query_parameters_are_validated_with_every_bad_field_named() -> None:
         parse_query("mcp_1", {"limit": "x"})
     with pytest.raises(InvalidActivityQuery):
         parse_query("mcp_1", {"tool": ""})
+
+
+def _rpc_error(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), "refused", None)
+
+
+async def test_a_call_refused_for_the_accounts_credential_is_recorded_as_credentials_rejected() -> None:
+    """The tool error the toolbox makes of Gumloop's 401 marks the account as needing reconnection;
+    other tool errors (and a caller refusal, the gateway's own credential) stay tool_error."""
+    store = MemoryAuditStore()
+    recorder = AuditRecorder(store, queue_size=10, retention_s=3600, registry=CollectorRegistry())
+    await recorder.start()
+    cases = {
+        "gumloop_401": rpc_error_result(_rpc_error(grpc.StatusCode.UNAUTHENTICATED), tool="t"),
+        "not_found": rpc_error_result(_rpc_error(grpc.StatusCode.NOT_FOUND), tool="t"),
+        "no_structure": {"content": [], "isError": True},
+    }
+    for tool, result in cases.items():
+        recorder.tool_call(server_id="s", tool=tool, outcome="tool_error", latency_s=0, result=result)
+    recorder.tool_call(server_id="s", tool="fine", outcome="ok", latency_s=0, result=cases["gumloop_401"])
+    await asyncio.wait_for(recorder.flush(), 5)
+    got = {r.tool: r.outcome for r in (await store.query(AuditQuery("s"))).records}
+    assert got == {
+        "gumloop_401": "credentials_rejected",
+        "not_found": "tool_error",
+        "no_structure": "tool_error",
+        "fine": "ok",
+    }
+    assert all(r.result is None for r in (await store.query(AuditQuery("s"))).records)  # not opted in
+    await recorder.close()
