@@ -113,10 +113,9 @@ class Subscriptions:
         return True
 
     def _stop(self, key: tuple[str, str], watch: _Watch) -> None:
-        if watch.task is not None and not watch.task.done():
-            watch.task.cancel()  # its finally ends the watch
-        else:
-            self._end(key, watch)
+        if watch.task is not None:
+            watch.task.cancel()
+        self._end(key, watch)  # now: a task cancelled before it ever ran has no finally to do it
 
     def _end(self, key: tuple[str, str], watch: _Watch) -> None:
         if self._watches.get(key) is watch:
