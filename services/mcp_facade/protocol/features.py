@@ -104,19 +104,19 @@ class Features:
         if method == "resources/list":
             await charge()
             return {"resources": await self.resources.list_resources(scope)}
-        uri = params.get("uri")
-        if not isinstance(uri, str) or not uri:
-            raise InvalidParams("Invalid params: `uri` must be a non-empty string")
-        if method == "resources/read":
-            await charge()
-            return {"contents": await self.resources.read(scope, uri)}
-        if ex.modern:
+        if ex.modern and method in ("resources/subscribe", "resources/unsubscribe"):
             raise JsonRpcError(
                 METHOD_NOT_FOUND,
                 f"Method not found: {method} (the stateless {ex.version} revision has no sessions to hold "
                 "subscriptions; read the resource again, or use a 2025-11-25 session)",
                 http_status=404,
             )
+        uri = params.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise InvalidParams("Invalid params: `uri` must be a non-empty string")
+        if method == "resources/read":
+            await charge()
+            return {"contents": await self.resources.read(scope, uri)}
         if method == "resources/unsubscribe":
             self.subscriptions.unsubscribe(ex.conn_key, uri)
             return {}

@@ -241,7 +241,7 @@ async def test_stateless_revision_has_no_subscriptions() -> None:
     f, _ = features()
     for method in ("resources/subscribe", "resources/unsubscribe"):
         with pytest.raises(JsonRpcError) as err:
-            await call(f, method, {"uri": "gumloop://runs/run_bad"}, Ex(modern=True))
+            await call(f, method, {}, Ex(modern=True))  # whatever the params: the method does not exist
         assert err.value.code == METHOD_NOT_FOUND and err.value.http_status == 404
         assert "no sessions" in err.value.message
 
