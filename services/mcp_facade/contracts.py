@@ -18,6 +18,7 @@ __all__ = [
     "Elicit",
     "InputRound",
     "ElicitationFailed",
+    "OperationTools",
     "ServerScope",
     "TaskPlanner",
     "TaskSupport",
@@ -134,6 +135,25 @@ class TaskPlanner(Protocol):
         call needs up front (answered inline; the task is created on the round that has it).
         Unknown tools are "forbidden" (call_tool then raises UnknownToolError).
         """
+        ...
+
+
+@runtime_checkable
+class OperationTools(Protocol):
+    """Optional part of a Toolbox: the tools behind catalog operations (prompts/ and resources/ use it
+    to name tools and to read Gumloop through `Toolbox.call_tool`, with the same scope)."""
+
+    async def operation_tools(self, scope: ServerScope) -> dict[str, str]:
+        """Catalog operation name -> tool name, for every operation `scope` admits (whatever the
+        exposure: a discovery-mode scope still calls them, through `call_tool`).
+
+        Raises:
+            ToolsUnavailableError: no catalog yet and the proxy unreachable.
+        """
+        ...
+
+    async def exposure(self, scope: ServerScope) -> str:
+        """How tools/list shows `scope`: "full" or "discovery" (search_tools, get_tool_schema, call_tool)."""
         ...
 
 

@@ -58,6 +58,8 @@ class FacadeSettings(ServiceSettings):
     # Upper bound of a tool's server-side wait (Claude times out at 300 s).
     max_wait_seconds: float = 120.0
     max_result_chars: int = 100_000
+    # How often a subscribed resource (a session or automation run) is read to notice a change.
+    resource_poll_interval_s: float = Field(default=5.0, ge=0.05, le=300.0)
     # The tool exposure of servers whose record sets none (config.tool_exposure ""): "full" (alias
     # "all"), "discovery" or "auto"; and the model-token budget "auto" uses when the record sets none.
     tool_exposure: Literal["all", "full", "discovery", "auto"] = "full"

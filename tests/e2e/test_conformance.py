@@ -45,11 +45,14 @@ PASSING = {
     "server-sse-multiple-streams",
     "dns-rebinding-protection",
     "http-header-validation",
+    "prompts-list",
+    "resources-list",
+    "sep-2164-resource-not-found",
+    "caching",
 }
 # Scenarios that pass these checks; their other checks need the suite's diagnostic tools
 # (test_missing_capability, test_streaming_elicitation, test_logging_tool: server-stateless passes
-# them all against the fixture tools, FIXTURE_PASSING) or the prompts and resources capabilities,
-# which a Gumloop server does not have (so no prompts/resources list to carry caching hints).
+# them all against the fixture tools, FIXTURE_PASSING).
 PARTIAL = {
     "server-stateless": {
         "sep-2575-request-meta-invalid-missing-meta",
@@ -72,16 +75,12 @@ PARTIAL = {
         "sep-2575-http-server-method-not-found-404",
         "sep-2575-http-server-error-jsonrpc-id",
     },
-    "caching": {
-        "sep-2549-tools-list-caching-hints",
-        "sep-2549-ttl-non-negative",
-        "sep-2549-cache-scope-valid",
-    },
 }
 _REFERENCE_TOOL = "calls one of the suite's reference tools (test_*), which a Gumloop server does not have"
-_NO_RESOURCES = "no resources/prompts capability: a Gumloop server exposes tools only"
+_SUITE_FIXTURES = (
+    "reads the suite's own prompts or resources (test_*, test://...), which a Gumloop server does not have"
+)
 NOT_APPLICABLE = {
-    "completion-complete": "no completions capability (there are no prompts or resources to complete)",
     **dict.fromkeys(
         (
             "tools-call-simple-text",
@@ -103,20 +102,18 @@ NOT_APPLICABLE = {
     "server-sse-polling": "needs the reference test_reconnection tool (it only records INFO here)",
     **dict.fromkeys(
         (
-            "resources-list",
+            "completion-complete",
             "resources-read-text",
             "resources-read-binary",
             "resources-templates-read",
             "resources-subscribe",
             "resources-unsubscribe",
-            "sep-2164-resource-not-found",
-            "prompts-list",
             "prompts-get-simple",
             "prompts-get-with-args",
             "prompts-get-embedded-resource",
             "prompts-get-with-image",
         ),
-        _NO_RESOURCES,
+        _SUITE_FIXTURES,
     ),
     "http-custom-header-server-validation": "no tool marks a parameter with x-mcp-header",
     **{
@@ -177,6 +174,7 @@ FIXTURE_PASSING = (
 _OK = {"SUCCESS", "INFO", "SKIPPED"}
 _NOT_TESTABLE = re.compile(r"^Not testable|Method not found: (prompts|resources)/")
 _UNKNOWN_REFERENCE_TOOL = re.compile(r"Unknown tool: test_|Tool '\w+' not found")
+_UNKNOWN_SUITE_FIXTURE = re.compile(r"Unknown prompt: test_|Resource not found: test://")
 _RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
 CONFORMANCE_TIMEOUT_S = 120
 
@@ -230,7 +228,13 @@ def _failures(checks: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 
 # The scenarios of the 0.1 line (2025-11-25 and earlier; no stateless revision, no extensions).
-_ONLY_IN_02 = {"server-stateless", "caching", "http-header-validation", "server-session-lifecycle"}
+_ONLY_IN_02 = {
+    "server-stateless",
+    "caching",
+    "http-header-validation",
+    "server-session-lifecycle",
+    "sep-2164-resource-not-found",
+}
 
 
 def test_every_scenario_of_the_pinned_suite_is_classified(
@@ -278,6 +282,18 @@ def test_every_answer_matches_the_wire_schema(conformance: dict[str, Any], suite
     ]
     assert len(wire) > 20
     assert {status for _, status in wire} == {"SUCCESS"}, [w for w in wire if w[1] != "SUCCESS"]
+
+
+def test_suite_fixture_scenarios_fail_only_for_the_missing_prompt_or_resource(
+    conformance: dict[str, Any],
+) -> None:
+    """Where the suite reads its own test_* prompts or test:// resources, the only failure is our refusal."""
+    for scenario, reason in NOT_APPLICABLE.items():
+        if reason != _SUITE_FIXTURES or scenario not in conformance:
+            continue
+        failures = _failures(conformance[scenario])
+        assert failures, scenario
+        assert all(_UNKNOWN_SUITE_FIXTURE.search(message) for _, _, message in failures), (scenario, failures)
 
 
 def test_reference_tool_scenarios_fail_only_for_the_missing_tool(conformance: dict[str, Any]) -> None:

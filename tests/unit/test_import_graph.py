@@ -179,8 +179,11 @@ ALLOWED: dict[str, set[str]] = {
     "state": set(),
     "tools": set(),
     "audit": set(),
-    # the protocol records every tool call in the audit trail
-    "protocol": {"state", "audit"},
+    # the protocol records every tool call in the audit trail and serves prompts and resources
+    "protocol": {"state", "audit", "prompts", "resources"},
+    # prompts read Gumloop (completion) through resources' operation caller and raise its errors
+    "prompts": {"resources"},
+    "resources": set(),
     "transport": {"protocol", "state", "oauth"},
     # the admin HTTP app reuses the tool naming (tool names of an operation) and the Host/Origin policy,
     # serves the audit trail and mounts the console

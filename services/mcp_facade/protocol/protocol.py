@@ -4,9 +4,10 @@ A transport builds an `Exchange` (scope, negotiated or per-request version, the
 client's capabilities, and a sink for notifications on the response stream, if
 any) and calls `Protocol.request()` or `Protocol.notification()`.
 
-Capabilities: tools only (plus logging and ping in the session era, and tasks for
-2025-11-25 clients that declare them). Resources, prompts and completions are not
-advertised, so their methods get -32601 like any other unknown method.
+Capabilities: tools (plus logging and ping in the session era, and tasks for 2025-11-25 clients
+that declare them); prompts, completions and resources when the toolbox maps catalog operations to
+its tools (contracts.OperationTools): features.py serves them, scoped exactly as tools are, and
+resources/subscribe only where sessions exist (not on 2026-07-28).
 
 Elicitation: for a 2025-06-18 / 2025-11-25 session whose client declared `elicitation` (form mode),
 a tools/call answered on an SSE stream gets `CallContext.elicit`: it sends `elicitation/create` on that
@@ -48,6 +49,7 @@ from ..audit.recorder import client_name_of
 from ..contracts import (
     CallContext,
     ElicitationFailed,
+    OperationTools,
     ServerScope,
     TaskPlanner,
     TaskSupport,
@@ -58,6 +60,7 @@ from ..contracts import (
 from ..metrics import FacadeMetrics
 from ..settings import FacadeSettings
 from ..state.state import FacadeState, StateUnavailable
+from .features import CACHEABLE, FEATURE_METHODS, Features
 from .input_required import (
     InputRequired,
     RequestStateCodec,
@@ -216,6 +219,10 @@ class Protocol:
         self._outgoing_ids = itertools.count(1)
         # Where every finished tools/call is recorded (audit/; set by server.py). None: not recorded.
         self.audit: AuditRecorder | None = None
+        # Prompts, completions and resources (features.py); None when the toolbox cannot name its tools.
+        self.features: Features | None = None
+        if isinstance(toolbox, OperationTools):
+            self.features = Features(toolbox, self.live, poll_interval_s=settings.resource_poll_interval_s)
 
     # -- lifecycle results ---------------------------------------------------------------
 
@@ -228,6 +235,8 @@ class Protocol:
             caps["tasks"] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
         if version in MODERN_VERSIONS:
             caps["extensions"] = {TASKS_EXTENSION: {}}
+        if self.features is not None:
+            caps.update(self.features.capabilities(version in MODERN_VERSIONS))
         return caps
 
     def negotiate(self, requested: Any, supported: tuple[str, ...]) -> str:
@@ -304,6 +313,11 @@ class Protocol:
             return result
         if method == "tools/call":
             return await self._call_tool(msg, ex)
+        if method in FEATURE_METHODS and self.features is not None:
+            result = await self.features.handle(method, params, ex, lambda: self._charge(ex))
+            if ex.modern and method in CACHEABLE:
+                result.update(ttlMs=LIST_TTL_MS, cacheScope="private")
+            return result
         if method == "logging/setLevel" and not ex.modern:
             level = params.get("level")
             if level not in LOG_LEVELS:
@@ -335,6 +349,13 @@ class Protocol:
             if entry is not None:
                 entry.cancel()
                 logger.info("request cancelled by the client")
+
+    def attach_stream(self, conn_key: str, send: Send, *, ends_watches: bool = False) -> Callable[[], None]:
+        """A session's standing stream (Streamable HTTP GET, or the HTTP+SSE stream) opened: it carries
+        the session's notifications/resources/updated. Returns the detach (see Subscriptions.attach)."""
+        if self.features is None:
+            return lambda: None
+        return self.features.subscriptions.attach(conn_key, send, ends_watches=ends_watches)
 
     def response(self, msg: Message, conn_key: str) -> bool:
         """Route a client's JSON-RPC response to the server request awaiting it; False if none does.
@@ -650,6 +671,8 @@ class Protocol:
         for call in list(self._inflight.values()):
             call.cancel()
         await self.tasks.close()
+        if self.features is not None:
+            await self.features.close()
 
     @property
     def inflight(self) -> int:

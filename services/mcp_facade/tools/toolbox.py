@@ -144,6 +144,14 @@ class GumloopToolbox:
             return [json.loads(json.dumps(t)) for t in META_TOOLS]
         return [json.loads(json.dumps(t.listed)) for t in (await self._scoped(scope)).values()]
 
+    async def operation_tools(self, scope: ServerScope) -> dict[str, str]:
+        """contracts.OperationTools: operation name -> tool name for what `scope` admits.
+
+        Raises:
+            CatalogUnavailableError: the proxy is unreachable and no catalog was fetched yet.
+        """
+        return {tool.operation.name: name for name, tool in (await self._scoped(scope)).items()}
+
     async def tool_for(self, scope: ServerScope, name: str) -> dict[str, Any] | None:
         """The definition of tool `name` if `scope` admits it, else None."""
         if await self._discovery(scope, name):

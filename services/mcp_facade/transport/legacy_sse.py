@@ -172,6 +172,11 @@ class LegacySse:
         hold = self._app.live.hold(
             conn.server_id, token, lambda _: conn.end(), second_factor=conn.second_factor
         )
+
+        async def push(note: dict[str, Any]) -> None:  # resource updates (protocol.attach_stream)
+            conn.push(note)
+
+        detach = self._app.protocol.attach_stream(conn.conn_id, push, ends_watches=True)
         # Everything after registering is inside the try: a client that leaves during the claim or
         # the prepare cancels this handler, and the finally must still release what was taken.
         try:
@@ -201,6 +206,7 @@ class LegacySse:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
+            detach()
             self._app.live.release(hold)
             self.connections.pop(conn.conn_id, None)
             self._app.stream_closed(response)

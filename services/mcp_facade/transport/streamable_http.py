@@ -482,8 +482,13 @@ class StreamableHttp:
         ends = session.expires_at
         if resolved.token_expires_at:
             ends = min(ends, resolved.token_expires_at)
+
+        async def push(note: dict[str, Any]) -> None:  # resource updates (protocol.attach_stream)
+            await response.write(f"event: message\ndata: {json.dumps(note)}\n\n".encode())
+
+        detach = self._app.protocol.attach_stream(session.nonce, push)
         try:
-            # Nothing is pushed outside a request today (no list_changed); keep the stream open
+            # Outside requests only resource updates are pushed (no list_changed); keep the stream open
             # with comments until the session or the token expires, the server is revoked
             # (live.py cuts it), the client leaves or we shut down.
             while not self._app.closing.is_set() and not cut.is_set():
@@ -495,6 +500,7 @@ class StreamableHttp:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
+            detach()
             self._app.live.release(hold)
             self._app.stream_closed(response)
         return response

@@ -1,0 +1,1 @@
+"""Prompts: the work people ask Gumloop for, rendered with the scope's own tools (see README.md)."""

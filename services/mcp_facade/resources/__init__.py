@@ -1,0 +1,1 @@
+"""Resources: Gumloop artifacts, skills, sessions and runs as gumloop:// resources (see README.md)."""
