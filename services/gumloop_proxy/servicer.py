@@ -123,8 +123,11 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         self, request: pb.GetIntegratedAccountRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetIntegratedAccountResponse:
         async def work() -> pb.GetIntegratedAccountResponse:
+            if not request.account_id:
+                raise errors.InvalidArguments([("account_id", "is required")])
+            # As stored: an account that cannot be used is shown with its state, not refused.
             return pb.GetIntegratedAccountResponse(
-                account=(await self._account(request.account_id)).to_proto()
+                account=(await self._store.get(request.account_id)).to_proto()
             )
 
         return await _guard(context, work)
