@@ -446,7 +446,7 @@ def _needs_reconnection(account_id: str, why: str = "") -> str:
         f"account {account_id} needs reconnection: Gumloop refused to refresh its OAuth access"
         + (f" ({why})" if why else "")
         + f"; reconnect it (management API: POST /integrated-account/{account_id}/oauth/start, "
-        f"or `gumloop-mcp admin accounts reconnect {account_id}`)"
+        f"or `gumloop-mcp accounts reconnect {account_id}`)"
     )
 
 
