@@ -3,7 +3,10 @@
 Keys (under settings.redis_key_prefix): `account:<id>` holds the record as JSON with the secret
 only as a Fernet token (and its own sort key); `accounts` is a sorted set (all scores 0, members
 `<sort key>` = `<created micros>:<id>`) giving the stable listing order. Create and delete are Lua
-scripts so a record and its index entry appear and vanish together.
+scripts so a record and its index entry appear and vanish together; replace (new OAuth tokens or state)
+is a Lua compare on the sort key, so it never revives a deleted account. `claim:<name>` (SET NX PX)
+holds a claim such as one account's token refresh; `oauth_flow:<sha256 of state>` a pending OAuth flow
+(encrypted, PX expiry, taken with GETDEL).
 """
 
 from __future__ import annotations
