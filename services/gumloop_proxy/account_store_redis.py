@@ -3,7 +3,10 @@
 Keys (under settings.redis_key_prefix): `account:<id>` holds the record as JSON with the secret
 only as a Fernet token (and its own sort key); `accounts` is a sorted set (all scores 0, members
 `<sort key>` = `<created micros>:<id>`) giving the stable listing order. Create and delete are Lua
-scripts so a record and its index entry appear and vanish together.
+scripts so a record and its index entry appear and vanish together; replace (new OAuth tokens or state)
+is a Lua compare on the sort key, so it never revives a deleted account. `claim:<name>` (SET NX PX)
+holds a claim such as one account's token refresh; `oauth_flow:<sha256 of state>` a pending OAuth flow
+(encrypted, PX expiry, taken with GETDEL).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 from typing import Any
 
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 from redis.exceptions import RedisError
 
 from .accounts import (
@@ -52,6 +56,22 @@ return 1
 """
 
 
+# KEYS: record. ARGV: record JSON, sort key. Writes only over the same incarnation (sort key). 1 / 0.
+_REPLACE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, record = pcall(cjson.decode, raw)
+if not ok or type(record) ~= 'table' or record['sort_key'] ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+# KEYS: claim. ARGV: claim id. Deletes only the holder's claim.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class RedisAccountStore:
     """AccountStore on Redis."""
 
@@ -63,6 +83,8 @@ class RedisAccountStore:
         )
         self._create = self._redis.register_script(_CREATE)
         self._delete = self._redis.register_script(_DELETE)
+        self._replace = self._redis.register_script(_REPLACE)
+        self._release = self._redis.register_script(_RELEASE)
 
     def _account_key(self, account_id: str) -> str:
         return f"{self._prefix}account:{account_id}"
@@ -88,7 +110,7 @@ class RedisAccountStore:
         record = {
             **account.public_record(),
             "sort_key": member,
-            "secret_enc": self._cipher.encrypt(account.id, account.secret),
+            "secret_enc": self._cipher.encrypt(account.id, account.stored_secret()),
         }
         try:
             created = await self._create(
@@ -136,6 +158,61 @@ class RedisAccountStore:
             raise self._unavailable(exc) from exc
         if not deleted:
             raise NotFound(f"no integrated account {account_id!r}")
+
+    async def replace(self, account: StoredAccount) -> None:
+        """Write over the record of this incarnation (a Lua compare on its sort key); NotFound when gone."""
+        member = sort_key(account)
+        record = {
+            **account.public_record(),
+            "sort_key": member,
+            "secret_enc": self._cipher.encrypt(account.id, account.stored_secret()),
+        }
+        try:
+            written = await self._replace(
+                keys=[self._account_key(account.id)], args=[json.dumps(record), member]
+            )
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        if not written:
+            raise NotFound(f"no integrated account {account.id!r}")
+
+    async def claim(self, name: str, claim_id: str, lease_s: float) -> bool:
+        """SET NX PX: the claim is the holder's until it releases it or the lease runs out."""
+        try:
+            taken = await self._redis.set(
+                f"{self._prefix}claim:{name}", claim_id, nx=True, px=max(1, int(lease_s * 1000))
+            )
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return bool(taken)
+
+    async def release(self, name: str, claim_id: str) -> None:
+        """Delete the claim if `claim_id` still holds it."""
+        try:
+            await self._release(keys=[f"{self._prefix}claim:{name}"], args=[claim_id])
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def put_flow(self, key: str, payload: SecretStr, ttl_s: float) -> None:
+        """The flow encrypted (bound to its key), expiring with Redis's PX."""
+        try:
+            await self._redis.set(
+                f"{self._prefix}oauth_flow:{key}",
+                self._cipher.encrypt(key, payload),
+                px=max(1, int(ttl_s * 1000)),
+            )
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def take_flow(self, key: str) -> SecretStr | None:
+        """GETDEL: the first taker gets it, every later one None."""
+        try:
+            raw = await self._redis.getdel(f"{self._prefix}oauth_flow:{key}")
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        if raw is None:
+            return None
+        return self._cipher.decrypt(key, raw.decode() if isinstance(raw, bytes) else str(raw))
 
     async def close(self) -> None:
         """Close the connection pool."""

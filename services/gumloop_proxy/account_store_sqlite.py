@@ -17,10 +17,13 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+from pydantic import SecretStr
 
 from gumloop_mcp.runtime import private_file
 
@@ -47,6 +50,16 @@ CREATE TABLE IF NOT EXISTS accounts (
     sort_key TEXT NOT NULL UNIQUE,
     record TEXT NOT NULL,
     secret_enc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    name TEXT PRIMARY KEY,
+    claim_id TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS oauth_flows (
+    key TEXT PRIMARY KEY,
+    payload_enc TEXT NOT NULL,
+    expires_at REAL NOT NULL
 );
 """
 
@@ -115,7 +128,7 @@ class SqliteAccountStore:
     async def create(self, spec: NewAccount) -> StoredAccount:
         """Insert the account; AlreadyExists when its id is taken."""
         account = stored_from_new(spec, spec.id or generate_account_id())
-        secret_enc = self._cipher.encrypt(account.id, account.secret)
+        secret_enc = self._cipher.encrypt(account.id, account.stored_secret())
         row = (account.id, sort_key(account), json.dumps(account.public_record()), secret_enc)
         try:
             await self._run(lambda db: db.execute("INSERT INTO accounts VALUES (?, ?, ?, ?)", row))
@@ -153,6 +166,58 @@ class SqliteAccountStore:
         cursor = await self._run(lambda db: db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)))
         if cursor.rowcount == 0:
             raise NotFound(f"no integrated account {account_id!r}")
+
+    async def replace(self, account: StoredAccount) -> None:
+        """Write over this account's row (same id and sort key); NotFound when it is gone."""
+        secret_enc = self._cipher.encrypt(account.id, account.stored_secret())
+        args = (json.dumps(account.public_record()), secret_enc, account.id, sort_key(account))
+        cursor = await self._run(
+            lambda db: db.execute(
+                "UPDATE accounts SET record = ?, secret_enc = ? WHERE id = ? AND sort_key = ?", args
+            )
+        )
+        if cursor.rowcount == 0:
+            raise NotFound(f"no integrated account {account.id!r}")
+
+    async def claim(self, name: str, claim_id: str, lease_s: float) -> bool:
+        """Take the claim when free or its lease ran out (one statement: atomic across processes)."""
+        now = time.time()
+        cursor = await self._run(
+            lambda db: db.execute(
+                "INSERT INTO claims VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "claim_id = excluded.claim_id, expires_at = excluded.expires_at WHERE claims.expires_at <= ?",
+                (name, claim_id, now + lease_s, now),
+            )
+        )
+        return bool(cursor.rowcount)
+
+    async def release(self, name: str, claim_id: str) -> None:
+        """Drop the claim if `claim_id` holds it."""
+        await self._run(
+            lambda db: db.execute("DELETE FROM claims WHERE name = ? AND claim_id = ?", (name, claim_id))
+        )
+
+    async def put_flow(self, key: str, payload: SecretStr, ttl_s: float) -> None:
+        """Store the flow encrypted (bound to its key); expired flows are purged on the way."""
+        now = time.time()
+        row = (key, self._cipher.encrypt(key, payload), now + ttl_s)
+
+        def put(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM oauth_flows WHERE expires_at <= ?", (now,))
+            db.execute("INSERT OR REPLACE INTO oauth_flows VALUES (?, ?, ?)", row)
+
+        await self._run(put)
+
+    async def take_flow(self, key: str) -> SecretStr | None:
+        """Delete and return the unexpired flow (DELETE ... RETURNING: one taker wins)."""
+        found = await self._run(
+            lambda db: db.execute(
+                "DELETE FROM oauth_flows WHERE key = ? RETURNING payload_enc, expires_at", (key,)
+            ).fetchone()
+        )
+        if found is None or found[1] <= time.time():
+            return None
+        return self._cipher.decrypt(key, found[0])
 
     async def close(self) -> None:
         """Close the database (idempotent)."""

@@ -1,7 +1,10 @@
 """Integrated accounts: the records, their validation and the store contract.
 
 A stored account keeps its credential encrypted (crypto.py); the secret is held as a SecretStr in
-memory, never returned by to_proto(), never shown by repr(). Both stores (SQLite, Redis) list in
+memory, never returned by to_proto(), never shown by repr(). An OAuth connection (kind
+`oauth_connection`, oauth_accounts.py) keeps its access token as the secret and its refresh token
+beside it in the same ciphertext (`stored_secret()`), plus the non-secret grant facts (client id,
+expiry, scope) in the record; its `state` says whether it can be used. Both stores (SQLite, Redis) list in
 one stable order (creation time, then id) with the same opaque page token. The service's
 composition root (server.py, `open_account_store`) picks the store from the settings.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -26,7 +30,9 @@ from .errors import InvalidArguments
 from .settings import ProxySettings
 
 __all__ = [
+    "AccountStateName",
     "AccountStore",
+    "OAuthGrant",
     "CredentialKindName",
     "NewAccount",
     "StoredAccount",
@@ -38,7 +44,8 @@ __all__ = [
     "sort_key",
 ]
 
-CredentialKindName = Literal["api_key", "oauth"]
+CredentialKindName = Literal["api_key", "oauth", "oauth_connection"]
+AccountStateName = Literal["active", "pending_authorization", "needs_reconnection"]
 MAX_NAME_CHARS = 200
 MAX_ID_CHARS = 128
 MAX_URL_CHARS = 2048
@@ -47,10 +54,13 @@ _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _KIND_TO_PROTO: dict[str, int] = {
     "api_key": pb.CREDENTIAL_KIND_API_KEY,
     "oauth": pb.CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN,
+    "oauth_connection": pb.CREDENTIAL_KIND_OAUTH_CONNECTION,
 }
-_PROTO_TO_KIND: dict[int, CredentialKindName] = {
-    pb.CREDENTIAL_KIND_API_KEY: "api_key",
-    pb.CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN: "oauth",
+_PROTO_TO_KIND: dict[int, CredentialKindName] = {v: k for k, v in _KIND_TO_PROTO.items()}  # type: ignore[misc]
+_STATE_TO_PROTO: dict[str, int] = {
+    "active": pb.ACCOUNT_STATE_ACTIVE,
+    "pending_authorization": pb.ACCOUNT_STATE_PENDING_AUTHORIZATION,
+    "needs_reconnection": pb.ACCOUNT_STATE_NEEDS_RECONNECTION,
 }
 
 
@@ -65,9 +75,23 @@ def _kind_name(kind: CredentialKindName | int) -> CredentialKindName:
             return _PROTO_TO_KIND[kind]
         except KeyError:
             raise ValueError(f"unsupported credential kind {kind}") from None
-    if kind not in ("api_key", "oauth"):
+    if kind not in _KIND_TO_PROTO:
         raise ValueError(f"unsupported credential kind {kind!r}")
     return kind
+
+
+@dataclass(frozen=True, repr=False)
+class OAuthGrant:
+    """What an OAuth connection keeps besides its access token: the refresh token (secret) and facts."""
+
+    client_id: str
+    refresh_token: SecretStr
+    # When the access token expires (UTC); None when Gumloop gave no expires_in.
+    expires_at: datetime | None
+    scope: str = ""
+
+    def __repr__(self) -> str:
+        return f"OAuthGrant(client_id={self.client_id!r}, expires_at={self.expires_at!r}, refresh_token=***)"
 
 
 @dataclass(frozen=True, repr=False)
@@ -129,11 +153,26 @@ class StoredAccount:
     stream_base_url: str
     max_concurrency: int
     created_at: datetime
+    state: AccountStateName = "active"
+    # OAuth connections only.
+    oauth: OAuthGrant | None = None
 
     @property
     def credential(self) -> StoredCredential:
-        """Kind (proto enum value) and secret, for building upstream requests."""
-        return StoredCredential(_KIND_TO_PROTO[self.credential_kind], self.secret)
+        """Kind (proto enum value) and secret, for building upstream requests.
+
+        An OAuth connection's access token is sent exactly as an OAuth access token is."""
+        kind = "oauth" if self.credential_kind == "oauth_connection" else self.credential_kind
+        return StoredCredential(_KIND_TO_PROTO[kind], self.secret)
+
+    def stored_secret(self) -> SecretStr:
+        """The plaintext the store encrypts: the secret, or for an OAuth connection both tokens as JSON."""
+        if self.credential_kind != "oauth_connection":
+            return self.secret
+        refresh = self.oauth.refresh_token.get_secret_value() if self.oauth else ""
+        return SecretStr(
+            json.dumps({"access_token": self.secret.get_secret_value(), "refresh_token": refresh})
+        )
 
     def to_proto(self) -> pb.IntegratedAccount:
         """The public view: everything except the secret."""
@@ -147,8 +186,11 @@ class StoredAccount:
             api_base_url=self.api_base_url,
             stream_base_url=self.stream_base_url,
             max_concurrency=self.max_concurrency,
+            state=_STATE_TO_PROTO[self.state],  # type: ignore[arg-type]
         )
         message.create_time.FromDatetime(self.created_at)
+        if self.oauth is not None and self.oauth.expires_at is not None and self.state == "active":
+            message.access_token_expire_time.FromDatetime(self.oauth.expires_at)
         return message
 
     def __repr__(self) -> str:
@@ -170,15 +212,37 @@ class StoredAccount:
             "stream_base_url": self.stream_base_url,
             "max_concurrency": self.max_concurrency,
             "created_at": self.created_at.isoformat(),
+            "state": self.state,
+            **(
+                {
+                    "oauth_client_id": self.oauth.client_id,
+                    "oauth_expires_at": self.oauth.expires_at.isoformat() if self.oauth.expires_at else None,
+                    "oauth_scope": self.oauth.scope,
+                }
+                if self.oauth is not None
+                else {}
+            ),
         }
 
     @classmethod
     def from_record(cls, record: dict[str, Any], secret: SecretStr) -> StoredAccount:
-        """Rebuild from public_record() output and the decrypted secret."""
+        """Rebuild from public_record() output and the decrypted stored_secret()."""
+        kind = _kind_name(str(record["credential_kind"]))  # type: ignore[arg-type]
+        oauth = None
+        if kind == "oauth_connection":
+            tokens = json.loads(secret.get_secret_value())
+            secret = SecretStr(str(tokens["access_token"]))
+            expires = record.get("oauth_expires_at")
+            oauth = OAuthGrant(
+                client_id=str(record.get("oauth_client_id") or ""),
+                refresh_token=SecretStr(str(tokens["refresh_token"])),
+                expires_at=datetime.fromisoformat(str(expires)) if expires else None,
+                scope=str(record.get("oauth_scope") or ""),
+            )
         return cls(
             id=str(record["id"]),
             display_name=str(record["display_name"]),
-            credential_kind=_kind_name(str(record["credential_kind"])),  # type: ignore[arg-type]
+            credential_kind=kind,
             secret=secret,
             user_id=str(record["user_id"]),
             team_id=str(record["team_id"]),
@@ -187,11 +251,14 @@ class StoredAccount:
             stream_base_url=str(record["stream_base_url"]),
             max_concurrency=int(record["max_concurrency"]),
             created_at=datetime.fromisoformat(str(record["created_at"])),
+            state=record.get("state") or "active",
+            oauth=oauth,
         )
 
 
 def stored_from_new(spec: NewAccount, account_id: str, created_at: datetime | None = None) -> StoredAccount:
-    """The record a store writes for `spec` under `account_id`."""
+    """The record a store writes for `spec` under `account_id` (an OAuth connection starts pending)."""
+    pending = spec.kind == "oauth_connection"
     return StoredAccount(
         id=account_id,
         display_name=spec.display_name,
@@ -204,6 +271,8 @@ def stored_from_new(spec: NewAccount, account_id: str, created_at: datetime | No
         stream_base_url=spec.stream_base_url,
         max_concurrency=spec.max_concurrency,
         created_at=created_at or datetime.now(UTC),
+        state="pending_authorization" if pending else "active",
+        oauth=OAuthGrant("", SecretStr(""), None) if pending else None,
     )
 
 
@@ -246,10 +315,10 @@ def _check_url(field_name: str, url: str, violations: list[tuple[str, str]], set
         violations.append((field_name, why))
 
 
-def new_account_from_proto(req: pb.CreateIntegratedAccountRequest, settings: ProxySettings) -> NewAccount:
-    """Validate a create request and apply settings defaults; InvalidArguments lists every problem."""
-    account, credential = req.account, req.credential
-    violations: list[tuple[str, str]] = []
+def _check_account_fields(
+    account: pb.IntegratedAccount, violations: list[tuple[str, str]], settings: ProxySettings
+) -> tuple[str, str]:
+    """Checks shared by every way of creating an account; the base URLs with defaults applied."""
     if account.id and not _ACCOUNT_ID.match(account.id):
         violations.append(("account.id", f"must be at most {MAX_ID_CHARS} letters, digits, '_', '.' or '-'"))
     if len(account.display_name) > MAX_NAME_CHARS:
@@ -261,10 +330,53 @@ def new_account_from_proto(req: pb.CreateIntegratedAccountRequest, settings: Pro
         elif not value.isprintable():
             # user_id is sent as the x-auth-key header: a CR/LF would break every call of the account.
             violations.append((f"account.{name}", "must be printable text on one line"))
-    kind = _PROTO_TO_KIND.get(credential.kind)
-    if kind is None:
+    api_base = (account.api_base_url or settings.default_api_base_url).rstrip("/")
+    stream_base = (account.stream_base_url or settings.default_stream_base_url).rstrip("/")
+    _check_url("account.api_base_url", api_base, violations, settings)
+    _check_url("account.stream_base_url", stream_base, violations, settings)
+    if not 0 <= account.max_concurrency <= MAX_CONCURRENCY:
+        violations.append(("account.max_concurrency", f"must be between 0 (default) and {MAX_CONCURRENCY}"))
+    return api_base, stream_base
+
+
+def new_oauth_account_from_proto(account: pb.IntegratedAccount, settings: ProxySettings) -> NewAccount:
+    """Validate the account of a StartAccountOAuth request: a pending OAuth connection."""
+    violations: list[tuple[str, str]] = []
+    api_base, stream_base = _check_account_fields(account, violations, settings)
+    if account.credential_kind not in (pb.CREDENTIAL_KIND_UNSPECIFIED, pb.CREDENTIAL_KIND_OAUTH_CONNECTION):
         violations.append(
-            ("credential.kind", "must be CREDENTIAL_KIND_API_KEY or CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN")
+            ("account.credential_kind", "must be CREDENTIAL_KIND_OAUTH_CONNECTION or left unset")
+        )
+    if violations:
+        raise InvalidArguments(violations, "invalid account")
+    return NewAccount(
+        id=account.id,
+        display_name=account.display_name,
+        credential_kind="oauth_connection",
+        secret=SecretStr(""),
+        user_id=account.user_id,
+        team_id=account.team_id,
+        project_id=account.project_id,
+        api_base_url=api_base,
+        stream_base_url=stream_base,
+        max_concurrency=account.max_concurrency or settings.default_account_concurrency,
+    )
+
+
+def new_account_from_proto(req: pb.CreateIntegratedAccountRequest, settings: ProxySettings) -> NewAccount:
+    """Validate a create request and apply settings defaults; InvalidArguments lists every problem."""
+    account, credential = req.account, req.credential
+    violations: list[tuple[str, str]] = []
+    api_base, stream_base = _check_account_fields(account, violations, settings)
+    kind = _PROTO_TO_KIND.get(credential.kind)
+    if kind is None or kind == "oauth_connection":
+        kind = None
+        violations.append(
+            (
+                "credential.kind",
+                "must be CREDENTIAL_KIND_API_KEY or CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN "
+                "(an OAuth connection is made with StartAccountOAuth)",
+            )
         )
     if not credential.secret.strip():
         violations.append(("credential.secret", "is required"))
@@ -274,12 +386,6 @@ def new_account_from_proto(req: pb.CreateIntegratedAccountRequest, settings: Pro
         violations.append(("account.user_id", "is required with an API key (sent as x-auth-key)"))
     if account.credential_kind not in (pb.CREDENTIAL_KIND_UNSPECIFIED, credential.kind):
         violations.append(("account.credential_kind", "must match credential.kind or be left unset"))
-    api_base = (account.api_base_url or settings.default_api_base_url).rstrip("/")
-    stream_base = (account.stream_base_url or settings.default_stream_base_url).rstrip("/")
-    _check_url("account.api_base_url", api_base, violations, settings)
-    _check_url("account.stream_base_url", stream_base, violations, settings)
-    if not 0 <= account.max_concurrency <= MAX_CONCURRENCY:
-        violations.append(("account.max_concurrency", f"must be between 0 (default) and {MAX_CONCURRENCY}"))
     if violations or kind is None:
         raise InvalidArguments(violations, "invalid account")
     return NewAccount(
@@ -313,6 +419,28 @@ class AccountStore(Protocol):
 
     async def delete(self, account_id: str) -> None:
         """Remove an account."""
+        ...
+
+    async def replace(self, account: StoredAccount) -> None:
+        """Write over the stored record of this very account (same id and creation time): new tokens or
+        state. NotFound when it was deleted (or deleted and created again) meanwhile: never revives one."""
+        ...
+
+    async def claim(self, name: str, claim_id: str, lease_s: float) -> bool:
+        """Take the named claim (e.g. one account's token refresh) for `lease_s` seconds, shared by every
+        replica using this store; False while another holder's lease runs."""
+        ...
+
+    async def release(self, name: str, claim_id: str) -> None:
+        """Give the claim up, only if `claim_id` still holds it."""
+        ...
+
+    async def put_flow(self, key: str, payload: SecretStr, ttl_s: float) -> None:
+        """Keep a pending OAuth flow (encrypted) under `key` for `ttl_s` seconds."""
+        ...
+
+    async def take_flow(self, key: str) -> SecretStr | None:
+        """The flow under `key`, removed as it is read (single use); None when unknown or expired."""
         ...
 
     async def close(self) -> None:

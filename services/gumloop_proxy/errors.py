@@ -7,6 +7,8 @@ ProxyError
 ├── StoreUnavailable          UNAVAILABLE (account store down)
 ├── DownloadFailed            FAILED_PRECONDITION (signed link expired or refused) / UNAVAILABLE
 ├── IdempotencyKeyReused      FAILED_PRECONDITION (same key, different operation or arguments)
+├── AccountNotReady           FAILED_PRECONDITION (OAuth connection pending or needing reconnection)
+├── OAuthRefused              FAILED_PRECONDITION (Gumloop's OAuth server refused a code or registration)
 ├── TooManyStreams            RESOURCE_EXHAUSTED (the account's open streams at max_open_streams_per_account)
 └── UpstreamError             by HTTP status: 400 INVALID_ARGUMENT, 401 UNAUTHENTICATED,
     │                         402 FAILED_PRECONDITION, 403 PERMISSION_DENIED, 404 NOT_FOUND,
@@ -25,7 +27,9 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "AccountNotReady",
     "AlreadyExists",
+    "OAuthRefused",
     "DownloadFailed",
     "IdempotencyKeyReused",
     "InvalidArguments",
@@ -131,3 +135,12 @@ class TooManyStreams(ProxyError):
 
 class IdempotencyKeyReused(ProxyError):
     """An idempotency key was reused with another operation or other arguments (FAILED_PRECONDITION)."""
+
+
+class AccountNotReady(ProxyError):
+    """An OAuth connection that cannot be used: its authorization is pending, or Gumloop refused to
+    refresh it (needs reconnection). Nothing was sent upstream."""
+
+
+class OAuthRefused(ProxyError):
+    """Gumloop's OAuth server refused a step of connecting an account (registration, code exchange)."""

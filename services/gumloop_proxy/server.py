@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -123,10 +124,13 @@ class ProxyServer:
         await self.stop(0.5)
 
 
-async def create_server(settings: ProxySettings, *, catalog: Catalog | None = None) -> ProxyServer:
+async def create_server(
+    settings: ProxySettings, *, catalog: Catalog | None = None, clock: Callable[[], float] | None = None
+) -> ProxyServer:
     """Build (not start) the proxy on settings.host:settings.grpc_port (0 picks a free port).
 
-    The catalog is validated here: a broken catalog file stops the service before it serves.
+    The catalog is validated here: a broken catalog file stops the service before it serves. `clock`
+    (seconds since the epoch; default time.time) is what OAuth token expiry is judged by (tests shift it).
     """
     catalog = catalog or default_catalog()
     metrics = ServiceMetrics()
@@ -134,7 +138,9 @@ async def create_server(settings: ProxySettings, *, catalog: Catalog | None = No
     idempotency = open_idempotency_store(settings)
     upstream = Upstream(settings, metrics=UpstreamMetrics(metrics.registry, catalog.operations))
     decoder = ContentDecoder(settings.decode_workers, settings.decode_cache_max_bytes)
-    servicer = ProxyServicer(settings, catalog, store, upstream, idempotency, decoder=decoder)
+    servicer = ProxyServicer(
+        settings, catalog, store, upstream, idempotency, decoder=decoder, clock=clock or time.time
+    )
     callers = settings.caller_tokens
     try:
         server, port, health_servicer = create_grpc_server(

@@ -36,6 +36,7 @@ from .flowinputs import (
     validate_pipeline_inputs,
 )
 from .idempotency import IdempotencyStore, MemoryIdempotencyStore, fingerprint
+from .oauth_accounts import OAuthConnections
 from .ratelimit import parse_rate_limit
 from .requests import build_request, integral
 from .settings import ProxySettings
@@ -95,6 +96,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         idempotency: IdempotencyStore | None = None,
         *,
         decoder: ContentDecoder | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         # Owned by the caller (server.py closes it); a servicer built without one gets its own.
@@ -103,6 +105,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         self._store = store
         self._upstream = upstream
         self._idempotency = idempotency or MemoryIdempotencyStore(settings.idempotency_ttl_s)
+        self._oauth = OAuthConnections(settings, store, upstream.client, clock=clock)
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -120,8 +123,11 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         self, request: pb.GetIntegratedAccountRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetIntegratedAccountResponse:
         async def work() -> pb.GetIntegratedAccountResponse:
+            if not request.account_id:
+                raise errors.InvalidArguments([("account_id", "is required")])
+            # As stored: an account that cannot be used is shown with its state, not refused.
             return pb.GetIntegratedAccountResponse(
-                account=(await self._account(request.account_id)).to_proto()
+                account=(await self._store.get(request.account_id)).to_proto()
             )
 
         return await _guard(context, work)
@@ -147,16 +153,58 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         async def work() -> pb.DeleteIntegratedAccountResponse:
             if not request.account_id:
                 raise errors.InvalidArguments([("account_id", "is required")])
+            account = await self._store.get(request.account_id)
             await self._store.delete(request.account_id)
             logger.info("account %s deleted", request.account_id)
+            await self._oauth.revoke(account)
             return pb.DeleteIntegratedAccountResponse()
 
         return await _guard(context, work)
 
+    async def StartAccountOAuth(
+        self, request: pb.StartAccountOAuthRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StartAccountOAuthResponse:
+        return await _guard(context, lambda: self._oauth.start(request))
+
+    async def CompleteAccountOAuth(
+        self, request: pb.CompleteAccountOAuthRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CompleteAccountOAuthResponse:
+        return await _guard(context, lambda: self._oauth.complete(request))
+
     async def _account(self, account_id: str) -> StoredAccount:
+        """The account ready for a call (an OAuth connection refreshed first when its token is expiring)."""
         if not account_id:
             raise errors.InvalidArguments([("account_id", "is required")])
-        return await self._store.get(account_id)
+        return await self._oauth.usable(await self._store.get(account_id))
+
+    async def _send(
+        self,
+        op: OperationSpec,
+        arguments: Mapping[str, Any],
+        account: StoredAccount,
+        deadline: float | None,
+        *,
+        retry_safe: bool,
+    ) -> UpstreamResponse:
+        """Send one buffered call; an OAuth connection answered 401 is refreshed and the call sent once more
+        (a 401 means Gumloop did not act on it)."""
+
+        async def send(holder: StoredAccount) -> UpstreamResponse:
+            return await self._upstream.send(
+                build_request(op, arguments, holder),
+                account_id=holder.id,
+                max_concurrency=holder.max_concurrency,
+                operation=op.name,
+                deadline=deadline,
+                retry_safe=retry_safe,
+            )
+
+        try:
+            return await send(account)
+        except errors.UpstreamError as exc:
+            if exc.http_status != 401 or account.credential_kind != "oauth_connection":
+                raise
+        return await send(await self._oauth.after_unauthorized(account))
 
     # -- catalog ----------------------------------------------------------------------------
 
@@ -206,18 +254,13 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
             )
         account = await self._account(request.account_id)
         upstream_arguments = await self._dynamic_inputs(op, arguments, account, deadline)
-        http_request = build_request(op, upstream_arguments, account)
+        build_request(op, upstream_arguments, account)  # its bounds are checked before anything is sent
         if request.validate_only:
             return pb.InvokeOperationResponse()
 
         async def call() -> bytes:
-            response = await self._upstream.send(
-                http_request,
-                account_id=account.id,
-                max_concurrency=account.max_concurrency,
-                operation=op.name,
-                deadline=deadline,
-                retry_safe=op.method == "GET" and op.idempotent,
+            response = await self._send(
+                op, upstream_arguments, account, deadline, retry_safe=op.method == "GET" and op.idempotent
             )
             return (await self._to_invoke_response(op, response)).SerializeToString()
 
@@ -253,14 +296,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         self, name: str, arguments: Mapping[str, Any], account: StoredAccount, deadline: float | None
     ) -> Any:
         op = self._operation(name)
-        response = await self._upstream.send(
-            build_request(op, arguments, account),
-            account_id=account.id,
-            max_concurrency=account.max_concurrency,
-            operation=name,
-            deadline=deadline,
-            retry_safe=op.method == "GET",
-        )
+        response = await self._send(op, arguments, account, deadline, retry_safe=op.method == "GET")
         try:
             return json.loads(response.content)
         except (ValueError, RecursionError) as exc:

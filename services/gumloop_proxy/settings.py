@@ -74,6 +74,19 @@ class ProxySettings(GrpcServiceSettings):
     idempotency_lease_s: float | None = None
     # store=redis: timeout of each Redis command (and connect) used for idempotency keys.
     idempotency_redis_timeout_s: float = 2.0
+    # Accounts connected by OAuth (oauth_accounts.py). A client registered with Gumloop for the
+    # management API's callback; unset: one is registered per flow through /oauth/register (RFC 7591).
+    oauth_client_id: str = ""
+    oauth_client_name: str = "gumloop-mcp"
+    oauth_scopes: list[str] = ["gumloop", "userinfo"]
+    # How long a started flow waits for its callback.
+    oauth_flow_ttl_s: float = Field(default=600.0, gt=0)
+    # Refresh an access token this long before it expires.
+    oauth_refresh_margin_s: float = Field(default=60.0, ge=0)
+    # How long one replica may hold an account's refresh before another takes over.
+    oauth_refresh_lease_s: float = Field(default=30.0, gt=0)
+    # Timeout of each call to Gumloop's OAuth endpoints.
+    oauth_timeout_s: float = Field(default=15.0, gt=0)
     # Download hosts that signed URLs may point at, besides the account's own hosts.
     # Empty: any https host, and http only on the account's own hosts.
     artifact_download_hosts: list[str] = []

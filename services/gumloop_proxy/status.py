@@ -74,7 +74,7 @@ def to_status(error: errors.ProxyError) -> StatusWithTrailers:
         code = grpc.StatusCode.ALREADY_EXISTS
     elif isinstance(error, errors.StoreUnavailable):
         code = grpc.StatusCode.UNAVAILABLE
-    elif isinstance(error, errors.IdempotencyKeyReused):
+    elif isinstance(error, errors.IdempotencyKeyReused | errors.AccountNotReady | errors.OAuthRefused):
         code = grpc.StatusCode.FAILED_PRECONDITION
     elif isinstance(error, errors.TooManyStreams):
         code = grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -114,6 +114,18 @@ class ManagementClient:
         created: dict[str, Any] = self.request("POST", "/integrated-account", body)
         return created
 
+    def start_account_oauth(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start connecting a Gumloop account by OAuth (body: AccountOAuthStart); the authorization URL."""
+        started: dict[str, Any] = self.request("POST", "/integrated-account/oauth/start", body)
+        return started
+
+    def reconnect_account_oauth(self, account_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Start reconnecting an OAuth account; the authorization URL."""
+        started: dict[str, Any] = self.request(
+            "POST", f"/integrated-account/{_seg(account_id)}/oauth/start", body
+        )
+        return started
+
     def delete_account(self, account_id: str) -> None:
         """Delete an account and its stored credential."""
         self.request("DELETE", f"/integrated-account/{_seg(account_id)}")

@@ -52,6 +52,9 @@ def start_stack(base: Path, *extra_args: str, env_extra: dict[str, str] | None =
     """`up --json` with every port 0, data under `base` and `env_extra` in its env; SIGTERM afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUMLOOP_", "GMCP_", "OTEL_"))}
     env["GMCP_EMULATOR_TIME_SCALE"] = "0.01"
+    # Tests talk to loopback only: generated inputs (schemathesis, OAuth starts) can name any host as an
+    # account's base URL, and the proxy must refuse it rather than dial out.
+    env["GMCP_PROXY_UPSTREAM_ALLOWED_HOSTS"] = '["127.0.0.1", "localhost"]'
     env.update(env_extra or {})
     stderr_path = base / "stderr.log"
     with stderr_path.open("wb") as err:

@@ -77,7 +77,7 @@ def test_the_management_api_conforms_to_its_openapi_document(
     """Every generated request gets a documented status, content type and body; never a 5xx."""
     failures: list[str] = []
     operations = [result.ok() for result in management_schema.get_all_operations()]
-    assert len(operations) == len(ROUTES) == 19
+    assert len(operations) == len(ROUTES) == 22
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
@@ -98,5 +98,5 @@ def test_the_document_is_served_to_schemathesis(management_stack: Stack) -> None
     assert "POST /integrated-account/{account_id}/mcp/{mcp_id}/rotate" in labels
     assert "GET /integrated-account/{account_id}/mcp/{mcp_id}/activity" in labels
     assert "POST /catalog/preview" in labels  # the console's live preview
-    assert "GET /catalog" in labels and len(labels) == len(ROUTES) == 19
+    assert "GET /catalog" in labels and len(labels) == len(ROUTES) == 22
     assert "DELETE /integrated-account/{account_id}/mcp/{mcp_id}/oauth/grants/{grant_id}" in labels

@@ -52,6 +52,9 @@ from ..transport.security import HostPolicy
 from .management_models import (
     ID_PATTERN,
     AccountCreate,
+    AccountOAuthReconnect,
+    AccountOAuthStart,
+    AccountOAuthStarted,
     AccountOut,
     ApiTokenCreate,
     ApiTokenCreated,
@@ -198,7 +201,17 @@ def _server_out(s: tpb.McpServer, url: str | None = None) -> McpServerOut:
 
 
 def _account_out(a: ppb.IntegratedAccount) -> AccountOut:
-    kinds = {ppb.CREDENTIAL_KIND_API_KEY: "api_key", ppb.CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN: "access_token"}
+    kinds = {
+        ppb.CREDENTIAL_KIND_API_KEY: "api_key",
+        ppb.CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN: "access_token",
+        ppb.CREDENTIAL_KIND_OAUTH_CONNECTION: "oauth_connection",
+    }
+    states = {
+        ppb.ACCOUNT_STATE_UNSPECIFIED: "active",  # a proxy older than v1.1
+        ppb.ACCOUNT_STATE_ACTIVE: "active",
+        ppb.ACCOUNT_STATE_PENDING_AUTHORIZATION: "pending_authorization",
+        ppb.ACCOUNT_STATE_NEEDS_RECONNECTION: "needs_reconnection",
+    }
     return AccountOut(
         id=a.id,
         display_name=a.display_name,
@@ -209,6 +222,8 @@ def _account_out(a: ppb.IntegratedAccount) -> AccountOut:
         api_base_url=a.api_base_url,
         stream_base_url=a.stream_base_url,
         created_at=_dt(a, "create_time"),
+        state=states.get(a.state, "unspecified"),
+        access_token_expires_at=_dt(a, "access_token_expire_time"),
     )
 
 
@@ -423,6 +438,8 @@ async def create_account(request: web.Request) -> web.Response:
 async def _with_state(request: web.Request, account: ppb.IntegratedAccount) -> dict[str, Any]:
     """The account's JSON with its credential state from its servers' audit trails."""
     out = _account_out(account)
+    if out.state != "active":
+        return out.model_dump(mode="json")  # the proxy's own word (OAuth pending or refused) wins
     server_ids: list[str] = []
     page_token = ""
     while True:
@@ -470,6 +487,76 @@ async def delete_account(request: web.Request) -> web.Response:
         timeout=_TIMEOUT_S,
     )
     return web.Response(status=204)
+
+
+_CALLBACK: Final = "/integrated-account/oauth/callback"
+_CALLBACK_LIMITS: Final = {"state": 512, "code": 2048, "error": 128, "error_description": 1024}
+
+
+def _oauth_started(resp: ppb.StartAccountOAuthResponse) -> web.Response:
+    out = AccountOAuthStarted(
+        account=_account_out(resp.account),
+        authorization_url=resp.authorization_url,
+        expires_at=_dt(resp, "expire_time"),
+    )
+    return web.json_response(out.model_dump(mode="json"), status=201)
+
+
+def _redirect_uri(request: web.Request, given: str) -> str:
+    return given or f"{request.scheme}://{request.host}{_CALLBACK}"
+
+
+async def start_account_oauth(request: web.Request) -> web.Response:
+    """Connect a Gumloop account by OAuth: the account (pending) and the authorization URL to open."""
+    body = await _body(request, AccountOAuthStart)
+    account = ppb.IntegratedAccount(
+        id=body.id or "",
+        display_name=body.display_name,
+        user_id=body.user_id,
+        team_id=body.team_id,
+        project_id=body.project_id,
+        api_base_url=body.api_base_url,
+        stream_base_url=body.stream_base_url,
+    )
+    resp = await request.app[_BACKENDS].proxy.StartAccountOAuth(
+        ppb.StartAccountOAuthRequest(
+            account=account, redirect_uri=_redirect_uri(request, body.redirect_uri), scopes=body.scopes
+        ),
+        timeout=_TIMEOUT_S,
+    )
+    return _oauth_started(resp)
+
+
+async def reconnect_account_oauth(request: web.Request) -> web.Response:
+    """Reconnect an OAuth account (e.g. needs_reconnection): a new authorization URL to open."""
+    body = await _body(request, AccountOAuthReconnect, optional=True)
+    resp = await request.app[_BACKENDS].proxy.StartAccountOAuth(
+        ppb.StartAccountOAuthRequest(
+            account_id=request.match_info["account_id"],
+            redirect_uri=_redirect_uri(request, body.redirect_uri),
+            scopes=body.scopes,
+        ),
+        timeout=_TIMEOUT_S,
+    )
+    return _oauth_started(resp)
+
+
+async def account_oauth_callback(request: web.Request) -> web.Response:
+    """Gumloop's redirect back (no API token: the single-use state authenticates it); stores the tokens."""
+    values = {name: request.query.get(name, "") for name in _CALLBACK_LIMITS}
+    fields = [
+        (n, f"must be at most {m} characters") for n, m in _CALLBACK_LIMITS.items() if len(values[n]) > m
+    ]
+    if not values["state"]:
+        fields.append(("state", "is required"))
+    if not values["code"] and not values["error"]:
+        fields.append(("code", "is required (or error)"))
+    if fields:
+        raise ApiError(400, "invalid_argument", "; ".join(f"{f}: {d}" for f, d in fields), fields)
+    resp = await request.app[_BACKENDS].proxy.CompleteAccountOAuth(
+        ppb.CompleteAccountOAuthRequest(**values), timeout=_TIMEOUT_S
+    )
+    return web.json_response(_account_out(resp.account).model_dump(mode="json"))
 
 
 async def create_api_token(request: web.Request) -> web.Response:
@@ -585,6 +672,36 @@ ROUTES: Final = (
     Route("POST", "/integrated-account", create_account, 201, AccountCreate, AccountOut),
     Route("GET", "/integrated-account", list_accounts, 200, None, AccountOut, paged=True),
     Route("GET", _ACC, get_account, 200, None, AccountOut),
+    Route(
+        "POST",
+        "/integrated-account/oauth/start",
+        start_account_oauth,
+        201,
+        AccountOAuthStart,
+        AccountOAuthStarted,
+    ),
+    Route(
+        "POST",
+        f"{_ACC}/oauth/start",
+        reconnect_account_oauth,
+        201,
+        AccountOAuthReconnect,
+        AccountOAuthStarted,
+        body_optional=True,
+    ),
+    Route(
+        "GET",
+        _CALLBACK,
+        account_oauth_callback,
+        200,
+        None,
+        AccountOut,
+        query=tuple(
+            {"name": name, "in": "query", "schema": {"type": "string", "maxLength": limit}}
+            for name, limit in _CALLBACK_LIMITS.items()
+        ),
+        public=True,
+    ),
     Route("DELETE", _ACC, delete_account, 204, None, None),
     Route("POST", "/api-tokens", create_api_token, 201, ApiTokenCreate, ApiTokenCreated),
     Route("GET", "/api-tokens", list_api_tokens, 200, None, ApiTokenOut, paged=True),
@@ -618,7 +735,9 @@ ROUTES: Final = (
     ),
 )
 _ANY_TOKEN: Final = frozenset(r.path for r in ROUTES if r.any_token)
-_PUBLIC: Final = frozenset({"/openapi.json", "/healthz", "/readyz", "/metrics"})
+_PUBLIC: Final = frozenset(
+    {"/openapi.json", "/healthz", "/readyz", "/metrics", *(r.path for r in ROUTES if r.public)}
+)
 
 
 async def _authenticate(request: web.Request) -> None:

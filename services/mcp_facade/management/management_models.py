@@ -33,6 +33,9 @@ __all__ = [
     "Handler",
     "Route",
     "AccountCreate",
+    "AccountOAuthReconnect",
+    "AccountOAuthStart",
+    "AccountOAuthStarted",
     "AccountOut",
     "CatalogOperation",
     "CatalogOut",
@@ -267,26 +270,71 @@ class AccountCreate(_Body):
         return self
 
 
+_Scope = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")]
+_REDIRECT_DOC: Final = (
+    "where Gumloop sends the browser back; default: this admin port's GET /integrated-account/oauth/callback "
+    "on the Host the request came by"
+)
+
+
+class AccountOAuthReconnect(_Body):
+    """Body of POST /integrated-account/{account_id}/oauth/start (optional)."""
+
+    redirect_uri: _Url = Field(default="", description=_REDIRECT_DOC)
+    scopes: list[_Scope] = Field(
+        default_factory=list, max_length=20, description="OAuth scopes; empty: gumloop userinfo"
+    )
+
+
+class AccountOAuthStart(AccountOAuthReconnect):
+    """Body of POST /integrated-account/oauth/start: a new account to connect through Gumloop's OAuth."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)] | None = Field(
+        default=None, description="chosen id; generated when absent"
+    )
+    display_name: Name
+    user_id: _Ref = Field(default="", description="Gumloop user id (legacy endpoints' user_id); optional")
+    team_id: _Ref = ""
+    project_id: _Ref = ""
+    api_base_url: _Url = ""
+    stream_base_url: _Url = ""
+
+
 class AccountOut(BaseModel):
     """An integrated account (its credential is never returned)."""
 
     id: str
     display_name: str
-    credential_kind: Literal["api_key", "access_token", "unspecified"]
+    credential_kind: Literal["api_key", "access_token", "oauth_connection", "unspecified"]
     user_id: str
     team_id: str
     project_id: str
     api_base_url: str
     stream_base_url: str
     created_at: datetime | None
-    state: Literal["connected", "needs_reconnection", "unknown"] = Field(
-        default="connected",
-        description="needs_reconnection: the latest call through its servers that reached Gumloop was "
-        "refused for the account's credential (reconnect it); unknown: the audit trail is unavailable",
+    state: Literal["active", "pending_authorization", "needs_reconnection", "unknown", "unspecified"] = Field(
+        default="active",
+        description="pending_authorization: an OAuth connection waiting for its callback; "
+        "needs_reconnection: Gumloop refused to refresh its OAuth tokens (POST .../oauth/start reconnects "
+        "it), or the latest call through its servers that reached Gumloop was refused for its credential "
+        "(credentials_rejected_at says when); unknown: the audit trail is unavailable to tell",
     )
     credentials_rejected_at: datetime | None = Field(
-        default=None, description="when Gumloop refused the credential (with needs_reconnection)"
+        default=None,
+        description="when a call was refused for the account's credential (with needs_reconnection)",
     )
+    access_token_expires_at: datetime | None = Field(
+        default=None,
+        description="OAuth connections: when the current access token expires (refreshed before)",
+    )
+
+
+class AccountOAuthStarted(BaseModel):
+    """A started OAuth connection: open authorization_url in a browser before expires_at."""
+
+    account: AccountOut
+    authorization_url: str
+    expires_at: datetime | None
 
 
 class ApiTokenCreate(_Body):
@@ -390,3 +438,5 @@ class Route:
     # More query parameters (OpenAPI parameter objects) and other media types of the response.
     query: tuple[dict[str, Any], ...] = ()
     alt_content: tuple[str, ...] = ()
+    # Needs no API token (the OAuth callback: its single-use state authenticates it).
+    public: bool = False

@@ -29,7 +29,8 @@ _WRITE_ERRORS = {
 _BODY_ERRORS = {"413": "The body is larger than GMCP_FACADE_MAX_BODY_BYTES"}
 _DESCRIPTION = f"""Management of integrated accounts, MCP servers and API tokens.
 
-Every route except /openapi.json needs `Authorization: Bearer <management API token>`.
+Every route except /openapi.json and the OAuth callback needs
+`Authorization: Bearer <management API token>`.
 Every error answers the JSON envelope `{{"error": {{"code", "message", "fields"}}}}`.
 
 - `expires_at` must lie at least {MIN_EXPIRY_LEAD_S} s ahead (the token service's
@@ -38,6 +39,10 @@ Every error answers the JSON envelope `{{"error": {{"code", "message", "fields"}
   keeps working that long, never past the server's own expiry.
 - `config.methods` takes method groups or operation names and `config.tags` takes tags, all
   listed by `GET /catalog`; an unknown value is a 400 naming the valid ones.
+- Connecting a Gumloop account by OAuth: `POST /integrated-account/oauth/start` returns an
+  `authorization_url` to open in a browser; Gumloop sends it back to
+  `GET /integrated-account/oauth/callback`, which stores the tokens (the proxy refreshes them).
+  `POST /integrated-account/{{account_id}}/oauth/start` reconnects an account in `needs_reconnection`.
 - `next_cursor` is opaque: pass back the value a listing returned (another value is a 400).
 """
 
@@ -77,7 +82,7 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
         op: dict[str, Any] = {
             "operationId": _operation_id(route),
             "summary": (route.handler.__doc__ or "").strip().splitlines()[0],
-            "security": [{"bearer": []}],
+            "security": [] if route.public else [{"bearer": []}],
             "responses": {},
         }
         if params:
@@ -108,6 +113,9 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
                 },
             }
         errors = dict(_ERRORS)
+        if route.public:
+            errors.pop("401")
+            errors["409"] = "Gumloop refused the authorization or the code"
         if route.method != "GET":
             errors.update(_WRITE_ERRORS)
         if route.body is not None:

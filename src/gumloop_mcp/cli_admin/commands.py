@@ -237,6 +237,43 @@ def accounts_connect(client: ManagementClient, args: argparse.Namespace) -> Outp
     return Output(account, card(account, ACCOUNT_COLUMNS))
 
 
+def _oauth_started(started: dict[str, Any]) -> Output:
+    account = started["account"]
+    text = (
+        f"Account {account['id']} is waiting for its authorization. Open this URL in a browser and approve;\n"
+        "Gumloop sends you back to the admin port, which stores the tokens "
+        f"(before {started['expires_at']}):\n\n"
+        f"  {started['authorization_url']}\n\n"
+        f"Then `gumloop-mcp accounts list` shows it active."
+    )
+    return Output(started, text)
+
+
+def _oauth_body(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {"scopes": args.scope or []}
+    if args.redirect_uri:
+        body["redirect_uri"] = args.redirect_uri
+    return body
+
+
+def accounts_connect_oauth(client: ManagementClient, args: argparse.Namespace) -> Output:
+    body = _oauth_body(args) | {
+        "display_name": args.display_name,
+        "user_id": args.user_id,
+        "team_id": args.team_id,
+        "project_id": args.project_id,
+        "api_base_url": args.api_base_url,
+        "stream_base_url": args.stream_base_url,
+    }
+    if args.id:
+        body["id"] = args.id
+    return _oauth_started(client.start_account_oauth(body))
+
+
+def accounts_reconnect(client: ManagementClient, args: argparse.Namespace) -> Output:
+    return _oauth_started(client.reconnect_account_oauth(args.account_id, _oauth_body(args)))
+
+
 def accounts_delete(client: ManagementClient, args: argparse.Namespace) -> Output:
     client.delete_account(args.account_id)
     text = f"Deleted account {args.account_id} and its stored credential."
@@ -406,6 +443,30 @@ def add_commands(sub: Any) -> None:
     connect.add_argument("--id", help="chosen account id (generated when absent)")
     for field in ("user-id", "team-id", "project-id", "api-base-url", "stream-base-url"):
         connect.add_argument(f"--{field}", default="")
+    oauth = _verb(
+        verbs,
+        "connect-oauth",
+        accounts_connect_oauth,
+        common,
+        "connect a Gumloop account by OAuth: prints the authorization URL to open in a browser",
+    )
+    oauth.add_argument("--display-name", required=True)
+    oauth.add_argument("--id", help="chosen account id (generated when absent)")
+    for field in ("user-id", "team-id", "project-id", "api-base-url", "stream-base-url"):
+        oauth.add_argument(f"--{field}", default="")
+    reconnect = _verb(
+        verbs,
+        "reconnect",
+        accounts_reconnect,
+        common,
+        "reconnect an OAuth account (prints a new authorization URL)",
+    )
+    reconnect.add_argument("account_id", metavar="ACCOUNT_ID")
+    for parser in (oauth, reconnect):
+        parser.add_argument(
+            "--scope", action="append", help="OAuth scope (repeatable; default: gumloop userinfo)"
+        )
+        parser.add_argument("--redirect-uri", default="", help="callback URL (default: the admin port's)")
     delete = _verb(verbs, "delete", accounts_delete, common, "delete an account and its stored credential")
     delete.add_argument("account_id", metavar="ACCOUNT_ID")
 

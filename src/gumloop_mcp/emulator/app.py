@@ -25,6 +25,7 @@ from gumloop_mcp.emulator import (
     routes_mcp,
     routes_mcp_accounts,
     routes_misc,
+    routes_oauth,
     routes_org,
     routes_session_extras,
     routes_sessions,
@@ -146,7 +147,8 @@ async def _authenticated(request: web.Request, handler: Handler) -> web.StreamRe
             if path.startswith(prefix + "/"):
                 route = path[len(prefix) :]
                 legacy = route in LEGACY or route.startswith(LEGACY_PREFIXES)
-                authenticate(request, request.app[EMU].settings, legacy=legacy)
+                e = request.app[EMU]
+                authenticate(request, e.settings, legacy=legacy, oauth=e.oauth, now=e.clock.now())
                 break
         return await handler(request)
     except web.HTTPNotFound as exc:
@@ -262,6 +264,7 @@ def create_app(
         routes_inference,
         routes_org,
         routes_browser_profiles,
+        routes_oauth,
     ):
         app.add_routes(module.routes)
     return app

@@ -9,13 +9,22 @@ from typing import Any
 from aiohttp import web
 
 from gumloop_mcp.emulator.errors import bad_request, forbidden, unauthorized
+from gumloop_mcp.emulator.oauth import OAuthServer
 from gumloop_mcp.emulator.settings import EmulatorSettings
 
 MISSING = "Authorization header with Bearer token or api_key query parameter is required"
 
 
-def authenticate(request: web.Request, settings: EmulatorSettings, *, legacy: bool) -> None:
-    """Raise 401 unless the request carries a valid API key (with the right user) or OAuth token."""
+def authenticate(
+    request: web.Request,
+    settings: EmulatorSettings,
+    *,
+    legacy: bool,
+    oauth: OAuthServer | None = None,
+    now: float = 0.0,
+) -> None:
+    """Raise 401 unless the request carries a valid API key (with the right user) or OAuth token: one of
+    ``settings.oauth_tokens`` or a live access token ``oauth`` issued (expired or revoked: 401 saying so)."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if not token and legacy:
@@ -24,6 +33,12 @@ def authenticate(request: web.Request, settings: EmulatorSettings, *, legacy: bo
         raise unauthorized(MISSING)
     if any(_same(token, t) for t in settings.oauth_tokens):
         return
+    if oauth is not None:
+        problem = oauth.access_problem(token, now)
+        if problem is None:
+            return
+        if problem != "unknown":
+            raise unauthorized(problem)
     if not _same(token, settings.api_key):
         raise unauthorized("Invalid API key or access token")
     user = request.headers.get("x-auth-key")

@@ -12,6 +12,7 @@ from gumloop_mcp.emulator import signing
 from gumloop_mcp.emulator.clock import Clock
 from gumloop_mcp.emulator.errors import ApiError, bad_request
 from gumloop_mcp.emulator.faults import Faults
+from gumloop_mcp.emulator.oauth import OAuthServer
 from gumloop_mcp.emulator.plans import concurrency
 from gumloop_mcp.emulator.seed import seed
 from gumloop_mcp.emulator.settings import EmulatorSettings
@@ -20,11 +21,12 @@ from gumloop_mcp.emulator.store import Store
 
 @dataclass
 class Emulator:
-    """Settings, clock, state, faults and the request log of one emulator."""
+    """Settings, clock, state, the OAuth server, faults and the request log of one emulator."""
 
     settings: EmulatorSettings
     clock: Clock
     store: Store = field(init=False)
+    oauth: OAuthServer = field(init=False)
     faults: Faults = field(default_factory=Faults)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -32,8 +34,9 @@ class Emulator:
         self.reset()
 
     def reset(self) -> None:
-        """Fresh (re)seeded state, no faults, empty request log."""
+        """Fresh (re)seeded state, no OAuth clients or grants, no faults, empty request log."""
         s = self.settings
+        self.oauth = OAuthServer(s.oauth_access_token_ttl_s)
         self.store = Store(s.user_id, s.team_id, s.time_scale, concurrency(s.plan, s.max_concurrent_runs))
         if s.seed:
             seed(self.store, self.clock.now())

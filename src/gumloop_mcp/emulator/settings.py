@@ -29,6 +29,10 @@ class EmulatorSettings(BaseSettings):
     team_id: str = "team_emu_1"
     organization_id: str = "org_emu_1"
     oauth_tokens: list[str] = Field(default_factory=lambda: ["gl-emulator-oauth-token"])
+    # Tokens issued by /oauth/token (routes_oauth.py): access-token lifetime on the emulator's clock, and
+    # whether /oauth/authorize approves at once (redirecting back with the code) or shows a consent form.
+    oauth_access_token_ttl_s: float = Field(default=3600.0, gt=0)
+    oauth_auto_approve: bool = True
     time_scale: float = Field(default=1.0, ge=0.0)
     plan: Plan | None = None
     max_concurrent_runs: int | None = Field(default=None, ge=1)

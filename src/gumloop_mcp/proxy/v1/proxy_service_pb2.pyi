@@ -15,6 +15,14 @@ class CredentialKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CREDENTIAL_KIND_UNSPECIFIED: _ClassVar[CredentialKind]
     CREDENTIAL_KIND_API_KEY: _ClassVar[CredentialKind]
     CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN: _ClassVar[CredentialKind]
+    CREDENTIAL_KIND_OAUTH_CONNECTION: _ClassVar[CredentialKind]
+
+class AccountState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACCOUNT_STATE_UNSPECIFIED: _ClassVar[AccountState]
+    ACCOUNT_STATE_ACTIVE: _ClassVar[AccountState]
+    ACCOUNT_STATE_PENDING_AUTHORIZATION: _ClassVar[AccountState]
+    ACCOUNT_STATE_NEEDS_RECONNECTION: _ClassVar[AccountState]
 
 class OperationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -50,6 +58,11 @@ class PaginationStyle(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 CREDENTIAL_KIND_UNSPECIFIED: CredentialKind
 CREDENTIAL_KIND_API_KEY: CredentialKind
 CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN: CredentialKind
+CREDENTIAL_KIND_OAUTH_CONNECTION: CredentialKind
+ACCOUNT_STATE_UNSPECIFIED: AccountState
+ACCOUNT_STATE_ACTIVE: AccountState
+ACCOUNT_STATE_PENDING_AUTHORIZATION: AccountState
+ACCOUNT_STATE_NEEDS_RECONNECTION: AccountState
 OPERATION_KIND_UNSPECIFIED: OperationKind
 OPERATION_KIND_LIST: OperationKind
 OPERATION_KIND_GET: OperationKind
@@ -80,7 +93,7 @@ class Credential(_message.Message):
     def __init__(self, kind: _Optional[_Union[CredentialKind, str]] = ..., secret: _Optional[str] = ...) -> None: ...
 
 class IntegratedAccount(_message.Message):
-    __slots__ = ("id", "display_name", "credential_kind", "user_id", "team_id", "project_id", "api_base_url", "stream_base_url", "max_concurrency", "create_time")
+    __slots__ = ("id", "display_name", "credential_kind", "user_id", "team_id", "project_id", "api_base_url", "stream_base_url", "max_concurrency", "create_time", "state", "access_token_expire_time")
     ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +104,8 @@ class IntegratedAccount(_message.Message):
     STREAM_BASE_URL_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TOKEN_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     id: str
     display_name: str
     credential_kind: CredentialKind
@@ -101,7 +116,9 @@ class IntegratedAccount(_message.Message):
     stream_base_url: str
     max_concurrency: int
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., credential_kind: _Optional[_Union[CredentialKind, str]] = ..., user_id: _Optional[str] = ..., team_id: _Optional[str] = ..., project_id: _Optional[str] = ..., api_base_url: _Optional[str] = ..., stream_base_url: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    state: AccountState
+    access_token_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., credential_kind: _Optional[_Union[CredentialKind, str]] = ..., user_id: _Optional[str] = ..., team_id: _Optional[str] = ..., project_id: _Optional[str] = ..., api_base_url: _Optional[str] = ..., stream_base_url: _Optional[str] = ..., max_concurrency: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[AccountState, str]] = ..., access_token_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateIntegratedAccountRequest(_message.Message):
     __slots__ = ("account", "credential")
@@ -154,6 +171,48 @@ class DeleteIntegratedAccountRequest(_message.Message):
 class DeleteIntegratedAccountResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class StartAccountOAuthRequest(_message.Message):
+    __slots__ = ("account", "account_id", "redirect_uri", "scopes")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    account: IntegratedAccount
+    account_id: str
+    redirect_uri: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, account: _Optional[_Union[IntegratedAccount, _Mapping]] = ..., account_id: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StartAccountOAuthResponse(_message.Message):
+    __slots__ = ("account", "authorization_url", "state", "expire_time")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_URL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    account: IntegratedAccount
+    authorization_url: str
+    state: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, account: _Optional[_Union[IntegratedAccount, _Mapping]] = ..., authorization_url: _Optional[str] = ..., state: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CompleteAccountOAuthRequest(_message.Message):
+    __slots__ = ("state", "code", "error", "error_description")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    code: str
+    error: str
+    error_description: str
+    def __init__(self, state: _Optional[str] = ..., code: _Optional[str] = ..., error: _Optional[str] = ..., error_description: _Optional[str] = ...) -> None: ...
+
+class CompleteAccountOAuthResponse(_message.Message):
+    __slots__ = ("account",)
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    account: IntegratedAccount
+    def __init__(self, account: _Optional[_Union[IntegratedAccount, _Mapping]] = ...) -> None: ...
 
 class Parameter(_message.Message):
     __slots__ = ("name", "location", "wire_name", "required")

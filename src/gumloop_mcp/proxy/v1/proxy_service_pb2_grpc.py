@@ -56,6 +56,16 @@ class ProxyServiceStub:
                 request_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.DeleteIntegratedAccountRequest.SerializeToString,
                 response_deserializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.DeleteIntegratedAccountResponse.FromString,
                 _registered_method=True)
+        self.StartAccountOAuth = channel.unary_unary(
+                '/gumloop_mcp.proxy.v1.ProxyService/StartAccountOAuth',
+                request_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.StartAccountOAuthRequest.SerializeToString,
+                response_deserializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.StartAccountOAuthResponse.FromString,
+                _registered_method=True)
+        self.CompleteAccountOAuth = channel.unary_unary(
+                '/gumloop_mcp.proxy.v1.ProxyService/CompleteAccountOAuth',
+                request_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.CompleteAccountOAuthRequest.SerializeToString,
+                response_deserializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.CompleteAccountOAuthResponse.FromString,
+                _registered_method=True)
         self.ListOperations = channel.unary_unary(
                 '/gumloop_mcp.proxy.v1.ProxyService/ListOperations',
                 request_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ListOperationsRequest.SerializeToString,
@@ -116,6 +126,23 @@ class ProxyServiceServicer:
 
     def DeleteIntegratedAccount(self, request, context):
         """Deletes an integrated account and its stored credential.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartAccountOAuth(self, request, context):
+        """Starts connecting an account through Gumloop's OAuth server (authorization code with PKCE):
+        creates the account in ACCOUNT_STATE_PENDING_AUTHORIZATION (or, with `account_id`, reconnects an
+        existing OAuth account) and returns the authorization URL to open in a browser. Since v1.1.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteAccountOAuth(self, request, context):
+        """Finishes the flow StartAccountOAuth began: exchanges the authorization code the callback received
+        and stores the access and refresh tokens encrypted; the account turns ACCOUNT_STATE_ACTIVE. Since v1.1.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,6 +218,16 @@ def add_ProxyServiceServicer_to_server(servicer, server):
                     servicer.DeleteIntegratedAccount,
                     request_deserializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.DeleteIntegratedAccountRequest.FromString,
                     response_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.DeleteIntegratedAccountResponse.SerializeToString,
+            ),
+            'StartAccountOAuth': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartAccountOAuth,
+                    request_deserializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.StartAccountOAuthRequest.FromString,
+                    response_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.StartAccountOAuthResponse.SerializeToString,
+            ),
+            'CompleteAccountOAuth': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteAccountOAuth,
+                    request_deserializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.CompleteAccountOAuthRequest.FromString,
+                    response_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.CompleteAccountOAuthResponse.SerializeToString,
             ),
             'ListOperations': grpc.unary_unary_rpc_method_handler(
                     servicer.ListOperations,
@@ -333,6 +370,60 @@ class ProxyService:
             '/gumloop_mcp.proxy.v1.ProxyService/DeleteIntegratedAccount',
             gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.DeleteIntegratedAccountRequest.SerializeToString,
             gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.DeleteIntegratedAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartAccountOAuth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gumloop_mcp.proxy.v1.ProxyService/StartAccountOAuth',
+            gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.StartAccountOAuthRequest.SerializeToString,
+            gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.StartAccountOAuthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteAccountOAuth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gumloop_mcp.proxy.v1.ProxyService/CompleteAccountOAuth',
+            gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.CompleteAccountOAuthRequest.SerializeToString,
+            gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.CompleteAccountOAuthResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,15 @@ class ProxyServiceStub:
     """Lists integrated accounts, ordered by creation time."""
     DeleteIntegratedAccount: _grpc.UnaryUnaryMultiCallable[_proxy_service_pb2.DeleteIntegratedAccountRequest, _proxy_service_pb2.DeleteIntegratedAccountResponse]
     """Deletes an integrated account and its stored credential."""
+    StartAccountOAuth: _grpc.UnaryUnaryMultiCallable[_proxy_service_pb2.StartAccountOAuthRequest, _proxy_service_pb2.StartAccountOAuthResponse]
+    """Starts connecting an account through Gumloop's OAuth server (authorization code with PKCE):
+    creates the account in ACCOUNT_STATE_PENDING_AUTHORIZATION (or, with `account_id`, reconnects an
+    existing OAuth account) and returns the authorization URL to open in a browser. Since v1.1.
+    """
+    CompleteAccountOAuth: _grpc.UnaryUnaryMultiCallable[_proxy_service_pb2.CompleteAccountOAuthRequest, _proxy_service_pb2.CompleteAccountOAuthResponse]
+    """Finishes the flow StartAccountOAuth began: exchanges the authorization code the callback received
+    and stores the access and refresh tokens encrypted; the account turns ACCOUNT_STATE_ACTIVE. Since v1.1.
+    """
     ListOperations: _grpc.UnaryUnaryMultiCallable[_proxy_service_pb2.ListOperationsRequest, _proxy_service_pb2.ListOperationsResponse]
     """Lists catalog operations, optionally filtered by kind, tags or names."""
     GetOperation: _grpc.UnaryUnaryMultiCallable[_proxy_service_pb2.GetOperationRequest, _proxy_service_pb2.GetOperationResponse]
@@ -104,6 +113,15 @@ class ProxyServiceAsyncStub(ProxyServiceStub):
     """Lists integrated accounts, ordered by creation time."""
     DeleteIntegratedAccount: _aio.UnaryUnaryMultiCallable[_proxy_service_pb2.DeleteIntegratedAccountRequest, _proxy_service_pb2.DeleteIntegratedAccountResponse]  # type: ignore[assignment]
     """Deletes an integrated account and its stored credential."""
+    StartAccountOAuth: _aio.UnaryUnaryMultiCallable[_proxy_service_pb2.StartAccountOAuthRequest, _proxy_service_pb2.StartAccountOAuthResponse]  # type: ignore[assignment]
+    """Starts connecting an account through Gumloop's OAuth server (authorization code with PKCE):
+    creates the account in ACCOUNT_STATE_PENDING_AUTHORIZATION (or, with `account_id`, reconnects an
+    existing OAuth account) and returns the authorization URL to open in a browser. Since v1.1.
+    """
+    CompleteAccountOAuth: _aio.UnaryUnaryMultiCallable[_proxy_service_pb2.CompleteAccountOAuthRequest, _proxy_service_pb2.CompleteAccountOAuthResponse]  # type: ignore[assignment]
+    """Finishes the flow StartAccountOAuth began: exchanges the authorization code the callback received
+    and stores the access and refresh tokens encrypted; the account turns ACCOUNT_STATE_ACTIVE. Since v1.1.
+    """
     ListOperations: _aio.UnaryUnaryMultiCallable[_proxy_service_pb2.ListOperationsRequest, _proxy_service_pb2.ListOperationsResponse]  # type: ignore[assignment]
     """Lists catalog operations, optionally filtered by kind, tags or names."""
     GetOperation: _aio.UnaryUnaryMultiCallable[_proxy_service_pb2.GetOperationRequest, _proxy_service_pb2.GetOperationResponse]  # type: ignore[assignment]
@@ -163,6 +181,27 @@ class ProxyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_proxy_service_pb2.DeleteIntegratedAccountResponse, _abc.Awaitable[_proxy_service_pb2.DeleteIntegratedAccountResponse]]:
         """Deletes an integrated account and its stored credential."""
+
+    @_abc_1.abstractmethod
+    def StartAccountOAuth(
+        self,
+        request: _proxy_service_pb2.StartAccountOAuthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_proxy_service_pb2.StartAccountOAuthResponse, _abc.Awaitable[_proxy_service_pb2.StartAccountOAuthResponse]]:
+        """Starts connecting an account through Gumloop's OAuth server (authorization code with PKCE):
+        creates the account in ACCOUNT_STATE_PENDING_AUTHORIZATION (or, with `account_id`, reconnects an
+        existing OAuth account) and returns the authorization URL to open in a browser. Since v1.1.
+        """
+
+    @_abc_1.abstractmethod
+    def CompleteAccountOAuth(
+        self,
+        request: _proxy_service_pb2.CompleteAccountOAuthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_proxy_service_pb2.CompleteAccountOAuthResponse, _abc.Awaitable[_proxy_service_pb2.CompleteAccountOAuthResponse]]:
+        """Finishes the flow StartAccountOAuth began: exchanges the authorization code the callback received
+        and stores the access and refresh tokens encrypted; the account turns ACCOUNT_STATE_ACTIVE. Since v1.1.
+        """
 
     @_abc_1.abstractmethod
     def ListOperations(
