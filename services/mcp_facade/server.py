@@ -166,7 +166,13 @@ def _connection_limits(settings: FacadeSettings) -> tuple[int, int]:
 
 
 async def _start(
-    app: web.Application, host: str, port: int, guard: ConnectionGuard, settings: FacadeSettings
+    app: web.Application,
+    host: str,
+    port: int,
+    guard: ConnectionGuard,
+    settings: FacadeSettings,
+    *,
+    max_line_size: int = 8190,
 ) -> tuple[web.AppRunner, int]:
     # First, so that it sees every request start (it ends the connection's header timeout).
     app.middlewares.insert(0, guard.middleware())
@@ -176,6 +182,7 @@ async def _start(
         handler_cancellation=True,
         keepalive_timeout=settings.keepalive_timeout_s,
         shutdown_timeout=HANDLER_CUT_S,
+        max_line_size=max_line_size,
     )
     await runner.setup()
     site = GuardedSite(runner, host, port, guard)
@@ -231,7 +238,12 @@ async def create_server(
         public_app, settings.host, settings.port, public_guard, settings
     )
     admin_runner, admin_port = await _start(
-        admin_app, settings.admin_host, settings.admin_port, admin_guard, settings
+        admin_app,
+        settings.admin_host,
+        settings.admin_port,
+        admin_guard,
+        settings,
+        max_line_size=32768,  # the OAuth callback's query (see management._CALLBACK_LIMITS)
     )
     endpoint = None
     if settings.metrics_port != METRICS_DISABLED:

@@ -490,7 +490,9 @@ async def delete_account(request: web.Request) -> web.Response:
 
 
 _CALLBACK: Final = "/integrated-account/oauth/callback"
-_CALLBACK_LIMITS: Final = {"state": 512, "code": 2048, "error": 128, "error_description": 1024}
+# Characters; percent-encoded UTF-8 is up to 12 bytes a character, so even a callback over every
+# limit fits the admin server's 32 KiB request line and gets this API's JSON 400, not aiohttp's text.
+_CALLBACK_LIMITS: Final = {"state": 256, "code": 1024, "error": 128, "error_description": 512}
 
 
 def _oauth_started(resp: ppb.StartAccountOAuthResponse) -> web.Response:
