@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from .cimd import ClientMetadataFetcher
 from .http import OAuthEndpoints
 from .oidc import OidcProvider
 from .redirects import CLAUDE_CALLBACKS, RedirectPolicy
@@ -57,12 +58,18 @@ def open_oauth(settings: FacadeSettings) -> OAuthService:
         store = RedisGrantStore(settings.redis_url.get_secret_value(), settings.redis_key_prefix + "oauth:")
     else:
         store = MemoryGrantStore()
+    redirects = RedirectPolicy(settings.oauth_redirect_uris)
     return OAuthService(
         store,
-        RedirectPolicy(settings.oauth_redirect_uris),
+        redirects,
         access_ttl_s=settings.oauth_access_token_ttl_s,
         refresh_ttl_s=settings.oauth_refresh_token_ttl_s,
         oidc=open_oidc(settings),
+        metadata_documents=ClientMetadataFetcher(
+            redirects,
+            allow_loopback_http=settings.oauth_cimd_allow_loopback_http,
+            cache_ttl_s=settings.oauth_cimd_cache_ttl_s,
+        ),
     )
 
 

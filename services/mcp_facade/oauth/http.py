@@ -33,6 +33,7 @@ from authlib.oauth2.rfc6749.errors import (
 )
 
 from ..transport.auth import BackendUnavailable, NotFound, Resolved
+from .cimd import ClientMetadataError
 from .consent import consent_page, error_page
 from .oidc import OidcError, PendingSignIn, consent_allows
 from .service import (
@@ -172,7 +173,7 @@ class OAuthEndpoints:
                 "token_endpoint_auth_methods_supported": methods,
                 "revocation_endpoint_auth_methods_supported": methods,
                 "authorization_response_iss_parameter_supported": True,
-                "client_id_metadata_document_supported": False,
+                "client_id_metadata_document_supported": self.service.metadata_documents is not None,
             }
         )
 
@@ -203,7 +204,10 @@ class OAuthEndpoints:
     async def _authorization_request(self, request: web.Request, params: Any) -> AuthorizationRequest:
         """Check an authorization request. Errors before the redirect URI is trusted raise
         `_PageError` (shown, never redirected); later ones raise OAuth2Error (redirected)."""
-        client = await self.service.client(str(params.get("client_id", "")))
+        try:
+            client = await self.service.client(str(params.get("client_id", "")))
+        except ClientMetadataError as error:
+            raise _PageError("Client metadata document unusable", str(error)) from None
         if client is None:
             raise _PageError("Unknown client", "This application is not registered with this server.")
         # Required, as in OAuth 2.1: the token request then always names it too (checked equal there).

@@ -4,7 +4,8 @@ One grant = one person (the subject) connected one client to one MCP server. It 
 an authorization code is redeemed and ends when revoked (management API, RFC 7009 revocation,
 refresh-token or code reuse) or when its refresh lifetime passes without a refresh.
 
-- Clients register through RFC 7591 (`register_client`); their redirect URIs must be on the
+- Clients register through RFC 7591 (`register_client`), or use the https URL of their Client ID
+  Metadata Document as client_id (cimd.py, public clients); their redirect URIs must be on the
   allow-list (`RedirectPolicy`). Public clients (`none`) and confidential ones
   (`client_secret_post`, `client_secret_basic`) are accepted; PKCE (S256) is required of all.
 - Consent ends in a `Person` (subject and how they proved it) handed to `issue_code`. Without an
@@ -45,6 +46,7 @@ from authlib.oauth2.rfc7636.challenge import (
     compare_s256_code_challenge,
 )
 
+from .cimd import ClientMetadataError, ClientMetadataFetcher
 from .oidc import OidcProvider
 from .redirects import RedirectPolicy
 from .store import GrantStore
@@ -213,8 +215,11 @@ class OAuthService:
         access_ttl_s: float,
         refresh_ttl_s: float,
         oidc: OidcProvider | None = None,
+        metadata_documents: ClientMetadataFetcher | None = None,
     ) -> None:
         self.store = store
+        # Clients named by the URL of their metadata document (cimd.py); None: registered ones only.
+        self.metadata_documents = metadata_documents
         # The identity provider people sign in with to consent; None: one-time connect codes.
         self.oidc = oidc
         self.redirects = redirects
@@ -292,7 +297,12 @@ class OAuthService:
         return body
 
     async def client(self, client_id: str) -> Client | None:
-        """A registered client, or None."""
+        """A registered client or a metadata-document client (ClientMetadataError when its document
+        is unusable), or None."""
+        documents = self.metadata_documents
+        if documents is not None and documents.is_metadata_url(client_id):
+            document = await documents.document(client_id)
+            return Client(document.client_id, document.client_name, document.redirect_uris, "none")
         if not client_id or len(client_id) > 64:
             return None
         record = await self.store.get(f"client:{client_id}")
@@ -308,7 +318,10 @@ class OAuthService:
 
     async def authenticate_client(self, client_id: str, client_secret: str | None) -> Client:
         """The client a token or revocation request comes from (RFC 6749 2.3), or invalid_client."""
-        client = await self.client(client_id)
+        try:
+            client = await self.client(client_id)
+        except ClientMetadataError as error:
+            raise InvalidClientError(description=str(error), status_code=401) from None
         if client is None:
             raise InvalidClientError(description="unknown client_id", status_code=401)
         if client.auth_method == "none":
