@@ -152,6 +152,7 @@ def normalize_consent(config: Any) -> tuple[dict[str, tuple[str, ...]], list[Vio
         values = [value.strip() for value in getattr(config, part)]
         if part != "oauth_allowed_groups":
             values = [value.lower() for value in values]
+        out[part] = unique(values)
         if len(values) > MAX_SCOPE_ENTRIES:
             violations.append((field, f"must have at most {MAX_SCOPE_ENTRIES} entries"))
             continue
@@ -162,7 +163,6 @@ def normalize_consent(config: Any) -> tuple[dict[str, tuple[str, ...]], list[Vio
                 violations.append((f"{field}[{index}]", "must be an email address (name@domain)"))
             elif part == "oauth_allowed_domains" and not _DOMAIN.fullmatch(value):
                 violations.append((f"{field}[{index}]", "must be a domain name (example.com), without @"))
-        out[part] = unique(values)
     return out, violations
 
 

@@ -215,6 +215,23 @@ async def test_a_person_outside_the_allowed_set_is_access_denied(stack: Stack, f
         assert query["error"] == ["access_denied"], (sub, query)
         assert "not allowed" in query["error_description"][0]
         assert query["state"] == ["st"] and query["iss"] == [flow.origin] and "code" not in query
+    # Declining at the identity provider: its error comes back with the state, then access_denied
+    # goes to the client. (oidc-provider-mock leaves the state out of its own decline redirect, so
+    # the provider's answer is played here; without a state the callback can only show a page.)
+    _, challenge = _pkce()
+    page = await flow.http.get(flow.authorize_url(server["url"], challenge, state="st"))
+    form = _Form()
+    form.feed(page.text)
+    allow = await flow.http.post(f"{flow.origin}/oauth/authorize", data={**form.fields, "decision": "allow"})
+    state = parse_qs(urlsplit(allow.headers["Location"]).query)["state"][0]
+    callback = f"{flow.origin}/oauth/oidc/callback"
+    declined = await flow.http.get(callback, params={"error": "access_denied", "state": state})
+    assert declined.status_code == 303, declined.text
+    query = parse_qs(urlsplit(declined.headers["Location"]).query)
+    assert query["error"] == ["access_denied"] and query["state"] == ["st"], query
+    assert "did not complete" in query["error_description"][0]
+    replay = await flow.http.get(callback, params={"error": "access_denied", "state": state})
+    assert replay.status_code == 400 and "Location" not in replay.headers  # the state is spent
     assert await grants(stack, server["id"]) == [] and await grants(stack, nobody["id"]) == []
     # The domain admits alice, the group admits carol.
     assert "access_token" in await tokens_for(flow, server, "alice")
