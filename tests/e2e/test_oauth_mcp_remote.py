@@ -144,5 +144,5 @@ async def test_mcp_remote_signs_in_through_a_headless_browser_and_lists_tools(
             process.kill()
             await process.wait()
     (grant,) = await grants(stack, server["id"])
-    assert grant["subject"] == "desktop@example.com"
+    assert (grant["subject"], grant["sign_in"]) == ("desktop@example.com", "connect_code")
     assert grant["client_name"], grant  # mcp-remote registered itself by name (DCR)

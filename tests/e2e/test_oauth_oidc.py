@@ -199,7 +199,12 @@ async def test_an_allowed_person_signs_in_with_the_official_client_and_gets_the_
     assert names and len(pages) == 1
     assert any(name in label for label in pages[0].tools for name in names)
     (grant,) = await grants(stack, server["id"])
-    assert grant["subject"] == "alice@allowed.test"
+    assert (grant["subject"], grant["sign_in"], grant["groups"]) == ("alice@allowed.test", "oidc", ["staff"])
+    # Connect codes are not how people get in here: minting one says what to do instead.
+    refused = await admin(
+        stack, "POST", f"/{server['id']}/oauth/connect-codes", {"subject": "x@allowed.test"}
+    )
+    assert refused.status_code == 409 and "oauth_allowed" in refused.text
 
 
 async def test_a_person_outside_the_allowed_set_is_access_denied(stack: Stack, flow: Flow) -> None:
