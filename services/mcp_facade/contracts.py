@@ -56,6 +56,10 @@ class ServerScope:
     context_budget_tokens: int = 0
     # The audit trail keeps this server's tool-call arguments and results (config.audit_payloads).
     audit_payloads: bool = False
+    # Who may consent to an OAuth server through the identity provider (config.oauth_allowed_*).
+    oauth_allowed_emails: tuple[str, ...] = ()
+    oauth_allowed_domains: tuple[str, ...] = ()
+    oauth_allowed_groups: tuple[str, ...] = ()
 
 
 async def noop_progress(progress: float, total: float | None = None, message: str | None = None) -> None:

@@ -98,6 +98,20 @@ class FacadeSettings(ServiceSettings):
     ]
     oauth_access_token_ttl_s: float = Field(default=900.0, ge=10.0, le=86400.0)
     oauth_refresh_token_ttl_s: float = Field(default=30 * 86400.0, ge=60.0, le=365 * 86400.0)
+    # Sign-in for consent through an OpenID Connect identity provider (oauth/oidc.py): with an issuer
+    # set, the consent page sends the person to it (authorization code + PKCE) and each server's
+    # config.oauth_allowed_* decides who may consent; unset, operators mint one-time connect codes.
+    # The façade's callback is <public base URL>/oauth/oidc/callback (register it at the provider).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid email profile"
+    # The ID-token claim that lists the person's groups (Okta: "groups"; Entra: "groups", ids).
+    oidc_groups_claim: str = "groups"
+    # Client ID Metadata Documents (oauth/cimd.py): a client_id that is an https URL is fetched and
+    # cached. Only for tests and local development: also accept http://127.0.0.1 / localhost URLs.
+    oauth_cimd_allow_loopback_http: bool = False
+    oauth_cimd_cache_ttl_s: float = Field(default=300.0, ge=0.0, le=86400.0)
 
     # -- bounds on what one client can hold (see SECURITY.md, "Resource limits"); 0 disables a count --
     # Messages in one JSON-RPC batch (2025-03-26 sessions); each request in it also takes from the budget.

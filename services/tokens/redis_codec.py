@@ -52,6 +52,9 @@ def server_from_hash(data: dict[str, str]) -> ServerRecord:
         context_budget_tokens=int(data.get("context_budget_tokens", "0")),
         audit_payloads=data.get("audit_payloads", "0") == "1",
         require_oauth=data.get("require_oauth", "0") == "1",
+        oauth_allowed_emails=tuple(json.loads(data.get("oauth_allowed_emails", "[]"))),
+        oauth_allowed_domains=tuple(json.loads(data.get("oauth_allowed_domains", "[]"))),
+        oauth_allowed_groups=tuple(json.loads(data.get("oauth_allowed_groups", "[]"))),
     )
 
 
@@ -73,6 +76,9 @@ def server_to_hash(record: ServerRecord) -> dict[Any, Any]:
         "require_oauth": "1" if record.require_oauth else "0",
         "context_budget_tokens": str(record.context_budget_tokens),
         "audit_payloads": "1" if record.audit_payloads else "0",
+        "oauth_allowed_emails": json.dumps(list(record.oauth_allowed_emails)),
+        "oauth_allowed_domains": json.dumps(list(record.oauth_allowed_domains)),
+        "oauth_allowed_groups": json.dumps(list(record.oauth_allowed_groups)),
     }
 
 

@@ -69,6 +69,9 @@ _UPDATABLE: Final = frozenset(
         "config.tool_exposure",
         "config.context_budget_tokens",
         "config.audit_payloads",
+        "config.oauth_allowed_emails",
+        "config.oauth_allowed_domains",
+        "config.oauth_allowed_groups",
         "expire_time",
         "require_api_token_auth",
         "require_oauth",
@@ -204,6 +207,8 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             + v.check_second_factor("mcp_server", given.require_api_token_auth, given.require_oauth)
             + violations
         )
+        consent, consent_violations = v.normalize_consent(given.config)
+        violations += consent_violations
         _raise_if(violations)
         await self._check_scope("mcp_server.config", methods, tags)
         await self._proxy.require_account(given.account_id, "mcp_server.account_id")
@@ -224,6 +229,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             context_budget_tokens=given.config.context_budget_tokens,
             audit_payloads=given.config.audit_payloads,
             require_oauth=given.require_oauth,
+            **consent,
         )
         await self._store.create_server(record, hash_token(token, self._pepper))
         logger.info("created mcp server %s for account %s", record.id, record.account_id)
@@ -311,6 +317,11 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             changes["context_budget_tokens"] = given.config.context_budget_tokens
         if "config" in paths or "config.audit_payloads" in paths:
             changes["audit_payloads"] = given.config.audit_payloads
+        consent, consent_violations = v.normalize_consent(given.config)
+        for part in v.CONSENT_FIELDS:
+            if "config" in paths or f"config.{part}" in paths:
+                violations += [x for x in consent_violations if x[0].startswith(f"mcp_server.config.{part}")]
+                changes[part] = consent[part]
         new_methods = "config" in paths or "config.methods" in paths
         new_tags = "config" in paths or "config.tags" in paths
         if new_methods or new_tags:

@@ -26,7 +26,10 @@ CREATE TABLE IF NOT EXISTS servers (
     tool_exposure TEXT NOT NULL DEFAULT '',
     context_budget_tokens INTEGER NOT NULL DEFAULT 0,
     audit_payloads INTEGER NOT NULL DEFAULT 0,
-    require_oauth INTEGER NOT NULL DEFAULT 0
+    require_oauth INTEGER NOT NULL DEFAULT 0,
+    oauth_allowed_emails TEXT NOT NULL DEFAULT '[]',
+    oauth_allowed_domains TEXT NOT NULL DEFAULT '[]',
+    oauth_allowed_groups TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS servers_by_account ON servers (account_id, create_time DESC, id DESC);
 CREATE INDEX IF NOT EXISTS servers_by_expiry ON servers (expire_time) WHERE expire_time IS NOT NULL;
@@ -57,7 +60,7 @@ CREATE INDEX IF NOT EXISTS api_tokens_by_expiry ON api_tokens (expire_time) WHER
 SERVER_COLUMNS: Final = (
     "id, name, account_id, methods, tags, expire_time, require_api_token_auth, "
     "create_time, update_time, last_used_time, token_prefix, tool_exposure, context_budget_tokens, "
-    "audit_payloads, require_oauth"
+    "audit_payloads, require_oauth, oauth_allowed_emails, oauth_allowed_domains, oauth_allowed_groups"
 )
 # Columns added after the first release: (name, definition) added to an older file when missing.
 SERVER_ADDED_COLUMNS: Final = (
@@ -65,6 +68,9 @@ SERVER_ADDED_COLUMNS: Final = (
     ("context_budget_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("audit_payloads", "INTEGER NOT NULL DEFAULT 0"),
     ("require_oauth", "INTEGER NOT NULL DEFAULT 0"),
+    ("oauth_allowed_emails", "TEXT NOT NULL DEFAULT '[]'"),
+    ("oauth_allowed_domains", "TEXT NOT NULL DEFAULT '[]'"),
+    ("oauth_allowed_groups", "TEXT NOT NULL DEFAULT '[]'"),
 )
 API_COLUMNS: Final = "id, name, purposes, account_id, expire_time, create_time, last_used_time, token_prefix"
 # A live row: no expiry, or an expiry still ahead of the clock.
@@ -89,6 +95,9 @@ def server_from_row(row: sqlite3.Row) -> ServerRecord:
         context_budget_tokens=row["context_budget_tokens"],
         audit_payloads=bool(row["audit_payloads"]),
         require_oauth=bool(row["require_oauth"]),
+        oauth_allowed_emails=tuple(json.loads(row["oauth_allowed_emails"])),
+        oauth_allowed_domains=tuple(json.loads(row["oauth_allowed_domains"])),
+        oauth_allowed_groups=tuple(json.loads(row["oauth_allowed_groups"])),
     )
 
 

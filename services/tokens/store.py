@@ -95,6 +95,11 @@ class ServerRecord:
     audit_payloads: bool = False
     # Every MCP request needs an OAuth access token for this server (services/mcp_facade/oauth).
     require_oauth: bool = False
+    # Who may consent to an OAuth server when the façade signs people in with an identity provider:
+    # verified emails, email domains, ID-token groups (lowercased emails and domains).
+    oauth_allowed_emails: tuple[str, ...] = ()
+    oauth_allowed_domains: tuple[str, ...] = ()
+    oauth_allowed_groups: tuple[str, ...] = ()
 
 
 class Unchanged(enum.Enum):
@@ -116,6 +121,9 @@ UPDATABLE_FIELDS: Final = (
     "context_budget_tokens",
     "audit_payloads",
     "require_oauth",
+    "oauth_allowed_emails",
+    "oauth_allowed_domains",
+    "oauth_allowed_groups",
 )
 
 
@@ -139,6 +147,9 @@ class ServerUpdate:
     context_budget_tokens: int | Unchanged = UNCHANGED
     audit_payloads: bool | Unchanged = UNCHANGED
     require_oauth: bool | Unchanged = UNCHANGED
+    oauth_allowed_emails: tuple[str, ...] | Unchanged = UNCHANGED
+    oauth_allowed_domains: tuple[str, ...] | Unchanged = UNCHANGED
+    oauth_allowed_groups: tuple[str, ...] | Unchanged = UNCHANGED
     expect_methods: tuple[str, ...] | None = None
     expect_tags: tuple[str, ...] | None = None
 

@@ -88,6 +88,9 @@ _FIELD_ENCODERS: Final[dict[str, Callable[[Any], str]]] = {
     "context_budget_tokens": str,
     "audit_payloads": lambda value: "1" if value else "0",
     "require_oauth": lambda value: "1" if value else "0",
+    "oauth_allowed_emails": _json_list,
+    "oauth_allowed_domains": _json_list,
+    "oauth_allowed_groups": _json_list,
     "update_time": repr,
 }
 

@@ -60,6 +60,9 @@ _COLUMN_ENCODERS: Final[dict[str, Callable[[Any], Any]]] = {
     "require_api_token_auth": int,
     "audit_payloads": int,
     "require_oauth": int,
+    "oauth_allowed_emails": _json_list,
+    "oauth_allowed_domains": _json_list,
+    "oauth_allowed_groups": _json_list,
 }
 
 
@@ -175,7 +178,7 @@ class SqliteTokenStore:
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                f"INSERT INTO servers ({SERVER_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+                f"INSERT INTO servers ({SERVER_COLUMNS}) VALUES ({', '.join('?' * 18)})",
                 (
                     record.id,
                     record.name,
@@ -192,6 +195,9 @@ class SqliteTokenStore:
                     record.context_budget_tokens,
                     int(record.audit_payloads),
                     int(record.require_oauth),
+                    json.dumps(list(record.oauth_allowed_emails)),
+                    json.dumps(list(record.oauth_allowed_domains)),
+                    json.dumps(list(record.oauth_allowed_groups)),
                 ),
             )
             conn.execute(

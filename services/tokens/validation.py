@@ -10,8 +10,9 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -38,6 +39,7 @@ __all__ = [
     "check_page_size",
     "check_scope_shape",
     "check_scope_against_catalog",
+    "normalize_consent",
     "decode_page_token",
     "encode_page_token",
     "normalize_list",
@@ -49,6 +51,11 @@ MAX_ID_CHARS: Final = 128
 MAX_SCOPE_ENTRIES: Final = 200
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 100
+# McpServerConfig's allowed consenters (oauth_allowed_*): shape only; the façade compares them.
+CONSENT_FIELDS: Final = ("oauth_allowed_emails", "oauth_allowed_domains", "oauth_allowed_groups")
+_MAX_CONSENT_CHARS: Final = 254
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_DOMAIN: Final = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
 # Timestamp's own valid range: 0001-01-01 to 9999-12-31.
 _MIN_SECONDS: Final = -62_135_596_800
 _MAX_SECONDS: Final = 253_402_300_799
@@ -133,6 +140,30 @@ def check_scope_shape(field: str, methods: Sequence[str], tags: Sequence[str]) -
                     (f"{field}.{part}[{index}]", f"must be at most {MAX_NAME_CHARS} characters")
                 )
     return violations
+
+
+def normalize_consent(config: Any) -> tuple[dict[str, tuple[str, ...]], list[Violation]]:
+    """The allowed emails, domains and groups of an OAuth server's config (emails and domains
+    lowercased, repeats dropped), or why they are unacceptable."""
+    out: dict[str, tuple[str, ...]] = {}
+    violations: list[Violation] = []
+    for part in CONSENT_FIELDS:
+        field = f"mcp_server.config.{part}"
+        values = [value.strip() for value in getattr(config, part)]
+        if part != "oauth_allowed_groups":
+            values = [value.lower() for value in values]
+        out[part] = unique(values)
+        if len(values) > MAX_SCOPE_ENTRIES:
+            violations.append((field, f"must have at most {MAX_SCOPE_ENTRIES} entries"))
+            continue
+        for index, value in enumerate(values):
+            if not value or len(value) > _MAX_CONSENT_CHARS:
+                violations.append((f"{field}[{index}]", f"must be 1-{_MAX_CONSENT_CHARS} characters"))
+            elif part == "oauth_allowed_emails" and not _EMAIL.fullmatch(value):
+                violations.append((f"{field}[{index}]", "must be an email address (name@domain)"))
+            elif part == "oauth_allowed_domains" and not _DOMAIN.fullmatch(value):
+                violations.append((f"{field}[{index}]", "must be a domain name (example.com), without @"))
+    return out, violations
 
 
 def check_exposure(field: str, tool_exposure: str, context_budget_tokens: int) -> list[Violation]:

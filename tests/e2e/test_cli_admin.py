@@ -64,6 +64,9 @@ def test_a_server_is_created_listed_updated_rotated_and_revoked(stack: Stack) ->
         "tool_exposure": "default",
         "context_budget_tokens": 0,
         "audit_payloads": False,
+        "oauth_allowed_emails": [],
+        "oauth_allowed_domains": [],
+        "oauth_allowed_groups": [],
     }
     first_url = created["url"]
     assert _initialize(first_url) == 200

@@ -175,6 +175,9 @@ def _config_message(config: McpConfig) -> tpb.McpServerConfig:
         tool_exposure="" if config.tool_exposure == "default" else config.tool_exposure,
         context_budget_tokens=config.context_budget_tokens,
         audit_payloads=config.audit_payloads,
+        oauth_allowed_emails=config.oauth_allowed_emails,
+        oauth_allowed_domains=config.oauth_allowed_domains,
+        oauth_allowed_groups=config.oauth_allowed_groups,
     )
 
 
@@ -189,6 +192,9 @@ def _server_out(s: tpb.McpServer, url: str | None = None) -> McpServerOut:
             tool_exposure=s.config.tool_exposure or "default",
             context_budget_tokens=s.config.context_budget_tokens,
             audit_payloads=s.config.audit_payloads,
+            oauth_allowed_emails=list(s.config.oauth_allowed_emails),
+            oauth_allowed_domains=list(s.config.oauth_allowed_domains),
+            oauth_allowed_groups=list(s.config.oauth_allowed_groups),
         ),
         expires_at=_dt(s, "expire_time"),
         require_api_token_auth=s.require_api_token_auth,

@@ -86,6 +86,9 @@ def _absent_when_left_out(schema: dict[str, Any]) -> None:
 _OPTIONAL: Final = Field(default=None, json_schema_extra=_absent_when_left_out)
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=_NAME_PATTERN)]
 _ScopeEntry = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
+_Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+_Domain = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+\.[^@\s]+$")]
+_Group = Annotated[str, Field(min_length=1, max_length=254, pattern=r"\S")]
 
 
 Purpose = Literal["management", "mcp_client"]
@@ -135,6 +138,23 @@ class McpConfig(_Body):
         default=False,
         description="the audit trail (GET .../activity) also keeps each call's arguments and result; "
         "they can hold customer data, so off by default",
+    )
+    oauth_allowed_emails: list[_Email] = Field(
+        default_factory=list,
+        max_length=200,
+        description="require_oauth servers, with an identity provider (GMCP_FACADE_OIDC_*): people who may "
+        "consent, by verified email; emails, domains and groups all empty = nobody",
+    )
+    oauth_allowed_domains: list[_Domain] = Field(
+        default_factory=list,
+        max_length=200,
+        description="people whose verified email is at one of these domains (e.g. example.com) may consent",
+    )
+    oauth_allowed_groups: list[_Group] = Field(
+        default_factory=list,
+        max_length=200,
+        description="people whose ID token lists one of these groups (GMCP_FACADE_OIDC_GROUPS_CLAIM) "
+        "may consent",
     )
 
 

@@ -1,7 +1,8 @@
 """The consent page: which server, which tools, until when, and who signs in how.
 
 Plain HTML, no script; every value is escaped. The form posts back the authorization request's
-parameters (checked again on POST) with the person's connect code and decision.
+parameters (checked again on POST) with the person's decision and, without an identity provider,
+their connect code; with one, "Allow" sends them to the provider to sign in (oidc.py).
 """
 
 from __future__ import annotations
@@ -43,11 +44,24 @@ def consent_page(
     tools: Sequence[str],
     server_expires_at: float,
     params: Mapping[str, str],
+    identity_provider: str | None = None,
 ) -> str:
-    """The consent page HTML."""
+    """The consent page HTML; `identity_provider` (its host) replaces the connect code field."""
     shown = "".join(f"<li>{_e(t)}</li>" for t in tools[:_MAX_TOOLS_SHOWN])
     if len(tools) > _MAX_TOOLS_SHOWN:
         shown += f"<li>… and {len(tools) - _MAX_TOOLS_SHOWN} more</li>"
+    if identity_provider:
+        proof = (
+            f"<p>Allowing signs you in with <code>{_e(identity_provider)}</code>; only the people this "
+            "server's administrator allowed may connect.</p>\n"
+            '<button type="submit" name="decision" value="allow">Sign in and allow</button>'
+        )
+    else:
+        proof = (
+            '<label for="connect_code">Your connect code (from your administrator):</label>\n'
+            '<input type="text" id="connect_code" name="connect_code" autocomplete="off" required>\n'
+            '<button type="submit" name="decision" value="allow">Allow</button>'
+        )
     hidden = "".join(f'<input type="hidden" name="{_e(k)}" value="{_e(v)}">' for k, v in params.items())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Connect to {_e(server_name)}</title>
@@ -58,9 +72,7 @@ behalf. The server {_e(_expiry(server_expires_at))}.</p>
 <p>It will see these {len(tools)} tools:</p>
 <ul id="tools">{shown}</ul>
 <form method="post" action="/oauth/authorize">{hidden}
-<label for="connect_code">Your connect code (from your administrator):</label>
-<input type="text" id="connect_code" name="connect_code" autocomplete="off" required>
-<button type="submit" name="decision" value="allow">Allow</button>
+{proof}
 <button type="submit" name="decision" value="deny" formnovalidate>Deny</button>
 </form></body></html>"""
 

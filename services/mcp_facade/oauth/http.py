@@ -5,7 +5,8 @@ Routes (the issuer is GMCP_FACADE_PUBLIC_BASE_URL, or the request's own origin w
   server (404 for a server without OAuth, like any unknown token);
 - `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata;
 - `POST /oauth/register` (RFC 7591), `GET|POST /oauth/authorize` (the consent page),
-  `POST /oauth/token`, `POST /oauth/revoke` (RFC 7009).
+  `POST /oauth/token`, `POST /oauth/revoke` (RFC 7009);
+- `GET /oauth/oidc/callback`: the identity provider's redirect back (oidc.py), when one is set.
 
 An MCP request to an OAuth server without a valid access token for that server gets 401 with
 `WWW-Authenticate: Bearer resource_metadata="…"` (MCP specification, "Authorization").
@@ -32,19 +33,22 @@ from authlib.oauth2.rfc6749.errors import (
 )
 
 from ..transport.auth import BackendUnavailable, NotFound, Resolved
+from .cimd import ClientMetadataError
 from .consent import consent_page, error_page
+from .oidc import OidcError, PendingSignIn, consent_allows
 from .service import (
     SCOPE,
     AuthorizationRequest,
     Grant,
     InvalidTargetError,
     OAuthService,
+    Person,
     unsupported_grant_type,
 )
 from .store import StoreUnavailable
 
 if TYPE_CHECKING:
-    from ..contracts import Toolbox
+    from ..contracts import ServerScope, Toolbox
     from ..transport.app import FacadeApp
 
 __all__ = ["OAuthEndpoints"]
@@ -89,6 +93,7 @@ class OAuthEndpoints:
         route.add_post("/oauth/authorize", self.consent)
         route.add_post("/oauth/token", self.token)
         route.add_post("/oauth/revoke", self.revoke)
+        route.add_get("/oauth/oidc/callback", self.oidc_callback)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -168,7 +173,7 @@ class OAuthEndpoints:
                 "token_endpoint_auth_methods_supported": methods,
                 "revocation_endpoint_auth_methods_supported": methods,
                 "authorization_response_iss_parameter_supported": True,
-                "client_id_metadata_document_supported": False,
+                "client_id_metadata_document_supported": self.service.metadata_documents is not None,
             }
         )
 
@@ -199,7 +204,10 @@ class OAuthEndpoints:
     async def _authorization_request(self, request: web.Request, params: Any) -> AuthorizationRequest:
         """Check an authorization request. Errors before the redirect URI is trusted raise
         `_PageError` (shown, never redirected); later ones raise OAuth2Error (redirected)."""
-        client = await self.service.client(str(params.get("client_id", "")))
+        try:
+            client = await self.service.client(str(params.get("client_id", "")))
+        except ClientMetadataError as error:
+            raise _PageError("Client metadata document unusable", str(error)) from None
         if client is None:
             raise _PageError("Unknown client", "This application is not registered with this server.")
         # Required, as in OAuth 2.1: the token request then always names it too (checked equal there).
@@ -249,11 +257,13 @@ class OAuthEndpoints:
             tools=tools,
             server_expires_at=resolved.server_expires_at,
             params={k: v for k, v in request.query.items() if k in _AUTHORIZE_PARAMS},
+            identity_provider=urlsplit(self.service.oidc.issuer).netloc if self.service.oidc else None,
         )
         return web.Response(text=html, content_type="text/html", headers=_PAGE_HEADERS)
 
     async def consent(self, request: web.Request) -> web.StreamResponse:
-        """POST /oauth/authorize: the person's answer (a connect code, or deny)."""
+        """POST /oauth/authorize: the person's answer (a connect code, or deny; with an identity
+        provider, allow sends them to sign in there)."""
         self._check_host(request)
         if (request.content_length or 0) > _MAX_FORM_BYTES:
             return error_page("Request too large", "The form is too large.", 413)
@@ -265,6 +275,8 @@ class OAuthEndpoints:
                 raise _Redirect(
                     auth.redirect_uri, auth.state, AccessDeniedError(description="the person declined")
                 )
+            if self.service.oidc is not None:
+                return await self._start_sign_in(request, form)
             try:
                 person = await self.service.redeem_connect_code(
                     str(form.get("connect_code", "")), auth.server_id
@@ -277,6 +289,76 @@ class OAuthEndpoints:
         except _Redirect as redirect:
             return redirect.response(issuer)
         except (BackendUnavailable, StoreUnavailable):
+            return _unavailable()
+        logger.info(
+            "oauth: %s consented for client %s on server %s",
+            person.subject,
+            auth.client.client_id,
+            auth.server_id,
+        )
+        query = {"code": code, "iss": issuer}
+        if auth.state is not None:
+            query["state"] = auth.state
+        return _see_other(auth.redirect_uri, query)
+
+    # -- sign-in at the identity provider (oidc.py) -----------------------------------------------
+
+    async def _start_sign_in(self, request: web.Request, form: Any) -> web.StreamResponse:
+        """Keep the authorization request under a fresh state and send the person to the provider."""
+        assert self.service.oidc is not None
+        try:
+            pending = await self.service.oidc.start(self._callback_uri(request))
+        except OidcError as error:
+            logger.warning("oauth: identity provider unavailable: %s", error)
+            return error_page("Sign-in unavailable", "The identity provider could not be reached.", 502)
+        params = {k: str(v) for k, v in form.items() if k in _AUTHORIZE_PARAMS}
+        await self.service.hold_sign_in(pending.state, params, pending.nonce, pending.code_verifier)
+        return web.Response(status=303, headers={"Location": pending.url, **_NO_STORE})
+
+    def _callback_uri(self, request: web.Request) -> str:
+        return self.issuer(request) + "/oauth/oidc/callback"
+
+    async def oidc_callback(self, request: web.Request) -> web.StreamResponse:
+        """GET /oauth/oidc/callback: the provider's answer; check who signed in, then the code."""
+        self._check_host(request)
+        oidc = self.service.oidc
+        if oidc is None:
+            return error_page("Not found", "No identity provider is configured.", 404)
+        issuer = self.issuer(request)
+        try:
+            held = await self.service.take_sign_in(request.query.get("state", ""))
+            if held is None:
+                raise _PageError("Sign-in expired", "This sign-in is unknown, used or expired; start again.")
+            auth = await self._authorization_request(request, held["params"])
+            if "code" not in request.query:
+                error = AccessDeniedError(description="the sign-in at the identity provider did not complete")
+                raise _Redirect(auth.redirect_uri, auth.state, error)
+            pending = PendingSignIn(
+                state="", nonce=held["nonce"], code_verifier=held["code_verifier"], url=""
+            )
+            try:
+                identity = await oidc.finish(request.query["code"], self._callback_uri(request), pending)
+            except OidcError as failure:
+                logger.warning("oauth: identity provider sign-in failed: %s", failure)
+                raise _Redirect(
+                    auth.redirect_uri, auth.state, AccessDeniedError(description="the sign-in failed")
+                ) from None
+            resolved = await self.facade.resolver.resolve(_url_token(auth.resource))
+            if not consent_allows(resolved.scope, identity.email, identity.groups):
+                logger.info(
+                    "oauth: %s is not allowed to consent on server %s", identity.label, auth.server_id
+                )
+                refused = AccessDeniedError(
+                    description=f"{identity.label} is not allowed to connect to this server"
+                )
+                raise _Redirect(auth.redirect_uri, auth.state, refused)
+            person = Person(identity.label, "oidc", identity.email, identity.groups)
+            code = await self.service.issue_code(auth, person)
+        except _PageError as page:
+            return page.response()
+        except _Redirect as redirect:
+            return redirect.response(issuer)
+        except (BackendUnavailable, StoreUnavailable, NotFound):
             return _unavailable()
         logger.info(
             "oauth: %s consented for client %s on server %s",
@@ -323,14 +405,22 @@ class OAuthEndpoints:
                     resource,
                 )
             elif grant_type == "refresh_token":
-                tokens = await self.service.refresh(client, str(form.get("refresh_token", "")), resource)
+                allowed = None
+                if resource is not None:
+                    # The server's current allowed set (a person removed from it is refused here).
+                    _, resolved = await self._resource(request, resource)
+                    scope = resolved.scope
+                    allowed = lambda grant: _grant_allowed(grant, scope)  # noqa: E731
+                tokens = await self.service.refresh(
+                    client, str(form.get("refresh_token", "")), resource, allowed
+                )
             else:
                 raise unsupported_grant_type(_opt(grant_type))
         except InvalidClientError as error:
             return _oauth_error(error, {"WWW-Authenticate": 'Basic realm="oauth"'})
         except OAuth2Error as error:
             return _oauth_error(error)
-        except StoreUnavailable:
+        except (StoreUnavailable, BackendUnavailable):
             return _unavailable()
         return web.json_response(tokens.body(), headers=_NO_STORE)
 
@@ -363,7 +453,13 @@ class OAuthEndpoints:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        return await self.service.verify_access_token(token.strip(), resolved.scope.server_id)
+        grant = await self.service.verify_access_token(token.strip(), resolved.scope.server_id)
+        if grant is not None and not _grant_allowed(grant, resolved.scope):
+            # Removed from the server's allowed set: the grant ends (on every replica, with its work).
+            logger.info("oauth: %s is no longer allowed on server %s", grant.subject, grant.server_id)
+            await self.service.revoke_grant(grant.id)
+            return None
+        return grant
 
     def challenge(self, request: web.Request, token: str, presented: bool) -> str:
         """The `WWW-Authenticate` value of a 401 from an OAuth MCP server."""
@@ -388,6 +484,12 @@ _AUTHORIZE_PARAMS: Final = frozenset(
         "scope",
     }
 )
+
+
+def _grant_allowed(grant: Grant, scope: ServerScope) -> bool:
+    """Whether a grant's person is still in the server's allowed set (identity-provider grants;
+    a connect-code grant names a person an operator chose, and is revoked by one)."""
+    return grant.method != "oidc" or consent_allows(scope, grant.email, grant.groups)
 
 
 def _tool_label(tool: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
@@ -87,6 +87,14 @@ class GrantOut(BaseModel):
     created_at: datetime
     last_used_at: datetime = Field(description="last refresh or request (updated at most once a minute)")
     expires_at: datetime = Field(description="when it ends unless refreshed")
+    sign_in: Literal["connect_code", "oidc"] = Field(
+        default="connect_code",
+        description="how the person proved who they are: an operator's connect code, or the identity "
+        "provider (then subject is their verified email, and config.oauth_allowed_* is checked on every use)",
+    )
+    groups: list[str] = Field(
+        default_factory=list, description="the identity provider's groups for the person"
+    )
 
 
 class GrantList(BaseModel):
@@ -121,6 +129,13 @@ async def create_connect_code(request: web.Request) -> web.Response:
     """Mint a one-time connect code that lets one person connect a client to an OAuth MCP server."""
     body = await request.app[MANAGEMENT_HOOKS].parse_body(request, ConnectCodeCreate)
     service, server_id = await _oauth_server(request)
+    if service.oidc is not None:
+        raise request.app[MANAGEMENT_HOOKS].api_error(
+            409,
+            "failed_precondition",
+            "people sign in with the identity provider here (GMCP_FACADE_OIDC_ISSUER), not with connect "
+            "codes: allow them through the server's config.oauth_allowed_emails, _domains or _groups",
+        )
     try:
         code = await service.mint_connect_code(
             server_id, request.match_info["account_id"], body.subject, body.ttl_seconds
@@ -149,6 +164,8 @@ async def list_grants(request: web.Request) -> web.Response:
                 created_at=_dt(g.created_at),
                 last_used_at=_dt(g.last_used_at),
                 expires_at=_dt(g.expires_at),
+                sign_in="oidc" if g.method == "oidc" else "connect_code",
+                groups=list(g.groups),
             )
             for g in grants
         ]

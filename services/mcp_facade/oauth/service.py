@@ -4,15 +4,17 @@ One grant = one person (the subject) connected one client to one MCP server. It 
 an authorization code is redeemed and ends when revoked (management API, RFC 7009 revocation,
 refresh-token or code reuse) or when its refresh lifetime passes without a refresh.
 
-- Clients register through RFC 7591 (`register_client`); their redirect URIs must be on the
+- Clients register through RFC 7591 (`register_client`), or use the https URL of their Client ID
+  Metadata Document as client_id (cimd.py, public clients); their redirect URIs must be on the
   allow-list (`RedirectPolicy`). Public clients (`none`) and confidential ones
   (`client_secret_post`, `client_secret_basic`) are accepted; PKCE (S256) is required of all.
-- Consent ends in a `Person` (subject and how they proved it) handed to `issue_code`. This slice
-  proves it with the one-time connect code an operator mints through the management API
-  (`mint_connect_code` / `redeem_connect_code`, read from the consent form). An OpenID Connect login
-  would send the person to the identity provider from the consent page and, on its callback (with
-  the authorization request kept server-side), check the allowed emails/domains/groups and call
-  `issue_code` with the `Person` it proved: nothing after `issue_code` changes.
+- Consent ends in a `Person` (subject and how they proved it) handed to `issue_code`. Without an
+  identity provider it is proved with the one-time connect code an operator mints through the
+  management API (`mint_connect_code` / `redeem_connect_code`, read from the consent form). With one
+  (oidc.py), the consent page sends the person to the provider with the authorization request kept
+  here (`hold_sign_in` / `take_sign_in`), and the callback checks the server's allowed emails,
+  domains and groups before `issue_code`; the grant keeps the verified email and groups, which are
+  checked against the server's config again on every request and on refresh (`refresh(allowed=)`).
 - Codes live 60 s and are redeemed once; a second redemption revokes the grant the first made.
 - Access tokens are opaque, short-lived and bound to the grant's server (RFC 8707 `resource`);
   refresh tokens rotate at each use, and a reused one revokes the whole grant.
@@ -26,7 +28,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -44,6 +46,8 @@ from authlib.oauth2.rfc7636.challenge import (
     compare_s256_code_challenge,
 )
 
+from .cimd import ClientMetadataError, ClientMetadataFetcher
+from .oidc import OidcProvider
 from .redirects import RedirectPolicy
 from .store import GrantStore
 
@@ -71,6 +75,8 @@ _USED_CODE_TTL_S: Final = 600.0
 _TOUCH_EVERY_S: Final = 60.0
 _MAX_REDIRECT_URIS: Final = 10
 _MAX_NAME_CHARS: Final = 200
+# An identity-provider sign-in must come back within this long.
+_SIGN_IN_TTL_S: Final = 600.0
 _AUTH_METHODS: Final = ("none", "client_secret_post", "client_secret_basic")
 
 ACCESS_PREFIX: Final = "gmcpoa_"
@@ -110,10 +116,13 @@ def _secret(prefix: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """Who consented: a subject (an email or a name) and how they proved it."""
+    """Who consented: a subject (an email or a name) and how they proved it ("connect_code",
+    "oidc"); an identity provider also vouches for their verified email and groups."""
 
     subject: str
     method: str
+    email: str = ""
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,15 +164,25 @@ class Grant:
     created_at: float
     last_used_at: float
     expires_at: float
+    # How the person proved who they are ("connect_code", "oidc"), and what an identity provider
+    # vouched for: checked against the server's allowed set on every request (oidc grants only).
+    method: str = "connect_code"
+    email: str = ""
+    groups: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Grant:
-        """A grant from its stored record."""
-        return cls(**{name: record[name] for name in cls.__slots__})
+        """A grant from its stored record (fields added later take their defaults)."""
+        values = {name: record[name] for name in cls.__slots__ if name in record}
+        if "groups" in values:
+            values["groups"] = tuple(values["groups"])
+        return cls(**values)
 
     def record(self) -> dict[str, Any]:
         """The stored record."""
-        return {name: getattr(self, name) for name in self.__slots__}
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values["groups"] = list(self.groups)
+        return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +214,14 @@ class OAuthService:
         *,
         access_ttl_s: float,
         refresh_ttl_s: float,
+        oidc: OidcProvider | None = None,
+        metadata_documents: ClientMetadataFetcher | None = None,
     ) -> None:
         self.store = store
+        # Clients named by the URL of their metadata document (cimd.py); None: registered ones only.
+        self.metadata_documents = metadata_documents
+        # The identity provider people sign in with to consent; None: one-time connect codes.
+        self.oidc = oidc
         self.redirects = redirects
         self.access_ttl_s = access_ttl_s
         self.refresh_ttl_s = refresh_ttl_s
@@ -272,7 +297,12 @@ class OAuthService:
         return body
 
     async def client(self, client_id: str) -> Client | None:
-        """A registered client, or None."""
+        """A registered client or a metadata-document client (ClientMetadataError when its document
+        is unusable), or None."""
+        documents = self.metadata_documents
+        if documents is not None and documents.is_metadata_url(client_id):
+            document = await documents.document(client_id)
+            return Client(document.client_id, document.client_name, document.redirect_uris, "none")
         if not client_id or len(client_id) > 64:
             return None
         record = await self.store.get(f"client:{client_id}")
@@ -288,7 +318,10 @@ class OAuthService:
 
     async def authenticate_client(self, client_id: str, client_secret: str | None) -> Client:
         """The client a token or revocation request comes from (RFC 6749 2.3), or invalid_client."""
-        client = await self.client(client_id)
+        try:
+            client = await self.client(client_id)
+        except ClientMetadataError as error:
+            raise InvalidClientError(description=str(error), status_code=401) from None
         if client is None:
             raise InvalidClientError(description="unknown client_id", status_code=401)
         if client.auth_method == "none":
@@ -325,6 +358,19 @@ class OAuthService:
             )
         return Person(subject=record["subject"], method="connect_code")
 
+    # -- identity-provider sign-ins (oidc.py) ----------------------------------------------------
+
+    async def hold_sign_in(self, state: str, params: Mapping[str, str], nonce: str, verifier: str) -> None:
+        """Keep an authorization request (its parameters) while the person signs in at the provider."""
+        record = {"params": dict(params), "nonce": nonce, "code_verifier": verifier}
+        await self.store.put(f"oidc:{digest(state)}", record, _SIGN_IN_TTL_S)
+
+    async def take_sign_in(self, state: str) -> dict[str, Any] | None:
+        """The held request of a sign-in's state, once (None: unknown, used or expired)."""
+        if not state or len(state) > 200:
+            return None
+        return await self.store.take(f"oidc:{digest(state)}")
+
     # -- authorization ---------------------------------------------------------------------------
 
     async def issue_code(self, request: AuthorizationRequest, person: Person) -> str:
@@ -338,6 +384,9 @@ class OAuthService:
             "server_id": request.server_id,
             "account_id": request.account_id,
             "subject": person.subject,
+            "method": person.method,
+            "email": person.email,
+            "groups": list(person.groups),
             "grant_id": "grant_" + secrets.token_hex(12),
         }
         await self.store.put(f"code:{digest(code)}", record, _CODE_TTL_S)
@@ -394,13 +443,23 @@ class OAuthService:
             created_at=now,
             last_used_at=now,
             expires_at=now + self.refresh_ttl_s,
+            method=record.get("method", "connect_code"),
+            email=record.get("email", ""),
+            groups=tuple(record.get("groups", ())),
         )
         await self.store.put(f"grant:{grant.id}", grant.record(), self.refresh_ttl_s)
         await self.store.add_member(f"grants:{grant.server_id}", grant.id)
         return await self._tokens(grant)
 
-    async def refresh(self, client: Client, refresh_token: str, resource: str | None) -> TokenSet:
-        """grant_type=refresh_token: rotate. A refresh token used twice revokes its whole grant."""
+    async def refresh(
+        self,
+        client: Client,
+        refresh_token: str,
+        resource: str | None,
+        allowed: Callable[[Grant], bool] | None = None,
+    ) -> TokenSet:
+        """grant_type=refresh_token: rotate. A refresh token used twice revokes its whole grant; so
+        does a person `allowed` (the server's current allowed set) no longer admits."""
         key = digest(refresh_token or "")
         record = await self.store.get(f"refresh:{key}")
         # The first use claims the token; any other (even a concurrent one) is a reuse.
@@ -420,6 +479,11 @@ class OAuthService:
             raise InvalidGrantError(description="refresh token was issued to another client")
         if resource is not None and digest(resource) != grant.resource_hash:
             raise InvalidTargetError(description="resource differs from the grant's")
+        if allowed is not None and not allowed(grant):
+            await self.revoke_grant(grant.id)
+            raise InvalidGrantError(
+                description="this person is no longer allowed to use this server; the grant is revoked"
+            )
         now = time.time()
         renewed = Grant(**{**grant.record(), "last_used_at": now, "expires_at": now + self.refresh_ttl_s})
         # Only over the live record: a concurrent reuse of this refresh token may have revoked it.

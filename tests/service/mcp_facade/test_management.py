@@ -199,6 +199,9 @@ async def test_creating_an_mcp_server_returns_201_with_a_tokened_url(fakes: Fake
         "tool_exposure": "default",
         "context_budget_tokens": 0,
         "audit_payloads": False,
+        "oauth_allowed_emails": [],
+        "oauth_allowed_domains": [],
+        "oauth_allowed_groups": [],
     }
     assert body["expires_at"].startswith("2030-01-01T00:00:00")
 

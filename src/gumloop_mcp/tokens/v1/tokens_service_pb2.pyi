@@ -37,18 +37,24 @@ API_TOKEN_PURPOSE_MCP_CLIENT: ApiTokenPurpose
 API_TOKEN_PURPOSE_MANAGEMENT: ApiTokenPurpose
 
 class McpServerConfig(_message.Message):
-    __slots__ = ("methods", "tags", "tool_exposure", "context_budget_tokens", "audit_payloads")
+    __slots__ = ("methods", "tags", "tool_exposure", "context_budget_tokens", "audit_payloads", "oauth_allowed_emails", "oauth_allowed_domains", "oauth_allowed_groups")
     METHODS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     TOOL_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_BUDGET_TOKENS_FIELD_NUMBER: _ClassVar[int]
     AUDIT_PAYLOADS_FIELD_NUMBER: _ClassVar[int]
+    OAUTH_ALLOWED_EMAILS_FIELD_NUMBER: _ClassVar[int]
+    OAUTH_ALLOWED_DOMAINS_FIELD_NUMBER: _ClassVar[int]
+    OAUTH_ALLOWED_GROUPS_FIELD_NUMBER: _ClassVar[int]
     methods: _containers.RepeatedScalarFieldContainer[str]
     tags: _containers.RepeatedScalarFieldContainer[str]
     tool_exposure: str
     context_budget_tokens: int
     audit_payloads: bool
-    def __init__(self, methods: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., tool_exposure: _Optional[str] = ..., context_budget_tokens: _Optional[int] = ..., audit_payloads: _Optional[bool] = ...) -> None: ...
+    oauth_allowed_emails: _containers.RepeatedScalarFieldContainer[str]
+    oauth_allowed_domains: _containers.RepeatedScalarFieldContainer[str]
+    oauth_allowed_groups: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, methods: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., tool_exposure: _Optional[str] = ..., context_budget_tokens: _Optional[int] = ..., audit_payloads: _Optional[bool] = ..., oauth_allowed_emails: _Optional[_Iterable[str]] = ..., oauth_allowed_domains: _Optional[_Iterable[str]] = ..., oauth_allowed_groups: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class McpServer(_message.Message):
     __slots__ = ("id", "name", "account_id", "config", "expire_time", "require_api_token_auth", "create_time", "update_time", "last_used_time", "token_prefix", "require_oauth")
