@@ -136,10 +136,23 @@ def test_a_crash_looping_service_stops_the_stack_naming_it(own_stack: Stack) -> 
     assert _children(own_stack.process.pid) == {}
 
 
+_OPENED: list[socket.socket] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_raw_sockets() -> Iterator[None]:
+    """Raw sockets a test opened are closed even when it fails (a leaked one would surface as an
+    unraisable ResourceWarning in whichever test runs next)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def _open(url: str, request: bytes) -> socket.socket:
-    """A loopback socket to the façade with `request` (raw HTTP/1.1) sent."""
+    """A loopback socket to the façade with `request` (raw HTTP/1.1) sent (closed after the test)."""
     parts = urlsplit(url)
     sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=30)
+    _OPENED.append(sock)
     sock.sendall(request)
     return sock
 
