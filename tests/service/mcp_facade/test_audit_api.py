@@ -185,7 +185,7 @@ async def test_an_account_whose_credential_gumloop_refused_needs_reconnection(
     account = {"display_name": "Team", "user_id": "u1", "api_key": "k"}
     assert (await client.post("/integrated-account", json=account, headers=AUTH)).status == 201
     got = await (await client.get("/integrated-account/acct_1", headers=AUTH)).json()
-    assert (got["state"], got["credentials_rejected_at"]) == ("connected", None)
+    assert (got["state"], got["credentials_rejected_at"]) == ("active", None)
     resp = await client.post("/integrated-account/acct_1/mcp", json={"name": "b"}, headers=AUTH)
     other = (await resp.json())["id"]
     refused_ms = BASE_MS + 60_000
@@ -202,4 +202,4 @@ async def test_an_account_whose_credential_gumloop_refused_needs_reconnection(
     assert {a["id"]: a["state"] for a in listed["result"]}["acct_1"] == "needs_reconnection"
     await store.append([AuditRecord(refused_ms + 10, mcp_id, "echo", "ok", latency_ms=1)])
     got = await (await client.get("/integrated-account/acct_1", headers=AUTH)).json()
-    assert (got["state"], got["credentials_rejected_at"]) == ("connected", None)
+    assert (got["state"], got["credentials_rejected_at"]) == ("active", None)
