@@ -171,7 +171,7 @@ async def test_a_running_task_of_a_revoked_server_is_cancelled(stack: Stack) -> 
 async def test_a_rotated_token_without_grace_ends_only_its_own_streams(stack: Stack) -> None:
     """ROTATED: streams opened with the old token end once it no longer resolves; the new token's stay."""
     new_token = generate_token(TokenKind.MCP_URL)
-    stack.tokens.servers[new_token] = stack.tokens.servers[stack.token]
+    stack.tokens.url_tokens[new_token] = "mcp_1"
     async with aiohttp.ClientSession() as http:
         old_session = await _initialize(http, stack.url)
         new_session = await _initialize(http, _url(stack.server, new_token))
@@ -179,7 +179,7 @@ async def test_a_rotated_token_without_grace_ends_only_its_own_streams(stack: St
             _session_stream(http, stack.url, old_session) as old,
             _session_stream(http, _url(stack.server, new_token), new_session) as new,
         ):
-            del stack.tokens.servers[stack.token]
+            del stack.tokens.url_tokens[stack.token]
             await stack.tokens.emit(
                 pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_ROTATED, mcp_server_id="mcp_1")
             )
@@ -191,7 +191,7 @@ async def test_a_rotated_tokens_streams_end_when_its_grace_ends(stack: Stack) ->
     """ROTATED with a grace period: the old token's stream stays until the grace ends, then ends
     (the token service deletes grace tokens without an event)."""
     new_token = generate_token(TokenKind.MCP_URL)
-    stack.tokens.servers[new_token] = stack.tokens.servers[stack.token]
+    stack.tokens.url_tokens[new_token] = "mcp_1"
     async with aiohttp.ClientSession() as http:
         session = await _initialize(http, stack.url)
         async with _session_stream(http, stack.url, session) as old:
@@ -206,10 +206,7 @@ async def test_a_rotated_tokens_streams_end_when_its_grace_ends(stack: Stack) ->
 async def test_streams_and_calls_end_when_the_server_expires(stack: Stack) -> None:
     """No event needed: a stream ends at the record's expiry, and the expiry seen on a cache hit
     cancels the record's in-flight calls."""
-    token = generate_token(TokenKind.MCP_URL)
-    record = pb.McpServer(id="mcp_short", name="short", account_id="acct_1")
-    record.expire_time.FromSeconds(int(time.time()) + 2)
-    stack.tokens.servers[token] = record
+    token = stack.tokens.add_server("mcp_short", expire_at=int(time.time()) + 2)
     url = _url(stack.server, token)
     async with aiohttp.ClientSession() as http:
         session = await _initialize(http, url)
@@ -296,10 +293,8 @@ async def test_an_expiry_seen_on_a_cache_hit_does_not_refuse_the_record_once_it_
     stack: Stack,
 ) -> None:
     """The cached entry says expired, but the record was extended (its UPDATED came late): calls work."""
-    token = generate_token(TokenKind.MCP_URL)
-    record = pb.McpServer(id="mcp_ext", name="extended", account_id="acct_1")
-    record.expire_time.FromSeconds(int(time.time()) + 2)
-    stack.tokens.servers[token] = record
+    token = stack.tokens.add_server("mcp_ext", expire_at=int(time.time()) + 2)
+    record = stack.tokens.servers["mcp_ext"]
     url = _url(stack.server, token)
     async with aiohttp.ClientSession() as http:
         session = await _initialize(http, url)
