@@ -126,11 +126,11 @@ async def test_sse_streams_are_limited_per_server_and_per_client_address(stack: 
             assert "client address (at most 3)" in (await refused.json())["error"]["message"]
         assert (_tripped(server, "streams_per_server"), _tripped(server, "streams_per_client")) == (1, 1)
         a.close()
-        await _until(lambda: server.facade.slots.open_for("mcp_1") == 1)
+        await _until(lambda: server.facade.streams.open_for("mcp_1") == 1)
         d, _ = await _open_sse(http, first)  # the slot came back
         for resp in (b, c, d):
             resp.close()
-    await _until(lambda: server.facade.slots.open_for("mcp_1") == 0)
+    await _until(lambda: server.facade.streams.open_for("mcp_1") == 0)
 
 
 async def test_a_streamable_get_stream_takes_a_slot_too(stack: Stack) -> None:
