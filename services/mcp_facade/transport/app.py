@@ -25,6 +25,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from gumloop_mcp.runtime import SYSTEM_CLOCK, Clock
+
 from ..contracts import Toolbox
 from ..metrics import FacadeMetrics
 from ..oauth import OAuthEndpoints, OAuthService, open_oauth
@@ -122,6 +124,7 @@ def create_public_app(
     *,
     metrics: FacadeMetrics | None = None,
     oauth: OAuthService | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[web.Application, FacadeApp]:
     """The public aiohttp application and its parts: the composition root of the MCP endpoint."""
     # The body ceiling is enforced by the gate (413 with a JSON-RPC error); aiohttp's own
@@ -148,6 +151,7 @@ def create_public_app(
             tripped=tripped,
             sse_buffer_bytes=settings.sse_buffer_bytes,
             sse_max_inflight=settings.sse_max_inflight,
+            clock=clock,
         )
     )
     streamable = StreamableHttp(
@@ -158,6 +162,7 @@ def create_public_app(
             closing=closing,
             tripped=tripped,
             max_batch_items=settings.max_batch_items,
+            clock=clock,
             legacy_stream=legacy.stream,
         )
     )
@@ -176,7 +181,7 @@ def create_public_app(
         streamable=streamable,
         legacy=legacy,
         streams=streams,
-        revocations=Revocations(live, resolver, oauth_endpoints.service, state),
+        revocations=Revocations(live, resolver, oauth_endpoints.service, state, clock),
         closing=closing,
         metrics=metrics,
     )

@@ -33,12 +33,13 @@ import contextlib
 import json
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import web
+
+from gumloop_mcp.runtime import Clock
 
 from ..contracts import ServerScope
 from ..protocol.jsonrpc import (
@@ -142,6 +143,8 @@ class LegacySseNeeds:
     tripped: Tripped
     sse_buffer_bytes: int
     sse_max_inflight: int
+    # The stream's token expiry is read on it.
+    clock: Clock
 
 
 class LegacySse:
@@ -203,7 +206,7 @@ class LegacySse:
                     claimed = loop.time()
                 wait = _KEEPALIVE_S
                 if resolved.token_expires_at:
-                    wait = min(wait, resolved.token_expires_at - time.time())
+                    wait = min(wait, resolved.token_expires_at - self._needs.clock.time())
                     if wait <= 0:
                         break
                 try:

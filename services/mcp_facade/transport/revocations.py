@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any, Final
+
+from gumloop_mcp.runtime import SYSTEM_CLOCK, Clock
 
 from ..oauth import OAUTH_REVOKED_MESSAGE, OAuthService, is_oauth_factor, oauth_factor_id
 from ..oauth.store import StoreUnavailable as OAuthStoreUnavailable
@@ -32,9 +33,15 @@ class Revocations:
     """Cuts open work when what authorised it is revoked (token resolver listener, grant revocations)."""
 
     def __init__(
-        self, live: LiveWork, resolver: TokenResolver, oauth: OAuthService, state: FacadeState
+        self,
+        live: LiveWork,
+        resolver: TokenResolver,
+        oauth: OAuthService,
+        state: FacadeState,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._live = live
+        self._clock = clock
         self._resolver = resolver
         self._oauth = oauth
         self._state = state
@@ -133,7 +140,7 @@ class Revocations:
         if previous is not None:
             previous.cancel()
         loop = asyncio.get_running_loop()
-        self._token_ends[key] = loop.call_later(max(0.0, ends - time.time()), self._token_ended, key)
+        self._token_ends[key] = loop.call_later(max(0.0, ends - self._clock.time()), self._token_ended, key)
 
     def _token_ended(self, key: str) -> None:
         self._token_ends.pop(key, None)

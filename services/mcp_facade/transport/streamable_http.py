@@ -31,12 +31,13 @@ import base64
 import itertools
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
+
+from gumloop_mcp.runtime import Clock
 
 from ..protocol.jsonrpc import (
     HEADER_MISMATCH,
@@ -208,6 +209,8 @@ class StreamableHttpNeeds:
     closing: asyncio.Event
     tripped: Tripped
     max_batch_items: int
+    # Session and token expiry are read on it.
+    clock: Clock
     # GET of an HTTP+SSE (2024-11-05) client pointed at the bare URL: the legacy transport's stream.
     legacy_stream: Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -504,7 +507,7 @@ class StreamableHttp:
             # with comments until the session or the token expires, the server is revoked
             # (live.py cuts it), the client leaves or we shut down.
             while not self._needs.closing.is_set() and not cut.is_set():
-                remaining = ends - time.time()
+                remaining = ends - self._needs.clock.time()
                 if remaining <= 0:
                     break
                 if not await _wait_any((self._needs.closing, cut), min(_KEEPALIVE_S, remaining)):

@@ -20,6 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as ppb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
+from gumloop_mcp.runtime import SYSTEM_CLOCK, Clock
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 from services.mcp_facade.contracts import CallContext, ServerScope, TaskSupport, UnknownToolError
@@ -47,6 +48,8 @@ class FakeToolbox:
     release: asyncio.Event = field(default_factory=asyncio.Event)
     deadlines: list[float] = field(default_factory=list)
     polls: int = 0
+    # Set when a `wait` call has returned or was cancelled: it polls no more.
+    wait_ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def list_tools(self, scope: ServerScope) -> list[dict[str, Any]]:
         return [
@@ -104,9 +107,12 @@ class FakeToolbox:
 
         work = ppb.AsyncWork(state_field="state", terminal_states=["DONE"])
         loop = asyncio.get_running_loop()
-        outcome = await wait_for_work(
-            poll, work, wait_seconds, ctx, clock=loop.time, first_interval=0.05, max_interval=0.05
-        )
+        try:
+            outcome = await wait_for_work(
+                poll, work, wait_seconds, ctx, clock=loop.time, first_interval=0.05, max_interval=0.05
+            )
+        finally:
+            self.wait_ended.set()
         return {"content": [{"type": "text", "text": f"stopped waiting: {outcome.reason}"}]}
 
 
@@ -154,7 +160,8 @@ async def stack() -> AsyncIterator[Stack]:
     toolbox = FakeToolbox()
     servers: list[FacadeServer] = []
 
-    async def make(**overrides: Any) -> FacadeServer:
+    async def make(clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> FacadeServer:
+        """Another façade on the same fakes: settings `overrides`, expiries read on `clock`."""
         values: dict[str, Any] = {
             "port": 0,
             "admin_port": 0,
@@ -162,7 +169,9 @@ async def stack() -> AsyncIterator[Stack]:
             "request_deadline_s": 30.0,
         }
         values.update(overrides)
-        server = await create_server(FacadeSettings(**values), backends=backends, toolbox=toolbox)
+        server = await create_server(
+            FacadeSettings(**values), backends=backends, toolbox=toolbox, clock=clock
+        )
         servers.append(server)
         await asyncio.wait_for(server.resolver.watch_live.wait(), 5)
         return server

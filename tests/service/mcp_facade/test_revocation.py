@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,6 +21,7 @@ from gumloop_mcp.runtime import TokenKind, generate_token
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from services.mcp_facade.protocol.live import REVOKED_MESSAGE
 from services.mcp_facade.server import FacadeServer
+from tests.fakes.clock import FakeClock
 
 from .conftest import Stack
 
@@ -82,6 +83,13 @@ async def _ends(resp: aiohttp.ClientResponse, within_s: float = ENDS_WITHIN_S) -
     return loop.time() - started
 
 
+async def _until(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    """Return once `condition()` holds (checked every 20 ms); fail after `within_s`."""
+    async with asyncio.timeout(within_s):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
 async def _still_open(resp: aiohttp.ClientResponse, for_s: float = 0.5) -> bool:
     try:
         await asyncio.wait_for(resp.content.read(), for_s)
@@ -126,8 +134,9 @@ async def test_an_in_flight_wait_is_cancelled_with_a_clear_error_and_stops_polli
         status, reply = await asyncio.wait_for(call, ENDS_WITHIN_S)
         assert status == 404
         assert reply["error"] == {"code": -32600, "message": REVOKED_MESSAGE}
+        await asyncio.wait_for(stack.toolbox.wait_ended.wait(), ENDS_WITHIN_S)  # the poll loop is over
         polls = stack.toolbox.polls
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.15)  # three poll intervals
         assert stack.toolbox.polls == polls  # nothing keeps calling upstream
         assert stack.server.facade.protocol.inflight == 0
 
@@ -293,15 +302,17 @@ async def test_an_expiry_seen_on_a_cache_hit_does_not_refuse_the_record_once_it_
     stack: Stack,
 ) -> None:
     """The cached entry says expired, but the record was extended (its UPDATED came late): calls work."""
-    token = stack.tokens.add_server("mcp_ext", expire_at=int(time.time()) + 2)
+    clock = FakeClock()
+    server = await stack.make(clock=clock)
+    token = stack.tokens.add_server("mcp_ext", expire_at=int(clock.time()) + 2)
     record = stack.tokens.servers["mcp_ext"]
-    url = _url(stack.server, token)
+    url = _url(server, token)
     async with aiohttp.ClientSession() as http:
         session = await _initialize(http, url)
-        await asyncio.sleep(2.2)
+        clock.advance(2.2)  # past the expiry, well within the cache's lifetime
         status, _ = await _post(http, url, session, "ping", {})
         assert status == 404  # the stale cache entry: refused, and its open work cut
-        record.expire_time.FromSeconds(int(time.time()) + 86_400)
+        record.expire_time.FromSeconds(int(clock.time()) + 86_400)
         await stack.tokens.emit(
             pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_ext")
         )
@@ -364,20 +375,25 @@ async def test_a_legacy_stream_left_during_its_claim_releases_its_hold(stack: St
     """A client that leaves while the stream is being claimed (a slow shared state) leaves nothing held."""
     state = stack.server.state
     claim = state.claim_stream
+    claiming = asyncio.Event()
+    unblock = asyncio.Event()
 
     async def slow_claim(*args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(0.5)
+        claiming.set()
+        await unblock.wait()
         return await claim(*args, **kwargs)
 
     state.claim_stream = slow_claim  # type: ignore[method-assign]
     async with aiohttp.ClientSession() as http:
         for _ in range(3):
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.1):
-                    await http.get(f"{stack.url}/sse", headers=SSE)
-        await asyncio.sleep(0.8)
-    assert stack.server.facade.live.count() == 0
-    assert stack.server.facade.legacy.connections == {}
+            claiming.clear()
+            request = asyncio.create_task(http.get(f"{stack.url}/sse", headers=SSE))
+            await asyncio.wait_for(claiming.wait(), 5)
+            request.cancel()  # the client leaves while its stream is being claimed
+            with contextlib.suppress(asyncio.CancelledError):
+                await request
+        unblock.set()
+    await _until(lambda: stack.server.facade.live.count() == 0 and not stack.server.facade.legacy.connections)
 
 
 async def test_a_burst_of_updates_re_checks_the_tokens_in_use_once_or_twice_not_per_event(
@@ -392,7 +408,8 @@ async def test_a_burst_of_updates_re_checks_the_tokens_in_use_once_or_twice_not_
                 await stack.tokens.emit(
                     pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_1")
                 )
-            await asyncio.sleep(0.5)
+            await _until(lambda: stack.tokens.resolve_calls > before)
+            await asyncio.sleep(0.2)  # room for more re-checks, were each event to start one
             assert 1 <= stack.tokens.resolve_calls - before <= 5
             assert await _still_open(stream)  # the record still resolves: nothing is cut
             assert stack.server.facade.live.count("mcp_1") == 1
