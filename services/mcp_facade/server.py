@@ -23,7 +23,7 @@ from typing import Final
 
 from aiohttp import web
 
-from gumloop_mcp.runtime import METRICS_DISABLED, MetricsEndpoint, stop_on_signals
+from gumloop_mcp.runtime import METRICS_DISABLED, SYSTEM_CLOCK, Clock, MetricsEndpoint, stop_on_signals
 
 from .audit import AuditRecorder
 from .audit.factory import open_audit_store
@@ -191,12 +191,17 @@ async def _start(
 
 
 async def create_server(
-    settings: FacadeSettings, *, backends: Backends | None = None, toolbox: Toolbox | None = None
+    settings: FacadeSettings,
+    *,
+    backends: Backends | None = None,
+    toolbox: Toolbox | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FacadeServer:
     """Start the public and admin HTTP servers and the revocation watch.
 
     Without `backends`, channels to `tokens_target` / `proxy_target` are opened (and
     closed on `close()`). Without `toolbox`, the catalog-backed `GumloopToolbox` is used.
+    `clock` is what the token checks and the MCP endpoint read expiries on (tests move it).
     """
     metrics = FacadeMetrics()
     state = open_state(settings, metrics)  # first: a bad store setting fails before anything opens
@@ -218,6 +223,7 @@ async def create_server(
         ttl_s=settings.token_cache_ttl_s,
         max_size=settings.token_cache_size,
         deadline_s=min(settings.request_deadline_s, 10.0),
+        clock=clock,
     )
     resolver.start()
     await state.start()
@@ -225,7 +231,7 @@ async def create_server(
     sessions = SessionStore(SessionCodec(_session_secret(settings), settings.session_ttl_s), state)
     oauth = open_oauth(settings)  # one authorization server for the public and the admin app
     public_app, facade = create_public_app(
-        settings, toolbox, resolver, sessions, state, health, metrics=metrics, oauth=oauth
+        settings, toolbox, resolver, sessions, state, health, metrics=metrics, oauth=oauth, clock=clock
     )
     facade.protocol.audit = audit
     public_limit, admin_limit = _connection_limits(settings)

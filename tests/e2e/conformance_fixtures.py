@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import grpc
 
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
-from gumloop_mcp.runtime import TokenKind, generate_token
-from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 from services.mcp_facade.contracts import CallContext, ServerScope, TaskSupport, UnknownToolError
@@ -29,6 +27,7 @@ from services.mcp_facade.protocol.input_required import InputRequired, elicitati
 from services.mcp_facade.server import create_server
 from services.mcp_facade.settings import FacadeSettings
 from services.mcp_facade.state.backends import Backends
+from tests.fakes.token_service import FakeTokens
 
 _CONFIRM = {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}
 _NAME = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
@@ -121,36 +120,18 @@ class ConformanceToolbox:
         raise UnknownToolError(name)
 
 
-class _Tokens(pb_grpc.TokenServiceServicer):
-    """Resolves the one fixture token; no revocations."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    async def ResolveToken(self, request: Any, context: Any) -> pb.ResolveTokenResponse:
-        if request.token != self.token:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "token does not resolve")
-        server = pb.McpServer(id="mcp_conformance", name="conformance fixtures", account_id="acct_1")
-        return pb.ResolveTokenResponse(mcp_server=server)
-
-    async def WatchRevocations(
-        self, request: Any, context: Any
-    ) -> AsyncIterator[pb.WatchRevocationsResponse]:
-        yield pb.WatchRevocationsResponse()
-        await asyncio.Event().wait()
-
-
 @contextmanager
 def fixture_server() -> Iterator[str]:
     """The façade with the fixture tools on a loopback port, in a thread of its own; its MCP URL."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    token = generate_token(TokenKind.MCP_URL)
+    tokens = FakeTokens()
+    token = tokens.add_server("mcp_conformance", name="conformance fixtures")
 
     async def start() -> tuple[Any, ...]:
         grpc_server = grpc.aio.server()
-        pb_grpc.add_TokenServiceServicer_to_server(_Tokens(token), grpc_server)
+        pb_grpc.add_TokenServiceServicer_to_server(tokens, grpc_server)
         port = grpc_server.add_insecure_port("127.0.0.1:0")
         await grpc_server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")

@@ -141,9 +141,10 @@ def test_the_finder_sees_a_cycle_and_relative_imports() -> None:
     # `from .transport.app import ...` in server.py and `from . import ...`-style package imports resolve
     assert f"{FACADE}.transport.app" in graph[f"{FACADE}.server"]
     assert "gumloop_mcp.runtime" in graph[f"{FACADE}.server"]
+    assert f"{FACADE}.transport.gate" in graph[f"{FACADE}.transport.streamable_http"]  # `from . import gate`
     # an `if TYPE_CHECKING:` import is an edge of the full graph only
-    assert f"{FACADE}.transport.app" in graph[f"{FACADE}.transport.streamable_http"]
-    assert f"{FACADE}.transport.app" not in import_graph()[f"{FACADE}.transport.streamable_http"]
+    assert f"{FACADE}.settings" in graph[f"{FACADE}.oauth"]
+    assert f"{FACADE}.settings" not in import_graph()[f"{FACADE}.oauth"]
 
 
 def test_first_party_imports_have_no_cycles() -> None:
@@ -155,16 +156,6 @@ TYPE_ONLY_CYCLES = [
     # The emulator's session helpers take the Store and Session they are called with (store.py
     # imports them at runtime); a narrow Protocol per helper would end it.
     ["gumloop_mcp.emulator.approvals", "gumloop_mcp.emulator.session_queue", "gumloop_mcp.emulator.store"],
-    # Both transports take the whole FacadeApp (a service locator; issue 15, section 1, item 3):
-    # a narrow typed interface per transport would end it.
-    # The OAuth endpoints (oauth/http.py) annotate with FacadeApp the same way.
-    [
-        f"{FACADE}.oauth",
-        f"{FACADE}.oauth.http",
-        f"{FACADE}.transport.app",
-        f"{FACADE}.transport.legacy_sse",
-        f"{FACADE}.transport.streamable_http",
-    ],
 ]
 
 

@@ -19,6 +19,7 @@ import binascii
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlencode, urlsplit
 
@@ -33,6 +34,7 @@ from authlib.oauth2.rfc6749.errors import (
 )
 
 from ..transport.auth import BackendUnavailable, NotFound, Resolved
+from ..transport.security import HostPolicy
 from .cimd import ClientMetadataError
 from .consent import consent_page, error_page
 from .oidc import OidcError, PendingSignIn, consent_allows
@@ -49,7 +51,6 @@ from .store import StoreUnavailable
 
 if TYPE_CHECKING:
     from ..contracts import ServerScope, Toolbox
-    from ..transport.app import FacadeApp
 
 __all__ = ["OAuthEndpoints"]
 
@@ -76,10 +77,19 @@ def _oauth_error(error: OAuth2Error, headers: dict[str, str] | None = None) -> w
 
 
 class OAuthEndpoints:
-    """The aiohttp handlers; `facade` supplies URL-token resolution and Host/Origin checks."""
+    """The aiohttp handlers, over the public app's Host policy and URL-token resolution."""
 
-    def __init__(self, facade: FacadeApp, toolbox: Toolbox, service: OAuthService) -> None:
-        self.facade = facade
+    def __init__(
+        self,
+        public_base_url: str | None,
+        policy: HostPolicy,
+        resolve: Callable[[str], Awaitable[Resolved]],
+        toolbox: Toolbox,
+        service: OAuthService,
+    ) -> None:
+        self._public_base_url = public_base_url
+        self._policy = policy
+        self._resolve = resolve
         self.toolbox = toolbox
         self.service = service
 
@@ -99,17 +109,17 @@ class OAuthEndpoints:
 
     def issuer(self, request: web.Request) -> str:
         """This authorization server's issuer identifier (also the resources' origin)."""
-        base = self.facade.settings.public_base_url
+        base = self._public_base_url
         return base.rstrip("/") if base else f"{request.scheme}://{request.host}"
 
     def _check_host(self, request: web.Request) -> None:
-        if not self.facade.policy.host_ok(request.headers.get("Host")):
+        if not self._policy.host_ok(request.headers.get("Host")):
             raise web.HTTPMisdirectedRequest(text="Host not allowed")
 
     async def _oauth_server(self, token: str) -> Resolved | None:
         """The resolved record of an OAuth MCP server's URL token, or None (unknown, no OAuth)."""
         try:
-            resolved = await self.facade.resolver.resolve(token)
+            resolved = await self._resolve(token)
         except NotFound:
             return None
         return resolved if resolved.require_oauth else None
@@ -242,7 +252,7 @@ class OAuthEndpoints:
         self._check_host(request)
         try:
             auth = await self._authorization_request(request, request.query)
-            resolved = await self.facade.resolver.resolve(_url_token(auth.resource))
+            resolved = await self._resolve(_url_token(auth.resource))
             tools = [_tool_label(t) for t in await self.toolbox.list_tools(resolved.scope)]
         except _PageError as page:
             return page.response()
@@ -343,7 +353,7 @@ class OAuthEndpoints:
                 raise _Redirect(
                     auth.redirect_uri, auth.state, AccessDeniedError(description="the sign-in failed")
                 ) from None
-            resolved = await self.facade.resolver.resolve(_url_token(auth.resource))
+            resolved = await self._resolve(_url_token(auth.resource))
             if not consent_allows(resolved.scope, identity.email, identity.groups):
                 logger.info(
                     "oauth: %s is not allowed to consent on server %s", identity.label, auth.server_id

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,14 @@ from typing import Final
 
 import grpc
 
-from gumloop_mcp.runtime import TokenKind, is_caller_refusal, is_planned_reconnect, is_well_formed
+from gumloop_mcp.runtime import (
+    SYSTEM_CLOCK,
+    Clock,
+    TokenKind,
+    is_caller_refusal,
+    is_planned_reconnect,
+    is_well_formed,
+)
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 
@@ -98,8 +104,17 @@ class Revocation:
 class TokenResolver:
     """Cached ResolveToken / VerifyApiToken with revocation-driven invalidation."""
 
-    def __init__(self, stub: TokenServiceStub, *, ttl_s: float, max_size: int, deadline_s: float) -> None:
+    def __init__(
+        self,
+        stub: TokenServiceStub,
+        *,
+        ttl_s: float,
+        max_size: int,
+        deadline_s: float,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self._stub = stub
+        self._clock = clock
         self._ttl_s = ttl_s
         self._max_size = max_size
         self._deadline_s = deadline_s
@@ -129,11 +144,11 @@ class TokenResolver:
         if not is_well_formed(token, TokenKind.MCP_URL):
             raise NotFound
         key = token_key(token)
-        now = time.monotonic()
+        now = self._clock.monotonic()
         cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
             resolved = cached[1]
-            wall = time.time()
+            wall = self._clock.time()
             if resolved.server_expires_at and resolved.server_expires_at <= wall:
                 self._cache.pop(key, None)
                 self._notify(Revocation(server_id=resolved.scope.server_id, final=True, local=True))
@@ -196,7 +211,7 @@ class TokenResolver:
         if not is_well_formed(token, TokenKind.API):
             raise Unauthorized
         key = (token_key(token), account_id)
-        now = time.monotonic()
+        now = self._clock.monotonic()
         cached = self._api_cache.get(key)
         if cached is not None and cached[0] > now:
             return SecondFactor(cached[1], account_id, authorization)
@@ -222,7 +237,9 @@ class TokenResolver:
         ttl = min(self._ttl_s, _API_TOKEN_TTL_S)
         if reply.api_token.HasField("expire_time"):
             # Never trusted past its own expiry, even if the expiry event is late or lost.
-            ttl = min(ttl, reply.api_token.expire_time.ToDatetime(tzinfo=UTC).timestamp() - time.time())
+            ttl = min(
+                ttl, reply.api_token.expire_time.ToDatetime(tzinfo=UTC).timestamp() - self._clock.time()
+            )
         if generation != self._api_generation or ttl <= 0:
             # A revocation arrived meanwhile, or it is about to expire: valid once, not cached.
             return SecondFactor(str(reply.api_token.id), account_id, authorization)

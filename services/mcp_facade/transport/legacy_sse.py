@@ -33,13 +33,15 @@ import contextlib
 import json
 import logging
 import secrets
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aiohttp import web
 
+from gumloop_mcp.runtime import Clock
+
+from ..contracts import ServerScope
 from ..protocol.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -52,18 +54,17 @@ from ..protocol.jsonrpc import (
     parse_message,
     result_response,
 )
-from ..protocol.live import SecondFactor
-from ..protocol.protocol import LEGACY_SSE_VERSIONS, Exchange, RequestCancelled
+from ..protocol.live import LiveWork, SecondFactor
+from ..protocol.protocol import LEGACY_SSE_VERSIONS, Exchange, Protocol, RequestCancelled
 from ..protocol.sessions import Session
-from ..state.state import StateUnavailable
+from ..state.state import FacadeState, StateUnavailable
+from . import gate
 from .accesslog import RPC_METHOD, SESSION
-from .auth import BackendUnavailable, NotFound
+from .auth import BackendUnavailable, NotFound, Resolved
 from .limits import limited
+from .streams import SseStreams, Tripped
 
-if TYPE_CHECKING:
-    from .app import FacadeApp
-
-__all__ = ["LegacySse", "SseConnection"]
+__all__ = ["LegacySse", "LegacySseNeeds", "SseConnection"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,23 +129,41 @@ class SseConnection:
         self.queue.put_nowait(None)
 
 
-class LegacySse:
-    """Handlers for the HTTP+SSE transport; `app` supplies authorisation and the protocol."""
+@dataclass(frozen=True, slots=True)
+class LegacySseNeeds:
+    """What the HTTP+SSE transport uses of the app (wired in app.create_public_app)."""
 
-    def __init__(self, app: FacadeApp) -> None:
-        self._app = app
+    protocol: Protocol
+    live: LiveWork
+    streams: SseStreams
+    # Stream claims and the relay of POSTs between replicas.
+    state: FacadeState
+    # The current record of a stream's URL token (for messages relayed from another replica).
+    resolve: Callable[[str], Awaitable[Resolved]]
+    tripped: Tripped
+    sse_buffer_bytes: int
+    sse_max_inflight: int
+    # The stream's token expiry is read on it.
+    clock: Clock
+
+
+class LegacySse:
+    """Handlers for the HTTP+SSE transport, behind the gate (gate.py)."""
+
+    def __init__(self, needs: LegacySseNeeds) -> None:
+        self._needs = needs
         self.connections: dict[str, SseConnection] = {}
-        app.state.on_message(_RELAYED, self._on_relayed)
+        needs.state.on_message(_RELAYED, self._on_relayed)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
-        """GET /mcp/{token}/sse."""
-        resolved = await self._app.authorize(request)
-        with self._app.stream_slot(request, resolved.scope.server_id):
+        """GET /mcp/{token}/sse (and GET /mcp/{token} of an HTTP+SSE client, via streamable_http)."""
+        resolved = gate.resolved(request)
+        with self._needs.streams.slot(request, resolved.scope.server_id):
             return await self._stream(request, resolved)
 
     def _overflowed(self, request: web.Request, conn: SseConnection) -> None:
         """The client stopped reading its stream while posting: cut the connection at once."""
-        self._app.tripped("sse_buffer")
+        self._needs.tripped("sse_buffer")
         logger.warning(
             "HTTP+SSE client does not read its stream (over %d bytes waiting): stream closed",
             conn.buffer_limit,
@@ -155,35 +174,35 @@ class LegacySse:
             transport.abort()  # close() would wait for the unread buffer to drain, forever
         conn.end()
 
-    async def _stream(self, request: web.Request, resolved: Any) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, resolved: Resolved) -> web.StreamResponse:
         token = request.match_info["token"]
         conn = SseConnection(
             secrets.token_urlsafe(18),
             resolved.scope.server_id,
             token,
             second_factor=resolved.second_factor,
-            buffer_limit=self._app.settings.sse_buffer_bytes,
+            buffer_limit=self._needs.sse_buffer_bytes,
         )
         conn.on_overflow = lambda: self._overflowed(request, conn)
         request[SESSION] = conn.conn_id[:8]
         loop = asyncio.get_running_loop()
-        response = self._app.sse_response()
+        response = self._needs.streams.response()
         self.connections[conn.conn_id] = conn
-        hold = self._app.live.hold(
+        hold = self._needs.live.hold(
             conn.server_id, token, lambda _: conn.end(), second_factor=conn.second_factor
         )
 
         async def push(note: dict[str, Any]) -> None:  # resource updates (protocol.attach_stream)
             conn.push(note)
 
-        detach = self._app.protocol.attach_stream(conn.conn_id, push, ends_watches=True)
+        detach = self._needs.protocol.attach_stream(conn.conn_id, push, ends_watches=True)
         # Everything after registering is inside the try: a client that leaves during the claim or
         # the prepare cancels this handler, and the finally must still release what was taken.
         try:
             await self._claim(conn)
             claimed = loop.time()
             await response.prepare(request)
-            self._app.stream_opened(response)
+            self._needs.streams.opened(response)
             endpoint = f"/mcp/{token}/messages?session_id={conn.conn_id}"
             await response.write(f"event: endpoint\ndata: {endpoint}\n\n".encode())
             while not hold.done:
@@ -192,7 +211,7 @@ class LegacySse:
                     claimed = loop.time()
                 wait = _KEEPALIVE_S
                 if resolved.token_expires_at:
-                    wait = min(wait, resolved.token_expires_at - time.time())
+                    wait = min(wait, resolved.token_expires_at - self._needs.clock.time())
                     if wait <= 0:
                         break
                 try:
@@ -207,54 +226,54 @@ class LegacySse:
             pass
         finally:
             detach()
-            self._app.live.release(hold)
+            self._needs.live.release(hold)
             self.connections.pop(conn.conn_id, None)
-            self._app.stream_closed(response)
+            self._needs.streams.closed(response)
             for task in list(conn.tasks):
                 task.cancel()
             with contextlib.suppress(StateUnavailable):
-                await self._app.state.release_stream(conn.conn_id)
+                await self._needs.state.release_stream(conn.conn_id)
         return response
 
     async def _claim(self, conn: SseConnection) -> None:
         """Announce (refresh) the stream; without the shared state only local POSTs reach it."""
         with contextlib.suppress(StateUnavailable):
-            await self._app.state.claim_stream(conn.conn_id, conn.server_id, _CLAIM_TTL_S)
+            await self._needs.state.claim_stream(conn.conn_id, conn.server_id, _CLAIM_TTL_S)
 
     async def post(self, request: web.Request) -> web.Response:
         """POST /mcp/{token}/messages?session_id=...: handled here, or relayed to the stream's owner."""
-        resolved = await self._app.authorize(request)
+        resolved = gate.resolved(request)
         server_id = resolved.scope.server_id
         conn_id = request.query.get("session_id", "")
         conn = self.connections.get(conn_id)
         owner: str | None = None
         if conn is None and conn_id:
             try:
-                claim = await self._app.state.stream_owner(conn_id)
+                claim = await self._needs.state.stream_owner(conn_id)
             except StateUnavailable:
                 return _state_unavailable()
-            if claim is not None and claim[1] == server_id and claim[0] != self._app.state.replica_id:
+            if claim is not None and claim[1] == server_id and claim[0] != self._needs.state.replica_id:
                 owner = claim[0]
         elif conn is not None and conn.server_id != server_id:
             conn = None
         if conn is None and owner is None:
             return web.Response(status=404, text="Unknown or closed SSE session")
         request[SESSION] = conn_id[:8]
-        body = await self._app.read_body(request)
+        body = gate.body(request)
         try:
             msg = parse_message(parse_body(body))
         except JsonRpcError as exc:
             return web.json_response(error_response(None, exc), status=400)
         request[RPC_METHOD] = msg.method or msg.kind
         if msg.kind == "response" and conn is not None:
-            self._app.protocol.response(msg, conn.conn_id)  # e.g. the answer to an elicitation
+            self._needs.protocol.response(msg, conn.conn_id)  # e.g. the answer to an elicitation
             return web.Response(status=202, text="Accepted")
         if conn is None:
             assert owner is not None
             encoded = base64.b64encode(body).decode()  # JSON may legally be UTF-16/32: relay the bytes
             relayed = {"kind": _RELAYED, "conn": conn_id, "server": server_id, "body": encoded}
             try:
-                delivered = await self._app.state.send(owner, relayed)
+                delivered = await self._needs.state.send(owner, relayed)
             except StateUnavailable:
                 return _state_unavailable()
             if not delivered:
@@ -263,7 +282,7 @@ class LegacySse:
         if msg.kind == "request" and self._busy(conn):
             raise limited(
                 f"Too many requests in progress on this SSE stream (at most "
-                f"{self._app.settings.sse_max_inflight}); wait for their answers",
+                f"{self._needs.sse_max_inflight}); wait for their answers",
                 retry_after_s=1,
             )
         await self._handle(conn, msg, resolved.scope)
@@ -271,19 +290,19 @@ class LegacySse:
 
     def _busy(self, conn: SseConnection) -> bool:
         """Whether the stream already has `sse_max_inflight` requests in progress (counted as tripped)."""
-        if len(conn.tasks) < self._app.settings.sse_max_inflight:
+        if len(conn.tasks) < self._needs.sse_max_inflight:
             return False
-        self._app.tripped("sse_inflight")
+        self._needs.tripped("sse_inflight")
         return True
 
-    async def _handle(self, conn: SseConnection, msg: Message, scope: Any) -> None:
+    async def _handle(self, conn: SseConnection, msg: Message, scope: ServerScope) -> None:
         """Process one message of the stream (local or relayed): answers go on the stream."""
         if msg.kind == "response":  # relayed from another replica
-            self._app.protocol.response(msg, conn.conn_id)
+            self._needs.protocol.response(msg, conn.conn_id)
             return
         ex = await self._exchange(conn, scope)
         if msg.kind == "notification":
-            self._app.protocol.notification(msg, ex)
+            self._needs.protocol.notification(msg, ex)
             return
         if self._busy(conn):  # a relayed request (a local one was refused with 429 already)
             error = JsonRpcError(RATE_LIMITED, "Too many requests in progress on this SSE stream")
@@ -305,7 +324,7 @@ class LegacySse:
 
     async def _deliver(self, conn: SseConnection, body: str) -> None:
         try:
-            resolved = await self._app.resolver.resolve(conn.token)
+            resolved = await self._needs.resolve(conn.token)
             msg = parse_message(parse_body(base64.b64decode(body)))
         except (NotFound, BackendUnavailable):
             logger.info("relayed SSE message dropped: the stream's token no longer resolves")
@@ -316,7 +335,7 @@ class LegacySse:
             return
         await self._handle(conn, msg, resolved.scope)
 
-    async def _exchange(self, conn: SseConnection, scope: Any) -> Exchange:
+    async def _exchange(self, conn: SseConnection, scope: ServerScope) -> Exchange:
         session = conn.session
         version = session.protocol_version if session else "2024-11-05"
 
@@ -331,13 +350,13 @@ class LegacySse:
             client_capabilities=session.client_capabilities if session else {},
             session=session,
             send=send,
-            log_level=await self._app.protocol.sessions.level(session),
+            log_level=await self._needs.protocol.sessions.level(session),
             token=conn.token,
             second_factor=conn.second_factor,
         )
 
     async def _answer(self, conn: SseConnection, msg: Message, ex: Exchange) -> None:
-        protocol = self._app.protocol
+        protocol = self._needs.protocol
         try:
             if msg.method == "initialize":
                 params = msg.params

@@ -31,10 +31,13 @@ import base64
 import itertools
 import json
 import logging
-import time
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
 
 from aiohttp import web
+
+from gumloop_mcp.runtime import Clock
 
 from ..protocol.jsonrpc import (
     HEADER_MISMATCH,
@@ -51,6 +54,7 @@ from ..protocol.jsonrpc import (
     parse_message,
     result_response,
 )
+from ..protocol.live import LiveWork
 from ..protocol.protocol import (
     META_CAPABILITIES,
     META_LOG_LEVEL,
@@ -58,18 +62,18 @@ from ..protocol.protocol import (
     MODERN_VERSIONS,
     SESSION_VERSIONS,
     Exchange,
+    Protocol,
     RequestCancelled,
     tools_etag,
 )
 from ..protocol.sessions import Session, SessionError
 from ..state.state import StateUnavailable
+from . import gate
 from .accesslog import RPC_METHOD, SESSION, TOOL
 from .auth import Resolved
+from .streams import SseStreams, Tripped
 
-if TYPE_CHECKING:
-    from .app import FacadeApp
-
-__all__ = ["StreamableHttp"]
+__all__ = ["StreamableHttp", "StreamableHttpNeeds"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,11 +198,28 @@ def _check_request_metadata(request: web.Request, msg: Message) -> str:
     return requested
 
 
-class StreamableHttp:
-    """POST / GET / DELETE handlers of the MCP endpoint; `app` supplies auth and the protocol."""
+@dataclass(frozen=True, slots=True)
+class StreamableHttpNeeds:
+    """What the Streamable HTTP transport uses of the app (wired in app.create_public_app)."""
 
-    def __init__(self, app: FacadeApp) -> None:
-        self._app = app
+    protocol: Protocol
+    live: LiveWork
+    streams: SseStreams
+    # Set once the app shuts down: idle session streams end.
+    closing: asyncio.Event
+    tripped: Tripped
+    max_batch_items: int
+    # Session and token expiry are read on it.
+    clock: Clock
+    # GET of an HTTP+SSE (2024-11-05) client pointed at the bare URL: the legacy transport's stream.
+    legacy_stream: Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class StreamableHttp:
+    """POST / GET / DELETE handlers of the MCP endpoint, behind the gate (gate.py)."""
+
+    def __init__(self, needs: StreamableHttpNeeds) -> None:
+        self._needs = needs
         # Stateless requests share no connection: each gets its own cancellation scope.
         self._modern_ids = itertools.count()
 
@@ -206,10 +227,9 @@ class StreamableHttp:
 
     async def post(self, request: web.Request) -> web.StreamResponse:
         """POST /mcp/{token}."""
-        resolved = await self._app.authorize(request)
-        body = await self._app.read_body(request)
+        resolved = gate.resolved(request)
         try:
-            payload = parse_body(body)
+            payload = parse_body(gate.body(request))
         except JsonRpcError as exc:
             return _rpc_error(exc)
         session, log_level = await self._session(request, resolved)
@@ -257,10 +277,10 @@ class StreamableHttp:
         except JsonRpcError as exc:
             return _rpc_error(exc, msg.id)
         if msg.kind == "notification":
-            self._app.protocol.notification(msg, ex)
+            self._needs.protocol.notification(msg, ex)
             return web.Response(status=202)
         if msg.kind == "response":
-            self._app.protocol.response(msg, ex.conn_key)
+            self._needs.protocol.response(msg, ex.conn_key)
             return web.Response(status=202)
         if msg.method == "tools/call" and _accepts_sse(request) and self._wants_stream(msg, ex):
             return await self._answer_sse(request, msg, ex)
@@ -274,14 +294,14 @@ class StreamableHttp:
         if not session_id:
             return None, None
         try:
-            session, level = await self._app.protocol.sessions.open(session_id, resolved.scope.server_id)
+            session, level = await self._needs.protocol.sessions.open(session_id, resolved.scope.server_id)
         except SessionError as exc:
             return exc, None
         request[SESSION] = session.short
         return session, level
 
     def _initialize(self, msg: Message, resolved: Resolved) -> web.Response:
-        protocol = self._app.protocol
+        protocol = self._needs.protocol
         params = msg.params
         version = protocol.negotiate(params.get("protocolVersion"), SESSION_VERSIONS)
         caps = as_object(params.get("capabilities"))
@@ -301,7 +321,7 @@ class StreamableHttp:
             client_capabilities=session.client_capabilities,
             session=session,
             log_level=log_level,
-            token=self._app.url_token(request),
+            token=gate.url_token(request),
             second_factor=resolved.second_factor,
         )
 
@@ -325,7 +345,7 @@ class StreamableHttp:
             conn_key=f"modern:{next(self._modern_ids)}",
             client_capabilities=caps if isinstance(caps, dict) else {},
             log_level=level if isinstance(level, str) else None,
-            token=self._app.url_token(request),
+            token=gate.url_token(request),
             second_factor=resolved.second_factor,
         )
 
@@ -334,12 +354,12 @@ class StreamableHttp:
         return (
             "progressToken" in msg.meta
             or (ex.log_level is not None and ex.session is not None)
-            or (ex.session is not None and self._app.protocol.elicits(ex))
+            or (ex.session is not None and self._needs.protocol.elicits(ex))
         )
 
     async def _answer_json(self, request: web.Request, msg: Message, ex: Exchange) -> web.Response:
         try:
-            result = await self._app.protocol.request(msg, ex)
+            result = await self._needs.protocol.request(msg, ex)
         except RequestCancelled:
             return _rpc_error(JsonRpcError(_CANCELLED, "Request cancelled"), msg.id, status=200)
         except JsonRpcError as exc:
@@ -357,9 +377,9 @@ class StreamableHttp:
         return web.json_response(result_response(msg.id, result), headers=headers)
 
     async def _answer_sse(self, request: web.Request, msg: Message, ex: Exchange) -> web.StreamResponse:
-        response = self._app.sse_response()
+        response = self._needs.streams.response()
         await response.prepare(request)
-        self._app.stream_opened(response)
+        self._needs.streams.opened(response)
         lock = asyncio.Lock()
 
         async def send(item: dict[str, Any]) -> None:
@@ -369,7 +389,7 @@ class StreamableHttp:
         ex.send = send
         try:
             try:
-                reply = result_response(msg.id, await self._app.protocol.request(msg, ex))
+                reply = result_response(msg.id, await self._needs.protocol.request(msg, ex))
             except RequestCancelled:
                 return response
             except JsonRpcError as exc:
@@ -383,7 +403,7 @@ class StreamableHttp:
         except (ConnectionResetError, asyncio.CancelledError):
             logger.info("client closed the response stream")
         finally:
-            self._app.stream_closed(response)
+            self._needs.streams.closed(response)
         return response
 
     async def _batch(
@@ -402,9 +422,9 @@ class StreamableHttp:
             return _rpc_error(error, status=400)
         if not items:
             return _rpc_error(JsonRpcError(INVALID_REQUEST, "Invalid Request: empty batch"), status=400)
-        limit = self._app.settings.max_batch_items
+        limit = self._needs.max_batch_items
         if len(items) > limit:
-            self._app.tripped("batch_size")
+            self._needs.tripped("batch_size")
             error = JsonRpcError(
                 INVALID_REQUEST,
                 f"Invalid Request: a batch may hold at most {limit} messages (got {len(items)}); "
@@ -426,10 +446,10 @@ class StreamableHttp:
                 replies.append(error_response(item.get("id") if isinstance(item, dict) else None, exc))
                 continue
             if msg.kind == "notification":
-                self._app.protocol.notification(msg, ex)
+                self._needs.protocol.notification(msg, ex)
             elif msg.kind == "request":
                 try:
-                    replies.append(result_response(msg.id, await self._app.protocol.request(msg, ex)))
+                    replies.append(result_response(msg.id, await self._needs.protocol.request(msg, ex)))
                 except RequestCancelled:
                     continue
                 except JsonRpcError as exc:
@@ -447,7 +467,7 @@ class StreamableHttp:
         an HTTP+SSE (2024-11-05) client pointed at the bare URL: it gets the legacy
         stream and its `endpoint` event (on `/mcp/{token}` only). Stateless clients get 405.
         """
-        resolved = await self._app.authorize(request)
+        resolved = gate.resolved(request)
         request[RPC_METHOD] = "GET"
         if request.headers.get(VERSION_HEADER) in MODERN_VERSIONS:
             return _modern_get_or_delete()
@@ -456,26 +476,26 @@ class StreamableHttp:
             # HTTP+SSE needs the token in its URLs (its endpoint event names one): not on `/mcp`.
             if not _accepts_sse(request) or "token" not in request.match_info:
                 return web.Response(status=405, headers={"Allow": "POST"})
-            return await self._app.legacy.stream(request)
+            return await self._needs.legacy_stream(request)
         if isinstance(session, SessionError):
             return _rpc_error(JsonRpcError(INVALID_REQUEST, "Session not found"), status=404)
         try:
             _check_version_header(request, SESSION_VERSIONS)
         except JsonRpcError as exc:
             return _rpc_error(exc)
-        with self._app.stream_slot(request, resolved.scope.server_id):
+        with self._needs.streams.slot(request, resolved.scope.server_id):
             return await self._session_stream(request, resolved, session)
 
     async def _session_stream(
         self, request: web.Request, resolved: Resolved, session: Session
     ) -> web.StreamResponse:
-        response = self._app.sse_response()
+        response = self._needs.streams.response()
         await response.prepare(request)
-        self._app.stream_opened(response)
+        self._needs.streams.opened(response)
         cut = asyncio.Event()
-        hold = self._app.live.hold(
+        hold = self._needs.live.hold(
             resolved.scope.server_id,
-            self._app.url_token(request),
+            gate.url_token(request),
             lambda _: cut.set(),
             second_factor=resolved.second_factor,
         )
@@ -486,28 +506,28 @@ class StreamableHttp:
         async def push(note: dict[str, Any]) -> None:  # resource updates (protocol.attach_stream)
             await response.write(f"event: message\ndata: {json.dumps(note)}\n\n".encode())
 
-        detach = self._app.protocol.attach_stream(session.nonce, push)
+        detach = self._needs.protocol.attach_stream(session.nonce, push)
         try:
             # Outside requests only resource updates are pushed (no list_changed); keep the stream open
             # with comments until the session or the token expires, the server is revoked
             # (live.py cuts it), the client leaves or we shut down.
-            while not self._app.closing.is_set() and not cut.is_set():
-                remaining = ends - time.time()
+            while not self._needs.closing.is_set() and not cut.is_set():
+                remaining = ends - self._needs.clock.time()
                 if remaining <= 0:
                     break
-                if not await _wait_any((self._app.closing, cut), min(_KEEPALIVE_S, remaining)):
+                if not await _wait_any((self._needs.closing, cut), min(_KEEPALIVE_S, remaining)):
                     await response.write(b": keepalive\n\n")
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
             detach()
-            self._app.live.release(hold)
-            self._app.stream_closed(response)
+            self._needs.live.release(hold)
+            self._needs.streams.closed(response)
         return response
 
     async def delete(self, request: web.Request) -> web.Response:
         """DELETE /mcp/{token}: end the session (405 for the stateless revision: no sessions)."""
-        resolved = await self._app.authorize(request)
+        resolved = gate.resolved(request)
         request[RPC_METHOD] = "DELETE"
         if request.headers.get(VERSION_HEADER) in MODERN_VERSIONS:
             return _modern_get_or_delete()
@@ -523,7 +543,7 @@ class StreamableHttp:
         except JsonRpcError as exc:
             return _rpc_error(exc)
         try:
-            await self._app.protocol.sessions.end(session)
+            await self._needs.protocol.sessions.end(session)
         except StateUnavailable:
             # Not acknowledged: the session would stay usable on other replicas. The client may retry.
             error = JsonRpcError(INTERNAL_ERROR, "The session could not be ended right now; retry shortly")

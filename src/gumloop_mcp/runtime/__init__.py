@@ -2,6 +2,7 @@
 JSON Schema."""
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
+from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._files import private_directory, private_file
 from ._grpc_client import create_channel, error_details, field_violations, is_planned_reconnect, with_details
 from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
@@ -41,6 +42,9 @@ from ._tracing import (
 )
 
 __all__ = [
+    "SYSTEM_CLOCK",
+    "Clock",
+    "SystemClock",
     "configure_tracing",
     "current_trace_ids",
     "extract_context",

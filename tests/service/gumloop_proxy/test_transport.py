@@ -78,14 +78,14 @@ async def server() -> AsyncIterator[tuple[str, list[web.Request]]]:
         return response
 
     async def drip(request: web.Request) -> web.StreamResponse:
-        # One byte every 0.25 s for 10 s: each read is quick, the whole answer is not.
+        # One byte every 0.2 s for 8 s: each read is quick, the whole answer is not.
         response = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": "40"})
         await response.prepare(request)
         for _ in range(40):
             if release.is_set():
                 break
             await response.write(b" ")
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.2)
         return response
 
     app = web.Application()

@@ -1,7 +1,7 @@
 """Infrastructure for the façade's protocol-layer service tests.
 
-A fake TokenService (grpc.aio on 127.0.0.1:0) and a fake Toolbox stand in for the
-token service and the tool layer, so these tests exercise only the protocol layer.
+The fake TokenService (tests/fakes/token_service.py, grpc.aio on 127.0.0.1:0) and a fake Toolbox
+stand in for the token service and the tool layer, so these tests exercise only the protocol layer.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as ppb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
-from gumloop_mcp.runtime import TokenKind, generate_token
-from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
+from gumloop_mcp.runtime import SYSTEM_CLOCK, Clock
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 from services.mcp_facade.contracts import CallContext, ServerScope, TaskSupport, UnknownToolError
@@ -30,78 +29,7 @@ from services.mcp_facade.server import FacadeServer, create_server
 from services.mcp_facade.settings import FacadeSettings
 from services.mcp_facade.state.backends import Backends
 from services.mcp_facade.tools.waits import wait_for_work
-
-
-class FakeTokens(pb_grpc.TokenServiceServicer):
-    """Resolves tokens from a dict, verifies API tokens from a dict, streams revocations."""
-
-    def __init__(self) -> None:
-        self.servers: dict[str, pb.McpServer] = {}
-        # Token -> epoch seconds when it stops resolving (a rotation's grace end).
-        self.token_ends: dict[str, int] = {}
-        self.api_tokens: dict[str, pb.ApiToken] = {}
-        self.resolve_calls = 0
-        self.down = False
-        self.watchers: list[asyncio.Queue[pb.WatchRevocationsResponse]] = []
-
-    def add_server(
-        self, server_id: str = "mcp_1", *, require_api_token: bool = False, require_oauth: bool = False
-    ) -> str:
-        token = generate_token(TokenKind.MCP_URL)
-        self.servers[token] = pb.McpServer(
-            id=server_id,
-            name=f"server {server_id}",
-            account_id="acct_1",
-            config=pb.McpServerConfig(methods=["read"]),
-            require_api_token_auth=require_api_token,
-            require_oauth=require_oauth,
-        )
-        return token
-
-    def add_api_token(self, token_id: str = "apit_1") -> str:
-        token = generate_token(TokenKind.API)
-        self.api_tokens[token] = pb.ApiToken(id=token_id, name="client")
-        return token
-
-    async def emit(self, event: pb.WatchRevocationsResponse) -> None:
-        """Send a revocation event to every open watch."""
-        for queue in self.watchers:
-            await queue.put(event)
-
-    async def revoke(self, server_id: str) -> None:
-        for token in [t for t, s in self.servers.items() if s.id == server_id]:
-            del self.servers[token]
-        await self.emit(pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_DELETED, mcp_server_id=server_id))
-
-    async def ResolveToken(self, request: Any, context: Any) -> pb.ResolveTokenResponse:
-        self.resolve_calls += 1
-        if self.down:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "store down")
-        server = self.servers.get(request.token)
-        if server is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "token does not resolve")
-        reply = pb.ResolveTokenResponse(mcp_server=server)
-        if request.token in self.token_ends:
-            reply.token_expire_time.FromSeconds(self.token_ends[request.token])
-        return reply
-
-    async def VerifyApiToken(self, request: Any, context: Any) -> pb.VerifyApiTokenResponse:
-        token = self.api_tokens.get(request.token)
-        if token is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "no such API token")
-        return pb.VerifyApiTokenResponse(api_token=token)
-
-    async def WatchRevocations(
-        self, request: Any, context: Any
-    ) -> AsyncIterator[pb.WatchRevocationsResponse]:
-        queue: asyncio.Queue[pb.WatchRevocationsResponse] = asyncio.Queue()
-        self.watchers.append(queue)
-        try:
-            yield pb.WatchRevocationsResponse()
-            while True:
-                yield await queue.get()
-        finally:
-            self.watchers.remove(queue)
+from tests.fakes.token_service import FakeTokens
 
 
 @dataclass
@@ -120,6 +48,8 @@ class FakeToolbox:
     release: asyncio.Event = field(default_factory=asyncio.Event)
     deadlines: list[float] = field(default_factory=list)
     polls: int = 0
+    # Set when a `wait` call has returned or was cancelled: it polls no more.
+    wait_ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def list_tools(self, scope: ServerScope) -> list[dict[str, Any]]:
         return [
@@ -177,9 +107,12 @@ class FakeToolbox:
 
         work = ppb.AsyncWork(state_field="state", terminal_states=["DONE"])
         loop = asyncio.get_running_loop()
-        outcome = await wait_for_work(
-            poll, work, wait_seconds, ctx, clock=loop.time, first_interval=0.05, max_interval=0.05
-        )
+        try:
+            outcome = await wait_for_work(
+                poll, work, wait_seconds, ctx, clock=loop.time, first_interval=0.05, max_interval=0.05
+            )
+        finally:
+            self.wait_ended.set()
         return {"content": [{"type": "text", "text": f"stopped waiting: {outcome.reason}"}]}
 
 
@@ -227,7 +160,8 @@ async def stack() -> AsyncIterator[Stack]:
     toolbox = FakeToolbox()
     servers: list[FacadeServer] = []
 
-    async def make(**overrides: Any) -> FacadeServer:
+    async def make(clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> FacadeServer:
+        """Another façade on the same fakes: settings `overrides`, expiries read on `clock`."""
         values: dict[str, Any] = {
             "port": 0,
             "admin_port": 0,
@@ -235,7 +169,9 @@ async def stack() -> AsyncIterator[Stack]:
             "request_deadline_s": 30.0,
         }
         values.update(overrides)
-        server = await create_server(FacadeSettings(**values), backends=backends, toolbox=toolbox)
+        server = await create_server(
+            FacadeSettings(**values), backends=backends, toolbox=toolbox, clock=clock
+        )
         servers.append(server)
         await asyncio.wait_for(server.resolver.watch_live.wait(), 5)
         return server

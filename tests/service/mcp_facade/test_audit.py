@@ -184,7 +184,7 @@ async def test_tool_calls_through_the_facade_are_recorded_without_their_argument
 
 
 async def test_a_server_that_opted_in_has_its_arguments_and_results_recorded(stack: Stack) -> None:
-    stack.tokens.servers[stack.token].config.audit_payloads = True
+    stack.tokens.server_of(stack.token).config.audit_payloads = True
     server = await stack.make()
     url = f"http://127.0.0.1:{server.public_port}/mcp/{stack.token}"
     async with sdk_session(url) as session:

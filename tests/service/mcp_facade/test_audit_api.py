@@ -23,7 +23,7 @@ from services.mcp_facade.management.management import _AUDIT, create_admin_app
 from services.mcp_facade.settings import FacadeSettings
 from services.mcp_facade.state.backends import Backends
 
-from .test_management import AUTH, FakeProxy, FakeTokens
+from .test_management import AUTH, FakeProxy, management_tokens
 
 BASE_MS = 1_780_000_000_000  # 2026-05-28T20:26:40Z
 
@@ -31,7 +31,7 @@ BASE_MS = 1_780_000_000_000  # 2026-05-28T20:26:40Z
 @pytest.fixture
 async def admin() -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
     """The admin app with one MCP server of acct_1 whose trail holds 12 calls (and one of another server)."""
-    tokens, proxy = FakeTokens(), FakeProxy()  # type: ignore[abstract]
+    tokens, proxy = management_tokens(), FakeProxy()  # type: ignore[abstract]
     server = grpc.aio.server()
     tpb_grpc.add_TokenServiceServicer_to_server(tokens, server)
     ppb_grpc.add_ProxyServiceServicer_to_server(proxy, server)

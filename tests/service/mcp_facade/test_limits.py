@@ -126,11 +126,11 @@ async def test_sse_streams_are_limited_per_server_and_per_client_address(stack: 
             assert "client address (at most 3)" in (await refused.json())["error"]["message"]
         assert (_tripped(server, "streams_per_server"), _tripped(server, "streams_per_client")) == (1, 1)
         a.close()
-        await _until(lambda: server.facade.slots.open_for("mcp_1") == 1)
+        await _until(lambda: server.facade.streams.open_for("mcp_1") == 1)
         d, _ = await _open_sse(http, first)  # the slot came back
         for resp in (b, c, d):
             resp.close()
-    await _until(lambda: server.facade.slots.open_for("mcp_1") == 0)
+    await _until(lambda: server.facade.streams.open_for("mcp_1") == 0)
 
 
 async def test_a_streamable_get_stream_takes_a_slot_too(stack: Stack) -> None:
@@ -246,19 +246,19 @@ def _open(server: FacadeServer, port: str = "public") -> float:
 
 
 async def test_unfinished_headers_get_408_and_are_closed_on_both_ports(stack: Stack) -> None:
-    server = await stack.make(header_timeout_s=0.3)
+    server = await stack.make(header_timeout_s=0.15)
     for port, name in ((server.public_port, "public"), (server.admin_port, "admin")):
         reader, writer = await _raw(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         raw = await asyncio.wait_for(reader.read(), 5)  # EOF follows the answer
         status, _, body = _status_and_body(raw)
         assert status == 408
-        assert "did not arrive within 0.3 seconds" in body["error"]["message"]
+        assert "did not arrive within 0.15 seconds" in body["error"]["message"]
         assert _tripped(server, "header_timeout", name) == 1
         writer.close()
     # A prompt request on a new connection is not cut by the header timeout.
     await asyncio.sleep(0.1)
     reader, writer = await _raw(server.public_port, _request("GET", "/healthz"))
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(0.2)  # past the header timeout
     assert (await reader.readuntil(b"\r\n")).startswith(b"HTTP/1.1 200")
     writer.close()
 

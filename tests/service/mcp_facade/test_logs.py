@@ -16,8 +16,9 @@ import grpc
 import pytest
 
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
+from tests.fakes.token_service import FakeTokens
 
-from .conftest import FakeTokens, Stack
+from .conftest import Stack
 
 PIPE = asyncio.subprocess.PIPE
 REPO = Path(__file__).resolve().parents[3]

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from google.rpc import error_details_pb2
 from openapi_spec_validator import validate
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as ppb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as ppb_grpc
-from gumloop_mcp.runtime import create_channel, with_details
-from gumloop_mcp.tokens.v1 import tokens_service_pb2 as tpb
+from gumloop_mcp.runtime import create_channel
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as tpb_grpc
 from services.mcp_facade.management.management import ROUTES, create_admin_app
 from services.mcp_facade.settings import FacadeSettings
 from services.mcp_facade.state.backends import Backends
+from tests.fakes.token_service import MANAGEMENT, FakeTokens
 
 GOOD = "gmcpat_good"
 AUTH = {"Authorization": f"Bearer {GOOD}"}
@@ -29,90 +27,12 @@ BOUND = "gmcpat_bound"
 BOUND_AUTH = {"Authorization": f"Bearer {BOUND}"}
 
 
-class FakeTokens(tpb_grpc.TokenServiceServicer):
-    """MCP servers and API tokens in dicts; 'bogus' methods are rejected with a field violation."""
-
-    def __init__(self) -> None:
-        self.servers: dict[str, tpb.McpServer] = {}
-        self.ids = itertools.count(1)
-        # The grace_period (seconds, None when unset) of every RotateMcpServerToken call.
-        self.rotations: list[int | None] = []
-
-    async def VerifyApiToken(self, request: Any, context: Any) -> tpb.VerifyApiTokenResponse:
-        if request.token not in (GOOD, BOUND) or request.purpose != tpb.API_TOKEN_PURPOSE_MANAGEMENT:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad token")
-        if request.token == BOUND:
-            if request.account_id not in ("", "acct_1"):
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, "bound to another account")
-            return tpb.VerifyApiTokenResponse(api_token=tpb.ApiToken(id="apit_b", account_id="acct_1"))
-        return tpb.VerifyApiTokenResponse(api_token=tpb.ApiToken(id="apit_1"))
-
-    async def CreateMcpServer(self, request: Any, context: Any) -> tpb.CreateMcpServerResponse:
-        if "bogus" in request.mcp_server.config.methods:
-            bad = error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(
-                        field="mcp_server.config.methods[0]", description="unknown method 'bogus'"
-                    )
-                ]
-            )
-            await context.abort_with_status(with_details(grpc.StatusCode.INVALID_ARGUMENT, "invalid", bad))
-        server = tpb.McpServer()
-        server.CopyFrom(request.mcp_server)
-        server.id = f"mcp_{next(self.ids)}"
-        server.token_prefix = "gmcp_abcd"
-        self.servers[server.id] = server
-        return tpb.CreateMcpServerResponse(mcp_server=server, token=f"gmcp_secret_{server.id}")
-
-    async def _get(self, server_id: str, context: Any) -> tpb.McpServer:
-        if server_id not in self.servers:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"MCP server {server_id!r} does not exist")
-        return self.servers[server_id]
-
-    async def GetMcpServer(self, request: Any, context: Any) -> tpb.GetMcpServerResponse:
-        return tpb.GetMcpServerResponse(mcp_server=await self._get(request.id, context))
-
-    async def ListMcpServers(self, request: Any, context: Any) -> tpb.ListMcpServersResponse:
-        mine = [s for s in self.servers.values() if s.account_id == request.account_id]
-        start = int(request.page_token or 0)
-        page = mine[start : start + request.page_size]
-        more = start + request.page_size < len(mine)
-        return tpb.ListMcpServersResponse(
-            mcp_servers=page, next_page_token=str(start + request.page_size) if more else ""
-        )
-
-    async def UpdateMcpServer(self, request: Any, context: Any) -> tpb.UpdateMcpServerResponse:
-        server = await self._get(request.mcp_server.id, context)
-        if request.mcp_server.name == "contended":
-            await context.abort(grpc.StatusCode.ABORTED, "the scope kept changing; retry the update")
-        for path in request.update_mask.paths:
-            if path == "config":
-                server.config.CopyFrom(request.mcp_server.config)
-            elif path == "expire_time":
-                server.ClearField("expire_time")
-                if request.mcp_server.HasField("expire_time"):
-                    server.expire_time.CopyFrom(request.mcp_server.expire_time)
-            else:
-                setattr(server, path, getattr(request.mcp_server, path))
-        return tpb.UpdateMcpServerResponse(mcp_server=server)
-
-    async def DeleteMcpServer(self, request: Any, context: Any) -> tpb.DeleteMcpServerResponse:
-        await self._get(request.id, context)
-        del self.servers[request.id]
-        return tpb.DeleteMcpServerResponse()
-
-    async def RotateMcpServerToken(self, request: Any, context: Any) -> tpb.RotateMcpServerTokenResponse:
-        server = await self._get(request.id, context)
-        self.rotations.append(request.grace_period.seconds if request.HasField("grace_period") else None)
-        reply = tpb.RotateMcpServerTokenResponse(mcp_server=server, token=f"gmcp_rotated_{server.id}")
-        reply.old_token_expire_time.FromSeconds(2_000_000_000 + request.grace_period.seconds)
-        return reply
-
-    async def CreateApiToken(self, request: Any, context: Any) -> tpb.CreateApiTokenResponse:
-        token = tpb.ApiToken()
-        token.CopyFrom(request.api_token)
-        token.id = "apit_2"
-        return tpb.CreateApiTokenResponse(api_token=token, token="gmcpat_new")
+def management_tokens() -> FakeTokens:
+    """The fake token service with GOOD (unbound) and BOUND (acct_1) management tokens."""
+    tokens = FakeTokens()
+    tokens.add_api_token("apit_1", token=GOOD, purposes=[MANAGEMENT])
+    tokens.add_api_token("apit_b", token=BOUND, purposes=[MANAGEMENT], account_id="acct_1")
+    return tokens
 
 
 class FakeProxy(ppb_grpc.ProxyServiceServicer):
@@ -160,7 +80,7 @@ class FakeProxy(ppb_grpc.ProxyServiceServicer):
 @pytest.fixture
 async def fakes() -> AsyncIterator[tuple[FakeTokens, FakeProxy, TestClient[Any, Any]]]:
     """The admin app over fake backends served by real grpc.aio servers."""
-    tokens, proxy = FakeTokens(), FakeProxy()  # type: ignore[abstract]
+    tokens, proxy = management_tokens(), FakeProxy()  # type: ignore[abstract]
     server = grpc.aio.server()
     tpb_grpc.add_TokenServiceServicer_to_server(tokens, server)
     ppb_grpc.add_ProxyServiceServicer_to_server(proxy, server)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,6 +21,7 @@ from gumloop_mcp.runtime import TokenKind, generate_token
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from services.mcp_facade.protocol.live import REVOKED_MESSAGE
 from services.mcp_facade.server import FacadeServer
+from tests.fakes.clock import FakeClock
 
 from .conftest import Stack
 
@@ -82,6 +83,13 @@ async def _ends(resp: aiohttp.ClientResponse, within_s: float = ENDS_WITHIN_S) -
     return loop.time() - started
 
 
+async def _until(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    """Return once `condition()` holds (checked every 20 ms); fail after `within_s`."""
+    async with asyncio.timeout(within_s):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
 async def _still_open(resp: aiohttp.ClientResponse, for_s: float = 0.5) -> bool:
     try:
         await asyncio.wait_for(resp.content.read(), for_s)
@@ -126,8 +134,9 @@ async def test_an_in_flight_wait_is_cancelled_with_a_clear_error_and_stops_polli
         status, reply = await asyncio.wait_for(call, ENDS_WITHIN_S)
         assert status == 404
         assert reply["error"] == {"code": -32600, "message": REVOKED_MESSAGE}
+        await asyncio.wait_for(stack.toolbox.wait_ended.wait(), ENDS_WITHIN_S)  # the poll loop is over
         polls = stack.toolbox.polls
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.15)  # three poll intervals
         assert stack.toolbox.polls == polls  # nothing keeps calling upstream
         assert stack.server.facade.protocol.inflight == 0
 
@@ -171,7 +180,7 @@ async def test_a_running_task_of_a_revoked_server_is_cancelled(stack: Stack) -> 
 async def test_a_rotated_token_without_grace_ends_only_its_own_streams(stack: Stack) -> None:
     """ROTATED: streams opened with the old token end once it no longer resolves; the new token's stay."""
     new_token = generate_token(TokenKind.MCP_URL)
-    stack.tokens.servers[new_token] = stack.tokens.servers[stack.token]
+    stack.tokens.url_tokens[new_token] = "mcp_1"
     async with aiohttp.ClientSession() as http:
         old_session = await _initialize(http, stack.url)
         new_session = await _initialize(http, _url(stack.server, new_token))
@@ -179,7 +188,7 @@ async def test_a_rotated_token_without_grace_ends_only_its_own_streams(stack: St
             _session_stream(http, stack.url, old_session) as old,
             _session_stream(http, _url(stack.server, new_token), new_session) as new,
         ):
-            del stack.tokens.servers[stack.token]
+            del stack.tokens.url_tokens[stack.token]
             await stack.tokens.emit(
                 pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_ROTATED, mcp_server_id="mcp_1")
             )
@@ -191,7 +200,7 @@ async def test_a_rotated_tokens_streams_end_when_its_grace_ends(stack: Stack) ->
     """ROTATED with a grace period: the old token's stream stays until the grace ends, then ends
     (the token service deletes grace tokens without an event)."""
     new_token = generate_token(TokenKind.MCP_URL)
-    stack.tokens.servers[new_token] = stack.tokens.servers[stack.token]
+    stack.tokens.url_tokens[new_token] = "mcp_1"
     async with aiohttp.ClientSession() as http:
         session = await _initialize(http, stack.url)
         async with _session_stream(http, stack.url, session) as old:
@@ -206,10 +215,7 @@ async def test_a_rotated_tokens_streams_end_when_its_grace_ends(stack: Stack) ->
 async def test_streams_and_calls_end_when_the_server_expires(stack: Stack) -> None:
     """No event needed: a stream ends at the record's expiry, and the expiry seen on a cache hit
     cancels the record's in-flight calls."""
-    token = generate_token(TokenKind.MCP_URL)
-    record = pb.McpServer(id="mcp_short", name="short", account_id="acct_1")
-    record.expire_time.FromSeconds(int(time.time()) + 2)
-    stack.tokens.servers[token] = record
+    token = stack.tokens.add_server("mcp_short", expire_at=int(time.time()) + 2)
     url = _url(stack.server, token)
     async with aiohttp.ClientSession() as http:
         session = await _initialize(http, url)
@@ -296,17 +302,17 @@ async def test_an_expiry_seen_on_a_cache_hit_does_not_refuse_the_record_once_it_
     stack: Stack,
 ) -> None:
     """The cached entry says expired, but the record was extended (its UPDATED came late): calls work."""
-    token = generate_token(TokenKind.MCP_URL)
-    record = pb.McpServer(id="mcp_ext", name="extended", account_id="acct_1")
-    record.expire_time.FromSeconds(int(time.time()) + 2)
-    stack.tokens.servers[token] = record
-    url = _url(stack.server, token)
+    clock = FakeClock()
+    server = await stack.make(clock=clock)
+    token = stack.tokens.add_server("mcp_ext", expire_at=int(clock.time()) + 2)
+    record = stack.tokens.servers["mcp_ext"]
+    url = _url(server, token)
     async with aiohttp.ClientSession() as http:
         session = await _initialize(http, url)
-        await asyncio.sleep(2.2)
+        clock.advance(2.2)  # past the expiry, well within the cache's lifetime
         status, _ = await _post(http, url, session, "ping", {})
         assert status == 404  # the stale cache entry: refused, and its open work cut
-        record.expire_time.FromSeconds(int(time.time()) + 86_400)
+        record.expire_time.FromSeconds(int(clock.time()) + 86_400)
         await stack.tokens.emit(
             pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_ext")
         )
@@ -369,20 +375,25 @@ async def test_a_legacy_stream_left_during_its_claim_releases_its_hold(stack: St
     """A client that leaves while the stream is being claimed (a slow shared state) leaves nothing held."""
     state = stack.server.state
     claim = state.claim_stream
+    claiming = asyncio.Event()
+    unblock = asyncio.Event()
 
     async def slow_claim(*args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(0.5)
+        claiming.set()
+        await unblock.wait()
         return await claim(*args, **kwargs)
 
     state.claim_stream = slow_claim  # type: ignore[method-assign]
     async with aiohttp.ClientSession() as http:
         for _ in range(3):
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.1):
-                    await http.get(f"{stack.url}/sse", headers=SSE)
-        await asyncio.sleep(0.8)
-    assert stack.server.facade.live.count() == 0
-    assert stack.server.facade.legacy.connections == {}
+            claiming.clear()
+            request = asyncio.create_task(http.get(f"{stack.url}/sse", headers=SSE))
+            await asyncio.wait_for(claiming.wait(), 5)
+            request.cancel()  # the client leaves while its stream is being claimed
+            with contextlib.suppress(asyncio.CancelledError):
+                await request
+        unblock.set()
+    await _until(lambda: stack.server.facade.live.count() == 0 and not stack.server.facade.legacy.connections)
 
 
 async def test_a_burst_of_updates_re_checks_the_tokens_in_use_once_or_twice_not_per_event(
@@ -397,7 +408,8 @@ async def test_a_burst_of_updates_re_checks_the_tokens_in_use_once_or_twice_not_
                 await stack.tokens.emit(
                     pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_1")
                 )
-            await asyncio.sleep(0.5)
+            await _until(lambda: stack.tokens.resolve_calls > before)
+            await asyncio.sleep(0.2)  # room for more re-checks, were each event to start one
             assert 1 <= stack.tokens.resolve_calls - before <= 5
             assert await _still_open(stream)  # the record still resolves: nothing is cut
             assert stack.server.facade.live.count("mcp_1") == 1

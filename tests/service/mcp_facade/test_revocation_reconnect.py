@@ -14,8 +14,7 @@ import pytest
 
 from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from services.mcp_facade.transport.auth import TokenResolver
-
-from .conftest import FakeTokens
+from tests.fakes.token_service import FakeTokens
 
 AUTH_LOGGER = "services.mcp_facade.transport.auth"
 PLANNED = "revocation watch: the token service recycled the connection; reconnecting"

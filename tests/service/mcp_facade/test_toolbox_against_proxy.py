@@ -261,7 +261,8 @@ async def test_the_official_mcp_client_accepts_tools_and_structured_results(stac
     from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as tokens_grpc
     from services.mcp_facade.server import create_server as create_facade
     from services.mcp_facade.state.backends import Backends
-    from tests.service.mcp_facade.conftest import FakeTokens, sdk_session
+    from tests.fakes.token_service import FakeTokens
+    from tests.service.mcp_facade.conftest import sdk_session
 
     tokens = FakeTokens()
     token = tokens.add_server()  # read-only scope on acct_1

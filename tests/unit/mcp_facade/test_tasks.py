@@ -89,7 +89,12 @@ async def test_result_waits_at_most_the_timeout_and_tool_errors_propagate() -> N
 async def test_close_cancels_running_tasks_and_records_the_shutdown() -> None:
     """Shutdown cancels running tasks; their record says the server shut down."""
     store = TaskStore(MemoryState())
-    task = await store.start("s1", 60_000, CallContext(deadline=0), lambda: asyncio.sleep(60, {}))
+
+    async def forever() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    task = await store.start("s1", 60_000, CallContext(deadline=0), forever)
     await asyncio.sleep(0)
     await store.close()
     got = await store.get("s1", task["taskId"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -46,6 +46,9 @@ class Relay:
         self._server: asyncio.Server | None = None
         self.port = 0
         self.accepted = 0
+        # Pub/sub pongs relayed to the client, and an event set at each.
+        self.pongs = 0
+        self._pong = asyncio.Event()
 
     @classmethod
     async def start(cls, target_port: int) -> Relay:
@@ -87,19 +90,41 @@ class Relay:
         link = _Link(dead=not self._forwarding, writers=[writer, up_writer])
         self._links.add(link)
         try:
-            await asyncio.gather(self._pump(reader, up_writer, link), self._pump(up_reader, writer, link))
+            await asyncio.gather(
+                self._pump(reader, up_writer, link), self._pump(up_reader, writer, link, self._count_pongs)
+            )
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
             self._links.discard(link)
             link.abort()
 
+    def _count_pongs(self, data: bytes) -> None:
+        # A PING on a subscribed connection is answered `+PONG` in RESP3, `*2 $4 pong $0 ""` in RESP2.
+        found = data.count(b"+PONG\r\n") + data.count(b"$4\r\npong\r\n")
+        if found:
+            self.pongs += found
+            self._pong.set()
+
+    async def pongs_relayed(self, count: int) -> None:
+        """Return once `count` pongs in all have been relayed to the client."""
+        while self.pongs < count:
+            self._pong.clear()
+            await self._pong.wait()
+
     @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link) -> None:
+    async def _pump(
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        link: _Link,
+        seen: Callable[[bytes], None] | None = None,
+    ) -> None:
         while data := await reader.read(65536):
             if not link.dead:
                 writer.write(data)
                 await writer.drain()
+                if seen is not None:
+                    seen(data)
         link.abort()
 
 
@@ -203,7 +228,8 @@ async def test_a_quiet_healthy_channel_is_not_reported_lost(
 ) -> None:
     """Many ping intervals without any message keep the subscription live: pongs count as answers."""
     await next_of(listening.live)
-    await asyncio.sleep(2.0)  # ten ping intervals, four liveness timeouts
+    # Ten answered pings: ten ping intervals, four liveness timeouts (waited on, not slept).
+    await asyncio.wait_for(relay.pongs_relayed(relay.pongs + 10), BOUND_S)
     assert listening.lost.empty()
     assert listening.live.empty()
     await _delivered(listening, publisher, b"still here")
