@@ -50,7 +50,7 @@ async def test_removal_from_the_allowed_set_ends_access_on_every_replica(
     stack: Stack, clean_redis_url: str
 ) -> None:
     token = stack.tokens.add_server("mcp_oidc", require_oauth=True)
-    record = stack.tokens.servers[token]
+    record = stack.tokens.server_of(token)
     record.config.oauth_allowed_domains.append("example.com")
     record.config.oauth_allowed_groups.append("eng")
     one = await stack.make(store="redis", redis_url=clean_redis_url)
