@@ -203,7 +203,7 @@ async def test_the_official_client_signs_in_calls_tools_refreshes_and_is_cut_off
         assert not teams.is_error and teams.structured_content
     # The consent page lists the tools the client will get (the first ones, then "… and N more").
     assert len(pages) == 1
-    shown = [re.search(r"\(([a-z0-9_]+)\)$", t) for t in pages[0].tools if not t.startswith("…")]
+    shown = [re.match(r"([a-z0-9_]+)( — .+)?$", t) for t in pages[0].tools if not t.startswith("…")]
     shown_names = {m.group(1) for m in shown if m}
     more = [int(m.group(1)) for t in pages[0].tools if (m := re.match(r"… and (\d+) more", t))]
     assert shown_names and shown_names <= names

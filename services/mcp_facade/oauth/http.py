@@ -503,8 +503,9 @@ def _grant_allowed(grant: Grant, scope: ServerScope) -> bool:
 
 
 def _tool_label(tool: dict[str, Any]) -> str:
-    title = tool.get("title")
-    return f"{title} ({tool['name']})" if title else str(tool["name"])
+    """The tool's name, then the first sentence of its description (the published form has no title)."""
+    description = str(tool.get("description") or "").split(". ", 1)[0].rstrip(".")
+    return f"{tool['name']} — {description}" if description else str(tool["name"])
 
 
 def _opt(value: Any) -> str | None:
