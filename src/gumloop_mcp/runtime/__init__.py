@@ -2,6 +2,7 @@
 JSON Schema."""
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
+from ._eventloop import run_service
 from ._files import private_directory, private_file
 from ._grpc_client import create_channel, error_details, field_violations, is_planned_reconnect, with_details
 from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
@@ -83,6 +84,7 @@ __all__ = [
     "private_file",
     "new_request_id",
     "redact",
+    "run_service",
     "request_id_var",
     "schema_violations",
     "serve_until_stopped",
