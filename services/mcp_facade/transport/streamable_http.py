@@ -29,12 +29,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
+
+from gumloop_mcp.runtime import json_dumpb, json_dumps
 
 from ..protocol.jsonrpc import (
     HEADER_MISMATCH,
@@ -288,7 +289,7 @@ class StreamableHttp:
         info = as_object(params.get("clientInfo"))
         session_id, _ = protocol.sessions.issue(resolved.scope.server_id, version, caps, info)
         body = result_response(msg.id, protocol.initialize_result(version, caps))
-        return web.json_response(body, headers={SESSION_HEADER: session_id})
+        return web.json_response(body, headers={SESSION_HEADER: session_id}, dumps=json_dumps)
 
     def _session_exchange(
         self, request: web.Request, resolved: Resolved, session: Session, log_level: str | None
@@ -354,7 +355,7 @@ class StreamableHttp:
             headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
             if request.headers.get("If-None-Match") == etag:
                 return web.Response(status=304, headers=headers)
-        return web.json_response(result_response(msg.id, result), headers=headers)
+        return web.json_response(result_response(msg.id, result), headers=headers, dumps=json_dumps)
 
     async def _answer_sse(self, request: web.Request, msg: Message, ex: Exchange) -> web.StreamResponse:
         response = self._app.sse_response()
@@ -364,7 +365,7 @@ class StreamableHttp:
 
         async def send(item: dict[str, Any]) -> None:
             async with lock:
-                await response.write(f"event: message\ndata: {json.dumps(item)}\n\n".encode())
+                await response.write(b"event: message\ndata: " + json_dumpb(item) + b"\n\n")
 
         ex.send = send
         try:
@@ -436,7 +437,7 @@ class StreamableHttp:
                     replies.append(error_response(msg.id, exc))
         if not replies:
             return web.Response(status=202)
-        return web.json_response(replies)
+        return web.json_response(replies, dumps=json_dumps)
 
     # -- GET / DELETE --------------------------------------------------------------------------
 
