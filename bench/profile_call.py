@@ -19,6 +19,10 @@ its parent in the same run on the same noisy machine (`--baseline .` runs the wo
 with `--env KEY=VALUE` applied to the second stack only, to try a setting). `--profile DIR` then
 drives the stateless and session paths under py-spy on every service (collapsed stacks in DIR,
 `--native` for C frames) and prints each process's heaviest functions, idle waits left out.
+
+After the latencies, the CPU time each service process spends per stateless tools/call (user + system,
+from the kernel's accounting, over alternated batches) is printed per target: unlike latency, it hardly
+moves when other work shares the cores, so small wins show there first; it is what bounds throughput.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 from bench import mcp_wire
 from bench.scenarios import EMULATOR_HEADERS, OUR_TOOL, SCOPES, mint
@@ -174,6 +179,46 @@ async def measure(targets: list[Target], n: int, rounds: int, warmup: int) -> No
         random.shuffle(plan)
         for target, name in plan:
             await _timed(target.probes()[name], n, target.samples[name])
+
+
+CPU_SERVICES = ("facade", "proxy", "tokens")
+# Also read, not counted in the services' total: `gumloop-mcp up` copies every child's log lines.
+CPU_OTHERS = ("launcher", "emulator")
+
+
+async def measure_cpu(targets: list[Target], n: int, rounds: int) -> dict[str, dict[str, float]]:
+    """CPU milliseconds per stateless tools/call in each service process, per target label."""
+    spent: dict[str, collections.Counter[str]] = {t.label: collections.Counter() for t in targets}
+    calls: collections.Counter[str] = collections.Counter()
+    for _ in range(rounds):
+        for target in random.sample(targets, len(targets)):
+            processes = {
+                **target.stack.service_processes(),
+                "launcher": psutil.Process(target.stack.process.pid),
+            }
+            before = {name: processes[name].cpu_times() for name in (*CPU_SERVICES, *CPU_OTHERS)}
+            await _timed(target.probes()["stateless"], n, [])
+            for name in (*CPU_SERVICES, *CPU_OTHERS):
+                after = processes[name].cpu_times()
+                spent[target.label][name] += (after.user + after.system) - (
+                    before[name].user + before[name].system
+                )
+            calls[target.label] += n
+    return {
+        label: {name: 1000 * seconds / calls[label] for name, seconds in by_service.items()}
+        for label, by_service in spent.items()
+    }
+
+
+def report_cpu(cpu: dict[str, dict[str, float]]) -> None:
+    print("\nCPU ms per stateless tools/call (user + system); total = façade + proxy + tokens")
+    for name in (*CPU_SERVICES, "total", *CPU_OTHERS):
+        row = f"{name:<10}"
+        for label, by_service in cpu.items():
+            services = (by_service[service] for service in CPU_SERVICES)
+            value = sum(services) if name == "total" else by_service.get(name, 0.0)
+            row += f"  {label}={value:7.3f}"
+        print(row)
 
 
 def report(targets: list[Target]) -> None:
@@ -339,6 +384,8 @@ async def run(args: argparse.Namespace) -> None:
                   f"{args.rounds} rounds x {args.n} requests per probe, concurrency 1\n")  # fmt: skip
             await measure(targets, args.n, args.rounds, args.warmup)
             report(targets)
+            if args.cpu_calls > 0:
+                report_cpu(await measure_cpu(targets, args.cpu_calls, args.rounds))
             if args.profile is not None:
                 await profile(targets[-1], args.profile, args.profile_seconds, args.rate, args.native)
 
@@ -357,6 +404,10 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE",
         help="extra environment for the current tree's stack (B) only, e.g. to try a setting",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cpu-calls", type=int, default=200,
+        help="stateless calls per target and round for the CPU-per-call figure (0: skip it)",
     )  # fmt: skip
     parser.add_argument("--profile", type=Path, help="directory for py-spy profiles of the current tree")
     parser.add_argument("--profile-seconds", type=float, default=15.0)

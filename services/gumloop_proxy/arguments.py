@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from gumloop_mcp.runtime import schema_violations
+from gumloop_mcp.runtime import json_loads, schema_violations
 
 from .errors import InvalidArguments
 
@@ -33,7 +33,7 @@ def parse_arguments(text: str) -> dict[str, Any]:
     try:
         # NaN, Infinity and -Infinity are Python's extensions, not JSON: kept as non-finite floats
         # here (as 1e999 is) and refused below with their path.
-        value = json.loads(text)
+        value = json_loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidArguments(
             [("arguments_json", f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})")]

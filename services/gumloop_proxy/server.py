@@ -24,14 +24,12 @@ from gumloop_mcp.runtime import (
     start_serving,
 )
 
-from .account_store_redis import RedisAccountStore
 from .account_store_sqlite import SqliteAccountStore
 from .accounts import AccountStore
 from .catalog import Catalog, default_catalog
 from .crypto import load_cipher
 from .decoding import ContentDecoder
 from .idempotency import IdempotencyStore, MemoryIdempotencyStore
-from .idempotency_redis import RedisIdempotencyStore
 from .servicer import ProxyServicer
 from .settings import ProxySettings
 from .upstream import Upstream, UpstreamMetrics
@@ -49,6 +47,8 @@ def open_account_store(settings: ProxySettings) -> AccountStore:
     if settings.store == "redis":
         if settings.redis_url is None:
             raise ValueError("GMCP_PROXY_REDIS_URL is required when GMCP_PROXY_STORE=redis")
+        from .account_store_redis import RedisAccountStore  # redis-py only where Redis is used
+
         return RedisAccountStore(settings.redis_url.get_secret_value(), settings.redis_key_prefix, cipher)
     path = settings.sqlite_path or settings.data_dir / "proxy.sqlite3"
     return SqliteAccountStore(path, cipher)
@@ -59,6 +59,8 @@ def open_idempotency_store(settings: ProxySettings) -> IdempotencyStore:
     if settings.store == "redis":
         if settings.redis_url is None:
             raise ValueError("GMCP_PROXY_REDIS_URL is required when GMCP_PROXY_STORE=redis")
+        from .idempotency_redis import RedisIdempotencyStore  # redis-py only where Redis is used
+
         lease_s = settings.idempotency_lease_s or settings.request_timeout_s + 30.0
         return RedisIdempotencyStore(
             settings.redis_url.get_secret_value(),

@@ -21,6 +21,7 @@ import httpx
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1 import proxy_service_pb2_grpc as pb_grpc
+from gumloop_mcp.runtime import json_dumps, json_loads
 
 from . import errors
 from .accounts import AccountStore, StoredAccount, new_account_from_proto
@@ -298,7 +299,7 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         op = self._operation(name)
         response = await self._send(op, arguments, account, deadline, retry_safe=op.method == "GET")
         try:
-            return json.loads(response.content)
+            return json_loads(response.content)
         except (ValueError, RecursionError) as exc:
             raise malformed(name, response.status, "not JSON") from exc
 
@@ -321,12 +322,12 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
             return answer
         if response.is_json:
             try:
-                parsed = json.loads(response.content)
+                parsed = json_loads(response.content)
             except (ValueError, RecursionError) as exc:  # RecursionError: a nesting bomb
                 raise malformed(
                     op.name, response.status, "content-type says JSON but the body is not"
                 ) from exc
-            answer.body_json = json.dumps(parsed, ensure_ascii=False)
+            answer.body_json = json_dumps(parsed)
             return answer
         filename = _filename(response.headers.get("content-disposition", "")) or (
             op.name + (mimetypes.guess_extension(response.media_type) or "")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-from gumloop_mcp.runtime import configure, configure_tracing, shutdown_tracing
+from gumloop_mcp.runtime import configure, configure_tracing, run_service, shutdown_tracing
 
 from .server import serve
 from .settings import FacadeSettings
@@ -21,7 +20,7 @@ def main() -> None:
     configure(settings.log_level, json_format=settings.log_json)
     configure_tracing("gumloop-mcp-facade")  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
     try:
-        asyncio.run(serve(settings, on_ready=_ready))
+        run_service(serve(settings, on_ready=_ready))
     finally:
         shutdown_tracing()
 

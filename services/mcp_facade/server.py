@@ -34,7 +34,6 @@ from .protocol.sessions import SessionCodec, SessionStore
 from .settings import FacadeSettings
 from .state.backends import Backends, connect_backends
 from .state.state import FacadeState, MemoryState
-from .state.state_redis import RedisState
 from .transport.app import FacadeApp, create_public_app
 from .transport.auth import TokenResolver
 from .transport.connections import FD_RESERVE, ConnectionGuard, GuardedSite, fd_limit
@@ -99,6 +98,8 @@ def open_state(settings: FacadeSettings, metrics: FacadeMetrics | None = None) -
     if settings.store == "redis":
         if settings.redis_url is None:
             raise ValueError("GMCP_FACADE_REDIS_URL is required when GMCP_FACADE_STORE=redis")
+        from .state.state_redis import RedisState  # redis-py only where Redis is used
+
         return RedisState(settings.redis_url.get_secret_value(), settings.redis_key_prefix, metrics)
     return MemoryState(metrics)
 

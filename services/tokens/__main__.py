@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-from gumloop_mcp.runtime import configure, configure_tracing, shutdown_tracing
+from gumloop_mcp.runtime import configure, configure_tracing, run_service, shutdown_tracing
 
 from .server import serve
 from .settings import TokenSettings
@@ -21,7 +20,7 @@ def main() -> None:
         print(json.dumps({"event": "serving", "service": "tokens", "ports": ports}), flush=True)
 
     try:
-        asyncio.run(serve(settings, on_ready=ready))
+        run_service(serve(settings, on_ready=ready))
     finally:
         shutdown_tracing()
 

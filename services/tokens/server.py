@@ -32,7 +32,6 @@ from .revocations import RevocationHub
 from .servicer import TokenMetrics, TokenServicer
 from .settings import TokenSettings
 from .store import Clock, TokenStore
-from .store_redis import RedisTokenStore
 from .store_sqlite import SqliteTokenStore
 
 __all__ = ["TokenServer", "create_server", "serve"]
@@ -100,6 +99,8 @@ def _build_store(settings: TokenSettings, hub: RevocationHub, clock: Clock) -> T
     if settings.store == "redis":
         if settings.redis_url is None:
             raise ValueError("GMCP_TOKENS_REDIS_URL is required with GMCP_TOKENS_STORE=redis")
+        from .store_redis import RedisTokenStore  # redis-py only where Redis is used (~20 MiB resident)
+
         return RedisTokenStore(settings.redis_url.get_secret_value(), settings.redis_key_prefix, hub, clock)
     path = settings.sqlite_path or Path(settings.data_dir) / "tokens.sqlite3"
     return SqliteTokenStore(Path(path), hub, clock)

@@ -12,7 +12,6 @@ from typing import Final
 
 from ..settings import FacadeSettings
 from .store import AuditStore, MemoryAuditStore
-from .store_redis import RedisAuditStore
 from .store_sqlite import SqliteAuditStore
 
 __all__ = ["SQLITE_FILE", "open_audit_store"]
@@ -40,6 +39,8 @@ def open_audit_store(settings: FacadeSettings) -> AuditStore:
     if kind == "redis":
         if settings.redis_url is None:
             raise ValueError("GMCP_FACADE_REDIS_URL is required when the audit store is redis")
+        from .store_redis import RedisAuditStore  # redis-py only where Redis is used
+
         return RedisAuditStore(settings.redis_url.get_secret_value(), settings.redis_key_prefix)
     if kind == "sqlite":
         if settings.audit_sqlite_path is not None:

@@ -17,7 +17,7 @@ from .http import OAuthEndpoints
 from .oidc import OidcProvider
 from .redirects import CLAUDE_CALLBACKS, RedirectPolicy
 from .service import OAuthService
-from .store import GrantStore, MemoryGrantStore, RedisGrantStore
+from .store import GrantStore, MemoryGrantStore
 
 if TYPE_CHECKING:
     from ..settings import FacadeSettings
@@ -55,6 +55,8 @@ def open_oauth(settings: FacadeSettings) -> OAuthService:
     if settings.store == "redis":
         if settings.redis_url is None:
             raise ValueError("GMCP_FACADE_REDIS_URL is required when GMCP_FACADE_STORE=redis")
+        from .store_redis import RedisGrantStore  # redis-py only where Redis is used
+
         store = RedisGrantStore(settings.redis_url.get_secret_value(), settings.redis_key_prefix + "oauth:")
     else:
         store = MemoryGrantStore()

@@ -18,9 +18,10 @@ is chosen by the transport):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Final
+
+from gumloop_mcp.runtime import json_loads
 
 __all__ = [
     "HEADER_MISMATCH",
@@ -115,7 +116,7 @@ def as_object(value: Any) -> dict[str, Any]:
 def parse_body(body: bytes) -> Any:
     """Decode a request body as JSON, or raise -32700."""
     try:
-        return json.loads(body)
+        return json_loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise JsonRpcError(PARSE_ERROR, "Parse error: the body is not valid JSON", http_status=400) from exc
     except RecursionError as exc:  # a nesting bomb: deeper than any JSON-RPC message needs

@@ -7,10 +7,9 @@ bodies have their longest strings and arrays cut, with a marker that says so, ke
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
-from gumloop_mcp.runtime import compiled_validator
+from gumloop_mcp.runtime import compiled_validator, json_dumps
 
 __all__ = ["TRUNCATION_MARKER", "budget", "conform", "dumps", "json_result", "shrink", "text_result"]
 
@@ -20,7 +19,7 @@ _OVERHEAD: Final = 512
 
 def dumps(value: Any) -> str:
     """Compact JSON text, non-ASCII kept."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json_dumps(value, default=str)
 
 
 def budget(max_result_chars: int) -> int:

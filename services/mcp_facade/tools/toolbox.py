@@ -19,6 +19,7 @@ import grpc
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
+from gumloop_mcp.runtime import json_dumps, json_loads
 from gumloop_mcp.scope import tool_list_tokens
 
 from ..contracts import CallContext, ElicitationFailed, ServerScope, TaskSupport, UnknownToolError
@@ -250,13 +251,13 @@ class GumloopToolbox:
         """InvokeOperation; the decoded JSON body (or the response when the body is not JSON)."""
         response = await self._proxy.InvokeOperation(
             pb.InvokeOperationRequest(
-                account_id=scope.account_id, operation=operation, arguments_json=json.dumps(args)
+                account_id=scope.account_id, operation=operation, arguments_json=json_dumps(args)
             ),
             timeout=self._timeout(ctx),
         )
         if response.body_json:
             try:
-                return json.loads(response.body_json)
+                return json_loads(response.body_json)
             except ValueError:
                 return response.body_json
         if response.HasField("content"):
@@ -515,7 +516,7 @@ class GumloopToolbox:
         fold = StreamFold(ctx.progress)
         call = self._proxy.StreamOperation(
             pb.StreamOperationRequest(
-                account_id=scope.account_id, operation=tool.operation.name, arguments_json=json.dumps(args)
+                account_id=scope.account_id, operation=tool.operation.name, arguments_json=json_dumps(args)
             ),
             # End the relay a little before the caller's deadline so the partial result still gets back.
             timeout=max(_MIN_RPC_TIMEOUT_S, self._timeout(ctx) - _STREAM_MARGIN_S),

@@ -29,7 +29,7 @@ import json
 import logging
 import resource
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -180,8 +180,8 @@ class _Guarded(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport, though not an asyncio.Transport instance under uvloop (no isinstance check).
+        self._transport = cast(asyncio.Transport, transport)
         self.guard._opened(self)
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self.guard.header_timeout_s, self._headers_late)
@@ -233,8 +233,8 @@ class _Refused(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._lingering = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, base)  # uvloop's is no asyncio.Transport instance
         self.guard.tripped("connections")
         transport.write(self.guard.refused_body)
         if self.guard.lingering >= _MAX_LINGERING or not transport.can_write_eof():

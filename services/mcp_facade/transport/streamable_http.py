@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gumloop_mcp.runtime import Clock
+from gumloop_mcp.runtime import Clock, json_dumpb, json_dumps
 
 from ..protocol.jsonrpc import (
     HEADER_MISMATCH,
@@ -308,7 +307,7 @@ class StreamableHttp:
         info = as_object(params.get("clientInfo"))
         session_id, _ = protocol.sessions.issue(resolved.scope.server_id, version, caps, info)
         body = result_response(msg.id, protocol.initialize_result(version, caps))
-        return web.json_response(body, headers={SESSION_HEADER: session_id})
+        return web.json_response(body, headers={SESSION_HEADER: session_id}, dumps=json_dumps)
 
     def _session_exchange(
         self, request: web.Request, resolved: Resolved, session: Session, log_level: str | None
@@ -374,7 +373,7 @@ class StreamableHttp:
             headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
             if request.headers.get("If-None-Match") == etag:
                 return web.Response(status=304, headers=headers)
-        return web.json_response(result_response(msg.id, result), headers=headers)
+        return web.json_response(result_response(msg.id, result), headers=headers, dumps=json_dumps)
 
     async def _answer_sse(self, request: web.Request, msg: Message, ex: Exchange) -> web.StreamResponse:
         response = self._needs.streams.response()
@@ -384,7 +383,7 @@ class StreamableHttp:
 
         async def send(item: dict[str, Any]) -> None:
             async with lock:
-                await response.write(f"event: message\ndata: {json.dumps(item)}\n\n".encode())
+                await response.write(b"event: message\ndata: " + json_dumpb(item) + b"\n\n")
 
         ex.send = send
         try:
@@ -456,7 +455,7 @@ class StreamableHttp:
                     replies.append(error_response(msg.id, exc))
         if not replies:
             return web.Response(status=202)
-        return web.json_response(replies)
+        return web.json_response(replies, dumps=json_dumps)
 
     # -- GET / DELETE --------------------------------------------------------------------------
 
@@ -504,7 +503,7 @@ class StreamableHttp:
             ends = min(ends, resolved.token_expires_at)
 
         async def push(note: dict[str, Any]) -> None:  # resource updates (protocol.attach_stream)
-            await response.write(f"event: message\ndata: {json.dumps(note)}\n\n".encode())
+            await response.write(b"event: message\ndata: " + json_dumpb(note) + b"\n\n")
 
         detach = self._needs.protocol.attach_stream(session.nonce, push)
         try:

@@ -3,9 +3,13 @@ JSON Schema."""
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
+from ._eventloop import run_service
 from ._files import private_directory, private_file
 from ._grpc_client import create_channel, error_details, field_violations, is_planned_reconnect, with_details
 from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
+from ._json import dumpb as json_dumpb
+from ._json import dumps as json_dumps
+from ._json import loads as json_loads
 from ._jsonschema import compiled_validator, schema_violations
 from ._lifecycle import Servable, serve_until_stopped, stop_on_signals
 from ._logging import (
@@ -83,10 +87,14 @@ __all__ = [
     "is_planned_reconnect",
     "is_loopback_host",
     "is_well_formed",
+    "json_dumpb",
+    "json_dumps",
+    "json_loads",
     "private_directory",
     "private_file",
     "new_request_id",
     "redact",
+    "run_service",
     "request_id_var",
     "schema_violations",
     "serve_until_stopped",

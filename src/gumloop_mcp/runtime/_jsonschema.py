@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+if TYPE_CHECKING:
+    # Imported where first needed instead: jsonschema (with referencing and its format checkers) is
+    # ~8 MiB resident, and more with optional format libraries installed; the token service never uses it.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["compiled_validator", "schema_violations"]
 
@@ -32,6 +35,8 @@ def compiled_validator(schema: Mapping[str, Any]) -> Draft202012Validator:
     hit = _VALIDATORS.get(id(schema))
     if hit is not None and hit[0] is schema:
         return hit[1]
+    from jsonschema import Draft202012Validator
+
     validator = Draft202012Validator(schema)
     if len(_VALIDATORS) >= _MAX_CACHED:
         _VALIDATORS.clear()

@@ -17,7 +17,8 @@ from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidGrantError
 from gumloop_mcp.runtime import redact
 from services.mcp_facade.oauth.redirects import CLAUDE_CALLBACKS, RedirectPolicy
 from services.mcp_facade.oauth.service import AuthorizationRequest, OAuthService, TokenSet
-from services.mcp_facade.oauth.store import GrantStore, MemoryGrantStore, RedisGrantStore
+from services.mcp_facade.oauth.store import GrantStore, MemoryGrantStore
+from services.mcp_facade.oauth.store_redis import RedisGrantStore
 
 RESOURCE = "https://mcp.example.com/mcp/gmcp_x"
 REDIRECT = "http://127.0.0.1:8765/cb"

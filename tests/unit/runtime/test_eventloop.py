@@ -1,0 +1,29 @@
+"""run_service: every service's event loop is uvloop, and it runs a coroutine to its result."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import uvloop
+
+from gumloop_mcp.runtime import run_service
+
+
+def test_run_service_runs_the_coroutine_on_uvloop_and_returns_its_result() -> None:
+    async def main() -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0)
+        return type(loop).__module__, 42
+
+    module, value = run_service(main())
+    assert module == uvloop.Loop.__module__
+    assert value == 42
+
+
+def test_run_service_raises_what_the_coroutine_raises() -> None:
+    async def main() -> None:
+        raise ValueError("bad setting")
+
+    with pytest.raises(ValueError, match="bad setting"):
+        run_service(main())
