@@ -9,6 +9,10 @@ writers, while a worker-thread hop cost about 0.2 ms per call. When SQLite repor
 (rare in WAL mode: recovery, a checkpoint), that read goes to the worker thread, with its 10 s busy
 timeout, as every other operation does. Decoded accounts are memoised by their exact row, so an
 unchanged row is not decrypted again; a changed or deleted row never matches a stale entry.
+
+Claims (`claims`) and pending OAuth flows (`oauth_flows`, encrypted) carry an expiry; every flow write
+(put and take) deletes the expired ones, so a flow abandoned at the authorization page leaves no
+PKCE verifier behind for longer than the next flow started or completed.
 """
 
 from __future__ import annotations
@@ -198,24 +202,30 @@ class SqliteAccountStore:
         )
 
     async def put_flow(self, key: str, payload: SecretStr, ttl_s: float) -> None:
-        """Store the flow encrypted (bound to its key); expired flows are purged on the way."""
+        """Store the flow encrypted (bound to its key); expired flows and claims are swept on the way."""
         now = time.time()
         row = (key, self._cipher.encrypt(key, payload), now + ttl_s)
 
         def put(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM oauth_flows WHERE expires_at <= ?", (now,))
+            _sweep(db, now)
             db.execute("INSERT OR REPLACE INTO oauth_flows VALUES (?, ?, ?)", row)
 
         await self._run(put)
 
     async def take_flow(self, key: str) -> SecretStr | None:
-        """Delete and return the unexpired flow (DELETE ... RETURNING: one taker wins)."""
-        found = await self._run(
-            lambda db: db.execute(
+        """Delete and return the unexpired flow (DELETE ... RETURNING: one taker wins); expired flows and
+        claims are swept on the way."""
+        now = time.time()
+
+        def take(db: sqlite3.Connection) -> tuple[str, float] | None:
+            rows: list[tuple[str, float]] = db.execute(
                 "DELETE FROM oauth_flows WHERE key = ? RETURNING payload_enc, expires_at", (key,)
-            ).fetchone()
-        )
-        if found is None or found[1] <= time.time():
+            ).fetchall()
+            _sweep(db, now)
+            return rows[0] if rows else None
+
+        found = await self._run(take)
+        if found is None or found[1] <= now:
             return None
         return self._cipher.decrypt(key, found[0])
 
@@ -233,3 +243,10 @@ class SqliteAccountStore:
                     self._db = None
 
         await asyncio.to_thread(shut)
+
+
+def _sweep(db: sqlite3.Connection, now: float) -> None:
+    """Delete expired flows (their PKCE verifiers with them) and lapsed claims: the rows Redis would
+    have let expire (a table scan: there is at most a row per pending flow, a claim per account)."""
+    db.execute("DELETE FROM oauth_flows WHERE expires_at <= ?", (now,))
+    db.execute("DELETE FROM claims WHERE expires_at <= ?", (now,))

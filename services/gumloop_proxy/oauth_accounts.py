@@ -17,9 +17,12 @@ official SDK's `gumloop.oauth` derives it): `/oauth/register` (RFC 7591, public 
   the account before refreshing (another replica may have done it); the others re-read it until its
   token changed or the claim is free. A refusal (400/401 from the token endpoint: revoked or expired
   grant) marks the account `needs_reconnection`; calls then fail with FAILED_PRECONDITION saying so. A
-  transient failure keeps the current token while it has not expired.
+  transient failure keeps the current token while it has not expired. Refreshed tokens are stored with
+  `oauth_store_attempts` tries and doubling pauses from `oauth_store_backoff_s` (the new refresh token
+  exists only in memory until then).
 - `after_unauthorized()`: Gumloop answered 401 to a call (token revoked early, clocks apart): one forced
-  refresh unless the token changed meanwhile; the servicer sends the call once more.
+  refresh unless the token changed meanwhile; the servicer sends the call once more (a stream that got
+  401 at open is opened once more: nothing had been relayed).
 - `revoke()`: on deletion, both tokens are revoked at Gumloop (best effort: a failure is logged).
 
 Tokens are never logged; errors quote only Gumloop's OAuth error code and description.
@@ -320,14 +323,42 @@ class OAuthConnections:
                 return account
             raise
         refreshed = self._with_tokens(account, answer, grant.client_id, keep_refresh=grant.refresh_token)
-        try:
-            await self._store.replace(refreshed)
-        except errors.StoreUnavailable:
-            # Gumloop may have rotated the refresh token: unsaved, the next refresh will be refused.
-            logger.error("account %s: refreshed tokens could not be stored", account.id)
-            raise
+        await self._keep(refreshed)
         logger.info("account %s: OAuth access token refreshed", account.id)
         return refreshed
+
+    async def _keep(self, refreshed: StoredAccount) -> None:
+        """Store refreshed tokens, trying again with backoff while the store is unavailable.
+
+        Gumloop may have rotated the refresh token: this is the only copy of the new one, and once it
+        is lost the next refresh is refused and the account needs reconnection.
+        """
+        attempts, pause = self._settings.oauth_store_attempts, self._settings.oauth_store_backoff_s
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._store.replace(refreshed)
+                return
+            except errors.StoreUnavailable as exc:
+                if attempt == attempts:
+                    logger.error(
+                        "account %s: refreshed OAuth tokens could not be stored (%d attempts, last: %s); "
+                        "if Gumloop rotated the refresh token the account will need reconnection",
+                        refreshed.id,
+                        attempts,
+                        type(exc).__name__,
+                    )
+                    raise
+                logger.warning(
+                    "account %s: storing refreshed OAuth tokens failed (attempt %d of %d: %s); "
+                    "trying again in %.2f s",
+                    refreshed.id,
+                    attempt,
+                    attempts,
+                    type(exc).__name__,
+                    pause,
+                )
+            await asyncio.sleep(pause)
+            pause *= 2
 
     def _with_tokens(
         self, account: StoredAccount, answer: _TokenAnswer, client_id: str, keep_refresh: SecretStr | str

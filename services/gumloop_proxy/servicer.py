@@ -13,6 +13,7 @@ import mimetypes
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
@@ -367,15 +368,8 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
                     )
                 arguments = {**arguments, "stream": True}
             account = await self._account(request.account_id)
-            http_request = build_request(op, arguments, account)
             count = 0
-            async with self._upstream.stream(
-                http_request,
-                account_id=account.id,
-                max_concurrency=account.max_concurrency,
-                operation=op.name,
-                deadline=deadline,
-            ) as response:
+            async with self._open_stream(op, arguments, account, deadline) as response:
                 yield pb.StreamOperationResponse(
                     start=pb.StreamStart(
                         http_status=response.status_code, headers=useful_headers(response.headers)
@@ -406,6 +400,33 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         except Exception:
             logger.exception("unexpected error in a stream")
             await context.abort(grpc.StatusCode.INTERNAL, "internal error in the Gumloop proxy")
+
+    @asynccontextmanager
+    async def _open_stream(
+        self, op: OperationSpec, arguments: Mapping[str, Any], account: StoredAccount, deadline: float | None
+    ) -> AsyncIterator[httpx.Response]:
+        """The upstream stream, open with a 2xx status. An OAuth connection answered 401 at open is
+        refreshed once and the stream opened again: nothing was relayed to the client yet."""
+
+        async def open_with(holder: StoredAccount, stack: AsyncExitStack) -> httpx.Response:
+            return await stack.enter_async_context(
+                self._upstream.stream(
+                    build_request(op, arguments, holder),
+                    account_id=holder.id,
+                    max_concurrency=holder.max_concurrency,
+                    operation=op.name,
+                    deadline=deadline,
+                )
+            )
+
+        async with AsyncExitStack() as stack:
+            try:
+                response = await open_with(account, stack)
+            except errors.UpstreamError as exc:
+                if exc.http_status != 401 or account.credential_kind != "oauth_connection":
+                    raise
+                response = await open_with(await self._oauth.after_unauthorized(account), stack)
+            yield response
 
     # -- flows and artifacts ----------------------------------------------------------------
 

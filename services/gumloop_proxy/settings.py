@@ -87,6 +87,11 @@ class ProxySettings(GrpcServiceSettings):
     oauth_refresh_lease_s: float = Field(default=30.0, gt=0)
     # Timeout of each call to Gumloop's OAuth endpoints.
     oauth_timeout_s: float = Field(default=15.0, gt=0)
+    # Refreshed tokens that fail to store are written again this many times in all, pausing
+    # oauth_store_backoff_s, then twice that, and so on: Gumloop may have rotated the refresh token, and
+    # the only copy of the new one is in memory (lost, the account needs reconnection).
+    oauth_store_attempts: int = Field(default=4, ge=1, le=10)
+    oauth_store_backoff_s: float = Field(default=0.2, ge=0, le=5)
     # Download hosts that signed URLs may point at, besides the account's own hosts.
     # Empty: any https host, and http only on the account's own hosts.
     artifact_download_hosts: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -195,3 +196,119 @@ async def test_accounts_survive_reopening_and_a_wrong_key_is_reported(tmp_path: 
             await wrong.get(created.id)
     finally:
         await wrong.close()
+
+
+# -- claims and pending OAuth flows, shared by replicas ----------------------------------------
+
+
+@pytest.fixture
+async def replicas(store_settings: ProxySettings) -> AsyncIterator[tuple[AccountStore, AccountStore]]:
+    """Two stores ("replicas") of the parametrized kind on one SQLite file or one Redis."""
+    one, two = open_account_store(store_settings), open_account_store(store_settings)
+    try:
+        yield one, two
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def _live_flow_keys(settings: ProxySettings) -> set[str]:
+    """The flow keys the backend still holds (expired or not): the SQLite table, or Redis's keys."""
+    if settings.store == "sqlite":
+        with sqlite3.connect(settings.data_dir / "proxy.sqlite3") as db:
+            return {k for (k,) in db.execute("SELECT key FROM oauth_flows")}
+    assert settings.redis_url is not None
+    client = aioredis.from_url(settings.redis_url.get_secret_value())
+    try:
+        prefix = settings.redis_key_prefix + "oauth_flow:"
+        return {k.decode().removeprefix(prefix) async for k in client.scan_iter(prefix + "*")}
+    finally:
+        await client.aclose()
+
+
+async def _raw_dump(settings: ProxySettings) -> bytes:
+    """Everything the backend holds, as bytes (SQLite file and WAL, or every Redis string value)."""
+    if settings.store == "sqlite":
+        return b"".join(p.read_bytes() for p in settings.data_dir.glob("proxy.sqlite3*"))
+    assert settings.redis_url is not None
+    client = aioredis.from_url(settings.redis_url.get_secret_value())
+    try:
+        return b"".join([k + (await client.get(k) or b"") async for k in client.scan_iter("*")])
+    finally:
+        await client.aclose()
+
+
+async def test_one_claim_holder_across_replicas_and_release_frees_only_its_own(
+    replicas: tuple[AccountStore, AccountStore],
+):
+    """20 racing claims on two replicas: one wins. A release by anyone else leaves the claim held."""
+    one, two = replicas
+    won = await asyncio.gather(
+        *((one if i % 2 else two).claim("oauth-refresh:acc_1", f"c{i}", 30) for i in range(20))
+    )
+    assert won.count(True) == 1
+    holder = f"c{won.index(True)}"
+    await one.release("oauth-refresh:acc_1", "not-the-holder")
+    await two.release("oauth-refresh:acc_1", "c99")
+    assert not await two.claim("oauth-refresh:acc_1", "late", 30)
+    assert await one.claim("oauth-refresh:acc_2", "other", 30)  # claims are per name
+    await (two if won.index(True) % 2 == 0 else one).release("oauth-refresh:acc_1", holder)
+    assert await two.claim("oauth-refresh:acc_1", "next", 30)
+
+
+async def test_a_lapsed_claim_is_taken_over_and_the_old_holder_cannot_release_it(
+    replicas: tuple[AccountStore, AccountStore],
+):
+    """After its lease the claim goes to another; the first holder's late release (compare-and-delete)
+    must not free the new holder's claim."""
+    one, two = replicas
+    assert await one.claim("oauth-refresh:acc_1", "first", 0.05)
+    deadline = asyncio.get_running_loop().time() + 5
+    while not await two.claim("oauth-refresh:acc_1", "second", 30):
+        assert asyncio.get_running_loop().time() < deadline, "the lapsed claim was never free"
+        await asyncio.sleep(0.02)
+    await one.release("oauth-refresh:acc_1", "first")
+    assert not await one.claim("oauth-refresh:acc_1", "third", 30)
+    await two.release("oauth-refresh:acc_1", "second")
+    assert await one.claim("oauth-refresh:acc_1", "third", 30)
+
+
+async def test_a_flow_is_taken_once_across_replicas_and_stored_encrypted(
+    replicas: tuple[AccountStore, AccountStore], store_settings: ProxySettings
+):
+    """Ten racing takes of one flow on two replicas: exactly one gets it; its payload is not in clear."""
+    one, two = replicas
+    payload = '{"code_verifier": "VERIFIER_0123456789_SECRET"}'
+    await one.put_flow("k" * 64, SecretStr(payload), 60)
+    assert b"VERIFIER_0123456789_SECRET" not in await _raw_dump(store_settings)
+    taken = await asyncio.gather(*((one if i % 2 else two).take_flow("k" * 64) for i in range(10)))
+    got = [t.get_secret_value() for t in taken if t is not None]
+    assert got == [payload]
+    assert await one.take_flow("k" * 64) is None and await two.take_flow("unknown") is None
+
+
+async def test_expired_flows_are_swept(
+    replicas: tuple[AccountStore, AccountStore], store_settings: ProxySettings
+):
+    """An expired flow cannot be taken, and the backend drops it: Redis by its PX expiry, SQLite when
+    the next flow is put or taken (no verifier lingers after its flow's TTL)."""
+    one, two = replicas
+    await one.put_flow("expiring", SecretStr("a"), 0.05)
+    await one.put_flow("kept", SecretStr("b"), 60)
+    assert await _live_flow_keys(store_settings) == {"expiring", "kept"}
+    await asyncio.sleep(0.1)
+    assert await two.take_flow("expiring") is None
+    await one.put_flow("other", SecretStr("c"), 60)
+    await one.put_flow("expiring2", SecretStr("d"), 0.05)
+    await asyncio.sleep(0.1)
+    taken = await two.take_flow("kept")  # a take sweeps too
+    assert taken is not None and taken.get_secret_value() == "b"
+    assert await _live_flow_keys(store_settings) == {"other"}
+    if store_settings.store == "redis":
+        assert store_settings.redis_url is not None
+        client = aioredis.from_url(store_settings.redis_url.get_secret_value())
+        try:
+            ttl_ms = await client.pttl(store_settings.redis_key_prefix + "oauth_flow:other")
+        finally:
+            await client.aclose()
+        assert 0 < ttl_ms <= 60_000
