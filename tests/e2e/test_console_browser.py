@@ -237,6 +237,10 @@ def test_api_tokens_and_accounts_in_the_browser(browser: Any, stack: Stack) -> N
     page.fill("#display_name", "Second workspace")
     page.fill("#user_id", "user_2")
     page.fill("#api_key", "gumloop-key-not-shown")
+    # The bundled emulator, not Gumloop: the test stack's proxy refuses any host but loopback.
+    page.click("summary:has-text('Advanced: API base URLs')")
+    page.fill("#api_base_url", f"{stack.ready['emulator_url']}/api/v1")
+    page.fill("#stream_base_url", f"{stack.ready['emulator_url']}/ws/api/v1")
     page.click("button:has-text('Connect')")
     page.wait_for_selector("text=The account is connected.")
     assert "gumloop-key-not-shown" not in page.content()
