@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -20,18 +20,23 @@ from multidict import MultiDictProxy
 from gumloop_mcp.claude_config import render_claude_desktop_config
 
 from .app import (
+    CONSOLE_PREFIX,
     LOGIN_COOKIE,
+    OIDC_COOKIE,
     SECURITY_HEADERS,
     SESSION_COOKIE,
     ConsoleError,
     client,
+    identity_provider,
     render,
     secure_cookie,
     session_of,
     sessions,
 )
+from .callback import CALLBACK_PATH, RETURN_COOKIE
 from .client import ApiReply
 from .confirm import Act, Confirmed, Context, add_confirmed
+from .idp import SignInRefused
 
 __all__ = ["EXPIRY_PRESETS", "add_routes"]
 
@@ -126,17 +131,38 @@ def _notice(request: web.Request) -> str | None:
 
 async def login_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
     nonce = secrets.token_urlsafe(24)
-    response = render(request, "login.html", status=status, login_nonce=nonce, error=error)
+    idp = identity_provider(request)
+    response = render(
+        request,
+        "login.html",
+        status=status,
+        login_nonce=nonce,
+        error=error,
+        idp_host=urlsplit(idp.provider.issuer).netloc if idp is not None else "",
+    )
     response.set_cookie(
         LOGIN_COOKIE, nonce, httponly=True, samesite="Strict", secure=secure_cookie(request), path=_P
     )
     return response
 
 
+def _login_form_ok(request: web.Request, form: MultiDictProxy[Any]) -> bool:
+    """The sign-in form's double-submit nonce matches its cookie (no cross-site sign-in)."""
+    nonce, cookie = _text(form, "login_nonce"), request.cookies.get(LOGIN_COOKIE, "")
+    return bool(nonce) and hmac.compare_digest(nonce.encode(), cookie.encode())
+
+
+def _signed_in(request: web.Request, session_id: str, response: web.StreamResponse) -> web.StreamResponse:
+    response.set_cookie(
+        SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure_cookie(request), path=_P
+    )
+    response.del_cookie(LOGIN_COOKIE, path=_P)
+    return response
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    nonce, cookie = _text(form, "login_nonce"), request.cookies.get(LOGIN_COOKIE, "")
-    if not nonce or not hmac.compare_digest(nonce.encode(), cookie.encode()):
+    if not _login_form_ok(request, form):
         return await login_page(request, "The sign-in form expired: try again.", 403)
     token = _text(form, "token")
     if not token:
@@ -147,16 +173,76 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not reply.ok:
         return await login_page(request, reply.error, reply.status)
     session_id, _ = await sessions(request).start(token)
-    response = web.HTTPSeeOther(f"{_P}/accounts")
-    response.set_cookie(
-        SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure_cookie(request), path=_P
+    return _signed_in(request, session_id, web.HTTPSeeOther(f"{_P}/accounts"))
+
+
+def _oidc_callback_uri(request: web.Request) -> str:
+    """Where the identity provider sends the browser back: this admin address's console callback."""
+    return f"{request.scheme}://{request.host}{CONSOLE_PREFIX}/oidc/callback"
+
+
+async def oidc_start(request: web.Request) -> web.StreamResponse:
+    """The sign-in page's "Sign in with …": to the identity provider, bound to this browser."""
+    idp = identity_provider(request)
+    if idp is None:
+        raise web.HTTPNotFound(text="no identity provider is configured")
+    form = await request.post()
+    if not _login_form_ok(request, form):
+        return await login_page(request, "The sign-in form expired: try again.", 403)
+    try:
+        started = await idp.start(_oidc_callback_uri(request))
+    except SignInRefused as refused:
+        return await login_page(request, refused.message, refused.status)
+    response = _away(
+        request, started.url, "Sign in", "Sign in at your identity provider; you will come back here."
     )
-    response.del_cookie(LOGIN_COOKIE, path=_P)
+    response.set_cookie(
+        OIDC_COOKIE,
+        started.binding,
+        httponly=True,
+        samesite="Lax",
+        secure=secure_cookie(request),
+        path=f"{_P}/oidc",
+        max_age=600,
+    )
     return response
 
 
+async def oidc_callback(request: web.Request) -> web.StreamResponse:
+    """The identity provider's redirect back: an allowed operator gets a session and its own token.
+
+    Answered with a page that moves on to the accounts by itself (meta refresh): the Strict session
+    cookie set here is not sent on a redirect that continues the provider's cross-site navigation,
+    but it is on a navigation this page starts."""
+    idp = identity_provider(request)
+    if idp is None:
+        raise web.HTTPNotFound(text="no identity provider is configured")
+    query = request.query
+    try:
+        identity = await idp.finish(
+            query.get("state", ""),
+            query.get("code", ""),
+            query.get("error", ""),
+            request.cookies.get(OIDC_COOKIE, ""),
+            _oidc_callback_uri(request),
+        )
+        token, operator = await idp.mint(identity)
+    except SignInRefused as refused:
+        response = await login_page(request, refused.message, refused.status)
+        response.del_cookie(OIDC_COOKIE, path=f"{_P}/oidc")
+        return response
+    session_id, _ = await sessions(request).start(token, operator)
+    page = render(request, "signed_in.html", operator=operator.label, next=f"{_P}/accounts")
+    page.del_cookie(OIDC_COOKIE, path=f"{_P}/oidc")
+    return _signed_in(request, session_id, page)
+
+
 async def logout(request: web.Request) -> web.StreamResponse:
-    await sessions(request).end(request.cookies.get(SESSION_COOKIE))
+    session_id = request.cookies.get(SESSION_COOKIE)
+    operator = session_of(request).operator
+    await sessions(request).end(session_id)
+    if operator is not None and (idp := identity_provider(request)) is not None:
+        await idp.revoke(operator)  # the token minted for this session ends with it
     response = web.HTTPSeeOther(f"{_P}/login")
     response.del_cookie(SESSION_COOKIE, path=_P)
     return response
@@ -204,6 +290,68 @@ async def connect_account(request: web.Request) -> web.StreamResponse:
     if not reply.ok:
         return await accounts(request, error=reply.error, status=reply.status)
     raise _done(f"{_P}/accounts/{reply.body['id']}/mcp", "account-connected")
+
+
+def _away(request: web.Request, target: str, title: str, message: str) -> web.Response:
+    """A page that sends the browser on to another site (meta refresh, and a link). Not a redirect: the
+    CSP's `form-action 'self'` stops a form post that redirects to another origin."""
+    host = urlsplit(target).netloc or target
+    return render(request, "redirecting.html", target=target, title=title, message=message, host=host)
+
+
+def _to_gumloop(request: web.Request, started: dict[str, Any]) -> web.Response:
+    """On to Gumloop's authorization page; its callback will bring the browser back to the console."""
+    page = _away(
+        request,
+        started["authorization_url"],
+        "Authorize at Gumloop",
+        f"Approve access to “{started['account']['display_name']}” at Gumloop; you will come back here.",
+    )
+    page.set_cookie(
+        RETURN_COOKIE,
+        "1",
+        httponly=True,
+        samesite="Lax",
+        secure=secure_cookie(request),
+        path=CALLBACK_PATH,
+        max_age=900,
+    )
+    return page
+
+
+def _callback_uri(request: web.Request) -> str:
+    """The management API's callback on the address the browser uses for the admin port."""
+    return f"{request.scheme}://{request.host}{CALLBACK_PATH}"
+
+
+async def connect_account_oauth(request: web.Request) -> web.StreamResponse:
+    """ "Connect with OAuth": a pending account, then Gumloop's authorization page."""
+    form = await request.post()
+    body: dict[str, Any] = {
+        "display_name": _text(form, "display_name"),
+        "redirect_uri": _callback_uri(request),
+    }
+    for key in ("user_id", "api_base_url", "stream_base_url"):
+        if value := _text(form, key):
+            body[key] = value
+    reply = await _api(request, "POST", "/integrated-account/oauth/start", body=body)
+    if reply.status == 401:
+        raise _fail(reply)
+    if not reply.ok:
+        return await accounts(request, error=reply.error, status=reply.status)
+    return _to_gumloop(request, reply.body)
+
+
+async def reconnect_account(request: web.Request) -> web.StreamResponse:
+    """ "Reconnect": a new authorization at Gumloop for an OAuth account (e.g. needing reconnection)."""
+    account_id = request.match_info["account_id"]
+    body = {"redirect_uri": _callback_uri(request)}
+    reply = await _api(request, "POST", f"/integrated-account/{account_id}/oauth/start", body=body)
+    if reply.status == 401:
+        raise _fail(reply)
+    if not reply.ok:
+        return await accounts(request, error=reply.error, status=reply.status)
+    return _to_gumloop(request, reply.body)
 
 
 async def account_home(request: web.Request) -> web.StreamResponse:
@@ -657,8 +805,12 @@ def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_get(f"{prefix}/login", login_page)
     app.router.add_post(f"{prefix}/login", login)
     app.router.add_post(f"{prefix}/logout", logout)
+    app.router.add_post(f"{prefix}/oidc/start", oidc_start)
+    app.router.add_get(f"{prefix}/oidc/callback", oidc_callback)
     app.router.add_get(f"{prefix}/accounts", accounts)
     app.router.add_post(f"{prefix}/accounts", connect_account)
+    app.router.add_post(f"{prefix}/accounts/oauth", connect_account_oauth)
+    app.router.add_post(f"{acc}/oauth/reconnect", reconnect_account)
     app.router.add_get(acc, account_home)
     add_confirmed(app, f"{acc}/delete", DELETE_ACCOUNT)
     app.router.add_get(f"{acc}/mcp", servers)
