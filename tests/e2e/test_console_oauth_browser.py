@@ -189,3 +189,63 @@ def test_connect_a_gumloop_account_with_oauth_and_reconnect_it(browser: Any, sta
         in page.locator("tr", has_text="Connected by OAuth").locator(".account-state").inner_text()
     )
     context.close()
+
+
+def test_the_server_form_sets_who_may_connect_to_an_oauth_server(browser: Any, stack: Stack) -> None:
+    """The allowed emails, domains and groups show only for the OAuth second factor, reach the
+    server's config, show in the list, and are edited in place."""
+    account_id = stack.ready["account_id"]
+    context = _context(browser, stack)
+    page = context.new_page()
+    page.goto(f"{stack.admin}/console/login")
+    page.fill("#token", stack.ready["api_token"])
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url("**/console/accounts")
+    page.goto(f"{stack.admin}/console/accounts/{account_id}/mcp/new")
+    assert page.is_checked("input[name=second_factor][value=none]")
+    assert not page.is_visible("#oauth-allowed")
+    page.check("input[name=second_factor][value=oauth]")
+    assert page.is_visible("#oauth-allowed")
+    page.fill("#name", "Signed-in teams")
+    page.check("input[name=method][value=read]")
+    page.fill("#allow_emails", "Ada@Example.com\nbob@example.com")
+    page.fill("#allow_domains", "allowed.test")
+    page.fill("#allow_groups", "staff, ops")
+    page.wait_for_selector("form[data-preview]:not([aria-busy])")
+    _axe(page)
+    _shot(page, "create-oauth")
+    page.click("#submit")
+    page.wait_for_selector("#mcp-url")
+
+    with httpx.Client(base_url=stack.admin, headers=stack.auth, timeout=30) as http:
+        listed = http.get(f"/integrated-account/{account_id}/mcp", params={"limit": "100"}).json()["result"]
+    server = next(s for s in listed if s["name"] == "Signed-in teams")
+    assert server["require_oauth"] is True and server["require_api_token_auth"] is False
+    assert server["config"]["oauth_allowed_emails"] == ["ada@example.com", "bob@example.com"]
+    assert server["config"]["oauth_allowed_domains"] == ["allowed.test"]
+    assert server["config"]["oauth_allowed_groups"] == ["staff", "ops"]
+    assert server["config"]["methods"] == ["read"]
+
+    page.goto(f"{stack.admin}/console/accounts/{account_id}/mcp")
+    row = page.locator("tr", has_text="Signed-in teams")
+    assert "OAuth sign-in" in row.inner_text()
+    assert "ada@example.com, bob@example.com, @allowed.test, group staff, group ops" in row.inner_text()
+    row.locator("text=Edit").click()
+    assert page.is_checked("input[name=second_factor][value=oauth]") and page.is_visible("#oauth-allowed")
+    assert page.input_value("#allow_emails") == "ada@example.com\nbob@example.com"
+    page.fill("#allow_emails", "")
+    page.fill("#allow_groups", "platform")
+    page.click("#submit")
+    page.wait_for_selector("text=Changes saved.")
+    assert page.input_value("#allow_groups") == "platform" and page.input_value("#allow_emails") == ""
+
+    # Switching to the API-token factor hides the fields and leaves OAuth off.
+    page.check("input[name=second_factor][value=api_token]")
+    assert not page.is_visible("#oauth-allowed")
+    page.click("#submit")
+    page.wait_for_selector("text=Changes saved.")
+    with httpx.Client(base_url=stack.admin, headers=stack.auth, timeout=30) as http:
+        got = http.get(f"/integrated-account/{account_id}/mcp/{server['id']}").json()
+    assert got["require_api_token_auth"] is True and got["require_oauth"] is False
+    assert got["config"]["oauth_allowed_groups"] == ["platform"]  # kept, unused without OAuth
+    context.close()

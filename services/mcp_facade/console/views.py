@@ -375,8 +375,21 @@ async def servers(request: web.Request) -> web.Response:
     reply = await _api(request, "GET", f"/integrated-account/{account['id']}/mcp", query={"limit": "100"})
     if not reply.ok:
         raise _fail(reply)
+    listed = reply.body["result"]
+    allowed = {server["id"]: _allowed_label(server["config"]) for server in listed}
     return render(
-        request, "servers.html", account=account, servers=reply.body["result"], notice=_notice(request)
+        request, "servers.html", account=account, servers=listed, allowed=allowed, notice=_notice(request)
+    )
+
+
+def _allowed_label(config: dict[str, Any]) -> str:
+    """Who may connect to an OAuth server, in one line: emails, @domains, group names."""
+    return ", ".join(
+        [
+            *config.get("oauth_allowed_emails", []),
+            *(f"@{d}" for d in config.get("oauth_allowed_domains", [])),
+            *(f"group {g}" for g in config.get("oauth_allowed_groups", [])),
+        ]
     )
 
 
@@ -390,6 +403,45 @@ async def _catalog(request: web.Request) -> dict[str, Any]:
 
 def _scope(form: MultiDictProxy[Any]) -> dict[str, Any]:
     return {"methods": _form_list(form, "method"), "tags": _form_list(form, "tag")}
+
+
+SECOND_FACTORS: Final = ("none", "api_token", "oauth")
+#: The allowed-set fields of the server form and the config field each one fills.
+_ALLOWED_FIELDS: Final = (
+    ("allow_emails", "oauth_allowed_emails"),
+    ("allow_domains", "oauth_allowed_domains"),
+    ("allow_groups", "oauth_allowed_groups"),
+)
+
+
+def _lines(form: MultiDictProxy[Any], key: str) -> list[str]:
+    """A textarea's entries: one per line (commas also separate), blanks dropped, order kept, no repeats."""
+    raw = form.get(key, "")
+    entries = raw.replace(",", "\n").splitlines() if isinstance(raw, str) else []
+    return list(dict.fromkeys(e.strip() for e in entries if e.strip()))
+
+
+def _second_factor_of(server: dict[str, Any]) -> str:
+    if server.get("require_api_token_auth"):
+        return "api_token"
+    return "oauth" if server.get("require_oauth") else "none"
+
+
+def _factor_values(form: MultiDictProxy[Any]) -> dict[str, Any]:
+    """The form's second factor and allowed sets, as the form shows them again."""
+    factor = _text(form, "second_factor") or "none"
+    if factor not in SECOND_FACTORS:
+        factor = "none"
+    return {"second_factor": factor, **{field: _lines(form, field) for field, _ in _ALLOWED_FIELDS}}
+
+
+def _factor_body(values: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The API body's second-factor fields, and the allowed sets into `config` for an OAuth server
+    (another server keeps whatever its config holds)."""
+    factor = values["second_factor"]
+    if factor == "oauth":
+        config.update({api: values[field] for field, api in _ALLOWED_FIELDS})
+    return {"require_api_token_auth": factor == "api_token", "require_oauth": factor == "oauth"}
 
 
 async def _preview(request: web.Request, scope: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -416,7 +468,8 @@ def _server_form(
 
 async def new_server_page(request: web.Request) -> web.Response:
     account = await _account(request)
-    values = {"name": "", "methods": [], "tags": [], "expiry": "30d", "second_factor": False}
+    values = {"name": "", "methods": [], "tags": [], "expiry": "30d", "second_factor": "none"}
+    values |= {field: [] for field, _ in _ALLOWED_FIELDS}
     return _server_form(request, "server_new.html", await _catalog(request), values, account=account)
 
 
@@ -429,7 +482,7 @@ async def create_server(request: web.Request) -> web.Response:
         **scope,
         "expiry": _text(form, "expiry") or "none",
         "expiry_custom": _text(form, "expiry_custom"),
-        "second_factor": form.get("require_api_token_auth") == "on",
+        **_factor_values(form),
     }
     catalog = await _catalog(request)
     preview, preview_error = await _preview(request, scope)
@@ -443,11 +496,8 @@ async def create_server(request: web.Request) -> web.Response:
         return _server_form(
             request, "server_new.html", catalog, values, account=account, error=str(exc), status=400
         )
-    body: dict[str, Any] = {
-        "name": values["name"],
-        "config": scope,
-        "require_api_token_auth": values["second_factor"],
-    }
+    config = dict(scope)
+    body: dict[str, Any] = {"name": values["name"], "config": config, **_factor_body(values, config)}
     if set_expiry:
         body["expires_at"] = expires_at
     reply = await _api(request, "POST", f"/integrated-account/{account['id']}/mcp", body=body)
@@ -498,7 +548,8 @@ async def edit_server_page(request: web.Request) -> web.Response:
         "methods": server["config"]["methods"],
         "tags": server["config"]["tags"],
         "expiry": "keep",
-        "second_factor": server["require_api_token_auth"],
+        "second_factor": _second_factor_of(server),
+        **{field: server["config"].get(api, []) for field, api in _ALLOWED_FIELDS},
     }
     preview, error = await _preview(request, {"methods": values["methods"], "tags": values["tags"]})
     return _server_form(
@@ -523,7 +574,7 @@ async def edit_server(request: web.Request) -> web.StreamResponse:
         **scope,
         "expiry": _text(form, "expiry") or "keep",
         "expiry_custom": _text(form, "expiry_custom"),
-        "second_factor": form.get("require_api_token_auth") == "on",
+        **_factor_values(form),
     }
     catalog = await _catalog(request)
     preview, preview_error = await _preview(request, scope)
@@ -535,11 +586,7 @@ async def edit_server(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         return _server_form(request, "server_edit.html", catalog, values, error=str(exc), status=400, **page)
     config = dict(server["config"]) | scope
-    body: dict[str, Any] = {
-        "name": values["name"],
-        "config": config,
-        "require_api_token_auth": values["second_factor"],
-    }
+    body: dict[str, Any] = {"name": values["name"], "config": config, **_factor_body(values, config)}
     if set_expiry:
         body["expires_at"] = expires_at
     reply = await _api(request, "PATCH", f"/integrated-account/{account['id']}/mcp/{server['id']}", body=body)
