@@ -108,6 +108,12 @@ class FacadeSettings(ServiceSettings):
     oidc_scopes: str = "openid email profile"
     # The ID-token claim that lists the person's groups (Okta: "groups"; Entra: "groups", ids).
     oidc_groups_claim: str = "groups"
+    # Who may sign in to the admin console through that identity provider (console/idp.py): verified
+    # emails, email domains, groups (JSON lists). All empty (the default): nobody; API tokens still work.
+    # The console's callback is <admin base URL>/console/oidc/callback (register it at the provider too).
+    console_allowed_emails: list[str] = []
+    console_allowed_domains: list[str] = []
+    console_allowed_groups: list[str] = []
     # Client ID Metadata Documents (oauth/cimd.py): a client_id that is an https URL is fetched and
     # cached. Only for tests and local development: also accept http://127.0.0.1 / localhost URLs.
     oauth_cimd_allow_loopback_http: bool = False

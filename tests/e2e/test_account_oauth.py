@@ -58,3 +58,42 @@ async def test_an_account_connected_by_oauth_serves_tool_calls(stack: Stack) -> 
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
         gone = await http.delete(f"{stack.admin}/integrated-account/{account['id']}", headers=stack.auth)
         assert gone.status_code == 204
+
+
+async def test_the_callback_answers_a_browser_a_page_and_api_clients_json(stack: Stack) -> None:
+    """Accept text/html (a browser from Gumloop's page): the connected account as HTML, with the
+    console's security headers; the errors too. Accept */* keeps the JSON answer."""
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
+        existing = (
+            await http.get(
+                f"{stack.admin}/integrated-account/{stack.ready['account_id']}", headers=stack.auth
+            )
+        ).json()
+        body = {
+            "display_name": "Ada <b>& co</b>",
+            "api_base_url": existing["api_base_url"],
+            "stream_base_url": existing["stream_base_url"],
+        }
+        started = await http.post(
+            stack.admin + "/integrated-account/oauth/start", json=body, headers=stack.auth
+        )
+        assert started.status_code == 201, started.text
+        callback = (await http.get(started.json()["authorization_url"])).headers["location"]
+        page = await http.get(callback, headers=browser)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "Gumloop account connected" in page.text and "Ada &lt;b&gt;&amp; co&lt;/b&gt;" in page.text
+        assert "<b>" not in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert 'http-equiv="refresh"' not in page.text  # not started by the console: stays here
+        account_id = started.json()["account"]["id"]
+        assert f"/console/accounts/{account_id}/mcp" in page.text
+        replay = await http.get(callback, headers=browser)
+        assert replay.status_code == 400 and replay.headers["content-type"].startswith("text/html")
+        assert "could not be connected" in replay.text and "state" in replay.text
+        missing = await http.get(stack.admin + "/integrated-account/oauth/callback", headers=browser)
+        assert missing.status_code == 400 and "state: is required" in missing.text
+        as_api = await http.get(stack.admin + "/integrated-account/oauth/callback")
+        assert as_api.status_code == 400 and as_api.json()["error"]["code"] == "invalid_argument"
+        gone = await http.delete(f"{stack.admin}/integrated-account/{account_id}", headers=stack.auth)
+        assert gone.status_code == 204

@@ -237,11 +237,13 @@ def test_api_tokens_and_accounts_in_the_browser(browser: Any, stack: Stack) -> N
     page.fill("#display_name", "Second workspace")
     page.fill("#user_id", "user_2")
     page.fill("#api_key", "gumloop-key-not-shown")
-    # The bundled emulator, not Gumloop: the test stack's proxy refuses any host but loopback.
-    page.click("summary:has-text('Advanced: API base URLs')")
-    page.fill("#api_base_url", f"{stack.ready['emulator_url']}/api/v1")
-    page.fill("#stream_base_url", f"{stack.ready['emulator_url']}/ws/api/v1")
-    page.click("button:has-text('Connect')")
+    # The stack lets the proxy reach loopback only (conftest): the new account points at the emulator.
+    with httpx.Client(base_url=stack.admin, headers=stack.auth, timeout=30) as http:
+        existing = http.get(f"/integrated-account/{stack.ready['account_id']}").json()
+    page.click("summary:has-text('Advanced: API base URLs') >> nth=0")
+    page.fill("#api_base_url", existing["api_base_url"])
+    page.fill("#stream_base_url", existing["stream_base_url"])
+    page.click("button:has-text('Connect') >> nth=0")
     page.wait_for_selector("text=The account is connected.")
     assert "gumloop-key-not-shown" not in page.content()
     page.goto(f"{stack.admin}/console/accounts")

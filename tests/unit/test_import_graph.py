@@ -183,8 +183,9 @@ ALLOWED: dict[str, set[str]] = {
     # like the transports do), connect codes and grants on the admin app (models from management/)
     "oauth": {"transport", "management", "tools", "state"},
     # the console previews a scope's tools as the toolbox builds them and reads the management models;
-    # everything it does goes through the management API over HTTP
-    "console": {"tools", "management"},
+    # everything it does goes through the management API over HTTP; its identity-provider sign-in
+    # uses oauth/'s OIDC client, allowed-set rule and grant store
+    "console": {"tools", "management", "oauth"},
 }
 TOP_SHARED = {"settings", "contracts", "metrics"}
 

@@ -16,6 +16,7 @@ import jinja2
 from aiohttp import web
 
 from .client import ManagementClient
+from .idp import ConsoleIdentityProvider
 from .sessions import ConsoleSession, ConsoleSessions, SessionStoreUnavailable
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ConsoleError",
     "client",
     "console_middleware",
+    "identity_provider",
     "render",
     "session_of",
     "static_file",
@@ -32,6 +34,9 @@ __all__ = [
 CONSOLE_PREFIX: Final = "/console"
 SESSION_COOKIE: Final = "gmcp_console"
 LOGIN_COOKIE: Final = "gmcp_console_login"
+# Binds a sign-in at the identity provider to the browser that started it (SameSite=Lax: the
+# provider's redirect back is a cross-site navigation, which a Strict cookie would not follow).
+OIDC_COOKIE: Final = "gmcp_console_oidc"
 CSP: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -39,10 +44,14 @@ CSP: Final = (
 _HERE: Final = Path(__file__).parent
 SESSIONS_KEY: Final = web.AppKey("console_sessions", ConsoleSessions)
 CLIENT_KEY: Final = web.AppKey("console_client", ManagementClient)
+# Set only when an identity provider is configured (GMCP_FACADE_OIDC_ISSUER).
+IDP_KEY: Final = web.AppKey("console_idp", ConsoleIdentityProvider)
 TEMPLATES_KEY: Final = web.AppKey("console_templates", jinja2.Environment)
 _SESSION: Final = "console_session"
 # Reachable without a session: the sign-in page and the stylesheet and script.
-_OPEN: Final = frozenset({f"{CONSOLE_PREFIX}/login"})
+_OPEN: Final = frozenset(
+    {f"{CONSOLE_PREFIX}/login", f"{CONSOLE_PREFIX}/oidc/start", f"{CONSOLE_PREFIX}/oidc/callback"}
+)
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,11 +79,17 @@ def sessions(request: web.Request) -> ConsoleSessions:
     return request.app[SESSIONS_KEY]
 
 
+def identity_provider(request: web.Request) -> ConsoleIdentityProvider | None:
+    """The console's sign-in at the identity provider, when one is configured."""
+    return request.app.get(IDP_KEY)
+
+
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     """A page from console/templates, with the session's CSRF token and the current path."""
     session = request.get(_SESSION)
     context.setdefault("csrf", session.csrf if session is not None else "")
     context.setdefault("signed_in", session is not None)
+    context.setdefault("operator", session.operator.label if session is not None and session.operator else "")
     context["path"] = request.path
     html = request.app[TEMPLATES_KEY].get_template(template).render(**context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
@@ -135,7 +150,16 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     static = request.path.startswith(f"{CONSOLE_PREFIX}/static/")
     if not static:
-        session = await sessions(request).get(request.cookies.get(SESSION_COOKIE))
+        session_id = request.cookies.get(SESSION_COOKIE)
+        session = await sessions(request).get(session_id)
+        if session is not None and session.operator is not None:
+            idp = identity_provider(request)
+            if idp is None or not idp.still_allowed(session.operator):
+                # Removed from the console's allowed set (or the provider unset): the session ends.
+                await sessions(request).end(session_id)
+                if idp is not None:
+                    await idp.revoke(session.operator)
+                session = None
         if session is not None:
             request[_SESSION] = session
         elif request.path not in _OPEN:

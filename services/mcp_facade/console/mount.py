@@ -8,10 +8,22 @@ from typing import Final
 import jinja2
 from aiohttp import web
 
+from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
+
+from ..oauth.service import OAuthService
 from ..settings import FacadeSettings
 from . import views
-from .app import CLIENT_KEY, CONSOLE_PREFIX, SESSIONS_KEY, TEMPLATES_KEY, console_middleware, static_file
+from .app import (
+    CLIENT_KEY,
+    CONSOLE_PREFIX,
+    IDP_KEY,
+    SESSIONS_KEY,
+    TEMPLATES_KEY,
+    console_middleware,
+    static_file,
+)
 from .client import ManagementClient
+from .idp import ConsoleIdentityProvider, console_allowed_set
 from .sessions import open_console_sessions
 
 __all__ = ["attach_console"]
@@ -19,10 +31,18 @@ __all__ = ["attach_console"]
 HERE: Final = Path(__file__).parent
 
 
-def attach_console(app: web.Application, settings: FacadeSettings) -> None:
+def attach_console(
+    app: web.Application, settings: FacadeSettings, *, tokens: TokenServiceStub, oauth: OAuthService
+) -> None:
     """Add the console's pages, static files and middleware to the admin app (sessions where the
-    façade's shared state is: memory, or Redis)."""
+    façade's shared state is: memory, or Redis). With an identity provider (`oauth.oidc`), operators
+    in GMCP_FACADE_CONSOLE_ALLOWED_* can also sign in there (idp.py: sign-ins in progress on the
+    grant store, session tokens minted on `tokens`)."""
     app[SESSIONS_KEY] = console_sessions = open_console_sessions(settings)
+    if oauth.oidc is not None:
+        app[IDP_KEY] = ConsoleIdentityProvider(
+            oauth.oidc, console_allowed_set(settings), oauth.store, tokens, console_sessions.max_age_s
+        )
     app[CLIENT_KEY] = management_client = ManagementClient()
     app[TEMPLATES_KEY] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),

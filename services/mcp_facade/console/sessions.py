@@ -1,5 +1,9 @@
 """Console sign-in sessions: a random id in an HttpOnly cookie, the API token kept server-side.
 
+A session signed in at the identity provider (idp.py) holds the API token the console minted for
+that person, and who they are (`Operator`), so the middleware can check them against the console's
+allowed set on every request and sign-out can revoke the token.
+
 The token never goes to the browser after sign-in (only the opaque session id does), each session has
 its own CSRF token, and sessions end after `ttl_s` of idleness, at `max_age_s`, or on sign-out.
 
@@ -23,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 from cryptography.exceptions import InvalidTag
@@ -35,6 +39,7 @@ from ..settings import FacadeSettings
 __all__ = [
     "ConsoleSession",
     "ConsoleSessions",
+    "Operator",
     "MemoryConsoleSessions",
     "RedisConsoleSessions",
     "SessionStoreUnavailable",
@@ -54,14 +59,44 @@ class SessionStoreUnavailable(Exception):
     """The shared session store (Redis) could not be reached or answered badly."""
 
 
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """A person the identity provider signed in, and the API token the console minted for them."""
+
+    label: str  # their email, else the provider's subject
+    email: str
+    groups: tuple[str, ...]
+    token_id: str
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "email": self.email,
+            "groups": list(self.groups),
+            "token_id": self.token_id,
+        }
+
+    @classmethod
+    def from_record(cls, record: Any) -> Operator | None:
+        if record is None:
+            return None
+        groups = record["groups"]
+        if not isinstance(groups, list):
+            raise TypeError("groups")
+        return cls(
+            str(record["label"]), str(record["email"]), tuple(map(str, groups)), str(record["token_id"])
+        )
+
+
 @dataclass(slots=True)
 class ConsoleSession:
-    """One signed-in browser."""
+    """One signed-in browser (`operator`: signed in at the identity provider, else with an API token)."""
 
     token: str
     csrf: str
     created: float
     seen: float
+    operator: Operator | None = None
 
     def csrf_ok(self, candidate: str | None) -> bool:
         return candidate is not None and hmac.compare_digest(candidate.encode(), self.csrf.encode())
@@ -73,15 +108,20 @@ class ConsoleSessions(ABC):
     def __init__(self, ttl_s: float, max_age_s: float, clock: Clock) -> None:
         self._ttl_s, self._max_age_s, self._clock = ttl_s, max_age_s, clock
 
-    def _new(self, token: str) -> tuple[str, ConsoleSession]:
+    @property
+    def max_age_s(self) -> float:
+        """How long a session can last at most (a token minted for one need not outlive it)."""
+        return self._max_age_s
+
+    def _new(self, token: str, operator: Operator | None) -> tuple[str, ConsoleSession]:
         now = self._clock()
-        return secrets.token_urlsafe(32), ConsoleSession(token, secrets.token_urlsafe(32), now, now)
+        return secrets.token_urlsafe(32), ConsoleSession(token, secrets.token_urlsafe(32), now, now, operator)
 
     def _live(self, session: ConsoleSession, now: float) -> bool:
         return now - session.seen <= self._ttl_s and now - session.created <= self._max_age_s
 
     @abstractmethod
-    async def start(self, token: str) -> tuple[str, ConsoleSession]:
+    async def start(self, token: str, operator: Operator | None = None) -> tuple[str, ConsoleSession]:
         """A new session for `token`: (session id for the cookie, the session)."""
 
     @abstractmethod
@@ -105,8 +145,8 @@ class MemoryConsoleSessions(ConsoleSessions):
         super().__init__(ttl_s, max_age_s, clock)
         self._by_id: OrderedDict[str, ConsoleSession] = OrderedDict()
 
-    async def start(self, token: str) -> tuple[str, ConsoleSession]:
-        session_id, session = self._new(token)
+    async def start(self, token: str, operator: Operator | None = None) -> tuple[str, ConsoleSession]:
+        session_id, session = self._new(token, operator)
         self._by_id[session_id] = session
         while len(self._by_id) > _MAX_SESSIONS:
             self._by_id.popitem(last=False)
@@ -153,11 +193,16 @@ class RedisConsoleSessions(ConsoleSessions):
     def _key(self, session_id: str) -> str:
         return self._prefix + _derive(session_id, b"key").hex()
 
-    async def start(self, token: str) -> tuple[str, ConsoleSession]:
-        session_id, session = self._new(token)
+    async def start(self, token: str, operator: Operator | None = None) -> tuple[str, ConsoleSession]:
+        session_id, session = self._new(token, operator)
         nonce = secrets.token_bytes(12)
         sealed = AESGCM(_derive(session_id, b"token")).encrypt(nonce, token.encode(), None)
-        record = {"csrf": session.csrf, "created": session.created, "token": (nonce + sealed).hex()}
+        record = {
+            "csrf": session.csrf,
+            "created": session.created,
+            "token": (nonce + sealed).hex(),
+            "operator": operator.record() if operator is not None else None,
+        }
         try:
             await self._redis.set(self._key(session_id), json.dumps(record), px=int(self._ttl_s * 1000))
         except RedisError as exc:
@@ -179,7 +224,9 @@ class RedisConsoleSessions(ConsoleSessions):
             record = json.loads(raw)
             blob = bytes.fromhex(record["token"])
             token = AESGCM(_derive(session_id, b"token")).decrypt(blob[:12], blob[12:], None).decode()
-            session = ConsoleSession(token, str(record["csrf"]), float(record["created"]), self._clock())
+            operator = Operator.from_record(record.get("operator"))
+            created = float(record["created"])
+            session = ConsoleSession(token, str(record["csrf"]), created, self._clock(), operator)
         except (ValueError, KeyError, TypeError, InvalidTag):
             return None  # not a record this code wrote: no session
         if not self._live(session, session.seen):

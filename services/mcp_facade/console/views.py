@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -20,18 +20,23 @@ from multidict import MultiDictProxy
 from gumloop_mcp.claude_config import render_claude_desktop_config
 
 from .app import (
+    CONSOLE_PREFIX,
     LOGIN_COOKIE,
+    OIDC_COOKIE,
     SECURITY_HEADERS,
     SESSION_COOKIE,
     ConsoleError,
     client,
+    identity_provider,
     render,
     secure_cookie,
     session_of,
     sessions,
 )
+from .callback import CALLBACK_PATH, RETURN_COOKIE
 from .client import ApiReply
 from .confirm import Act, Confirmed, Context, add_confirmed
+from .idp import SignInRefused
 
 __all__ = ["EXPIRY_PRESETS", "add_routes"]
 
@@ -126,17 +131,38 @@ def _notice(request: web.Request) -> str | None:
 
 async def login_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
     nonce = secrets.token_urlsafe(24)
-    response = render(request, "login.html", status=status, login_nonce=nonce, error=error)
+    idp = identity_provider(request)
+    response = render(
+        request,
+        "login.html",
+        status=status,
+        login_nonce=nonce,
+        error=error,
+        idp_host=urlsplit(idp.provider.issuer).netloc if idp is not None else "",
+    )
     response.set_cookie(
         LOGIN_COOKIE, nonce, httponly=True, samesite="Strict", secure=secure_cookie(request), path=_P
     )
     return response
 
 
+def _login_form_ok(request: web.Request, form: MultiDictProxy[Any]) -> bool:
+    """The sign-in form's double-submit nonce matches its cookie (no cross-site sign-in)."""
+    nonce, cookie = _text(form, "login_nonce"), request.cookies.get(LOGIN_COOKIE, "")
+    return bool(nonce) and hmac.compare_digest(nonce.encode(), cookie.encode())
+
+
+def _signed_in(request: web.Request, session_id: str, response: web.StreamResponse) -> web.StreamResponse:
+    response.set_cookie(
+        SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure_cookie(request), path=_P
+    )
+    response.del_cookie(LOGIN_COOKIE, path=_P)
+    return response
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    nonce, cookie = _text(form, "login_nonce"), request.cookies.get(LOGIN_COOKIE, "")
-    if not nonce or not hmac.compare_digest(nonce.encode(), cookie.encode()):
+    if not _login_form_ok(request, form):
         return await login_page(request, "The sign-in form expired: try again.", 403)
     token = _text(form, "token")
     if not token:
@@ -147,16 +173,76 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not reply.ok:
         return await login_page(request, reply.error, reply.status)
     session_id, _ = await sessions(request).start(token)
-    response = web.HTTPSeeOther(f"{_P}/accounts")
-    response.set_cookie(
-        SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure_cookie(request), path=_P
+    return _signed_in(request, session_id, web.HTTPSeeOther(f"{_P}/accounts"))
+
+
+def _oidc_callback_uri(request: web.Request) -> str:
+    """Where the identity provider sends the browser back: this admin address's console callback."""
+    return f"{request.scheme}://{request.host}{CONSOLE_PREFIX}/oidc/callback"
+
+
+async def oidc_start(request: web.Request) -> web.StreamResponse:
+    """The sign-in page's "Sign in with …": to the identity provider, bound to this browser."""
+    idp = identity_provider(request)
+    if idp is None:
+        raise web.HTTPNotFound(text="no identity provider is configured")
+    form = await request.post()
+    if not _login_form_ok(request, form):
+        return await login_page(request, "The sign-in form expired: try again.", 403)
+    try:
+        started = await idp.start(_oidc_callback_uri(request))
+    except SignInRefused as refused:
+        return await login_page(request, refused.message, refused.status)
+    response = _away(
+        request, started.url, "Sign in", "Sign in at your identity provider; you will come back here."
     )
-    response.del_cookie(LOGIN_COOKIE, path=_P)
+    response.set_cookie(
+        OIDC_COOKIE,
+        started.binding,
+        httponly=True,
+        samesite="Lax",
+        secure=secure_cookie(request),
+        path=f"{_P}/oidc",
+        max_age=600,
+    )
     return response
 
 
+async def oidc_callback(request: web.Request) -> web.StreamResponse:
+    """The identity provider's redirect back: an allowed operator gets a session and its own token.
+
+    Answered with a page that moves on to the accounts by itself (meta refresh): the Strict session
+    cookie set here is not sent on a redirect that continues the provider's cross-site navigation,
+    but it is on a navigation this page starts."""
+    idp = identity_provider(request)
+    if idp is None:
+        raise web.HTTPNotFound(text="no identity provider is configured")
+    query = request.query
+    try:
+        identity = await idp.finish(
+            query.get("state", ""),
+            query.get("code", ""),
+            query.get("error", ""),
+            request.cookies.get(OIDC_COOKIE, ""),
+            _oidc_callback_uri(request),
+        )
+        token, operator = await idp.mint(identity)
+    except SignInRefused as refused:
+        response = await login_page(request, refused.message, refused.status)
+        response.del_cookie(OIDC_COOKIE, path=f"{_P}/oidc")
+        return response
+    session_id, _ = await sessions(request).start(token, operator)
+    page = render(request, "signed_in.html", operator=operator.label, next=f"{_P}/accounts")
+    page.del_cookie(OIDC_COOKIE, path=f"{_P}/oidc")
+    return _signed_in(request, session_id, page)
+
+
 async def logout(request: web.Request) -> web.StreamResponse:
-    await sessions(request).end(request.cookies.get(SESSION_COOKIE))
+    session_id = request.cookies.get(SESSION_COOKIE)
+    operator = session_of(request).operator
+    await sessions(request).end(session_id)
+    if operator is not None and (idp := identity_provider(request)) is not None:
+        await idp.revoke(operator)  # the token minted for this session ends with it
     response = web.HTTPSeeOther(f"{_P}/login")
     response.del_cookie(SESSION_COOKIE, path=_P)
     return response
@@ -206,6 +292,68 @@ async def connect_account(request: web.Request) -> web.StreamResponse:
     raise _done(f"{_P}/accounts/{reply.body['id']}/mcp", "account-connected")
 
 
+def _away(request: web.Request, target: str, title: str, message: str) -> web.Response:
+    """A page that sends the browser on to another site (meta refresh, and a link). Not a redirect: the
+    CSP's `form-action 'self'` stops a form post that redirects to another origin."""
+    host = urlsplit(target).netloc or target
+    return render(request, "redirecting.html", target=target, title=title, message=message, host=host)
+
+
+def _to_gumloop(request: web.Request, started: dict[str, Any]) -> web.Response:
+    """On to Gumloop's authorization page; its callback will bring the browser back to the console."""
+    page = _away(
+        request,
+        started["authorization_url"],
+        "Authorize at Gumloop",
+        f"Approve access to “{started['account']['display_name']}” at Gumloop; you will come back here.",
+    )
+    page.set_cookie(
+        RETURN_COOKIE,
+        "1",
+        httponly=True,
+        samesite="Lax",
+        secure=secure_cookie(request),
+        path=CALLBACK_PATH,
+        max_age=900,
+    )
+    return page
+
+
+def _callback_uri(request: web.Request) -> str:
+    """The management API's callback on the address the browser uses for the admin port."""
+    return f"{request.scheme}://{request.host}{CALLBACK_PATH}"
+
+
+async def connect_account_oauth(request: web.Request) -> web.StreamResponse:
+    """ "Connect with OAuth": a pending account, then Gumloop's authorization page."""
+    form = await request.post()
+    body: dict[str, Any] = {
+        "display_name": _text(form, "display_name"),
+        "redirect_uri": _callback_uri(request),
+    }
+    for key in ("user_id", "api_base_url", "stream_base_url"):
+        if value := _text(form, key):
+            body[key] = value
+    reply = await _api(request, "POST", "/integrated-account/oauth/start", body=body)
+    if reply.status == 401:
+        raise _fail(reply)
+    if not reply.ok:
+        return await accounts(request, error=reply.error, status=reply.status)
+    return _to_gumloop(request, reply.body)
+
+
+async def reconnect_account(request: web.Request) -> web.StreamResponse:
+    """ "Reconnect": a new authorization at Gumloop for an OAuth account (e.g. needing reconnection)."""
+    account_id = request.match_info["account_id"]
+    body = {"redirect_uri": _callback_uri(request)}
+    reply = await _api(request, "POST", f"/integrated-account/{account_id}/oauth/start", body=body)
+    if reply.status == 401:
+        raise _fail(reply)
+    if not reply.ok:
+        return await accounts(request, error=reply.error, status=reply.status)
+    return _to_gumloop(request, reply.body)
+
+
 async def account_home(request: web.Request) -> web.StreamResponse:
     """An account opens on its MCP Servers tab."""
     raise web.HTTPSeeOther(f"{request.path}/mcp")
@@ -227,8 +375,21 @@ async def servers(request: web.Request) -> web.Response:
     reply = await _api(request, "GET", f"/integrated-account/{account['id']}/mcp", query={"limit": "100"})
     if not reply.ok:
         raise _fail(reply)
+    listed = reply.body["result"]
+    allowed = {server["id"]: _allowed_label(server["config"]) for server in listed}
     return render(
-        request, "servers.html", account=account, servers=reply.body["result"], notice=_notice(request)
+        request, "servers.html", account=account, servers=listed, allowed=allowed, notice=_notice(request)
+    )
+
+
+def _allowed_label(config: dict[str, Any]) -> str:
+    """Who may connect to an OAuth server, in one line: emails, @domains, group names."""
+    return ", ".join(
+        [
+            *config.get("oauth_allowed_emails", []),
+            *(f"@{d}" for d in config.get("oauth_allowed_domains", [])),
+            *(f"group {g}" for g in config.get("oauth_allowed_groups", [])),
+        ]
     )
 
 
@@ -242,6 +403,45 @@ async def _catalog(request: web.Request) -> dict[str, Any]:
 
 def _scope(form: MultiDictProxy[Any]) -> dict[str, Any]:
     return {"methods": _form_list(form, "method"), "tags": _form_list(form, "tag")}
+
+
+SECOND_FACTORS: Final = ("none", "api_token", "oauth")
+#: The allowed-set fields of the server form and the config field each one fills.
+_ALLOWED_FIELDS: Final = (
+    ("allow_emails", "oauth_allowed_emails"),
+    ("allow_domains", "oauth_allowed_domains"),
+    ("allow_groups", "oauth_allowed_groups"),
+)
+
+
+def _lines(form: MultiDictProxy[Any], key: str) -> list[str]:
+    """A textarea's entries: one per line (commas also separate), blanks dropped, order kept, no repeats."""
+    raw = form.get(key, "")
+    entries = raw.replace(",", "\n").splitlines() if isinstance(raw, str) else []
+    return list(dict.fromkeys(e.strip() for e in entries if e.strip()))
+
+
+def _second_factor_of(server: dict[str, Any]) -> str:
+    if server.get("require_api_token_auth"):
+        return "api_token"
+    return "oauth" if server.get("require_oauth") else "none"
+
+
+def _factor_values(form: MultiDictProxy[Any]) -> dict[str, Any]:
+    """The form's second factor and allowed sets, as the form shows them again."""
+    factor = _text(form, "second_factor") or "none"
+    if factor not in SECOND_FACTORS:
+        factor = "none"
+    return {"second_factor": factor, **{field: _lines(form, field) for field, _ in _ALLOWED_FIELDS}}
+
+
+def _factor_body(values: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The API body's second-factor fields, and the allowed sets into `config` for an OAuth server
+    (another server keeps whatever its config holds)."""
+    factor = values["second_factor"]
+    if factor == "oauth":
+        config.update({api: values[field] for field, api in _ALLOWED_FIELDS})
+    return {"require_api_token_auth": factor == "api_token", "require_oauth": factor == "oauth"}
 
 
 async def _preview(request: web.Request, scope: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -268,7 +468,8 @@ def _server_form(
 
 async def new_server_page(request: web.Request) -> web.Response:
     account = await _account(request)
-    values = {"name": "", "methods": [], "tags": [], "expiry": "30d", "second_factor": False}
+    values = {"name": "", "methods": [], "tags": [], "expiry": "30d", "second_factor": "none"}
+    values |= {field: [] for field, _ in _ALLOWED_FIELDS}
     return _server_form(request, "server_new.html", await _catalog(request), values, account=account)
 
 
@@ -281,7 +482,7 @@ async def create_server(request: web.Request) -> web.Response:
         **scope,
         "expiry": _text(form, "expiry") or "none",
         "expiry_custom": _text(form, "expiry_custom"),
-        "second_factor": form.get("require_api_token_auth") == "on",
+        **_factor_values(form),
     }
     catalog = await _catalog(request)
     preview, preview_error = await _preview(request, scope)
@@ -295,11 +496,8 @@ async def create_server(request: web.Request) -> web.Response:
         return _server_form(
             request, "server_new.html", catalog, values, account=account, error=str(exc), status=400
         )
-    body: dict[str, Any] = {
-        "name": values["name"],
-        "config": scope,
-        "require_api_token_auth": values["second_factor"],
-    }
+    config = dict(scope)
+    body: dict[str, Any] = {"name": values["name"], "config": config, **_factor_body(values, config)}
     if set_expiry:
         body["expires_at"] = expires_at
     reply = await _api(request, "POST", f"/integrated-account/{account['id']}/mcp", body=body)
@@ -350,7 +548,8 @@ async def edit_server_page(request: web.Request) -> web.Response:
         "methods": server["config"]["methods"],
         "tags": server["config"]["tags"],
         "expiry": "keep",
-        "second_factor": server["require_api_token_auth"],
+        "second_factor": _second_factor_of(server),
+        **{field: server["config"].get(api, []) for field, api in _ALLOWED_FIELDS},
     }
     preview, error = await _preview(request, {"methods": values["methods"], "tags": values["tags"]})
     return _server_form(
@@ -375,7 +574,7 @@ async def edit_server(request: web.Request) -> web.StreamResponse:
         **scope,
         "expiry": _text(form, "expiry") or "keep",
         "expiry_custom": _text(form, "expiry_custom"),
-        "second_factor": form.get("require_api_token_auth") == "on",
+        **_factor_values(form),
     }
     catalog = await _catalog(request)
     preview, preview_error = await _preview(request, scope)
@@ -387,11 +586,7 @@ async def edit_server(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         return _server_form(request, "server_edit.html", catalog, values, error=str(exc), status=400, **page)
     config = dict(server["config"]) | scope
-    body: dict[str, Any] = {
-        "name": values["name"],
-        "config": config,
-        "require_api_token_auth": values["second_factor"],
-    }
+    body: dict[str, Any] = {"name": values["name"], "config": config, **_factor_body(values, config)}
     if set_expiry:
         body["expires_at"] = expires_at
     reply = await _api(request, "PATCH", f"/integrated-account/{account['id']}/mcp/{server['id']}", body=body)
@@ -657,8 +852,12 @@ def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_get(f"{prefix}/login", login_page)
     app.router.add_post(f"{prefix}/login", login)
     app.router.add_post(f"{prefix}/logout", logout)
+    app.router.add_post(f"{prefix}/oidc/start", oidc_start)
+    app.router.add_get(f"{prefix}/oidc/callback", oidc_callback)
     app.router.add_get(f"{prefix}/accounts", accounts)
     app.router.add_post(f"{prefix}/accounts", connect_account)
+    app.router.add_post(f"{prefix}/accounts/oauth", connect_account_oauth)
+    app.router.add_post(f"{acc}/oauth/reconnect", reconnect_account)
     app.router.add_get(acc, account_home)
     add_confirmed(app, f"{acc}/delete", DELETE_ACCOUNT)
     app.router.add_get(f"{acc}/mcp", servers)

@@ -41,6 +41,7 @@ from ..audit.export import CSV_CONTENT_TYPE
 from ..audit.health import credential_state
 from ..audit.store import AuditUnavailable
 from ..console.app import CONSOLE_PREFIX
+from ..console.callback import CALLBACK_PATH, account_callback_page, prefers_html
 from ..console.mount import attach_console
 from ..console.preview import ScopePreview, UnknownScopeError, scope_preview
 from ..oauth import OAuthService, open_oauth
@@ -495,7 +496,7 @@ async def delete_account(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-_CALLBACK: Final = "/integrated-account/oauth/callback"
+_CALLBACK: Final = CALLBACK_PATH
 # Characters; percent-encoded UTF-8 is up to 12 bytes a character, so even a callback over every
 # limit fits the admin server's 32 KiB request line and gets this API's JSON 400, not aiohttp's text.
 _CALLBACK_LIMITS: Final = {"state": 256, "code": 1024, "error": 128, "error_description": 512}
@@ -550,7 +551,22 @@ async def reconnect_account_oauth(request: web.Request) -> web.Response:
 
 
 async def account_oauth_callback(request: web.Request) -> web.Response:
-    """Gumloop's redirect back (no API token: the single-use state authenticates it); stores the tokens."""
+    """Gumloop's redirect back (no API token: the single-use state authenticates it); stores the tokens.
+
+    A browser (Accept prefers text/html) gets a page instead of JSON (console/callback.py)."""
+    if not prefers_html(request.headers.get("Accept", "")):
+        return web.json_response(await _complete_account_oauth(request))
+    try:
+        account = await _complete_account_oauth(request)
+    except grpc.aio.AioRpcError as err:
+        failed = _grpc_error(err)
+        return account_callback_page(request, status=failed.status, error=failed.message)
+    except ApiError as err:
+        return account_callback_page(request, status=err.status, error=err.message)
+    return account_callback_page(request, account=account)
+
+
+async def _complete_account_oauth(request: web.Request) -> dict[str, Any]:
     values = {name: request.query.get(name, "") for name in _CALLBACK_LIMITS}
     fields = [
         (n, f"must be at most {m} characters") for n, m in _CALLBACK_LIMITS.items() if len(values[n]) > m
@@ -564,7 +580,8 @@ async def account_oauth_callback(request: web.Request) -> web.Response:
     resp = await request.app[_BACKENDS].proxy.CompleteAccountOAuth(
         ppb.CompleteAccountOAuthRequest(**values), timeout=_TIMEOUT_S
     )
-    return web.json_response(_account_out(resp.account).model_dump(mode="json"))
+    account: dict[str, Any] = _account_out(resp.account).model_dump(mode="json")
+    return account
 
 
 async def create_api_token(request: web.Request) -> web.Response:
@@ -708,6 +725,7 @@ ROUTES: Final = (
             {"name": name, "in": "query", "schema": {"type": "string", "maxLength": limit}}
             for name, limit in _CALLBACK_LIMITS.items()
         ),
+        alt_content=("text/html",),  # a browser's answer: a page (console/callback.py)
         public=True,
     ),
     Route("DELETE", _ACC, delete_account, 204, None, None),
@@ -858,5 +876,5 @@ def create_admin_app(
         return web.json_response(document)
 
     app.router.add_get("/openapi.json", openapi)
-    attach_console(app, settings)
+    attach_console(app, settings, tokens=backends.tokens, oauth=app[oauth_routes.OAUTH_SERVICE])
     return app

@@ -41,7 +41,8 @@ Every error answers the JSON envelope `{{"error": {{"code", "message", "fields"}
   listed by `GET /catalog`; an unknown value is a 400 naming the valid ones.
 - Connecting a Gumloop account by OAuth: `POST /integrated-account/oauth/start` returns an
   `authorization_url` to open in a browser; Gumloop sends it back to
-  `GET /integrated-account/oauth/callback`, which stores the tokens (the proxy refreshes them).
+  `GET /integrated-account/oauth/callback`, which stores the tokens (the proxy refreshes them) and
+  answers JSON, or a page (`text/html`) when the request prefers it (a browser).
   `POST /integrated-account/{{account_id}}/oauth/start` reconnects an account in `needs_reconnection`.
 - `next_cursor` is opaque: pass back the value a listing returned (another value is a 400).
 """
@@ -120,10 +121,14 @@ def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
             errors.update(_WRITE_ERRORS)
         if route.body is not None:
             errors.update(_BODY_ERRORS)
+        # A route that answers browsers a page (the OAuth callback) answers them its errors as a page too.
+        error_pages = (
+            {"text/html": {"schema": {"type": "string"}}} if "text/html" in route.alt_content else {}
+        )
         for code, text in sorted(errors.items()):
             op["responses"][code] = {
                 "description": text,
-                "content": {"application/json": {"schema": error_ref}},
+                "content": {"application/json": {"schema": error_ref}, **error_pages},
             }
         paths.setdefault(route.path, {})[route.method.lower()] = op
     return {

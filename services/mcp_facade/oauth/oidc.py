@@ -7,7 +7,8 @@ a `nonce`. The callback exchanges the code (Authlib's OAuth 2 client), validates
 (joserfc: signature against the provider's JWKS, `iss`, `aud`, `exp`, `iat`, `nonce`) and yields
 an `Identity`. Whether that identity may consent to a server is `consent_allows`, read from the
 server's config (`oauth_allowed_emails`, `_domains`, `_groups`) on every check, so removing a
-person there ends their grants at their next request or refresh (oauth/http.py).
+person there ends their grants at their next request or refresh (oauth/http.py). The console's
+sign-in (console/idp.py) uses the same provider and the same rule (`AllowedSet`) with its own set.
 
 Emails count only when the provider does not say they are unverified (`email_verified: false`);
 emails and domains are compared lowercased.
@@ -32,7 +33,7 @@ from joserfc.jwk import KeySet
 
 from ..contracts import ServerScope
 
-__all__ = ["Identity", "OidcError", "OidcProvider", "PendingSignIn", "consent_allows"]
+__all__ = ["AllowedSet", "Identity", "OidcError", "OidcProvider", "PendingSignIn", "consent_allows"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,15 +74,41 @@ class PendingSignIn:
     url: str  # where to send the person
 
 
+@dataclass(frozen=True, slots=True)
+class AllowedSet:
+    """Who may pass: verified emails, email domains and groups (all empty: nobody).
+
+    Emails and domains are expected lowercased (the management API and settings store them so)."""
+
+    emails: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, emails: Sequence[str], domains: Sequence[str], groups: Sequence[str]) -> AllowedSet:
+        return cls(frozenset(emails), frozenset(domains), frozenset(groups))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.emails or self.domains or self.groups)
+
+    def allows(self, email: str, groups: Sequence[str]) -> bool:
+        """Whether a person (verified email, groups) is in this set."""
+        email = email.lower()
+        if email and email in self.emails:
+            return True
+        domain = email.rpartition("@")[2] if "@" in email else ""
+        if domain and domain in self.domains:
+            return True
+        return not self.groups.isdisjoint(groups)
+
+
 def consent_allows(scope: ServerScope, email: str, groups: Sequence[str]) -> bool:
     """Whether a person (verified email, groups) is in the server's allowed set (empty: nobody)."""
-    email = email.lower()
-    if email and email in scope.oauth_allowed_emails:
-        return True
-    domain = email.rpartition("@")[2] if "@" in email else ""
-    if domain and domain in scope.oauth_allowed_domains:
-        return True
-    return bool(set(groups) & set(scope.oauth_allowed_groups))
+    allowed = AllowedSet.of(
+        scope.oauth_allowed_emails, scope.oauth_allowed_domains, scope.oauth_allowed_groups
+    )
+    return allowed.allows(email, groups)
 
 
 class OidcProvider:

@@ -108,6 +108,29 @@ def servers_list(client: ManagementClient, args: argparse.Namespace) -> Output:
     return Output(servers, table(servers, SERVER_COLUMNS, "(no MCP servers)"))
 
 
+#: The allowed-set options and the server config field each one sets (require_oauth servers).
+_ALLOWED: Final = (
+    ("allow_email", "--allow-email", "oauth_allowed_emails"),
+    ("allow_domain", "--allow-domain", "oauth_allowed_domains"),
+    ("allow_group", "--allow-group", "oauth_allowed_groups"),
+)
+
+
+def _allowed_given(args: argparse.Namespace) -> list[str]:
+    """The allowed-set options given (their flags), `--allow-nobody` included."""
+    given = [flag for attr, flag, _ in _ALLOWED if getattr(args, attr)]
+    return [*given, "--allow-nobody"] if getattr(args, "allow_nobody", False) else given
+
+
+def _allowed_sets(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The config's three allowed lists from --allow-email/-domain/-group (each replaces its list)."""
+    if getattr(args, "allow_nobody", False):
+        if given := [flag for attr, flag, _ in _ALLOWED if getattr(args, attr)]:
+            raise UsageError(f"--allow-nobody and {', '.join(given)} contradict each other")
+        return {field: [] for _, _, field in _ALLOWED}
+    return {field: list(getattr(args, attr)) for attr, _, field in _ALLOWED if getattr(args, attr)}
+
+
 def servers_create(client: ManagementClient, args: argparse.Namespace) -> Output:
     body: dict[str, Any] = {
         "name": args.name,
@@ -118,6 +141,9 @@ def servers_create(client: ManagementClient, args: argparse.Namespace) -> Output
         if args.require_api_token:
             raise UsageError("--require-api-token and --require-oauth exclude each other (one second factor)")
         body["require_oauth"] = True
+    elif given := _allowed_given(args):
+        raise UsageError(f"{', '.join(given)}: who may sign in applies to --require-oauth servers only")
+    body["config"] |= _allowed_sets(args)
     if args.expires_at:
         body["expires_at"] = args.expires_at
     server = client.create_server(_account_of(client, args), body)
@@ -130,14 +156,14 @@ def servers_get(client: ManagementClient, args: argparse.Namespace) -> Output:
 
 
 def _config(current: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """The new config: the API replaces methods and tags together, so the unchanged half is kept."""
+    """The new config: the API replaces the whole config, so every field not given is kept as it is."""
     if args.method and args.all_methods:
         raise UsageError("--method and --all-methods contradict each other")
     if args.tag and args.any_tag:
         raise UsageError("--tag and --any-tag contradict each other")
     methods = [] if args.all_methods else (args.method or current["methods"])
     tags = [] if args.any_tag else (args.tag or current["tags"])
-    return {"methods": methods, "tags": tags}
+    return {**current, "methods": methods, "tags": tags, **_allowed_sets(args)}
 
 
 def servers_update(client: ManagementClient, args: argparse.Namespace) -> Output:
@@ -154,9 +180,20 @@ def servers_update(client: ManagementClient, args: argparse.Namespace) -> Output
     if args.require_api_token is not None:
         body["require_api_token_auth"] = args.require_api_token
     if args.require_oauth is not None:
+        if args.require_oauth and args.require_api_token:
+            raise UsageError("--require-api-token and --require-oauth exclude each other (one second factor)")
         body["require_oauth"] = args.require_oauth
-    if args.method or args.tag or args.all_methods or args.any_tag:
-        body["config"] = _config(client.get_server(account, args.server_id)["config"], args)
+    allowed = _allowed_given(args)
+    _allowed_sets(args)  # contradictions are refused before anything is read
+    if args.method or args.tag or args.all_methods or args.any_tag or allowed:
+        current = client.get_server(account, args.server_id)
+        oauth = args.require_oauth if args.require_oauth is not None else bool(current.get("require_oauth"))
+        if allowed and (not oauth or args.require_api_token):
+            raise UsageError(
+                f"{', '.join(allowed)}: who may sign in applies to OAuth servers only "
+                "(add --require-oauth to turn it on)"
+            )
+        body["config"] = _config(current["config"], args)
     if not body:
         raise UsageError("nothing to update: give at least one option (see `servers update --help`)")
     server = client.update_server(account, args.server_id, body)
@@ -356,6 +393,20 @@ def _scope_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tag", action="append", metavar="T", help="only operations with this tag (repeat)")
 
 
+def _allowed_args(parser: argparse.ArgumentParser) -> None:
+    """Who may sign in to an OAuth server through the identity provider (each option replaces its list)."""
+    where = "(repeat; OAuth servers with an identity provider; replaces the list)"
+    parser.add_argument(
+        "--allow-email", action="append", metavar="EMAIL", help=f"a person by verified email {where}"
+    )
+    parser.add_argument(
+        "--allow-domain", action="append", metavar="DOMAIN", help=f"everyone at this email domain {where}"
+    )
+    parser.add_argument(
+        "--allow-group", action="append", metavar="GROUP", help=f"members of this IdP group {where}"
+    )
+
+
 def add_commands(sub: Any) -> None:
     """Add `servers`, `accounts`, `api-tokens` and `catalog` to the main parser's subparsers."""
     common = _common()
@@ -380,11 +431,16 @@ def add_commands(sub: Any) -> None:
     create.add_argument(
         "--require-oauth", action="store_true", help="clients sign in with OAuth (e.g. Claude.ai connectors)"
     )
+    _allowed_args(create)
     _verb(verbs, "get", servers_get, with_account, "show one MCP server").add_argument(
         "server_id", metavar="SERVER_ID"
     )
     update = _verb(
-        verbs, "update", servers_update, with_account, "change name, scope, expiry or API-token need"
+        verbs,
+        "update",
+        servers_update,
+        with_account,
+        "change name, scope, expiry, second factor or who may sign in",
     )
     update.add_argument("server_id", metavar="SERVER_ID")
     update.add_argument("--name")
@@ -395,6 +451,10 @@ def add_commands(sub: Any) -> None:
     update.add_argument("--no-expiry", action="store_true", help="never expire")
     update.add_argument("--require-api-token", action=argparse.BooleanOptionalAction, default=None)
     update.add_argument("--require-oauth", action=argparse.BooleanOptionalAction, default=None)
+    _allowed_args(update)
+    update.add_argument(
+        "--allow-nobody", action="store_true", help="empty the allowed emails, domains and groups"
+    )
     code = _verb(
         verbs,
         "connect-code",

@@ -46,6 +46,17 @@ def _words(value: Any, empty: str = "-") -> str:
     return str(value) if value not in (None, "") else empty
 
 
+def _allowed(server: dict[str, Any]) -> str:
+    """Who may sign in to an OAuth server: emails, @domains and group:names ("nobody" when none)."""
+    config = server.get("config") or {}
+    people = [
+        *config.get("oauth_allowed_emails", []),
+        *(f"@{d}" for d in config.get("oauth_allowed_domains", [])),
+        *(f"group:{g}" for g in config.get("oauth_allowed_groups", [])),
+    ]
+    return ",".join(people) or "nobody"
+
+
 def _cell(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
@@ -86,6 +97,7 @@ SERVER_COLUMNS: Final[tuple[Column, ...]] = (
         "SIGN-IN",
         lambda s: "api token" if s["require_api_token_auth"] else "oauth" if s.get("require_oauth") else "-",
     ),
+    ("ALLOWED", lambda s: _allowed(s) if s.get("require_oauth") else "-"),
     ("TOKEN", lambda s: f"{s['token_prefix']}…" if s.get("token_prefix") else "-"),
     ("EXPIRES", lambda s: when(s.get("expires_at"))),
     ("LAST USED", lambda s: when(s.get("last_used_at"))),

@@ -115,3 +115,22 @@ def test_the_store_follows_the_facade_state_setting() -> None:
     assert isinstance(open_console_sessions(shared), RedisConsoleSessions)
     with pytest.raises(ValueError, match="REDIS_URL"):
         open_console_sessions(FacadeSettings(store="redis"))
+
+
+async def test_an_identity_provider_sign_in_keeps_its_operator_on_every_replica(
+    two_replicas: tuple[RedisConsoleSessions, RedisConsoleSessions],
+) -> None:
+    from services.mcp_facade.console.sessions import Operator
+
+    first, second = two_replicas
+    operator = Operator("ada@example.com", "ada@example.com", ("staff", "ops"), "tok_123")
+    session_id, _ = await first.start(TOKEN, operator)
+    seen = await second.get(session_id)
+    assert seen is not None and seen.token == TOKEN and seen.operator == operator
+    pasted_id, _ = await first.start(TOKEN)
+    pasted = await second.get(pasted_id)
+    assert pasted is not None and pasted.operator is None
+    memory = MemoryConsoleSessions()
+    memory_id, _ = await memory.start(TOKEN, operator)
+    assert (await memory.get(memory_id)) is not None
+    assert (await memory.get(memory_id)).operator == operator  # type: ignore[union-attr]

@@ -1,4 +1,5 @@
-// Progressive enhancement for the console: the live scope preview and the copy buttons.
+// Progressive enhancement for the console: the live scope preview, the copy buttons and the
+// OAuth-only fields of the server form.
 // Without script every page still works (the Preview button asks the server).
 "use strict";
 document.documentElement.classList.add("js");
@@ -111,7 +112,22 @@ function setupCopy(button) {
   });
 }
 
+// A fieldset with data-shown-for="oauth" only shows while that second factor is chosen
+// (without script it always shows, and the server ignores it for other factors).
+function setupShownFor(fieldset) {
+  const form = fieldset.closest("form");
+  const sync = () => {
+    const chosen = form.querySelector('input[name="second_factor"]:checked');
+    fieldset.hidden = !chosen || chosen.value !== fieldset.dataset.shownFor;
+  };
+  form.addEventListener("change", (event) => {
+    if (event.target.name === "second_factor") sync();
+  });
+  sync();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("fieldset[data-shown-for]").forEach(setupShownFor);
   document.querySelectorAll("form[data-preview]").forEach(setupPreview);
   document.querySelectorAll("button[data-copy]").forEach(setupCopy);
 });
