@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -30,18 +30,6 @@ __all__ = [
     "query_parameters",
 ]
 
-OUTCOMES: Final = (
-    "ok",
-    "tool_error",
-    "credentials_rejected",
-    "unknown_tool",
-    "cancelled",
-    "revoked",
-    "budget",
-    "input_required",
-    "task",
-    "error",
-)
 Outcome = Literal[
     "ok",
     "tool_error",
@@ -54,6 +42,7 @@ Outcome = Literal[
     "task",
     "error",
 ]
+OUTCOMES: Final[tuple[str, ...]] = get_args(Outcome)
 MAX_TOOL_CHARS: Final = 256
 _OPT_IN: Final = "null unless the server's config sets audit_payloads"
 # Records read per store call while exporting.

@@ -427,15 +427,7 @@ async def create_account(request: web.Request) -> web.Response:
         assert body.access_token is not None
         secret = body.access_token.get_secret_value()
         cred = ppb.Credential(kind=ppb.CREDENTIAL_KIND_OAUTH_ACCESS_TOKEN, secret=secret)
-    account = ppb.IntegratedAccount(
-        id=body.id or "",
-        display_name=body.display_name,
-        user_id=body.user_id,
-        team_id=body.team_id,
-        project_id=body.project_id,
-        api_base_url=body.api_base_url,
-        stream_base_url=body.stream_base_url,
-    )
+    account = _account_in(body)
     resp = await request.app[_BACKENDS].proxy.CreateIntegratedAccount(
         ppb.CreateIntegratedAccountRequest(account=account, credential=cred), timeout=_TIMEOUT_S
     )
@@ -515,10 +507,9 @@ def _redirect_uri(request: web.Request, given: str) -> str:
     return given or f"{request.scheme}://{request.host}{_CALLBACK}"
 
 
-async def start_account_oauth(request: web.Request) -> web.Response:
-    """Connect a Gumloop account by OAuth: the account (pending) and the authorization URL to open."""
-    body = await _body(request, AccountOAuthStart)
-    account = ppb.IntegratedAccount(
+def _account_in(body: AccountCreate | AccountOAuthStart) -> ppb.IntegratedAccount:
+    """The proxy's account message for a new account's fields (credentials travel apart)."""
+    return ppb.IntegratedAccount(
         id=body.id or "",
         display_name=body.display_name,
         user_id=body.user_id,
@@ -527,6 +518,12 @@ async def start_account_oauth(request: web.Request) -> web.Response:
         api_base_url=body.api_base_url,
         stream_base_url=body.stream_base_url,
     )
+
+
+async def start_account_oauth(request: web.Request) -> web.Response:
+    """Connect a Gumloop account by OAuth: the account (pending) and the authorization URL to open."""
+    body = await _body(request, AccountOAuthStart)
+    account = _account_in(body)
     resp = await request.app[_BACKENDS].proxy.StartAccountOAuth(
         ppb.StartAccountOAuthRequest(
             account=account, redirect_uri=_redirect_uri(request, body.redirect_uri), scopes=body.scopes

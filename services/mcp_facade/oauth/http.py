@@ -300,16 +300,7 @@ class OAuthEndpoints:
             return redirect.response(issuer)
         except (BackendUnavailable, StoreUnavailable):
             return _unavailable()
-        logger.info(
-            "oauth: %s consented for client %s on server %s",
-            person.subject,
-            auth.client.client_id,
-            auth.server_id,
-        )
-        query = {"code": code, "iss": issuer}
-        if auth.state is not None:
-            query["state"] = auth.state
-        return _see_other(auth.redirect_uri, query)
+        return _consented(auth, person, code, issuer)
 
     # -- sign-in at the identity provider (oidc.py) -----------------------------------------------
 
@@ -370,16 +361,7 @@ class OAuthEndpoints:
             return redirect.response(issuer)
         except (BackendUnavailable, StoreUnavailable, NotFound):
             return _unavailable()
-        logger.info(
-            "oauth: %s consented for client %s on server %s",
-            person.subject,
-            auth.client.client_id,
-            auth.server_id,
-        )
-        query = {"code": code, "iss": issuer}
-        if auth.state is not None:
-            query["state"] = auth.state
-        return _see_other(auth.redirect_uri, query)
+        return _consented(auth, person, code, issuer)
 
     # -- token and revocation --------------------------------------------------------------------
 
@@ -500,6 +482,20 @@ def _grant_allowed(grant: Grant, scope: ServerScope) -> bool:
     """Whether a grant's person is still in the server's allowed set (identity-provider grants;
     a connect-code grant names a person an operator chose, and is revoked by one)."""
     return grant.method != "oidc" or consent_allows(scope, grant.email, grant.groups)
+
+
+def _consented(auth: AuthorizationRequest, person: Person, code: str, issuer: str) -> web.Response:
+    """The client's redirect with the authorization code (RFC 6749 4.1.2, RFC 9207 `iss`)."""
+    logger.info(
+        "oauth: %s consented for client %s on server %s",
+        person.subject,
+        auth.client.client_id,
+        auth.server_id,
+    )
+    query = {"code": code, "iss": issuer}
+    if auth.state is not None:
+        query["state"] = auth.state
+    return _see_other(auth.redirect_uri, query)
 
 
 def _tool_label(tool: dict[str, Any]) -> str:
