@@ -318,8 +318,11 @@ async def _stateless_call(url: str, request_id: str) -> dict[str, Any]:
     return reply
 
 
-def _tool_call_trace(receiver: Receiver, request_id: str) -> list[dict[str, Any]]:
-    """The spans of the trace whose façade root carries `request_id`, once its upstream span is in."""
+def _tool_call_trace(
+    receiver: Receiver, request_id: str, *, services: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The spans of the trace whose façade root carries `request_id`, once its upstream span is in (and a
+    span of each of `services`: each process exports in its own batches, so they arrive in any order)."""
 
     def found(spans: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         for span in spans:
@@ -327,7 +330,8 @@ def _tool_call_trace(receiver: Receiver, request_id: str) -> list[dict[str, Any]
                 request_id
             ):
                 trace = _in_trace(spans, span["trace_id"])
-                if any(s["attributes"].get("gmcp.operation") for s in trace):
+                arrived = {s["service"] for s in trace}
+                if any(s["attributes"].get("gmcp.operation") for s in trace) and arrived.issuperset(services):
                     return trace
         return None
 
@@ -364,7 +368,7 @@ def test_the_first_tool_call_traces_facade_tokens_proxy_and_upstream_and_its_log
 
     url = asyncio.run(drive())
 
-    trace = _tool_call_trace(receiver, first_id)
+    trace = _tool_call_trace(receiver, first_id, services=("gumloop-mcp-tokens",))
     by_id = {s["span_id"]: s for s in trace}
     (root,) = [s for s in trace if s["parent_id"] not in by_id]
     assert (root["service"], root["kind"], root["name"]) == (
