@@ -56,6 +56,7 @@ from ..contracts import (
     Toolbox,
     ToolsUnavailableError,
     UnknownToolError,
+    WorkCanceller,
 )
 from ..metrics import FacadeMetrics
 from ..settings import FacadeSettings
@@ -487,6 +488,7 @@ class Protocol:
         target = f"tools/call:{name}"
         if ex.modern:
             ctx.inputs = read_round(params, self._request_state, target)
+            ctx.input_rounds = True
         try:
             support = await self._plan(ex, name, arguments, ctx)
         except InputRequired as exc:
@@ -497,10 +499,11 @@ class Protocol:
                 ex.scope.server_id,
                 None,
                 ctx,
-                lambda: self._run_tool(ex, name, arguments, ctx),
+                lambda: self._run_tool(ex, name, arguments, ctx, in_task=True),
                 second_factor=ex.second_factor,
                 accepts_input=True,
                 wire=lambda record: modern_wire(record, detailed=False),
+                abandon=self._abandon(ex, name, arguments, ctx),
             )
             observe("task")
             return {**created, "resultType": "task"}
@@ -515,7 +518,7 @@ class Protocol:
                 ex.scope.server_id,
                 task_param.get("ttl"),
                 ctx,
-                lambda: self._run_tool(ex, name, arguments, ctx),
+                lambda: self._run_tool(ex, name, arguments, ctx, in_task=True),
                 second_factor=ex.second_factor,
             )
             observe("task")
@@ -555,8 +558,18 @@ class Protocol:
         return result
 
     async def _run_tool(
-        self, ex: Exchange, name: str, arguments: dict[str, Any], ctx: CallContext
+        self, ex: Exchange, name: str, arguments: dict[str, Any], ctx: CallContext, *, in_task: bool = False
     ) -> dict[str, Any]:
+        if in_task:
+            # A task outlives the request that created it: its call (and every input round of it)
+            # runs until the task's expiry (TaskStore.start set ctx.deadline), not a request's deadline.
+            ctx.in_task = True
+            try:
+                async with asyncio.timeout_at(ctx.deadline + _DEADLINE_SLACK_S):
+                    return await self._toolbox.call_tool(ex.scope, name, arguments, ctx)
+            except TimeoutError:
+                text = "The task's time to live ran out before the call finished; start it again if needed."
+                return {"content": [{"type": "text", "text": text}], "isError": True}
         timeout = self._settings.request_deadline_s + _DEADLINE_SLACK_S
         # asyncio.timeout rather than wait_for: the call already runs in its own task, and wait_for
         # (Python 3.11) would wrap it in a second one on every call.
@@ -567,6 +580,19 @@ class Protocol:
             limit = self._settings.request_deadline_s
             text = f"The call did not finish within {limit:.0f} seconds; try again later."
             return {"content": [{"type": "text", "text": text}], "isError": True}
+
+    def _abandon(
+        self, ex: Exchange, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> Callable[[], Awaitable[None]] | None:
+        """What stops the Gumloop work of a task cancelled while parked on input (None: nothing can)."""
+        toolbox = self._toolbox
+        if not isinstance(toolbox, WorkCanceller):
+            return None
+
+        async def abandon() -> None:
+            await toolbox.cancel_work(ex.scope, name, arguments, ctx)
+
+        return abandon
 
     def _wire_sinks(self, msg: Message, ex: Exchange, ctx: CallContext) -> None:
         send = ex.send
