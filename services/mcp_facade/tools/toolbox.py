@@ -371,6 +371,9 @@ class GumloopToolbox:
             if ctx.cancelled.is_set():  # the task was cancelled (not the server shutting down)
                 await self._cancel_work(scope, work, work_id)
             raise
+        if ctx.cancelled.is_set():  # the wait saw the cancellation first and returned
+            await self._cancel_work(scope, work, work_id)
+            raise asyncio.CancelledError
         # The task is this tool's call: its structuredContent keeps to this tool's outputSchema (the
         # start answer's members, updated by the last status answer).
         schema = tool.definition.get("outputSchema")
