@@ -137,8 +137,10 @@ NOT_APPLICABLE = {
     "tasks-status-notifications": "the suite skips it (notifications/tasks needs subscriptions/listen)",
     **{
         f"input-required-result-{part}": (
-            "needs the suite's test_input_required_result_* tools (no Gumloop tool asks for input yet); "
-            "input-required results are held by FIXTURE_PASSING's tasks-mrtr-* and the service tests"
+            "needs the suite's test_input_required_result_* tools (the one Gumloop call that asks for "
+            "input, a wait on a session paused for approval, needs a paused session); input-required "
+            "results are held by FIXTURE_PASSING's tasks-mrtr-*, the service tests and e2e "
+            "test_approvals_modern.py"
         )
         for part in (
             "basic-elicitation",

@@ -13,7 +13,9 @@ Elicitation: for a 2025-06-18 / 2025-11-25 session whose client declared `elicit
 a tools/call answered on an SSE stream gets `CallContext.elicit`: it sends `elicitation/create` on that
 stream and awaits the client's response (POSTed back; `response` routes it by id, in this replica's
 memory, until the call's deadline). The toolbox uses it to ask about work paused for a human
-(approvals.py). Nothing is asked of a client that did not declare it, nor on 2026-07-28.
+(approvals.py). On 2026-07-28 the same question is an input-required result (below): every modern call
+gets `CallContext.input_rounds`, and the toolbox raises InputRequired only when the request declared
+form elicitation. Nothing is asked of a client that did not declare it.
 
 Tasks (tasks.py) are the 2025-11-25 core feature: for a 2025-11-25 session whose client
 declared `capabilities.tasks`, every tool in tools/list carries
@@ -26,6 +28,9 @@ as a task (contracts.TaskPlanner: the operations that start long Gumloop work) g
 CreateTaskResult (`resultType: "task"`); tasks/get inlines the result, tasks/update answers a
 task's input requests, tasks/cancel acknowledges; tasks/result and tasks/list do not exist there.
 Without the extension, a task-only tool and the tasks/* methods get -32021 (HTTP 400).
+In either era a task's call runs under the task's TTL, not the request deadline (`CallContext.in_task`):
+the toolbox follows the Gumloop work it started until it ends, and a cancelled task stops that work
+(in the call, or through contracts.WorkCanceller when it was parked on input).
 
 Input-required results (input_required.py): a tool that needs client input raises InputRequired;
 a 2026-07-28 request gets an InputRequiredResult and is retried with `inputResponses` /
