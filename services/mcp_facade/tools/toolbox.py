@@ -255,7 +255,8 @@ class GumloopToolbox:
         remaining = ctx.deadline - self._now()
         if remaining <= _MIN_RPC_TIMEOUT_S:
             raise ToolFailure("The call ran out of time before reaching Gumloop; try again.")
-        return remaining
+        # A task's deadline is its expiry (hours away): one RPC still gets no more than a request would.
+        return min(remaining, self._settings.request_deadline_s)
 
     async def _invoke(
         self, scope: ServerScope, operation: str, args: dict[str, Any], ctx: CallContext
