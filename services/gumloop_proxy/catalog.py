@@ -119,6 +119,8 @@ class AsyncWorkEntry(_Strict):
     answer_parameter: str = ""
     # Optional with a pause: the operation whose new input resumes the paused work instead.
     resume_operation: str = ""
+    # Optional: the operation that stops the work (it takes the id in `status_id_parameter`).
+    cancel_operation: str = ""
 
     @model_validator(mode="after")
     def _pausing(self) -> AsyncWorkEntry:
@@ -308,6 +310,12 @@ class CatalogDocument(_Strict):
                     problems.append(f"{op.name}: async resume_operation {work.resume_operation!r} is unknown")
                 elif work.status_id_parameter not in {p.name for p in resume.params}:
                     problems.append(f"{op.name}: {resume.name} has no parameter {work.status_id_parameter!r}")
+            if work.cancel_operation:
+                stop = by_name.get(work.cancel_operation)
+                if stop is None:
+                    problems.append(f"{op.name}: async cancel_operation {work.cancel_operation!r} is unknown")
+                elif work.status_id_parameter not in {p.name for p in stop.params}:
+                    problems.append(f"{op.name}: {stop.name} has no parameter {work.status_id_parameter!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

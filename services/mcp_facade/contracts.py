@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 __all__ = [
     "CallContext",
     "Elicit",
     "InputRound",
     "ElicitationFailed",
+    "InputRequired",
     "OperationTools",
     "ServerScope",
     "TaskPlanner",
@@ -25,6 +26,7 @@ __all__ = [
     "Toolbox",
     "ToolsUnavailableError",
     "UnknownToolError",
+    "WorkCanceller",
     "noop_log",
     "noop_progress",
 ]
@@ -37,6 +39,33 @@ class InputRound:
 
     responses: dict[str, Any] = field(default_factory=dict)
     state: Any = None
+
+
+# The client capability each kind of input request needs (2026-07-28 input-required results).
+INPUT_REQUEST_CAPABILITY: Final = {
+    "elicitation/create": "elicitation",
+    "sampling/createMessage": "sampling",
+    "roots/list": "roots",
+}
+
+
+class InputRequired(Exception):
+    """Raised by a handler that needs client input: `requests` maps ids to InputRequest objects.
+
+    Only where `CallContext.input_rounds` is true (protocol/input_required.py turns it into an
+    InputRequiredResult, or parks a task until tasks/update answers); `state` comes back, verified,
+    in `CallContext.inputs.state` on the next round.
+    """
+
+    def __init__(self, requests: dict[str, dict[str, Any]], state: Any = None) -> None:
+        if not requests and state is None:
+            raise ValueError("an input-required result needs input requests or state")
+        for key, request in requests.items():
+            if not isinstance(request, dict) or request.get("method") not in INPUT_REQUEST_CAPABILITY:
+                raise ValueError(f"input request {key!r} must be one of {sorted(INPUT_REQUEST_CAPABILITY)}")
+        super().__init__(f"input required: {', '.join(requests) or 'state only'}")
+        self.requests = requests
+        self.state = state
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +124,14 @@ class CallContext:
     # The client's capabilities (the session's, or this 2026-07-28 request's).
     client_capabilities: dict[str, Any] = field(default_factory=dict)
     # 2026-07-28 input-required rounds: the responses and state a retried request (or, in a task,
-    # tasks/update) brought back; raise input_required.InputRequired to ask for more.
+    # tasks/update) brought back; raise InputRequired to ask for more.
     inputs: InputRound = field(default_factory=InputRound)
+    # Whether this call may raise InputRequired (a 2026-07-28 request, or a task of one); a tool asks
+    # only for what the client declared in `client_capabilities`.
+    input_rounds: bool = False
+    # The call runs as a task (either era): its deadline is the task's expiry, not a request's, so a
+    # tool may follow the Gumloop work it started or waits on until it ends.
+    in_task: bool = False
     # Asks the person at the client (elicitation/create on the call's response stream); None when the
     # client did not declare the elicitation capability or the call has no stream to carry it.
     elicit: Elicit | None = None
@@ -139,6 +174,19 @@ class TaskPlanner(Protocol):
         call needs up front (answered inline; the task is created on the round that has it).
         Unknown tools are "forbidden" (call_tool then raises UnknownToolError).
         """
+        ...
+
+
+@runtime_checkable
+class WorkCanceller(Protocol):
+    """Optional part of a Toolbox: stop the Gumloop work a cancelled task held while it was parked on
+    input (a running call is cancelled inside `call_tool` and stops its work there)."""
+
+    async def cancel_work(
+        self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> None:
+        """Stop the work this task's call started (found in `ctx.inputs.state`), where the catalog can;
+        never raises."""
         ...
 
 

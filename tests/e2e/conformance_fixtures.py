@@ -43,7 +43,31 @@ TOOLS: dict[str, tuple[TaskSupport, str]] = {
     "test_missing_capability": ("forbidden", "Needs sampling, which the client must declare."),
     "test_streaming_elicitation": ("forbidden", "Asks the user a question (elicitation)."),
     "test_logging_tool": ("forbidden", "Logs three messages, then answers."),
+    "test_input_required_result_elicitation": ("forbidden", "Asks the user's name, then greets."),
+    "test_input_required_result_sampling": ("forbidden", "Asks the client's model a question."),
+    "test_input_required_result_list_roots": ("forbidden", "Asks for the client's roots."),
+    "test_input_required_result_request_state": ("forbidden", "Asks to confirm, checking its state."),
+    "test_input_required_result_multiple_inputs": ("forbidden", "Asks three things at once."),
+    "test_input_required_result_multi_round": ("forbidden", "Asks two questions, one round each."),
+    "test_input_required_result_capabilities": ("forbidden", "Asks only what the client declared."),
+    "test_input_required_result_tampered_state": ("forbidden", "Asks to confirm with a sealed state."),
 }
+_OK = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+_SAMPLE = {
+    "method": "sampling/createMessage",
+    "params": {
+        "messages": [{"role": "user", "content": {"type": "text", "text": "What is the capital of France?"}}],
+        "maxTokens": 100,
+    },
+}
+_GREETING = {
+    "method": "sampling/createMessage",
+    "params": {
+        "messages": [{"role": "user", "content": {"type": "text", "text": "Generate a greeting"}}],
+        "maxTokens": 50,
+    },
+}
+_ROOTS = {"method": "roots/list", "params": {}}
 
 
 def _text(text: str, *, error: bool = False) -> dict[str, Any]:
@@ -113,11 +137,66 @@ class ConformanceToolbox:
             if _answer(ctx, "question") is None:
                 raise InputRequired({"question": elicitation("Continue?", _CONFIRM)})
             return _text("answered")
+        if name.startswith("test_input_required_result_"):
+            return self._input_required_result(name.removeprefix("test_input_required_result_"), ctx)
         if name == "test_logging_tool":
             for step in range(3):
                 await ctx.log("info", f"step {step}")
             return _text("logged")
         raise UnknownToolError(name)
+
+    @staticmethod
+    def _input_required_result(kind: str, ctx: CallContext) -> dict[str, Any]:
+        """The suite's input-required-result-* tools (SEP-2322), each as its scenario describes."""
+        state = ctx.inputs.state if isinstance(ctx.inputs.state, dict) else {}
+        if kind == "elicitation":
+            answer = _answer(ctx, "user_name")
+            if answer is None:
+                raise InputRequired({"user_name": elicitation("What is your name?", _NAME)})
+            return _text(f"Hello, {(answer.get('content') or {}).get('name')}!")
+        if kind == "sampling":
+            answer = _answer(ctx, "capital_question")
+            if answer is None:
+                raise InputRequired({"capital_question": _SAMPLE})
+            return _text(f"The model said: {(answer.get('content') or {}).get('text')}")
+        if kind == "list_roots":
+            answer = _answer(ctx, "client_roots")
+            if answer is None:
+                raise InputRequired({"client_roots": _ROOTS})
+            uris = [str(r.get("uri")) for r in answer.get("roots") or [] if isinstance(r, dict)]
+            return _text(f"Roots: {', '.join(uris) or 'none'}")
+        if kind in ("request_state", "tampered_state"):
+            if _answer(ctx, "confirm") is None or state.get("asked") != kind:
+                raise InputRequired({"confirm": elicitation("Please confirm", _OK)}, state={"asked": kind})
+            return _text("state-ok: confirmed")
+        if kind == "multiple_inputs":
+            keys = {"user_name": elicitation("What is your name?", _NAME), "greeting": _GREETING}
+            wanted = {**keys, "client_roots": _ROOTS}
+            if any(_answer(ctx, key) is None for key in wanted) or state.get("asked") != kind:
+                raise InputRequired(wanted, state={"asked": kind})
+            return _text("all three answered")
+        if kind == "multi_round":
+            if state.get("round") == 2 and _answer(ctx, "step2") is not None:
+                return _text(f"Both steps done for {state.get('name')}")
+            step1 = _answer(ctx, "step1")
+            if step1 is None:
+                ask = elicitation("Step 1: What is your name?", _NAME)
+                raise InputRequired({"step1": ask}, state={"round": 1})
+            name = (step1.get("content") or {}).get("name")
+            ask = elicitation(f"Step 2: {name}, confirm?", _OK)
+            raise InputRequired({"step2": ask}, state={"round": 2, "name": name})
+        if kind == "capabilities":
+            declared = ctx.client_capabilities
+            offered = {
+                "user_name": (declared.get("elicitation"), elicitation("What is your name?", _NAME)),
+                "capital_question": (declared.get("sampling"), _SAMPLE),
+                "client_roots": (declared.get("roots"), _ROOTS),
+            }
+            wanted = {k: r for k, (capability, r) in offered.items() if isinstance(capability, dict)}
+            if wanted and any(_answer(ctx, key) is None for key in wanted):
+                raise InputRequired(wanted)
+            return _text(f"answered: {', '.join(sorted(wanted)) or 'nothing could be asked'}")
+        raise UnknownToolError(f"test_input_required_result_{kind}")
 
 
 @contextmanager

@@ -80,6 +80,22 @@ _REFERENCE_TOOL = "calls one of the suite's reference tools (test_*), which a Gu
 _SUITE_FIXTURES = (
     "reads the suite's own prompts or resources (test_*, test://...), which a Gumloop server does not have"
 )
+# The input-required-result-* scenarios the fixture tools serve (non-tool-request needs a prompt).
+_INPUT_REQUIRED = (
+    "basic-elicitation",
+    "basic-sampling",
+    "basic-list-roots",
+    "request-state",
+    "multiple-input-requests",
+    "multi-round",
+    "missing-input-response",
+    "result-type",
+    "unsupported-methods",
+    "tampered-state",
+    "capability-check",
+    "ignore-extra-params",
+    "validate-input",
+)
 NOT_APPLICABLE = {
     **dict.fromkeys(
         (
@@ -137,26 +153,15 @@ NOT_APPLICABLE = {
     "tasks-status-notifications": "the suite skips it (notifications/tasks needs subscriptions/listen)",
     **{
         f"input-required-result-{part}": (
-            "needs the suite's test_input_required_result_* tools (no Gumloop tool asks for input yet); "
-            "input-required results are held by FIXTURE_PASSING's tasks-mrtr-* and the service tests"
+            "needs the suite's test_input_required_result_* tools: see FIXTURE_PASSING (the Gumloop call "
+            "that asks for input, a wait on a session paused for approval: test_approvals_modern.py)"
         )
-        for part in (
-            "basic-elicitation",
-            "basic-sampling",
-            "basic-list-roots",
-            "request-state",
-            "multiple-input-requests",
-            "multi-round",
-            "missing-input-response",
-            "non-tool-request",
-            "result-type",
-            "unsupported-methods",
-            "tampered-state",
-            "capability-check",
-            "ignore-extra-params",
-            "validate-input",
-        )
+        for part in _INPUT_REQUIRED
     },
+    "input-required-result-non-tool-request": (
+        "needs a prompt that asks for input (test_input_required_result_prompt); no Gumloop prompt does, "
+        "so prompts/get never answers input_required"
+    ),
 }
 # Run against conformance_fixtures.py's façade (0.2 line): every check must pass.
 FIXTURE_PASSING = (
@@ -170,6 +175,7 @@ FIXTURE_PASSING = (
     "tasks-mrtr-input",
     "tasks-mrtr-composition",
     "tasks-request-state-removal",
+    *(f"input-required-result-{part}" for part in _INPUT_REQUIRED),
 )
 _OK = {"SUCCESS", "INFO", "SKIPPED"}
 _NOT_TESTABLE = re.compile(r"^Not testable|Method not found: (prompts|resources)/")

@@ -14,6 +14,8 @@ finds them in `CallContext.inputs`:
 
 `requestState` is HMAC-signed and bound to the method, the tool name and an expiry: a tampered,
 expired or transplanted state is refused with -32602 (the client cannot forge a handler's state).
+`InputRequired` itself lives in contracts.py (the tool layer raises it: approvals of paused Gumloop
+sessions) and is re-exported here; the protocol lets a call raise it only when `CallContext.input_rounds`.
 Inside a task (tasks.py) the same `InputRequired` parks the task in `input_required` and
 `tasks/update` delivers the responses; the handler is re-run with them, its state kept server-side.
 Session revisions (2025-06-18 / 2025-11-25) have no input-required result: the protocol refuses such
@@ -29,7 +31,7 @@ import json
 import time
 from typing import Any, Final
 
-from ..contracts import InputRound
+from ..contracts import INPUT_REQUEST_CAPABILITY, InputRequired, InputRound
 from .jsonrpc import INVALID_PARAMS, MISSING_CLIENT_CAPABILITY, JsonRpcError
 
 __all__ = [
@@ -43,26 +45,8 @@ __all__ = [
 ]
 
 # The client capability each kind of input request needs.
-_CAPABILITY_OF: Final = {
-    "elicitation/create": "elicitation",
-    "sampling/createMessage": "sampling",
-    "roots/list": "roots",
-}
+_CAPABILITY_OF: Final = INPUT_REQUEST_CAPABILITY
 _STATE_TTL_S: Final = 3600.0
-
-
-class InputRequired(Exception):
-    """Raised by a handler that needs client input: `requests` maps ids to InputRequest objects."""
-
-    def __init__(self, requests: dict[str, dict[str, Any]], state: Any = None) -> None:
-        if not requests and state is None:
-            raise ValueError("an input-required result needs input requests or state")
-        for key, request in requests.items():
-            if not isinstance(request, dict) or request.get("method") not in _CAPABILITY_OF:
-                raise ValueError(f"input request {key!r} must be one of {sorted(_CAPABILITY_OF)}")
-        super().__init__(f"input required: {', '.join(requests) or 'state only'}")
-        self.requests = requests
-        self.state = state
 
 
 def elicitation(message: str, schema: dict[str, Any]) -> dict[str, Any]:

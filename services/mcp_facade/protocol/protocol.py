@@ -13,7 +13,9 @@ Elicitation: for a 2025-06-18 / 2025-11-25 session whose client declared `elicit
 a tools/call answered on an SSE stream gets `CallContext.elicit`: it sends `elicitation/create` on that
 stream and awaits the client's response (POSTed back; `response` routes it by id, in this replica's
 memory, until the call's deadline). The toolbox uses it to ask about work paused for a human
-(approvals.py). Nothing is asked of a client that did not declare it, nor on 2026-07-28.
+(approvals.py). On 2026-07-28 the same question is an input-required result (below): every modern call
+gets `CallContext.input_rounds`, and the toolbox raises InputRequired only when the request declared
+form elicitation. Nothing is asked of a client that did not declare it.
 
 Tasks (tasks.py) are the 2025-11-25 core feature: for a 2025-11-25 session whose client
 declared `capabilities.tasks`, every tool in tools/list carries
@@ -26,6 +28,9 @@ as a task (contracts.TaskPlanner: the operations that start long Gumloop work) g
 CreateTaskResult (`resultType: "task"`); tasks/get inlines the result, tasks/update answers a
 task's input requests, tasks/cancel acknowledges; tasks/result and tasks/list do not exist there.
 Without the extension, a task-only tool and the tasks/* methods get -32021 (HTTP 400).
+In either era a task's call runs under the task's TTL, not the request deadline (`CallContext.in_task`):
+the toolbox follows the Gumloop work it started until it ends, and a cancelled task stops that work
+(in the call, or through contracts.WorkCanceller when it was parked on input).
 
 Input-required results (input_required.py): a tool that needs client input raises InputRequired;
 a 2026-07-28 request gets an InputRequiredResult and is retried with `inputResponses` /
@@ -56,6 +61,7 @@ from ..contracts import (
     Toolbox,
     ToolsUnavailableError,
     UnknownToolError,
+    WorkCanceller,
 )
 from ..metrics import FacadeMetrics
 from ..settings import FacadeSettings
@@ -487,6 +493,7 @@ class Protocol:
         target = f"tools/call:{name}"
         if ex.modern:
             ctx.inputs = read_round(params, self._request_state, target)
+            ctx.input_rounds = True
         try:
             support = await self._plan(ex, name, arguments, ctx)
         except InputRequired as exc:
@@ -497,10 +504,11 @@ class Protocol:
                 ex.scope.server_id,
                 None,
                 ctx,
-                lambda: self._run_tool(ex, name, arguments, ctx),
+                lambda: self._run_tool(ex, name, arguments, ctx, in_task=True),
                 second_factor=ex.second_factor,
                 accepts_input=True,
                 wire=lambda record: modern_wire(record, detailed=False),
+                abandon=self._abandon(ex, name, arguments, ctx),
             )
             observe("task")
             return {**created, "resultType": "task"}
@@ -515,7 +523,7 @@ class Protocol:
                 ex.scope.server_id,
                 task_param.get("ttl"),
                 ctx,
-                lambda: self._run_tool(ex, name, arguments, ctx),
+                lambda: self._run_tool(ex, name, arguments, ctx, in_task=True),
                 second_factor=ex.second_factor,
             )
             observe("task")
@@ -555,8 +563,18 @@ class Protocol:
         return result
 
     async def _run_tool(
-        self, ex: Exchange, name: str, arguments: dict[str, Any], ctx: CallContext
+        self, ex: Exchange, name: str, arguments: dict[str, Any], ctx: CallContext, *, in_task: bool = False
     ) -> dict[str, Any]:
+        if in_task:
+            # A task outlives the request that created it: its call (and every input round of it)
+            # runs until the task's expiry (TaskStore.start set ctx.deadline), not a request's deadline.
+            ctx.in_task = True
+            try:
+                async with asyncio.timeout_at(ctx.deadline + _DEADLINE_SLACK_S):
+                    return await self._toolbox.call_tool(ex.scope, name, arguments, ctx)
+            except TimeoutError:
+                text = "The task's time to live ran out before the call finished; start it again if needed."
+                return {"content": [{"type": "text", "text": text}], "isError": True}
         timeout = self._settings.request_deadline_s + _DEADLINE_SLACK_S
         # asyncio.timeout rather than wait_for: the call already runs in its own task, and wait_for
         # (Python 3.11) would wrap it in a second one on every call.
@@ -567,6 +585,19 @@ class Protocol:
             limit = self._settings.request_deadline_s
             text = f"The call did not finish within {limit:.0f} seconds; try again later."
             return {"content": [{"type": "text", "text": text}], "isError": True}
+
+    def _abandon(
+        self, ex: Exchange, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> Callable[[], Awaitable[None]] | None:
+        """What stops the Gumloop work of a task cancelled while parked on input (None: nothing can)."""
+        toolbox = self._toolbox
+        if not isinstance(toolbox, WorkCanceller):
+            return None
+
+        async def abandon() -> None:
+            await toolbox.cancel_work(ex.scope, name, arguments, ctx)
+
+        return abandon
 
     def _wire_sinks(self, msg: Message, ex: Exchange, ctx: CallContext) -> None:
         send = ex.send

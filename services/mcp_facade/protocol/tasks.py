@@ -152,12 +152,15 @@ class TaskStore:
         second_factor: SecondFactor | None = None,
         accepts_input: bool = False,
         wire: Callable[[dict[str, Any]], dict[str, Any]] = task_wire,
+        abandon: Callable[[], Awaitable[None]] | None = None,
     ) -> dict[str, Any]:
         """Record a new task, start `run()` here, and return it as `wire` shows it.
 
         `second_factor`: the API token the task was started with; revoking it cuts the task.
         `accepts_input`: the client answers input requests through tasks/update (2026-07-28), so a
         call raising InputRequired parks as `input_required` (else the task fails saying why).
+        `abandon`: called when the task is cancelled (by the client, or cut) while parked on input,
+        with `ctx.inputs.state` the state the call sealed: it stops the work the call holds.
         """
         if len(self._runners) >= _MAX_TASKS:
             raise JsonRpcError(INVALID_PARAMS, "Too many tasks in flight; retry without `task` or later")
@@ -180,8 +183,11 @@ class TaskStore:
         }
         with _store_errors():
             await self._state.create_task(record)
+        # The call runs until the task expires (not the creating request's deadline): a Gumloop run
+        # is held and polled after the request returned, tasks/get and tasks/result read it later.
+        ctx.deadline = asyncio.get_running_loop().time() + record["ttl"] / 1000
         key = (server_id, record["id"])
-        inputs = self._run_with_inputs(record, ctx, run) if accepts_input else run
+        inputs = self._run_with_inputs(record, ctx, run, abandon) if accepts_input else run
         runner = asyncio.create_task(self._run(dict(record), inputs), name=f"mcp-task-{record['id'][:6]}")
         self._runners[key] = (runner, ctx)
         hold = self._live.hold(
@@ -200,7 +206,11 @@ class TaskStore:
             runner.cancel()
 
     def _run_with_inputs(
-        self, record: dict[str, Any], ctx: CallContext, run: Callable[[], Awaitable[dict[str, Any]]]
+        self,
+        record: dict[str, Any],
+        ctx: CallContext,
+        run: Callable[[], Awaitable[dict[str, Any]]],
+        abandon: Callable[[], Awaitable[None]] | None = None,
     ) -> Callable[[], Awaitable[dict[str, Any]]]:
         """`run` re-run round after round: parked on InputRequired until tasks/update answers it."""
         key = (str(record["server"]), str(record["id"]))
@@ -224,12 +234,19 @@ class TaskStore:
                             raise JsonRpcError(
                                 INTERNAL_ERROR, "The task asked again for input it already has"
                             ) from None
-                        await self._park(record, pending)
-                        while pending:
-                            delivered = await inbox.get()
-                            for answered in [k for k in delivered if k in pending]:
-                                responses[answered] = delivered[answered]
-                                del pending[answered]
+                        ctx.inputs = InputRound(dict(responses), exc.state)
+                        try:
+                            await self._park(record, pending)
+                            while pending:
+                                delivered = await inbox.get()
+                                for answered in [k for k in delivered if k in pending]:
+                                    responses[answered] = delivered[answered]
+                                    del pending[answered]
+                        except asyncio.CancelledError:
+                            # cancelled or cut (not a shutdown): the work the call holds stops too
+                            if abandon is not None and ctx.cancelled.is_set():
+                                await abandon()
+                            raise
                         ctx.inputs = InputRound(dict(responses), exc.state)
             finally:
                 self._inboxes.pop(key, None)

@@ -12,6 +12,13 @@ result. `elicitation_request` turns one pending item into an MCP ``elicitation/c
 (a decision accept/reject, an optional reason, and one field per question), and `answer_from` turns
 the person's reply into the item of the answer operation's list (None when they declined or
 cancelled: the work stays paused).
+
+Where a session transport cannot carry a server request (2026-07-28, stateless), the same form is
+asked inline: `inline_replies` raises ``contracts.InputRequired`` with one ``elicitation/create``
+input request per pending item (keyed ``approval:<action_request_id>``) when the request may carry
+input rounds and the client declared form elicitation; the retried request (or, in a task, tasks/update)
+brings the ElicitResults back. `round_state` / `answered_before` keep, in the sealed request state, the
+work id and the items already answered, so a retry neither starts the work again nor answers twice.
 """
 
 from __future__ import annotations
@@ -21,14 +28,21 @@ from typing import Any, Final
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
+from ..contracts import CallContext, InputRequired
 from .waits import dotted
 
 __all__ = [
     "PauseHelp",
     "answer_from",
+    "answered_before",
+    "asks_inline",
     "elicitation_request",
+    "inline_replies",
+    "input_key",
     "paused_report",
     "pending_items",
+    "round_state",
+    "started_work",
     "summary",
 ]
 
@@ -253,3 +267,65 @@ def answer_from(item: dict[str, Any], reply: Any) -> dict[str, Any] | None:
             raise ValueError(f"the reply accepted without answering {missing}")
         answer["response"] = {"values": values}
     return answer
+
+
+# -- asking inline (2026-07-28 input-required rounds) --------------------------------------------
+
+
+def _declares_form_elicitation(capabilities: dict[str, Any]) -> bool:
+    declared = capabilities.get("elicitation")
+    # {} means form only; a client listing modes must list form.
+    return isinstance(declared, dict) and (not declared or "form" in declared)
+
+
+def asks_inline(ctx: CallContext) -> bool:
+    """Whether a paused work may be asked about through an input-required round: the call may carry
+    input rounds and the client declared form elicitation (never assumed otherwise)."""
+    return ctx.input_rounds and _declares_form_elicitation(ctx.client_capabilities)
+
+
+def input_key(item: dict[str, Any]) -> str:
+    """The input request id asking about one pending item."""
+    return f"approval:{item.get('action_request_id')}"
+
+
+def answered_before(state: Any) -> set[str]:
+    """The action request ids a previous round of this request already answered (sealed state)."""
+    ids = state.get("answered") if isinstance(state, dict) else None
+    return {str(i) for i in ids} if isinstance(ids, list) else set()
+
+
+def started_work(state: Any) -> str | None:
+    """The id of the work a previous round of this request already started (sealed state), if any."""
+    work = state.get("work") if isinstance(state, dict) else None
+    return str(work) if isinstance(work, (str, int)) and not isinstance(work, bool) else None
+
+
+def round_state(work_id: Any, answered: set[str], *, started: bool) -> dict[str, Any]:
+    """What the next round needs to know: the work (when this call started it) and what is answered."""
+    state: dict[str, Any] = {"answered": sorted(answered)}
+    if started and work_id is not None:
+        state["work"] = str(work_id)
+    return state
+
+
+def inline_replies(
+    items: list[dict[str, Any]], label: str, responses: dict[str, Any], state: dict[str, Any]
+) -> list[Any]:
+    """The client's ElicitResults for `items`, from this round's input responses, in order.
+
+    Raises:
+        InputRequired: some item has no response yet; one form request per such item, with `state`
+            sealed for the next round.
+    """
+    missing = {
+        input_key(item): {
+            "method": "elicitation/create",
+            "params": elicitation_request(item, label, form_mode=True),
+        }
+        for item in items
+        if input_key(item) not in responses
+    }
+    if missing:
+        raise InputRequired(missing, state)
+    return [responses[input_key(item)] for item in items]

@@ -24,7 +24,18 @@ from gumloop_mcp.scope import tool_list_tokens
 
 from ..contracts import CallContext, ElicitationFailed, ServerScope, TaskSupport, UnknownToolError
 from ..settings import FacadeSettings
-from .approvals import PauseHelp, answer_from, elicitation_request, paused_report, pending_items
+from .approvals import (
+    PauseHelp,
+    answer_from,
+    answered_before,
+    asks_inline,
+    elicitation_request,
+    inline_replies,
+    paused_report,
+    pending_items,
+    round_state,
+    started_work,
+)
 from .artifacts import content_result
 from .catalog import CatalogCache, CatalogUnavailableError, Tool
 from .discovery import META_TOOLS, search
@@ -47,6 +58,8 @@ _META_NAMES: Final = frozenset(t["name"] for t in META_TOOLS)
 _MAX_SCOPES_CACHED: Final = 256
 # Pending items asked about in one elicitation round (each is one question to the person).
 _MAX_ASKED: Final = 5
+# How long cancelling the Gumloop work of a cancelled task may take.
+_CANCEL_TIMEOUT_S: Final = 10.0
 
 
 def _positive(value: Any) -> bool:
@@ -243,7 +256,8 @@ class GumloopToolbox:
         remaining = ctx.deadline - self._now()
         if remaining <= _MIN_RPC_TIMEOUT_S:
             raise ToolFailure("The call ran out of time before reaching Gumloop; try again.")
-        return remaining
+        # A task's deadline is its expiry (hours away): one RPC still gets no more than a request would.
+        return min(remaining, self._settings.request_deadline_s)
 
     async def _invoke(
         self, scope: ServerScope, operation: str, args: dict[str, Any], ctx: CallContext
@@ -288,6 +302,8 @@ class GumloopToolbox:
             return json_result(page, max_result_chars=cap, structured=True, note=note, schema=schema)
         if tool.waits and tool.work is not None:
             return await self._status(scope, tool, args, ctx)
+        if op.starts_async_work and ctx.in_task:
+            return await self._follow(scope, tool, args, ctx)
         if op.has_dynamic_inputs and isinstance(args.get("saved_item_id"), str):
             await self._check_flow_inputs(scope, args, ctx)
         body = await self._invoke(scope, op.name, args, ctx)
@@ -330,12 +346,94 @@ class GumloopToolbox:
             f"(up to {self._max_wait:g}) to wait for the result."
         )
 
-    async def _status(
+    async def _follow(
         self, scope: ServerScope, tool: Tool, args: dict[str, Any], ctx: CallContext
     ) -> dict[str, Any]:
+        """A call that starts Gumloop work, run as a task: start it (once: a later input round finds
+        its id in the sealed state), then follow it with the status tool until it ends, pauses
+        unanswered, or the task expires; a cancelled task cancels the work where the catalog can."""
+        work = tool.operation.async_work
+        scoped = await self._scoped(scope)
+        status = next((t for t in scoped.values() if t.operation.name == work.status_operation), None)
+        work_id: Any = started_work(ctx.inputs.state)
+        body: Any = {work.id_field: work_id} if "." not in work.id_field else {}
+        if work_id is None:
+            if tool.operation.has_dynamic_inputs and isinstance(args.get("saved_item_id"), str):
+                await self._check_flow_inputs(scope, args, ctx)
+            body = await self._invoke(scope, tool.operation.name, args, ctx)
+            work_id = dotted(body, work.id_field)
+            if status is None or status.work is None or work_id is None:
+                return self._body_result(tool, body, self._async_note(tool, body))
+        elif status is None or status.work is None:
+            raise ToolFailure("The status tool of this work is no longer in this server's scope.")
+        follow = {work.status_id_parameter: work_id}
+        try:
+            result = await self._status(scope, status, follow, ctx, started=True)
+        except asyncio.CancelledError:
+            if ctx.cancelled.is_set():  # the task was cancelled (not the server shutting down)
+                await self._cancel_work(scope, work, work_id)
+            raise
+        if ctx.cancelled.is_set():  # the wait saw the cancellation first and returned
+            await self._cancel_work(scope, work, work_id)
+            raise asyncio.CancelledError
+        # The task is this tool's call: its structuredContent keeps to this tool's outputSchema (the
+        # start answer's members, updated by the last status answer).
+        schema = tool.definition.get("outputSchema")
+        structured = result.get("structuredContent")
+        if schema is not None and isinstance(structured, dict):
+            start = body if isinstance(body, dict) else {}
+            result["structuredContent"] = conform({**start, **structured}, schema)
+        return result
+
+    async def cancel_work(
+        self, scope: ServerScope, name: str, arguments: dict[str, Any], ctx: CallContext
+    ) -> None:
+        """contracts.WorkCanceller: a task of a call that started Gumloop work was cancelled while parked
+        on input; stop that work (its id is in the sealed state). A status wait's task stops only the
+        wait: the work it watched was not its own."""
+        try:
+            tool = (await self._scoped(scope)).get(name)
+        except CatalogUnavailableError:
+            return
+        work_id = started_work(ctx.inputs.state)
+        if tool is not None and tool.operation.starts_async_work and work_id is not None:
+            await self._cancel_work(scope, tool.operation.async_work, work_id)
+
+    async def _cancel_work(self, scope: ServerScope, work: pb.AsyncWork, work_id: Any) -> None:
+        """Cancel the Gumloop work a cancelled task held, when the catalog names a cancel operation the
+        scope admits (logged, never raised: the task ends cancelled either way)."""
+        if not work.cancel_operation:
+            return
+        scoped = await self._scoped(scope)
+        if not any(t.operation.name == work.cancel_operation for t in scoped.values()):
+            return
+        request = pb.InvokeOperationRequest(
+            account_id=scope.account_id,
+            operation=work.cancel_operation,
+            arguments_json=json.dumps({work.status_id_parameter: work_id}),
+        )
+        try:
+            await self._proxy.InvokeOperation(request, timeout=_CANCEL_TIMEOUT_S)
+        except grpc.aio.AioRpcError as err:
+            logger.warning("cancelling the work of a cancelled task failed: %s", err.code())
+
+    async def _status(
+        self,
+        scope: ServerScope,
+        tool: Tool,
+        args: dict[str, Any],
+        ctx: CallContext,
+        *,
+        started: bool = False,
+    ) -> dict[str, Any]:
+        """A status call; with wait_seconds (or in a task: until the work ends) it waits.
+
+        `started`: this call started the work (its id goes into the sealed state of an input round)."""
         assert tool.work is not None
         work = tool.work
         wait = min(float(args.pop("wait_seconds", 0) or 0), self._max_wait)
+        if ctx.in_task:  # a task holds the work until it ends or the task expires
+            wait = max(0.0, ctx.deadline - self._now())
 
         async def poll() -> Any:
             return await self._invoke(scope, tool.operation.name, args, ctx)
@@ -346,24 +444,24 @@ class GumloopToolbox:
             if is_paused(work, state):
                 return await self._paused_result(scope, tool, args, body, state)
             return self._body_result(tool, body)
-        started = self._now()
+        began = self._now()
         said: list[str] = []
-        answered: set[str] = set()
+        answered = answered_before(ctx.inputs.state)
         while True:
-            left = max(0.01, wait - (self._now() - started))
+            left = max(0.01, wait - (self._now() - began))
             outcome = await wait_for_work(
                 poll, work, left, ctx, clock=self._now, first_interval=self._first_poll
             )
             if outcome.reason != "paused":
                 break
-            asked = await self._ask_person(scope, tool, args, outcome.body, ctx, answered)
+            asked = await self._ask_person(scope, tool, args, outcome.body, ctx, answered, started=started)
             if asked is None:
                 break
             resolved, sentence = asked
             said.append(sentence)
             if not resolved:
                 break
-        waited = self._now() - started
+        waited = self._now() - began
         if outcome.reason == "paused":
             return await self._paused_result(scope, tool, args, outcome.body, outcome.state, " ".join(said))
         if outcome.reason == "terminal":
@@ -413,27 +511,40 @@ class GumloopToolbox:
         body: Any,
         ctx: CallContext,
         answered: set[str],
+        *,
+        started: bool = False,
     ) -> tuple[bool, str] | None:
         """Ask the person at the client about a paused work and resolve it with their answer.
 
-        None when nobody can be asked (no elicitation, the answer tool is out of scope, nothing new is
-        pending); else (resolved, a sentence saying what happened). A declined or cancelled question
-        resolves nothing: the work stays paused.
+        Asked through `ctx.elicit` (a server request on a session's stream) or, where the call may carry
+        input rounds (2026-07-28), through an input-required round (raises InputRequired until this
+        round's input responses hold the replies). None when nobody can be asked (no elicitation
+        declared, the answer tool is out of scope, nothing new is pending); else (resolved, a sentence
+        saying what happened). A declined or cancelled question resolves nothing: the work stays paused.
         """
         assert tool.work is not None
         work = tool.work
         help_ = await self._pause_help(scope, tool)
-        if ctx.elicit is None or help_.answer_tool is None:
+        elicit = ctx.elicit
+        if help_.answer_tool is None or (elicit is None and not asks_inline(ctx)):
             return None
         items = [i for i in pending_items(work, body) if str(i.get("action_request_id")) not in answered]
         if not items:
             return None
+        items = items[:_MAX_ASKED]
         work_id = args.get(work.status_id_parameter)
         label = f"Gumloop {tool.operation.resource.replace('_', ' ')} {work_id}"
+        inline: list[Any] = []
+        if elicit is None:
+            state = round_state(work_id, answered, started=started)
+            inline = inline_replies(items, label, ctx.inputs.responses, state)
         answers: list[dict[str, Any]] = []
-        for item in items[:_MAX_ASKED]:
+        for index, item in enumerate(items):
             try:
-                reply = await ctx.elicit(elicitation_request(item, label, form_mode=ctx.elicit_form_mode))
+                if elicit is None:
+                    reply = inline[index]
+                else:
+                    reply = await elicit(elicitation_request(item, label, form_mode=ctx.elicit_form_mode))
                 answer = answer_from(item, reply)
             except ElicitationFailed as exc:
                 return False, f"The person could not be asked ({exc}); nothing was answered."

@@ -207,6 +207,19 @@ def test_a_pausing_work_names_a_real_answer_operation_and_keeps_its_states_apart
     assert "states both paused and terminal: ['approval_required']" in _broken(both)
 
 
+def test_a_cancel_operation_exists_and_takes_the_work_id() -> None:
+    """async_work.cancel_operation (what a cancelled MCP task calls) names a real operation taking the id."""
+
+    def unknown(d: dict[str, Any]) -> None:
+        _op(d, "start_pipeline")["async_work"]["cancel_operation"] = "no_such_op"
+
+    def no_id(d: dict[str, Any]) -> None:
+        _op(d, "create_session")["async_work"]["cancel_operation"] = "list_skills"
+
+    assert "start_pipeline: async cancel_operation 'no_such_op' is unknown" in _broken(unknown)
+    assert "create_session: list_skills has no parameter 'session_id'" in _broken(no_id)
+
+
 def test_the_catalog_is_strictly_typed_and_each_problem_names_operation_and_field() -> None:
     """Wrong types are not coerced, unknown keys are refused, every operation says its upstream source;
     all problems of the file are listed at once, each with its operation and field."""

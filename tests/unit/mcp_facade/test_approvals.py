@@ -6,8 +6,15 @@ import asyncio
 from typing import Any
 
 import grpc
+import pytest
 
-from services.mcp_facade.contracts import CallContext, ElicitationFailed, ServerScope
+from services.mcp_facade.contracts import (
+    CallContext,
+    ElicitationFailed,
+    InputRequired,
+    InputRound,
+    ServerScope,
+)
 from services.mcp_facade.settings import FacadeSettings
 from services.mcp_facade.tools.approvals import answer_from, elicitation_request, summary
 from services.mcp_facade.tools.toolbox import GumloopToolbox
@@ -228,3 +235,73 @@ def test_summary_is_compact() -> None:
     long = {**APPROVAL, "reason": "x" * 1_000, "display_fields": [[str(i), "v"] for i in range(20)]}
     view = summary(long)
     assert len(view["reason"]) < 310 and len(view["display_fields"]) == 8
+
+
+# -- 2026-07-28: asked through input-required rounds ---------------------------------------------
+
+
+def modern(caps: dict[str, Any], responses: dict[str, Any] | None = None, state: Any = None) -> CallContext:
+    context = CallContext(deadline=asyncio.get_running_loop().time() + 60, client_capabilities=caps)
+    context.input_rounds = True
+    context.inputs = InputRound(responses or {}, state)
+    return context
+
+
+async def test_a_modern_request_with_elicitation_gets_one_form_per_pending_item() -> None:
+    proxy = FakeProxy()
+    proxy.bodies["get_session"] = paused(APPROVAL, QUESTION)
+    with pytest.raises(InputRequired) as raised:
+        await wait(proxy, modern({"elicitation": {"form": {}}}))
+    requests = raised.value.requests
+    assert list(requests) == ["approval:ar_tool", "approval:ar_q"]
+    assert all(
+        r["method"] == "elicitation/create" and r["params"]["mode"] == "form" for r in requests.values()
+    )
+    assert "q1" in requests["approval:ar_q"]["params"]["requestedSchema"]["properties"]
+    assert raised.value.state == {"answered": []}  # a status wait started nothing
+    assert proxy.invoked("resolve_session_approvals") == []
+
+
+async def test_the_retried_round_resolves_with_the_answers_and_the_wait_goes_on() -> None:
+    proxy = FakeProxy()
+    proxy.sequence["get_session"] = [paused(APPROVAL, QUESTION), DONE]
+    responses = {
+        "approval:ar_tool": {"action": "accept", "content": {"decision": "reject", "reason": "no"}},
+        "approval:ar_q": {"action": "accept", "content": {"decision": "accept", "q1": "slowly"}},
+    }
+    result = await wait(proxy, modern({"elicitation": {}}, responses, {"answered": []}))
+    assert proxy.invoked("resolve_session_approvals") == [
+        {
+            "session_id": "ses_1",
+            "approval_responses": [
+                {"action_request_id": "ar_tool", "action": "reject", "reason": "no"},
+                {"action_request_id": "ar_q", "action": "accept", "response": {"values": {"q1": "slowly"}}},
+            ],
+        }
+    ]
+    assert "The person answered through the client (ar_tool reject, ar_q accept)" in text_of(result)
+    assert result["structuredContent"]["session"]["state"] == "completed"
+
+
+async def test_a_later_pause_asks_only_what_is_new_and_seals_what_was_answered() -> None:
+    proxy = FakeProxy()
+    proxy.sequence["get_session"] = [paused(APPROVAL), paused(QUESTION)]
+    responses = {"approval:ar_tool": {"action": "accept", "content": {"decision": "accept"}}}
+    with pytest.raises(InputRequired) as raised:
+        await wait(proxy, modern({"elicitation": {}}, responses))
+    assert list(raised.value.requests) == ["approval:ar_q"]
+    assert raised.value.state == {"answered": ["ar_tool"]}
+    assert len(proxy.invoked("resolve_session_approvals")) == 1
+
+
+async def test_no_round_without_declared_form_elicitation_or_outside_input_rounds() -> None:
+    """Nothing is asked of a client that did not declare (form) elicitation, nor on a session request."""
+    for caps, rounds in (({}, True), ({"elicitation": {"url": {}}}, True), ({"elicitation": {}}, False)):
+        proxy = FakeProxy()
+        proxy.bodies["get_session"] = paused(APPROVAL)
+        context = modern(caps)
+        context.input_rounds = rounds
+        result = await wait(proxy, context)
+        assert result["structuredContent"]["session"]["state"] == "approval_required", caps
+        assert f"call {ANSWER} with session_id=ses_1" in text_of(result)
+        assert "The person" not in text_of(result)

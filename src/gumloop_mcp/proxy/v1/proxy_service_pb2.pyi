@@ -243,7 +243,7 @@ class Pagination(_message.Message):
     def __init__(self, style: _Optional[_Union[PaginationStyle, str]] = ..., items_field: _Optional[str] = ..., limit_parameter: _Optional[str] = ..., cursor_parameter: _Optional[str] = ..., next_cursor_field: _Optional[str] = ..., max_page_size: _Optional[int] = ...) -> None: ...
 
 class AsyncWork(_message.Message):
-    __slots__ = ("status_operation", "id_field", "status_id_parameter", "state_field", "terminal_states", "paused_states", "pending_field", "answer_operation", "answer_parameter", "resume_operation")
+    __slots__ = ("status_operation", "id_field", "status_id_parameter", "state_field", "terminal_states", "paused_states", "pending_field", "answer_operation", "answer_parameter", "resume_operation", "cancel_operation")
     STATUS_OPERATION_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_FIELD_NUMBER: _ClassVar[int]
     STATUS_ID_PARAMETER_FIELD_NUMBER: _ClassVar[int]
@@ -254,6 +254,7 @@ class AsyncWork(_message.Message):
     ANSWER_OPERATION_FIELD_NUMBER: _ClassVar[int]
     ANSWER_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     RESUME_OPERATION_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_OPERATION_FIELD_NUMBER: _ClassVar[int]
     status_operation: str
     id_field: str
     status_id_parameter: str
@@ -264,7 +265,8 @@ class AsyncWork(_message.Message):
     answer_operation: str
     answer_parameter: str
     resume_operation: str
-    def __init__(self, status_operation: _Optional[str] = ..., id_field: _Optional[str] = ..., status_id_parameter: _Optional[str] = ..., state_field: _Optional[str] = ..., terminal_states: _Optional[_Iterable[str]] = ..., paused_states: _Optional[_Iterable[str]] = ..., pending_field: _Optional[str] = ..., answer_operation: _Optional[str] = ..., answer_parameter: _Optional[str] = ..., resume_operation: _Optional[str] = ...) -> None: ...
+    cancel_operation: str
+    def __init__(self, status_operation: _Optional[str] = ..., id_field: _Optional[str] = ..., status_id_parameter: _Optional[str] = ..., state_field: _Optional[str] = ..., terminal_states: _Optional[_Iterable[str]] = ..., paused_states: _Optional[_Iterable[str]] = ..., pending_field: _Optional[str] = ..., answer_operation: _Optional[str] = ..., answer_parameter: _Optional[str] = ..., resume_operation: _Optional[str] = ..., cancel_operation: _Optional[str] = ...) -> None: ...
 
 class Operation(_message.Message):
     __slots__ = ("name", "kind", "resource", "resource_plural", "http_method", "host", "path", "title", "description", "tags", "input_schema_json", "output_schema_json", "parameters", "read_only", "destructive", "idempotent", "starts_async_work", "async_work", "streams", "pagination", "has_dynamic_inputs")
