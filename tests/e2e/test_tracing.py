@@ -258,14 +258,20 @@ def test_one_trace_links_a_tool_call_across_every_process(traced: tuple[Stack, R
         for name, line in _log_lines(stack):
             if line.get("trace_id") == trace_id:
                 seen.setdefault("trace", set()).add(name)
+                if line.get("logger") == "services.mcp_facade.access":
+                    seen.setdefault("access", set()).add(name)
             if line.get("request_id") == request_id:
                 seen.setdefault("request", set()).add(name)
         return seen
 
     seen = logged()
-    for _ in range(50):  # INFO/DEBUG lines are written in batches of at most 50 ms
-        if {"facade", "proxy"} <= seen.get("trace", set()) and {"facade", "proxy", "tokens"} <= seen.get(
-            "request", set()
+    # INFO/DEBUG lines are written in batches of at most 50 ms, and the access line is the façade's
+    # last line of the call: wait for it too, up to 5 s on a busy machine.
+    for _ in range(50):
+        if (
+            {"facade", "proxy"} <= seen.get("trace", set())
+            and {"facade", "proxy", "tokens"} <= seen.get("request", set())
+            and "facade" in seen.get("access", set())
         ):
             break
         threading.Event().wait(0.1)
