@@ -152,11 +152,7 @@ def test_first_party_imports_have_no_cycles() -> None:
 
 
 # Cycles closed only by `if TYPE_CHECKING:` imports (a module annotating with its caller's type).
-TYPE_ONLY_CYCLES = [
-    # The emulator's session helpers take the Store and Session they are called with (store.py
-    # imports them at runtime); a narrow Protocol per helper would end it.
-    ["gumloop_mcp.emulator.approvals", "gumloop_mcp.emulator.session_queue", "gumloop_mcp.emulator.store"],
-]
+TYPE_ONLY_CYCLES: list[list[str]] = []  # none left: keep it so
 
 
 def test_type_only_cycles_are_the_known_ones() -> None:

@@ -23,13 +23,11 @@ completes at once with a reply saying which action was declined and why, no tool
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gumloop_mcp.emulator.errors import ApiError
 from gumloop_mcp.emulator.ids import iso
-
-if TYPE_CHECKING:
-    from gumloop_mcp.emulator.store import Session, Store
+from gumloop_mcp.emulator.session_ports import SessionHost, SessionLike
 
 ASK_MARKER = "[ask]"
 
@@ -135,7 +133,7 @@ def _validated(responses: Any) -> list[dict[str, Any]]:
     return responses
 
 
-def resolve(store: Store, session: Session, responses: Any, now: float) -> list[dict[str, Any]]:
+def resolve(store: SessionHost, session: SessionLike, responses: Any, now: float) -> list[dict[str, Any]]:
     """Apply ``approval_responses`` to a session waiting in approval_required; the per-item results
     ``{action_request_id, action, outcome}`` (outcome ``accepted``, ``rejected`` or ``not_pending`` for an
     id the session is not waiting for). 409 no_pending_approvals unless the session waits; 400 for a
@@ -186,7 +184,7 @@ def _decision(pending: dict[str, Any], item: dict[str, Any]) -> str:
     return f"approved {what}"
 
 
-def _stop(store: Store, session: Session, now: float) -> None:
+def _stop(store: SessionHost, session: SessionLike, now: float) -> None:
     """A rejected approval: the agent does not run the action and ends its turn."""
     reply = "Stopped without running the declined action (" + "; ".join(session.decisions) + ")"
     session.messages.append(

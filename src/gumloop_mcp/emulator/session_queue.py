@@ -7,20 +7,18 @@ sent (``drain``, called by ``Store.advance``). Queueing to a session that is not
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gumloop_mcp.emulator.errors import ApiError
 from gumloop_mcp.emulator.ids import iso, new_id
-
-if TYPE_CHECKING:
-    from gumloop_mcp.emulator.store import Session, Store
+from gumloop_mcp.emulator.session_ports import SessionHost, SessionLike
 
 WORKING = {"processing", "queued"}
 # A session waiting for a human keeps its queue until the approvals are answered and the turn ends.
 DRAINS_IN = {"idle", "completed", "failed"}
 
 
-def post_user_message(store: Store, s: Session, text: str, now: float, *, admitted: bool) -> None:
+def post_user_message(store: SessionHost, s: SessionLike, text: str, now: float, *, admitted: bool) -> None:
     """Add the user's message and start processing it (or queue the session when not ``admitted``)."""
     s.pending_approvals, s.approved, s.decisions = None, False, []  # a new message supersedes them
     s.messages.append(
@@ -37,7 +35,7 @@ def post_user_message(store: Store, s: Session, text: str, now: float, *, admitt
     store.start("session", s, now, admitted=admitted)
 
 
-def queue_of(store: Store, session_id: str) -> list[dict[str, Any]]:
+def queue_of(store: SessionHost, session_id: str) -> list[dict[str, Any]]:
     """The session's queued messages, oldest first (created on first use)."""
     return store.session_queues.setdefault(session_id, [])
 
@@ -48,7 +46,7 @@ def renumber(queue: list[dict[str, Any]]) -> None:
         item["position"] = position
 
 
-def drain(store: Store, s: Session, now: float) -> dict[str, Any] | None:
+def drain(store: SessionHost, s: SessionLike, now: float) -> dict[str, Any] | None:
     """Send the oldest queued message when the session is not working; the message sent, if any.
 
     At a Free/Pro concurrency limit (429) the message stays queued until a later call finds a slot."""
@@ -65,7 +63,7 @@ def drain(store: Store, s: Session, now: float) -> dict[str, Any] | None:
     return {**item, "state": "sent"}
 
 
-def interrupt(store: Store, s: Session, now: float) -> None:
+def interrupt(store: SessionHost, s: SessionLike, now: float) -> None:
     """Stop the session's current turn (it leaves the queue or frees its slot) so a message can go now."""
     if s.state not in WORKING and s.state != "approval_required":
         return
