@@ -102,6 +102,7 @@ class NodeTools:
     conformance: Path  # the 2026-07-28 line (0.2.x)
     conformance_01: Path  # 0.1.x, the 2025-11-25 line (npm alias conformance-0.1)
     mcp_remote: Path
+    inspector: Path  # the Inspector's launcher (`--cli` mode)
     versions: dict[str, str]
 
 
@@ -115,8 +116,8 @@ def _installed_version(package: str) -> str | None:
 
 @pytest.fixture(scope="session")
 def node_tools() -> NodeTools:
-    """The pinned conformance suite, mcp-remote and Node 22; missing, a skip saying how to get them
-    (a failure under GMCP_REQUIRE_INTEGRATION=1, as in CI)."""
+    """The pinned conformance suite, mcp-remote, the Inspector and Node 22; missing, a skip saying how
+    to get them (a failure under GMCP_REQUIRE_INTEGRATION=1, as in CI)."""
     pinned: dict[str, str] = json.loads(NODE_TOOLS_SPEC.read_text())["dependencies"]
     for package, version in pinned.items():
         installed = _installed_version(package)
@@ -137,5 +138,6 @@ def node_tools() -> NodeTools:
         conformance=modules / "@modelcontextprotocol" / "conformance" / "dist" / "index.js",
         conformance_01=modules / "conformance-0.1" / "dist" / "index.js",
         mcp_remote=modules / "mcp-remote" / "dist" / "proxy.js",
+        inspector=modules / "@modelcontextprotocol" / "inspector" / "clients/launcher/build/index.js",
         versions=pinned,
     )
