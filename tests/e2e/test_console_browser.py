@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import os
 import time
 from collections.abc import Coroutine, Iterator
@@ -210,6 +211,64 @@ def test_the_founding_flow_in_the_browser(browser: Any, stack: Stack) -> None:
     context.close()
     logs = stack.logs()
     assert url.rsplit("/", 1)[1] not in logs and new_url.rsplit("/", 1)[1] not in logs
+
+
+def _create(page: Any, stack: Stack, name: str, factor: str) -> tuple[str, str, str]:
+    """Create a read server with `factor` as its second factor; the shown-once page's URL, Claude
+    Desktop snippet (through the copy button) and connection card text."""
+    page.goto(f"{stack.admin}/console/accounts/{stack.ready['account_id']}/mcp/new")
+    page.fill("#name", name)
+    page.check("input[name=method][value=read]")
+    page.check(f"input[name=second_factor][value={factor}]")
+    if factor == "oauth":
+        page.fill("#allow_domains", "example.com")
+    page.wait_for_selector("form[data-preview]:not([aria-busy])")
+    page.click("#submit")
+    page.wait_for_selector("#mcp-url")
+    assert page.get_attribute("#connect", "data-second-factor") == factor
+    page.click("button[data-copy=claude-config]")
+    snippet = page.evaluate("() => navigator.clipboard.readText()")
+    return page.input_value("#mcp-url"), snippet, page.inner_text("#connect")
+
+
+def test_the_shown_once_page_fits_each_second_factor(browser: Any, stack: Stack) -> None:
+    """None: the header snippet and the connector steps. API token: both headers, no connector (it
+    cannot send them). OAuth: the connector steps with the URL only and a Desktop snippet with no
+    header at all (sign-in happens in the browser)."""
+    context = _context(browser, stack)
+    page = context.new_page()
+    _sign_in(page, stack)
+
+    url, snippet, card = _create(page, stack, "Factor none", "none")
+    token = url.rsplit("/", 1)[1]
+    args = json.loads(snippet)["mcpServers"]["gumloop-factor-none"]["args"]
+    assert "Authorization:${AUTH_HEADER}" in args and url not in args and token in snippet
+    assert "X-Gumloop-MCP-API-Token" not in snippet
+    assert "Add custom connector" in card and page.locator("#no-connector").count() == 0
+
+    url, snippet, card = _create(page, stack, "Factor api token", "api_token")
+    entry = json.loads(snippet)["mcpServers"]["gumloop-factor-api-token"]
+    assert "Authorization:${AUTH_HEADER}" in entry["args"]
+    assert "X-Gumloop-MCP-API-Token:${GUMLOOP_MCP_API_TOKEN}" in entry["args"]
+    assert entry["env"]["GUMLOOP_MCP_API_TOKEN"] == "<paste an API token for MCP clients here>"
+    assert page.locator("#connector-steps").count() == 0
+    assert "cannot send the API-token header" in page.inner_text("#no-connector")
+
+    url, snippet, card = _create(page, stack, "Factor oauth", "oauth")
+    entry = json.loads(snippet)["mcpServers"]["gumloop-factor-oauth"]
+    assert entry == {"command": "npx", "args": ["-y", "mcp-remote@0.15.1", url]}  # no header, no env
+    steps = page.inner_text("#connector-steps")
+    assert "Add custom connector" in steps and "paste the URL above" in steps and "sign-in page" in steps
+    assert "Authorization" not in card and "X-Gumloop-MCP-API-Token" not in card
+    assert "example.com" in page.inner_text("#allowed-set")
+    _axe(page)
+    _shot(page, "created-oauth", mask=[page.locator("#mcp-url"), page.locator("#claude-config")])
+    context.close()
+    # The URL alone asks for the sign-in the page describes.
+    with httpx.Client(timeout=30) as http:
+        bare = http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                         headers={"Accept": "application/json, text/event-stream"})  # fmt: skip
+    assert bare.status_code == 401 and "resource_metadata=" in bare.headers["WWW-Authenticate"]
 
 
 def test_api_tokens_and_accounts_in_the_browser(browser: Any, stack: Stack) -> None:

@@ -47,7 +47,7 @@ CLIENT_KEY: Final = web.AppKey("console_client", ManagementClient)
 # Set only when an identity provider is configured (GMCP_FACADE_OIDC_ISSUER).
 IDP_KEY: Final = web.AppKey("console_idp", ConsoleIdentityProvider)
 TEMPLATES_KEY: Final = web.AppKey("console_templates", jinja2.Environment)
-_SESSION: Final = "console_session"
+_SESSION: Final = web.RequestKey("console_session", ConsoleSession)
 # Reachable without a session: the sign-in page and the stylesheet and script.
 _OPEN: Final = frozenset(
     {f"{CONSOLE_PREFIX}/login", f"{CONSOLE_PREFIX}/oidc/start", f"{CONSOLE_PREFIX}/oidc/callback"}

@@ -11,9 +11,10 @@ on this browser: a callback from another browser (a login-CSRF attempt) does not
 Authority for the management API: the console has no API token from such a person, so on a
 successful sign-in it mints one through the token service (purpose MANAGEMENT, unbound, named
 `console: <email>`, expiring with the session's maximum age) and keeps it server-side in the session
-like a pasted token; sign-out revokes it. Every console action still goes through the management
-API with that token, so the console can do nothing the API cannot, and the token is listed (and
-revocable) with the other API tokens.
+like a pasted token; sign-out revokes it, and so does the session's end by idleness or age
+(sessions.py: found expired on its next use, or by the periodic sweep). Every console action still
+goes through the management API with that token, so the console can do nothing the API cannot, and
+the token is listed (and revocable) with the other API tokens.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ class ConsoleIdentityProvider:
         return resp.token, Operator(identity.label, identity.email, identity.groups, resp.api_token.id)
 
     async def revoke(self, operator: Operator) -> None:
-        """Revoke the session's token at sign-out (a failure is logged: the token expires anyway)."""
+        """Revoke the session's token at sign-out, removal from the allowed set or the session's
+        expiry (a failure is logged: the token expires anyway)."""
         try:
             await self._tokens.RevokeApiToken(
                 tpb.RevokeApiTokenRequest(id=operator.token_id), timeout=_TIMEOUT_S
@@ -167,7 +169,7 @@ class ConsoleIdentityProvider:
         except grpc.aio.AioRpcError as err:
             if err.code() != grpc.StatusCode.NOT_FOUND:
                 logger.warning(
-                    "console: could not revoke session token %s at sign-out: %s",
+                    "console: could not revoke session token %s: %s",
                     operator.token_id,
                     err.code().name,
                 )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final
 
@@ -37,12 +40,15 @@ def attach_console(
     """Add the console's pages, static files and middleware to the admin app (sessions where the
     façade's shared state is: memory, or Redis). With an identity provider (`oauth.oidc`), operators
     in GMCP_FACADE_CONSOLE_ALLOWED_* can also sign in there (idp.py: sign-ins in progress on the
-    grant store, session tokens minted on `tokens`)."""
+    grant store, session tokens minted on `tokens`, revoked at sign-out and when the session
+    expires: found on its next use or by the periodic sweep)."""
     app[SESSIONS_KEY] = console_sessions = open_console_sessions(settings)
     if oauth.oidc is not None:
-        app[IDP_KEY] = ConsoleIdentityProvider(
+        app[IDP_KEY] = idp = ConsoleIdentityProvider(
             oauth.oidc, console_allowed_set(settings), oauth.store, tokens, console_sessions.max_age_s
         )
+        # A session that idles out (or grows too old) takes its minted token with it.
+        console_sessions.on_expired(idp.revoke)
     app[CLIENT_KEY] = management_client = ManagementClient()
     app[TEMPLATES_KEY] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -52,9 +58,17 @@ def attach_console(
     app.on_startup.append(management_client.open)
     app.on_cleanup.append(management_client.close)
 
+    async def sweep_sessions(_: web.Application) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(console_sessions.sweep_every(), name="console-session-sweep")
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
     async def close_sessions(_: web.Application) -> None:
         await console_sessions.close()
 
+    app.cleanup_ctx.append(sweep_sessions)
     app.on_cleanup.append(close_sessions)
     app.middlewares.append(console_middleware)
     app.router.add_get(f"{CONSOLE_PREFIX}/static/{{filename}}", static_file)

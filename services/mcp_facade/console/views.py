@@ -406,6 +406,9 @@ def _scope(form: MultiDictProxy[Any]) -> dict[str, Any]:
 
 
 SECOND_FACTORS: Final = ("none", "api_token", "oauth")
+# What the Claude Desktop snippet of an API-token server holds until the person pastes their own
+# (the console never has an MCP client's API token to put there).
+_API_TOKEN_PLACEHOLDER: Final = "<paste an API token for MCP clients here>"
 #: The allowed-set fields of the server form and the config field each one fills.
 _ALLOWED_FIELDS: Final = (
     ("allow_emails", "oauth_allowed_emails"),
@@ -514,7 +517,17 @@ def _shown_once(
     request: web.Request, account: dict[str, Any], server: dict[str, Any], *, preview: Any, rotated: bool
 ) -> web.Response:
     url = server["url"]
-    snippet = render_claude_desktop_config(url, name=_config_name(server["name"]))
+    factor = _second_factor_of(server)
+    name = _config_name(server["name"])
+    if factor == "oauth":
+        # No header: mcp-remote finds the sign-in from the 401 and opens the browser for it. The URL
+        # token it logs is not enough to call the server without a person's sign-in.
+        snippet = render_claude_desktop_config(url, name=name, token_in_url=True)
+    elif factor == "api_token":
+        snippet = render_claude_desktop_config(url, name=name, api_token=_API_TOKEN_PLACEHOLDER)
+    else:
+        snippet = render_claude_desktop_config(url, name=name)
+    allowed = {api: server["config"].get(api, []) for _, api in _ALLOWED_FIELDS}
     return render(
         request,
         "server_created.html",
@@ -522,6 +535,9 @@ def _shown_once(
         server=server,
         url=url,
         snippet=snippet,
+        factor=factor,
+        allowed=allowed,
+        api_token_placeholder=_API_TOKEN_PLACEHOLDER,
         preview=preview,
         rotated=rotated,
     )

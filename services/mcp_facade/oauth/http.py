@@ -50,7 +50,7 @@ from .service import (
 from .store import StoreUnavailable
 
 if TYPE_CHECKING:
-    from ..contracts import ServerScope, Toolbox
+    from ..contracts import Toolbox
 
 __all__ = ["OAuthEndpoints"]
 
@@ -402,7 +402,7 @@ class OAuthEndpoints:
                     # The server's current allowed set (a person removed from it is refused here).
                     _, resolved = await self._resource(request, resource)
                     scope = resolved.scope
-                    allowed = lambda grant: _grant_allowed(grant, scope)  # noqa: E731
+                    allowed = lambda grant: grant.allowed_on(scope)  # noqa: E731
                 tokens = await self.service.refresh(
                     client, str(form.get("refresh_token", "")), resource, allowed
                 )
@@ -446,7 +446,7 @@ class OAuthEndpoints:
         if scheme.lower() != "bearer" or not token.strip():
             return None
         grant = await self.service.verify_access_token(token.strip(), resolved.scope.server_id)
-        if grant is not None and not _grant_allowed(grant, resolved.scope):
+        if grant is not None and not grant.allowed_on(resolved.scope):
             # Removed from the server's allowed set: the grant ends (on every replica, with its work).
             logger.info("oauth: %s is no longer allowed on server %s", grant.subject, grant.server_id)
             await self.service.revoke_grant(grant.id)
@@ -476,12 +476,6 @@ _AUTHORIZE_PARAMS: Final = frozenset(
         "scope",
     }
 )
-
-
-def _grant_allowed(grant: Grant, scope: ServerScope) -> bool:
-    """Whether a grant's person is still in the server's allowed set (identity-provider grants;
-    a connect-code grant names a person an operator chose, and is revoked by one)."""
-    return grant.method != "oidc" or consent_allows(scope, grant.email, grant.groups)
 
 
 def _consented(auth: AuthorizationRequest, person: Person, code: str, issuer: str) -> web.Response:

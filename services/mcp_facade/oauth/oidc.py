@@ -7,7 +7,8 @@ a `nonce`. The callback exchanges the code (Authlib's OAuth 2 client), validates
 (joserfc: signature against the provider's JWKS, `iss`, `aud`, `exp`, `iat`, `nonce`) and yields
 an `Identity`. Whether that identity may consent to a server is `consent_allows`, read from the
 server's config (`oauth_allowed_emails`, `_domains`, `_groups`) on every check, so removing a
-person there ends their grants at their next request or refresh (oauth/http.py). The console's
+person there ends their grants at their next request or refresh (oauth/http.py, `Grant.allowed_on`),
+and what they hold open at the config change itself (transport/revocations.py). The console's
 sign-in (console/idp.py) uses the same provider and the same rule (`AllowedSet`) with its own set.
 
 Emails count only when the provider does not say they are unverified (`email_verified: false`);

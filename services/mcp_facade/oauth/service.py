@@ -46,8 +46,9 @@ from authlib.oauth2.rfc7636.challenge import (
     compare_s256_code_challenge,
 )
 
+from ..contracts import ServerScope
 from .cimd import ClientMetadataError, ClientMetadataFetcher
-from .oidc import OidcProvider
+from .oidc import OidcProvider, consent_allows
 from .redirects import RedirectPolicy
 from .store import GrantStore
 
@@ -183,6 +184,11 @@ class Grant:
         values = {name: getattr(self, name) for name in self.__slots__}
         values["groups"] = list(self.groups)
         return values
+
+    def allowed_on(self, scope: ServerScope) -> bool:
+        """Whether its person is still in the server's allowed set (identity-provider grants; a
+        connect code names a person an operator chose, to whom the set does not apply)."""
+        return self.method != "oidc" or consent_allows(scope, self.email, self.groups)
 
 
 @dataclass(frozen=True, slots=True)

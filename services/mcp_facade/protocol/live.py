@@ -20,8 +20,9 @@ a cut task records its terminal state.
 - `cut_api_token()` (a second-factor API token was revoked or expired) ends the holds opened with
   it; work of the same record opened with another API token goes on.
 - `tokens()` lists the tokens in use, for re-checking them when a record changed (UPDATED,
-  ROTATED) or the watch reconnected after missing events; `second_factors()` the API tokens in
-  use, verified again after such a reconnect.
+  ROTATED) or the watch reconnected after missing events; `second_factors()` the API tokens and
+  OAuth grants in use, verified again after such a reconnect (and a record's grants against its
+  allowed set when it changed).
 Tokens are kept in memory only, as long as the hold (the request carries them anyway).
 """
 
@@ -166,14 +167,12 @@ class LiveWork:
         )
         return {h.token_key: h.token for holds in groups for h in holds if h.token}
 
-    def second_factors(self) -> dict[str, SecondFactor]:
-        """The second-factor API tokens in use (id -> factor), for verifying them again."""
-        return {
-            h.second_factor.id: h.second_factor
-            for holds in self._by_server.values()
-            for h in holds
-            if h.second_factor is not None
-        }
+    def second_factors(self, server_id: str | None = None) -> dict[str, SecondFactor]:
+        """The second factors in use (id -> factor), of one record or of all, for verifying them again."""
+        groups = (
+            [self._by_server.get(server_id, set())] if server_id is not None else self._by_server.values()
+        )
+        return {h.second_factor.id: h.second_factor for holds in groups for h in holds if h.second_factor}
 
     def count(self, server_id: str | None = None) -> int:
         """How many holds are open (of one record, or in all)."""

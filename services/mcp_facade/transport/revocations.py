@@ -3,18 +3,25 @@ and tasks (live.py) of a revoked or expired record at once, and re-checks the to
 record changed or the watch reconnected.
 
 Work opened with an OAuth grant is held under it; revoking the grant is broadcast through the
-shared state and every replica cuts that work. A token in use that stops resolving at a known time
-(a rotation's grace end, which the token service deletes without an event) has its work cut then.
+shared state and every replica cuts that work. When a record changed (UPDATED), the grants behind
+its open work are checked against its fresh allowed set (oauth/: identity-provider grants): a
+person removed from it has the grant revoked and that work cut on every replica (each also sees the
+event itself), within the event's delivery, not at the person's next request.
+
+A token in use that stops resolving at a known time (a rotation's grace end, which the token
+service deletes without an event) has its work cut then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any, Final
 
 from gumloop_mcp.runtime import SYSTEM_CLOCK, Clock
 
+from ..contracts import ServerScope
 from ..oauth import OAUTH_REVOKED_MESSAGE, OAuthService, is_oauth_factor, oauth_factor_id
 from ..oauth.store import StoreUnavailable as OAuthStoreUnavailable
 from ..protocol.live import LiveWork, SecondFactor
@@ -22,6 +29,8 @@ from ..state.state import FacadeState, StateUnavailable
 from .auth import BackendUnavailable, NotFound, Revocation, TokenResolver, Unauthorized
 
 __all__ = ["Revocations"]
+
+logger = logging.getLogger(__name__)
 
 # Tokens re-checked at once after a record changed or the watch reconnected.
 _RECHECK_CONCURRENCY: Final = 16
@@ -89,8 +98,12 @@ class Revocations:
             while True:
                 self._recheck_again.discard(key)
                 tokens = self._live.tokens(key or None)
-                # Every record (the watch reconnected, events may be lost): API token revocations too.
-                factors = self._live.second_factors() if not key else {}
+                # Every record (the watch reconnected, events may be lost): API token revocations too;
+                # one record (it changed): its grants, whose person may have left its allowed set.
+                if key:
+                    factors = {i: f for i, f in self._live.second_factors(key).items() if is_oauth_factor(i)}
+                else:
+                    factors = self._live.second_factors()
                 await self._recheck(tokens, factors)
                 if key not in self._recheck_again:
                     return
@@ -99,8 +112,11 @@ class Revocations:
 
     async def _recheck(self, tokens: dict[str, str], factors: dict[str, SecondFactor]) -> None:
         """Cut what was opened with a token that no longer resolves (a rotation without grace, ...),
-        or with a second-factor API token that no longer verifies."""
+        or with a second-factor API token that no longer verifies, or with an OAuth grant that ended
+        or whose person the record's current allowed set no longer admits."""
         limit = asyncio.Semaphore(_RECHECK_CONCURRENCY)
+        # The fresh config of each record a token resolved to (its allowed set, for its grants).
+        scopes: dict[str, ServerScope] = {}
 
         async def check(key: str, token: str) -> None:
             async with limit:
@@ -111,6 +127,7 @@ class Revocations:
                     return
                 except BackendUnavailable:
                     return  # unknown: keep it; the next request re-authorises anyway
+                scopes[resolved.scope.server_id] = resolved.scope
                 ends = resolved.token_expires_at
                 if ends and ends != resolved.server_expires_at:
                     self._cut_token_at(key, ends)
@@ -118,11 +135,9 @@ class Revocations:
         async def verify(factor: SecondFactor) -> None:
             async with limit:
                 if is_oauth_factor(factor.id):
-                    try:
-                        if not await self._oauth.grant(factor.id.partition(":")[2]):
-                            self._live.cut_api_token(factor.id, OAUTH_REVOKED_MESSAGE)
-                    except OAuthStoreUnavailable:
-                        pass  # unknown: keep it; the next request checks its access token anyway
+                    # Store down: unknown, keep it; the next request checks its access token anyway.
+                    with contextlib.suppress(OAuthStoreUnavailable):
+                        await self._verify_grant(factor.id, scopes)
                     return
                 try:
                     await self._resolver.verify_api_token(factor.authorization, factor.account_id)
@@ -131,9 +146,22 @@ class Revocations:
                 except BackendUnavailable:
                     return  # unknown: keep it; the next request verifies it anyway
 
-        await asyncio.gather(
-            *(check(k, t) for k, t in tokens.items()), *(verify(f) for f in factors.values())
-        )
+        # Tokens first: their resolutions carry the records' current allowed sets the grants need.
+        await asyncio.gather(*(check(k, t) for k, t in tokens.items()))
+        await asyncio.gather(*(verify(f) for f in factors.values()))
+
+    async def _verify_grant(self, factor_id: str, scopes: dict[str, ServerScope]) -> None:
+        """Cut the work of a grant that ended; revoke (and so cut everywhere) one whose person the
+        record's fresh allowed set (`scopes`, when a token of the record resolved) no longer admits."""
+        grant = await self._oauth.grant(factor_id.partition(":")[2])
+        if grant is None:
+            self._live.cut_api_token(factor_id, OAUTH_REVOKED_MESSAGE)
+            return
+        scope = scopes.get(grant.server_id)
+        if scope is not None and not grant.allowed_on(scope):
+            logger.info("oauth: %s is no longer allowed on server %s", grant.subject, grant.server_id)
+            self._live.cut_api_token(factor_id, OAUTH_REVOKED_MESSAGE)
+            await self._oauth.revoke_grant(grant.id)  # broadcast: the other replicas cut it too
 
     def _cut_token_at(self, key: str, ends: float) -> None:
         previous = self._token_ends.pop(key, None)

@@ -1,11 +1,14 @@
 """Two façade replicas on one Redis: a person the identity provider signed in loses access on both
 within a second of their removal from the server's allowed set (the token service's UPDATED event
-reaches each replica's resolver; each request checks the grant against the fresh config)."""
+reaches each replica's resolver; each request checks the grant against the fresh config), and the
+streams they hold open end then too, with no request of theirs (each replica re-checks the grants
+behind the changed server's open work)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import secrets
 import time
@@ -89,3 +92,57 @@ async def test_removal_from_the_allowed_set_ends_access_on_every_replica(
             "bob@other.org",
             "cc@other.org",
         }
+
+
+async def test_removal_from_the_allowed_set_ends_open_streams_on_every_replica(
+    stack: Stack, clean_redis_url: str
+) -> None:
+    """A GET stream stays open with no further request: the UPDATED event itself must end it."""
+    token = stack.tokens.add_server("mcp_oidc", require_oauth=True)
+    record = stack.tokens.server_of(token)
+    record.config.oauth_allowed_domains.append("example.com")
+    record.config.oauth_allowed_groups.append("eng")
+    one = await stack.make(store="redis", redis_url=clean_redis_url)
+    two = await stack.make(store="redis", redis_url=clean_redis_url)
+    service = one.facade.oauth.service
+    ada = await _oidc_access_token(service, "mcp_oidc", Person("ada@example.com", "oidc", "ada@example.com"))
+    bob = await _oidc_access_token(
+        service, "mcp_oidc", Person("bob@other.org", "oidc", "bob@other.org", ("eng",))
+    )
+    urls = [f"http://127.0.0.1:{replica.public_port}/mcp/{token}" for replica in (one, two)]
+    init = {**INIT, "params": {**INIT["params"], "protocolVersion": "2025-11-25"}}  # type: ignore[dict-item]
+
+    async with aiohttp.ClientSession() as http, contextlib.AsyncExitStack() as streams:
+
+        async def open_stream(url: str, access: str) -> aiohttp.ClientResponse:
+            headers = {**BOTH, "Authorization": f"Bearer {access}"}
+            async with http.post(url, json=init, headers=headers) as resp:
+                assert resp.status == 200
+                session = resp.headers["Mcp-Session-Id"]
+            get = {"Accept": "text/event-stream", "Authorization": f"Bearer {access}"}
+            stream = await streams.enter_async_context(
+                http.get(url, headers={**get, "Mcp-Session-Id": session})
+            )
+            assert stream.status == 200 and stream.content_type == "text/event-stream"
+            return stream
+
+        ada_streams = [await open_stream(url, ada) for url in urls]
+        bob_streams = [await open_stream(url, bob) for url in urls]
+        for replica in (one, two):
+            assert replica.facade.live.count("mcp_oidc") == 2
+
+        del record.config.oauth_allowed_domains[:]  # ada's domain goes; bob's group stays
+        await stack.tokens.emit(
+            pb.WatchRevocationsResponse(kind=pb.REVOCATION_KIND_UPDATED, mcp_server_id="mcp_oidc")
+        )
+        changed = time.monotonic()
+        for stream in ada_streams:
+            await asyncio.wait_for(stream.content.read(), max(0.0, 1.0 - (time.monotonic() - changed)))
+        assert time.monotonic() - changed < 1.0
+        for stream in bob_streams:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stream.content.read(), 0.2)
+                raise AssertionError("an allowed person's stream ended too")
+        for replica in (one, two):
+            assert replica.facade.live.count("mcp_oidc") == 1
+        assert {g.subject for g in await two.facade.oauth.service.grants("mcp_oidc")} == {"bob@other.org"}
