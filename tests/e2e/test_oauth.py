@@ -12,7 +12,7 @@ import base64
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from html.parser import HTMLParser
 from typing import Any
@@ -147,10 +147,22 @@ async def grants(stack: Stack, server_id: str) -> list[dict[str, Any]]:
 
 def provider(url: str, code: str, storage: MemoryStorage, pages: list[_Form]) -> OAuthClientProvider:
     """The SDK's OAuth client; the redirect handler plays the person with `code`."""
+    return provider_with(url, storage, pages, "e2e client", lambda location: consent(location, code))
+
+
+def provider_with(
+    url: str,
+    storage: MemoryStorage,
+    pages: list[_Form],
+    client_name: str,
+    person: Callable[[str], Awaitable[tuple[dict[str, list[str]], _Form]]],
+) -> OAuthClientProvider:
+    """The SDK's OAuth client whose redirect handler lets `person` answer the authorization URL (the
+    redirect's query and the consent form it saw)."""
     answers: list[AuthorizationCodeResult] = []
 
     async def redirect_handler(authorization_url: str) -> None:
-        query, form = await consent(authorization_url, code)
+        query, form = await person(authorization_url)
         pages.append(form)
         answers.append(
             AuthorizationCodeResult(code=query["code"][0], state=query["state"][0], iss=query["iss"][0])
@@ -160,7 +172,7 @@ def provider(url: str, code: str, storage: MemoryStorage, pages: list[_Form]) ->
         return answers.pop()
 
     metadata = OAuthClientMetadata(
-        client_name="e2e client",
+        client_name=client_name,
         redirect_uris=[REDIRECT],  # type: ignore[list-item]
         grant_types=["authorization_code", "refresh_token"],
         response_types=["code"],

@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
-from mcp.shared.auth import OAuthClientMetadata
 
 from .conftest import Stack, start_stack
 from .test_oauth import (
@@ -34,6 +33,7 @@ from .test_oauth import (
     _Form,
     _pkce,
     oauth_session,
+    provider_with,
 )
 
 CLIENT_ID = "gumloop-mcp-e2e"
@@ -169,31 +169,12 @@ async def grants(stack: Stack, server_id: str) -> list[dict[str, Any]]:
 async def test_an_allowed_person_signs_in_with_the_official_client_and_gets_the_tools(stack: Stack) -> None:
     """The SDK's OAuth client: discovery, DCR, consent by identity-provider sign-in (allowed by
     email, compared lowercased), token, tools; the grant names the person's verified email."""
-    from mcp.client.auth import OAuthClientProvider
-    from mcp.shared.auth import AuthorizationCodeResult
 
     server = await mint_server(stack, "oidc teams", oauth_allowed_emails=["alice@allowed.test"])
-    answers: list[AuthorizationCodeResult] = []
     pages: list[_Form] = []
-
-    async def redirect_handler(authorization_url: str) -> None:
-        query, form = await sign_in(authorization_url, "alice")
-        pages.append(form)
-        answers.append(
-            AuthorizationCodeResult(code=query["code"][0], state=query["state"][0], iss=query["iss"][0])
-        )
-
-    async def callback_handler() -> AuthorizationCodeResult:
-        return answers.pop()
-
-    metadata = OAuthClientMetadata(
-        client_name="e2e oidc client",
-        redirect_uris=[REDIRECT],  # type: ignore[list-item]
-        grant_types=["authorization_code", "refresh_token"],
-        response_types=["code"],
-        token_endpoint_auth_method="none",
+    auth = provider_with(
+        server["url"], MemoryStorage(), pages, "e2e oidc client", lambda location: sign_in(location, "alice")
     )
-    auth = OAuthClientProvider(server["url"], metadata, MemoryStorage(), redirect_handler, callback_handler)
     async with oauth_session(auth, server["url"]) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
     assert names and len(pages) == 1

@@ -137,23 +137,16 @@ class SqliteAuditStore(AuditStore):
         await self._run(insert)
 
     async def query(self, query: AuditQuery) -> AuditPage:
-        where = ["server_id = ?"]
-        args: list[Any] = [query.server_id]
-        if query.tool is not None:
-            where.append("tool = ?")
-            args.append(query.tool)
-        if query.outcome is not None:
-            where.append("outcome = ?")
-            args.append(query.outcome)
-        if query.client_name is not None:
-            where.append("client_name = ?")
-            args.append(query.client_name)
-        if query.since_ms is not None:
-            where.append("time_ms >= ?")
-            args.append(query.since_ms)
-        if query.until_ms is not None:
-            where.append("time_ms < ?")
-            args.append(query.until_ms)
+        filters: list[tuple[str, Any]] = [
+            ("server_id = ?", query.server_id),
+            ("tool = ?", query.tool),
+            ("outcome = ?", query.outcome),
+            ("client_name = ?", query.client_name),
+            ("time_ms >= ?", query.since_ms),
+            ("time_ms < ?", query.until_ms),
+        ]
+        where = [clause for clause, value in filters if value is not None]
+        args: list[Any] = [value for _, value in filters if value is not None]
         if query.after is not None:
             where.append("(time_ms < ? OR (time_ms = ? AND id < ?))")
             args += [query.after[0], query.after[0], query.after[1]]

@@ -476,17 +476,24 @@ async def new_server_page(request: web.Request) -> web.Response:
     return _server_form(request, "server_new.html", await _catalog(request), values, account=account)
 
 
+def _posted_values(
+    form: MultiDictProxy[Any], scope: dict[str, Any], *, default_expiry: str
+) -> dict[str, Any]:
+    """The server form's fields as posted, to show again (with the preview or an error)."""
+    return {
+        "name": _text(form, "name"),
+        **scope,
+        "expiry": _text(form, "expiry") or default_expiry,
+        "expiry_custom": _text(form, "expiry_custom"),
+        **_factor_values(form),
+    }
+
+
 async def create_server(request: web.Request) -> web.Response:
     account = await _account(request)
     form = await request.post()
     scope = _scope(form)
-    values = {
-        "name": _text(form, "name"),
-        **scope,
-        "expiry": _text(form, "expiry") or "none",
-        "expiry_custom": _text(form, "expiry_custom"),
-        **_factor_values(form),
-    }
+    values = _posted_values(form, scope, default_expiry="none")
     catalog = await _catalog(request)
     preview, preview_error = await _preview(request, scope)
     if _text(form, "action") == "preview":
@@ -585,13 +592,7 @@ async def edit_server(request: web.Request) -> web.StreamResponse:
     account, server = await _account(request), await _server(request)
     form = await request.post()
     scope = _scope(form)
-    values = {
-        "name": _text(form, "name"),
-        **scope,
-        "expiry": _text(form, "expiry") or "keep",
-        "expiry_custom": _text(form, "expiry_custom"),
-        **_factor_values(form),
-    }
+    values = _posted_values(form, scope, default_expiry="keep")
     catalog = await _catalog(request)
     preview, preview_error = await _preview(request, scope)
     page = {"account": account, "server": server, "preview": preview}
