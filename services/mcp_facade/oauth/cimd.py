@@ -4,7 +4,10 @@ A client may use, instead of a registered client_id, an https URL that serves it
 The document is fetched when the client first shows up and cached (GMCP_FACADE_OAUTH_CIMD_CACHE_TTL_S):
 
 - the URL is https with a path, no fragment, no user info, no dot segments, at most 1000 characters;
-  its host must resolve to public addresses only (no fetches into the façade's own network);
+  its host must resolve to public addresses only (no fetches into the façade's own network), and
+  the fetch connects to the address that was checked (the Host header and TLS server name stay the
+  URL's host, so the certificate is verified for it): a DNS answer that changes between the check and
+  the connection (rebinding) cannot steer the fetch elsewhere;
 - the fetch follows no redirects, gives up after 5 s and reads at most 16 KiB;
 - the document is a JSON object whose `client_id` equals the URL exactly, whose `redirect_uris`
   are all allowed (redirects.py), and whose client authenticates with `none` (a document has no
@@ -29,6 +32,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from .redirects import RedirectPolicy
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 __all__ = ["ClientMetadataError", "ClientMetadataFetcher", "ClientMetadataDocument"]
 
@@ -102,25 +107,30 @@ class ClientMetadataFetcher:
             raise ClientMetadataError("a client_id URL must have a path, without . or .. segments")
         return host, port or (443 if parts.scheme == "https" else 80)
 
-    async def _check_addresses(self, host: str, port: int) -> None:
-        """Refuse hosts that resolve to non-public addresses (a fetch into the façade's network)."""
+    async def _checked_address(self, host: str, port: int) -> IPAddress:
+        """The address to connect to: every address `host` resolves to must be public (no fetch into
+        the façade's network); the first is the one the fetch then uses."""
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError:
             raise ClientMetadataError(f"the client_id URL's host {host!r} does not resolve") from None
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-            if address.is_global or (self._allow_loopback and address.is_loopback):
-                continue
-            raise ClientMetadataError(f"the client_id URL's host {host!r} is not a public address")
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+        if not addresses:
+            raise ClientMetadataError(f"the client_id URL's host {host!r} does not resolve")
+        for address in addresses:
+            if not (address.is_global or (self._allow_loopback and address.is_loopback)):
+                raise ClientMetadataError(f"the client_id URL's host {host!r} is not a public address")
+        return addresses[0]
 
     async def _fetch(self, url: str) -> ClientMetadataDocument:
         host, port = self._check_url(url)
-        await self._check_addresses(host, port)
+        address = await self._checked_address(host, port)
+        pinned = httpx.URL(url).copy_with(host=str(address))
+        headers = {"Accept": "application/json", "Host": httpx.URL(url).netloc.decode("ascii")}
         try:
             async with (
                 httpx.AsyncClient(timeout=_TIMEOUT_S, follow_redirects=False) as http,
-                http.stream("GET", url, headers={"Accept": "application/json"}) as response,
+                http.stream("GET", pinned, headers=headers, extensions={"sni_hostname": host}) as response,
             ):
                 if response.status_code != 200:
                     raise ClientMetadataError(

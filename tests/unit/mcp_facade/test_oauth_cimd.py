@@ -6,7 +6,9 @@ loopback URLs are refused before any fetch.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,6 +27,7 @@ class Documents:
     def __init__(self) -> None:
         self.base = ""
         self.hits: dict[str, int] = {}
+        self.hosts: list[str] = []
         self.routes: dict[str, Callable[[str], web.StreamResponse]] = {}
 
     def url(self, name: str) -> str:
@@ -41,6 +44,7 @@ class Documents:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         self.hits[name] = self.hits.get(name, 0) + 1
+        self.hosts.append(request.host)
         return self.routes[name](self.url(name))
 
 
@@ -139,3 +143,31 @@ async def test_urls_without_the_test_setting(url: str, reason: str) -> None:
     assert fetcher.is_metadata_url(url) is url.startswith("https://")
     with pytest.raises(ClientMetadataError, match=reason):
         await fetcher._fetch(url)
+
+
+async def test_the_fetch_connects_to_the_address_that_was_checked(
+    documents: Documents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the host resolves to a checked address first and to another one afterwards; the
+    fetch still goes to the checked address (with the URL's own Host header), never to the second
+    answer (127.0.0.2, where nothing listens: an unpinned fetch fails to connect)."""
+    port = int(documents.base.rsplit(":", 1)[1])
+    url = f"http://localhost:{port}/pinned.json"
+    body = {"client_id": url, "client_name": "Pinned", "redirect_uris": [REDIRECT]}
+    documents.routes["pinned.json"] = lambda _: web.json_response(body)
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+    lookups: list[str] = []
+
+    async def rebinding_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("localhost", b"localhost"):
+            lookups.append(str(host))
+            address = "127.0.0.1" if len(lookups) == 1 else "127.0.0.2"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return await real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", rebinding_getaddrinfo)
+    document = await _fetcher().document(url)
+    assert document.client_name == "Pinned"
+    assert documents.hosts == [f"localhost:{port}"]
+    assert lookups == ["localhost"]  # resolved once, for the check; the connection used its answer
