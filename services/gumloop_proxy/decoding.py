@@ -1,9 +1,10 @@
 """Decoding downloaded content by media type into Markdown, image bytes or metadata only.
 
 Text, JSON, CSV, Markdown, HTML, PDF, DOCX and XLSX become a window of Markdown (offset/limit, a
-truncation marker, total_chars, next_offset). Images under the cap come back as bytes. Anything
-else, and any document that cannot be parsed, comes back as metadata only; raw bytes are never
-passed off as text.
+truncation marker, total_chars, next_offset). A zip archive (a skill package, a zipped artifact)
+becomes its file list plus the text of its text files, SKILL.md first; binary members are listed,
+never inlined. Images under the cap come back as bytes. Anything else, and any document that cannot
+be parsed, comes back as metadata only; raw bytes are never passed off as text.
 
 Rendering is CPU work (a 24 MB CSV takes seconds): the servicer runs it through `ContentDecoder`,
 on a small pool of worker threads (`decode_workers`) so the event loop keeps answering other RPCs,
@@ -54,6 +55,11 @@ ignore_library_warnings()
 
 # DOCX and XLSX are zip archives: refuse to inflate more than this (a zip bomb fits in 25 MB).
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+# A zip archive's rendering lists at most this many members and inlines text members up to this size
+# each (larger ones are listed only), at most this much text in all.
+MAX_ARCHIVE_MEMBERS = 1000
+MAX_ARCHIVE_TEXT_MEMBER_BYTES = 1024 * 1024
+MAX_ARCHIVE_TEXT_BYTES = 16 * 1024 * 1024
 TRUNCATION_MARKER = "\n\n[… truncated: continue with offset={next_offset} of {total} characters]"
 _IMAGES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 _MEDIA_FORMATS = {
@@ -75,8 +81,9 @@ _MEDIA_FORMATS = {
 _EXTENSIONS = {
     "txt": "text", "log": "text", "json": "json", "csv": "csv", "md": "markdown", "markdown": "markdown",
     "html": "html", "htm": "html", "pdf": "pdf", "docx": "docx", "xlsx": "xlsx", "png": "png",
-    "jpg": "jpeg", "jpeg": "jpeg", "gif": "gif", "webp": "webp",
+    "jpg": "jpeg", "jpeg": "jpeg", "gif": "gif", "webp": "webp", "zip": "zip", "skill": "zip",
 }  # fmt: skip
+_ARCHIVES = {"pdf", "docx", "xlsx", "zip"}  # parsed whole: never from a partial download
 _GENERIC = {
     "",
     "application/octet-stream",
@@ -89,6 +96,7 @@ _FORMAT_MEDIA = {
     "html": "text/html", "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", **_IMAGES,
+    "zip": "application/zip",
 }  # fmt: skip
 
 
@@ -110,7 +118,9 @@ def _magic(data: bytes) -> str | None:
             return "docx"
         if b"xl/" in window:
             return "xlsx"
-        return None
+        return "zip"
+    if head.startswith(b"PK\x05\x06"):  # an empty archive: only the end-of-directory record
+        return "zip"
     return None
 
 
@@ -133,7 +143,7 @@ def sniff_format(data: bytes, media_type: str, filename: str) -> str | None:
     if magic is not None:
         return magic
     by_extension = _EXTENSIONS.get(extension)
-    if by_extension is not None and by_extension not in {"pdf", "docx", "xlsx", *_IMAGES}:
+    if by_extension is not None and by_extension not in {*_ARCHIVES, *_IMAGES}:
         return by_extension if _looks_like_text(data) else None
     return by_extension
 
@@ -217,6 +227,69 @@ def _check_unpacked_size(data: bytes) -> None:
         raise ValueError(f"the archive would unpack to {unpacked} bytes")
 
 
+def _member_order(info: zipfile.ZipInfo) -> tuple[int, int, str]:
+    """SKILL.md first (the shallowest), then every member by path."""
+    name = info.filename
+    is_skill = name.rsplit("/", 1)[-1].lower() == "skill.md"
+    return (0 if is_skill else 1, name.count("/"), name)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text`."""
+    longest, run = 0, 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return "`" * max(3, longest + 1)
+
+
+def _member_text(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
+    """A member's text, or None when it is not inlined (why goes into the listing)."""
+    with archive.open(info) as member:
+        raw = member.read(MAX_ARCHIVE_TEXT_MEMBER_BYTES + 1)
+    if len(raw) > MAX_ARCHIVE_TEXT_MEMBER_BYTES or not _looks_like_text(raw):
+        return None
+    return _text(raw)
+
+
+def _render_zip(data: bytes) -> str:
+    """The archive's members (path, size) as a table, then each text member's content: Markdown as
+    it is, other text in a code fence. Encrypted, binary and oversized members are only listed."""
+    _check_unpacked_size(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = sorted((i for i in archive.infolist() if not i.is_dir()), key=_member_order)
+        shown = members[:MAX_ARCHIVE_MEMBERS]
+        unpacked = sum(i.file_size for i in members)
+        rows: list[list[Any]] = [["file", "size", "shown"]]
+        sections: list[str] = []
+        budget = MAX_ARCHIVE_TEXT_BYTES
+        for info in shown:
+            name = info.filename.replace("\r", " ").replace("\n", " ")
+            if info.flag_bits & 0x1:
+                rows.append([name, _size_text(info.file_size), "no: encrypted"])
+                continue
+            if info.file_size > min(MAX_ARCHIVE_TEXT_MEMBER_BYTES, budget):
+                rows.append([name, _size_text(info.file_size), "no: too large"])
+                continue
+            text = _member_text(archive, info)
+            if text is None:
+                rows.append([name, _size_text(info.file_size), "no: binary"])
+                continue
+            budget -= info.file_size
+            rows.append([name, _size_text(info.file_size), "below"])
+            if name.lower().endswith((".md", ".markdown")):
+                sections.append(f"## {name}\n\n{text.strip()}")
+            else:
+                fence = _fence(text)
+                language = name.rsplit(".", 1)[-1].lower() if "." in name.rsplit("/", 1)[-1] else ""
+                sections.append(f"## {name}\n\n{fence}{language}\n{text.rstrip()}\n{fence}")
+    count = f"{len(members)} file" + ("" if len(members) == 1 else "s")
+    head = f"# Archive: {count}, {_size_text(unpacked)} unpacked"
+    if len(members) > len(shown):
+        head += f" (the first {len(shown)} listed)"
+    return "\n\n".join([head, markdown_table(rows), *sections])
+
+
 def _render_docx(data: bytes) -> str:
     import docx
 
@@ -270,6 +343,7 @@ _RENDERERS: dict[str, Callable[[bytes], str]] = {
     "pdf": _render_pdf,
     "docx": _render_docx,
     "xlsx": _render_xlsx,
+    "zip": _render_zip,
 }
 
 
@@ -414,7 +488,7 @@ def decode_content(
         result.media_type = _IMAGES[fmt]
         result.image.CopyFrom(pb.ImageContent(data=data, media_type=_IMAGES[fmt]))
         return result
-    if not complete and fmt in {"pdf", "docx", "xlsx"}:
+    if not complete and fmt in _ARCHIVES:
         return metadata(
             f"{fmt.upper()} of {_size_text(size)} is larger than the download limit and cannot be "
             "rendered in part"

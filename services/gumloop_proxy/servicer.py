@@ -449,31 +449,84 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
     ) -> pb.ReadArtifactResponse:
         return await _guard(context, lambda: self._read_artifact(request, _deadline(context)))
 
+    async def ReadSkill(
+        self, request: pb.ReadSkillRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReadSkillResponse:
+        return await _guard(context, lambda: self._read_skill(request, _deadline(context)))
+
     async def _read_artifact(
         self, request: pb.ReadArtifactRequest, deadline: float | None
     ) -> pb.ReadArtifactResponse:
-        settings = self._settings
-        violations = []
+        violations = self._window_violations(request.offset, request.limit)
         if not request.artifact_id:
-            violations.append(("artifact_id", "is required"))
-        if request.offset < 0:
-            violations.append(("offset", "must not be negative"))
-        if not 0 <= request.limit <= settings.markdown_max_limit:
-            violations.append(
-                ("limit", f"must be between 1 and {settings.markdown_max_limit} (0 for the default)")
-            )
+            violations.insert(0, ("artifact_id", "is required"))
         if request.max_image_bytes < 0:
             violations.append(("max_image_bytes", "must not be negative"))
         if violations:
             raise errors.InvalidArguments(violations)
-        account = await self._account(request.account_id)
         arguments = {"artifact_id": request.artifact_id}
         if request.version_id:
             arguments["version_id"] = request.version_id
-        meta = await self._call_json("get_artifact", arguments, account, deadline)
+        max_image = min(
+            request.max_image_bytes or self._settings.max_image_bytes, self._settings.max_image_bytes
+        )
+        meta, content = await self._read_download(
+            "get_artifact", arguments, request.account_id, request.artifact_id, request.offset,
+            request.limit, max_image, deadline,
+        )  # fmt: skip
+        return pb.ReadArtifactResponse(
+            artifact_id=request.artifact_id,
+            version_id=str(meta.get("version_id") or request.version_id),
+            content=content,
+        )
+
+    async def _read_skill(self, request: pb.ReadSkillRequest, deadline: float | None) -> pb.ReadSkillResponse:
+        violations = self._window_violations(request.offset, request.limit)
+        if not request.skill_id:
+            violations.insert(0, ("skill_id", "is required"))
+        if violations:
+            raise errors.InvalidArguments(violations)
+        arguments = {"skill_id": request.skill_id}
+        if request.version_id:
+            arguments["version_id"] = request.version_id
+        meta, content = await self._read_download(
+            "get_skill_download", arguments, request.account_id, request.skill_id, request.offset,
+            request.limit, 0, deadline,
+        )  # fmt: skip
+        return pb.ReadSkillResponse(
+            skill_id=request.skill_id,
+            version_id=str(meta.get("version_id") or request.version_id),
+            content=content,
+        )
+
+    def _window_violations(self, offset: int, limit: int) -> list[tuple[str, str]]:
+        violations = []
+        if offset < 0:
+            violations.append(("offset", "must not be negative"))
+        if not 0 <= limit <= self._settings.markdown_max_limit:
+            violations.append(
+                ("limit", f"must be between 1 and {self._settings.markdown_max_limit} (0 for the default)")
+            )
+        return violations
+
+    async def _read_download(
+        self,
+        operation: str,
+        arguments: dict[str, Any],
+        account_id: str,
+        fallback_name: str,
+        offset: int,
+        limit: int,
+        max_image_bytes: int,
+        deadline: float | None,
+    ) -> tuple[dict[str, Any], pb.DecodedContent]:
+        """Call `operation` for a signed link, download it within the limits and decode it."""
+        settings = self._settings
+        account = await self._account(account_id)
+        meta = await self._call_json(operation, arguments, account, deadline)
         url = meta.get("download_url") if isinstance(meta, dict) else None
         if not isinstance(url, str) or not url:
-            raise malformed("get_artifact", 200, "no download_url in the answer")
+            raise malformed(operation, 200, "no download_url in the answer")
         self._check_download_host(url, account)
         timeout_s = settings.artifact_download_timeout_s
         if deadline is not None:
@@ -481,23 +534,18 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         result = await download_limited(
             self._upstream.client, url, max_bytes=settings.artifact_max_bytes, timeout_s=timeout_s
         )
-        max_image = min(request.max_image_bytes or settings.max_image_bytes, settings.max_image_bytes)
         content = await self._decoder.decode(
             result.data,
             media_type=str(meta.get("media_type") or result.media_type or "application/octet-stream"),
-            filename=str(meta.get("filename") or result.filename or request.artifact_id),
-            offset=request.offset,
-            limit=request.limit or settings.markdown_default_limit,
-            max_image_bytes=max_image,
+            filename=str(meta.get("filename") or result.filename or fallback_name),
+            offset=offset,
+            limit=limit or settings.markdown_default_limit,
+            max_image_bytes=max_image_bytes,
             total_size=result.total_size if result.total_size is not None else _int(meta.get("size")),
             complete=result.complete,
         )
         content.download_url = url
-        return pb.ReadArtifactResponse(
-            artifact_id=request.artifact_id,
-            version_id=str(meta.get("version_id") or request.version_id),
-            content=content,
-        )
+        return meta, content
 
     def _check_download_host(self, url: str, account: StoredAccount) -> None:
         own = [(urlsplit(u).hostname or "") for u in (account.api_base_url, account.stream_base_url)]

@@ -108,16 +108,21 @@ async def test_png_artifacts_come_back_as_image_bytes(
     assert capped.content.WhichOneof("content") == "metadata_only"
 
 
-async def test_zip_artifacts_return_metadata_only(
+async def test_zip_artifacts_read_as_their_listing_and_text_members(
     stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount, artifacts: dict[str, dict[str, Any]]
 ) -> None:
-    """Other binaries never come back as bytes or text."""
+    """A zipped artifact comes back as its file list and the text of its text members."""
     artifact = artifacts["application/zip"]
     response = await stub.ReadArtifact(
         pb.ReadArtifactRequest(account_id=account.id, artifact_id=artifact["id"]), timeout=15
     )
-    assert response.content.WhichOneof("content") == "metadata_only"
-    assert response.content.metadata_only.reason and len(response.content.sha256) == 64
+    content = response.content
+    assert content.WhichOneof("content") == "markdown" and content.markdown.source_format == "zip"
+    assert content.markdown.text.startswith("# Archive: 1 file, ")
+    assert "| README.txt |" in content.markdown.text and "## README.txt\n\n```txt\nBundle for " in (
+        content.markdown.text
+    )
+    assert len(content.sha256) == 64
 
 
 async def test_a_refused_signed_link_is_failed_precondition(
@@ -260,3 +265,30 @@ async def test_a_cancelled_stream_does_not_hang_the_proxy(
     await asyncio.sleep(0)
     response, _ = await invoke(stub, account.id, "list_teams", {})
     assert response.http_status == 200
+
+
+async def test_read_skill_returns_the_package_listing_and_skill_md(
+    stub: pb_grpc.ProxyServiceStub, account: pb.IntegratedAccount
+) -> None:
+    """ReadSkill downloads the skill's package and decodes it; bad arguments and unknown skills are clear."""
+    response = await stub.ReadSkill(
+        pb.ReadSkillRequest(account_id=account.id, skill_id="skill_csv_cleaner"), timeout=15
+    )
+    assert (response.skill_id, response.version_id) == ("skill_csv_cleaner", "sv_csv_cleaner_1")
+    content = response.content
+    assert content.WhichOneof("content") == "markdown" and content.markdown.source_format == "zip"
+    assert content.media_type == "application/zip" and content.download_url.startswith("http://127.0.0.1")
+    text = content.markdown.text
+    assert text.startswith("# Archive: 1 file, ") and "| SKILL.md |" in text
+    assert "## SKILL.md\n\n---\nname: csv-cleaner" in text and text.rstrip().endswith("Steps...")
+    window = await stub.ReadSkill(
+        pb.ReadSkillRequest(account_id=account.id, skill_id="skill_csv_cleaner", offset=10, limit=5), timeout=15
+    )
+    assert window.content.markdown.text.startswith(text[10:15]) and window.content.markdown.truncated
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.ReadSkill(pb.ReadSkillRequest(account_id=account.id, offset=-1), timeout=15)
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {field for field, _ in field_violations(bad.value)} == {"skill_id", "offset"}
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await stub.ReadSkill(pb.ReadSkillRequest(account_id=account.id, skill_id="skill_nope"), timeout=15)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

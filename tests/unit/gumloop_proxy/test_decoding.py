@@ -173,13 +173,69 @@ def test_image_over_the_cap_is_metadata_only():
     assert result.WhichOneof("content") == "metadata_only" and "exceeds" in result.metadata_only.reason
 
 
-def test_binaries_are_metadata_only_never_text():
-    """Zip archives and opaque binaries return metadata only."""
+def _zip(members: dict[str, bytes], *, encrypted: frozenset[str] = frozenset()) -> bytes:
+    """A zip of `members`; those in `encrypted` get the encrypted flag in their local and central
+    headers (zipfile cannot write encrypted members, and the renderer must only look at the flag)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("a.bin", b"\x00\x01")
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    raw = bytearray(buffer.getvalue())
+    for name in encrypted:
+        for signature, flag_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+            start = 0
+            while (start := raw.find(signature, start)) >= 0:
+                if raw[start + name_at : start + name_at + len(name)] == name.encode():
+                    raw[start + flag_at] |= 0x1
+                start += 4
+    return bytes(raw)
+
+
+def test_a_skill_package_renders_its_file_list_then_skill_md_then_its_text_files():
+    """A zip: the listing (SKILL.md first, why a member is not shown), SKILL.md as Markdown, other text
+    fenced (a fence longer than the backticks inside), binary and oversized members listed only."""
+    data = _zip(
+        {
+            "scripts/run.py": b"print('```')\n",
+            "assets/logo.png": PNG,
+            "SKILL.md": b"---\nname: triage\n---\n# Triage\nSort the inbox.\n",
+            "docs/": b"",
+            "big.txt": b"x" * (decoding.MAX_ARCHIVE_TEXT_MEMBER_BYTES + 1),
+        }
+    )
+    result = _decode(data, "application/zip", "triage.skill", limit=100_000)
+    md = result.markdown
+    assert result.media_type == "application/zip" and md.source_format == "zip"
+    text = md.text
+    assert text.startswith("# Archive: 4 files, ")
+    listing = text.split("\n\n")[1].splitlines()
+    assert listing[2].startswith("| SKILL.md |") and listing[2].endswith("| below |")
+    assert "| assets/logo.png | 72 bytes | no: binary |" in listing
+    assert any(row.startswith("| big.txt |") and row.endswith("| no: too large |") for row in listing)
+    assert text.index("## SKILL.md\n\n---\nname: triage") < text.index("## scripts/run.py")
+    assert "## scripts/run.py\n\n````py\nprint('```')\n````" in text
+    assert "xxxx" not in text and "PNG" not in text and "docs/" not in text
+
+
+def test_a_zip_artifact_without_text_is_a_listing_and_encrypted_members_are_not_read():
+    data = _zip({"a.bin": b"\x00\x01", "secret.txt": b"hidden words"}, encrypted=frozenset({"secret.txt"}))
+    text = _decode(data, "application/octet-stream", "bundle").markdown.text
+    assert "| a.bin | 2 bytes | no: binary |" in text and "| secret.txt | 12 bytes | no: encrypted |" in text
+    assert "hidden words" not in text
+
+
+def test_a_zip_bomb_and_a_partial_zip_are_metadata_only(monkeypatch: pytest.MonkeyPatch):
+    data = _zip({"SKILL.md": b"# S\n" * 100})
+    monkeypatch.setattr(decoding, "MAX_UNPACKED_BYTES", 100)
+    bomb = _decode(data, "application/zip", "s.zip")
+    assert bomb.WhichOneof("content") == "metadata_only" and "could not be read" in bomb.metadata_only.reason
+    partial = _decode(data[:40], "application/zip", "s.zip", total_size=len(data), complete=False)
+    assert partial.WhichOneof("content") == "metadata_only" and "in part" in partial.metadata_only.reason
+
+
+def test_binaries_are_metadata_only_never_text():
+    """Opaque binaries return metadata only."""
     for data, media, name in [
-        (buffer.getvalue(), "application/zip", "a.zip"),
         (b"\x00\x01\x02\xff", "application/octet-stream", "blob"),
         (b"\x00\x01\x02\xff", "application/octet-stream", "fake.txt"),
     ]:

@@ -552,6 +552,30 @@ class ReadArtifactResponse(_message.Message):
     content: DecodedContent
     def __init__(self, artifact_id: _Optional[str] = ..., version_id: _Optional[str] = ..., content: _Optional[_Union[DecodedContent, _Mapping]] = ...) -> None: ...
 
+class ReadSkillRequest(_message.Message):
+    __slots__ = ("account_id", "skill_id", "version_id", "offset", "limit")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    SKILL_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    skill_id: str
+    version_id: str
+    offset: int
+    limit: int
+    def __init__(self, account_id: _Optional[str] = ..., skill_id: _Optional[str] = ..., version_id: _Optional[str] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ReadSkillResponse(_message.Message):
+    __slots__ = ("skill_id", "version_id", "content")
+    SKILL_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    skill_id: str
+    version_id: str
+    content: DecodedContent
+    def __init__(self, skill_id: _Optional[str] = ..., version_id: _Optional[str] = ..., content: _Optional[_Union[DecodedContent, _Mapping]] = ...) -> None: ...
+
 class UpstreamError(_message.Message):
     __slots__ = ("http_status", "code", "type", "message", "param", "details_json", "operation", "rate_limit")
     HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]

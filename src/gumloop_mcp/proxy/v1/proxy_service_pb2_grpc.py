@@ -96,6 +96,11 @@ class ProxyServiceStub:
                 request_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadArtifactRequest.SerializeToString,
                 response_deserializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadArtifactResponse.FromString,
                 _registered_method=True)
+        self.ReadSkill = channel.unary_unary(
+                '/gumloop_mcp.proxy.v1.ProxyService/ReadSkill',
+                request_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadSkillRequest.SerializeToString,
+                response_deserializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadSkillResponse.FromString,
+                _registered_method=True)
 
 
 class ProxyServiceServicer:
@@ -196,6 +201,15 @@ class ProxyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadSkill(self, request, context):
+        """Downloads a deployed skill's package (the zip behind get_skill_download) and
+        decodes it like ReadArtifact: Markdown listing its files, then SKILL.md and
+        its other text files (binary members listed only). Since v1.2.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProxyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -258,6 +272,11 @@ def add_ProxyServiceServicer_to_server(servicer, server):
                     servicer.ReadArtifact,
                     request_deserializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadArtifactRequest.FromString,
                     response_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadArtifactResponse.SerializeToString,
+            ),
+            'ReadSkill': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadSkill,
+                    request_deserializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadSkillRequest.FromString,
+                    response_serializer=gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadSkillResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -586,6 +605,33 @@ class ProxyService:
             '/gumloop_mcp.proxy.v1.ProxyService/ReadArtifact',
             gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadArtifactRequest.SerializeToString,
             gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadArtifactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadSkill(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gumloop_mcp.proxy.v1.ProxyService/ReadSkill',
+            gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadSkillRequest.SerializeToString,
+            gumloop__mcp_dot_proxy_dot_v1_dot_proxy__service__pb2.ReadSkillResponse.FromString,
             options,
             channel_credentials,
             insecure,

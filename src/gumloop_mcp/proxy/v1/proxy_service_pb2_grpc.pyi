@@ -97,6 +97,11 @@ class ProxyServiceStub:
     """Downloads an artifact through its signed URL and decodes it by media type:
     Markdown for documents, bytes for images under a cap, metadata otherwise.
     """
+    ReadSkill: _grpc.UnaryUnaryMultiCallable[_proxy_service_pb2.ReadSkillRequest, _proxy_service_pb2.ReadSkillResponse]
+    """Downloads a deployed skill's package (the zip behind get_skill_download) and
+    decodes it like ReadArtifact: Markdown listing its files, then SKILL.md and
+    its other text files (binary members listed only). Since v1.2.
+    """
 
 @_typing.type_check_only
 class ProxyServiceAsyncStub(ProxyServiceStub):
@@ -143,6 +148,11 @@ class ProxyServiceAsyncStub(ProxyServiceStub):
     ReadArtifact: _aio.UnaryUnaryMultiCallable[_proxy_service_pb2.ReadArtifactRequest, _proxy_service_pb2.ReadArtifactResponse]  # type: ignore[assignment]
     """Downloads an artifact through its signed URL and decodes it by media type:
     Markdown for documents, bytes for images under a cap, metadata otherwise.
+    """
+    ReadSkill: _aio.UnaryUnaryMultiCallable[_proxy_service_pb2.ReadSkillRequest, _proxy_service_pb2.ReadSkillResponse]  # type: ignore[assignment]
+    """Downloads a deployed skill's package (the zip behind get_skill_download) and
+    decodes it like ReadArtifact: Markdown listing its files, then SKILL.md and
+    its other text files (binary members listed only). Since v1.2.
     """
 
 class ProxyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -259,6 +269,17 @@ class ProxyServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_proxy_service_pb2.ReadArtifactResponse, _abc.Awaitable[_proxy_service_pb2.ReadArtifactResponse]]:
         """Downloads an artifact through its signed URL and decodes it by media type:
         Markdown for documents, bytes for images under a cap, metadata otherwise.
+        """
+
+    @_abc_1.abstractmethod
+    def ReadSkill(
+        self,
+        request: _proxy_service_pb2.ReadSkillRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_proxy_service_pb2.ReadSkillResponse, _abc.Awaitable[_proxy_service_pb2.ReadSkillResponse]]:
+        """Downloads a deployed skill's package (the zip behind get_skill_download) and
+        decodes it like ReadArtifact: Markdown listing its files, then SKILL.md and
+        its other text files (binary members listed only). Since v1.2.
         """
 
 def add_ProxyServiceServicer_to_server(servicer: ProxyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
