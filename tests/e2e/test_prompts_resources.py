@@ -120,10 +120,11 @@ async def test_resources_list_templates_and_read(fast_stack: Stack) -> None:
         run = await session.read_resource("gumloop://runs/run_lead_failed_yesterday")
         body = json.loads(run.contents[0].text)  # type: ignore[union-attr]
         assert body["state"] == "FAILED" and any("Clearbit" in line for line in body["log"])
-        skill = json.loads(
-            (await session.read_resource("gumloop://skills/skill_csv_cleaner")).contents[0].text
-        )  # type: ignore[union-attr]
-        assert skill["download_url"] and skill["version_id"] == "sv_csv_cleaner_1"
+        skill = (await session.read_resource("gumloop://skills/skill_csv_cleaner")).contents[0]
+        assert skill.mime_type == "text/markdown"
+        text = skill.text  # type: ignore[union-attr]
+        assert text.startswith("# Archive: 1 file, ") and "| SKILL.md |" in text
+        assert "## SKILL.md\n\n---\nname: csv-cleaner" in text and "Steps..." in text
 
         with pytest.raises(MCPError) as missing:
             await session.read_resource("gumloop://runs/run_does_not_exist")

@@ -123,9 +123,9 @@ class ResourceService:
         """
         parsed = await self.resolve(scope, uri)
         kind, arguments = parsed.kind, {parsed.kind.parameter: parsed.ident}
-        if kind.segment == "artifacts":
+        if kind.segment in ("artifacts", "skills"):  # reader tools: the decoded content (tools/artifacts.py)
             result = await self._caller.call_raw(scope, kind.read_operation, arguments, uri)
-            return _artifact_contents(uri, result)
+            return _decoded_contents(uri, result)
         body = await self._caller.call(scope, kind.read_operation, arguments, uri)
         return [{"uri": uri, "mimeType": "application/json", "text": _dumps(body)}]
 
@@ -135,8 +135,9 @@ class ResourceService:
         return hashlib.sha256(_dumps(contents).encode()).hexdigest()
 
 
-def _artifact_contents(uri: str, result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Decoded artifact content (tools/artifacts.content_result) as resource contents."""
+def _decoded_contents(uri: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Decoded content of an artifact or a skill package (tools/artifacts.content_result) as resource
+    contents."""
     found = result.get("structuredContent")
     summary: dict[str, Any] = found if isinstance(found, dict) else {}
     kind = summary.get("kind")
@@ -146,7 +147,7 @@ def _artifact_contents(uri: str, result: dict[str, Any]) -> list[dict[str, Any]]
         if image is not None:
             return [{"uri": uri, "mimeType": str(image.get("mimeType")), "blob": str(image.get("data"))}]
     if kind == "markdown":
-        # The Markdown, the paging hint when more follows (it names the artifact tool and the offset
+        # The Markdown, the paging hint when more follows (it names the reader tool and the offset
         # to read on with), and last the summary JSON, which the resource leaves out.
         texts = [str(b.get("text")) for b in blocks if b.get("type") == "text"]
         return [{"uri": uri, "mimeType": "text/markdown", "text": "\n\n".join(texts[:-1])}]

@@ -1,7 +1,7 @@
 """The `gumloop://` URIs this server serves, one kind per resource template.
 
     gumloop://artifacts/{artifact_id}   a file an agent produced (read: get_artifact, decoded)
-    gumloop://skills/{skill_id}         a deployed skill package (read: get_skill_download)
+    gumloop://skills/{skill_id}         a deployed skill package, decoded (read: get_skill_download)
     gumloop://sessions/{session_id}     an agent session with its messages and state (get_session)
     gumloop://runs/{run_id}             an automation run with its state and log (get_pl_run)
 
@@ -57,9 +57,9 @@ KINDS: Final = (
         "get_skill_download",
         "skill",
         "Gumloop skill",
-        "A deployed skill: its current version and a short-lived link to its package (a zip holding "
-        "SKILL.md and its files).",
-        "application/json",
+        "A deployed skill's current package, decoded: its file list, then SKILL.md and its other text "
+        "files as Markdown.",
+        "text/markdown",
     ),
     Kind(
         "sessions",

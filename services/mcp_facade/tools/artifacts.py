@@ -1,20 +1,59 @@
-"""Decoded content (artifacts, file downloads, CSV exports) as MCP content blocks.
+"""Decoded content (artifacts, skill packages, file downloads, CSV exports) as MCP content blocks.
 
 Markdown becomes text (with a paging hint when more follows), an image under the cap becomes an
 MCP image block, anything else a metadata summary with the short-lived download link when
 upstream gave one. Raw bytes never go into text.
+
+`READERS`: the get operations whose upstream answer is only a signed link (an artifact's, a skill
+package's); their tools download and decode it through the proxy's Read* RPC instead, so a model
+reads the content, with offset/limit to page and the link in the result.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
 from .results import TRUNCATION_MARKER, dumps
 
-__all__ = ["content_result", "metadata"]
+__all__ = ["READERS", "Reader", "content_result", "metadata"]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A link-returning get operation whose tool returns the decoded content."""
+
+    # The id argument, which is also the Read*Response field naming the item.
+    id_param: str
+    # The proxy RPC (ReadArtifact, ReadSkill) and its request message.
+    rpc: str
+    request: type[pb.ReadArtifactRequest] | type[pb.ReadSkillRequest]
+    title: str
+    description: str
+
+
+READERS: Final[dict[str, Reader]] = {
+    "get_artifact": Reader(
+        "artifact_id",
+        "ReadArtifact",
+        pb.ReadArtifactRequest,
+        "Read an artifact",
+        "Reads an artifact's content by id: text, CSV, JSON, Markdown, HTML, office and PDF files come "
+        "back as Markdown (page with offset/limit), images inline, other files as metadata (filename, "
+        "media type, size, digest) with a short-lived download link.",
+    ),
+    "get_skill_download": Reader(
+        "skill_id",
+        "ReadSkill",
+        pb.ReadSkillRequest,
+        "Read a skill's package",
+        "Reads a deployed skill's package: its file list, SKILL.md and other text files as Markdown "
+        "(page with offset/limit), plus a short-lived zip link.",
+    ),
+}
 
 
 def metadata(content: pb.DecodedContent) -> dict[str, Any]:

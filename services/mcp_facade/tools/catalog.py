@@ -21,6 +21,7 @@ import grpc
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
 from ..contracts import ToolsUnavailableError
+from .artifacts import READERS
 from .compact import published
 from .naming import kind_name, tool_names
 from .schemas import input_schema, list_output_schema, output_schema
@@ -53,14 +54,6 @@ class Tool:
     # What tools/list shows (compact.published of `definition`); `definition` stays the full form
     # the façade validates arguments and shapes structuredContent with.
     listed: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-_ARTIFACT_TITLE: Final = "Read an artifact"
-_ARTIFACT_DESCRIPTION: Final = (
-    "Reads an artifact's content by id: text, CSV, JSON, Markdown, HTML, office and PDF files come "
-    "back as Markdown (page with offset/limit), images inline, other files as metadata (filename, "
-    "media type, size, digest) with a short-lived download link."
-)
 
 
 def _own_words(text: str, name_of: dict[str, str]) -> str:
@@ -100,8 +93,8 @@ def _rename_descriptions(schema: dict[str, Any], name_of: dict[str, str]) -> dic
 def _description(
     op: pb.Operation, kind: str, waits: bool, name_of: dict[str, str], work_of: pb.AsyncWork | None = None
 ) -> str:
-    if op.name == "get_artifact":  # upstream: a download link; the tool: the decoded content
-        return _ARTIFACT_DESCRIPTION
+    if op.name in READERS:  # upstream: a download link; the tool: the decoded content
+        return READERS[op.name].description
     parts = [_own_words(op.description.strip(), name_of) or op.title or op.name.replace("_", " ")]
     # How to page (limit, cursor -> {items, next_cursor}) is stated once, in the server instructions.
     if kind == "list" and not op.pagination.items_field:
@@ -122,8 +115,8 @@ def _description(
 
 
 def _title(op: pb.Operation) -> str:
-    if op.name == "get_artifact":
-        return _ARTIFACT_TITLE
+    if op.name in READERS:
+        return READERS[op.name].title
     return op.title or op.name.replace("_", " ").capitalize()
 
 
@@ -155,7 +148,7 @@ def build_tools(operations: list[pb.Operation], max_wait_seconds: float) -> dict
             },
         }
         out = list_output_schema(op) if kind == "list" else None
-        if out is None and not op.streams and op.name != "get_artifact":
+        if out is None and not op.streams and op.name not in READERS:
             out = output_schema(op)
         if out is not None:
             definition["outputSchema"] = out

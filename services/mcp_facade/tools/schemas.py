@@ -15,6 +15,8 @@ from typing import Any, Final
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
+from .artifacts import READERS
+
 __all__ = [
     "DEFAULT_LIST_LIMIT",
     "inline_refs",
@@ -175,12 +177,12 @@ def input_schema(
                 f"(0 = answer at once, at most {max_wait_seconds:g})."
             ),
         }
-    if operation.name == "get_artifact":
+    if operation.name in READERS:
         props["offset"] = {
             "type": "integer",
             "minimum": 0,
             "default": 0,
-            "description": "Character offset into the text rendering (use next_offset from a previous call).",
+            "description": "Character offset into the text (next_offset of the previous call).",
         }
         props["limit"] = {
             "type": "integer",

@@ -36,7 +36,7 @@ from .approvals import (
     round_state,
     started_work,
 )
-from .artifacts import content_result
+from .artifacts import READERS, Reader, content_result
 from .catalog import CatalogCache, CatalogUnavailableError, Tool
 from .discovery import META_TOOLS, search
 from .pagination import page_request, page_result
@@ -283,8 +283,9 @@ class GumloopToolbox:
     ) -> dict[str, Any]:
         op = tool.operation
         cap = self._settings.max_result_chars
-        if op.name == "get_artifact":
-            return await self._read_artifact(scope, tool, args, ctx)
+        reader = READERS.get(op.name)
+        if reader is not None:
+            return await self._read_content(scope, tool, reader, args, ctx)
         if op.streams and (op.name != "create_chat_completion" or args.get("stream") is True):
             return await self._stream(scope, tool, args, ctx)
         if tool.kind == "list":
@@ -597,26 +598,26 @@ class GumloopToolbox:
             as_object = inputs
         validate(schema, as_object, prefix="pipeline_inputs")
 
-    async def _read_artifact(
-        self, scope: ServerScope, tool: Tool, args: dict[str, Any], ctx: CallContext
+    async def _read_content(
+        self, scope: ServerScope, tool: Tool, reader: Reader, args: dict[str, Any], ctx: CallContext
     ) -> dict[str, Any]:
+        """A reader tool (artifacts.READERS): the proxy downloads the signed link and decodes it."""
         cap = self._settings.max_result_chars
-        response = await self._proxy.ReadArtifact(
-            pb.ReadArtifactRequest(
-                account_id=scope.account_id,
-                artifact_id=str(args["artifact_id"]),
-                version_id=str(args.get("version_id") or ""),
-                offset=int(args.get("offset") or 0),
-                limit=min(int(args.get("limit") or 20_000), cap - 2_000),
-            ),
-            timeout=self._timeout(ctx),
+        ident = str(args[reader.id_param])
+        request = reader.request(
+            account_id=scope.account_id,
+            version_id=str(args.get("version_id") or ""),
+            offset=int(args.get("offset") or 0),
+            limit=min(int(args.get("limit") or 20_000), cap - 2_000),
         )
+        setattr(request, reader.id_param, ident)
+        response = await getattr(self._proxy, reader.rpc)(request, timeout=self._timeout(ctx))
         return content_result(
             response.content,
             max_result_chars=cap,
-            next_call=f"call {tool.name} with artifact_id={args['artifact_id']!r} and offset={{offset}}",
+            next_call=f"call {tool.name} with {reader.id_param}={ident!r} and offset={{offset}}",
             extra={
-                "artifact_id": response.artifact_id or args["artifact_id"],
+                reader.id_param: getattr(response, reader.id_param) or ident,
                 "version_id": response.version_id or None,
             },
         )

@@ -12,7 +12,7 @@ from tests.unit.mcp_facade.test_toolbox import ALL, FakeProxy, make
 # 134 tools: 21.7k tokens (162/tool) with the first compact form; 17.6k (132/tool) without titles,
 # implied types and per-tool paging sentences, and with tightened catalog descriptions.
 ACHIEVED_TOTAL = 17_700
-ACHIEVED_PER_TOOL = 132
+ACHIEVED_PER_TOOL = 132.1
 GOAL_TOTAL = 13_900  # the 58-tool list's cost before the catalog grew (issue 14)
 
 

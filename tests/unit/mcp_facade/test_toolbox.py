@@ -45,6 +45,7 @@ class FakeProxy:
         self.down = False
         self.flow_schema: dict[str, Any] | None = None
         self.artifact = pb.ReadArtifactResponse()
+        self.skill = pb.ReadSkillResponse()
         self.events: list[pb.StreamOperationResponse] = []
         self.stream_error: grpc.aio.AioRpcError | None = None
 
@@ -75,6 +76,12 @@ class FakeProxy:
     async def ReadArtifact(self, request: Any, timeout: float | None = None) -> pb.ReadArtifactResponse:  # noqa: N802
         self.requests.append(("ReadArtifact", request, timeout))
         return self.artifact
+
+    async def ReadSkill(self, request: Any, timeout: float | None = None) -> pb.ReadSkillResponse:  # noqa: N802
+        self.requests.append(("ReadSkill", request, timeout))
+        if "get_skill_download" in self.errors:
+            raise self.errors["get_skill_download"]
+        return self.skill
 
     def StreamOperation(self, request: Any, timeout: float | None = None) -> Any:  # noqa: N802
         self.requests.append(("StreamOperation", request, timeout))
@@ -708,3 +715,39 @@ async def test_the_stream_host_session_tools_fold_their_events_into_one_result()
     assert body["ended"] is True and body["event_count"] == 3
     calls = [r for r in proxy.requests if r[0] != "ListOperations"]
     assert [(r[0], r[1].operation) for r in calls] == [("StreamOperation", "stream_new_session")]
+
+
+async def test_the_skill_package_tool_reads_the_package_through_read_skill() -> None:
+    """get_skill_download's tool returns the decoded package (ReadSkill), pages with offset, and keeps
+    the short-lived link in the structured result; no InvokeOperation for the bare link."""
+    proxy = FakeProxy()
+    box = make(proxy)
+    proxy.skill = pb.ReadSkillResponse(
+        skill_id="sk_1",
+        version_id="sv_2",
+        content=pb.DecodedContent(
+            filename="triage.skill",
+            media_type="application/zip",
+            size_bytes=300,
+            download_url="http://127.0.0.1/blob?sig=1",
+            markdown=pb.MarkdownContent(
+                text="# Archive: 1 file", offset=0, total_chars=40, truncated=True, next_offset=17,
+                source_format="zip",
+            ),
+        ),
+    )  # fmt: skip
+    result = await box.call_tool(
+        ALL, "get_single_gumloop_skill_download_by_id", {"skill_id": "sk_1", "version_id": "sv_2"}, ctx()
+    )
+    assert result["content"][0]["text"] == "# Archive: 1 file"
+    assert "skill_id='sk_1' and offset=17" in text_of(result)
+    structured = result["structuredContent"]
+    assert (structured["skill_id"], structured["version_id"], structured["source_format"]) == (
+        "sk_1",
+        "sv_2",
+        "zip",
+    )
+    assert structured["download_url"] == "http://127.0.0.1/blob?sig=1"
+    request = next(r for m, r, _ in proxy.requests if m == "ReadSkill")
+    assert (request.skill_id, request.version_id, request.offset) == ("sk_1", "sv_2", 0)
+    assert not proxy.invoked("get_skill_download")
