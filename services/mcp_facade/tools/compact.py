@@ -42,7 +42,9 @@ _VALIDATION_ONLY: Final = frozenset(
     {"pattern", "minLength", "maxLength", "minItems", "maxItems", "additionalProperties", "default", "title"}
 )
 _WORD: Final = re.compile(r"[a-z0-9]+")
-_FILLER: Final = frozenset({"the", "a", "an", "id", "ids", "of", "its", "this", "new", "display"})
+_FILLER: Final = frozenset(
+    {"the", "a", "an", "id", "ids", "of", "its", "this", "new", "display", "only", "these"}
+)
 # Arguments every list or status tool shares, explained once in the server instructions (and, for
 # wait_seconds, in the status tool's own description with its final states).
 _STATED_ONCE: Final = frozenset({"limit", "cursor", "wait_seconds"})
@@ -79,9 +81,6 @@ def _schema(schema: Any, *, top: bool = False, name: str = "") -> Any:
             continue
         if key == "properties" and isinstance(value, dict):
             out[key] = {prop: _schema(sub, name=prop) for prop, sub in value.items()}
-            for prop, sub in out[key].items():
-                if _is_identifier(prop) and isinstance(sub, dict) and sub.get("type") == "string":
-                    del sub["type"]
         elif key in ("items", "not") and isinstance(value, dict):
             out[key] = _schema(value)
         elif key in ("oneOf", "anyOf", "allOf") and isinstance(value, list):
@@ -98,21 +97,16 @@ def _schema(schema: Any, *, top: bool = False, name: str = "") -> Any:
     return out
 
 
-def _is_identifier(name: str) -> bool:
-    """An id or cursor argument: a string by every API's convention, so its type says nothing."""
-    return name in ("id", "cursor") or name.endswith("_id")
-
-
 def _implied(node: dict[str, Any]) -> bool:
     """Whether the node's ``type`` says nothing its other keywords do not (below the root only)."""
     kind = node.get("type")
+    if kind == "string":
+        return True  # a value of no declared type is written as a string: the plain case
     if kind == "object":
         return "properties" in node
     if kind == "array":
         return "items" in node
     enum = node.get("enum")
-    if kind == "string" and isinstance(enum, list) and enum:
-        return all(isinstance(v, str) for v in enum)
     if kind == "boolean" and isinstance(enum, list) and enum:
         return all(isinstance(v, bool) for v in enum)
     return False
