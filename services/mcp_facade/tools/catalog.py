@@ -57,9 +57,8 @@ class Tool:
 
 _ARTIFACT_TITLE: Final = "Read an artifact"
 _ARTIFACT_DESCRIPTION: Final = (
-    "Reads an artifact's content by id: text, CSV, JSON, Markdown, HTML, office and PDF files come "
-    "back as Markdown (page with offset/limit), images inline, other files as metadata (filename, "
-    "media type, size, digest) with a short-lived download link."
+    "Reads an artifact's content: text, CSV, JSON, HTML, office and PDF files as Markdown (paged by "
+    "offset/limit), images inline, other files as metadata with a short-lived download link."
 )
 
 
@@ -105,7 +104,7 @@ def _description(
     parts = [_own_words(op.description.strip(), name_of) or op.title or op.name.replace("_", " ")]
     # How to page (limit, cursor -> {items, next_cursor}) is stated once, in the server instructions.
     if kind == "list" and not op.pagination.items_field:
-        parts.append("Groups are flattened into items, each with its group key as `group`.")
+        parts.append("Items carry their group key as `group`.")
     if op.starts_async_work and op.async_work.status_operation in name_of:
         # the status tool's own description names the final states its wait_seconds waits for
         status = name_of[op.async_work.status_operation]
@@ -158,7 +157,9 @@ def build_tools(operations: list[pb.Operation], max_wait_seconds: float) -> dict
             out = output_schema(op)
         if out is not None:
             definition["outputSchema"] = out
-        tools[names[op.name]] = Tool(names[op.name], op, kind, definition, waits, work, published(definition))
+        tools[names[op.name]] = Tool(
+            names[op.name], op, kind, definition, waits, work, published(definition, paged=kind == "list")
+        )
     return tools
 
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from .schemas import LIST_LIMIT_MAX
+
 __all__ = ["published"]
 
 _MCP_DEFAULT_HINTS: Final = {
@@ -39,7 +41,18 @@ _MCP_DEFAULT_HINTS: Final = {
 }
 # Keywords the server enforces itself: a model gains nothing from reading them.
 _VALIDATION_ONLY: Final = frozenset(
-    {"pattern", "minLength", "maxLength", "minItems", "maxItems", "additionalProperties", "default", "title"}
+    {
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "minProperties",
+        "maxProperties",
+        "additionalProperties",
+        "default",
+        "title",
+    }
 )
 _WORD: Final = re.compile(r"[a-z0-9]+")
 _FILLER: Final = frozenset(
@@ -50,14 +63,17 @@ _FILLER: Final = frozenset(
 _STATED_ONCE: Final = frozenset({"limit", "cursor", "wait_seconds"})
 
 
-def published(definition: dict[str, Any]) -> dict[str, Any]:
-    """The compact copy of a full tool definition that tools/list shows."""
+def published(definition: dict[str, Any], *, paged: bool = False) -> dict[str, Any]:
+    """The compact copy of a full tool definition that tools/list shows (`paged`: a list tool)."""
     out: dict[str, Any] = {
         key: value
         for key, value in definition.items()
         if key not in ("outputSchema", "annotations", "inputSchema", "title")
     }
     out["inputSchema"] = _schema(definition["inputSchema"], top=True)
+    limit = out["inputSchema"]["properties"].get("limit")
+    if paged and isinstance(limit, dict) and limit.get("maximum") == LIST_LIMIT_MAX:
+        del limit["maximum"]  # the server instructions state the usual bound once
     hints = {
         key: value
         for key, value in (definition.get("annotations") or {}).items()

@@ -17,6 +17,7 @@ from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
 __all__ = [
     "DEFAULT_LIST_LIMIT",
+    "LIST_LIMIT_MAX",
     "inline_refs",
     "input_schema",
     "loosen",
@@ -27,7 +28,9 @@ __all__ = [
 ]
 
 DEFAULT_LIST_LIMIT: Final = 25
-_FALLBACK_MAX_LIMIT: Final = 100
+# The largest `limit` of a list tool whose operation names no page size of its own. The server
+# instructions state it once (protocol.INSTRUCTIONS), so tools/list shows only other maxima.
+LIST_LIMIT_MAX: Final = 100
 _MAX_DEPTH: Final = 32
 
 
@@ -136,7 +139,7 @@ def loosen(schema: Any) -> Any:
 def list_page_size(operation: pb.Operation) -> int:
     """The largest `limit` a list tool accepts."""
     size = operation.pagination.max_page_size
-    return size if size > 0 else _FALLBACK_MAX_LIMIT
+    return size if size > 0 else LIST_LIMIT_MAX
 
 
 def input_schema(
@@ -180,7 +183,7 @@ def input_schema(
             "type": "integer",
             "minimum": 0,
             "default": 0,
-            "description": "Character offset into the text rendering (use next_offset from a previous call).",
+            "description": "next_offset of a previous call.",
         }
         props["limit"] = {
             "type": "integer",

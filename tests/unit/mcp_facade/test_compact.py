@@ -82,3 +82,39 @@ def test_hints_keep_only_what_differs_from_mcp_defaults() -> None:
         "inputSchema": {"type": "object", "properties": {}},
         "annotations": {"readOnlyHint": True},
     }
+
+
+def test_the_usual_list_bound_is_stated_once_other_bounds_stay() -> None:
+    """A list tool's limit of at most LIST_LIMIT_MAX goes unpublished (the server instructions state
+    it); another maximum, or a `limit` of a tool that is not a list, keeps its bound. The façade
+    still refuses a limit above the bound: the full definition keeps it."""
+    from services.mcp_facade.protocol.protocol import INSTRUCTIONS
+    from services.mcp_facade.tools.schemas import LIST_LIMIT_MAX
+
+    def schema(bound: int) -> dict[str, object]:
+        return {
+            "type": "object",
+            "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": bound}},
+        }
+
+    usual = _tool(schema(LIST_LIMIT_MAX))
+    assert published(usual, paged=True)["inputSchema"]["properties"]["limit"] == {"type": "integer"}
+    assert usual["inputSchema"]["properties"]["limit"]["maximum"] == LIST_LIMIT_MAX  # type: ignore[index]
+    assert published(_tool(schema(1000)), paged=True)["inputSchema"]["properties"]["limit"]["maximum"] == 1000
+    assert published(usual)["inputSchema"]["properties"]["limit"]["maximum"] == LIST_LIMIT_MAX
+    assert f"`limit` (1-{LIST_LIMIT_MAX} unless the tool gives another maximum)" in INSTRUCTIONS
+
+
+async def test_a_limit_above_the_unpublished_bound_is_refused_with_the_bound() -> None:
+    """The bound left out of tools/list is still enforced, and the refusal names it."""
+    from tests.unit.mcp_facade.test_toolbox import ALL, FakeProxy, ctx, make
+
+    proxy = FakeProxy()
+    box = make(proxy)
+    listed = await box.tool_for(ALL, "list_all_gumloop_agents")
+    assert listed is not None and "maximum" not in listed["inputSchema"]["properties"]["limit"]
+    result = await box.call_tool(ALL, "list_all_gumloop_agents", {"limit": 101}, ctx())
+    assert result["isError"] is True
+    violation = result["structuredContent"]["field_violations"][0]
+    assert violation["field"] == "limit" and "100" in violation["description"]
+    assert not proxy.invoked("list_agents")
