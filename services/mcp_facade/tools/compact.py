@@ -4,24 +4,33 @@ The façade keeps each tool's full definition for its own work (arguments are va
 full inputSchema, with its id patterns, bounds and ``additionalProperties: false``, so unknown or
 malformed arguments are still refused with a clear message; structuredContent is made to conform to
 the full outputSchema). tools/list publishes a compact copy, because every byte of it costs model
-context on every turn:
+context on every turn (issue 14: the 134-tool list within 13.9k tokens, ``tests/unit/mcp_facade/
+test_context_cost.py``):
 
 * ``title`` and ``outputSchema`` are left out: the title is a display name for people (MCP clients
-  fall back to the name) and the description's first words say the same; the description already
-  says what comes back ("Returns {...}"), and structuredContent is still sent (MCP allows it
-  without a declared schema);
+  fall back to the name) and the description's first words say the same; what comes back is read
+  in the answer (structuredContent is still sent; MCP allows it without a declared schema), so the
+  catalog's prose names only returned fields a model must pass on (an id, a secret URL);
 * annotations keep only hints that differ from MCP's defaults (readOnlyHint false, destructiveHint
   true, idempotentHint false, openWorldHint true), and never repeat the title;
 * inputSchema drops what only the server's own validation needs (string patterns and lengths, item
-  counts, ``additionalProperties: false``, defaults, a lower bound of 0 or 1) and descriptions that
-  merely repeat the property name ("The agent id." for ``agent_id``); a ``type`` that the rest of the
-  node already implies goes too (``object`` beside ``properties`` below the root, ``array`` beside
-  ``items``, ``string``/``boolean`` beside an enum of such values, ``string`` on an ``..._id``
-  or ``cursor`` argument, which every API sends as a string). The root keeps ``type: object``
-  (MCP requires it); names, enums, required lists, nested shapes, upper bounds and every
-  informative description stay.
+  and property counts, ``additionalProperties: false``, defaults, a lower bound of 0 or 1);
+* a ``type`` the rest of the node implies goes (below the root): ``string``, because a value of no
+  declared type is written as a string; ``object`` beside ``properties``; ``array`` beside ``items``;
+  ``boolean`` beside an enum of booleans. Integers, numbers, booleans, free-form objects and arrays,
+  unions and the root's ``type: object`` (MCP requires it) stay: they are what a model would get wrong;
+* a description that only restates the property name goes ("The agent id." on agent_id, "Only this
+  grade." on a list filter ``grade``); the catalog still describes every argument for its other
+  readers (gRPC ListOperations, the management API), and a catalog text meant for people only is
+  written in that restating form;
+* ``limit``, ``cursor`` and ``wait_seconds`` lose their descriptions and a list tool's ``limit`` its
+  usual bound (schemas.LIST_LIMIT_MAX): the server instructions (protocol.INSTRUCTIONS) state paging
+  once, and the status tool's description says what wait_seconds waits for. A list with another
+  bound publishes it; the façade refuses a limit above either bound, naming it.
 
-Paging and waiting are stated once in the server instructions (protocol.INSTRUCTIONS).
+Kept everywhere: names, enums, required lists, nested shapes, other upper bounds, formats, and every
+description that says something the name does not (where an id comes from, what to call next, async
+completion, side effects, secrets).
 """
 
 from __future__ import annotations
