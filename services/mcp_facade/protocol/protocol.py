@@ -52,6 +52,7 @@ from typing import Any, Final
 from ..audit import AuditRecorder
 from ..audit.recorder import client_name_of
 from ..contracts import (
+    LIST_LIMIT_MAX,
     CallContext,
     ElicitationFailed,
     OperationTools,
@@ -66,7 +67,6 @@ from ..contracts import (
 from ..metrics import FacadeMetrics
 from ..settings import FacadeSettings
 from ..state.state import FacadeState, StateUnavailable
-from ..tools.schemas import LIST_LIMIT_MAX
 from .features import CACHEABLE, FEATURE_METHODS, Features
 from .input_required import (
     InputRequired,

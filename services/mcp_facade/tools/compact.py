@@ -24,7 +24,7 @@ test_context_cost.py``):
   readers (gRPC ListOperations, the management API), and a catalog text meant for people only is
   written in that restating form;
 * ``limit``, ``cursor`` and ``wait_seconds`` lose their descriptions and a list tool's ``limit`` its
-  usual bound (schemas.LIST_LIMIT_MAX): the server instructions (protocol.INSTRUCTIONS) state paging
+  usual bound (contracts.LIST_LIMIT_MAX): the server instructions (protocol.INSTRUCTIONS) state paging
   once, and the status tool's description says what wait_seconds waits for. A list with another
   bound publishes it; the façade refuses a limit above either bound, naming it.
 
@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from .schemas import LIST_LIMIT_MAX
+from ..contracts import LIST_LIMIT_MAX
 
 __all__ = ["published"]
 

@@ -15,9 +15,10 @@ from typing import Any, Final
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
+from ..contracts import LIST_LIMIT_MAX
+
 __all__ = [
     "DEFAULT_LIST_LIMIT",
-    "LIST_LIMIT_MAX",
     "inline_refs",
     "input_schema",
     "loosen",
@@ -28,9 +29,6 @@ __all__ = [
 ]
 
 DEFAULT_LIST_LIMIT: Final = 25
-# The largest `limit` of a list tool whose operation names no page size of its own. The server
-# instructions state it once (protocol.INSTRUCTIONS), so tools/list shows only other maxima.
-LIST_LIMIT_MAX: Final = 100
 _MAX_DEPTH: Final = 32
 
 

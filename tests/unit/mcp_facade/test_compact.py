@@ -88,8 +88,8 @@ def test_the_usual_list_bound_is_stated_once_other_bounds_stay() -> None:
     """A list tool's limit of at most LIST_LIMIT_MAX goes unpublished (the server instructions state
     it); another maximum, or a `limit` of a tool that is not a list, keeps its bound. The façade
     still refuses a limit above the bound: the full definition keeps it."""
+    from services.mcp_facade.contracts import LIST_LIMIT_MAX
     from services.mcp_facade.protocol.protocol import INSTRUCTIONS
-    from services.mcp_facade.tools.schemas import LIST_LIMIT_MAX
 
     def schema(bound: int) -> dict[str, object]:
         return {
