@@ -19,6 +19,7 @@ __all__ = [
     "InputRound",
     "ElicitationFailed",
     "InputRequired",
+    "LIST_LIMIT_MAX",
     "OperationTools",
     "ServerScope",
     "TaskPlanner",
@@ -40,6 +41,10 @@ class InputRound:
     responses: dict[str, Any] = field(default_factory=dict)
     state: Any = None
 
+
+# The largest `limit` of a list tool whose operation names no page size of its own: the server
+# instructions state it once (protocol.INSTRUCTIONS), so tools/list shows only other maxima.
+LIST_LIMIT_MAX: Final = 100
 
 # The client capability each kind of input request needs (2026-07-28 input-required results).
 INPUT_REQUEST_CAPABILITY: Final = {

@@ -52,6 +52,7 @@ from typing import Any, Final
 from ..audit import AuditRecorder
 from ..audit.recorder import client_name_of
 from ..contracts import (
+    LIST_LIMIT_MAX,
     CallContext,
     ElicitationFailed,
     OperationTools,
@@ -116,9 +117,10 @@ _MODERN_TASK_METHODS: Final = ("tasks/get", "tasks/update", "tasks/cancel")
 
 SERVER_INFO: Final = {"name": "gumloop-mcp", "title": "Gumloop", "version": "0.1.0"}
 INSTRUCTIONS: Final = (
-    "Tools for one Gumloop workspace, limited to this URL's scope. List tools take `limit` and `cursor` "
-    "and return `next_cursor`. Tools that start runs or sessions return at once; the matching get tool "
-    "accepts `wait_seconds` to wait for completion."
+    "Tools for one Gumloop workspace, limited to this URL's scope. List tools take `limit` "
+    f"(1-{LIST_LIMIT_MAX} unless the tool gives another maximum) and `cursor`, and return `next_cursor`. "
+    "Tools that start runs or sessions return at once; the matching get tool accepts `wait_seconds` to "
+    "wait for completion."
 )
 # How long a client may reuse tools/list and server/discover results (2026-07-28 ttlMs).
 LIST_TTL_MS: Final = 60_000

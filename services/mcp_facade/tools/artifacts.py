@@ -41,9 +41,8 @@ READERS: Final[dict[str, Reader]] = {
         "ReadArtifact",
         pb.ReadArtifactRequest,
         "Read an artifact",
-        "Reads an artifact's content by id: text, CSV, JSON, Markdown, HTML, office and PDF files come "
-        "back as Markdown (page with offset/limit), images inline, other files as metadata (filename, "
-        "media type, size, digest) with a short-lived download link.",
+        "Reads an artifact's content: text, CSV, JSON, HTML, office and PDF files as Markdown (paged by "
+        "offset/limit), images inline, other files as metadata with a short-lived download link.",
     ),
     "get_skill_download": Reader(
         "skill_id",
@@ -51,7 +50,7 @@ READERS: Final[dict[str, Reader]] = {
         pb.ReadSkillRequest,
         "Read a skill's package",
         "Reads a deployed skill's package: its file list, SKILL.md and other text files as Markdown "
-        "(page with offset/limit), plus a short-lived zip link.",
+        "(paged by offset/limit), plus a short-lived zip link.",
     ),
 }
 

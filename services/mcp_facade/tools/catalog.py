@@ -98,19 +98,18 @@ def _description(
     parts = [_own_words(op.description.strip(), name_of) or op.title or op.name.replace("_", " ")]
     # How to page (limit, cursor -> {items, next_cursor}) is stated once, in the server instructions.
     if kind == "list" and not op.pagination.items_field:
-        parts.append("Groups are flattened into items, each with its group key as `group`.")
+        parts.append("Items carry their group key as `group`.")
     if op.starts_async_work and op.async_work.status_operation in name_of:
         # the status tool's own description names the final states its wait_seconds waits for
         status = name_of[op.async_work.status_operation]
-        parts.append(f"Finishes later: {status} with wait_seconds waits for it.")
+        parts.append(f"Async: wait with {status} wait_seconds.")
     if waits:
-        final = f" ({_either(list(work_of.terminal_states))})" if work_of and work_of.terminal_states else ""
-        parts.append(f"wait_seconds waits for a final state{final}.")
+        final = (
+            _either(list(work_of.terminal_states)) if work_of and work_of.terminal_states else "a final state"
+        )
+        parts.append(f"wait_seconds waits for {final}.")
         if work_of is not None and work_of.paused_states:
-            parts.append(
-                f"It also returns when the work pauses for a human ({_either(list(work_of.paused_states))}),"
-                " saying what waits and how to answer it."
-            )
+            parts.append(f"It also returns at {_either(list(work_of.paused_states))}, saying how to answer.")
     return " ".join(parts)
 
 
@@ -152,7 +151,9 @@ def build_tools(operations: list[pb.Operation], max_wait_seconds: float) -> dict
             out = output_schema(op)
         if out is not None:
             definition["outputSchema"] = out
-        tools[names[op.name]] = Tool(names[op.name], op, kind, definition, waits, work, published(definition))
+        tools[names[op.name]] = Tool(
+            names[op.name], op, kind, definition, waits, work, published(definition, paged=kind == "list")
+        )
     return tools
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 
+from ..contracts import LIST_LIMIT_MAX
 from .artifacts import READERS
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
 ]
 
 DEFAULT_LIST_LIMIT: Final = 25
-_FALLBACK_MAX_LIMIT: Final = 100
 _MAX_DEPTH: Final = 32
 
 
@@ -138,7 +138,7 @@ def loosen(schema: Any) -> Any:
 def list_page_size(operation: pb.Operation) -> int:
     """The largest `limit` a list tool accepts."""
     size = operation.pagination.max_page_size
-    return size if size > 0 else _FALLBACK_MAX_LIMIT
+    return size if size > 0 else LIST_LIMIT_MAX
 
 
 def input_schema(
@@ -182,7 +182,7 @@ def input_schema(
             "type": "integer",
             "minimum": 0,
             "default": 0,
-            "description": "Character offset into the text (next_offset of the previous call).",
+            "description": "next_offset of a previous call.",
         }
         props["limit"] = {
             "type": "integer",

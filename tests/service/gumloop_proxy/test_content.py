@@ -282,7 +282,8 @@ async def test_read_skill_returns_the_package_listing_and_skill_md(
     assert text.startswith("# Archive: 1 file, ") and "| SKILL.md |" in text
     assert "## SKILL.md\n\n---\nname: csv-cleaner" in text and text.rstrip().endswith("Steps...")
     window = await stub.ReadSkill(
-        pb.ReadSkillRequest(account_id=account.id, skill_id="skill_csv_cleaner", offset=10, limit=5), timeout=15
+        pb.ReadSkillRequest(account_id=account.id, skill_id="skill_csv_cleaner", offset=10, limit=5),
+        timeout=15,
     )
     assert window.content.markdown.text.startswith(text[10:15]) and window.content.markdown.truncated
     with pytest.raises(grpc.aio.AioRpcError) as bad:

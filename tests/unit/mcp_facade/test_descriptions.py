@@ -91,12 +91,11 @@ def test_waiting_and_paging_guidance_comes_from_the_structured_fields() -> None:
     tools = {t.operation.name: t.definition for t in build_tools(_synthetic("See get_job."), 60).values()}
     assert tools["list_widgets"]["description"] == "Lists widgets. See get_single_gumloop_job_by_id."
     assert tools["create_job"]["description"] == (
-        "Starts a job (HTTP 202, state queued). See get_single_gumloop_job_by_id. Finishes later: "
-        "get_single_gumloop_job_by_id with wait_seconds waits for it."
+        "Starts a job (HTTP 202, state queued). See get_single_gumloop_job_by_id. Async: wait with "
+        "get_single_gumloop_job_by_id wait_seconds."
     )
     assert tools["get_job"]["description"] == (
-        "Returns a job. See get_single_gumloop_job_by_id. wait_seconds waits for a final state "
-        "(done or failed)."
+        "Returns a job. See get_single_gumloop_job_by_id. wait_seconds waits for done or failed."
     )
 
 

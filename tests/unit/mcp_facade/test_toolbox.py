@@ -648,7 +648,7 @@ async def test_descriptions_name_tools_not_operations_and_say_how_to_wait() -> N
     """Catalog operation names in descriptions become tool names; start tools point at the wait."""
     tools = {t["name"]: t for t in await make(FakeProxy()).list_tools(ALL)}
     start = tools["gumloop_start_pipeline"]["description"]
-    assert "get_pl_run" not in start and "get_single_gumloop_run_by_id with wait_seconds" in start
+    assert "get_pl_run" not in start and "wait with get_single_gumloop_run_by_id wait_seconds" in start
     assert "next_cursor" not in tools["list_all_gumloop_agents"]["description"]  # stated once, not per tool
     assert "wait_seconds" in tools["get_single_gumloop_run_by_id"]["description"]
     export_id = tools["get_single_gumloop_data_export_by_id"]["inputSchema"]["properties"]["data_export_id"]
