@@ -14,10 +14,10 @@ from services.mcp_facade.console.sessions import (
     ConsoleSessions,
     MemoryConsoleSessions,
     Operator,
-    RedisConsoleSessions,
     SessionStoreUnavailable,
     open_console_sessions,
 )
+from services.mcp_facade.console.sessions_redis import RedisConsoleSessions
 from services.mcp_facade.settings import FacadeSettings
 from tests.fakes.clock import FakeClock
 
