@@ -7,8 +7,9 @@ allowed set on every request and sign-out can revoke the token.
 The token never goes to the browser after sign-in (only the opaque session id does), each session has
 its own CSRF token, and sessions end after `ttl_s` of idleness, at `max_age_s`, or on sign-out.
 
-They live where the façade's shared state lives (`open_console_sessions`): this process's memory by
-default, Redis when GMCP_FACADE_STORE=redis, so that every replica honours a sign-in and a sign-out.
+They live where the façade's shared state lives (mount.py's `open_console_sessions`): this process's
+memory by default, Redis when GMCP_FACADE_STORE=redis (sessions_redis.py), so that every replica
+honours a sign-in and a sign-out.
 On Redis a session is a hash under `<prefix>console:session:<sha256 of the id>`, expiring after
 `ttl_s` of idleness (each use pushes the expiry back). The API token is stored AES-GCM-encrypted
 under a key derived from the session id, which only the browser's cookie holds: Redis alone reveals
@@ -40,15 +41,12 @@ from typing import Any, Final
 
 from gumloop_mcp.runtime import SYSTEM_CLOCK, Clock
 
-from ..settings import FacadeSettings
-
 __all__ = [
     "ConsoleSession",
     "ConsoleSessions",
     "Operator",
     "MemoryConsoleSessions",
     "SessionStoreUnavailable",
-    "open_console_sessions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -226,14 +224,3 @@ class MemoryConsoleSessions(ConsoleSessions):
 def derive_key(session_id: str, purpose: bytes) -> bytes:
     """A key derived from a session id for `purpose` (a Redis session's key name and token key)."""
     return hashlib.sha256(b"gmcp-console-session:" + purpose + b":" + session_id.encode()).digest()
-
-
-def open_console_sessions(settings: FacadeSettings) -> ConsoleSessions:
-    """Where the façade's shared state is: Redis with GMCP_FACADE_STORE=redis, else memory."""
-    if settings.store == "redis":
-        if settings.redis_url is None:
-            raise ValueError("GMCP_FACADE_REDIS_URL is required when the store is redis")
-        from .sessions_redis import RedisConsoleSessions  # redis-py only where Redis is used
-
-        return RedisConsoleSessions(settings.redis_url.get_secret_value(), settings.redis_key_prefix)
-    return MemoryConsoleSessions()
