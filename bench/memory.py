@@ -27,6 +27,8 @@ import psutil
 # The services `up` starts whose idle memory issue 18 bounds (the emulator is a test double, not counted).
 SERVICES = ("tokens", "proxy", "facade")
 MIB = 2**20
+# How long the stack is left alone after `ready` before it is measured idle.
+IDLE_SETTLE_S = 3.0
 
 
 def memory_of(process: psutil.Process) -> dict[str, float]:
@@ -91,7 +93,7 @@ def print_memory(result: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--python", help="the interpreter the stack runs on (default: this one)")
-    parser.add_argument("--settle", type=float, default=3.0, help="seconds idle after ready")
+    parser.add_argument("--settle", type=float, default=IDLE_SETTLE_S, help="seconds idle after ready")
     parser.add_argument("--runs", type=int, default=1, help="start the stack this many times (median)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
