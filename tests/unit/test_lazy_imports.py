@@ -20,8 +20,17 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parents[2]
 DECODERS = ("pypdf", "docx", "openpyxl", "markdownify", "bs4")
 # Never at idle in any service: the Redis client (only with a Redis store), the artifact decoders
-# (a file is decoded), the OpenTelemetry SDK and its exporters (only with OTEL_EXPORTER_OTLP_ENDPOINT).
-NEVER_IDLE = ("redis", "hiredis", *DECODERS, "opentelemetry.sdk", "opentelemetry.exporter")
+# (a file is decoded), the OpenTelemetry SDK and its exporters (only with OTEL_EXPORTER_OTLP_ENDPOINT),
+# gRPC reflection and protobuf's descriptor_pb2 it needs (on the first reflection call).
+NEVER_IDLE = (
+    "redis",
+    "hiredis",
+    *DECODERS,
+    "opentelemetry.sdk",
+    "opentelemetry.exporter",
+    "grpc_reflection.v1alpha",  # (grpc itself imports the empty grpc_reflection package)
+    "google.protobuf.descriptor_pb2",
+)
 
 
 def _modules_of(code: str, env: dict[str, str] | None = None) -> set[str]:
