@@ -21,6 +21,7 @@ import psutil
 
 from bench import scenarios
 from bench.context import context_per_preset
+from bench.memory import IDLE_SETTLE_S, memory_of, memory_per_process, together
 from bench.report import print_report
 from bench.stack import start_facade_replica, start_peer, start_stack
 
@@ -47,7 +48,11 @@ async def run(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gmcp-bench-") as tmp:
         async with start_stack(Path(tmp) / "data", {"GMCP_FACADE_CALLS_PER_MINUTE": "100000000"}) as stack:
             processes = stack.service_processes()
-            results["memory_idle_mib"] = scenarios.rss_mib(processes)
+            await asyncio.sleep(IDLE_SETTLE_S)  # idle: start-up work (first sweeps, GC) done
+            idle = memory_per_process(processes)
+            # RSS, PSS and USS per process; "together" sums tokens + proxy + façade (PSS: shared pages once)
+            results["memory_idle"] = {"per_process": idle, "together": together(idle)}
+            results["memory_idle_mib"] = {name: values["rss"] for name, values in idle.items()}
             servers = await scenarios.mint_servers(stack)
             openapi_path = Path(tmp) / "openapi.json"
             await scenarios.write_peer_openapi(stack, openapi_path)
@@ -57,6 +62,7 @@ async def run(quick: bool) -> dict[str, Any]:
                 results["throughput"] = await scenarios.throughput(stack, servers, peer_url, levels, samples)
                 scenarios.flag_loadgen_bound(results["throughput"], results["loadgen_ceiling"])
                 results["context_cost"] = await scenarios.context_cost(stack, servers, peer_url)
+                results["memory_idle"]["per_process"]["fastmcp_peer"] = memory_of(peer_process)
                 results["memory_idle_mib"]["fastmcp_peer"] = scenarios.rss_of(peer_process)
             secret = str(stack.ready.get("session_secret") or "bench-session-secret")
             async with start_facade_replica(stack, secret) as (replica_url, _replica):

@@ -93,21 +93,32 @@ def print_report(results: dict[str, Any], out: TextIO) -> None:
     if "context_presets" in results:
         out.write("\n5b. Context cost of tools/list per scope preset (committed catalog, model tokens)\n")
         print_context(results["context_presets"], out)
-    idle = results["memory_idle_mib"]
+    idle = results.get("memory_idle", {}).get("per_process") or {
+        name: {"rss": rss} for name, rss in results["memory_idle_mib"].items()
+    }
     loaded = results["memory_loaded"]
     names = sorted(set(idle) | set(loaded["with_streams_mib"]))
     _table(
         out,
-        f"6. Resident memory (MiB): idle, {loaded['count']} sessions, {loaded['count']} open SSE streams",
-        ["process", "idle", "sessions", "streams"],
+        f"6. Memory (MiB): idle RSS, PSS and USS; RSS with {loaded['count']} sessions, with "
+        f"{loaded['count']} open SSE streams",
+        ["process", "idle RSS", "idle PSS", "idle USS", "sessions RSS", "streams RSS"],
         [
             [
                 n,
-                idle.get(n, "-"),
+                idle.get(n, {}).get("rss", "-"),
+                idle.get(n, {}).get("pss", "-"),
+                idle.get(n, {}).get("uss", "-"),
                 loaded["with_sessions_mib"].get(n, "-"),
                 loaded["with_streams_mib"].get(n, "-"),
             ]
             for n in names
         ],
     )
+    total = results.get("memory_idle", {}).get("together", {})
+    if total:
+        out.write(
+            f"   idle, tokens + proxy + facade together: RSS {total.get('rss', '-')}, "
+            f"PSS {total.get('pss', '-')} (shared library pages counted once), USS {total.get('uss', '-')}\n"
+        )
     out.write(f"   streams opened: {loaded['streams_opened']}, errors: {loaded['stream_errors']}\n")

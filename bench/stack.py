@@ -111,13 +111,18 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 
 
 @contextlib.asynccontextmanager
-async def start_stack(data_dir: Path, extra_env: dict[str, str] | None = None) -> AsyncIterator[Stack]:
-    """`gumloop-mcp up --json` with every port 0 and the emulator, until the `ready` event."""
+async def start_stack(
+    data_dir: Path, extra_env: dict[str, str] | None = None, python: str | None = None
+) -> AsyncIterator[Stack]:
+    """`gumloop-mcp up --json` with every port 0 and the emulator, until the `ready` event.
+
+    `python` runs `up` (and so the services, which `up` starts with its own interpreter) on another
+    interpreter than the benchmark's, e.g. a virtual environment with the runtime dependencies only."""
     env = {**os.environ, **(extra_env or {})}
     for key in ("GUMLOOP_API_KEY", "GUMLOOP_ACCESS_TOKEN"):
         env.pop(key, None)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gumloop_mcp.cli", "up", "--json",
+        python or sys.executable, "-m", "gumloop_mcp.cli", "up", "--json",
         "--mcp-port", "0", "--admin-port", "0", "--tokens-port", "0", "--proxy-port", "0",
         "--emulator-port", "0", "--data-dir", str(data_dir),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 
-from gumloop_mcp.runtime import configure, configure_tracing, run_service, shutdown_tracing
+from gumloop_mcp.runtime import (
+    configure,
+    configure_tracing,
+    release_free_memory,
+    run_service,
+    shutdown_tracing,
+)
 
 from .server import serve
 from .settings import FacadeSettings
 
 
 def _ready(ports: dict[str, int]) -> None:
+    release_free_memory()  # start-up's freed heap, before we announce idle
     print(json.dumps({"event": "serving", "service": "facade", "ports": ports}), flush=True)
 
 

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import jinja2
 from aiohttp import web
 
 from .client import ManagementClient
 from .idp import ConsoleIdentityProvider
 from .sessions import ConsoleSession, ConsoleSessions, SessionStoreUnavailable
 
+if TYPE_CHECKING:
+    import jinja2
+
 __all__ = [
     "CONSOLE_PREFIX",
     "SECURITY_HEADERS",
     "ConsoleError",
+    "Templates",
     "client",
     "console_middleware",
     "identity_provider",
@@ -46,7 +49,6 @@ SESSIONS_KEY: Final = web.AppKey("console_sessions", ConsoleSessions)
 CLIENT_KEY: Final = web.AppKey("console_client", ManagementClient)
 # Set only when an identity provider is configured (GMCP_FACADE_OIDC_ISSUER).
 IDP_KEY: Final = web.AppKey("console_idp", ConsoleIdentityProvider)
-TEMPLATES_KEY: Final = web.AppKey("console_templates", jinja2.Environment)
 _SESSION: Final = web.RequestKey("console_session", ConsoleSession)
 # Reachable without a session: the sign-in page and the stylesheet and script.
 _OPEN: Final = frozenset(
@@ -55,6 +57,34 @@ _OPEN: Final = frozenset(
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Templates:
+    """The console's Jinja2 templates (autoescaped, strict undefined) from `directory`, loaded on the
+    first page rendered: jinja2 is imported then, so an idle façade whose console nobody opens does not
+    hold it."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._environment: jinja2.Environment | None = None
+
+    @property
+    def environment(self) -> jinja2.Environment:
+        if self._environment is None:
+            import jinja2
+
+            self._environment = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(self._directory),
+                autoescape=True,
+                undefined=jinja2.StrictUndefined,
+            )
+        return self._environment
+
+    def render(self, template: str, **context: Any) -> str:
+        return self.environment.get_template(template).render(**context)
+
+
+TEMPLATES_KEY: Final = web.AppKey("console_templates", Templates)
 
 
 class ConsoleError(Exception):
@@ -91,7 +121,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     context.setdefault("signed_in", session is not None)
     context.setdefault("operator", session.operator.label if session is not None and session.operator else "")
     context["path"] = request.path
-    html = request.app[TEMPLATES_KEY].get_template(template).render(**context)
+    html = request.app[TEMPLATES_KEY].render(template, **context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final
 
-import jinja2
 from aiohttp import web
 
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
@@ -22,14 +21,15 @@ from .app import (
     IDP_KEY,
     SESSIONS_KEY,
     TEMPLATES_KEY,
+    Templates,
     console_middleware,
     static_file,
 )
 from .client import ManagementClient
 from .idp import ConsoleIdentityProvider, console_allowed_set
-from .sessions import open_console_sessions
+from .sessions import ConsoleSessions, MemoryConsoleSessions
 
-__all__ = ["attach_console"]
+__all__ = ["attach_console", "open_console_sessions"]
 
 HERE: Final = Path(__file__).parent
 
@@ -50,11 +50,7 @@ def attach_console(
         # A session that idles out (or grows too old) takes its minted token with it.
         console_sessions.on_expired(idp.revoke)
     app[CLIENT_KEY] = management_client = ManagementClient()
-    app[TEMPLATES_KEY] = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
+    app[TEMPLATES_KEY] = Templates(HERE / "templates")
     app.on_startup.append(management_client.open)
     app.on_cleanup.append(management_client.close)
 
@@ -73,3 +69,14 @@ def attach_console(
     app.middlewares.append(console_middleware)
     app.router.add_get(f"{CONSOLE_PREFIX}/static/{{filename}}", static_file)
     views.add_routes(app, CONSOLE_PREFIX)
+
+
+def open_console_sessions(settings: FacadeSettings) -> ConsoleSessions:
+    """Where the façade's shared state is: Redis with GMCP_FACADE_STORE=redis, else memory."""
+    if settings.store == "redis":
+        if settings.redis_url is None:
+            raise ValueError("GMCP_FACADE_REDIS_URL is required when the store is redis")
+        from .sessions_redis import RedisConsoleSessions  # redis-py only where Redis is used
+
+        return RedisConsoleSessions(settings.redis_url.get_secret_value(), settings.redis_key_prefix)
+    return MemoryConsoleSessions()

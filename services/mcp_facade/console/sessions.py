@@ -7,8 +7,9 @@ allowed set on every request and sign-out can revoke the token.
 The token never goes to the browser after sign-in (only the opaque session id does), each session has
 its own CSRF token, and sessions end after `ttl_s` of idleness, at `max_age_s`, or on sign-out.
 
-They live where the façade's shared state lives (`open_console_sessions`): this process's memory by
-default, Redis when GMCP_FACADE_STORE=redis, so that every replica honours a sign-in and a sign-out.
+They live where the façade's shared state lives (mount.py's `open_console_sessions`): this process's
+memory by default, Redis when GMCP_FACADE_STORE=redis (sessions_redis.py), so that every replica
+honours a sign-in and a sign-out.
 On Redis a session is a hash under `<prefix>console:session:<sha256 of the id>`, expiring after
 `ttl_s` of idleness (each use pushes the expiry back). The API token is stored AES-GCM-encrypted
 under a key derived from the session id, which only the browser's cookie holds: Redis alone reveals
@@ -30,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from abc import ABC, abstractmethod
@@ -39,36 +39,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-import redis.asyncio as aioredis
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from redis.exceptions import RedisError
-
 from gumloop_mcp.runtime import SYSTEM_CLOCK, Clock
-
-from ..settings import FacadeSettings
 
 __all__ = [
     "ConsoleSession",
     "ConsoleSessions",
     "Operator",
     "MemoryConsoleSessions",
-    "RedisConsoleSessions",
     "SessionStoreUnavailable",
-    "open_console_sessions",
 ]
 
 logger = logging.getLogger(__name__)
 
 _MAX_SESSIONS: Final = 1_000
-_CONNECT_TIMEOUT_S: Final = 1.0
-_SOCKET_TIMEOUT_S: Final = 2.0
 DEFAULT_TTL_S: Final = 3_600.0
 DEFAULT_MAX_AGE_S: Final = 12 * 3_600.0
 # How often `sweep_every` looks for sessions that ended unseen (a minted token outlives its session
 # by at most about this long).
 SWEEP_EVERY_S: Final = 60.0
-_SWEEP_BATCH: Final = 100
 
 # Called with the operator of a session that ended without a sign-out (its token is revoked).
 OnExpired = Callable[["Operator"], Awaitable[None]]
@@ -233,158 +221,6 @@ class MemoryConsoleSessions(ConsoleSessions):
         return ended
 
 
-def _derive(session_id: str, purpose: bytes) -> bytes:
+def derive_key(session_id: str, purpose: bytes) -> bytes:
+    """A key derived from a session id for `purpose` (a Redis session's key name and token key)."""
     return hashlib.sha256(b"gmcp-console-session:" + purpose + b":" + session_id.encode()).digest()
-
-
-# Take a session off the operator index, atomically, when it is due (its deadline <= ARGV[1]) or
-# forced (ARGV[2] == "1"); delete the session and answer its operator record, or false when another
-# caller took it first or it is not due. KEYS: the index, the operator hash, the session key.
-_CLAIM: Final = """
-local score = redis.call('ZSCORE', KEYS[1], KEYS[3])
-if not score then return false end
-if ARGV[2] ~= '1' and tonumber(score) > tonumber(ARGV[1]) then return false end
-local operator = redis.call('HGET', KEYS[2], KEYS[3])
-redis.call('ZREM', KEYS[1], KEYS[3])
-redis.call('HDEL', KEYS[2], KEYS[3])
-redis.call('DEL', KEYS[3])
-return operator or ''
-"""
-
-
-class RedisConsoleSessions(ConsoleSessions):
-    """Sessions on Redis, shared by every replica (see the module docstring)."""
-
-    def __init__(
-        self,
-        url: str,
-        prefix: str,
-        ttl_s: float = DEFAULT_TTL_S,
-        max_age_s: float = DEFAULT_MAX_AGE_S,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        super().__init__(ttl_s, max_age_s, clock)
-        self._prefix = f"{prefix}console:session:"
-        self._index = f"{prefix}console:operators"
-        self._operators = f"{prefix}console:operator-sessions"
-        self._redis: aioredis.Redis = aioredis.from_url(
-            url, socket_connect_timeout=_CONNECT_TIMEOUT_S, socket_timeout=_SOCKET_TIMEOUT_S
-        )
-        self._claim = self._redis.register_script(_CLAIM)
-
-    def _key(self, session_id: str) -> str:
-        return self._prefix + _derive(session_id, b"key").hex()
-
-    async def start(self, token: str, operator: Operator | None = None) -> tuple[str, ConsoleSession]:
-        session_id, session = self._new(token, operator)
-        nonce = secrets.token_bytes(12)
-        sealed = AESGCM(_derive(session_id, b"token")).encrypt(nonce, token.encode(), None)
-        record = {
-            "csrf": session.csrf,
-            "created": session.created,
-            "token": (nonce + sealed).hex(),
-            "operator": operator.record() if operator is not None else None,
-        }
-        key = self._key(session_id)
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(key, json.dumps(record), px=int(self._ttl_s * 1000))
-                if operator is not None:
-                    pipe.hset(self._operators, key, json.dumps(operator.record()))
-                    pipe.zadd(self._index, {key: self._deadline(session.created, session.seen)})
-                await pipe.execute()
-        except RedisError as exc:
-            raise SessionStoreUnavailable(f"console sessions: {exc.__class__.__name__}") from exc
-        return session_id, session
-
-    async def get(self, session_id: str | None) -> ConsoleSession | None:
-        if not session_id:
-            return None
-        key = self._key(session_id)
-        now = self._clock.time()
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                # GETEX pushes the idle expiry back in the same round trip.
-                pipe.getex(key, px=int(self._ttl_s * 1000))
-                pipe.zscore(self._index, key)
-                raw, deadline = await pipe.execute()
-            # An identity-provider session that ended unseen (Redis dropped it, or its time is up).
-            ended = deadline is not None and (raw is None or deadline <= now)
-            if ended and (await self._take(key, now, force=raw is None) or raw is None):
-                return None
-        except RedisError as exc:
-            raise SessionStoreUnavailable(f"console sessions: {exc.__class__.__name__}") from exc
-        if raw is None:
-            return None
-        try:
-            record = json.loads(raw)
-            blob = bytes.fromhex(record["token"])
-            token = AESGCM(_derive(session_id, b"token")).decrypt(blob[:12], blob[12:], None).decode()
-            operator = Operator.from_record(record.get("operator"))
-            created = float(record["created"])
-            session = ConsoleSession(token, str(record["csrf"]), created, now, operator)
-        except (ValueError, KeyError, TypeError, InvalidTag):
-            return None  # not a record this code wrote: no session
-        try:
-            if not self._live(session, now):
-                if not await self._take(key, now, force=True):
-                    await self._redis.delete(key)
-                return None
-            if operator is not None:
-                await self._redis.zadd(self._index, {key: self._deadline(created, now)}, xx=True)
-        except RedisError as exc:
-            raise SessionStoreUnavailable(f"console sessions: {exc.__class__.__name__}") from exc
-        return session
-
-    async def _take(self, key: str, now: float, *, force: bool) -> bool:
-        """Take a session off the operator index (when due, or `force`), delete it and revoke its
-        token; whether this caller took it (another replica may have been first)."""
-        claimed = await self._claim(keys=[self._index, self._operators, key], args=[now, int(force)])
-        if claimed is None:
-            return False
-        try:
-            operator = Operator.from_record(json.loads(claimed)) if claimed else None
-        except (ValueError, KeyError, TypeError):
-            operator = None  # not a record this code wrote: nothing to revoke
-        await self._expired(operator)
-        return True
-
-    async def end(self, session_id: str | None) -> None:
-        if not session_id:
-            return
-        key = self._key(session_id)
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                pipe.zrem(self._index, key)
-                pipe.hdel(self._operators, key)
-                await pipe.execute()
-        except RedisError as exc:
-            raise SessionStoreUnavailable(f"console sessions: {exc.__class__.__name__}") from exc
-
-    async def sweep(self) -> int:
-        now = self._clock.time()
-        ended = 0
-        try:
-            while True:
-                due = await self._redis.zrangebyscore(self._index, "-inf", now, start=0, num=_SWEEP_BATCH)
-                for key in due:
-                    ended += await self._take(
-                        key.decode() if isinstance(key, bytes) else str(key), now, force=False
-                    )
-                if len(due) < _SWEEP_BATCH:
-                    return ended
-        except RedisError as exc:
-            raise SessionStoreUnavailable(f"console sessions: {exc.__class__.__name__}") from exc
-
-    async def close(self) -> None:
-        await self._redis.aclose()
-
-
-def open_console_sessions(settings: FacadeSettings) -> ConsoleSessions:
-    """Where the façade's shared state is: Redis with GMCP_FACADE_STORE=redis, else memory."""
-    if settings.store == "redis":
-        if settings.redis_url is None:
-            raise ValueError("GMCP_FACADE_REDIS_URL is required when the store is redis")
-        return RedisConsoleSessions(settings.redis_url.get_secret_value(), settings.redis_key_prefix)
-    return MemoryConsoleSessions()

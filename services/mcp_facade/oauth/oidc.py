@@ -22,17 +22,21 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from ..contracts import ServerScope
+
+if TYPE_CHECKING:
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from joserfc.jwk import KeySet
+
+# Authlib's OAuth 2 client and joserfc (with the cryptography they pull in, ~10 MiB resident) are
+# imported on the first sign-in, in the methods below: a façade without an identity provider, or
+# whose provider nobody signs in at, does not hold them (tests/unit/test_lazy_imports.py).
 
 __all__ = ["AllowedSet", "Identity", "OidcError", "OidcProvider", "PendingSignIn", "consent_allows"]
 
@@ -139,6 +143,8 @@ class OidcProvider:
         self._lock = asyncio.Lock()
 
     def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
         return AsyncOAuth2Client(
             client_id=self.client_id,
             client_secret=self._client_secret,
@@ -163,6 +169,9 @@ class OidcProvider:
 
     async def metadata(self, *, refresh: bool = False) -> dict[str, Any]:
         """The provider's discovery document (its `issuer` must be the configured one)."""
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         async with self._lock:
             fresh = time.monotonic() - self._fetched_at < _METADATA_TTL_S
             if self._metadata is not None and fresh and not refresh:
@@ -192,6 +201,8 @@ class OidcProvider:
 
     async def finish(self, code: str, redirect_uri: str, pending: PendingSignIn) -> Identity:
         """Exchange the code and validate its ID token; the person it names."""
+        from authlib.integrations.httpx_client import OAuthError
+
         metadata = await self.metadata()
         try:
             async with self._client(redirect_uri) as client:
@@ -218,6 +229,9 @@ class OidcProvider:
         )
 
     async def _validated_claims(self, id_token: str, nonce: str) -> dict[str, Any]:
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
         registry = jwt.JWTClaimsRegistry(
             leeway=_LEEWAY_S,
             iss={"essential": True, "value": self.issuer},

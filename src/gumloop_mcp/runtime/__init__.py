@@ -22,6 +22,7 @@ from ._logging import (
     redact,
     request_id_var,
 )
+from ._memory import release_free_memory
 from ._metrics import (
     METRICS_DISABLED,
     GrpcClientMetrics,
@@ -94,6 +95,7 @@ __all__ = [
     "private_file",
     "new_request_id",
     "redact",
+    "release_free_memory",
     "run_service",
     "request_id_var",
     "schema_violations",

@@ -19,7 +19,9 @@ stranger cannot grow the label set, and no metadata or payload is ever read. `Gr
 counts the calls a channel makes (create_channel(..., metrics=), in the interceptor that already adds
 the call's metadata, so counting costs no extra interceptor layer), whose methods are our own code's.
 
-`MetricsEndpoint` serves `GET /metrics` (Prometheus text format) with aiohttp.
+`MetricsEndpoint` serves `GET /metrics` (Prometheus text format) over asyncio streams with h11, not
+aiohttp's server: the token service serves nothing else over HTTP, and aiohttp.web would add about
+10 MiB to its idle memory.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from http import HTTPStatus
 from typing import Any, Final
 
 import grpc
-from aiohttp import web
+import h11
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -342,43 +345,119 @@ class ServiceMetrics:
         return MetricsEndpoint(self.registry, host, port)
 
 
+# A scrape is one small request: its head must fit in this, and arrive within the timeout.
+_METRICS_HEAD_LIMIT: Final = 16 * 1024
+_METRICS_REQUEST_TIMEOUT_S: Final = 10.0
+_METRICS_PATH: Final = b"/metrics"
+
+
 class MetricsEndpoint:
-    """`GET /metrics` over HTTP (aiohttp), bound in `start()`, closed in `stop()`."""
+    """`GET /metrics` over HTTP/1.1, bound in `start()`, closed in `stop()`.
+
+    Every other path answers 404, another method on /metrics 405; one request per connection
+    (`Connection: close`), a malformed or oversized request head 400, a slow one is dropped.
+    """
 
     def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
         self._registry = registry
         self._host = host
         self._requested = port
-        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
         self.port = 0
-
-    async def _handle(self, _request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
 
     async def start(self) -> int:
         """Bind and serve; returns the bound port. Raises OSError when the port is taken."""
-        app = web.Application()
-        app.router.add_get("/metrics", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self._host, self._requested)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
+        self._server = await asyncio.start_server(self._serve, self._host, self._requested)
+        self.port = int(self._server.sockets[0].getsockname()[1])
         logger.info("metrics on http://%s:%d/metrics", self._host, self.port)
         return self.port
 
     async def stop(self) -> None:
-        """Stop serving (idempotent)."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        """Stop serving and drop open connections (idempotent)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        await server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        connection = h11.Connection(h11.SERVER, max_incomplete_event_size=_METRICS_HEAD_LIMIT)
+        try:
+            try:
+                async with asyncio.timeout(_METRICS_REQUEST_TIMEOUT_S):
+                    request = await _next_request(connection, reader)
+            except h11.RemoteProtocolError:
+                writer.write(_plain_response(connection, 400, b"bad request\n", head_only=False))
+                await writer.drain()
+                return
+            if request is None:
+                return  # the client left (or was too slow) before a whole request head
+            writer.write(self._answer(connection, request))
+            await writer.drain()
+        except (OSError, TimeoutError, h11.LocalProtocolError):
+            pass  # the client left; nothing to answer
+        except asyncio.CancelledError:
+            # stop() ends open connections; asyncio's server owns this task and nobody else awaits it,
+            # so it ends quietly instead of being logged as a failed callback.
+            pass
+        finally:
+            if task is not None:
+                self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    def _answer(self, connection: h11.Connection, request: h11.Request) -> bytes:
+        head_only = request.method == b"HEAD"
+        if request.target.split(b"?", 1)[0] != _METRICS_PATH:
+            return _plain_response(connection, 404, b"not found\n", head_only=head_only)
+        if request.method not in (b"GET", b"HEAD"):
+            return _plain_response(connection, 405, b"method not allowed\n", head_only=False, allow=True)
+        body = generate_latest(self._registry)
+        headers = [
+            ("Content-Type", CONTENT_TYPE_LATEST),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ]
+        out = connection.send(h11.Response(status_code=200, headers=headers, reason=b"OK")) or b""
+        if not head_only:
+            out += connection.send(h11.Data(data=body)) or b""
+        return out + (connection.send(h11.EndOfMessage()) or b"")
+
+
+async def _next_request(connection: h11.Connection, reader: asyncio.StreamReader) -> h11.Request | None:
+    """The next request head on `connection` (h11 enforces the size limit), None at end of stream."""
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            connection.receive_data(await reader.read(4096))  # b"" tells h11 the stream ended
+            continue
+        return event if isinstance(event, h11.Request) else None
+
+
+def _plain_response(
+    connection: h11.Connection, status: int, body: bytes, *, head_only: bool, allow: bool = False
+) -> bytes:
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+    ]
+    if allow:
+        headers.append(("Allow", "GET, HEAD"))
+    # h11 lets a server answer 400 to a request head it could not parse (from its IDLE state).
+    reason = HTTPStatus(status).phrase.encode()
+    out = connection.send(h11.Response(status_code=status, headers=headers, reason=reason)) or b""
+    if not head_only:
+        out += connection.send(h11.Data(data=body)) or b""
+    return out + (connection.send(h11.EndOfMessage()) or b"")
 
 
 def service_ports(grpc_port: int, metrics: MetricsEndpoint | None) -> dict[str, int]:

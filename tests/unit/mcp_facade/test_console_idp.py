@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
 import pytest
 from aiohttp import web
 
@@ -16,6 +15,7 @@ from services.mcp_facade.console.app import (
     SESSION_COOKIE,
     SESSIONS_KEY,
     TEMPLATES_KEY,
+    Templates,
     console_middleware,
 )
 from services.mcp_facade.console.callback import prefers_html
@@ -94,9 +94,7 @@ async def test_removal_from_the_console_allowed_set_ends_the_session_and_revokes
     sessions = MemoryConsoleSessions()
     app = web.Application(middlewares=[console_middleware])
     app[SESSIONS_KEY], app[IDP_KEY] = sessions, idp
-    app[TEMPLATES_KEY] = jinja2.Environment(  # the error page's
-        loader=jinja2.FileSystemLoader(CONSOLE_HERE / "templates"), autoescape=True
-    )
+    app[TEMPLATES_KEY] = Templates(CONSOLE_HERE / "templates")  # the error page's
 
     async def page(_: web.Request) -> web.Response:
         return web.Response(text="the accounts page")

@@ -10,14 +10,14 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
+from services.mcp_facade.console.mount import open_console_sessions
 from services.mcp_facade.console.sessions import (
     ConsoleSessions,
     MemoryConsoleSessions,
     Operator,
-    RedisConsoleSessions,
     SessionStoreUnavailable,
-    open_console_sessions,
 )
+from services.mcp_facade.console.sessions_redis import RedisConsoleSessions
 from services.mcp_facade.settings import FacadeSettings
 from tests.fakes.clock import FakeClock
 

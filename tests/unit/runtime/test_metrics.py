@@ -276,6 +276,50 @@ async def test_the_endpoint_serves_metrics_on_a_free_port_and_stops():
             await http.get(f"http://127.0.0.1:{port}/metrics")
 
 
+async def _raw(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
+async def test_the_endpoint_answers_head_and_refuses_other_methods_and_malformed_requests():
+    """HTTP/1.1 as aiohttp answered it: HEAD is GET without the body, another method 405, a request
+    head h11 cannot parse or larger than the limit 400, and every answer closes the connection."""
+    endpoint = ServiceMetrics().endpoint("127.0.0.1", 0)
+    assert endpoint is not None
+    port = await endpoint.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.head(f"http://127.0.0.1:{port}/metrics") as response:
+                assert response.status == 200 and int(response.headers["Content-Length"]) > 0
+                assert await response.read() == b""
+            async with http.get(f"http://127.0.0.1:{port}/metrics?name[]=x") as response:
+                assert response.status == 200 and response.headers["Connection"] == "close"
+            async with http.post(f"http://127.0.0.1:{port}/metrics", data=b"x") as response:
+                assert response.status == 405 and response.headers["Allow"] == "GET, HEAD"
+        assert (await _raw(port, b"not http\r\n\r\n")).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        huge = b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+        assert (await _raw(port, huge)).startswith(b"HTTP/1.1 400 ")
+    finally:
+        await endpoint.stop()
+
+
+async def test_stopping_the_endpoint_drops_a_client_that_never_finished_its_request():
+    endpoint = ServiceMetrics().endpoint("127.0.0.1", 0)
+    assert endpoint is not None
+    port = await endpoint.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metr")
+    await writer.drain()
+    await asyncio.sleep(0.05)  # the server has the partial head
+    await asyncio.wait_for(endpoint.stop(), 2)
+    assert await asyncio.wait_for(reader.read(), 2) == b""
+    writer.close()
+
+
 def test_port_minus_one_turns_the_endpoint_off():
     assert ServiceMetrics().endpoint("127.0.0.1", -1) is None
 

@@ -12,7 +12,7 @@ from grpc_health.v1 import health
 from grpc_reflection.v1alpha import reflection_pb2 as v1alpha
 
 from gumloop_mcp.runtime import CallerTokens, create_grpc_server, start_serving
-from gumloop_mcp.runtime._reflection import V1_FILE, v1_file_descriptor
+from gumloop_mcp.runtime._reflection import V1_FILE, V1ALPHA_SERVICE_NAME, v1_file_descriptor
 
 V1_METHOD = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 V1ALPHA_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
@@ -99,3 +99,10 @@ async def test_v1alpha_still_answers(channel: grpc.aio.Channel) -> None:
         v1alpha.ServerReflectionResponse,
     )
     assert "grpc.reflection.v1.ServerReflection" in {s.name for s in answer.list_services_response.service}
+
+
+def test_the_v1alpha_name_is_grpcio_reflections() -> None:
+    """The service name registered before grpcio-reflection is imported is the one it serves."""
+    from grpc_reflection.v1alpha import reflection
+
+    assert V1ALPHA_SERVICE_NAME == reflection.SERVICE_NAME
