@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -370,7 +371,7 @@ class Upstream:
     async def _send_built(self, request: UpstreamRequest, timeout: httpx.Timeout) -> httpx.Response:
         built = self._client.build_request(
             request.method,
-            request.url,
+            _parsed_url(request.url),
             params=_query(request),
             json=request.json_body,
             data=request.form,
@@ -515,6 +516,13 @@ def _without_credentials(body: bytes, request: UpstreamRequest) -> bytes:
     for spelling in {secret, json.dumps(secret)[1:-1]}:
         body = body.replace(spelling.encode(), b"[REDACTED]")
     return body
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_url(url: str) -> httpx.URL:
+    """`url` parsed by httpx, once per distinct URL (~10 us each time; an operation without path
+    parameters always sends the same one). httpx.URL is immutable, so the parsed one is shared."""
+    return httpx.URL(url)
 
 
 def _query(request: UpstreamRequest) -> httpx.QueryParams | None:
