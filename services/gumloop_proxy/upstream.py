@@ -35,6 +35,8 @@ from typing import Any, Final
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from gumloop_mcp.runtime import child_of
+
 from .errors import (
     TooManyStreams,
     UpstreamError,
@@ -137,6 +139,8 @@ class UpstreamMetrics:
             ["operation"],
             registry=registry,
         )
+        self._requests = child_of(self.requests)
+        self._seconds = child_of(self.seconds)
 
     def _operation(self, operation: str) -> str:
         return operation if operation in self._known else "other"
@@ -145,8 +149,8 @@ class UpstreamMetrics:
         """One attempt of `operation` ended with `status` (an HTTP status or a failure kind)."""
         op = self._operation(operation)
         label = status_label(status) if isinstance(status, int) else status
-        self.requests.labels(op, label).inc()
-        self.seconds.labels(op).observe(time.perf_counter() - started)
+        self._requests(op, label).inc()
+        self._seconds(op).observe(time.perf_counter() - started)
         if status == 429:
             self.rate_limited.labels(op).inc()
 

@@ -29,6 +29,7 @@ from ._metrics import (
     MetricsEndpoint,
     ServiceMetrics,
     add_process_collectors,
+    child_of,
     service_ports,
 )
 from ._settings import GrpcServiceSettings, ServiceSettings
@@ -75,6 +76,7 @@ __all__ = [
     "TokenKind",
     "add_process_collectors",
     "caller_var",
+    "child_of",
     "compiled_validator",
     "configure",
     "create_channel",
