@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 
-from gumloop_mcp.runtime import configure, configure_tracing, run_service, shutdown_tracing
+from gumloop_mcp.runtime import (
+    configure,
+    configure_tracing,
+    freeze_startup_heap,
+    run_service,
+    shutdown_tracing,
+)
 
 from .server import serve
 from .settings import FacadeSettings
 
 
 def _ready(ports: dict[str, int]) -> None:
+    freeze_startup_heap()  # before the line `gumloop-mcp up` waits for
     print(json.dumps({"event": "serving", "service": "facade", "ports": ports}), flush=True)
 
 
