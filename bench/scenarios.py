@@ -189,8 +189,17 @@ async def throughput(
             ("session", on_session, setup_session),
             ("fastmcp_peer", peer, None),
         ):
+            # One untimed request per worker first: every path starts with its connections open, as the
+            # session path's setup (initialize) opens them. Without it the stateless and peer runs timed
+            # `level` TCP connects and first requests, which made most of their p99 in a quick run.
             run = await run_load(
-                name, fn, concurrency=level, total_requests=total, setup=setup, max_duration_s=30
+                name,
+                fn,
+                concurrency=level,
+                total_requests=total,
+                warmup_requests=level,
+                setup=setup,
+                max_duration_s=30,
             )
             row[name] = run.summary()
         row["stateless_ratio_to_peer"] = round(

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 
-from gumloop_mcp.runtime import configure, configure_tracing, run_service, shutdown_tracing
+from gumloop_mcp.runtime import (
+    configure,
+    configure_tracing,
+    freeze_startup_heap,
+    run_service,
+    shutdown_tracing,
+)
 
 from .server import serve
 from .settings import ProxySettings
@@ -17,6 +23,7 @@ def main() -> None:
     configure_tracing("gumloop-mcp-proxy")  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
 
     def ready(ports: dict[str, int]) -> None:
+        freeze_startup_heap()  # before the line `gumloop-mcp up` waits for
         print(json.dumps({"event": "serving", "service": "proxy", "ports": ports}), flush=True)
 
     try:

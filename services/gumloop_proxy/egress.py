@@ -17,6 +17,7 @@ not public is only fetched when it is one of the account's own hosts or explicit
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from typing import Final
@@ -45,6 +46,9 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+# Asked before every upstream request, for the few hosts the accounts name: parsing each as an address
+# (and failing, for names) cost ~4 us a request.
+@functools.lru_cache(maxsize=256)
 def blocked_address(host: str) -> bool:
     """True for a link-local or known metadata address (IPv4, IPv6 or IPv4-mapped IPv6)."""
     address = _ip(host)

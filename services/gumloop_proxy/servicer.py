@@ -40,7 +40,7 @@ from .flowinputs import (
 from .idempotency import IdempotencyStore, MemoryIdempotencyStore, fingerprint
 from .oauth_accounts import OAuthConnections
 from .ratelimit import parse_rate_limit
-from .requests import build_request, integral
+from .requests import UpstreamRequest, build_request, integral
 from .settings import ProxySettings
 from .status import to_status
 from .streaming import iter_events, iter_lines
@@ -187,13 +187,17 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
         deadline: float | None,
         *,
         retry_safe: bool,
+        built: UpstreamRequest | None = None,
     ) -> UpstreamResponse:
         """Send one buffered call; an OAuth connection answered 401 is refreshed and the call sent once more
-        (a 401 means Gumloop did not act on it)."""
+        (a 401 means Gumloop did not act on it). `built` is the request already built for `account`."""
 
         async def send(holder: StoredAccount) -> UpstreamResponse:
+            request = built
+            if request is None or holder is not account:  # a refreshed OAuth holder carries a new token
+                request = build_request(op, arguments, holder)
             return await self._upstream.send(
-                build_request(op, arguments, holder),
+                request,
                 account_id=holder.id,
                 max_concurrency=holder.max_concurrency,
                 operation=op.name,
@@ -256,13 +260,19 @@ class ProxyServicer(pb_grpc.ProxyServiceServicer):
             )
         account = await self._account(request.account_id)
         upstream_arguments = await self._dynamic_inputs(op, arguments, account, deadline)
-        build_request(op, upstream_arguments, account)  # its bounds are checked before anything is sent
+        # Built now, so that its bounds are checked before anything is sent; the first attempt sends it.
+        built = build_request(op, upstream_arguments, account)
         if request.validate_only:
             return pb.InvokeOperationResponse()
 
         async def call() -> bytes:
             response = await self._send(
-                op, upstream_arguments, account, deadline, retry_safe=op.method == "GET" and op.idempotent
+                op,
+                upstream_arguments,
+                account,
+                deadline,
+                retry_safe=op.method == "GET" and op.idempotent,
+                built=built,
             )
             return (await self._to_invoke_response(op, response)).SerializeToString()
 

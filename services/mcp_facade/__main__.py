@@ -7,6 +7,7 @@ import json
 from gumloop_mcp.runtime import (
     configure,
     configure_tracing,
+    freeze_startup_heap,
     release_free_memory,
     run_service,
     shutdown_tracing,
@@ -17,7 +18,8 @@ from .settings import FacadeSettings
 
 
 def _ready(ports: dict[str, int]) -> None:
-    release_free_memory()  # start-up's freed heap, before we announce idle
+    freeze_startup_heap()  # before the line `gumloop-mcp up` waits for
+    release_free_memory()  # then hand start-up's freed heap back
     print(json.dumps({"event": "serving", "service": "facade", "ports": ports}), flush=True)
 
 

@@ -7,6 +7,7 @@ import json
 from gumloop_mcp.runtime import (
     configure,
     configure_tracing,
+    freeze_startup_heap,
     release_free_memory,
     run_service,
     shutdown_tracing,
@@ -23,7 +24,8 @@ def main() -> None:
     configure_tracing("gumloop-mcp-tokens")  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
 
     def ready(ports: dict[str, int]) -> None:
-        release_free_memory()  # start-up's freed heap, before we announce idle
+        freeze_startup_heap()  # before the line `gumloop-mcp up` waits for
+        release_free_memory()  # then hand start-up's freed heap back
         print(json.dumps({"event": "serving", "service": "tokens", "ports": ports}), flush=True)
 
     try:

@@ -3,7 +3,10 @@
 `record()` never waits: it puts the record on an asyncio queue of GMCP_FACADE_AUDIT_QUEUE_SIZE and,
 when the queue is full (the store is slow or down during a burst), drops it and counts it in
 `gmcp_facade_audit_dropped_total{reason="queue_full"}`. One writer task takes what is queued in
-batches of up to `BATCH_SIZE` and appends each batch in one store call; a batch the store refuses
+batches of up to `BATCH_SIZE` and appends each batch in one store call, waiting `LINGER_S` after a
+batch's first record so that the next calls' records join it: one SQLite append cost about 70 us of
+CPU for a single record and 10 us per record in a batch of 25, so at low concurrency, where each
+call's record used to be written on its own, a tool call costs ~60 us less. A batch the store refuses
 is dropped and counted (`reason="store_unavailable"`), with a warning at most every `_WARN_EVERY_S`.
 Every `sweep_every_s` the records older than the retention period are deleted.
 """
@@ -23,13 +26,23 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from .records import AuditRecord
 from .store import AuditStore, AuditUnavailable
 
-__all__ = ["MAX_PAYLOAD_CHARS", "AuditRecorder", "audit_outcome", "client_name_of", "payload_text"]
+__all__ = [
+    "LINGER_S",
+    "MAX_PAYLOAD_CHARS",
+    "AuditRecorder",
+    "audit_outcome",
+    "client_name_of",
+    "payload_text",
+]
 
 logger = logging.getLogger(__name__)
 
 # Records written per store call: large enough that a burst costs few transactions, small enough
 # that one slow batch holds little.
 BATCH_SIZE: Final = 200
+# How long the writer waits after a batch's first record for more to join it (records reach the
+# store at most this much later; `flush()` waits for them).
+LINGER_S: Final = 0.05
 # Arguments/results kept for servers that opted in are cut to this many characters (a result may be
 # up to GMCP_FACADE_MAX_RESULT_CHARS; the trail is not a result archive).
 MAX_PAYLOAD_CHARS: Final = 16_384
@@ -82,8 +95,10 @@ class AuditRecorder:
         sweep_every_s: float = 3600.0,
         registry: CollectorRegistry | None = None,
         clock: Clock = time.time,
+        linger_s: float = LINGER_S,
     ) -> None:
         self.store = store
+        self._linger_s = linger_s
         self.retention_s = retention_s
         self._sweep_every_s = sweep_every_s
         self._clock = clock
@@ -184,6 +199,8 @@ class AuditRecorder:
     async def _write_forever(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self._linger_s > 0 and self._queue.qsize() < BATCH_SIZE - 1:
+                await asyncio.sleep(self._linger_s)
             while len(batch) < BATCH_SIZE and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:

@@ -7,12 +7,13 @@ tokens on a cache miss). aiohttp and grpc.aio both run on it unchanged.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import uvloop
 
-__all__ = ["run_service"]
+__all__ = ["freeze_startup_heap", "run_service"]
 
 T = TypeVar("T")
 
@@ -20,3 +21,17 @@ T = TypeVar("T")
 def run_service(main: Coroutine[Any, Any, T]) -> T:
     """Run `main` to completion on a new uvloop event loop (as `asyncio.run` does with its own)."""
     return uvloop.run(main)
+
+
+def freeze_startup_heap() -> None:
+    """Collect once, then move every object alive now out of the collector's reach (`gc.freeze`).
+
+    Each service's entry point calls it once it serves. What startup built (modules, the catalog, compiled
+    schemas, protobuf descriptors) lives as long as the process, yet every full collection walked it all
+    again: 75-130 ms in the façade, a pause that landed on every call in flight (at concurrency 64, most of
+    a run's p99). Frozen, it is never walked again, and a full collection takes what came later (7-19 ms
+    measured). Nothing frozen is freed, which is its lifetime anyway. Not for test processes: serve() does
+    not call it, the entry points do.
+    """
+    gc.collect()
+    gc.freeze()

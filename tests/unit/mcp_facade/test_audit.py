@@ -68,6 +68,40 @@ async def test_a_full_queue_drops_and_counts_without_waiting() -> None:
     await recorder.close()
 
 
+class CountingStore(MemoryAuditStore):
+    """Remembers the size of each append (one per batch the writer hands over)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    async def append(self, records: Sequence[AuditRecord]) -> None:
+        self.batches.append(len(records))
+        await super().append(records)
+
+
+@pytest.mark.parametrize(("linger_s", "batches"), [(0.05, [5]), (0.0, [1, 4])])
+async def test_records_of_calls_close_together_share_one_append(linger_s: float, batches: list[int]) -> None:
+    """The writer waits `linger_s` after a batch's first record: the next calls' records join that
+    batch (one store transaction) instead of each being written on its own."""
+    store = CountingStore()
+    # A retention longer than the records' age (time_ms 1-5): the first sweep keeps them.
+    recorder = AuditRecorder(
+        store, queue_size=10, retention_s=1e10, registry=CollectorRegistry(), linger_s=linger_s
+    )
+    await recorder.start()
+    recorder.record(_record(1))
+    for _ in range(5):
+        await asyncio.sleep(0)  # the writer takes record 1 (and, without a linger, writes it)
+    for t in range(2, 6):
+        recorder.record(_record(t))
+    await asyncio.wait_for(recorder.flush(), 5)
+    assert store.batches == batches
+    page = await store.query(AuditQuery("mcp_1", limit=10))
+    assert [r.time_ms for r in page.records] == [5, 4, 3, 2, 1]
+    await recorder.close()
+
+
 async def test_a_refused_batch_is_dropped_counted_and_the_writer_goes_on() -> None:
     registry = CollectorRegistry()
     recorder = AuditRecorder(DownStore(), queue_size=10, retention_s=3600, registry=registry)

@@ -63,3 +63,20 @@ def test_an_origin_is_scheme_host_and_port_only() -> None:
     for origin in ("http://127.0.0.1:80@evil.com", "http://localhost/path", "ftp://localhost", "localhost"):
         assert origin_host(origin) is None, origin
         assert not policy.origin_ok(origin), origin
+
+
+def test_host_verdicts_are_remembered_per_header_and_stay_right() -> None:
+    """host_ok answers a Host header it has judged from memory, with the same verdict, and keeps at
+    most a bounded number of them (the header is the client's to choose)."""
+    from services.mcp_facade.transport.security import _MAX_HOST_VERDICTS
+
+    policy = HostPolicy([], [], "127.0.0.1")
+    for _ in range(2):
+        assert policy.host_ok("127.0.0.1:8080")
+        assert policy.host_ok("[::1]:8080")
+        assert not policy.host_ok("127.attacker.example:8080")
+        assert not policy.host_ok("evil.example")
+    for i in range(3 * _MAX_HOST_VERDICTS):
+        assert not policy.host_ok(f"h{i}.example")
+    assert len(policy._host_verdicts) <= _MAX_HOST_VERDICTS
+    assert policy.host_ok("localhost:8080")

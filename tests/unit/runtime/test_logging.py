@@ -99,3 +99,32 @@ def test_tokens_in_chained_exceptions_and_stack_info_are_redacted() -> None:
     logging.getLogger().handlers.clear()
     assert token not in output
     assert "KeyError" in output and "Stack (most recent call last)" in output
+
+
+def test_the_quick_secret_search_finds_whatever_a_pattern_would_redact() -> None:
+    """redact() skips its substitutions when one combined search finds nothing: every shape a single
+    pattern redacts (in either case where it ignores case) must be found by that search, and text with
+    nothing to redact comes back unchanged."""
+    from gumloop_mcp.runtime._logging import _ANY_SECRET, _PATTERNS, redact
+
+    token = generate_token(TokenKind.MCP_URL)
+    samples = [
+        token,
+        "gmcpoa_" + "0123456789abcdef" * 2,
+        "BEARER abcdefgh12345678",
+        "basic dXNlcjpwYXNzd29yZA==",
+        "GET /mcp/abcdefgh12345678/sse",
+        "https://b.example/f?X-Amz-Signature=deadbeef&x=1",
+        "https://e.example/a?SIG=abc123",
+        '{"Authorization": "xyz"}',
+        "set-cookie: session=abc",
+        "API_KEY=abc123",
+        "Password: hunter2",
+    ]
+    for sample in samples:
+        assert any(pattern.search(sample) for pattern in _PATTERNS), sample
+        assert _ANY_SECRET.search(sample) is not None, sample
+        assert "[REDACTED]" in redact(sample), sample
+    for plain in ("POST", "/healthz", "tools/call", "list_all_gumloop_teams", "127.0.0.1", "-"):
+        assert _ANY_SECRET.search(plain) is None
+        assert redact(plain) is plain
