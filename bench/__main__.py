@@ -39,14 +39,20 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def run(quick: bool) -> dict[str, Any]:
+async def run(quick: bool, python: str | None = None) -> dict[str, Any]:
+    """Every benchmark; `python` runs the services (`up` and the second façade) on another interpreter."""
     levels = [1, 16, 64] if quick else [1, 16, 64, 256]
     samples = 150 if quick else 400
-    results: dict[str, Any] = {"machine": machine(), "quick": quick}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "quick": quick,
+        "services_python": python or sys.executable,
+    }
     # per scope preset, from the committed catalog as the façade publishes it (no stack needed)
     results["context_presets"] = context_per_preset()
     with tempfile.TemporaryDirectory(prefix="gmcp-bench-") as tmp:
-        async with start_stack(Path(tmp) / "data", {"GMCP_FACADE_CALLS_PER_MINUTE": "100000000"}) as stack:
+        limits = {"GMCP_FACADE_CALLS_PER_MINUTE": "100000000"}
+        async with start_stack(Path(tmp) / "data", limits, python=python) as stack:
             processes = stack.service_processes()
             await asyncio.sleep(IDLE_SETTLE_S)  # idle: start-up work (first sweeps, GC) done
             idle = memory_per_process(processes)
@@ -65,7 +71,7 @@ async def run(quick: bool) -> dict[str, Any]:
                 results["memory_idle"]["per_process"]["fastmcp_peer"] = memory_of(peer_process)
                 results["memory_idle_mib"]["fastmcp_peer"] = scenarios.rss_of(peer_process)
             secret = str(stack.ready.get("session_secret") or "bench-session-secret")
-            async with start_facade_replica(stack, secret) as (replica_url, _replica):
+            async with start_facade_replica(stack, secret, python=python) as (replica_url, _replica):
                 results["token_resolution"] = await scenarios.token_resolution(stack, replica_url, quick)
             results["memory_loaded"] = await scenarios.memory_with_open_streams(
                 stack, servers, processes, 300 if quick else 1000
@@ -77,8 +83,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer samples and concurrency levels")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument(
+        "--python", help="interpreter of the services (scripts/bench: the runtime-only environment)"
+    )
     args = parser.parse_args()
-    results = asyncio.run(run(args.quick))
+    results = asyncio.run(run(args.quick, args.python))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_report(results, sys.stdout)

@@ -21,6 +21,8 @@ def print_report(results: dict[str, Any], out: TextIO) -> None:
     out.write(
         f"gumloop-mcp benchmarks, {m['date']}, {m['cores']} cores, Python {m['python']}, {m['platform']}\n"
     )
+    if results.get("services_python"):
+        out.write(f"services run on {results['services_python']}\n")
     c = results["loadgen_ceiling"]
     per_level = ", ".join(f"c={r['concurrency']}: {r['throughput_rps']}" for r in c.get("levels", [c]))
     out.write(f"load generator ceiling ({c.get('endpoint', 'emulator health')}), req/s: {per_level}\n")

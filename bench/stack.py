@@ -146,9 +146,10 @@ async def start_stack(
 
 @contextlib.asynccontextmanager
 async def start_facade_replica(
-    stack: Stack, session_secret: str
+    stack: Stack, session_secret: str, python: str | None = None
 ) -> AsyncIterator[tuple[str, psutil.Process]]:
-    """A second façade process on the same tokens and proxy; yields its base URL and process."""
+    """A second façade process on the same tokens and proxy (on `python`, like the stack's); yields its
+    base URL and process."""
     env = {
         **os.environ,
         "GMCP_FACADE_PORT": "0",
@@ -161,7 +162,7 @@ async def start_facade_replica(
         "GMCP_FACADE_LOG_LEVEL": "WARNING",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.mcp_facade",
+        python or sys.executable, "-m", "services.mcp_facade",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env, cwd=ROOT,
     )  # fmt: skip
     try:
