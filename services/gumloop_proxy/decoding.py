@@ -220,11 +220,15 @@ def _render_pdf(data: bytes) -> str:
     return "\n\n".join(pages)
 
 
-def _check_unpacked_size(data: bytes) -> None:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        unpacked = sum(info.file_size for info in archive.infolist())
+def _check_unpacked(archive: zipfile.ZipFile) -> None:
+    unpacked = sum(info.file_size for info in archive.infolist())
     if unpacked > MAX_UNPACKED_BYTES:
         raise ValueError(f"the archive would unpack to {unpacked} bytes")
+
+
+def _check_unpacked_size(data: bytes) -> None:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        _check_unpacked(archive)
 
 
 def _member_order(info: zipfile.ZipInfo) -> tuple[int, int, str]:
@@ -255,8 +259,8 @@ def _member_text(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
 def _render_zip(data: bytes) -> str:
     """The archive's members (path, size) as a table, then each text member's content: Markdown as
     it is, other text in a code fence. Encrypted, binary and oversized members are only listed."""
-    _check_unpacked_size(data)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        _check_unpacked(archive)
         members = sorted((i for i in archive.infolist() if not i.is_dir()), key=_member_order)
         shown = members[:MAX_ARCHIVE_MEMBERS]
         unpacked = sum(i.file_size for i in members)

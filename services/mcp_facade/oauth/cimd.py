@@ -125,8 +125,9 @@ class ClientMetadataFetcher:
     async def _fetch(self, url: str) -> ClientMetadataDocument:
         host, port = self._check_url(url)
         address = await self._checked_address(host, port)
-        pinned = httpx.URL(url).copy_with(host=str(address))
-        headers = {"Accept": "application/json", "Host": httpx.URL(url).netloc.decode("ascii")}
+        parsed = httpx.URL(url)
+        pinned = parsed.copy_with(host=str(address))
+        headers = {"Accept": "application/json", "Host": parsed.netloc.decode("ascii")}
         try:
             async with (
                 httpx.AsyncClient(timeout=_TIMEOUT_S, follow_redirects=False) as http,
