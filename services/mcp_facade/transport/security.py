@@ -14,6 +14,7 @@ refused; it is never cut at a separator and then compared.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -68,8 +69,8 @@ class HostPolicy:
         self._hosts = {h.lower() for h in allowed_hosts}
         self._loopback_only = not self._hosts and is_loopback_host(bind_host)
         # Host header -> verdict: clients send the same one on every request, and parsing it as an
-        # address cost ~6 us each time. Bounded (cleared when full): the header is the client's to choose.
-        self._host_verdicts: dict[str, bool] = {}
+        # address cost ~6 us each time. Bounded (least recently used goes): the header is the client's.
+        self._host_verdicts = functools.lru_cache(maxsize=_MAX_HOST_VERDICTS)(self._judge_host)
 
     def origin_ok(self, origin: str | None) -> bool:
         """A missing Origin passes; a present one must be allowed (loopback origins pass on loopback)."""
@@ -93,12 +94,7 @@ class HostPolicy:
         """Whether the Host header is acceptable (a malformed one never is)."""
         if not host:
             return not self._hosts and not self._loopback_only
-        verdict = self._host_verdicts.get(host)
-        if verdict is None:
-            if len(self._host_verdicts) >= _MAX_HOST_VERDICTS:
-                self._host_verdicts.clear()
-            verdict = self._host_verdicts[host] = self._judge_host(host)
-        return verdict
+        return self._host_verdicts(host)
 
     def _judge_host(self, host: str) -> bool:
         name = parse_host(host)

@@ -78,5 +78,5 @@ def test_host_verdicts_are_remembered_per_header_and_stay_right() -> None:
         assert not policy.host_ok("evil.example")
     for i in range(3 * _MAX_HOST_VERDICTS):
         assert not policy.host_ok(f"h{i}.example")
-    assert len(policy._host_verdicts) <= _MAX_HOST_VERDICTS
+    assert policy._host_verdicts.cache_info().currsize <= _MAX_HOST_VERDICTS
     assert policy.host_ok("localhost:8080")
