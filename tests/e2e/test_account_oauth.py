@@ -11,23 +11,25 @@ from .conftest import Stack
 from .test_system import session, structured
 
 
+async def _start_oauth_account(http: httpx2.AsyncClient, stack: Stack, display_name: str) -> dict[str, Any]:
+    """POST /integrated-account/oauth/start for a new account on the stack's emulator hosts (201)."""
+    existing = (
+        await http.get(f"{stack.admin}/integrated-account/{stack.ready['account_id']}", headers=stack.auth)
+    ).json()
+    body = {
+        "display_name": display_name,
+        "api_base_url": existing["api_base_url"],
+        "stream_base_url": existing["stream_base_url"],
+    }
+    started = await http.post(stack.admin + "/integrated-account/oauth/start", json=body, headers=stack.auth)
+    assert started.status_code == 201, started.text
+    out: dict[str, Any] = started.json()
+    return out
+
+
 async def test_an_account_connected_by_oauth_serves_tool_calls(stack: Stack) -> None:
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
-        existing = (
-            await http.get(
-                f"{stack.admin}/integrated-account/{stack.ready['account_id']}", headers=stack.auth
-            )
-        ).json()
-        body = {
-            "display_name": "connected by OAuth",
-            "api_base_url": existing["api_base_url"],
-            "stream_base_url": existing["stream_base_url"],
-        }
-        started = await http.post(
-            stack.admin + "/integrated-account/oauth/start", json=body, headers=stack.auth
-        )
-        assert started.status_code == 201, started.text
-        out: dict[str, Any] = started.json()
+        out = await _start_oauth_account(http, stack, "connected by OAuth")
         assert out["account"]["state"] == "pending_authorization"
         assert out["account"]["credential_kind"] == "oauth_connection"
         assert "code_challenge_method=S256" in out["authorization_url"]
@@ -65,28 +67,15 @@ async def test_the_callback_answers_a_browser_a_page_and_api_clients_json(stack:
     console's security headers; the errors too. Accept */* keeps the JSON answer."""
     browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as http:
-        existing = (
-            await http.get(
-                f"{stack.admin}/integrated-account/{stack.ready['account_id']}", headers=stack.auth
-            )
-        ).json()
-        body = {
-            "display_name": "Ada <b>& co</b>",
-            "api_base_url": existing["api_base_url"],
-            "stream_base_url": existing["stream_base_url"],
-        }
-        started = await http.post(
-            stack.admin + "/integrated-account/oauth/start", json=body, headers=stack.auth
-        )
-        assert started.status_code == 201, started.text
-        callback = (await http.get(started.json()["authorization_url"])).headers["location"]
+        started = await _start_oauth_account(http, stack, "Ada <b>& co</b>")
+        callback = (await http.get(started["authorization_url"])).headers["location"]
         page = await http.get(callback, headers=browser)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert "Gumloop account connected" in page.text and "Ada &lt;b&gt;&amp; co&lt;/b&gt;" in page.text
         assert "<b>" not in page.text
         assert "default-src 'self'" in page.headers["content-security-policy"]
         assert 'http-equiv="refresh"' not in page.text  # not started by the console: stays here
-        account_id = started.json()["account"]["id"]
+        account_id = started["account"]["id"]
         assert f"/console/accounts/{account_id}/mcp" in page.text
         replay = await http.get(callback, headers=browser)
         assert replay.status_code == 400 and replay.headers["content-type"].startswith("text/html")
