@@ -12,11 +12,13 @@ import contextlib
 import hashlib
 import secrets
 import time
+from typing import Any
 
 import aiohttp
 
 from gumloop_mcp.tokens.v1 import tokens_service_pb2 as pb
 from services.mcp_facade.oauth.service import AuthorizationRequest, OAuthService, Person
+from services.mcp_facade.server import FacadeServer
 
 from .conftest import Stack
 
@@ -49,23 +51,35 @@ async def _oidc_access_token(service: OAuthService, server_id: str, person: Pers
     return tokens.access_token
 
 
-async def test_removal_from_the_allowed_set_ends_access_on_every_replica(
-    stack: Stack, clean_redis_url: str
-) -> None:
+async def _two_replicas_with_ada_and_bob(
+    stack: Stack, redis_url: str
+) -> tuple[Any, FacadeServer, FacadeServer, str, str, list[str]]:
+    """Server mcp_oidc (OAuth required; allowed: domain example.com, group eng), two façade replicas on
+    one Redis, and access tokens of ada@example.com (by domain) and bob@other.org (by group): (the
+    server's record, both replicas, ada's token, bob's, the server's URL on each replica)."""
     token = stack.tokens.add_server("mcp_oidc", require_oauth=True)
     record = stack.tokens.server_of(token)
     record.config.oauth_allowed_domains.append("example.com")
     record.config.oauth_allowed_groups.append("eng")
-    one = await stack.make(store="redis", redis_url=clean_redis_url)
-    two = await stack.make(store="redis", redis_url=clean_redis_url)
+    one = await stack.make(store="redis", redis_url=redis_url)
+    two = await stack.make(store="redis", redis_url=redis_url)
     service = one.facade.oauth.service
     ada = await _oidc_access_token(service, "mcp_oidc", Person("ada@example.com", "oidc", "ada@example.com"))
     bob = await _oidc_access_token(
         service, "mcp_oidc", Person("bob@other.org", "oidc", "bob@other.org", ("eng",))
     )
-    # A connect-code grant names a person an operator chose: the allowed set does not apply to it.
-    cc = await _oidc_access_token(service, "mcp_oidc", Person("cc@other.org", "connect_code"))
     urls = [f"http://127.0.0.1:{replica.public_port}/mcp/{token}" for replica in (one, two)]
+    return record, one, two, ada, bob, urls
+
+
+async def test_removal_from_the_allowed_set_ends_access_on_every_replica(
+    stack: Stack, clean_redis_url: str
+) -> None:
+    record, one, two, ada, bob, urls = await _two_replicas_with_ada_and_bob(stack, clean_redis_url)
+    # A connect-code grant names a person an operator chose: the allowed set does not apply to it.
+    cc = await _oidc_access_token(
+        one.facade.oauth.service, "mcp_oidc", Person("cc@other.org", "connect_code")
+    )
 
     async with aiohttp.ClientSession() as http:
 
@@ -98,18 +112,7 @@ async def test_removal_from_the_allowed_set_ends_open_streams_on_every_replica(
     stack: Stack, clean_redis_url: str
 ) -> None:
     """A GET stream stays open with no further request: the UPDATED event itself must end it."""
-    token = stack.tokens.add_server("mcp_oidc", require_oauth=True)
-    record = stack.tokens.server_of(token)
-    record.config.oauth_allowed_domains.append("example.com")
-    record.config.oauth_allowed_groups.append("eng")
-    one = await stack.make(store="redis", redis_url=clean_redis_url)
-    two = await stack.make(store="redis", redis_url=clean_redis_url)
-    service = one.facade.oauth.service
-    ada = await _oidc_access_token(service, "mcp_oidc", Person("ada@example.com", "oidc", "ada@example.com"))
-    bob = await _oidc_access_token(
-        service, "mcp_oidc", Person("bob@other.org", "oidc", "bob@other.org", ("eng",))
-    )
-    urls = [f"http://127.0.0.1:{replica.public_port}/mcp/{token}" for replica in (one, two)]
+    record, one, two, ada, bob, urls = await _two_replicas_with_ada_and_bob(stack, clean_redis_url)
     init = {**INIT, "params": {**INIT["params"], "protocolVersion": "2025-11-25"}}  # type: ignore[dict-item]
 
     async with aiohttp.ClientSession() as http, contextlib.AsyncExitStack() as streams:
