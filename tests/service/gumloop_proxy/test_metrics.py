@@ -93,20 +93,7 @@ async def test_metrics_count_calls_upstream_requests_429s_and_retries_and_show_n
             await bare.ListOperations(pb.ListOperationsRequest(), timeout=5)
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
-        account = (
-            await stub.CreateIntegratedAccount(
-                pb.CreateIntegratedAccountRequest(
-                    account=pb.IntegratedAccount(
-                        display_name="emulator",
-                        user_id=emulator.user_id,
-                        api_base_url=emulator.api_base_url,
-                        stream_base_url=emulator.stream_base_url,
-                    ),
-                    credential=pb.Credential(kind=pb.CREDENTIAL_KIND_API_KEY, secret=emulator.api_key),
-                ),
-                timeout=10,
-            )
-        ).account
+        account = await create_account(stub, emulator)
         for _ in range(2):
             await invoke(stub, account.id, "list_teams")
         await _inject(emulator, "/teams", status=429, count=1)

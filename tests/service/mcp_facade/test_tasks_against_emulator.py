@@ -32,6 +32,7 @@ from services.mcp_facade.protocol.sessions import SessionCodec, SessionStore
 from services.mcp_facade.settings import FacadeSettings
 from services.mcp_facade.state.state import MemoryState
 from services.mcp_facade.tools.toolbox import GumloopToolbox
+from tests.service.gumloop_proxy.conftest import create_account
 
 DEADLINE_S = 1.5
 # The request deadline plus the slack Protocol gives a call beyond it, and a margin.
@@ -96,19 +97,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             grpc.aio.insecure_channel(f"127.0.0.1:{proxy.port}") as channel,
         ):
             stub = ProxyServiceStub(channel)
-            created = await stub.CreateIntegratedAccount(
-                pb.CreateIntegratedAccountRequest(
-                    account=pb.IntegratedAccount(
-                        display_name="emulator",
-                        user_id=running.user_id,
-                        api_base_url=running.api_base_url,
-                        stream_base_url=running.stream_base_url,
-                    ),
-                    credential=pb.Credential(kind=pb.CREDENTIAL_KIND_API_KEY, secret=running.api_key),
-                ),
-                timeout=10,
-            )
-            scope = ServerScope(server_id="mcp_1", account_id=created.account.id, name="emulator")
+            account = await create_account(stub, running)
+            scope = ServerScope(server_id="mcp_1", account_id=account.id, name="emulator")
             facade = FacadeSettings(request_deadline_s=DEADLINE_S, session_secret=SecretStr("s" * 32))
             spy = SpyProxy(stub)
             box = GumloopToolbox(spy, facade)  # type: ignore[arg-type]

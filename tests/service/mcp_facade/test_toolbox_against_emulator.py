@@ -11,13 +11,13 @@ import grpc
 import pytest
 
 from gumloop_mcp.emulator import EmulatorSettings, start_emulator
-from gumloop_mcp.proxy.v1 import proxy_service_pb2 as pb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
 from services.gumloop_proxy.server import create_server
 from services.gumloop_proxy.settings import ProxySettings
 from services.mcp_facade.contracts import CallContext, ServerScope
 from services.mcp_facade.settings import FacadeSettings
 from services.mcp_facade.tools.toolbox import GumloopToolbox
+from tests.service.gumloop_proxy.conftest import create_account
 
 
 @pytest.fixture
@@ -29,19 +29,8 @@ async def toolbox_scope(tmp_path: Path) -> AsyncIterator[tuple[GumloopToolbox, S
         server = await create_server(settings)
         async with server as proxy, grpc.aio.insecure_channel(f"127.0.0.1:{proxy.port}") as channel:
             stub = ProxyServiceStub(channel)
-            created = await stub.CreateIntegratedAccount(
-                pb.CreateIntegratedAccountRequest(
-                    account=pb.IntegratedAccount(
-                        display_name="emulator",
-                        user_id=running.user_id,
-                        api_base_url=running.api_base_url,
-                        stream_base_url=running.stream_base_url,
-                    ),
-                    credential=pb.Credential(kind=pb.CREDENTIAL_KIND_API_KEY, secret=running.api_key),
-                ),
-                timeout=10,
-            )
-            scope = ServerScope(server_id="mcp_1", account_id=created.account.id, name="emulator")
+            account = await create_account(stub, running)
+            scope = ServerScope(server_id="mcp_1", account_id=account.id, name="emulator")
             yield GumloopToolbox(stub, FacadeSettings()), scope
     finally:
         await running.close()
