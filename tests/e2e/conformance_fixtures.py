@@ -20,7 +20,6 @@ from typing import Any
 import grpc
 
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
-from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 from services.mcp_facade.contracts import CallContext, ServerScope, TaskSupport, UnknownToolError
 from services.mcp_facade.protocol.input_required import InputRequired, elicitation
@@ -209,10 +208,7 @@ def fixture_server() -> Iterator[str]:
     token = tokens.add_server("mcp_conformance", name="conformance fixtures")
 
     async def start() -> tuple[Any, ...]:
-        grpc_server = grpc.aio.server()
-        pb_grpc.add_TokenServiceServicer_to_server(tokens, grpc_server)
-        port = grpc_server.add_insecure_port("127.0.0.1:0")
-        await grpc_server.start()
+        grpc_server, port = await tokens.serve()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         backends = Backends(TokenServiceStub(channel), ProxyServiceStub(channel), {"tokens": channel})
         settings = FacadeSettings(port=0, admin_port=0, session_secret="conformance-fixtures")

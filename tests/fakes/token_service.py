@@ -49,6 +49,14 @@ class FakeTokens(pb_grpc.TokenServiceServicer):
 
     # -- set-up helpers -------------------------------------------------------------------------
 
+    async def serve(self) -> tuple[grpc.aio.Server, int]:
+        """Start a grpc.aio server for this fake on 127.0.0.1:0: (server, port); the caller stops it."""
+        server = grpc.aio.server()
+        pb_grpc.add_TokenServiceServicer_to_server(self, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        return server, port
+
     def add_server(
         self,
         server_id: str = "mcp_1",

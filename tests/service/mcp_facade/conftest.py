@@ -21,7 +21,6 @@ from mcp.client.streamable_http import streamable_http_client
 from gumloop_mcp.proxy.v1 import proxy_service_pb2 as ppb
 from gumloop_mcp.proxy.v1.proxy_service_pb2_grpc import ProxyServiceStub
 from gumloop_mcp.runtime import SYSTEM_CLOCK, Clock
-from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from gumloop_mcp.tokens.v1.tokens_service_pb2_grpc import TokenServiceStub
 from services.mcp_facade.contracts import CallContext, ServerScope, TaskSupport, UnknownToolError
 from services.mcp_facade.protocol.input_required import InputRequired, elicitation
@@ -151,10 +150,7 @@ class Stack:
 async def stack() -> AsyncIterator[Stack]:
     """Fake token service + fake toolbox + a real façade on free loopback ports."""
     tokens = FakeTokens()
-    grpc_server = grpc.aio.server()
-    pb_grpc.add_TokenServiceServicer_to_server(tokens, grpc_server)
-    port = grpc_server.add_insecure_port("127.0.0.1:0")
-    await grpc_server.start()
+    grpc_server, port = await tokens.serve()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     backends = Backends(TokenServiceStub(channel), ProxyServiceStub(channel), {"tokens": channel})
     toolbox = FakeToolbox()

@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
 
-from gumloop_mcp.tokens.v1 import tokens_service_pb2_grpc as pb_grpc
 from tests.fakes.token_service import FakeTokens
 
 from .conftest import Stack
@@ -125,10 +123,7 @@ async def _run_child(args: list[str], tokens_port: int) -> tuple[asyncio.subproc
 @pytest.fixture
 async def fake_tokens() -> Any:
     tokens = FakeTokens()
-    server = grpc.aio.server()
-    pb_grpc.add_TokenServiceServicer_to_server(tokens, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
+    server, port = await tokens.serve()
     yield tokens, port
     await server.stop(None)
 

@@ -266,10 +266,7 @@ async def test_the_official_mcp_client_accepts_tools_and_structured_results(stac
 
     tokens = FakeTokens()
     token = tokens.add_server()  # read-only scope on acct_1
-    grpc_server = grpc.aio.server()
-    tokens_grpc.add_TokenServiceServicer_to_server(tokens, grpc_server)
-    port = grpc_server.add_insecure_port("127.0.0.1:0")
-    await grpc_server.start()
+    grpc_server, port = await tokens.serve()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     settings = FacadeSettings(host="127.0.0.1", port=0, admin_port=0)
     backends = Backends(tokens_grpc.TokenServiceStub(channel), stack.proxy, {"tokens": channel})
