@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import functools
 
 from gumloop_mcp.runtime import (
+    announce_serving,
     configure,
     configure_tracing,
-    freeze_startup_heap,
     run_service,
     shutdown_tracing,
 )
@@ -22,10 +22,7 @@ def main() -> None:
     configure(settings.log_level, json_format=settings.log_json)
     configure_tracing("gumloop-mcp-proxy")  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
 
-    def ready(ports: dict[str, int]) -> None:
-        freeze_startup_heap()  # before the line `gumloop-mcp up` waits for
-        print(json.dumps({"event": "serving", "service": "proxy", "ports": ports}), flush=True)
-
+    ready = functools.partial(announce_serving, "proxy", release_heap=False)
     try:
         run_service(serve(settings, on_ready=ready))
     finally:

@@ -3,7 +3,7 @@ JSON Schema."""
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
-from ._eventloop import freeze_startup_heap, run_service
+from ._eventloop import announce_serving, freeze_startup_heap, run_service
 from ._files import private_directory, private_file
 from ._grpc_client import create_channel, error_details, field_violations, is_planned_reconnect, with_details
 from ._grpc_server import RequestContextInterceptor, create_grpc_server, start_serving
@@ -84,6 +84,7 @@ __all__ = [
     "create_grpc_server",
     "error_details",
     "field_violations",
+    "announce_serving",
     "freeze_startup_heap",
     "generate_token",
     "hash_token",

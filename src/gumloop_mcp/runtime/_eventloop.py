@@ -8,12 +8,15 @@ tokens on a cache miss). aiohttp and grpc.aio both run on it unchanged.
 from __future__ import annotations
 
 import gc
-from collections.abc import Coroutine
+import json
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 import uvloop
 
-__all__ = ["freeze_startup_heap", "run_service"]
+from ._memory import release_free_memory
+
+__all__ = ["announce_serving", "freeze_startup_heap", "run_service"]
 
 T = TypeVar("T")
 
@@ -35,3 +38,13 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def announce_serving(service: str, ports: Mapping[str, int], *, release_heap: bool = True) -> None:
+    """A service entry point's `on_ready`: freeze the startup heap, give its freed C heap back
+    (`release_heap`; the proxy's start-up frees too little to gain from it), then print the one JSON
+    line `gumloop-mcp up` waits for: {"event": "serving", "service": ..., "ports": {...}}."""
+    freeze_startup_heap()
+    if release_heap:
+        release_free_memory()
+    print(json.dumps({"event": "serving", "service": service, "ports": dict(ports)}), flush=True)

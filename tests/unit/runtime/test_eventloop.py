@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import uvloop
@@ -46,3 +47,25 @@ def test_freezing_the_startup_heap_collects_first_and_freezes_what_is_alive() ->
         assert not [o for o in gc.get_objects() if isinstance(o, Cycle)]
     finally:
         gc.unfreeze()  # the test process keeps its own collector as it was
+
+
+def test_announce_serving_freezes_releases_then_prints_the_ready_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The entry points' on_ready: heap frozen, freed heap released (unless told not to), then the one
+    JSON line `gumloop-mcp up` waits for."""
+    from gumloop_mcp.runtime import _eventloop, announce_serving
+
+    steps: list[str] = []
+    monkeypatch.setattr(_eventloop, "freeze_startup_heap", lambda: steps.append("freeze"))
+    monkeypatch.setattr(_eventloop, "release_free_memory", lambda: steps.append("release") or True)
+    announce_serving("tokens", {"grpc": 5001, "metrics": 9101})
+    assert steps == ["freeze", "release"]
+    line = capsys.readouterr().out
+    expected = {"event": "serving", "service": "tokens", "ports": {"grpc": 5001, "metrics": 9101}}
+    assert json.loads(line) == expected
+    assert line.endswith("}\n") and line.count("\n") == 1
+    steps.clear()
+    announce_serving("proxy", {"grpc": 5002}, release_heap=False)
+    assert steps == ["freeze"]
+    assert json.loads(capsys.readouterr().out)["service"] == "proxy"
