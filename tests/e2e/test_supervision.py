@@ -75,6 +75,17 @@ def _wait_for_new_child(stack: Stack, marker: str, old_pid: int, timeout_s: floa
     raise AssertionError(f"{marker} was not restarted within {timeout_s}s")
 
 
+def _logs_once_they_hold(stack: Stack, text: str, timeout_s: float = 30.0) -> str:
+    """`up`'s log once it holds `text` (polled: a call can succeed on the restarted service's port a
+    moment before the service prints its serving line and `up` logs the restart), or as it is then."""
+    deadline = time.monotonic() + timeout_s
+    logs = stack.logs()
+    while text not in logs and time.monotonic() < deadline:
+        time.sleep(0.05)
+        logs = stack.logs()
+    return logs
+
+
 async def _calls_through_an_outage(url: str, timeout_s: float) -> list[tuple[bool, str]]:
     """Call a tool over one session until it has failed at least once and then succeeded.
 
@@ -111,10 +122,11 @@ def test_a_killed_proxy_is_restarted_on_its_port_while_the_facade_answers_cleanl
     assert after["services.gumloop_proxy"] != children["services.gumloop_proxy"]
     assert after["services.tokens"] == children["services.tokens"]
     assert after["services.mcp_facade"] == children["services.mcp_facade"]
-    logs = own_stack.logs()
-    assert "proxy exited unexpectedly (killed by SIGKILL); restart 1 in 0.5s" in logs
     port = int(own_stack.ready["proxy_grpc"].rsplit(":", 1)[1])
-    assert f"proxy restarted (restart 1), serving again on {{'grpc': {port}," in logs
+    restarted = f"proxy restarted (restart 1), serving again on {{'grpc': {port},"
+    logs = _logs_once_they_hold(own_stack, restarted)
+    assert "proxy exited unexpectedly (killed by SIGKILL); restart 1 in 0.5s" in logs
+    assert restarted in logs
 
 
 def test_a_crash_looping_service_stops_the_stack_naming_it(own_stack: Stack) -> None:
