@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-
-from gumloop_mcp.runtime import (
-    announce_serving,
-    configure,
-    configure_tracing,
-    run_service,
-    shutdown_tracing,
-)
+from gumloop_mcp.runtime import run_entry_point
 
 from .server import serve
 from .settings import ProxySettings
 
 
 def main() -> None:
-    """Load settings, configure logging, serve; announce the bound port as one JSON line on stdout."""
-    settings = ProxySettings()
-    configure(settings.log_level, json_format=settings.log_json)
-    configure_tracing("gumloop-mcp-proxy")  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
-
-    ready = functools.partial(announce_serving, "proxy", release_heap=False)
-    try:
-        run_service(serve(settings, on_ready=ready))
-    finally:
-        shutdown_tracing()
+    """Load settings, configure logging and tracing, serve; announce the bound ports as one JSON line."""
+    # release_heap=False: the proxy's start-up frees too little for malloc_trim to gain anything
+    run_entry_point("proxy", ProxySettings(), serve, release_heap=False)
 
 
 if __name__ == "__main__":

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-
-from gumloop_mcp.runtime import (
-    announce_serving,
-    configure,
-    configure_tracing,
-    run_service,
-    shutdown_tracing,
-)
+from gumloop_mcp.runtime import run_entry_point
 
 from .server import serve
 from .settings import TokenSettings
 
 
 def main() -> None:
-    """Load settings, configure logging, serve; announce the bound port as one JSON line on stdout."""
-    settings = TokenSettings()
-    configure(settings.log_level, json_format=settings.log_json)
-    configure_tracing("gumloop-mcp-tokens")  # only with OTEL_EXPORTER_OTLP_ENDPOINT set
-
-    try:
-        run_service(serve(settings, on_ready=functools.partial(announce_serving, "tokens")))
-    finally:
-        shutdown_tracing()
+    """Load settings, configure logging and tracing, serve; announce the bound ports as one JSON line."""
+    run_entry_point("tokens", TokenSettings(), serve)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ JSON Schema."""
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
+from ._entry import run_entry_point
 from ._eventloop import announce_serving, freeze_startup_heap, run_service
 from ._files import private_directory, private_file
 from ._grpc_client import create_channel, error_details, field_violations, is_planned_reconnect, with_details
@@ -100,6 +101,7 @@ __all__ = [
     "new_request_id",
     "redact",
     "release_free_memory",
+    "run_entry_point",
     "run_service",
     "request_id_var",
     "schema_violations",

@@ -69,3 +69,38 @@ def test_announce_serving_freezes_releases_then_prints_the_ready_line(
     announce_serving("proxy", {"grpc": 5002}, release_heap=False)
     assert steps == ["freeze"]
     assert json.loads(capsys.readouterr().out)["service"] == "proxy"
+
+
+def test_run_entry_point_configures_serves_announces_and_flushes_traces_even_on_failure(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m services.<name>`: logging from the settings, tracing named after the service, serve on
+    the service loop with announce_serving as on_ready, and the traces flushed even when serve fails."""
+    from gumloop_mcp.runtime import ServiceSettings, _entry, run_entry_point
+
+    steps: list[object] = []
+    log = lambda level, json_format: steps.append(("log", level, json_format))  # noqa: E731
+    monkeypatch.setattr(_entry, "configure", log)
+    monkeypatch.setattr(_entry, "configure_tracing", lambda name: steps.append(("tracing", name)))
+    monkeypatch.setattr(_entry, "shutdown_tracing", lambda: steps.append("flush"))
+    monkeypatch.setattr(_entry, "announce_serving", lambda *a, **kw: steps.append(("ready", a, kw)))
+
+    async def serve(settings: ServiceSettings, *, on_ready=None) -> None:  # type: ignore[no-untyped-def]
+        steps.append(("serve", settings.host))
+        on_ready({"grpc": 5003})
+        if settings.host == "fail":
+            raise RuntimeError("bind failed")
+
+    run_entry_point("proxy", ServiceSettings(log_level="DEBUG", log_json=False), serve, release_heap=False)
+    assert steps == [
+        ("log", "DEBUG", False),
+        ("tracing", "gumloop-mcp-proxy"),
+        ("serve", "127.0.0.1"),
+        ("ready", ("proxy", {"grpc": 5003}), {"release_heap": False}),
+        "flush",
+    ]
+    steps.clear()
+    with pytest.raises(RuntimeError, match="bind failed"):
+        run_entry_point("tokens", ServiceSettings(host="fail"), serve)
+    assert steps[1] == ("tracing", "gumloop-mcp-tokens") and steps[-1] == "flush"
+    assert steps[-2] == ("ready", ("tokens", {"grpc": 5003}), {"release_heap": True})
