@@ -86,7 +86,7 @@ def _sign_in(page: Any, stack: Stack) -> None:
     page.goto(f"{stack.admin}/console/")
     assert page.url.endswith("/console/login")
     page.fill("#token", stack.ready["api_token"])
-    page.click("button[type=submit]")
+    page.click("form:has(#token) button[type=submit]")  # with an identity provider, the page has two forms
     page.wait_for_url("**/console/accounts")
 
 

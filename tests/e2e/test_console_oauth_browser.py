@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from .conftest import Stack, start_stack
-from .test_console_browser import _axe, _context, _run, _shot, browser
+from .test_console_browser import _axe, _context, _run, _shot, _sign_in, browser
 from .test_oauth_oidc import CLIENT_ID, identity_provider
 from .test_system import session
 
@@ -145,10 +145,7 @@ def test_connect_a_gumloop_account_with_oauth_and_reconnect_it(browser: Any, sta
     emulator = existing["api_base_url"].split("/api/v1")[0]
     context = _context(browser, stack)
     page = context.new_page()
-    page.goto(f"{stack.admin}/console/login")
-    page.fill("#token", stack.ready["api_token"])
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url("**/console/accounts")
+    _sign_in(page, stack)
 
     page.fill("#oauth_display_name", "Connected by OAuth")
     page.click("summary:has-text('Advanced: API base URLs') >> nth=1")
@@ -197,10 +194,7 @@ def test_the_server_form_sets_who_may_connect_to_an_oauth_server(browser: Any, s
     account_id = stack.ready["account_id"]
     context = _context(browser, stack)
     page = context.new_page()
-    page.goto(f"{stack.admin}/console/login")
-    page.fill("#token", stack.ready["api_token"])
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url("**/console/accounts")
+    _sign_in(page, stack)
     page.goto(f"{stack.admin}/console/accounts/{account_id}/mcp/new")
     assert page.is_checked("input[name=second_factor][value=none]")
     assert not page.is_visible("#oauth-allowed")
