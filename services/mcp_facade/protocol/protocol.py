@@ -11,8 +11,9 @@ resources/subscribe only where sessions exist (not on 2026-07-28).
 
 Elicitation: for a 2025-06-18 / 2025-11-25 session whose client declared `elicitation` (form mode),
 a tools/call answered on an SSE stream gets `CallContext.elicit`: it sends `elicitation/create` on that
-stream and awaits the client's response (POSTed back; `response` routes it by id, in this replica's
-memory, until the call's deadline). The toolbox uses it to ask about work paused for a human
+stream and awaits the client's response (POSTed back; `response` routes it by id, to this replica or,
+through the shared state, to the one the id names (outgoing.py), until the call's deadline). The
+toolbox uses it to ask about work paused for a human
 (approvals.py). On 2026-07-28 the same question is an input-required result (below): every modern call
 gets `CallContext.input_rounds`, and the toolbox raises InputRequired only when the request declared
 form elicitation. Nothing is asked of a client that did not declare it.
@@ -41,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import json
 import logging
 import time
@@ -84,6 +84,7 @@ from .jsonrpc import (
     Message,
 )
 from .live import LiveWork, SecondFactor
+from .outgoing import OutgoingRequests
 from .over_budget import budget_exceeded_error, budget_exceeded_result
 from .sessions import LOG_LEVELS, Session, SessionStore
 from .tasks import TaskStore, modern_wire
@@ -139,6 +140,8 @@ _DEADLINE_SLACK_S: Final = 1.0
 ELICITATION_VERSIONS: Final = ("2025-06-18", "2025-11-25")
 # Time kept back from the call's deadline when waiting for the person's answer to an elicitation.
 _ELICIT_MARGIN_S: Final = 5.0
+# A session's notifications/cancelled for a request another replica runs (see `notification`).
+_RELAYED_CANCEL: Final = "client-cancel"
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -223,10 +226,9 @@ class Protocol:
         self.tasks = TaskStore(state, self.live)
         self._request_state = RequestStateCodec(sessions.codec.derive("request-state"))
         self._inflight: dict[tuple[str, str], _Call] = {}
-        # Server->client requests (elicitation/create) awaiting the client's response, by
-        # (conn_key, request id). In this replica's memory: see `response`.
-        self._outgoing: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
-        self._outgoing_ids = itertools.count(1)
+        # Server->client requests (elicitation/create) awaiting the client's response: see `response`.
+        self.outgoing = OutgoingRequests(state)
+        state.on_message(_RELAYED_CANCEL, self._on_relayed_cancel)
         # Where every finished tools/call is recorded (audit/; set by server.py). None: not recorded.
         self.audit: AuditRecorder | None = None
         # Prompts, completions and resources (features.py); None when the toolbox cannot name its tools.
@@ -351,14 +353,31 @@ class Protocol:
             message += f" ({_TASKS_ONLY_IN_SESSIONS})"
         raise JsonRpcError(METHOD_NOT_FOUND, message, http_status=404 if ex.modern else None)
 
-    def notification(self, msg: Message, ex: Exchange) -> None:
-        """Handle a notification (cancellation; the rest are acknowledged and ignored)."""
-        if msg.method == "notifications/cancelled":
-            request_id = msg.params.get("requestId")
-            entry = self._inflight.get((ex.conn_key, str(request_id)))
-            if entry is not None:
-                entry.cancel()
-                logger.info("request cancelled by the client")
+    async def notification(self, msg: Message, ex: Exchange) -> None:
+        """Handle a notification (cancellation; the rest are acknowledged and ignored).
+
+        A Streamable HTTP session's cancellation may reach a replica other than the one running the
+        request (no session affinity): when nothing here runs it, it is broadcast to the replicas,
+        and the one running it cancels it. (An HTTP+SSE POST is already relayed to its stream's
+        replica.) Raises StateUnavailable when that broadcast cannot be sent."""
+        if msg.method != "notifications/cancelled":
+            return
+        request_id = str(msg.params.get("requestId"))
+        if self._cancel_inflight(ex.conn_key, request_id):
+            return
+        if ex.session is not None and ex.conn_key == ex.session.nonce:  # a Streamable HTTP session
+            await self.state.broadcast({"kind": _RELAYED_CANCEL, "conn": ex.conn_key, "id": request_id})
+
+    def _cancel_inflight(self, conn_key: str, request_id: str) -> bool:
+        entry = self._inflight.get((conn_key, request_id))
+        if entry is None:
+            return False
+        entry.cancel()
+        logger.info("request cancelled by the client")
+        return True
+
+    def _on_relayed_cancel(self, message: dict[str, Any]) -> None:
+        self._cancel_inflight(str(message.get("conn")), str(message.get("id")))
 
     def attach_stream(self, conn_key: str, send: Send, *, ends_watches: bool = False) -> Callable[[], None]:
         """A session's standing stream (Streamable HTTP GET, or the HTTP+SSE stream) opened: it carries
@@ -367,19 +386,11 @@ class Protocol:
             return lambda: None
         return self.features.subscriptions.attach(conn_key, send, ends_watches=ends_watches)
 
-    def response(self, msg: Message, conn_key: str) -> bool:
-        """Route a client's JSON-RPC response to the server request awaiting it; False if none does.
-
-        Requests are awaited in the memory of the replica that sent them: a response POSTed to another
-        replica (Streamable HTTP behind a load balancer without session affinity) finds nothing here
-        and that elicitation times out. The HTTP+SSE transport relays POSTs to the stream's replica.
-        """
-        future = self._outgoing.pop((conn_key, str(msg.id)), None)
-        if future is None or future.done():
-            logger.info("a client response matched no pending server request")
-            return False
-        future.set_result(msg.raw)
-        return True
+    async def response(self, msg: Message, conn_key: str) -> bool:
+        """Route a client's JSON-RPC response to the server request awaiting it, on this replica or
+        the one the request's id names (outgoing.py); False if none does. Raises StateUnavailable
+        when it belongs to another replica and the shared state cannot carry it."""
+        return await self.outgoing.deliver(conn_key, msg.id, msg.raw)
 
     def elicits(self, ex: Exchange) -> bool:
         """Whether calls of this exchange may ask the person (elicitation/create) when given a stream:
@@ -401,10 +412,7 @@ class Protocol:
         loop = asyncio.get_running_loop()
 
         async def elicit(params: dict[str, Any]) -> dict[str, Any]:
-            request_id = f"gumloop-elicit-{next(self._outgoing_ids)}"
-            key = (conn_key, request_id)
-            future: asyncio.Future[dict[str, Any]] = loop.create_future()
-            self._outgoing[key] = future
+            request_id, future = self.outgoing.open(conn_key)
             timeout = ctx.deadline - _ELICIT_MARGIN_S - loop.time()
             try:
                 if timeout <= 0:
@@ -421,7 +429,7 @@ class Protocol:
                 except TimeoutError:
                     raise ElicitationFailed(f"no answer within {timeout:.0f}s") from None
             finally:
-                self._outgoing.pop(key, None)
+                self.outgoing.close(conn_key, request_id)
             error = reply.get("error")
             if isinstance(error, dict):
                 raise ElicitationFailed(

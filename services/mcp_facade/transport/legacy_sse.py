@@ -266,7 +266,7 @@ class LegacySse:
             return web.json_response(error_response(None, exc), status=400)
         request[RPC_METHOD] = msg.method or msg.kind
         if msg.kind == "response" and conn is not None:
-            self._needs.protocol.response(msg, conn.conn_id)  # e.g. the answer to an elicitation
+            await self._needs.protocol.response(msg, conn.conn_id)  # e.g. the answer to an elicitation
             return web.Response(status=202, text="Accepted")
         if conn is None:
             assert owner is not None
@@ -298,11 +298,11 @@ class LegacySse:
     async def _handle(self, conn: SseConnection, msg: Message, scope: ServerScope) -> None:
         """Process one message of the stream (local or relayed): answers go on the stream."""
         if msg.kind == "response":  # relayed from another replica
-            self._needs.protocol.response(msg, conn.conn_id)
+            await self._needs.protocol.response(msg, conn.conn_id)
             return
         ex = await self._exchange(conn, scope)
         if msg.kind == "notification":
-            self._needs.protocol.notification(msg, ex)
+            await self._needs.protocol.notification(msg, ex)
             return
         if self._busy(conn):  # a relayed request (a local one was refused with 429 already)
             error = JsonRpcError(RATE_LIMITED, "Too many requests in progress on this SSE stream")

@@ -17,7 +17,9 @@ How a POST is routed:
 Answers are JSON unless the request is a tools/call that can stream (progress token,
 logging level, or a session client that declared elicitation, which may be asked on the
 stream) and the client accepts `text/event-stream`. A POSTed JSON-RPC response goes to the
-server request awaiting it (protocol.response; same replica only). A stateless request's JSON
+server request awaiting it, on this replica or relayed to the one its id names (protocol/outgoing.py),
+and a session's notifications/cancelled to the replica running the request (broadcast when it is
+not here): no session affinity is needed. A stateless request's JSON
 error goes with the status the spec and the SDK give its code (400 for -32600/-32602/
 -32020..-32022, 404 for -32601; jsonrpc.MODERN_HTTP_STATUS); a session's with 200. The
 stateless revision is POST only: GET and DELETE naming it get 405. Lax `Accept` handling:
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
@@ -275,12 +278,17 @@ class StreamableHttp:
                 ex = self._session_exchange(request, resolved, session, log_level)
         except JsonRpcError as exc:
             return _rpc_error(exc, msg.id)
-        if msg.kind == "notification":
-            self._needs.protocol.notification(msg, ex)
-            return web.Response(status=202)
-        if msg.kind == "response":
-            self._needs.protocol.response(msg, ex.conn_key)
-            return web.Response(status=202)
+        try:
+            if msg.kind == "notification":
+                await self._needs.protocol.notification(msg, ex)
+                return web.Response(status=202)
+            if msg.kind == "response":
+                await self._needs.protocol.response(msg, ex.conn_key)
+                return web.Response(status=202)
+        except StateUnavailable:
+            # Another replica runs what it is for, and the shared state cannot reach it: not accepted.
+            error = JsonRpcError(INTERNAL_ERROR, "The message could not be delivered now; retry shortly")
+            return _rpc_error(error, status=503)
         if msg.method == "tools/call" and _accepts_sse(request) and self._wants_stream(msg, ex):
             return await self._answer_sse(request, msg, ex)
         return await self._answer_json(request, msg, ex)
@@ -445,7 +453,8 @@ class StreamableHttp:
                 replies.append(error_response(item.get("id") if isinstance(item, dict) else None, exc))
                 continue
             if msg.kind == "notification":
-                self._needs.protocol.notification(msg, ex)
+                with contextlib.suppress(StateUnavailable):  # a batch has no answer for a notification
+                    await self._needs.protocol.notification(msg, ex)
             elif msg.kind == "request":
                 try:
                     replies.append(result_response(msg.id, await self._needs.protocol.request(msg, ex)))

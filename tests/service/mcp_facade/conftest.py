@@ -37,7 +37,8 @@ class FakeToolbox:
 
     Unlisted: `wait` polls a run that never ends every 50 ms for `wait_seconds` (counted in `polls`),
     as a status tool's server-side wait polls Gumloop; `ask` asks the client for a name
-    (input-required) and answers with it. Under the 2026-07-28 tasks extension `slow` and `ask`
+    (input-required, or elicitation/create on the call's stream in a session that declared
+    elicitation) and answers with it. Under the 2026-07-28 tasks extension `slow` and `ask`
     may run as tasks (`plan_call`).
     """
 
@@ -83,6 +84,14 @@ class FakeToolbox:
             return {"content": [{"type": "text", "text": "slow done"}]}
         if name == "wait":
             return await self._wait(float(arguments.get("wait_seconds", 60)), ctx)
+        if name == "ask" and ctx.elicit is not None:  # a session client that declared elicitation
+            schema = {"type": "object", "properties": {"name": {"type": "string"}}}
+            result = await ctx.elicit({"message": "Your name?", "requestedSchema": schema})
+            return {
+                "content": [
+                    {"type": "text", "text": f"hello {result['content']['name']}, asked on the stream"}
+                ]
+            }
         if name == "ask":
             answer = ctx.inputs.responses.get("name")
             if answer is None:

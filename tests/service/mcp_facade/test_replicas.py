@@ -316,3 +316,49 @@ async def test_legacy_post_for_a_stream_whose_owner_is_gone_is_404(pair: Pair) -
     url = f"{pair.url(pair.two)}/messages?session_id=ghost-stream"
     async with pair.http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}) as resp:
         assert resp.status == 404
+
+
+async def _post_to(pair: Pair, replica: FacadeServer, body: dict[str, Any], session: str) -> int:
+    headers = {**BOTH, "Mcp-Session-Id": session}
+    async with pair.http.post(pair.url(replica), json=body, headers=headers) as resp:
+        return resp.status
+
+
+async def test_an_elicitation_answer_posted_to_the_other_replica_reaches_the_call(pair: Pair) -> None:
+    """No session affinity: the call runs on replica one and asks on its stream; the client's answer
+    lands on replica two, which relays it to one (the request id names it), and the call finishes."""
+    session = await initialize(pair, pair.one, {"elicitation": {}})
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ask", "arguments": {}}}
+    headers = {**BOTH, "Mcp-Session-Id": session}
+    async with pair.http.post(pair.url(pair.one), json=call, headers=headers) as stream:
+        assert stream.content_type == "text/event-stream"
+        _, data = await _next_event(stream.content)
+        asked = json.loads(data)
+        assert asked["method"] == "elicitation/create" and asked["params"]["message"] == "Your name?"
+        assert pair.one.state.replica_id in asked["id"]
+        answer = {
+            "jsonrpc": "2.0",
+            "id": asked["id"],
+            "result": {"action": "accept", "content": {"name": "Bo"}},
+        }
+        assert await _post_to(pair, pair.two, answer, session) == 202
+        _, data = await _next_event(stream.content)
+        reply = json.loads(data)
+    assert reply["id"] == 7
+    assert reply["result"]["content"][0]["text"] == "hello Bo, asked on the stream"
+    # A second answer to the same request finds nothing waiting on either replica: accepted, dropped.
+    assert await _post_to(pair, pair.two, answer, session) == 202
+    assert pair.one.facade.protocol.outgoing.pending == 0
+
+
+async def test_a_cancellation_posted_to_the_other_replica_cancels_the_running_call(pair: Pair) -> None:
+    """notifications/cancelled for a call replica one runs, POSTed to replica two, cancels it."""
+    session = await initialize(pair, pair.one)
+    call = {"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "slow", "arguments": {}}}
+    running = asyncio.create_task(_post_to(pair, pair.one, call, session))
+    await asyncio.wait_for(pair.stack.toolbox.started.wait(), 5)
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 8}}
+    assert await _post_to(pair, pair.two, cancel, session) == 202
+    await asyncio.wait_for(pair.stack.toolbox.cancelled.wait(), 5)
+    await asyncio.wait_for(running, 5)
+    assert not pair.stack.toolbox.release.is_set()  # it ended by the cancellation, not by finishing
