@@ -27,6 +27,7 @@ from ..resources.errors import FeatureError, InvalidParams, ResourceNotFound
 from ..resources.operations import OperationCaller, OperationToolbox
 from ..resources.service import ResourceService
 from ..resources.subscriptions import Subscriptions
+from ..state.state import StateUnavailable
 from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from .live import LiveWork
 
@@ -118,7 +119,12 @@ class Features:
             await charge()
             return {"contents": await self.resources.read(scope, uri)}
         if method == "resources/unsubscribe":
-            self.subscriptions.unsubscribe(ex.conn_key, uri)
+            try:
+                await self.subscriptions.unsubscribe_anywhere(ex.conn_key, uri)
+            except StateUnavailable:
+                raise FeatureError(
+                    "The subscription could not be ended right now (another replica runs it); retry"
+                ) from None
             return {}
         return await self._subscribe(uri, ex, charge)
 

@@ -41,6 +41,7 @@ a 2026-07-28 request gets an InputRequiredResult and is retried with `inputRespo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -87,6 +88,7 @@ from .live import LiveWork, SecondFactor
 from .outgoing import OutgoingRequests
 from .over_budget import budget_exceeded_error, budget_exceeded_result
 from .sessions import LOG_LEVELS, Session, SessionStore
+from .stream_relay import SessionStreams
 from .tasks import TaskStore, modern_wire
 
 __all__ = [
@@ -233,8 +235,11 @@ class Protocol:
         self.audit: AuditRecorder | None = None
         # Prompts, completions and resources (features.py); None when the toolbox cannot name its tools.
         self.features: Features | None = None
+        # Streamable HTTP sessions' GET streams and watches on other replicas (subscriptions).
+        self.streams = SessionStreams(state)
         if isinstance(toolbox, OperationTools):
             self.features = Features(toolbox, self.live, poll_interval_s=settings.resource_poll_interval_s)
+            self.streams.serve(self.features.subscriptions)
 
     # -- lifecycle results ---------------------------------------------------------------
 
@@ -379,12 +384,33 @@ class Protocol:
     def _on_relayed_cancel(self, message: dict[str, Any]) -> None:
         self._cancel_inflight(str(message.get("conn")), str(message.get("id")))
 
-    def attach_stream(self, conn_key: str, send: Send, *, ends_watches: bool = False) -> Callable[[], None]:
+    def attach_stream(
+        self, conn_key: str, send: Send, *, ends_watches: bool = False, announce_for: str | None = None
+    ) -> Callable[[], None]:
         """A session's standing stream (Streamable HTTP GET, or the HTTP+SSE stream) opened: it carries
-        the session's notifications/resources/updated. Returns the detach (see Subscriptions.attach)."""
+        the session's notifications/resources/updated. Returns the detach (see Subscriptions.attach).
+        `announce_for` (the server id of a Streamable HTTP session's GET stream): other replicas send
+        this session's updates here (stream_relay.py)."""
         if self.features is None:
             return lambda: None
-        return self.features.subscriptions.attach(conn_key, send, ends_watches=ends_watches)
+        detach = self.features.subscriptions.attach(conn_key, send, ends_watches=ends_watches)
+        if announce_for is None:
+            return detach
+        release = self.streams.announce(conn_key, announce_for)
+
+        def detach_and_release() -> None:
+            detach()
+            release()
+
+        return detach_and_release
+
+    async def session_ended(self, conn_key: str) -> None:
+        """A session was ended (DELETE): its resource watches end on every replica. Best effort: a
+        watch the shared state could not reach ends when the session would have expired."""
+        if self.features is None:
+            return
+        with contextlib.suppress(StateUnavailable):
+            await self.features.subscriptions.end_session_anywhere(conn_key)
 
     async def response(self, msg: Message, conn_key: str) -> bool:
         """Route a client's JSON-RPC response to the server request awaiting it, on this replica or
@@ -716,6 +742,7 @@ class Protocol:
         await self.tasks.close()
         if self.features is not None:
             await self.features.close()
+        await self.streams.close()
 
     @property
     def inflight(self) -> int:

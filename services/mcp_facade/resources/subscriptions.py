@@ -5,12 +5,14 @@ every `interval_s` and, when what a read returns changed, sends `notifications/r
 on the stream the session holds open: the Streamable HTTP GET stream, or the HTTP+SSE stream
 (transports `attach` it). A change seen while no stream is attached is sent once one is.
 
-Subscriptions live in this replica's memory, keyed by the session's connection key: behind a load
-balancer without session affinity, the GET stream and the subscribe request must reach the same
-replica (as for elicitation answers). A subscription ends on unsubscribe, when its session expires,
-when its resource disappears (one last update says so), when its server is revoked (protocol/
-features.py holds it in LiveWork) or at shutdown. The 2026-07-28 revision has no sessions: there
-are no subscriptions there.
+A watch runs on the replica that took the subscribe request, keyed by the session's connection key.
+With several replicas (`remote`, protocol/stream_relay.py) no session affinity is needed: an update
+for a session whose stream another replica holds is sent to that replica; an unsubscribe that finds
+no watch here ends it on whichever replica runs it; a subscribe takes the watch over from another
+replica (one poller per session and resource). The per-session bound counts this replica's watches.
+A subscription ends on unsubscribe, when its session ends or expires, when its resource disappears
+(one last update says so), when its server is revoked (protocol/features.py holds it in LiveWork)
+or at shutdown. The 2026-07-28 revision has no sessions: there are no subscriptions there.
 """
 
 from __future__ import annotations
@@ -21,17 +23,29 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from .errors import InvalidParams, ResourceNotFound
 
-__all__ = ["DEFAULT_MAX_PER_SESSION", "Subscriptions"]
+__all__ = ["DEFAULT_MAX_PER_SESSION", "RemoteStreams", "Subscriptions"]
 
 logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Fingerprint = Callable[[], Awaitable[str]]
 DEFAULT_MAX_PER_SESSION: Final = 8
+
+
+class RemoteStreams(Protocol):
+    """The sessions' streams and watches on other replicas (protocol/stream_relay.py implements it)."""
+
+    async def notify(self, conn_key: str, note: dict[str, Any]) -> bool:
+        """Send `note` on the session's stream held by another replica; False when none holds one."""
+        ...
+
+    async def unsubscribe(self, conn_key: str, uri: str | None) -> None:
+        """End the session's watch of `uri` (None: all its watches) on every other replica."""
+        ...
 
 
 @dataclass(slots=True)
@@ -49,10 +63,12 @@ class Subscriptions:
         interval_s: float,
         max_per_session: int = DEFAULT_MAX_PER_SESSION,
         clock: Callable[[], float] = time.time,
+        remote: RemoteStreams | None = None,
     ) -> None:
         self._interval_s = interval_s
         self._max = max_per_session
         self._clock = clock
+        self.remote = remote
         self._streams: dict[str, list[Send]] = {}
         self._watches: dict[tuple[str, str], _Watch] = {}
 
@@ -97,6 +113,7 @@ class Subscriptions:
         watch = _Watch(on_end=[on_end])
         self._watches[key] = watch  # taken before the first read: a concurrent duplicate waits its turn
         try:
+            await self._take_over(conn_key, uri)
             baseline = await fingerprint()
         except BaseException:
             self._end(key, watch)
@@ -104,13 +121,39 @@ class Subscriptions:
         if self._watches.get(key) is watch:  # not unsubscribed while the first read ran
             watch.task = asyncio.create_task(self._run(key, watch, fingerprint, baseline, until))
 
+    async def _take_over(self, conn_key: str, uri: str) -> None:
+        """End the same watch on other replicas: one poller per session and resource. Best effort:
+        with the shared state down, two replicas may poll it until one watch ends."""
+        if self.remote is None:
+            return
+        try:
+            await self.remote.unsubscribe(conn_key, uri)
+        except Exception as exc:
+            logger.info("taking a watch over from other replicas failed: %s", type(exc).__name__)
+
     def unsubscribe(self, conn_key: str, uri: str) -> bool:
-        """Stop watching; False when the session was not watching `uri`."""
+        """Stop watching here; False when the session was not watching `uri` on this replica."""
         watch = self._watches.get((conn_key, uri))
         if watch is None:
             return False
         self._stop((conn_key, uri), watch)
         return True
+
+    async def unsubscribe_anywhere(self, conn_key: str, uri: str) -> None:
+        """resources/unsubscribe: stop watching here, or on the replica that runs the watch."""
+        if not self.unsubscribe(conn_key, uri) and self.remote is not None:
+            await self.remote.unsubscribe(conn_key, uri)
+
+    def end_session(self, conn_key: str) -> None:
+        """The session ended: stop its watches on this replica."""
+        for uri in self.watching(conn_key):
+            self.unsubscribe(conn_key, uri)
+
+    async def end_session_anywhere(self, conn_key: str) -> None:
+        """The session ended (DELETE): stop its watches here and on every other replica."""
+        self.end_session(conn_key)
+        if self.remote is not None:
+            await self.remote.unsubscribe(conn_key, None)
 
     def _stop(self, key: tuple[str, str], watch: _Watch) -> None:
         if watch.task is not None:
@@ -152,11 +195,24 @@ class Subscriptions:
             self._end(key, watch)
 
     async def _notify(self, conn_key: str, uri: str) -> bool:
-        """Send the update on the session's newest stream; False when it has none (or it failed)."""
+        """Send the update on the session's newest stream, here or on the replica holding it; False
+        when it has none (or sending failed): the update stays pending for the next interval."""
+        note = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}
+        if conn_key in self._streams:
+            return await self.push(conn_key, note)
+        if self.remote is None:
+            return False
+        try:
+            return await self.remote.notify(conn_key, note)
+        except Exception as exc:  # the shared state is down: retried at the next interval
+            logger.info("relaying a resource update failed: %s", type(exc).__name__)
+            return False
+
+    async def push(self, conn_key: str, note: dict[str, Any]) -> bool:
+        """Send `note` on the session's newest stream on this replica; False when it has none."""
         sends = self._streams.get(conn_key)
         if not sends:
             return False
-        note = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}
         try:
             await sends[-1](note)
         except (ConnectionResetError, OSError):

@@ -514,7 +514,9 @@ class StreamableHttp:
         async def push(note: dict[str, Any]) -> None:  # resource updates (protocol.attach_stream)
             await response.write(b"event: message\ndata: " + json_dumpb(note) + b"\n\n")
 
-        detach = self._needs.protocol.attach_stream(session.nonce, push)
+        detach = self._needs.protocol.attach_stream(
+            session.nonce, push, announce_for=resolved.scope.server_id
+        )
         try:
             # Outside requests only resource updates are pushed (no list_changed); keep the stream open
             # with comments until the session or the token expires, the server is revoked
@@ -556,4 +558,5 @@ class StreamableHttp:
             # Not acknowledged: the session would stay usable on other replicas. The client may retry.
             error = JsonRpcError(INTERNAL_ERROR, "The session could not be ended right now; retry shortly")
             return _rpc_error(error, status=503)
+        await self._needs.protocol.session_ended(session.nonce)
         return web.Response(status=200)

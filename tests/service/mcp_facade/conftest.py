@@ -165,8 +165,9 @@ async def stack() -> AsyncIterator[Stack]:
     toolbox = FakeToolbox()
     servers: list[FacadeServer] = []
 
-    async def make(clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> FacadeServer:
-        """Another façade on the same fakes: settings `overrides`, expiries read on `clock`."""
+    async def make(clock: Clock = SYSTEM_CLOCK, *, tools: Any = None, **overrides: Any) -> FacadeServer:
+        """Another façade on the same fakes (or the toolbox `tools`): settings `overrides`, expiries
+        read on `clock`."""
         values: dict[str, Any] = {
             "port": 0,
             "admin_port": 0,
@@ -175,7 +176,7 @@ async def stack() -> AsyncIterator[Stack]:
         }
         values.update(overrides)
         server = await create_server(
-            FacadeSettings(**values), backends=backends, toolbox=toolbox, clock=clock
+            FacadeSettings(**values), backends=backends, toolbox=tools or toolbox, clock=clock
         )
         servers.append(server)
         await asyncio.wait_for(server.resolver.watch_live.wait(), 5)

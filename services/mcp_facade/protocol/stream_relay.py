@@ -1,0 +1,126 @@
+"""Sessions' standing streams across replicas, for resource subscriptions without session affinity.
+
+A Streamable HTTP session's GET stream is held by one replica; its resources/subscribe may reach
+another, which runs the watch (resources/subscriptions.py). This module is that watch's way to the
+stream and to the watches elsewhere, over the shared state (`FacadeState`):
+
+- a replica holding a session's GET stream claims `get:<session nonce>` (`claim_stream`, refreshed
+  every `_REFRESH_S` while the stream is open, released when it closes; a dead replica's claim
+  lapses after `_CLAIM_TTL_S`);
+- an update for a session with no stream here goes to the claim's replica (`send`), which pushes it
+  on its stream; with no claim the update stays pending and is tried again at the next poll;
+- an unsubscribe (or a DELETE of the session) with no watch here is broadcast, and the replica that
+  runs the watch ends it; a subscribe broadcasts the same first, so the newest replica takes it over.
+
+HTTP+SSE needs none of this: every POST of such a session is relayed to its stream's replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+from ..resources.subscriptions import Subscriptions
+from ..state.state import FacadeState, StateUnavailable
+
+__all__ = ["SessionStreams"]
+
+logger = logging.getLogger(__name__)
+
+_UPDATE: Final = "resource-updated"
+_UNSUBSCRIBE: Final = "resource-unsubscribe"
+_CLAIM_TTL_S: Final = 30.0
+_REFRESH_S: Final = 10.0
+
+
+def _claim(conn_key: str) -> str:
+    return f"get:{conn_key}"
+
+
+class SessionStreams:
+    """`RemoteStreams` over the shared state; `announce` claims a local GET stream for the others."""
+
+    def __init__(self, state: FacadeState) -> None:
+        self._state = state
+        self._subscriptions: Subscriptions | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        state.on_message(_UPDATE, self._on_update)
+        state.on_message(_UNSUBSCRIBE, self._on_unsubscribe)
+
+    def serve(self, subscriptions: Subscriptions) -> None:
+        """The subscriptions whose streams and watches this relay reaches."""
+        self._subscriptions = subscriptions
+        subscriptions.remote = self
+
+    # -- RemoteStreams --------------------------------------------------------------------------
+
+    async def notify(self, conn_key: str, note: dict[str, Any]) -> bool:
+        owner = await self._state.stream_owner(_claim(conn_key))
+        if owner is None or owner[0] == self._state.replica_id:
+            return False
+        return await self._state.send(owner[0], {"kind": _UPDATE, "conn": conn_key, "note": note})
+
+    async def unsubscribe(self, conn_key: str, uri: str | None) -> None:
+        message = {"kind": _UNSUBSCRIBE, "conn": conn_key, "uri": uri, "from": self._state.replica_id}
+        await self._state.broadcast(message)
+
+    # -- this replica's streams -----------------------------------------------------------------
+
+    def announce(self, conn_key: str, server_id: str) -> Callable[[], None]:
+        """A session's GET stream opened here: claim it until the returned release is called."""
+        task = asyncio.create_task(self._hold_claim(conn_key, server_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+        def release() -> None:
+            task.cancel()
+
+        return release
+
+    async def _hold_claim(self, conn_key: str, server_id: str) -> None:
+        try:
+            while True:
+                # A failure is counted and logged by the state; tried again at the next refresh.
+                with contextlib.suppress(StateUnavailable):
+                    await self._state.claim_stream(_claim(conn_key), server_id, _CLAIM_TTL_S)
+                await asyncio.sleep(_REFRESH_S)
+        finally:
+            # Released unless another replica has claimed it since (the client reconnected there).
+            with contextlib.suppress(StateUnavailable):
+                owner = await self._state.stream_owner(_claim(conn_key))
+                if owner is not None and owner[0] == self._state.replica_id:
+                    await self._state.release_stream(_claim(conn_key))
+
+    async def close(self) -> None:
+        """Release every claim (shutdown)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- messages from other replicas -----------------------------------------------------------
+
+    def _on_update(self, message: dict[str, Any]) -> None:
+        note, conn_key = message.get("note"), str(message.get("conn"))
+        if self._subscriptions is None or not isinstance(note, dict):
+            return
+        task = asyncio.create_task(self._push(conn_key, note))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _push(self, conn_key: str, note: dict[str, Any]) -> None:
+        assert self._subscriptions is not None
+        if not await self._subscriptions.push(conn_key, note):
+            logger.info("a relayed resource update found no stream for its session")
+
+    def _on_unsubscribe(self, message: dict[str, Any]) -> None:
+        if self._subscriptions is None or message.get("from") == self._state.replica_id:
+            return
+        conn_key, uri = str(message.get("conn")), message.get("uri")
+        if uri is None:
+            self._subscriptions.end_session(conn_key)
+        else:
+            self._subscriptions.unsubscribe(conn_key, str(uri))
