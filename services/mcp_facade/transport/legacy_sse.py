@@ -247,7 +247,8 @@ class LegacySse:
         conn_id = request.query.get("session_id", "")
         conn = self.connections.get(conn_id)
         owner: str | None = None
-        if conn is None and conn_id:
+        # Our stream ids never hold ":"; a claim that does is a GET stream's (protocol/stream_relay.py).
+        if conn is None and conn_id and ":" not in conn_id:
             try:
                 claim = await self._needs.state.stream_owner(conn_id)
             except StateUnavailable:

@@ -133,6 +133,11 @@ async def test_the_stream_claim_is_released_when_the_stream_closes(pair: Pair) -
         while await holder() != pair.one.state.replica_id:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.02)
+        # The claim is not an HTTP+SSE stream: a legacy POST naming it is unknown, not relayed.
+        (claim,) = await _claims(pair)
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        async with pair.http.post(f"{pair.url(pair.two)}/messages?session_id={claim}", json=ping) as resp:
+            assert resp.status == 404
     deadline = time.monotonic() + 5
     while await holder() is not None:
         assert time.monotonic() < deadline
