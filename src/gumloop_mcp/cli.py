@@ -170,6 +170,16 @@ def _free_port() -> int:
         return port
 
 
+def _startup_failure(exc: Exception) -> str:
+    """What went wrong at start-up, for the `error` event: a gRPC error's code and details (our own
+    services' messages, which never hold a secret), else the exception's type."""
+    import grpc  # loaded already by the bootstrap that failed
+
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    return type(exc).__name__
+
+
 def _emit(args: argparse.Namespace, event: dict[str, Any]) -> None:
     if args.json:
         print(json.dumps(event), flush=True)
@@ -255,10 +265,12 @@ async def _up(args: argparse.Namespace) -> int:
                 "GMCP_FACADE_SESSION_SECRET": secrets.session_secret,
                 "GMCP_FACADE_TOKENS_CALLER_TOKEN": secrets.caller_tokens[("facade", "tokens")],
                 "GMCP_FACADE_PROXY_CALLER_TOKEN": secrets.caller_tokens[("facade", "proxy")],
-                # The audit trail: <data-dir>/facade-audit.sqlite3, or Redis with --store redis.
+                # The audit trail: <data-dir>/facade-audit.sqlite3; with --store redis the façade's whole
+                # shared state (budget, sessions, tasks, relays, OAuth, audit) is in Redis, as replicas
+                # need it, so more façade processes on the same Redis serve the same URLs.
                 "GMCP_FACADE_DATA_DIR": str(data_dir),
                 **(
-                    {"GMCP_FACADE_AUDIT_STORE": "redis", "GMCP_FACADE_REDIS_URL": args.redis_url}
+                    {"GMCP_FACADE_STORE": "redis", "GMCP_FACADE_REDIS_URL": args.redis_url}
                     if args.store == "redis"
                     else {}
                 ),
@@ -301,7 +313,7 @@ async def _up(args: argparse.Namespace) -> int:
         return 1
     except Exception as exc:  # bootstrap over gRPC failed: say what, stop the children
         logger.exception("start-up failed")
-        _emit(args, {"event": "error", "message": f"start-up failed: {type(exc).__name__}"})
+        _emit(args, {"event": "error", "message": f"start-up failed: {_startup_failure(exc)}"})
         return 1
     finally:
         await sup.stop_all()

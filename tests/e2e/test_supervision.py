@@ -255,10 +255,27 @@ def test_rerun_on_the_same_data_dir_reuses_token_account_and_url(tmp_path: Path)
     assert after["mcp_url"].rsplit("/", 1)[-1] == before["mcp_url"].rsplit("/", 1)[-1]
 
 
-def test_up_with_the_redis_store_mints_and_serves(tmp_path: Path, redis_url: str) -> None:
+def test_up_with_the_redis_store_mints_and_serves(tmp_path: Path, clean_redis_url: str) -> None:
     """`up --store redis --redis-url URL` bootstraps into Redis and the demo URL lists tools."""
-    with start_stack(tmp_path, "--store", "redis", "--redis-url", redis_url) as running:
+    with start_stack(tmp_path, "--store", "redis", "--redis-url", clean_redis_url) as running:
         assert running.ready["mcp_url"].startswith("http://127.0.0.1:")
         assert not (tmp_path / "data" / "tokens.sqlite3").exists()
         teams = asyncio.run(_call(running.ready["mcp_url"], "list_all_gumloop_teams"))
         assert not teams.is_error, teams.content
+
+
+def test_up_on_a_redis_holding_another_systems_keys_fails_saying_why(
+    tmp_path: Path, clean_redis_url: str
+) -> None:
+    """A second `up` with a fresh data directory (new encryption key) on the first one's Redis cannot
+    read the stored account: the `error` event names the cause instead of only an exception type."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    with start_stack(tmp_path / "first", "--store", "redis", "--redis-url", clean_redis_url):
+        pass
+    with (
+        pytest.raises(RuntimeError, match="cannot be decrypted with the configured encryption key") as failed,
+        start_stack(tmp_path / "second", "--store", "redis", "--redis-url", clean_redis_url),
+    ):
+        pass
+    assert "UNAVAILABLE" in str(failed.value)
