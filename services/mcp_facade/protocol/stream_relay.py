@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 from ..resources.subscriptions import Subscriptions
@@ -71,9 +71,7 @@ class SessionStreams:
 
     def announce(self, conn_key: str, server_id: str) -> Callable[[], None]:
         """A session's GET stream opened here: claim it until the returned release is called."""
-        task = asyncio.create_task(self._hold_claim(conn_key, server_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._spawn(self._hold_claim(conn_key, server_id))
 
         def release() -> None:
             task.cancel()
@@ -94,6 +92,13 @@ class SessionStreams:
                 if owner is not None and owner[0] == self._state.replica_id:
                     await self._state.release_stream(_claim(conn_key))
 
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` in a task kept until it ends (and cancelled by `close`)."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def close(self) -> None:
         """Release every claim (shutdown)."""
         tasks = list(self._tasks)
@@ -107,9 +112,7 @@ class SessionStreams:
         note, conn_key = message.get("note"), str(message.get("conn"))
         if self._subscriptions is None or not isinstance(note, dict):
             return
-        task = asyncio.create_task(self._push(conn_key, note))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._push(conn_key, note))
 
     async def _push(self, conn_key: str, note: dict[str, Any]) -> None:
         assert self._subscriptions is not None

@@ -84,8 +84,7 @@ class Subscriptions:
                 if not sends:
                     del self._streams[conn_key]
             if ends_watches:
-                for uri in self.watching(conn_key):
-                    self.unsubscribe(conn_key, uri)
+                self.end_session(conn_key)
 
         return detach
 

@@ -4,11 +4,10 @@ stream on one replica, subscribe / unsubscribe / DELETE on the other (protocol/s
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -18,106 +17,85 @@ from services.mcp_facade.server import FacadeServer
 from tests.fakes.operation_toolbox import ALL_OPS, FakeToolbox
 
 from .conftest import Stack
+from .test_replicas import Pair, _next_event, initialize, rpc
 
-BOTH = {"Accept": "application/json, text/event-stream"}
 URI = "gumloop://sessions/s1"
-
-
-@dataclass
-class Pair:
-    stack: Stack
-    one: FacadeServer
-    two: FacadeServer
-    tools: FakeToolbox
-    http: aiohttp.ClientSession
-    redis_url: str
-
-    def url(self, replica: FacadeServer) -> str:
-        return f"http://127.0.0.1:{replica.public_port}/mcp/{self.stack.token}"
-
-    async def rpc(self, replica: FacadeServer, session: str, method: str, params: dict[str, Any]) -> Any:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        headers = {**BOTH, "Mcp-Session-Id": session}
-        async with self.http.post(self.url(replica), json=body, headers=headers) as resp:
-            assert resp.status == 200
-            return await resp.json()
-
-    def watches(self, replica: FacadeServer) -> int:
-        features = replica.facade.protocol.features
-        assert features is not None
-        return features.subscriptions.active
+UPDATED = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": URI}}
 
 
 @pytest.fixture
-async def pair(stack: Stack, clean_redis_url: str) -> AsyncIterator[Pair]:
-    tools = FakeToolbox(ALL_OPS)
-    tools.session_state = "processing"
+def tools() -> FakeToolbox:
+    """Both replicas' toolbox: it maps operations to tools, so resources and subscriptions exist."""
+    toolbox = FakeToolbox(ALL_OPS)
+    toolbox.session_state = "processing"
+    return toolbox
+
+
+@pytest.fixture
+async def pair(stack: Stack, tools: FakeToolbox, clean_redis_url: str) -> AsyncIterator[Pair]:
+    """Replicas one and two (store=redis) over `tools`, polling watched resources every 50 ms."""
     settings = {"store": "redis", "redis_url": clean_redis_url, "resource_poll_interval_s": 0.05}
     one = await stack.make(tools=tools, **settings)
     two = await stack.make(tools=tools, **settings)
     async with aiohttp.ClientSession() as http:
-        yield Pair(stack, one, two, tools, http, clean_redis_url)
+        yield Pair(stack, one, two, http, clean_redis_url)
 
 
-async def _until(predicate: Any, timeout: float = 5.0) -> None:
+def _watches(replica: FacadeServer) -> int:
+    features = replica.facade.protocol.features
+    assert features is not None
+    return features.subscriptions.active
+
+
+async def _until(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while True:
+        held = predicate()
+        if await held if inspect.isawaitable(held) else held:
+            return
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
 
 
-async def _initialize(pair: Pair) -> str:
-    params = {"protocolVersion": "2025-11-25", "capabilities": {}}
-    body = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
-    async with pair.http.post(pair.url(pair.one), json=body, headers=BOTH) as resp:
-        assert resp.status == 200
-        return str(resp.headers["Mcp-Session-Id"])
+async def _subscription(pair: Pair, replica: FacadeServer, session: str, method: str) -> None:
+    """resources/subscribe or resources/unsubscribe of URI, answered {} by `replica`."""
+    status, reply, _ = await rpc(pair, replica, method, {"uri": URI}, session)
+    assert (status, reply["result"]) == (200, {})
 
 
-async def _next_message(stream: aiohttp.StreamReader) -> dict[str, Any]:
-    while True:
-        raw = (await asyncio.wait_for(stream.readuntil(b"\n\n"), 10)).decode()
-        data = [line[6:] for line in raw.splitlines() if line.startswith("data: ")]
-        if data:
-            return dict(json.loads(data[0]))
-
-
-async def test_an_update_seen_on_one_replica_reaches_the_stream_held_by_the_other(pair: Pair) -> None:
+async def test_an_update_seen_on_one_replica_reaches_the_stream_held_by_the_other(
+    pair: Pair, tools: FakeToolbox
+) -> None:
     """Subscribed on replica two, streamed from replica one: the change two's watch sees arrives on
     one's GET stream; unsubscribing on one ends the watch two runs."""
-    session = await _initialize(pair)
+    session = await initialize(pair, pair.one)
     headers = {"Accept": "text/event-stream", "Mcp-Session-Id": session}
     async with pair.http.get(pair.url(pair.one), headers=headers) as stream:
         assert stream.status == 200
-        assert await pair.rpc(pair.two, session, "resources/subscribe", {"uri": URI}) == {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "result": {},
-        }
-        assert (pair.watches(pair.one), pair.watches(pair.two)) == (0, 1)
-        pair.tools.session_state = "completed"
-        note = await _next_message(stream.content)
-        assert note == {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": URI}}
-        await pair.rpc(pair.one, session, "resources/unsubscribe", {"uri": URI})
-        await _until(lambda: pair.watches(pair.two) == 0)
+        await _subscription(pair, pair.two, session, "resources/subscribe")
+        assert (_watches(pair.one), _watches(pair.two)) == (0, 1)
+        tools.session_state = "completed"
+        _, data = await _next_event(stream.content)
+        assert json.loads(data) == UPDATED
+        await _subscription(pair, pair.one, session, "resources/unsubscribe")
+        await _until(lambda: _watches(pair.two) == 0)
 
 
 async def test_a_subscribe_takes_the_watch_over_and_delete_ends_it_everywhere(pair: Pair) -> None:
     """The newest replica to take a subscribe runs the one watch; a DELETE on the other ends it."""
-    session = await _initialize(pair)
-    await pair.rpc(pair.two, session, "resources/subscribe", {"uri": URI})
-    assert pair.watches(pair.two) == 1
-    await pair.rpc(pair.one, session, "resources/subscribe", {"uri": URI})
-    await _until(lambda: (pair.watches(pair.one), pair.watches(pair.two)) == (1, 0))
-    headers = {"Mcp-Session-Id": session}
-    async with pair.http.delete(pair.url(pair.two), headers=headers) as resp:
+    session = await initialize(pair, pair.one)
+    await _subscription(pair, pair.two, session, "resources/subscribe")
+    assert _watches(pair.two) == 1
+    await _subscription(pair, pair.one, session, "resources/subscribe")
+    await _until(lambda: (_watches(pair.one), _watches(pair.two)) == (1, 0))
+    async with pair.http.delete(pair.url(pair.two), headers={"Mcp-Session-Id": session}) as resp:
         assert resp.status == 200
-    await _until(lambda: pair.watches(pair.one) == 0)
+    await _until(lambda: _watches(pair.one) == 0)
 
 
 async def test_the_stream_claim_is_released_when_the_stream_closes(pair: Pair) -> None:
     """While one's GET stream is open, the shared state names one as its holder; then nobody."""
-    session = await _initialize(pair)
+    session = await initialize(pair, pair.one)
     headers = {"Accept": "text/event-stream", "Mcp-Session-Id": session}
 
     async def holder() -> str | None:
@@ -127,21 +105,21 @@ async def test_the_stream_claim_is_released_when_the_stream_closes(pair: Pair) -
                 return owner[0]
         return None
 
+    async def held_by_one() -> bool:
+        return await holder() == pair.one.state.replica_id
+
+    async def released() -> bool:
+        return await holder() is None
+
     async with pair.http.get(pair.url(pair.one), headers=headers) as stream:
         assert stream.status == 200
-        deadline = time.monotonic() + 5
-        while await holder() != pair.one.state.replica_id:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        await _until(held_by_one)
         # The claim is not an HTTP+SSE stream: a legacy POST naming it is unknown, not relayed.
         (claim,) = await _claims(pair)
         ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
         async with pair.http.post(f"{pair.url(pair.two)}/messages?session_id={claim}", json=ping) as resp:
             assert resp.status == 404
-    deadline = time.monotonic() + 5
-    while await holder() is not None:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    await _until(released)
 
 
 async def _claims(pair: Pair) -> list[str]:
