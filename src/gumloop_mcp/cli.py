@@ -32,7 +32,7 @@ from .bootstrap import AccountSpec, bootstrap
 from .claude_config import render_claude_desktop_config
 from .cli_admin import connection
 from .launcher import ChildExited, Supervisor, load_secrets
-from .runtime import private_directory
+from .runtime import private_directory, redact
 
 __all__ = ["build_parser", "main"]
 
@@ -172,11 +172,12 @@ def _free_port() -> int:
 
 def _startup_failure(exc: Exception) -> str:
     """What went wrong at start-up, for the `error` event: a gRPC error's code and details (our own
-    services' messages, which never hold a secret), else the exception's type."""
+    services' messages, which may quote Gumloop's answer: redacted as a log line is, since the event
+    is printed, not logged), else the exception's type."""
     import grpc  # loaded already by the bootstrap that failed
 
     if isinstance(exc, grpc.aio.AioRpcError):
-        return f"{exc.code().name}: {exc.details()}"
+        return redact(f"{exc.code().name}: {exc.details()}")
     return type(exc).__name__
 
 

@@ -338,3 +338,19 @@ def test_the_ready_line_does_not_print_the_session_secret(
     assert secret and secret == load_secrets(tmp_path).session_secret
     assert secret not in json.dumps(events) and secret not in err
     assert stat.S_IMODE(session_secret_path(tmp_path).stat().st_mode) == 0o600
+
+
+def test_a_failed_start_up_says_what_grpc_said_with_secrets_redacted() -> None:
+    """The `error` event carries a gRPC failure's code and details, redacted as a log line is (it is
+    printed, not logged); any other failure only its type."""
+    import grpc
+
+    details = "Gumloop answered 401 for api_key=sk-live-0123456789abcdef: the credential was refused"
+    failure = grpc.aio.AioRpcError(
+        grpc.StatusCode.FAILED_PRECONDITION, grpc.aio.Metadata(), grpc.aio.Metadata(), details
+    )
+    message = cli._startup_failure(failure)
+    assert message.startswith("FAILED_PRECONDITION: Gumloop answered 401 for api_key=")
+    assert "sk-live-0123456789abcdef" not in message and "[REDACTED]" in message
+    assert message.endswith("the credential was refused")
+    assert cli._startup_failure(OSError("port 50051 taken by gmcp_abcdefghijklmnopqrstuvwx")) == "OSError"
