@@ -35,7 +35,7 @@ from .settings import FacadeSettings
 from .state.backends import Backends, connect_backends
 from .state.state import FacadeState, MemoryState
 from .transport.app import FacadeApp, create_public_app
-from .transport.auth import TokenResolver
+from .transport.auth import Revocation, TokenResolver
 from .transport.connections import FD_RESERVE, ConnectionGuard, GuardedSite, fd_limit
 from .transport.health import Health
 
@@ -128,6 +128,7 @@ def _admin_app(
     metrics: FacadeMetrics,
     audit: AuditRecorder | None = None,
     oauth: OAuthService | None = None,
+    witness: Callable[[Revocation], None] | None = None,
 ) -> web.Application:
     app: web.Application | None = None
     if backends is not None:
@@ -138,7 +139,9 @@ def _admin_app(
                 raise  # the module exists but is broken: fail loudly
             logger.warning("management API unavailable; the admin port serves health and metrics only")
         else:
-            app = module.create_admin_app(settings, backends, oauth, audit=audit.store if audit else None)
+            app = module.create_admin_app(
+                settings, backends, oauth, audit=audit.store if audit else None, witness=witness
+            )
     if app is None:
         app = web.Application()
     paths = {getattr(r, "canonical", "") for r in app.router.resources()}
@@ -238,7 +241,9 @@ async def create_server(
     public_limit, admin_limit = _connection_limits(settings)
     public_guard = ConnectionGuard("public", public_limit, settings.header_timeout_s, metrics)
     admin_guard = ConnectionGuard("admin", admin_limit, settings.header_timeout_s, metrics)
-    admin_app = _admin_app(settings, backends, health, metrics, audit=audit, oauth=oauth)
+    admin_app = _admin_app(
+        settings, backends, health, metrics, audit=audit, oauth=oauth, witness=resolver.witness
+    )
     # The MCP handlers time their own body reads after authorising; the admin handlers do not.
     admin_app.middlewares.append(admin_guard.body_deadline_middleware(settings.body_timeout_s))
     public_runner, public_port = await _start(

@@ -222,6 +222,15 @@ class FakeTokens(pb_grpc.TokenServiceServicer):
         reply.old_token_expire_time.FromSeconds(2_000_000_000 + request.grace_period.seconds)
         return reply
 
+    async def RevokeApiToken(self, request: Any, context: Any) -> pb.RevokeApiTokenResponse:
+        """Forgets the API token (no revocation event: tests emit one when they want it)."""
+        found = [token for token, record in self.api_tokens.items() if record.id == request.id]
+        if not found:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"API token {request.id!r} does not exist")
+        for token in found:
+            del self.api_tokens[token]
+        return pb.RevokeApiTokenResponse()
+
     async def CreateApiToken(self, request: Any, context: Any) -> pb.CreateApiTokenResponse:
         record = pb.ApiToken()
         record.CopyFrom(request.api_token)

@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
@@ -49,6 +50,7 @@ from ..oauth import management as oauth_routes
 from ..settings import FacadeSettings
 from ..state.backends import Backends
 from ..tools.naming import kind_name, tool_names
+from ..transport.auth import Revocation
 from ..transport.security import HostPolicy
 from .management_models import (
     ID_PATTERN,
@@ -81,6 +83,9 @@ _SETTINGS: Final = web.AppKey("settings", FacadeSettings)
 _BACKENDS: Final = web.AppKey("backends", Backends)
 _POLICY: Final = web.AppKey("host_policy", HostPolicy)
 _AUDIT: Final = web.AppKey("audit", AuditStore)
+# Told each change made here (server.py passes the token resolver's `witness`), so the URL of a
+# deleted, updated or rotated server and a revoked API token change on this replica at once.
+_WITNESS: Final = web.AppKey[Callable[[Revocation], None]]("witness")
 _TIMEOUT_S: Final = 10.0
 _PURPOSES: Final = {
     "management": tpb.API_TOKEN_PURPOSE_MANAGEMENT,
@@ -394,15 +399,17 @@ async def patch_mcp(request: web.Request) -> web.Response:
         tpb.UpdateMcpServerRequest(mcp_server=server, update_mask=FieldMask(paths=paths)),
         timeout=_TIMEOUT_S,
     )
+    request.app[_WITNESS](Revocation(server_id=resp.mcp_server.id))
     return web.json_response(_server_out(resp.mcp_server).model_dump(mode="json"))
 
 
 async def delete_mcp(request: web.Request) -> web.Response:
     """Delete an MCP server; its URL stops working at once."""
-    await _owned_server(request)
+    server = await _owned_server(request)
     await request.app[_BACKENDS].tokens.DeleteMcpServer(
-        tpb.DeleteMcpServerRequest(id=request.match_info["mcp_id"]), timeout=_TIMEOUT_S
+        tpb.DeleteMcpServerRequest(id=server.id), timeout=_TIMEOUT_S
     )
+    request.app[_WITNESS](Revocation(server_id=server.id, final=True))
     return web.Response(status=204)
 
 
@@ -413,6 +420,7 @@ async def rotate_mcp(request: web.Request) -> web.Response:
     rotate = tpb.RotateMcpServerTokenRequest(id=server.id)
     rotate.grace_period.FromSeconds(body.grace_period_seconds)
     resp = await request.app[_BACKENDS].tokens.RotateMcpServerToken(rotate, timeout=_TIMEOUT_S)
+    request.app[_WITNESS](Revocation(server_id=server.id))
     out = _server_out(resp.mcp_server, _mcp_url(request.app[_SETTINGS], resp.token))
     out.old_url_expires_at = _dt(resp, "old_token_expire_time")
     return web.json_response(out.model_dump(mode="json"))
@@ -607,9 +615,11 @@ async def list_api_tokens(request: web.Request) -> web.Response:
 
 async def delete_api_token(request: web.Request) -> web.Response:
     """Revoke an API token."""
+    token_id = request.match_info["token_id"]
     await request.app[_BACKENDS].tokens.RevokeApiToken(
-        tpb.RevokeApiTokenRequest(id=request.match_info["token_id"]), timeout=_TIMEOUT_S
+        tpb.RevokeApiTokenRequest(id=token_id), timeout=_TIMEOUT_S
     )
+    request.app[_WITNESS](Revocation(api_token_id=token_id, final=True))
     return web.Response(status=204)
 
 
@@ -849,17 +859,20 @@ def create_admin_app(
     oauth: OAuthService | None = None,
     *,
     audit: AuditStore | None = None,
+    witness: Callable[[Revocation], None] | None = None,
 ) -> web.Application:
     """The admin aiohttp app: management routes plus GET /openapi.json.
 
     `oauth` must be the public app's authorization server (server.py passes the same one). `audit` is
     the store the activity route reads (server.py passes the recorder's); without one an empty
-    in-memory trail answers.
+    in-memory trail answers. `witness` is told each server change and API-token revocation made
+    here (server.py passes the token resolver's), so this replica serves it at once.
     """
     app = web.Application(middlewares=[_middleware], client_max_size=settings.max_body_bytes)
     app[_SETTINGS] = settings
     app[_BACKENDS] = backends
     app[_AUDIT] = audit if audit is not None else MemoryAuditStore()
+    app[_WITNESS] = witness if witness is not None else (lambda _: None)
     app[oauth_routes.OAUTH_SERVICE] = oauth or open_oauth(settings)
     app[oauth_routes.MANAGEMENT_HOOKS] = oauth_routes.ManagementHooks(ApiError, _owned_server, _body)
     app[_POLICY] = HostPolicy(

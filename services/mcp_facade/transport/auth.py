@@ -260,6 +260,19 @@ class TokenResolver:
         for key in [k for k, (_, tid) in self._api_cache.items() if not api_token_id or tid == api_token_id]:
             del self._api_cache[key]
 
+    def witness(self, revocation: Revocation) -> None:
+        """Apply a change this replica made itself (the management API) before the watch reports it.
+
+        The delete, update, rotation or API-token revocation answered here takes effect here at
+        once, not when the token service's event arrives; other replicas learn it from the watch.
+        The event still follows and is applied again, which drops nothing more and re-checks again.
+        """
+        if revocation.api_token_id:
+            self.drop_api_token(revocation.api_token_id)
+        if revocation.server_id:
+            self.drop_server(revocation.server_id)
+        self._notify(revocation)
+
     def clear(self) -> None:
         """Forget everything."""
         self._generation += 1

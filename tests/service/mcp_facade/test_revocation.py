@@ -416,3 +416,50 @@ async def test_a_burst_of_updates_re_checks_the_tokens_in_use_once_or_twice_not_
             assert 1 <= stack.tokens.resolve_calls - before <= 5
             assert await _still_open(stream)  # the record still resolves: nothing is cut
             assert stack.server.facade.live.count("mcp_1") == 1
+
+
+async def test_changes_made_through_this_replicas_management_api_apply_here_before_any_event(
+    stack: Stack,
+) -> None:
+    """A delete, a rotation and an API-token revocation answered by this replica's admin port take
+    effect on its MCP port at once, with the resolutions cached and no revocation event sent (the
+    fake token service sends none for them): the URL is 404 and its open stream ends, the rotated-out
+    URL is 404, and the revoked second factor is 401."""
+    admin_token = stack.tokens.add_api_token("apit_admin", purposes=(pb.API_TOKEN_PURPOSE_MANAGEMENT,))
+    admin = f"http://127.0.0.1:{stack.server.admin_port}"
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    rotated = stack.tokens.add_server("mcp_rot")
+    secure = stack.tokens.add_server("mcp_sec", require_api_token=True)
+    client_token = stack.tokens.add_api_token("apit_client")
+    bearer = {"Authorization": f"Bearer {client_token}"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}},
+    }
+    async with aiohttp.ClientSession() as http:
+
+        async def status(url: str, headers: dict[str, str] | None = None) -> int:
+            async with http.post(url, json=init, headers={**BOTH, **(headers or {})}) as resp:
+                return resp.status
+
+        session = await _initialize(http, stack.url)
+        assert await status(_url(stack.server, rotated)) == 200
+        assert await status(_url(stack.server, secure), bearer) == 200
+        calls = stack.tokens.resolve_calls
+        assert await status(stack.url) == 200 and stack.tokens.resolve_calls == calls  # cached
+        async with _session_stream(http, stack.url, session) as stream:
+            async with http.delete(f"{admin}/integrated-account/acct_1/mcp/mcp_1", headers=auth) as resp:
+                assert resp.status == 204
+            await _ends(stream)
+        assert await status(stack.url) == 404
+        async with http.post(
+            f"{admin}/integrated-account/acct_1/mcp/mcp_rot/rotate", json={}, headers=auth
+        ) as resp:
+            assert resp.status == 200
+        del stack.tokens.url_tokens[rotated]  # the token service ended the old token (grace 0)
+        assert await status(_url(stack.server, rotated)) == 404
+        async with http.delete(f"{admin}/api-tokens/apit_client", headers=auth) as resp:
+            assert resp.status == 204
+        assert await status(_url(stack.server, secure), bearer) == 401
