@@ -88,9 +88,7 @@ class SessionStreams:
         finally:
             # Released unless another replica has claimed it since (the client reconnected there).
             with contextlib.suppress(StateUnavailable):
-                owner = await self._state.stream_owner(_claim(conn_key))
-                if owner is not None and owner[0] == self._state.replica_id:
-                    await self._state.release_stream(_claim(conn_key))
+                await self._state.release_stream(_claim(conn_key))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run `work` in a task kept until it ends (and cancelled by `close`)."""

@@ -159,7 +159,7 @@ class FacadeState(ABC):
 
     @abstractmethod
     async def release_stream(self, conn_id: str) -> None:
-        """Forget the stream (closed)."""
+        """Forget the stream (closed), unless another replica has claimed it since (one step)."""
 
     @abstractmethod
     async def stream_owner(self, conn_id: str) -> tuple[str, str] | None:

@@ -49,6 +49,15 @@ _RECONNECT_DELAY_S: Final = 0.5
 _START_WAIT_S: Final = 2.0
 _MAX_LISTED_TASKS: Final = 1000
 
+# Deletes a stream claim only while it names this replica (ARGV[1]): check and delete in one step, so
+# a claim another replica took between the two (the client reconnected there) is never deleted.
+_RELEASE: Final = """
+local value = redis.call('GET', KEYS[1])
+if value and cjson.decode(value)['replica'] == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 # Refill and take in one step on Redis time, so replicas' clocks do not matter.
 # KEYS[1] bucket; ARGV[1] capacity; returns the wait in seconds as a string (Lua numbers
 # returned bare would be truncated to integers).
@@ -99,6 +108,7 @@ class RedisState(FacadeState):
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._take = self._redis.register_script(_TAKE)
+        self._release = self._redis.register_script(_RELEASE)
         self._background: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._closed = False
@@ -298,7 +308,7 @@ class RedisState(FacadeState):
     async def release_stream(self, conn_id: str) -> None:
         """See FacadeState."""
         try:
-            await self._redis.delete(self._key("sse", conn_id))
+            await self._release(keys=[self._key("sse", conn_id)], args=[self.replica_id])
         except (RedisError, OSError) as exc:
             raise self._unavailable("sse", exc) from None
 

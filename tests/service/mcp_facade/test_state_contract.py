@@ -136,6 +136,22 @@ async def test_stream_presence(state: FacadeState) -> None:
     assert await state.stream_owner("c1") is None
 
 
+async def test_redis_release_keeps_a_claim_another_replica_took_since(clean_redis_url: str) -> None:
+    """A stream claimed again by another replica (its client reconnected there) stays claimed when
+    the first replica releases it; the holder's own release forgets it."""
+    first, second = RedisState(clean_redis_url, PREFIX), RedisState(clean_redis_url, PREFIX)
+    try:
+        await first.claim_stream("get:n1", "s1", 30)
+        await second.claim_stream("get:n1", "s1", 30)
+        await first.release_stream("get:n1")
+        assert await first.stream_owner("get:n1") == (second.replica_id, "s1")
+        await second.release_stream("get:n1")
+        assert await first.stream_owner("get:n1") is None
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_redis_budget_is_shared_between_replicas_and_idle_buckets_expire(clean_redis_url: str) -> None:
     """Two RedisState instances drain one bucket; the bucket key carries a TTL so it vanishes when idle."""
     first, second = RedisState(clean_redis_url, PREFIX), RedisState(clean_redis_url, PREFIX)
