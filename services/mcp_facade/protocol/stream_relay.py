@@ -10,7 +10,10 @@ stream and to the watches elsewhere, over the shared state (`FacadeState`):
 - an update for a session with no stream here goes to the claim's replica (`send`), which pushes it
   on its stream; with no claim the update stays pending and is tried again at the next poll;
 - an unsubscribe (or a DELETE of the session) with no watch here is broadcast, and the replica that
-  runs the watch ends it; a subscribe broadcasts the same first, so the newest replica takes it over.
+  runs the watch ends it; a subscribe broadcasts the same first, so the newest replica takes it over;
+- a session's watches are counted in the shared state (`reserve_watch`, a hash URI -> replica), so
+  the per-session bound holds across replicas; a watch that ends here uncounts itself unless another
+  replica has taken it over, and the client's unsubscribe or DELETE uncounts it wherever it ran.
 
 HTTP+SSE needs none of this: every POST of such a session is relayed to its stream's replica.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
@@ -66,6 +70,20 @@ class SessionStreams:
     async def unsubscribe(self, conn_key: str, uri: str | None) -> None:
         message = {"kind": _UNSUBSCRIBE, "conn": conn_key, "uri": uri, "from": self._state.replica_id}
         await self._state.broadcast(message)
+
+    async def reserve(self, conn_key: str, uri: str, limit: int, until: float) -> bool:
+        return await self._state.reserve_watch(conn_key, uri, limit, max(1.0, until - time.time()))
+
+    def forget(self, conn_key: str, uri: str) -> None:
+        self._spawn(self._release_watch(conn_key, uri, anywhere=False))
+
+    async def uncount(self, conn_key: str, uri: str | None) -> None:
+        await self._release_watch(conn_key, uri, anywhere=True)
+
+    async def _release_watch(self, conn_key: str, uri: str | None, *, anywhere: bool) -> None:
+        # With the shared state down (counted and logged there) the record lapses with the session.
+        with contextlib.suppress(StateUnavailable):
+            await self._state.release_watch(conn_key, uri, any_replica=anywhere)
 
     # -- this replica's streams -----------------------------------------------------------------
 

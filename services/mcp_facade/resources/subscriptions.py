@@ -9,7 +9,8 @@ A watch runs on the replica that took the subscribe request, keyed by the sessio
 With several replicas (`remote`, protocol/stream_relay.py) no session affinity is needed: an update
 for a session whose stream another replica holds is sent to that replica; an unsubscribe that finds
 no watch here ends it on whichever replica runs it; a subscribe takes the watch over from another
-replica (one poller per session and resource). The per-session bound counts this replica's watches.
+replica (one poller per session and resource). The per-session bound counts the session's watches
+on every replica (`reserve`, kept in the shared state; with it down, this replica's own count holds).
 A subscription ends on unsubscribe, when its session ends or expires, when its resource disappears
 (one last update says so), when its server is revoked (protocol/features.py holds it in LiveWork)
 or at shutdown. The 2026-07-28 revision has no sessions: there are no subscriptions there.
@@ -45,6 +46,18 @@ class RemoteStreams(Protocol):
 
     async def unsubscribe(self, conn_key: str, uri: str | None) -> None:
         """End the session's watch of `uri` (None: all its watches) on every other replica."""
+        ...
+
+    async def reserve(self, conn_key: str, uri: str, limit: int, until: float) -> bool:
+        """Count a watch of `uri` against the session's `limit` on every replica; False when full."""
+        ...
+
+    def forget(self, conn_key: str, uri: str) -> None:
+        """Stop counting this replica's watch, in the background (kept if another took it over)."""
+        ...
+
+    async def uncount(self, conn_key: str, uri: str | None) -> None:
+        """Stop counting the session's watch of `uri` (None: all) wherever it runs or ran."""
         ...
 
 
@@ -112,6 +125,10 @@ class Subscriptions:
         watch = _Watch(on_end=[on_end])
         self._watches[key] = watch  # taken before the first read: a concurrent duplicate waits its turn
         try:
+            if not await self._reserve(conn_key, uri, until):
+                raise InvalidParams(
+                    f"A session may watch at most {self._max} resources; unsubscribe from one first"
+                )
             await self._take_over(conn_key, uri)
             baseline = await fingerprint()
         except BaseException:
@@ -119,6 +136,17 @@ class Subscriptions:
             raise
         if self._watches.get(key) is watch:  # not unsubscribed while the first read ran
             watch.task = asyncio.create_task(self._run(key, watch, fingerprint, baseline, until))
+
+    async def _reserve(self, conn_key: str, uri: str, until: float) -> bool:
+        """Whether the session's watches on every replica leave room for this one (recorded if so).
+        With the shared state down the local bound, already checked, is the one that holds."""
+        if self.remote is None:
+            return True
+        try:
+            return await self.remote.reserve(conn_key, uri, self._max, until)
+        except Exception as exc:
+            logger.info("counting a watch across replicas failed: %s", type(exc).__name__)
+            return True
 
     async def _take_over(self, conn_key: str, uri: str) -> None:
         """End the same watch on other replicas: one poller per session and resource. Best effort:
@@ -140,6 +168,8 @@ class Subscriptions:
 
     async def unsubscribe_anywhere(self, conn_key: str, uri: str) -> None:
         """resources/unsubscribe: stop watching here, or on the replica that runs the watch."""
+        if self.remote is not None:
+            await self.remote.uncount(conn_key, uri)  # before answering, and even if its replica is gone
         if not self.unsubscribe(conn_key, uri) and self.remote is not None:
             await self.remote.unsubscribe(conn_key, uri)
 
@@ -152,6 +182,7 @@ class Subscriptions:
         """The session ended (DELETE): stop its watches here and on every other replica."""
         self.end_session(conn_key)
         if self.remote is not None:
+            await self.remote.uncount(conn_key, None)
             await self.remote.unsubscribe(conn_key, None)
 
     def _stop(self, key: tuple[str, str], watch: _Watch) -> None:
@@ -162,6 +193,8 @@ class Subscriptions:
     def _end(self, key: tuple[str, str], watch: _Watch) -> None:
         if self._watches.get(key) is watch:
             del self._watches[key]
+            if self.remote is not None:
+                self.remote.forget(*key)  # unless another replica has taken it over since
         callbacks, watch.on_end = watch.on_end, []
         for callback in callbacks:
             callback()

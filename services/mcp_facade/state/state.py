@@ -165,6 +165,19 @@ class FacadeState(ABC):
     async def stream_owner(self, conn_id: str) -> tuple[str, str] | None:
         """(replica id, server id) of an open stream, or None."""
 
+    # -- a session's resource watches, counted across replicas -------------------------
+
+    @abstractmethod
+    async def reserve_watch(self, conn_key: str, uri: str, limit: int, ttl_s: float) -> bool:
+        """Record that this replica watches `uri` for the session (kept `ttl_s` at least); False when
+        the session already watches `limit` other resources on any replica. A `uri` already recorded
+        is always allowed and becomes this replica's (a subscribe takes a watch over)."""
+
+    @abstractmethod
+    async def release_watch(self, conn_key: str, uri: str | None, *, any_replica: bool = False) -> None:
+        """Forget the session's watch of `uri` while this replica holds it, or whoever holds it with
+        `any_replica` (the client unsubscribed); `uri` None forgets them all (the session ended)."""
+
     # -- messages between replicas --------------------------------------------------------
 
     @abstractmethod
@@ -188,6 +201,8 @@ class MemoryState(FacadeState):
         self._sessions: OrderedDict[str, tuple[bool, str | None, float]] = OrderedDict()
         self._tasks: OrderedDict[tuple[str, str], tuple[dict[str, Any], float]] = OrderedDict()
         self._streams: dict[str, tuple[str, float]] = {}
+        # Session -> watched URI -> expiry (one replica: every watch is this one's).
+        self._watches: OrderedDict[str, dict[str, float]] = OrderedDict()
 
     async def take_call(self, key: str, per_minute: int) -> float:
         """See FacadeState."""
@@ -268,6 +283,28 @@ class MemoryState(FacadeState):
         if entry is None or entry[1] <= self._clock():
             return None
         return self.replica_id, entry[0]
+
+    async def reserve_watch(self, conn_key: str, uri: str, limit: int, ttl_s: float) -> bool:
+        """See FacadeState."""
+        now = self._clock()
+        watched = {u: end for u, end in self._watches.pop(conn_key, {}).items() if end > now}
+        if uri not in watched and len(watched) >= limit:
+            self._watches[conn_key] = watched
+            return False
+        watched[uri] = max(watched.get(uri, 0.0), now + ttl_s)
+        self._watches[conn_key] = watched
+        while len(self._watches) > _MAX_RECORDS:
+            self._watches.popitem(last=False)
+        return True
+
+    async def release_watch(self, conn_key: str, uri: str | None, *, any_replica: bool = False) -> None:
+        """See FacadeState."""
+        if uri is None:
+            self._watches.pop(conn_key, None)
+        elif conn_key in self._watches:
+            self._watches[conn_key].pop(uri, None)
+            if not self._watches[conn_key]:
+                del self._watches[conn_key]
 
     async def send(self, replica_id: str, message: dict[str, Any]) -> bool:
         """See FacadeState."""

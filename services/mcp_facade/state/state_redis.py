@@ -58,6 +58,25 @@ if value and cjson.decode(value)['replica'] == ARGV[1] then
 end
 return 0
 """
+# A session's watches: a hash URI -> replica. KEYS[1] the hash; ARGV uri, replica, limit, ttl ms.
+# A URI already there is allowed (and becomes this replica's); a new one only below the limit.
+_RESERVE_WATCH: Final = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return 1
+"""
+# Forgets one watch; only while ARGV[2] (the replica) holds it, unless ARGV[2] is empty.
+_RELEASE_WATCH: Final = """
+if ARGV[2] == '' or redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
 # Refill and take in one step on Redis time, so replicas' clocks do not matter.
 # KEYS[1] bucket; ARGV[1] capacity; returns the wait in seconds as a string (Lua numbers
 # returned bare would be truncated to integers).
@@ -109,6 +128,8 @@ class RedisState(FacadeState):
         )
         self._take = self._redis.register_script(_TAKE)
         self._release = self._redis.register_script(_RELEASE)
+        self._reserve_watch = self._redis.register_script(_RESERVE_WATCH)
+        self._release_watch = self._redis.register_script(_RELEASE_WATCH)
         self._background: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._closed = False
@@ -322,6 +343,27 @@ class RedisState(FacadeState):
         if record is None:
             return None
         return str(record.get("replica")), str(record.get("server"))
+
+    # -- a session's resource watches -----------------------------------------------------------
+
+    async def reserve_watch(self, conn_key: str, uri: str, limit: int, ttl_s: float) -> bool:
+        """See FacadeState."""
+        args: list[str | int] = [uri, self.replica_id, limit, max(1, int(ttl_s * 1000))]
+        try:
+            return bool(await self._reserve_watch(keys=[self._key("watches", conn_key)], args=args))
+        except (RedisError, OSError) as exc:
+            raise self._unavailable("subscriptions", exc) from None
+
+    async def release_watch(self, conn_key: str, uri: str | None, *, any_replica: bool = False) -> None:
+        """See FacadeState."""
+        key = self._key("watches", conn_key)
+        try:
+            if uri is None:
+                await self._redis.delete(key)
+            else:
+                await self._release_watch(keys=[key], args=[uri, "" if any_replica else self.replica_id])
+        except (RedisError, OSError) as exc:
+            raise self._unavailable("subscriptions", exc) from None
 
     # -- messages ---------------------------------------------------------------------------
 

@@ -136,6 +136,40 @@ async def test_stream_presence(state: FacadeState) -> None:
     assert await state.stream_owner("c1") is None
 
 
+async def test_a_sessions_watches_are_counted_up_to_the_limit(state: FacadeState) -> None:
+    """Below the limit a new URI is recorded; at it only an already recorded one; a release frees a
+    slot, and releasing all (the session ended) frees every one."""
+    assert [await state.reserve_watch("c1", f"u{n}", 2, 30) for n in (1, 2, 3)] == [True, True, False]
+    assert await state.reserve_watch("c1", "u1", 2, 30) is True
+    assert await state.reserve_watch("c2", "u3", 2, 30) is True  # another session has its own count
+    await state.release_watch("c1", "u1")
+    assert await state.reserve_watch("c1", "u3", 2, 30) is True
+    await state.release_watch("c1", None)
+    assert [await state.reserve_watch("c1", f"u{n}", 2, 30) for n in (4, 5)] == [True, True]
+
+
+async def test_redis_a_watch_taken_over_stays_counted_until_its_holder_or_the_client_releases_it(
+    clean_redis_url: str,
+) -> None:
+    """The replica a watch moved away from cannot uncount it; the client's release can (any replica)."""
+    first, second = RedisState(clean_redis_url, PREFIX), RedisState(clean_redis_url, PREFIX)
+    try:
+        assert await first.reserve_watch("c1", "u1", 1, 30) is True
+        assert await second.reserve_watch("c1", "u1", 1, 30) is True  # taken over
+        await first.release_watch("c1", "u1")
+        assert await first.reserve_watch("c1", "u2", 1, 30) is False
+        await first.release_watch("c1", "u1", any_replica=True)
+        assert await first.reserve_watch("c1", "u2", 1, 30) is True
+        client = aioredis.from_url(clean_redis_url)
+        try:
+            assert 0 < await client.pttl(f"{PREFIX}watches:c1") <= 30_000
+        finally:
+            await client.aclose()
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_redis_release_keeps_a_claim_another_replica_took_since(clean_redis_url: str) -> None:
     """A stream claimed again by another replica (its client reconnected there) stays claimed when
     the first replica releases it; the holder's own release forgets it."""

@@ -8,6 +8,7 @@ import inspect
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -120,6 +121,32 @@ async def test_the_stream_claim_is_released_when_the_stream_closes(pair: Pair) -
         async with pair.http.post(f"{pair.url(pair.two)}/messages?session_id={claim}", json=ping) as resp:
             assert resp.status == 404
     await _until(released)
+
+
+async def test_the_per_session_bound_counts_the_watches_on_every_replica(pair: Pair) -> None:
+    """Eight watches split over the two replicas fill the session's bound on both; a subscribe to a
+    watched resource still takes it over, and an unsubscribe on the replica not running the watch
+    frees a slot at once."""
+    session = await initialize(pair, pair.one)
+    uris = [f"gumloop://sessions/s{n}" for n in range(1, 10)]
+
+    async def subscribe(replica: FacadeServer, uri: str) -> dict[str, Any]:
+        status, reply, _ = await rpc(pair, replica, "resources/subscribe", {"uri": uri}, session)
+        assert status == 200
+        return dict(reply)
+
+    for n, uri in enumerate(uris[:8]):
+        assert (await subscribe(pair.one if n < 4 else pair.two, uri))["result"] == {}
+    assert (_watches(pair.one), _watches(pair.two)) == (4, 4)
+    for replica in (pair.one, pair.two):
+        refused = await subscribe(replica, uris[8])
+        assert refused["error"]["code"] == -32602 and "at most 8" in refused["error"]["message"]
+    assert (await subscribe(pair.two, uris[0]))["result"] == {}  # taken over, not a ninth
+    await _until(lambda: (_watches(pair.one), _watches(pair.two)) == (3, 5))
+    status, reply, _ = await rpc(pair, pair.two, "resources/unsubscribe", {"uri": uris[1]}, session)
+    assert (status, reply["result"]) == (200, {})
+    assert (await subscribe(pair.two, uris[8]))["result"] == {}
+    await _until(lambda: (_watches(pair.one), _watches(pair.two)) == (2, 6))
 
 
 async def _claims(pair: Pair) -> list[str]:
