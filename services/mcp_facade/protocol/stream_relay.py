@@ -38,6 +38,7 @@ _UPDATE: Final = "resource-updated"
 _UNSUBSCRIBE: Final = "resource-unsubscribe"
 _CLAIM_TTL_S: Final = 30.0
 _REFRESH_S: Final = 10.0
+_RELEASE_WAIT_S: Final = 2.0
 
 
 def _claim(conn_key: str) -> str:
@@ -51,6 +52,8 @@ class SessionStreams:
         self._state = state
         self._subscriptions: Subscriptions | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # The watch releases in flight: shutdown lets them finish (its watches end then).
+        self._releases: set[asyncio.Task[None]] = set()
         state.on_message(_UPDATE, self._on_update)
         state.on_message(_UNSUBSCRIBE, self._on_unsubscribe)
 
@@ -75,7 +78,9 @@ class SessionStreams:
         return await self._state.reserve_watch(conn_key, uri, limit, max(1.0, until - time.time()))
 
     def forget(self, conn_key: str, uri: str) -> None:
-        self._spawn(self._release_watch(conn_key, uri, anywhere=False))
+        task = self._spawn(self._release_watch(conn_key, uri, anywhere=False))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     async def uncount(self, conn_key: str, uri: str | None) -> None:
         await self._release_watch(conn_key, uri, anywhere=True)
@@ -116,7 +121,10 @@ class SessionStreams:
         return task
 
     async def close(self) -> None:
-        """Release every claim (shutdown)."""
+        """Uncount the watches that ended (waiting `_RELEASE_WAIT_S` at most), then release every claim
+        (shutdown): a session served again by another replica keeps its whole bound."""
+        if self._releases:
+            await asyncio.wait(list(self._releases), timeout=_RELEASE_WAIT_S)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

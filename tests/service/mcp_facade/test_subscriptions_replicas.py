@@ -157,3 +157,18 @@ async def _claims(pair: Pair) -> list[str]:
     finally:
         await client.aclose()
     return [k.split("sse:", 1)[1] for k in keys]
+
+
+async def test_a_replica_shutting_down_uncounts_its_watches(pair: Pair) -> None:
+    """The session outlives the replica that ran its watches (they end with it): served by the other
+    replica, it may watch eight resources again."""
+    session = await initialize(pair, pair.one)
+    for n in range(8):
+        params = {"uri": f"gumloop://sessions/s{n}"}
+        status, reply, _ = await rpc(pair, pair.one, "resources/subscribe", params, session)
+        assert (status, reply["result"]) == (200, {})
+    await pair.one.close()
+    for n in range(8, 16):
+        params = {"uri": f"gumloop://sessions/s{n}"}
+        status, reply, _ = await rpc(pair, pair.two, "resources/subscribe", params, session)
+        assert (status, reply.get("result")) == (200, {}), reply
