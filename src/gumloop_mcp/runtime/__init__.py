@@ -3,6 +3,7 @@ JSON Schema."""
 
 from ._callerauth import CallerAuthInterceptor, CallerTokens, is_caller_refusal, is_loopback_host
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
+from ._deployed_imports import DEPLOYED_WITHOUT, import_as_deployed
 from ._entry import run_entry_point
 from ._eventloop import announce_serving, freeze_startup_heap, run_service
 from ._files import private_directory, private_file
@@ -49,6 +50,7 @@ from ._tracing import (
 )
 
 __all__ = [
+    "DEPLOYED_WITHOUT",
     "SYSTEM_CLOCK",
     "Clock",
     "SystemClock",
@@ -88,6 +90,7 @@ __all__ = [
     "announce_serving",
     "freeze_startup_heap",
     "generate_token",
+    "import_as_deployed",
     "hash_token",
     "is_caller_refusal",
     "is_planned_reconnect",
