@@ -70,8 +70,7 @@ async def run(quick: bool, python: str | None = None) -> dict[str, Any]:
                 results["context_cost"] = await scenarios.context_cost(stack, servers, peer_url)
                 results["memory_idle"]["per_process"]["fastmcp_peer"] = memory_of(peer_process)
                 results["memory_idle_mib"]["fastmcp_peer"] = scenarios.rss_of(peer_process)
-            secret = str(stack.ready.get("session_secret") or "bench-session-secret")
-            async with start_facade_replica(stack, secret, python=python) as (replica_url, _replica):
+            async with start_facade_replica(stack, python=python) as (replica_url, _replica):
                 results["token_resolution"] = await scenarios.token_resolution(stack, replica_url, quick)
             results["memory_loaded"] = await scenarios.memory_with_open_streams(
                 stack, servers, processes, 300 if quick else 1000

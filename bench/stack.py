@@ -130,11 +130,6 @@ async def start_stack(
     drain_err = asyncio.create_task(_drain(process.stderr))
     try:
         ready = await _read_json_lines_until(process, lambda e: e.get("event") == "ready", READY_TIMEOUT_S)
-        # The ready line does not print the session secret (it would land in CI logs); the second
-        # façade replica needs it, so it is read from the data directory `up` keeps it in.
-        from gumloop_mcp.launcher import read_secret_file, session_secret_path
-
-        ready.setdefault("session_secret", read_secret_file(session_secret_path(data_dir)))
         drain_out = asyncio.create_task(_drain(process.stdout))
         yield Stack(ready=ready, process=process, data_dir=data_dir)
     finally:
@@ -146,21 +141,20 @@ async def start_stack(
 
 @contextlib.asynccontextmanager
 async def start_facade_replica(
-    stack: Stack, session_secret: str, python: str | None = None
+    stack: Stack, python: str | None = None
 ) -> AsyncIterator[tuple[str, psutil.Process]]:
-    """A second façade process on the same tokens and proxy (on `python`, like the stack's); yields its
-    base URL and process."""
-    env = {
-        **os.environ,
-        "GMCP_FACADE_PORT": "0",
-        "GMCP_FACADE_ADMIN_PORT": "0",
-        "GMCP_FACADE_TOKENS_TARGET": str(stack.ready["tokens_grpc"]),
-        "GMCP_FACADE_PROXY_TARGET": str(stack.ready["proxy_grpc"]),
-        "GMCP_FACADE_SESSION_SECRET": session_secret,
-        "GMCP_FACADE_TOKENS_CALLER_TOKEN": stack.caller_token("facade", "tokens") or "",
-        "GMCP_FACADE_PROXY_CALLER_TOKEN": stack.caller_token("facade", "proxy") or "",
-        "GMCP_FACADE_LOG_LEVEL": "WARNING",
-    }
+    """A second façade process of the stack's system (on `python`, like the stack's): the same tokens,
+    proxy and secrets `up` keeps in its data directory (never printed); yields its base URL and process."""
+    from gumloop_mcp.launcher import facade_env, load_secrets
+
+    assert stack.data_dir is not None, "a replica needs the data directory of the stack's secrets"
+    replica_env = facade_env(
+        load_secrets(stack.data_dir),
+        tokens_target=str(stack.ready["tokens_grpc"]),
+        proxy_target=str(stack.ready["proxy_grpc"]),
+        data_dir=stack.data_dir / "replica",
+    )
+    env = {**os.environ, **replica_env, "GMCP_FACADE_LOG_LEVEL": "WARNING"}
     process = await asyncio.create_subprocess_exec(
         python or sys.executable, "-m", "services.mcp_facade",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env, cwd=ROOT,

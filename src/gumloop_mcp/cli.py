@@ -31,7 +31,7 @@ from . import cli_admin
 from .bootstrap import AccountSpec, bootstrap
 from .claude_config import render_claude_desktop_config
 from .cli_admin import connection
-from .launcher import ChildExited, Supervisor, load_secrets
+from .launcher import ChildExited, Supervisor, facade_env, load_secrets
 from .runtime import private_directory, redact
 
 __all__ = ["build_parser", "main"]
@@ -258,24 +258,17 @@ async def _up(args: argparse.Namespace) -> int:
         facade = await sup.start(
             "facade",
             SERVICE_MODULES["facade"],
-            {
-                "GMCP_FACADE_PORT": str(mcp_port),
-                "GMCP_FACADE_ADMIN_PORT": str(args.admin_port),
-                "GMCP_FACADE_TOKENS_TARGET": tokens_target,
-                "GMCP_FACADE_PROXY_TARGET": proxy_target,
-                "GMCP_FACADE_SESSION_SECRET": secrets.session_secret,
-                "GMCP_FACADE_TOKENS_CALLER_TOKEN": secrets.caller_tokens[("facade", "tokens")],
-                "GMCP_FACADE_PROXY_CALLER_TOKEN": secrets.caller_tokens[("facade", "proxy")],
-                # The audit trail: <data-dir>/facade-audit.sqlite3; with --store redis the façade's whole
-                # shared state (budget, sessions, tasks, relays, OAuth, audit) is in Redis, as replicas
-                # need it, so more façade processes on the same Redis serve the same URLs.
-                "GMCP_FACADE_DATA_DIR": str(data_dir),
-                **(
-                    {"GMCP_FACADE_STORE": "redis", "GMCP_FACADE_REDIS_URL": args.redis_url}
-                    if args.store == "redis"
-                    else {}
-                ),
-            },
+            # With --store redis the façade's whole shared state is in Redis, as replicas need it, so
+            # more façade processes started with the same facade_env serve the same URLs.
+            facade_env(
+                secrets,
+                tokens_target=tokens_target,
+                proxy_target=proxy_target,
+                data_dir=data_dir,
+                redis_url=args.redis_url if args.store == "redis" else None,
+                port=mcp_port,
+                admin_port=args.admin_port,
+            ),
         )
         _emit(args, {"event": "serving", "service": "facade", "ports": facade.ports})
         done = await bootstrap(

@@ -118,6 +118,38 @@ def session_secret_path(data_dir: Path) -> Path:
     return data_dir / "secrets" / "facade-session-secret"
 
 
+def facade_env(
+    secrets: Secrets,
+    *,
+    tokens_target: str,
+    proxy_target: str,
+    data_dir: Path,
+    redis_url: str | None = None,
+    port: int = 0,
+    admin_port: int = 0,
+) -> dict[str, str]:
+    """The environment of a façade in the system whose secrets are `secrets`: the one `up` starts, or
+    another replica of it (same token service, proxy, session secret and caller tokens; with
+    `redis_url`, the same shared state, so it serves the same URLs and sessions with no affinity).
+
+    The façade keeps its audit trail under `data_dir` (facade-audit.sqlite3); with `redis_url` its
+    whole shared state (budget, sessions, tasks, relays, OAuth, audit) is in Redis.
+    """
+    env = {
+        "GMCP_FACADE_PORT": str(port),
+        "GMCP_FACADE_ADMIN_PORT": str(admin_port),
+        "GMCP_FACADE_TOKENS_TARGET": tokens_target,
+        "GMCP_FACADE_PROXY_TARGET": proxy_target,
+        "GMCP_FACADE_SESSION_SECRET": secrets.session_secret,
+        "GMCP_FACADE_TOKENS_CALLER_TOKEN": secrets.caller_tokens[("facade", "tokens")],
+        "GMCP_FACADE_PROXY_CALLER_TOKEN": secrets.caller_tokens[("facade", "proxy")],
+        "GMCP_FACADE_DATA_DIR": str(data_dir),
+    }
+    if redis_url is not None:
+        env.update({"GMCP_FACADE_STORE": "redis", "GMCP_FACADE_REDIS_URL": redis_url})
+    return env
+
+
 def load_secrets(data_dir: Path) -> Secrets:
     """Read the stable secrets from `data_dir`, generating missing ones (files mode 0600)."""
     secret_dir = data_dir / "secrets"

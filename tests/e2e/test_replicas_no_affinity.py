@@ -23,7 +23,7 @@ import mcp.types as types
 from aiohttp import web
 from mcp.client.session import ClientRequestContext
 
-from gumloop_mcp.launcher import caller_token_path, read_secret_file, session_secret_path
+from gumloop_mcp.launcher import facade_env, load_secrets
 
 from .conftest import ROOT, start_stack
 from .test_approvals import client_for, paused_session, wait
@@ -101,31 +101,18 @@ class Balancer:
             await runner.cleanup()
 
 
-def _caller_token(data_dir: Path, server: str) -> str:
-    return read_secret_file(caller_token_path(data_dir, "facade", server)) or ""
-
-
 @contextlib.asynccontextmanager
 async def second_facade(ready: dict[str, Any], data_dir: Path, redis_url: str) -> AsyncIterator[str]:
     """Another façade process on the same tokens, proxy, session secret and Redis; yields its base URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUMLOOP_", "GMCP_", "OTEL_"))}
     env.update(
-        {
-            "GMCP_FACADE_PORT": "0",
-            "GMCP_FACADE_ADMIN_PORT": "0",
-            "GMCP_FACADE_TOKENS_TARGET": str(ready["tokens_grpc"]),
-            "GMCP_FACADE_PROXY_TARGET": str(ready["proxy_grpc"]),
-            "GMCP_FACADE_SESSION_SECRET": read_secret_file(session_secret_path(data_dir)) or "",
-            "GMCP_FACADE_TOKENS_CALLER_TOKEN": read_secret_file(
-                caller_token_path(data_dir, "facade", "tokens")
-            )
-            or "",
-            "GMCP_FACADE_PROXY_CALLER_TOKEN": read_secret_file(caller_token_path(data_dir, "facade", "proxy"))
-            or "",
-            "GMCP_FACADE_STORE": "redis",
-            "GMCP_FACADE_REDIS_URL": redis_url,
-            "GMCP_FACADE_DATA_DIR": str(data_dir / "replica"),
-        }
+        facade_env(
+            load_secrets(data_dir),
+            tokens_target=str(ready["tokens_grpc"]),
+            proxy_target=str(ready["proxy_grpc"]),
+            data_dir=data_dir / "replica",
+            redis_url=redis_url,
+        )
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.mcp_facade",

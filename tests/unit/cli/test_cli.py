@@ -19,6 +19,7 @@ from gumloop_mcp.cli import build_parser, main
 from gumloop_mcp.cli_admin import connection
 from gumloop_mcp.launcher import (
     ChildExited,
+    facade_env,
     load_secrets,
     read_secret_file,
     session_secret_path,
@@ -180,6 +181,21 @@ def test_secret_files_are_written_with_mode_0600(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
     assert len(secrets.tokens_pepper) >= 16
+
+
+def test_a_facade_replica_env_carries_the_systems_secrets_and_the_shared_store(tmp_path: Path) -> None:
+    """facade_env (what `up` and another replica start a façade with): the data directory's session
+    secret and caller tokens; with a Redis URL the whole shared state is there, without one none is."""
+    secrets = load_secrets(tmp_path)
+    targets = {"tokens_target": "127.0.0.1:1", "proxy_target": "127.0.0.1:2"}
+    env = facade_env(secrets, **targets, data_dir=tmp_path / "r", redis_url="redis://127.0.0.1:6379/0")
+    assert env["GMCP_FACADE_SESSION_SECRET"] == read_secret_file(session_secret_path(tmp_path))
+    assert env["GMCP_FACADE_TOKENS_CALLER_TOKEN"] == secrets.caller_tokens[("facade", "tokens")]
+    assert env["GMCP_FACADE_PROXY_CALLER_TOKEN"] == secrets.caller_tokens[("facade", "proxy")]
+    assert (env["GMCP_FACADE_STORE"], env["GMCP_FACADE_REDIS_URL"]) == ("redis", "redis://127.0.0.1:6379/0")
+    assert (env["GMCP_FACADE_PORT"], env["GMCP_FACADE_DATA_DIR"]) == ("0", str(tmp_path / "r"))
+    plain = facade_env(secrets, **targets, data_dir=tmp_path / "r", port=8080)
+    assert "GMCP_FACADE_STORE" not in plain and plain["GMCP_FACADE_PORT"] == "8080"
 
 
 def test_secrets_are_stable_across_runs(tmp_path: Path) -> None:
