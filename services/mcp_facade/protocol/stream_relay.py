@@ -8,7 +8,8 @@ stream and to the watches elsewhere, over the shared state (`FacadeState`):
   every `_REFRESH_S` while the stream is open, released when it closes; a dead replica's claim
   lapses after `_CLAIM_TTL_S`);
 - an update for a session with no stream here goes to the claim's replica (`send`), which pushes it
-  on its stream; with no claim the update stays pending and is tried again at the next poll;
+  on its stream; with no claim the update stays pending and is tried again at the next poll, and so
+  does one whose stream closed before it arrived (the claim's replica sends it back as undelivered);
 - an unsubscribe (or a DELETE of the session) with no watch here is broadcast, and the replica that
   runs the watch ends it; a subscribe broadcasts the same first, so the newest replica takes it over;
 - a session's watches are counted in the shared state (`reserve_watch`, a hash URI -> replica), so
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 _UPDATE: Final = "resource-updated"
 _UNSUBSCRIBE: Final = "resource-unsubscribe"
+_UNDELIVERED: Final = "resource-undelivered"
 _CLAIM_TTL_S: Final = 30.0
 _REFRESH_S: Final = 10.0
 _RELEASE_WAIT_S: Final = 2.0
@@ -56,6 +58,7 @@ class SessionStreams:
         self._releases: set[asyncio.Task[None]] = set()
         state.on_message(_UPDATE, self._on_update)
         state.on_message(_UNSUBSCRIBE, self._on_unsubscribe)
+        state.on_message(_UNDELIVERED, self._on_undelivered)
 
     def serve(self, subscriptions: Subscriptions) -> None:
         """The subscriptions whose streams and watches this relay reaches."""
@@ -68,7 +71,8 @@ class SessionStreams:
         owner = await self._state.stream_owner(_claim(conn_key))
         if owner is None or owner[0] == self._state.replica_id:
             return False
-        return await self._state.send(owner[0], {"kind": _UPDATE, "conn": conn_key, "note": note})
+        message = {"kind": _UPDATE, "conn": conn_key, "note": note, "from": self._state.replica_id}
+        return await self._state.send(owner[0], message)
 
     async def unsubscribe(self, conn_key: str, uri: str | None) -> None:
         message = {"kind": _UNSUBSCRIBE, "conn": conn_key, "uri": uri, "from": self._state.replica_id}
@@ -136,12 +140,23 @@ class SessionStreams:
         note, conn_key = message.get("note"), str(message.get("conn"))
         if self._subscriptions is None or not isinstance(note, dict):
             return
-        self._spawn(self._push(conn_key, note))
+        self._spawn(self._push(conn_key, note, str(message.get("from") or "")))
 
-    async def _push(self, conn_key: str, note: dict[str, Any]) -> None:
+    async def _push(self, conn_key: str, note: dict[str, Any], sender: str) -> None:
         assert self._subscriptions is not None
-        if not await self._subscriptions.push(conn_key, note):
-            logger.info("a relayed resource update found no stream for its session")
+        if await self._subscriptions.push(conn_key, note):
+            return
+        # The stream closed since its claim was read: the watch's replica keeps the update pending.
+        logger.info("a relayed resource update found no stream for its session; sent back as pending")
+        params = note.get("params")
+        uri = params.get("uri") if isinstance(params, dict) else None
+        if sender and isinstance(uri, str):
+            with contextlib.suppress(StateUnavailable):
+                await self._state.send(sender, {"kind": _UNDELIVERED, "conn": conn_key, "uri": uri})
+
+    def _on_undelivered(self, message: dict[str, Any]) -> None:
+        if self._subscriptions is not None:
+            self._subscriptions.keep_pending(str(message.get("conn")), str(message.get("uri")))
 
     def _on_unsubscribe(self, message: dict[str, Any]) -> None:
         if self._subscriptions is None or message.get("from") == self._state.replica_id:

@@ -65,6 +65,8 @@ class RemoteStreams(Protocol):
 class _Watch:
     task: asyncio.Task[None] | None = None
     on_end: list[Callable[[], None]] = field(default_factory=list)
+    # A change not yet delivered: sent again at the next interval.
+    pending: bool = False
 
 
 class Subscriptions:
@@ -199,6 +201,13 @@ class Subscriptions:
         for callback in callbacks:
             callback()
 
+    def keep_pending(self, conn_key: str, uri: str) -> None:
+        """An update relayed for the watch found no stream where it went (it closed meanwhile): send it
+        again at the next interval."""
+        watch = self._watches.get((conn_key, uri))
+        if watch is not None:
+            watch.pending = True
+
     def cut(self, conn_key: str, uri: str) -> None:
         """End a watch at once (its server was revoked or expired)."""
         self.unsubscribe(conn_key, uri)
@@ -207,7 +216,6 @@ class Subscriptions:
         self, key: tuple[str, str], watch: _Watch, fingerprint: Fingerprint, last: str, until: float
     ) -> None:
         conn_key, uri = key
-        pending = False
         try:
             while self._clock() < until:
                 await asyncio.sleep(self._interval_s)
@@ -220,9 +228,9 @@ class Subscriptions:
                     logger.info("polling a subscribed resource failed: %s", type(exc).__name__)
                     continue
                 if now != last:
-                    last, pending = now, True
-                if pending and await self._notify(conn_key, uri):
-                    pending = False
+                    last, watch.pending = now, True
+                if watch.pending and await self._notify(conn_key, uri):
+                    watch.pending = False
         finally:
             self._end(key, watch)
 
