@@ -11,8 +11,9 @@ timeout, as every other operation does. Decoded accounts are memoised by their e
 unchanged row is not decrypted again; a changed or deleted row never matches a stale entry.
 
 Claims (`claims`) and pending OAuth flows (`oauth_flows`, encrypted) carry an expiry; every flow write
-(put and take) deletes the expired ones, so a flow abandoned at the authorization page leaves no
-PKCE verifier behind for longer than the next flow started or completed.
+(put and take) deletes the expired ones, and so does opening the store, so a flow abandoned at the
+authorization page leaves no PKCE verifier behind for longer than the next flow started or completed
+or the next start of the proxy.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class SqliteAccountStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            _sweep(self._db, time.time())  # what expired while the proxy was down goes at once
             self._reader: sqlite3.Connection | None = sqlite3.connect(
                 str(path), check_same_thread=False, isolation_level=None, timeout=0
             )

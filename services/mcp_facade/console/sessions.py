@@ -56,7 +56,7 @@ DEFAULT_TTL_S: Final = 3_600.0
 DEFAULT_MAX_AGE_S: Final = 12 * 3_600.0
 # How often `sweep_every` looks for sessions that ended unseen (a minted token outlives its session
 # by at most about this long).
-SWEEP_EVERY_S: Final = 60.0
+SWEEP_EVERY_S: Final = 10.0
 
 # Called with the operator of a session that ended without a sign-out (its token is revoked).
 OnExpired = Callable[["Operator"], Awaitable[None]]

@@ -287,6 +287,22 @@ async def test_a_flow_is_taken_once_across_replicas_and_stored_encrypted(
     assert await one.take_flow("k" * 64) is None and await two.take_flow("unknown") is None
 
 
+async def test_a_sqlite_store_sweeps_expired_flows_when_it_opens(tmp_path: Path) -> None:
+    """A flow abandoned before the proxy stopped is gone once it starts again, with no flow written."""
+    key = SecretStr(Fernet.generate_key().decode())
+    settings = ProxySettings(data_dir=tmp_path, store="sqlite", encryption_key=key)
+    store = open_account_store(settings)
+    await store.put_flow("abandoned", SecretStr("verifier"), 0.05)
+    await store.put_flow("pending", SecretStr("verifier"), 60)
+    await store.close()
+    await asyncio.sleep(0.1)
+    reopened = open_account_store(settings)
+    try:
+        assert await _live_flow_keys(settings) == {"pending"}
+    finally:
+        await reopened.close()
+
+
 async def test_expired_flows_are_swept(
     replicas: tuple[AccountStore, AccountStore], store_settings: ProxySettings
 ):
