@@ -38,6 +38,26 @@ async def _until(predicate: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+@pytest.fixture
+async def redis_pair(clean_redis_url: str) -> AsyncIterator[tuple[RedisState, RedisState]]:
+    """Two RedisState instances (two replicas) on one flushed Redis, not started."""
+    first, second = RedisState(clean_redis_url, PREFIX), RedisState(clean_redis_url, PREFIX)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def _pttl(redis_url: str, key: str) -> int:
+    """The key's remaining time to live in Redis, in milliseconds."""
+    client = aioredis.from_url(redis_url)
+    try:
+        return int(await client.pttl(key))
+    finally:
+        await client.aclose()
+
+
 def _task(
     task_id: str, server: str = "s1", ttl: int = 60_000, created: float | None = None
 ) -> dict[str, Any]:
@@ -149,59 +169,42 @@ async def test_a_sessions_watches_are_counted_up_to_the_limit(state: FacadeState
 
 
 async def test_redis_a_watch_taken_over_stays_counted_until_its_holder_or_the_client_releases_it(
-    clean_redis_url: str,
+    redis_pair: tuple[RedisState, RedisState], clean_redis_url: str
 ) -> None:
     """The replica a watch moved away from cannot uncount it; the client's release can (any replica)."""
-    first, second = RedisState(clean_redis_url, PREFIX), RedisState(clean_redis_url, PREFIX)
-    try:
-        assert await first.reserve_watch("c1", "u1", 1, 30) is True
-        assert await second.reserve_watch("c1", "u1", 1, 30) is True  # taken over
-        await first.release_watch("c1", "u1")
-        assert await first.reserve_watch("c1", "u2", 1, 30) is False
-        await first.release_watch("c1", "u1", any_replica=True)
-        assert await first.reserve_watch("c1", "u2", 1, 30) is True
-        client = aioredis.from_url(clean_redis_url)
-        try:
-            assert 0 < await client.pttl(f"{PREFIX}watches:c1") <= 30_000
-        finally:
-            await client.aclose()
-    finally:
-        await first.close()
-        await second.close()
+    first, second = redis_pair
+    assert await first.reserve_watch("c1", "u1", 1, 30) is True
+    assert await second.reserve_watch("c1", "u1", 1, 30) is True  # taken over
+    await first.release_watch("c1", "u1")
+    assert await first.reserve_watch("c1", "u2", 1, 30) is False
+    await first.release_watch("c1", "u1", any_replica=True)
+    assert await first.reserve_watch("c1", "u2", 1, 30) is True
+    assert 0 < await _pttl(clean_redis_url, f"{PREFIX}watches:c1") <= 30_000
 
 
-async def test_redis_release_keeps_a_claim_another_replica_took_since(clean_redis_url: str) -> None:
+async def test_redis_release_keeps_a_claim_another_replica_took_since(
+    redis_pair: tuple[RedisState, RedisState],
+) -> None:
     """A stream claimed again by another replica (its client reconnected there) stays claimed when
     the first replica releases it; the holder's own release forgets it."""
-    first, second = RedisState(clean_redis_url, PREFIX), RedisState(clean_redis_url, PREFIX)
-    try:
-        await first.claim_stream("get:n1", "s1", 30)
-        await second.claim_stream("get:n1", "s1", 30)
-        await first.release_stream("get:n1")
-        assert await first.stream_owner("get:n1") == (second.replica_id, "s1")
-        await second.release_stream("get:n1")
-        assert await first.stream_owner("get:n1") is None
-    finally:
-        await first.close()
-        await second.close()
+    first, second = redis_pair
+    await first.claim_stream("get:n1", "s1", 30)
+    await second.claim_stream("get:n1", "s1", 30)
+    await first.release_stream("get:n1")
+    assert await first.stream_owner("get:n1") == (second.replica_id, "s1")
+    await second.release_stream("get:n1")
+    assert await first.stream_owner("get:n1") is None
 
 
-async def test_redis_budget_is_shared_between_replicas_and_idle_buckets_expire(clean_redis_url: str) -> None:
+async def test_redis_budget_is_shared_between_replicas_and_idle_buckets_expire(
+    redis_pair: tuple[RedisState, RedisState], clean_redis_url: str
+) -> None:
     """Two RedisState instances drain one bucket; the bucket key carries a TTL so it vanishes when idle."""
-    first, second = RedisState(clean_redis_url, PREFIX), RedisState(clean_redis_url, PREFIX)
-    try:
-        results = [await (first if i % 2 else second).take_call("s1", 60) for i in range(61)]
-        assert results[:60] == [0.0] * 60
-        assert 0.9 < results[60] <= 1.0
-        client = aioredis.from_url(clean_redis_url)
-        try:
-            ttl_ms = await client.pttl(f"{PREFIX}budget:s1")
-            assert 0 < ttl_ms <= 62_000
-        finally:
-            await client.aclose()
-    finally:
-        await first.close()
-        await second.close()
+    first, second = redis_pair
+    results = [await (first if i % 2 else second).take_call("s1", 60) for i in range(61)]
+    assert results[:60] == [0.0] * 60
+    assert 0.9 < results[60] <= 1.0
+    assert 0 < await _pttl(clean_redis_url, f"{PREFIX}budget:s1") <= 62_000
 
 
 async def test_redis_heartbeat_marks_a_replica_alive_until_it_closes(clean_redis_url: str) -> None:
