@@ -161,8 +161,10 @@ class SessionStreams:
     def _on_unsubscribe(self, message: dict[str, Any]) -> None:
         if self._subscriptions is None or message.get("from") == self._state.replica_id:
             return
+        # Already uncounted by the sender: the client's unsubscribe or DELETE, or a take-over (the
+        # watch is now the sender's).
         conn_key, uri = str(message.get("conn")), message.get("uri")
         if uri is None:
-            self._subscriptions.end_session(conn_key)
+            self._subscriptions.end_session(conn_key, uncount=False)
         else:
-            self._subscriptions.unsubscribe(conn_key, str(uri))
+            self._subscriptions.unsubscribe(conn_key, str(uri), uncount=False)

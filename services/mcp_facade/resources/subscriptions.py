@@ -160,42 +160,44 @@ class Subscriptions:
         except Exception as exc:
             logger.info("taking a watch over from other replicas failed: %s", type(exc).__name__)
 
-    def unsubscribe(self, conn_key: str, uri: str) -> bool:
-        """Stop watching here; False when the session was not watching `uri` on this replica."""
+    def unsubscribe(self, conn_key: str, uri: str, *, uncount: bool = True) -> bool:
+        """Stop watching here; False when the session was not watching `uri` on this replica.
+        `uncount` False: the caller has uncounted the watch already, or another replica counts it."""
         watch = self._watches.get((conn_key, uri))
         if watch is None:
             return False
-        self._stop((conn_key, uri), watch)
+        self._stop((conn_key, uri), watch, uncount=uncount)
         return True
 
     async def unsubscribe_anywhere(self, conn_key: str, uri: str) -> None:
         """resources/unsubscribe: stop watching here, or on the replica that runs the watch."""
         if self.remote is not None:
             await self.remote.uncount(conn_key, uri)  # before answering, and even if its replica is gone
-        if not self.unsubscribe(conn_key, uri) and self.remote is not None:
+        if not self.unsubscribe(conn_key, uri, uncount=False) and self.remote is not None:
             await self.remote.unsubscribe(conn_key, uri)
 
-    def end_session(self, conn_key: str) -> None:
-        """The session ended: stop its watches on this replica."""
+    def end_session(self, conn_key: str, *, uncount: bool = True) -> None:
+        """The session ended: stop its watches on this replica (`uncount` as for `unsubscribe`)."""
         for uri in self.watching(conn_key):
-            self.unsubscribe(conn_key, uri)
+            self.unsubscribe(conn_key, uri, uncount=uncount)
 
     async def end_session_anywhere(self, conn_key: str) -> None:
         """The session ended (DELETE): stop its watches here and on every other replica."""
-        self.end_session(conn_key)
+        self.end_session(conn_key, uncount=False)  # all of them are uncounted below
         if self.remote is not None:
             await self.remote.uncount(conn_key, None)
             await self.remote.unsubscribe(conn_key, None)
 
-    def _stop(self, key: tuple[str, str], watch: _Watch) -> None:
+    def _stop(self, key: tuple[str, str], watch: _Watch, *, uncount: bool = True) -> None:
         if watch.task is not None:
             watch.task.cancel()
-        self._end(key, watch)  # now: a task cancelled before it ever ran has no finally to do it
+        # now: a task cancelled before it ever ran has no finally to do it
+        self._end(key, watch, uncount=uncount)
 
-    def _end(self, key: tuple[str, str], watch: _Watch) -> None:
+    def _end(self, key: tuple[str, str], watch: _Watch, *, uncount: bool = True) -> None:
         if self._watches.get(key) is watch:
             del self._watches[key]
-            if self.remote is not None:
+            if uncount and self.remote is not None:
                 self.remote.forget(*key)  # unless another replica has taken it over since
         callbacks, watch.on_end = watch.on_end, []
         for callback in callbacks:
