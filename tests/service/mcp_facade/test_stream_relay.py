@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,6 +14,8 @@ import pytest
 from services.mcp_facade.protocol.stream_relay import SessionStreams
 from services.mcp_facade.resources.subscriptions import Subscriptions
 from services.mcp_facade.state.state_redis import RedisState
+
+from .test_subscriptions_replicas import _until
 
 PREFIX = "gmcp:relaytest:"
 URI = "gumloop://sessions/s1"
@@ -44,12 +46,6 @@ async def replicas(clean_redis_url: str) -> AsyncIterator[tuple[Replica, Replica
     finally:
         await one.close()
         await two.close()
-
-
-async def _until(condition: Callable[[], Any], within_s: float = 5.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not await condition() if asyncio.iscoroutinefunction(condition) else not condition():
-            await asyncio.sleep(0.02)
 
 
 async def test_an_update_whose_stream_closed_before_it_arrived_is_sent_again(
